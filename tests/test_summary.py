@@ -1,0 +1,71 @@
+"""Dataset summaries checked against values counted by hand on a tiny dataset."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from uvp_core import figures, summary
+from uvp_core.data.contract import Dataset
+
+
+@pytest.fixture
+def tiny() -> Dataset:
+    """u1 has 3 events, u2 has 1; item a has 3 events, b has 1."""
+    stamps = pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-09", "2024-02-01"], utc=True)
+    events = pd.DataFrame(
+        {
+            "user_id": ["u1", "u1", "u1", "u2"],
+            "item_id": ["a", "a", "b", "a"],
+            "timestamp": stamps.astype("datetime64[ms, UTC]"),
+            "event_type": ["view", "purchase", "view", "click"],
+            "rating": [None, 4.0, None, None],
+        }
+    )
+    return Dataset(events=events, items=pd.DataFrame({"item_id": ["a", "b", "c"]}))
+
+
+def test_overview_counts_and_density(tiny: Dataset) -> None:
+    result = summary.overview(tiny)
+    assert (result.n_events, result.n_users, result.n_items) == (4, 2, 2)
+    assert result.density == pytest.approx(3 / 4)  # pairs (u1,a) (u1,b) (u2,a) of 2x2
+    assert result.n_catalogue_items == 3 and result.n_profiled_users == 0
+    assert result.label_roles == ("rating", "event_type")
+
+
+def test_events_over_time_counts_per_day_and_type(tiny: Dataset) -> None:
+    table = summary.events_over_time(tiny.events)
+    assert table["events"].sum() == 4
+    assert set(table["series"]) == {"view", "purchase", "click"}
+    first_day = table[table["period"] == pd.Timestamp("2024-01-01")]
+    assert first_day.to_dict("records") == [{"period": pd.Timestamp("2024-01-01"), "series": "view", "events": 1}]
+
+
+def test_label_distribution_orders_funnel_and_skips_missing(tiny: Dataset) -> None:
+    types = summary.label_distribution(tiny.events, "event_type")
+    assert list(types["value"]) == ["view", "click", "purchase"]
+    assert list(types["events"]) == [2, 1, 1]
+    ratings = summary.label_distribution(tiny.events, "rating")
+    assert ratings.to_dict("records") == [{"value": 4.0, "events": 1, "share": 1.0}]
+    with pytest.raises(KeyError, match="label"):
+        summary.label_distribution(tiny.events, "label")
+
+
+def test_item_popularity_and_head_share(tiny: Dataset) -> None:
+    table = summary.item_popularity(tiny.events)
+    assert list(table["item_id"]) == ["a", "b"]
+    assert list(table["cumulative_share"]) == [0.75, 1.0]
+    assert summary.head_share(table, 0.5) == 0.75
+
+
+def test_history_length_buckets(tiny: Dataset) -> None:
+    table = summary.history_length_distribution(tiny.events).set_index("history_length")
+    assert table.loc["1", "users"] == 1 and table.loc["2–3", "users"] == 1
+    assert table["users"].sum() == 2 and list(table.index)[-1] == "101+"
+
+
+def test_figures_build_from_summaries(tiny: Dataset) -> None:
+    assert figures.events_over_time(summary.events_over_time(tiny.events)).data
+    assert figures.label_distribution(summary.label_distribution(tiny.events, "rating"), "rating").data
+    assert len(figures.popularity_curve(summary.item_popularity(tiny.events)).data) == 2
+    assert figures.history_lengths(summary.history_length_distribution(tiny.events)).data

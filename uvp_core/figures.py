@@ -1,0 +1,68 @@
+"""Plotly figure builders: each takes a summary table and returns a figure, nothing else.
+
+Data values reach plotly only as data (axis values, hover fields), never inside titles or
+templates, so text from a dataset is never interpreted as markup.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+
+LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "height": 320}
+
+
+def events_over_time(table: pd.DataFrame) -> go.Figure:
+    """Stacked event counts per period (from summary.events_over_time)."""
+    fig = px.bar(table, x="period", y="events", color="series", title="Events over time")
+    fig.update_layout(**LAYOUT, legend_title_text="", bargap=0.05)
+    return fig
+
+
+def label_distribution(table: pd.DataFrame, role: str) -> go.Figure:
+    """Bar chart of label values (from summary.label_distribution)."""
+    fig = px.bar(
+        table.assign(value=table["value"].astype(str)),
+        x="value",
+        y="events",
+        hover_data={"share": ":.1%"},
+        title=f"Label distribution: {role}",
+    )
+    fig.update_layout(**LAYOUT)
+    fig.update_xaxes(type="category", title=role)
+    return fig
+
+
+def popularity_curve(table: pd.DataFrame) -> go.Figure:
+    """The long tail: events per item by rank, with the cumulative share on a second axis."""
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=table["rank"], y=table["events"], name="events per item", mode="lines",
+            customdata=table[["item_id"]], hovertemplate="rank %{x}<br>item %{customdata[0]}<br>%{y} events",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=table["rank"], y=table["cumulative_share"], name="cumulative share", mode="lines",
+            yaxis="y2", hovertemplate="top %{x} items: %{y:.1%} of events",
+        )
+    )
+    fig.update_layout(
+        **LAYOUT,
+        title="Item popularity (long tail)",
+        xaxis_title="item rank",
+        yaxis={"title": "events", "type": "log"},
+        yaxis2={"title": "cumulative share", "overlaying": "y", "side": "right", "tickformat": ".0%", "range": [0, 1]},
+        legend={"orientation": "h", "y": -0.25},
+    )
+    return fig
+
+
+def history_lengths(table: pd.DataFrame) -> go.Figure:
+    """Users per history-length bucket (from summary.history_length_distribution)."""
+    fig = px.bar(table, x="history_length", y="users", hover_data={"share": ":.1%"}, title="User history length")
+    fig.update_layout(**LAYOUT)
+    fig.update_xaxes(type="category", title="events per user")
+    return fig
