@@ -1,0 +1,108 @@
+"""Data page: pick the sample, a stored dataset or an upload; map columns; validate; summarise."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from uvp_core import app_state, figures
+from uvp_core.data import parse_map_args
+from uvp_core.data.contract import ValidationReport
+
+st.set_page_config(page_title="UVP · Data", layout="wide")
+st.title("Data")
+
+SOURCES = ("Bundled sample", "Stored dataset", "Upload files")
+source = st.radio("Dataset source", SOURCES, horizontal=True, key=app_state.DATA_SOURCE)
+ws = app_state.workspace()
+root = str(ws.root.resolve())
+
+if source == "Bundled sample":
+    app_state.set_active_dataset(app_state.sample_dataset_id())
+
+elif source == "Stored dataset":
+    records = ws.list_datasets()
+    if not records:
+        st.info("No datasets stored yet. Upload one, or use the bundled sample.")
+    else:
+        labels = {r.id: f"{r.name} · {r.n_events:,} events · {r.created_at} · {r.id}" for r in records}
+        current = st.session_state.get(app_state.ACTIVE_DATASET)
+        ids = list(labels)
+        chosen = st.selectbox(
+            "Stored dataset", ids, index=ids.index(current) if current in ids else 0, format_func=labels.get
+        )
+        app_state.set_active_dataset(chosen)
+
+else:
+    st.caption(
+        "Upload the events file (required) and optionally items and users files — CSV, Parquet or "
+        "JSON Lines, gzip allowed — or a MovieLens, Amazon-reviews or transaction-log export."
+    )
+    uploads = st.file_uploader("Files", accept_multiple_files=True, key="uvp.uploader")
+    mapping_text = st.text_area(
+        "Column mapping overrides (one `role=column` or `table.role=column` per line)",
+        key=app_state.UPLOAD_MAPPING,
+        placeholder="item_id=sku\nitems.title=product_name",
+    )
+    if uploads:
+        try:
+            mapping = parse_map_args([line.strip() for line in mapping_text.splitlines() if line.strip()])
+        except ValueError as exc:
+            st.error(f"Mapping: {exc}")
+            st.stop()
+        files = {f.name: f.getvalue() for f in uploads}
+        result = app_state.validate_uploads(files, mapping)
+        st.subheader("Column mapping")
+        st.dataframe(
+            [{"table": t, "role": r, "column": c} for t, roles in result.mapping.items() for r, c in roles.items()],
+            hide_index=True,
+        )
+        st.caption(f"Detected layout: {result.layout}")
+        st.subheader("Validation report")
+        report = result.report
+        if report.issues:
+            st.dataframe(report.to_frame(), hide_index=True)
+        if not report.ok:
+            st.error(f"{len(report.errors)} error(s): nothing was stored. Fix the files or the mapping and upload again.")
+            st.stop()
+        st.success(f"Valid, with {len(report.warnings)} warning(s).")
+        if st.button("Save to workspace", type="primary"):
+            record = ws.save_dataset(result.dataset)
+            st.session_state[app_state.LAST_SAVED] = record.id
+            app_state.set_active_dataset(record.id)
+        if st.session_state.get(app_state.LAST_SAVED):
+            st.success(f"Stored as dataset {st.session_state[app_state.LAST_SAVED]}.")
+    elif st.session_state.get(app_state.ACTIVE_DATASET) is None:
+        st.stop()
+
+dataset_id = st.session_state.get(app_state.ACTIVE_DATASET)
+if dataset_id is None:
+    st.stop()
+
+dataset = app_state.load_dataset(root, dataset_id)
+parts = app_state.dataset_summaries(root, dataset_id)
+ov = parts["overview"]
+st.header(f"Summary · {dataset.name}")
+cols = st.columns(5)
+cols[0].metric("Events", f"{ov.n_events:,}")
+cols[1].metric("Users", f"{ov.n_users:,}")
+cols[2].metric("Items", f"{ov.n_items:,}")
+cols[3].metric("Density", f"{ov.density:.3%}")
+cols[4].metric("Labels", ", ".join(ov.label_roles))
+st.caption(f"From {ov.first_event:%Y-%m-%d} to {ov.last_event:%Y-%m-%d} · dataset id {dataset_id}")
+if dataset.warnings:
+    with st.expander(f"{len(dataset.warnings)} validation warning(s)"):
+        st.dataframe(ValidationReport(dataset.warnings).to_frame(), hide_index=True)
+
+left, right = st.columns(2)
+left.plotly_chart(figures.events_over_time(parts["over_time"]))
+label_role = right.selectbox("Label", ov.label_roles) if len(ov.label_roles) > 1 else ov.label_roles[0]
+right.plotly_chart(figures.label_distribution(parts["labels"][label_role], label_role))
+left, right = st.columns(2)
+left.plotly_chart(figures.popularity_curve(parts["popularity"]))
+right.plotly_chart(figures.history_lengths(parts["history"]))
+
+st.subheader("Preview")
+tabs = st.tabs([name for name in dataset.tables()])
+for tab, (name, frame) in zip(tabs, dataset.tables().items(), strict=True):
+    tab.caption(f"{len(frame):,} rows · first 200 shown; text is shown as text")
+    tab.dataframe(frame.head(200), hide_index=True)

@@ -1,0 +1,89 @@
+"""The one place for Streamlit caching and session-state keys (the only uvp_core module that imports Streamlit).
+
+Caches are keyed on the workspace root and content fingerprints (dataset ids are fingerprints),
+never on upload objects, and every cache is bounded. Cached values are treated as read-only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import streamlit as st
+
+from uvp_core import summary
+from uvp_core.data import LoadResult, load_path, load_uploads
+from uvp_core.data.contract import Dataset
+from uvp_core.workspace import Workspace, default_root
+
+# --- session-state keys (per browser session) --------------------------------------------------
+ACTIVE_DATASET = "uvp.active_dataset_id"
+DATA_SOURCE = "uvp.data_source"
+UPLOAD_MAPPING = "uvp.upload_mapping_text"
+LAST_SAVED = "uvp.last_saved_dataset_id"
+
+SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sample_data"
+
+
+def workspace() -> Workspace:
+    """The workspace for this process ($UVP_WORKSPACE or ./workspace)."""
+    return _workspace(str(default_root().resolve()))
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _workspace(root: str) -> Workspace:
+    """One opened (and cleaned) Workspace per root folder."""
+    return Workspace(root)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the bundled sample dataset…")
+def _sample_dataset_id(root: str) -> str:
+    """Store the bundled sample in the workspace once and return its id."""
+    result = load_path(SAMPLE_DIR)
+    if result.dataset is None:
+        raise RuntimeError("The bundled sample data failed validation:\n" + result.report.format_text())
+    return _workspace(root).save_dataset(result.dataset).id
+
+
+def sample_dataset_id() -> str:
+    """The id of the bundled sample dataset, stored on first use."""
+    return _sample_dataset_id(str(default_root().resolve()))
+
+
+@st.cache_data(max_entries=4, show_spinner="Reading dataset…")
+def load_dataset(root: str, dataset_id: str) -> Dataset:
+    """A stored dataset (ids are content fingerprints, so the cache can never go stale)."""
+    return _workspace(root).load_dataset(dataset_id)
+
+
+def active_dataset() -> Dataset | None:
+    """The dataset this session is working on, if any."""
+    dataset_id = st.session_state.get(ACTIVE_DATASET)
+    if not dataset_id:
+        return None
+    return load_dataset(str(default_root().resolve()), dataset_id)
+
+
+def set_active_dataset(dataset_id: str) -> None:
+    """Make a stored dataset the one this session works on."""
+    st.session_state[ACTIVE_DATASET] = dataset_id
+
+
+@st.cache_data(max_entries=4, show_spinner="Validating…")
+def validate_uploads(files: Mapping[str, bytes], mapping: Mapping[str, str]) -> LoadResult:
+    """Validate uploaded files (cached on their bytes and the mapping)."""
+    return load_uploads(dict(files), dict(mapping) or None)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def dataset_summaries(root: str, dataset_id: str) -> dict[str, object]:
+    """All Data-page summaries of one stored dataset, computed once."""
+    dataset = load_dataset(root, dataset_id)
+    events = dataset.events
+    return {
+        "overview": summary.overview(dataset),
+        "over_time": summary.events_over_time(events),
+        "labels": {role: summary.label_distribution(events, role) for role in dataset.label_roles},
+        "popularity": summary.item_popularity(events),
+        "history": summary.history_length_distribution(events),
+    }
