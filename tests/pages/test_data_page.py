@@ -1,0 +1,101 @@
+"""AppTest tests of app.py and the Data page: sample on open, real uploads, errors store nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from uvp_core.workspace import Workspace
+
+REPO = Path(__file__).resolve().parents[2]
+EVENTS_CSV = (
+    "user_id,item_id,timestamp,rating\n"
+    "007,A1,2024-01-01T10:00:00Z,4\n"
+    "007,A2,2024-01-02T10:00:00Z,5\n"
+    "008,A1,2024-01-03T10:00:00Z,3\n"
+).encode()
+ITEMS_CSV = 'item_id,title\nA1,"<script>alert(1)</script> Mug"\nA2,Plain Plate\n'.encode()
+
+
+@pytest.fixture
+def workspace_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets its own empty workspace."""
+    root = tmp_path / "ws"
+    monkeypatch.setenv("UVP_WORKSPACE", str(root))
+    return root
+
+
+def page(path: str) -> AppTest:
+    """An AppTest of one script with a timeout that fits a busy 2-core machine."""
+    return AppTest.from_file(str(REPO / path), default_timeout=120)
+
+
+def metric_values(at: AppTest) -> dict[str, str]:
+    """Metric label -> shown value."""
+    return {m.label: m.value for m in at.metric}
+
+
+def test_home_opens_on_the_bundled_sample(workspace_root: Path) -> None:
+    at = page("app.py").run()
+    assert not at.exception
+    records = Workspace(workspace_root).list_datasets()
+    assert len(records) == 1 and records[0].name == "sample_data"
+    assert metric_values(at)["Events"] == f"{records[0].n_events:,}"
+
+
+def test_data_page_summarises_the_sample(workspace_root: Path) -> None:
+    at = page("pages/1_Data.py").run()
+    assert not at.exception
+    record = Workspace(workspace_root).list_datasets()[0]
+    values = metric_values(at)
+    assert values["Events"] == f"{record.n_events:,}" and values["Users"] == f"{record.n_users:,}"
+    assert len(at.get("plotly_chart")) == 4
+    assert len(at.dataframe) >= 3  # one preview per table
+
+
+def test_upload_valid_files_then_save(workspace_root: Path) -> None:
+    at = page("pages/1_Data.py").run()
+    at.radio(key="uvp.data_source").set_value("Upload files").run()
+    at.file_uploader(key="uvp.uploader").set_value(
+        [("events.csv", EVENTS_CSV, "text/csv"), ("items.csv", ITEMS_CSV, "text/csv")]
+    ).run()
+    assert not at.exception
+    assert any("Valid" in s.value for s in at.success)
+    at.button[0].click().run()
+    assert not at.exception
+    stored = [r for r in Workspace(workspace_root).list_datasets() if r.n_events == 3]
+    assert len(stored) == 1
+    assert metric_values(at)["Users"] == "2"
+    previews = [df.value for df in at.dataframe]
+    titles = [v for df in previews if "title" in df.columns for v in df["title"]]
+    assert "<script>alert(1)</script> Mug" in titles  # stored verbatim, shown in a dataframe as text
+    assert not any("<script>" in md.value for md in at.markdown)
+
+
+def test_upload_with_errors_stores_nothing(workspace_root: Path) -> None:
+    at = page("pages/1_Data.py").run()
+    before = {r.id for r in Workspace(workspace_root).list_datasets()}
+    at.radio(key="uvp.data_source").set_value("Upload files").run()
+    broken = b"user_id,timestamp,rating\n1,2024-01-01,4\n"
+    at.file_uploader(key="uvp.uploader").set_value([("events.csv", broken, "text/csv")]).run()
+    assert not at.exception
+    assert any("nothing was stored" in e.value for e in at.error)
+    report = at.dataframe[-1].value
+    assert "missing_required_column" in set(report["rule"])
+    assert "item_id" in " ".join(report["message"])
+    assert len(at.button) == 0
+    assert {r.id for r in Workspace(workspace_root).list_datasets()} == before
+
+
+def test_mapping_override_maps_an_unusual_column(workspace_root: Path) -> None:
+    at = page("pages/1_Data.py").run()
+    at.radio(key="uvp.data_source").set_value("Upload files").run()
+    odd = b"who,thing_code,when,stars\nu1,p1,2024-01-01T00:00:00Z,4\nu2,p1,2024-01-02T00:00:00Z,2\n"
+    at.text_area(key="uvp.upload_mapping_text").input("user_id=who\nitem_id=thing_code\ntimestamp=when\nrating=stars")
+    at.file_uploader(key="uvp.uploader").set_value([("events.csv", odd, "text/csv")]).run()
+    assert not at.exception
+    assert any("Valid" in s.value for s in at.success)
+    mapping = at.dataframe[0].value
+    assert {"role": "item_id", "column": "thing_code"} in mapping[["role", "column"]].to_dict("records")
