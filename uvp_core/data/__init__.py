@@ -1,0 +1,124 @@
+"""The data layer: load a dataset folder, a file or uploaded files into the canonical `Dataset`.
+
+`load_path` and `load_uploads` never raise for bad data: every problem found is in
+`LoadResult.report`, and `LoadResult.dataset` is None whenever the report has an error.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from uvp_core.data.contract import (
+    Dataset,
+    DataValidationError,
+    ValidationIssue,
+    ValidationReport,
+)
+from uvp_core.data.importers import import_sources, sources_from_path, sources_from_uploads
+from uvp_core.data.mapping import detect_mapping, parse_map_args
+from uvp_core.data.readers import DEFAULT_MAX_FILE_MB, MAX_FILE_ENV, resolve_max_bytes
+from uvp_core.data.validate import build_dataset
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "DEFAULT_MAX_FILE_MB",
+    "MAX_FILE_ENV",
+    "DataValidationError",
+    "Dataset",
+    "LoadResult",
+    "ValidationIssue",
+    "ValidationReport",
+    "detect_mapping",
+    "load_path",
+    "load_uploads",
+    "parse_map_args",
+]
+
+_DATA_SUFFIX = re.compile(
+    r"(\.(csv|tsv|txt|dat|data|psv|tab|parquet|pq|json|jsonl|ndjson))?(\.gz)?$", re.IGNORECASE
+)
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """The outcome of a load: the Dataset (None when the report has errors), the report, mapping and layout."""
+
+    dataset: Dataset | None  # None when report has errors
+    report: ValidationReport
+    mapping: dict[str, dict[str, str]]  # table -> {role: source column} actually used
+    layout: str  # detected source_format
+
+    def raise_for_errors(self) -> Dataset:
+        """The dataset, or DataValidationError carrying the report when there are errors."""
+        if self.dataset is None:
+            raise DataValidationError(self.report)
+        return self.dataset
+
+
+def _check_options(mapping: Mapping[str, str] | None, delimiter: str | None) -> dict[str, str]:
+    if mapping is not None and not isinstance(mapping, Mapping):
+        raise TypeError(f"mapping must be a mapping of role -> column, got {type(mapping).__name__}")
+    if delimiter is not None and (not isinstance(delimiter, str) or len(delimiter) != 1):
+        raise ValueError(f"delimiter must be a single character, got {delimiter!r}")
+    return {str(k): str(v) for k, v in (mapping or {}).items()}
+
+
+def _load(sources: list, *, name: str, generic: str, mapping: dict[str, str], encoding: str | None,
+          delimiter: str | None, max_file_mb: float | None) -> LoadResult:  # fmt: skip
+    bundle = import_sources(
+        sources,
+        name=name,
+        generic_layout=generic,
+        explicit=mapping,
+        encoding=encoding,
+        delimiter=delimiter,
+        max_bytes=resolve_max_bytes(max_file_mb),
+    )
+    dataset, report, used = build_dataset(bundle, mapping)
+    if not report.ok:
+        log.info("%s: %d error(s), %d warning(s)", name, len(report.errors), len(report.warnings))
+    return LoadResult(dataset=dataset, report=report, mapping=used, layout=bundle.layout)
+
+
+def load_path(
+    path: str | Path,
+    mapping: Mapping[str, str] | None = None,
+    *,
+    encoding: str | None = None,
+    max_file_mb: float | None = None,
+    delimiter: str | None = None,
+) -> LoadResult:
+    """Load a dataset folder or a single data file into a validated Dataset plus its full report."""
+    explicit = _check_options(mapping, delimiter)
+    path = Path(path)
+    name = path.name if path.is_dir() else _DATA_SUFFIX.sub("", path.name) or path.name
+    if not path.exists():
+        issue = ValidationIssue("error", str(path), None, "path_not_found", "The path does not exist.")
+        return LoadResult(None, ValidationReport((issue,)), {}, "folder")
+    return _load(sources_from_path(path), name=name, generic="folder", mapping=explicit, encoding=encoding,
+                 delimiter=delimiter, max_file_mb=max_file_mb)  # fmt: skip
+
+
+def load_uploads(
+    files: Mapping[str, bytes],
+    mapping: Mapping[str, str] | None = None,
+    *,
+    encoding: str | None = None,
+    max_file_mb: float | None = None,
+    delimiter: str | None = None,
+    name: str | None = None,
+) -> LoadResult:
+    """Load uploaded files (file name -> bytes) into a validated Dataset plus its full report."""
+    explicit = _check_options(mapping, delimiter)
+    if not isinstance(files, Mapping):
+        raise TypeError("files must map file names to bytes")
+    sources = sources_from_uploads(files)
+    if name is None:
+        name = _DATA_SUFFIX.sub("", sources[0].name) if len(sources) == 1 else "upload"
+    return _load(sources, name=name or "upload", generic="upload", mapping=explicit, encoding=encoding,
+                 delimiter=delimiter, max_file_mb=max_file_mb)  # fmt: skip

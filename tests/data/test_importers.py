@@ -1,0 +1,312 @@
+"""Layouts: folder/uploads of events/items/users, MovieLens 100k and latest, Amazon reviews, transaction logs."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+
+import pandas as pd
+import pytest
+from uvp_data_testkit import assert_ok, events_csv, issues_of, one_issue, rules_of, shared_dataset
+
+from uvp_core.data import load_path, load_uploads
+
+# --- folder and uploads -----------------------------------------------------------------------
+
+
+def _mixed_format_files() -> dict[str, bytes]:
+    items = io.BytesIO()
+    pd.DataFrame({"item_id": ["01", "02"], "title": ["Lamp", "Desk"], "price": [9.5, 120.0]}).to_parquet(
+        items
+    )
+    users = b'{"user_id": "007", "region": "West"}\n{"user_id": "8", "region": "East"}\n'
+    events = gzip.compress(events_csv("007,01,2021-03-04T05:06:07Z,5", "8,02,1614834367,3"))
+    return {"events.csv.gz": events, "items.parquet": items.getvalue(), "users.jsonl": users}
+
+
+def test_folder_of_mixed_formats(tmp_path) -> None:
+    folder = tmp_path / "shop"
+    folder.mkdir()
+    for name, data in _mixed_format_files().items():
+        (folder / name).write_bytes(data)
+    (folder / "README.md").write_text("notes")
+    result = load_path(folder)
+    assert_ok(result)
+    assert result.layout == "folder"
+    dataset = result.dataset
+    assert (dataset.name, dataset.source_format) == ("shop", "folder")
+    assert dataset.events["user_id"].tolist() == ["007", "8"]
+    assert dataset.items["item_id"].tolist() == ["01", "02"]
+    assert dataset.users["region"].tolist() == ["West", "East"]
+    assert result.report.issues == ()
+
+
+def test_uploads_decide_tables_by_file_name() -> None:
+    result = load_uploads(_mixed_format_files())
+    assert_ok(result)
+    assert (result.layout, result.dataset.source_format, result.dataset.name) == (
+        "upload",
+        "upload",
+        "upload",
+    )
+    assert set(result.mapping) == {"events", "items", "users"}
+
+
+def test_single_events_file_of_any_name(tmp_path) -> None:
+    path = tmp_path / "my_clicks.tsv"
+    path.write_bytes(b"user\titem\tevent_time\taction\nu1\ti1\t2021-01-01\tclick\n")
+    result = load_path(path)
+    assert_ok(result)
+    assert (result.dataset.name, result.layout) == ("my_clicks", "folder")
+    assert result.mapping["events"] == {
+        "user_id": "user",
+        "item_id": "item",
+        "timestamp": "event_time",
+        "event_type": "action",
+    }
+    upload = load_uploads({"export 2024.csv": b"user,item,date,stars\nu1,i1,2021-01-01,4\n"})
+    assert_ok(upload)
+    assert (upload.dataset.name, upload.layout) == ("export 2024", "upload")
+
+
+def test_layout_problems() -> None:
+    several = load_uploads(
+        {"a.csv": events_csv("u1,i1,1600000000,4"), "b.csv": events_csv("u1,i1,1600000000,4")}
+    )
+    assert one_issue(several, "unknown_layout").message.count(".csv") >= 2
+    no_events = load_uploads({"items.csv": b"item_id\ni1\n", "users.csv": b"user_id\nu1\n"})
+    assert one_issue(no_events, "no_events_file").severity == "error"
+    twice = load_uploads({"events.csv": events_csv("u1,i1,1600000000,4"), "events.parquet": b"PAR1"})
+    assert "events.csv, events.parquet" in one_issue(twice, "duplicate_file").message
+    ignored = load_uploads(
+        {"events.csv": events_csv("u1,i1,1600000000,4"), "item_data.csv": b"item_id\ni1\n"}
+    )
+    assert_ok(ignored)
+    assert one_issue(ignored, "ignored_file").file == "item_data.csv"
+
+
+def test_missing_path_is_reported_not_raised(tmp_path) -> None:
+    result = load_path(tmp_path / "nope")
+    assert result.dataset is None and one_issue(result, "path_not_found").severity == "error"
+
+
+def test_programmer_errors_raise() -> None:
+    with pytest.raises(ValueError, match="single character"):
+        load_uploads({"events.csv": b""}, delimiter=";;")
+    with pytest.raises(TypeError):
+        load_uploads({"events.csv": b""}, mapping=["rating=x"])  # type: ignore[arg-type]
+
+
+# --- MovieLens 100k (fixture: ml-100k is not in shared data) -----------------------------------
+
+U_ITEM = (
+    "1|Toy Story (1995)|01-Jan-1995||http://us.imdb.com/M/title-exact?Toy%20Story%20(1995)|0|0|0|1|1|1|0|0|0|0|0|0|0|0|0|0|0|0|0\n"
+    "2|Misérables, Les (1995)|01-Jan-1995||http://us.imdb.com/M/title-exact?Mis%E9rables|0|0|0|0|0|0|0|0|1|0|0|0|1|0|0|0|0|1|0\n"
+    '3|"Bob" Roberts (1992)|01-Jan-1992||http://x|1|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0\n'
+)
+
+
+def _ml100k(folder) -> None:
+    folder.mkdir()
+    (folder / "u.data").write_bytes(
+        b"196\t1\t3\t881250949\n186\t2\t3\t891717742\n22\t3\t1\t878887116\n196\t2\t5\t881250950\n"
+    )
+    (folder / "u.item").write_bytes(U_ITEM.encode("latin-1"))
+    (folder / "u.user").write_bytes(
+        b"196|49|M|writer|55105\n186|39|F|executive|00000\n22|25|M|writer|40206\n"
+    )
+    (folder / "u.info").write_bytes(b"943 users\n")
+    (folder / "README").write_bytes(b"ml-100k")
+
+
+def test_movielens_100k(tmp_path) -> None:
+    folder = tmp_path / "ml-100k"
+    _ml100k(folder)
+    result = load_path(folder)
+    assert_ok(result)
+    assert result.layout == "movielens-100k" and result.report.issues == ()
+    dataset = result.dataset
+    assert (dataset.name, dataset.source_format) == ("ml-100k", "movielens-100k")
+    assert dataset.events["timestamp"].iloc[0] == pd.Timestamp(878887116, unit="s", tz="UTC")
+    assert dataset.events["rating"].tolist() == [1.0, 3.0, 5.0, 3.0]
+    items = dataset.items.set_index("item_id")
+    assert items.loc["1", "category"] == "Animation|Children's|Comedy"
+    assert items.loc["2", "title"] == "Misérables, Les (1995)"  # latin-1 decoded, not mangled
+    assert items.loc["2", "category"] == "Drama|Musical|War"
+    assert items.loc["3", "title"] == '"Bob" Roberts (1992)'  # quotes kept: no CSV quoting in this layout
+    assert items.loc["3", "category"] == "unknown"
+    assert items.loc["1", "release_date"] == "01-Jan-1995"
+    users = dataset.users.set_index("user_id")
+    assert users.loc["186", "zip_code"] == "00000" and users.loc["22", "occupation"] == "writer"
+    assert list(dataset.users.columns) == ["user_id", "age", "gender", "occupation", "zip_code"]
+
+
+def test_movielens_100k_uploads_and_ragged_u_item(tmp_path) -> None:
+    folder = tmp_path / "ml"
+    _ml100k(folder)
+    files = {p.name: p.read_bytes() for p in folder.iterdir()}
+    files["u.item"] += b"4|Short row|01-Jan-1995\n"
+    result = load_uploads(files)
+    assert result.layout == "movielens-100k"
+    issue = one_issue(result, "ragged_rows")
+    assert (issue.file, issue.rows) == ("u.item", (4,))
+
+
+# --- MovieLens latest ---------------------------------------------------------------------------
+
+
+def test_movielens_latest_fixture_with_tags(tmp_path) -> None:
+    folder = tmp_path / "ml-latest-small"
+    folder.mkdir()
+    (folder / "ratings.csv").write_text(
+        "userId,movieId,rating,timestamp\n1,1,4.0,964982703\n1,3,4.5,964981247\n2,1,2.5,1445714994\n"
+    )
+    (folder / "movies.csv").write_text(
+        'movieId,title,genres\n1,Toy Story (1995),Adventure|Animation\n3,"Grumpier Old Men, The (1995)",Comedy|Romance\n4,Heat (1995),(no genres listed)\n'
+    )
+    (folder / "tags.csv").write_text(
+        "userId,movieId,tag,timestamp\n2,1,pixar,1445714994\n3,1,fun,1445714995\n4,1,pixar,1445714996\n2,3,old,1445714997\n"
+    )
+    (folder / "links.csv").write_text("movieId,imdbId,tmdbId\n1,0114709,862\n")
+    result = load_path(folder)
+    assert_ok(result)
+    assert result.layout == "movielens" and result.report.issues == ()
+    items = result.dataset.items.set_index("item_id")
+    assert items.loc["1", "tags"] == "pixar|fun"
+    assert items.loc["3", "title"] == "Grumpier Old Men, The (1995)"
+    assert items.loc["3", "category"] == "Comedy|Romance"
+    assert pd.isna(items.loc["4", "tags"])
+    assert result.mapping["items"] == {"item_id": "movieId", "title": "title", "category": "genres"}
+
+
+def test_movielens_latest_real() -> None:
+    folder = shared_dataset("movielens-latest-small")
+    result = load_path(folder)
+    assert_ok(result)
+    assert result.layout == "movielens" and result.report.issues == ()
+    events, items = result.dataset.events, result.dataset.items
+    assert len(events) == 100_836
+    assert events["user_id"].nunique() == 610 and events["item_id"].nunique() == 9_724
+    assert len(items) == 9_742 and items["tags"].notna().sum() == 1_572
+    assert events["timestamp"].min() == pd.Timestamp("1996-03-29 18:36:55", tz="UTC")
+    assert events["rating"].value_counts()[4.0] == 26_818
+    assert items.set_index("item_id").loc["1", "category"] == "Adventure|Animation|Children|Comedy|Fantasy"
+    assert result.dataset.users is None
+
+
+# --- Amazon reviews -------------------------------------------------------------------------------
+
+
+def _review(reviewer: str, asin: str, overall: float, when: int, text: str) -> dict:
+    return {
+        "reviewerID": reviewer, "asin": asin, "reviewerName": "n", "helpful": [0, 1], "reviewText": text,
+        "overall": overall, "summary": "s", "unixReviewTime": when, "reviewTime": "02 28, 2014",
+    }  # fmt: skip
+
+
+def test_amazon_reviews_fixture() -> None:
+    lines = [
+        _review("A1", "0001", 5.0, 1393545600, "<b>great</b>"),
+        _review("A2", "0001", 2.0, 1363392000, ""),
+    ]
+    data = gzip.compress("\n".join(json.dumps(r) for r in lines).encode())
+    result = load_uploads({"reviews_Musical_Instruments_5.json.gz": data})
+    assert_ok(result)
+    assert result.layout == "amazon-reviews"
+    dataset = result.dataset
+    assert (dataset.name, dataset.source_format) == ("reviews_Musical_Instruments_5", "amazon-reviews")
+    assert dataset.items is None and dataset.users is None
+    events = dataset.events
+    assert events["item_id"].tolist() == ["0001", "0001"]
+    assert events["review_text"].tolist() == ["", "<b>great</b>"]
+    assert events["summary"].tolist() == ["s", "s"] and events["helpful"].tolist() == ["[0, 1]", "[0, 1]"]
+    assert result.mapping["events"] == {
+        "user_id": "reviewerID", "item_id": "asin", "timestamp": "unixReviewTime", "rating": "overall", "review_text": "reviewText",
+    }  # fmt: skip
+
+
+def test_amazon_reviews_real() -> None:
+    folder = shared_dataset("amazon-musical-instruments-5core-2014")
+    result = load_path(folder)
+    assert_ok(result)
+    assert result.layout == "amazon-reviews" and result.report.issues == ()
+    events = result.dataset.events
+    assert len(events) == 10_261
+    assert events["user_id"].nunique() == 1_429 and events["item_id"].nunique() == 900
+    assert events["rating"].value_counts().sort_index().tolist() == [217, 250, 772, 2_084, 6_938]
+    assert events["timestamp"].min() == pd.Timestamp("2004-09-18", tz="UTC")
+    assert (events["review_text"] == "").sum() == 7
+    assert events["reviewerName"].isna().sum() == 27
+
+
+# --- transaction logs -------------------------------------------------------------------------
+
+RETAIL = """InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country
+536365,85123A,WHITE HANGING HEART,6,2010-12-01 08:26:00,2.55,17850.0,United Kingdom
+536365,71053,WHITE METAL LANTERN,6,2010-12-01 08:26:00,3.39,17850.0,United Kingdom
+536366,85123A,WHITE HANGING HEART ,2,2010-12-02 09:00:00,2.95,13047.0,France
+536367,85123A,WHITE HANGING HEART,1,2010-12-03 10:00:00,3.05,,United Kingdom
+C536379,D,Discount,-1,2010-12-01 09:41:00,27.5,14527.0,United Kingdom
+536368,22423,REGENCY CAKESTAND,0,2010-12-04 10:00:00,12.75,13047.0,France
+536369,22424,FREE GIFT,1,2010-12-04 10:00:00,0,13047.0,France
+536365,71053,WHITE METAL LANTERN,6,2010-12-01 08:26:00,3.39,17850.0,United Kingdom
+536370,85123A,WHITE HANGING HEART,3,2010-12-05 10:00:00,2.55,13047.0,France
+"""
+
+
+def test_transactions_fixture() -> None:
+    result = load_uploads({"online_retail.csv": RETAIL.encode()})
+    assert_ok(result)
+    assert result.layout == "transactions"
+    assert rules_of(result) == {
+        "duplicate_rows",
+        "dropped_missing_user",
+        "dropped_cancellation",
+        "dropped_non_positive",
+        "duplicate_event",
+    }
+    missing = one_issue(result, "dropped_missing_user")
+    assert missing.message == "1 rows (11.1%) have no CustomerID and were dropped."
+    assert (missing.rows, missing.column, missing.severity) == ((4,), "CustomerID", "warning")
+    assert one_issue(result, "dropped_cancellation").rows == (5,)
+    assert one_issue(result, "dropped_non_positive").rows == (6, 7)
+    assert one_issue(result, "duplicate_rows").rows == (8,)
+    dataset = result.dataset
+    events = dataset.events
+    assert len(events) == 5
+    assert set(events["user_id"]) == {"17850", "13047"}
+    assert events["event_type"].unique().tolist() == ["purchase"] and events["label"].unique().tolist() == [1]
+    assert events["revenue"].round(2).tolist() == [20.34, 20.34, 15.3, 5.9, 7.65]
+    assert events["invoice"].tolist() == ["536365"] * 3 + ["536366", "536370"]
+    items = dataset.items.set_index("item_id")
+    assert items.loc["85123A", "title"] == "WHITE HANGING HEART"  # the most frequent description
+    assert items.loc["85123A", "price"] == 2.55  # median unit price of the kept lines 2.55, 2.95, 2.55
+    users = dataset.users.set_index("user_id")
+    assert users.loc["13047", "country"] == "France"
+    assert result.mapping["events"]["user_id"] == "CustomerID"
+    assert result.mapping["items"] == {"item_id": "StockCode", "price": "UnitPrice", "title": "Description"}
+
+
+def test_transactions_with_non_numeric_quantity_is_an_error() -> None:
+    text = RETAIL.replace("536366,85123A,WHITE HANGING HEART ,2,", "536366,85123A,WHITE HANGING HEART ,two,")
+    result = load_uploads({"retail.csv": text.encode()})
+    issue = one_issue(result, "non_numeric_value")
+    assert (issue.column, issue.rows, issue.example) == ("Quantity", (3,), "two")
+    assert result.dataset is None
+
+
+def test_transactions_real_uci_online_retail() -> None:
+    folder = shared_dataset("uci-online-retail")
+    result = load_path(folder)
+    assert_ok(result)
+    assert result.layout == "transactions"
+    missing = one_issue(result, "dropped_missing_user")
+    assert missing.message == "135,080 rows (24.9%) have no CustomerID and were dropped."
+    assert one_issue(result, "duplicate_rows").n_rows == 5_268
+    dataset = result.dataset
+    assert len(dataset.events) == 397_884
+    assert dataset.events["user_id"].nunique() == 4_338 and len(dataset.users) == 4_338
+    assert dataset.events["item_id"].nunique() == 3_665 and len(dataset.items) == 3_665
+    assert dataset.users.set_index("user_id").loc["17850", "country"] == "United Kingdom"
+    assert len(issues_of(result, "dropped_cancellation")) == 1

@@ -1,0 +1,331 @@
+"""Value rules and the canonical output: IDs, timestamps, labels, references, duplicates, verbatim text."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+from uvp_data_testkit import assert_ok, events_csv, issues_of, load_events, one_issue, rules_of
+
+from uvp_core.data import load_uploads
+from uvp_core.data.validate import to_id, to_timestamps
+
+NOW = pd.Timestamp.now(tz="UTC")
+
+
+# --- required columns and labels ----------------------------------------------------------------
+
+
+def test_missing_required_columns_are_each_reported() -> None:
+    result = load_events("a,b,4", header="who,item_id,rating")
+    missing = issues_of(result, "missing_required_column")
+    assert [(i.file, i.column) for i in missing] == [("events.csv", "user_id"), ("events.csv", "timestamp")]
+    assert "who, item_id, rating" in missing[0].message
+    assert result.dataset is None
+
+
+def test_no_label_column() -> None:
+    result = load_events("u1,i1,1600000000,x", header="user_id,item_id,timestamp,note")
+    issue = one_issue(result, "no_label_column")
+    assert (issue.file, issue.column, issue.severity) == ("events.csv", None, "error")
+    assert rules_of(result) == {"no_label_column"}
+
+
+def test_non_numeric_and_non_finite_ratings() -> None:
+    result = load_events(
+        "u1,i1,1600000000,4",
+        "u2,i2,1600000000,four",
+        "u3,i3,1600000000,NaN",
+        "u4,i4,1600000000,inf",
+        "u5,i5,1600000000,-Infinity",
+        "u6,i6,1600000000,1e400",
+    )
+    non_numeric = one_issue(result, "non_numeric_label")
+    assert (non_numeric.column, non_numeric.rows, non_numeric.example) == ("rating", (2,), "four")
+    non_finite = one_issue(result, "non_finite_label")
+    assert (non_finite.rows, non_finite.n_rows, non_finite.example) == ((3, 4, 5, 6), 4, "NaN")
+    assert "missing_label" not in rules_of(result)  # bad values are reported once, not also as missing
+    assert result.dataset is None
+
+
+def test_binary_label_must_be_zero_or_one_and_filled() -> None:
+    result = load_events(
+        "u1,i1,1600000000,1", "u2,i2,1600000000,0", "u3,i3,1600000000,2", "u4,i4,1600000000,", "u5,i5,1600000000,yes",
+        header="user_id,item_id,timestamp,label",
+    )  # fmt: skip
+    invalid = one_issue(result, "invalid_binary_label")
+    assert (invalid.rows, invalid.example) == ((3,), "2")
+    assert one_issue(result, "missing_label").rows == (4,)
+
+
+def test_label_values_true_false_and_float_text_are_accepted() -> None:
+    result = load_events(
+        "u1,i1,1600000000,TRUE", "u2,i2,1600000000,false", "u3,i3,1600000000,1.0",
+        header="user_id,item_id,timestamp,label",
+    )  # fmt: skip
+    assert_ok(result)
+    assert result.dataset.events["label"].tolist() == [1, 0, 1]
+    assert result.dataset.events["label"].dtype == np.int8
+
+
+def test_empty_label_cells_are_allowed_only_when_another_label_covers_the_row() -> None:
+    header = "user_id,item_id,timestamp,rating,event_type"
+    ok = load_events("u1,i1,1600000000,,view", "u2,i2,1600000000,4,", header=header)
+    assert_ok(ok)
+    events = ok.dataset.events
+    assert np.isnan(events.loc[0, "rating"]) and events.loc[0, "event_type"] == "view"
+    assert pd.isna(events.loc[1, "event_type"])
+    bad = load_events("u1,i1,1600000000,,view", "u2,i2,1600000000,,", "u3,i3,1600000000,, ", header=header)
+    issue = one_issue(bad, "missing_label")
+    assert (issue.column, issue.rows, issue.n_rows) == ("rating", (2, 3), 2)
+
+
+def test_revenue_quantity_and_price_must_be_numeric() -> None:
+    files = {
+        "events.csv": events_csv("u1,i1,1600000000,4,12.5,2", "u2,i1,1600000000,4,abc,", header="user_id,item_id,timestamp,rating,revenue,quantity"),
+        "items.csv": b"item_id,price\ni1,free\n",
+    }  # fmt: skip
+    result = load_uploads(files)
+    issues = issues_of(result, "non_numeric_value")
+    assert [(i.file, i.column, i.rows, i.example) for i in issues] == [
+        ("events.csv", "revenue", (2,), "abc"),
+        ("items.csv", "price", (1,), "free"),
+    ]
+
+
+# --- IDs --------------------------------------------------------------------------------------
+
+
+def test_ids_are_text_with_leading_zeros_kept() -> None:
+    result = load_events("007,0042,1600000000,4", " 8 ,1e3,1600000000,4")
+    assert_ok(result)
+    events = result.dataset.events.sort_values("user_id")
+    assert events["user_id"].tolist() == ["007", "8"]
+    assert events["item_id"].tolist() == ["0042", "1e3"]
+
+
+def test_float_formatted_id_column_loses_dot_zero_only_when_the_whole_column_is() -> None:
+    assert to_id(pd.Series(["17850.0", "13047.0", None], dtype="str")).tolist()[:2] == ["17850", "13047"]
+    assert to_id(pd.Series(["17850.0", "A12.0", "3"], dtype="str")).tolist() == ["17850.0", "A12.0", "3"]
+    assert to_id(pd.Series(["1.5", "2.0"], dtype="str")).tolist() == ["1.5", "2.0"]
+    assert to_id(pd.Series([1.0, 2.0, np.nan])).tolist()[:2] == ["1", "2"]
+    assert to_id(pd.Series([9007199254740993], dtype="Int64")).tolist() == ["9007199254740993"]
+
+
+def test_missing_ids_are_errors_with_rows() -> None:
+    result = load_events("u1,i1,1600000000,4", ",i2,1600000000,4", "u3,,1600000000,4", "  ,i4,1600000000,4")
+    missing = issues_of(result, "missing_value")
+    assert [(i.column, i.rows) for i in missing] == [("user_id", (2, 4)), ("item_id", (3,))]
+
+
+def test_duplicate_ids_in_items_and_users() -> None:
+    files = {
+        "events.csv": events_csv("u1,i1,1600000000,4"),
+        "items.csv": b"item_id,title\ni1,A\ni2,B\ni1,C\ni1,D\n",
+        "users.csv": b"user_id,age\nu1,30\nu1,31\n",
+    }
+    result = load_uploads(files)
+    items, users = issues_of(result, "duplicate_id")
+    assert (items.file, items.column, items.rows, items.n_rows, items.example) == (
+        "items.csv",
+        "item_id",
+        (3, 4),
+        2,
+        "i1",
+    )
+    assert (users.file, users.rows) == ("users.csv", (2,))
+
+
+def test_events_referring_to_unknown_items_and_users() -> None:
+    files = {
+        "events.csv": events_csv(
+            "u1,i1,1600000000,4", "u2,i9,1600000000,4", "u9,i8,1600000000,4", "u1,i9,1600000001,4"
+        ),
+        "items.csv": b"item_id\ni1\n",
+        "users.csv": b"user_id\nu1\nu2\n",
+    }
+    result = load_uploads(files)
+    items = one_issue(result, "unknown_item_id")
+    assert (items.file, items.column, items.rows, items.n_rows, items.example) == (
+        "events.csv",
+        "item_id",
+        (2, 3, 4),
+        3,
+        "i9",
+    )
+    assert "2 item ID(s) that are not in items.csv" in items.message
+    users = one_issue(result, "unknown_user_id")
+    assert (users.rows, users.example) == ((3,), "u9")
+    assert result.dataset is None
+
+
+# --- timestamps -------------------------------------------------------------------------------
+
+
+def test_seconds_milliseconds_and_iso_give_the_same_instant() -> None:
+    expected = pd.Timestamp("2020-09-13T12:26:40Z")
+    for values in (
+        ["1600000000"],
+        ["1600000000000"],
+        ["2020-09-13T12:26:40Z"],
+        ["2020-09-13 14:26:40+02:00"],
+        ["2020-09-13T12:26:40"],
+    ):
+        times = to_timestamps(pd.Series(values, dtype="str"), NOW)
+        assert times.values.iloc[0] == expected, values
+        assert str(times.values.dtype) == "datetime64[ms, UTC]"
+    assert to_timestamps(pd.Series(["1600000000123"], dtype="str"), NOW).values.iloc[
+        0
+    ] == expected + pd.Timedelta(milliseconds=123)
+    assert to_timestamps(pd.Series([1600000000.5]), NOW).values.iloc[0] == expected + pd.Timedelta(
+        milliseconds=500
+    )
+
+
+def test_unparseable_timestamps() -> None:
+    result = load_events(
+        "u1,i1,2020-01-01,4", "u2,i2,01/02/2020,4", "u3,i3,yesterday,4", "u4,i4,2020-13-45,4"
+    )
+    issue = one_issue(result, "unparseable_timestamp")
+    assert (issue.column, issue.rows, issue.n_rows, issue.example) == (
+        "timestamp",
+        (2, 3, 4),
+        3,
+        "01/02/2020",
+    )
+    assert "ISO 8601" in issue.message
+
+
+def test_out_of_range_timestamps() -> None:
+    soon = (NOW + pd.Timedelta(hours=12)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    later = (NOW + pd.Timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    result = load_events(
+        f"u1,i1,{soon},4", "u2,i2,1989-12-31T23:59:59Z,4", f"u3,i3,{later},4", "u4,i4,1990-01-01,4"
+    )
+    issue = one_issue(result, "timestamp_out_of_range")
+    assert (issue.rows, issue.example) == ((2, 3), "1989-12-31T23:59:59Z")
+
+
+def test_epoch_unit_is_decided_per_column_by_magnitude() -> None:
+    seconds = load_events("u1,i1,1600000000,4", "u2,i2,5,4")  # 5 s after 1970: out of range
+    assert one_issue(seconds, "timestamp_out_of_range").rows == (2,)
+    assert "Unix seconds" in one_issue(seconds, "timestamp_out_of_range").message
+    millis = load_events("u1,i1,1600000000000,4", "u2,i2,1600000001000,4", "u3,i3,1600000000,4")
+    issue = one_issue(millis, "timestamp_out_of_range")
+    assert issue.rows == (3,) and "Unix milliseconds" in issue.message
+
+
+def test_missing_timestamp_is_an_error() -> None:
+    assert one_issue(load_events("u1,i1,,4", "u2,i2,1600000000,4"), "missing_value").rows == (1,)
+
+
+# --- duplicates and warnings ------------------------------------------------------------------
+
+
+def test_duplicate_events_are_a_warning_and_the_dataset_passes() -> None:
+    header = "user_id,item_id,timestamp,event_type"
+    result = load_events(
+        "u1,i1,1600000000,view", "u1,i1,1600000000,click", "u1,i1,1600000000,VIEW", "u2,i1,1600000000,view", "u1,i1,1600000000,view",
+        header=header,
+    )  # fmt: skip
+    assert_ok(result)
+    warning = one_issue(result, "duplicate_event")
+    assert (warning.severity, warning.rows, warning.n_rows) == ("warning", (3, 5), 2)
+    assert result.dataset.warnings == (warning,)
+    assert len(result.dataset.events) == 5
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    files = {
+        "events.csv": events_csv("u1,i1,bad,4", "u2,,1600000000,x", "u3,i3,1600000000,4,5"),
+        "items.csv": b"item_id,price\ni1,1\ni1,cheap\n",
+    }
+    result = load_uploads(files)
+    assert rules_of(result) == {
+        "ragged_rows",
+        "unparseable_timestamp",
+        "missing_value",
+        "non_numeric_label",
+        "duplicate_id",
+        "non_numeric_value",
+    }
+
+
+# --- canonical form ---------------------------------------------------------------------------
+
+
+def test_canonical_dtypes_order_and_extras() -> None:
+    header = "Region,event_type,userId,movieId,ts,rating,revenue,quantity,label,comment"
+    result = load_events(
+        "north,Purchase,u2,i1,1600000100,4,9.5,1,1,hi", "south,VIEW,u1,i2,1600000000,3,,,0,", "east,click,u1,i1,1600000000,,,,0,x",
+        header=header,
+    )  # fmt: skip
+    assert_ok(result)
+    events = result.dataset.events
+    assert list(events.columns) == [
+        "user_id", "item_id", "timestamp", "rating", "event_type", "label", "revenue", "quantity", "review_text", "Region",
+    ]  # fmt: skip
+    assert {c: str(t) for c, t in events.dtypes.items()} == {
+        "user_id": "str", "item_id": "str", "timestamp": "datetime64[ms, UTC]", "rating": "float64", "event_type": "str",
+        "label": "int8", "revenue": "float64", "quantity": "float64", "review_text": "str", "Region": "str",
+    }  # fmt: skip
+    # sorted by (timestamp, user_id, item_id), stable
+    assert events[["user_id", "item_id"]].values.tolist() == [["u1", "i1"], ["u1", "i2"], ["u2", "i1"]]
+    assert events["event_type"].tolist() == ["click", "view", "purchase"]
+    assert events.index.tolist() == [0, 1, 2]
+    assert result.dataset.source_format == "upload" and result.dataset.name == "events"
+
+
+def test_items_and_users_canonical_form() -> None:
+    files = {
+        "events.csv": events_csv("u1,i1,1600000000,4"),
+        "items.csv": b"sku,name,genres,price,brand\ni1,Lamp,Home|Light,12.50,Acme\n",
+        "users.csv": b"customer_id,age,tier,signup\nu1,34,gold,2020-01-01\n",
+    }
+    result = load_uploads(files)
+    assert_ok(result)
+    items, users = result.dataset.items, result.dataset.users
+    assert list(items.columns) == ["item_id", "title", "category", "price", "brand"]
+    assert items["price"].dtype == np.float64 and items.loc[0, "category"] == "Home|Light"
+    assert list(users.columns) == ["user_id", "age", "tier", "signup"]
+    assert users.loc[0, "age"] == "34"  # extra columns are kept as read
+
+
+HTML = '<script>alert(1)</script> <b>bold</b> &amp; "quotes"'
+
+
+def test_html_and_script_text_is_stored_verbatim_and_survives_a_round_trip(tmp_path) -> None:
+    quoted = '"' + HTML.replace('"', '""') + '"'
+    files = {
+        "events.csv": events_csv(
+            f"u1,i1,1600000000,4,{quoted}", header="user_id,item_id,timestamp,rating,review_text"
+        ),
+        "items.csv": f"item_id,title,description\ni1,{quoted},  padded  \n".encode(),
+    }
+    first = load_uploads(files)
+    assert_ok(first)
+    assert first.dataset.events.loc[0, "review_text"] == HTML
+    assert first.dataset.items.loc[0, "title"] == HTML
+    assert first.dataset.items.loc[0, "description"] == "  padded  "
+    # write the canonical tables out and load them again: nothing changes
+    folder = tmp_path / "roundtrip"
+    folder.mkdir()
+    first.dataset.events.to_parquet(folder / "events.parquet")
+    buffer = io.StringIO()
+    first.dataset.items.to_csv(buffer, index=False)
+    (folder / "items.csv").write_text(buffer.getvalue(), encoding="utf-8")
+    from uvp_core.data import load_path
+
+    second = load_path(folder)
+    assert_ok(second)
+    assert second.dataset.events.loc[0, "review_text"] == HTML
+    assert second.dataset.items.loc[0, "title"] == HTML
+    pd.testing.assert_frame_equal(second.dataset.events, first.dataset.events)
+
+
+@pytest.mark.parametrize("rows", [1, 3])
+def test_fingerprint_is_stable_across_loads(rows: int) -> None:
+    data = [f"u{i},i{i},160000000{i},4" for i in range(rows)]
+    assert load_events(*data).dataset.fingerprint() == load_events(*data).dataset.fingerprint()

@@ -1,0 +1,577 @@
+"""Importers: recognise the layout of a folder (or a set of uploaded files) and shape its tables.
+
+Layouts, tried in this order:
+- movielens-100k: `u.data` (tab-separated user, item, rating, timestamp; no header), optional
+  `u.item` (pipe-separated, latin-1; 19 genre flags become `category`) and `u.user`.
+- folder / upload: `events.*` plus optional `items.*` and `users.*` (any supported format).
+- movielens: `ratings.*` plus optional `movies.*` (title, genres -> category) and `tags.*` (each
+  movie's distinct tags, joined by '|', become the item column `tags`).
+- one data file alone, by content: Amazon review JSON Lines (reviewerID, asin, ...) ->
+  amazon-reviews; a transaction log (customer, product, date, quantity and unit price, no label) ->
+  transactions; anything else -> the events table.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from uvp_core.data.contract import LABEL_ROLES, ValidationIssue
+from uvp_core.data.mapping import (
+    TableColumns,
+    detect_roles,
+    detect_transaction_roles,
+    normalize_name,
+    resolve_table,
+    split_explicit,
+)
+from uvp_core.data.readers import DATA_EXTENSIONS, RawTable, ReadOutcome, Source, read_table
+from uvp_core.data.validate import Bundle, TablePlan, to_id, to_numbers
+
+log = logging.getLogger(__name__)
+
+TABLE_STEMS: dict[str, tuple[str, ...]] = {
+    "events": ("events", "event"),
+    "items": ("items", "item"),
+    "users": ("users", "user"),
+}
+ML100K_GENRES: tuple[str, ...] = (
+    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama",
+    "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western",
+)  # fmt: skip
+ML100K_ITEM_COLUMNS: tuple[str, ...] = ("item_id", "title", "release_date", "video_release_date", "imdb_url")
+ML100K_USER_COLUMNS: tuple[str, ...] = ("user_id", "age", "gender", "occupation", "zip_code")
+ML100K_EVENT_COLUMNS: tuple[str, ...] = ("user_id", "item_id", "rating", "timestamp")
+_NOT_DATA_PREFIXES = ("readme", "license", "licence", "source", "citation", "changelog", ".")
+_MOVIELENS_KNOWN = frozenset({"links", "genome-scores", "genome-tags"})
+
+Reader = Callable[..., ReadOutcome]
+
+
+def _warning(file: str, rule: str, message: str, **kw: object) -> ValidationIssue:
+    return ValidationIssue(
+        severity="warning", file=file, column=kw.pop("column", None), rule=rule, message=message, **kw
+    )  # type: ignore[arg-type]
+
+
+def _error(file: str, rule: str, message: str, **kw: object) -> ValidationIssue:
+    return ValidationIssue(
+        severity="error", file=file, column=kw.pop("column", None), rule=rule, message=message, **kw
+    )  # type: ignore[arg-type]
+
+
+def is_data_file(source: Source) -> bool:
+    """True for a file that may hold a table (by extension; read-me and hidden files are not)."""
+    name = source.base_name
+    if name.startswith(_NOT_DATA_PREFIXES):
+        return False
+    return source.extension in DATA_EXTENSIONS
+
+
+def sources_from_path(path: Path) -> list[Source]:
+    """The files of a dataset folder (not recursive), or the single file given."""
+    if path.is_dir():
+        return [Source(name=p.name, path=p) for p in sorted(path.iterdir()) if p.is_file()]
+    return [Source(name=path.name, path=path)]
+
+
+def sources_from_uploads(files: Mapping[str, bytes]) -> list[Source]:
+    """Sources for uploaded files: name -> bytes (folders in names are dropped)."""
+    return [
+        Source(name=Path(str(name).replace("\\", "/")).name, data=bytes(data)) for name, data in files.items()
+    ]
+
+
+class _Context:
+    """Shared reading options for one load."""
+
+    def __init__(
+        self, *, max_bytes: int, encoding: str | None, delimiter: str | None, explicit: Mapping[str, str]
+    ):
+        self.max_bytes = max_bytes
+        self.encoding = encoding
+        self.delimiter = delimiter
+        self.explicit = explicit
+
+    def read(self, source: Source, **options: object) -> ReadOutcome:
+        options.setdefault("encoding", self.encoding)
+        options.setdefault("delimiter", self.delimiter)
+        return read_table(source, max_bytes=self.max_bytes, **options)  # type: ignore[arg-type]
+
+
+def _by_stem(sources: Sequence[Source]) -> dict[str, list[Source]]:
+    out: dict[str, list[Source]] = {}
+    for source in sources:
+        out.setdefault(source.stem, []).append(source)
+    return out
+
+
+def _pick(
+    stems: Mapping[str, list[Source]], names: Sequence[str], table: str, issues: list[ValidationIssue]
+) -> Source | None:
+    found = [s for name in names for s in stems.get(name, [])]
+    if len(found) > 1:
+        issues.append(
+            _error(
+                found[1].name,
+                "duplicate_file",
+                f"More than one file could be the {table} table ({', '.join(s.name for s in found)}); keep one.",
+            )
+        )
+    return found[0] if found else None
+
+
+def _add_table(bundle: Bundle, table: str, outcome: ReadOutcome) -> RawTable | None:
+    bundle.issues.extend(outcome.issues)
+    if outcome.table is None:
+        bundle.unreadable.add(table)
+        return None
+    bundle.tables[table] = TablePlan(outcome.table)
+    return outcome.table
+
+
+def _ignored(
+    bundle: Bundle, sources: Sequence[Source], used: set[str], quiet: frozenset[str] = frozenset()
+) -> None:
+    for source in sources:
+        if source.name in used or not is_data_file(source):
+            continue
+        if source.stem in quiet or source.base_name.endswith(".json"):  # plain .json: often metadata
+            log.info("%s: not used by the %s layout", source.name, bundle.layout)
+            continue
+        bundle.issues.append(
+            _warning(
+                source.name,
+                "ignored_file",
+                f"The file is not part of the {bundle.layout} layout and was not read.",
+            )
+        )
+
+
+# --- folder of events / items / users ----------------------------------------------------------
+
+
+def import_folder(sources: Sequence[Source], ctx: _Context, layout: str, name: str) -> Bundle:
+    """events.* (+ items.*, users.*) in any supported format."""
+    bundle = Bundle(layout=layout, name=name)
+    stems = _by_stem([s for s in sources if is_data_file(s)])
+    used: set[str] = set()
+    for table, names in TABLE_STEMS.items():
+        source = _pick(stems, names, table, bundle.issues)
+        if source is not None:
+            used.add(source.name)
+            _add_table(bundle, table, ctx.read(source))
+    _ignored(bundle, sources, used)
+    return bundle
+
+
+# --- MovieLens ----------------------------------------------------------------------------------
+
+
+def _genre_names(sources: Mapping[str, Source], ctx: _Context) -> tuple[str, ...]:
+    source = sources.get("u.genre")
+    if source is None:
+        return ML100K_GENRES
+    outcome = ctx.read(
+        source,
+        header=False,
+        names=("genre", "index"),
+        delimiter="|",
+        quoting=False,
+        encoding=ctx.encoding or "latin-1",
+    )
+    if outcome.table is None or len(outcome.table.frame) != len(ML100K_GENRES):
+        log.info("u.genre unusable; using the documented genre list")
+        return ML100K_GENRES
+    frame = outcome.table.frame
+    order = pd.to_numeric(frame["index"], errors="coerce")
+    if order.isna().any():
+        return ML100K_GENRES
+    return tuple(frame.sort_values("index", key=lambda s: pd.to_numeric(s))["genre"].astype(str))
+
+
+def _ml100k_items(raw: RawTable, genres: Sequence[str]) -> RawTable:
+    frame = raw.frame
+    flags = frame.iloc[:, len(ML100K_ITEM_COLUMNS) :]
+    joined = pd.Series("", index=frame.index, dtype="str")
+    for column, genre in zip(flags.columns, genres, strict=True):
+        joined = joined + (flags[column].str.strip() == "1").map({True: genre + "|", False: ""}).astype("str")
+    out = frame.iloc[:, : len(ML100K_ITEM_COLUMNS)].copy()
+    out.insert(2, "category", joined.str.rstrip("|").replace("", np.nan))
+    return RawTable(file=raw.file, frame=out, row_numbers=raw.row_numbers, fmt=raw.fmt, nested=raw.nested)
+
+
+def import_movielens_100k(sources: Sequence[Source], ctx: _Context, name: str) -> Bundle:
+    """GroupLens ml-100k: u.data, u.item (latin-1), u.user."""
+    bundle = Bundle(layout="movielens-100k", name=name)
+    by_name = {s.base_name: s for s in sources}
+    _add_table(
+        bundle,
+        "events",
+        ctx.read(by_name["u.data"], header=False, names=ML100K_EVENT_COLUMNS, delimiter="\t", quoting=False),
+    )
+    if "u.item" in by_name:
+        genres = _genre_names(by_name, ctx)
+        names = ML100K_ITEM_COLUMNS + tuple(f"genre_{i}" for i in range(len(genres)))
+        outcome = ctx.read(
+            by_name["u.item"],
+            header=False,
+            names=names,
+            delimiter="|",
+            quoting=False,
+            encoding=ctx.encoding or "latin-1",
+        )
+        raw = _add_table(bundle, "items", outcome)
+        if raw is not None:
+            bundle.tables["items"] = TablePlan(_ml100k_items(raw, genres))
+    if "u.user" in by_name:
+        _add_table(
+            bundle,
+            "users",
+            ctx.read(
+                by_name["u.user"], header=False, names=ML100K_USER_COLUMNS, delimiter="|", quoting=False
+            ),
+        )
+    return bundle
+
+
+def _items_id_column(raw: RawTable, explicit: Mapping[str, str]) -> str | None:
+    columns = list(map(str, raw.frame.columns))
+    per_table, _ = split_explicit(explicit, {"items": TableColumns(raw.file, tuple(columns))})
+    return resolve_table("items", columns, per_table.get("items", {})).get("item_id")
+
+
+def _attach_tags(items: RawTable, tags: RawTable, ctx: _Context, issues: list[ValidationIssue]) -> RawTable:
+    item_column = _items_id_column(items, ctx.explicit)
+    columns = list(map(str, tags.frame.columns))
+    tag_item = detect_roles("items", columns).get("item_id")
+    tag_text = next((c for c in columns if normalize_name(c) in ("tag", "tags")), None)
+    if item_column is None or tag_item is None or tag_text is None:
+        issues.append(
+            _warning(
+                tags.file,
+                "ignored_file",
+                "The tags file needs an item ID column and a 'tag' column; it was not used.",
+            )
+        )
+        return items
+    pairs = pd.DataFrame({"item_id": to_id(tags.frame[tag_item]), "tag": tags.frame[tag_text]}).dropna()
+    pairs = pairs.drop_duplicates()
+    joined = pairs.groupby("item_id", sort=False)["tag"].agg("|".join)
+    keys = to_id(items.frame[item_column])
+    frame = items.frame.copy()
+    name = "tags" if "tags" not in frame.columns else "tags_joined"
+    frame[name] = keys.map(joined).astype("str")
+    return RawTable(
+        file=items.file, frame=frame, row_numbers=items.row_numbers, fmt=items.fmt, nested=items.nested
+    )
+
+
+def import_movielens(sources: Sequence[Source], ctx: _Context, name: str) -> Bundle:
+    """MovieLens latest/25m style: ratings.csv, movies.csv, tags.csv."""
+    bundle = Bundle(layout="movielens", name=name)
+    stems = _by_stem([s for s in sources if is_data_file(s)])
+    used: set[str] = set()
+    ratings = _pick(stems, ("ratings",), "events", bundle.issues)
+    assert ratings is not None
+    used.add(ratings.name)
+    _add_table(bundle, "events", ctx.read(ratings))
+    movies = _pick(stems, ("movies",), "items", bundle.issues)
+    tags = _pick(stems, ("tags",), "items", bundle.issues)
+    if movies is not None:
+        used.add(movies.name)
+        items = _add_table(bundle, "items", ctx.read(movies))
+        if items is not None and tags is not None:
+            used.add(tags.name)
+            outcome = ctx.read(tags)
+            bundle.issues.extend(outcome.issues)
+            if outcome.table is not None:
+                bundle.tables["items"] = TablePlan(_attach_tags(items, outcome.table, ctx, bundle.issues))
+    _ignored(bundle, sources, used, quiet=_MOVIELENS_KNOWN)
+    return bundle
+
+
+# --- transaction logs ---------------------------------------------------------------------------
+
+TRANSACTION_REQUIRED: tuple[str, ...] = ("user_id", "item_id", "timestamp", "quantity", "price")
+
+
+def _explicit_for_transactions(
+    raw: RawTable, explicit: Mapping[str, str], issues: list[ValidationIssue]
+) -> dict[str, str]:
+    columns = TableColumns(raw.file, tuple(map(str, raw.frame.columns)))
+    per_table, problems = split_explicit(explicit, {"events": columns, "items": columns, "users": columns})
+    issues.extend(problems)
+    merged: dict[str, str] = {}
+    for table in ("users", "items", "events"):
+        merged.update(per_table.get(table, {}))
+    if "description" in merged and "title" not in merged:
+        merged["title"] = merged.pop("description")
+    return merged
+
+
+def looks_like_transactions(raw: RawTable, explicit: Mapping[str, str]) -> bool:
+    """A transaction log: customer, product, date, quantity and unit price columns, and no label column."""
+    columns = list(map(str, raw.frame.columns))
+    if any(key.split(".")[-1] in set(LABEL_ROLES) for key in explicit):
+        return False
+    if set(LABEL_ROLES) & set(detect_roles("events", columns)):
+        return False
+    roles = detect_transaction_roles(columns, {})
+    return all(role in roles for role in TRANSACTION_REQUIRED)
+
+
+def _mode_by(keys: pd.Series, values: pd.Series) -> pd.Series:
+    """The most frequent non-missing value per key (ties: the first seen)."""
+    pairs = pd.DataFrame({"key": keys, "value": values}).dropna()
+    counts = pairs.groupby(["key", "value"], sort=False).size().reset_index(name="n")
+    counts = counts.sort_values("n", ascending=False, kind="stable").drop_duplicates("key")
+    return counts.set_index("key")["value"]
+
+
+def import_transactions(raw: RawTable, ctx: _Context, name: str, layout: str = "transactions") -> Bundle:
+    """Invoice lines -> purchase events, items (title, median price) and users (country)."""
+    bundle = Bundle(layout=layout, name=name)
+    issues = bundle.issues
+    columns = list(map(str, raw.frame.columns))
+    roles = detect_transaction_roles(columns, _explicit_for_transactions(raw, ctx.explicit, issues))
+    missing = [r for r in TRANSACTION_REQUIRED if r not in roles]
+    for role in missing:
+        issues.append(
+            _error(
+                raw.file,
+                "missing_required_column",
+                f"The transaction log needs a {role!r} column; map one with {role}=COLUMN.",
+                column=role,
+            )
+        )
+    if missing:
+        bundle.unreadable.update({"events", "items", "users"})
+        return bundle
+    frame = raw.frame
+    rows = raw.row_numbers
+    n = len(frame)
+
+    def rows_warning(rule: str, column: str | None, mask: np.ndarray, message: str) -> None:
+        positions = np.flatnonzero(mask)
+        if len(positions):
+            issues.append(
+                _warning(
+                    raw.file,
+                    rule,
+                    message.format(n=len(positions), share=len(positions) / max(1, n)),
+                    column=column,
+                    rows=tuple(int(r) for r in rows[positions[:10]]),
+                    n_rows=int(len(positions)),
+                )
+            )
+
+    rows_warning(
+        "duplicate_rows",
+        None,
+        frame.duplicated(keep="first").to_numpy(),
+        "{n:,} rows are exact duplicates of an earlier line (kept).",
+    )
+    users = to_id(frame[roles["user_id"]])
+    no_user = users.isna().to_numpy()
+    rows_warning(
+        "dropped_missing_user",
+        roles["user_id"],
+        no_user,
+        "{n:,} rows ({share:.1%}) have no " + roles["user_id"] + " and were dropped.",
+    )
+    quantity = to_numbers(frame[roles["quantity"]])
+    price = to_numbers(frame[roles["price"]])
+    for role, numbers in (("quantity", quantity), ("price", price)):
+        bad = (numbers.non_numeric | numbers.non_finite) & ~no_user
+        positions = np.flatnonzero(bad)
+        if len(positions):
+            issues.append(
+                _error(
+                    raw.file,
+                    "non_numeric_value",
+                    f"{len(positions):,} row(s) have a {role} that is not a finite number.",
+                    column=roles[role],
+                    rows=tuple(int(r) for r in rows[positions[:10]]),
+                    n_rows=int(len(positions)),
+                    example=str(frame[roles[role]].iloc[positions[0]]),
+                )
+            )
+    cancelled = np.zeros(n, bool)
+    if "invoice" in roles:
+        invoice = frame[roles["invoice"]].astype("str").str.strip().str.upper()
+        cancelled = invoice.str.startswith("C").fillna(False).to_numpy(dtype=bool) & ~no_user
+        rows_warning(
+            "dropped_cancellation",
+            roles["invoice"],
+            cancelled,
+            "{n:,} cancellation rows (invoice starting with 'C') were dropped.",
+        )
+    non_positive = ((quantity.values <= 0) | (price.values <= 0)) & ~no_user & ~cancelled
+    rows_warning(
+        "dropped_non_positive",
+        None,
+        non_positive,
+        "{n:,} rows with a quantity or unit price of zero or less were dropped.",
+    )
+    keep = ~no_user & ~cancelled & ~non_positive
+    kept = frame[keep]
+    item_ids = to_id(frame[roles["item_id"]])[keep]
+    user_ids = users[keep]
+    qty = pd.Series(quantity.values[keep], index=kept.index)
+    unit = pd.Series(price.values[keep], index=kept.index)
+    events = {
+        "user_id": user_ids,
+        "item_id": item_ids,
+        "timestamp": kept[roles["timestamp"]],
+        "event_type": pd.Series("purchase", index=kept.index, dtype="str"),
+        "label": pd.Series(1, index=kept.index, dtype=np.int8),
+        "quantity": qty,
+        "revenue": qty * unit,
+        "unit_price": unit,
+    }
+    if "invoice" in roles:
+        events["invoice"] = kept[roles["invoice"]]
+    claimed = {
+        roles[r]
+        for r in ("user_id", "item_id", "timestamp", "quantity", "price", "invoice", "title", "country")
+        if r in roles
+    }
+    for column in columns:
+        if column not in claimed and column not in events:
+            events[column] = kept[column]
+    event_rows = rows[keep]
+    fixed = {r: r for r in ("user_id", "item_id", "timestamp", "event_type", "label", "quantity", "revenue")}
+    display = {r: roles[r] for r in ("user_id", "item_id", "timestamp", "quantity")}
+    bundle.tables["events"] = TablePlan(
+        RawTable(raw.file, pd.DataFrame(events).reset_index(drop=True), event_rows, raw.fmt),
+        fixed=fixed,
+        display=display,
+    )
+    first_item = ~item_ids.duplicated().to_numpy()
+    item_keys = item_ids[first_item]
+    items = {"item_id": item_keys.reset_index(drop=True)}
+    if "title" in roles:
+        titles = _mode_by(item_ids, kept[roles["title"]])
+        items["title"] = item_keys.map(titles).astype("str").reset_index(drop=True)
+    items["price"] = item_keys.map(unit.groupby(item_ids, sort=False).median()).reset_index(drop=True)
+    bundle.tables["items"] = TablePlan(
+        RawTable(raw.file, pd.DataFrame(items), event_rows[first_item], raw.fmt),
+        fixed={r: r for r in items},
+        display={
+            "item_id": roles["item_id"],
+            "price": roles["price"],
+            **({"title": roles["title"]} if "title" in roles else {}),
+        },
+    )
+    first_user = ~user_ids.duplicated().to_numpy()
+    user_keys = user_ids[first_user]
+    users_out = {"user_id": user_keys.reset_index(drop=True)}
+    if "country" in roles:
+        users_out["country"] = (
+            user_keys.map(_mode_by(user_ids, kept[roles["country"]])).astype("str").reset_index(drop=True)
+        )
+    bundle.tables["users"] = TablePlan(
+        RawTable(raw.file, pd.DataFrame(users_out), event_rows[first_user], raw.fmt),
+        fixed={"user_id": "user_id"},
+        display={"user_id": roles["user_id"]},
+    )
+    return bundle
+
+
+# --- single data file ----------------------------------------------------------------------------
+
+
+def looks_like_amazon(raw: RawTable) -> bool:
+    """Amazon review JSON: has reviewerID and asin keys."""
+    names = {normalize_name(c) for c in raw.frame.columns}
+    return raw.fmt == "json" and {"reviewerid", "asin"} <= names
+
+
+def import_single(source: Source, ctx: _Context, generic_layout: str, name: str) -> Bundle:
+    """One data file: Amazon reviews, a transaction log, or the events table."""
+    outcome = ctx.read(source)
+    if outcome.table is not None and looks_like_amazon(outcome.table):
+        layout = "amazon-reviews"
+    elif outcome.table is not None and looks_like_transactions(outcome.table, ctx.explicit):
+        bundle = import_transactions(outcome.table, ctx, name)
+        bundle.issues[:0] = outcome.issues
+        return bundle
+    else:
+        layout = generic_layout
+    bundle = Bundle(layout=layout, name=name)
+    _add_table(bundle, "events", outcome)
+    return bundle
+
+
+def detect_layout(sources: Sequence[Source]) -> str:
+    """The layout by file names: movielens-100k, folder, movielens, or single (decided by content)."""
+    names = {s.base_name for s in sources}
+    stems = {s.stem for s in sources if is_data_file(s)}
+    if "u.data" in names:
+        return "movielens-100k"
+    if stems & set(TABLE_STEMS["events"]):
+        return "folder"
+    if "ratings" in stems:
+        return "movielens"
+    return "single"
+
+
+def import_sources(
+    sources: Sequence[Source],
+    *,
+    name: str,
+    generic_layout: str,
+    explicit: Mapping[str, str],
+    encoding: str | None,
+    delimiter: str | None,
+    max_bytes: int,
+) -> Bundle:
+    """Detect the layout of the given files and read them into a Bundle for validation."""
+    ctx = _Context(max_bytes=max_bytes, encoding=encoding, delimiter=delimiter, explicit=explicit)
+    layout = detect_layout(sources)
+    log.info("%s: layout %s from %d file(s)", name, layout, len(sources))
+    if layout == "movielens-100k":
+        return import_movielens_100k(sources, ctx, name)
+    if layout == "folder":
+        return import_folder(sources, ctx, generic_layout, name)
+    if layout == "movielens":
+        return import_movielens(sources, ctx, name)
+    candidates = [s for s in sources if is_data_file(s)] if len(sources) > 1 else list(sources)
+    if len(candidates) == 1:
+        return import_single(candidates[0], ctx, generic_layout, name)
+    bundle = Bundle(layout=generic_layout, name=name)
+    stems = {s.stem for s in candidates}
+    if not candidates:
+        bundle.issues.append(
+            _error(
+                name,
+                "no_events_file",
+                "No data file was found; expected events.csv (or .parquet/.jsonl) and optional items/users files.",
+            )
+        )
+    elif stems & set(TABLE_STEMS["items"] + TABLE_STEMS["users"]):
+        bundle.issues.append(
+            _error(
+                name,
+                "no_events_file",
+                "There are items/users files but no events file (events.csv, events.parquet, …).",
+            )
+        )
+    else:
+        bundle.issues.append(
+            _error(
+                name,
+                "unknown_layout",
+                "Several data files but no known layout ("
+                + ", ".join(s.name for s in candidates)
+                + "); name them "
+                "events.*, items.* and users.*, or load one file.",
+            )
+        )
+    bundle.unreadable.add("events")
+    return bundle

@@ -1,0 +1,642 @@
+"""Turn raw tables into canonical tables, collecting every problem as a ValidationIssue.
+
+Conversions (all vectorised):
+- IDs become `str`, surrounding spaces removed. Integer-typed IDs are written without a decimal
+  point; a text column whose every value looks like `17850.0` (a float-formatted export) loses the
+  `.0`. Nothing else is changed, so leading zeros stay.
+- `timestamp` becomes datetime64[ms, UTC] from Unix seconds or milliseconds (decided per column: a
+  median magnitude above 1e11 means milliseconds) or ISO 8601 text (no offset means UTC). It must lie
+  between 1990-01-01 and one day from now.
+- `rating`, `revenue`, `quantity` and items `price` become float64; text that is not a number, and
+  NaN/inf, are errors. `label` must be 0/1 (or true/false) in every row and becomes int8.
+  `event_type` is stripped and lower-cased.
+- Label coverage: every event needs at least one label value. `rating` and `event_type` may be empty
+  in a row where another label column has a value; `label` is stored as int8 and so must be filled.
+- Text columns and extra columns are stored exactly as read (no stripping, no escaping). Non-scalar
+  Parquet/JSON columns are kept as JSON text when they are extras, and are an error in a role.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from uvp_core.data.contract import (
+    EVENT_ROLES,
+    ITEM_ROLES,
+    LABEL_ROLES,
+    REQUIRED_ROLES,
+    TIMESTAMP_DTYPE,
+    USER_ROLES,
+    Dataset,
+    ValidationIssue,
+    ValidationReport,
+)
+from uvp_core.data.mapping import SYNONYMS, TableColumns, resolve_table, split_explicit
+from uvp_core.data.readers import RawTable
+
+log = logging.getLogger(__name__)
+
+MIN_TIMESTAMP = pd.Timestamp("1990-01-01", tz="UTC")
+MS_THRESHOLD = 1e11  # median |value| above this: Unix milliseconds, else seconds
+_NAN_TEXT = frozenset({"nan", "-nan", "+nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"})
+_TRUE_TEXT = frozenset({"true", "t", "yes"})
+_FALSE_TEXT = frozenset({"false", "f", "no"})
+_TEXT_ROLES = frozenset({"review_text", "title", "description", "category"})
+_NUMBER_ROLES = frozenset({"revenue", "quantity", "price"})
+_FLOAT_INT = r"[+-]?\d+\.0+"
+
+
+@dataclass
+class TablePlan:
+    """One table to validate: its raw rows and, optionally, a fixed role -> column mapping."""
+
+    raw: RawTable
+    fixed: dict[str, str] | None = None  # role -> frame column; skips detection and explicit mapping
+    display: dict[str, str] | None = None  # role -> source column to report (defaults to the mapping)
+
+
+@dataclass
+class Bundle:
+    """What an importer hands to validation: the tables found, their layout and early issues."""
+
+    layout: str
+    name: str
+    tables: dict[str, TablePlan] = field(default_factory=dict)
+    issues: list[ValidationIssue] = field(default_factory=list)
+    unreadable: set[str] = field(default_factory=set)  # tables whose file could not be read
+
+
+# --- issue helpers ----------------------------------------------------------------------------
+
+
+def _as_text(value: object) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return ""
+    text = str(value)
+    return text if len(text) <= 120 else text[:119] + "…"
+
+
+def _rows_issue(
+    rule: str,
+    raw: RawTable,
+    column: str | None,
+    mask: np.ndarray,
+    values: pd.Series | None,
+    message: str,
+    severity: str = "error",
+) -> ValidationIssue | None:
+    positions = np.flatnonzero(mask)
+    if len(positions) == 0:
+        return None
+    example = _as_text(values.iloc[positions[0]]) if values is not None else ""
+    return ValidationIssue(
+        severity=severity,  # type: ignore[arg-type]
+        file=raw.file,
+        column=column,
+        rule=rule,
+        message=message.format(n=len(positions)),
+        rows=tuple(int(r) for r in raw.row_numbers[positions[:10]]),
+        n_rows=int(len(positions)),
+        example=example,
+    )
+
+
+class _Issues(list[ValidationIssue]):
+    def add(self, issue: ValidationIssue | None) -> None:
+        if issue is not None:
+            self.append(issue)
+
+
+# --- value conversions ------------------------------------------------------------------------
+
+
+def _is_missing(value: object) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
+
+
+def _text_values(series: pd.Series) -> pd.Series:
+    """Values as `str` dtype, unchanged when already text; missing stays missing."""
+    if isinstance(series.dtype, pd.StringDtype) and series.dtype.na_value is np.nan:
+        return series
+    if series.dtype == object:
+        texts = [None if _is_missing(v) else str(v) for v in series]
+        return pd.Series(texts, index=series.index, dtype="str")
+    return series.astype("str")
+
+
+def to_id(series: pd.Series) -> pd.Series:
+    """IDs as `str` without surrounding spaces; empty -> missing; `17850.0`-style columns lose `.0`."""
+    dtype = series.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        out = _text_values(series)
+    elif pd.api.types.is_integer_dtype(dtype):
+        out = series.astype("Int64").astype("str")
+    elif pd.api.types.is_float_dtype(dtype):
+        values = series.to_numpy(dtype=float, na_value=np.nan)
+        finite = np.isfinite(values)
+        if np.all(np.equal(np.mod(values[finite], 1), 0)) and np.all(np.abs(values[finite]) < 2**53):
+            out = series.astype("Int64").astype("str")
+        else:
+            out = _text_values(series)
+    else:
+        out = _text_values(series).str.strip()
+        out = out.where(out != "")
+        present = out.dropna()
+        if len(present) and present.str.fullmatch(_FLOAT_INT).all():
+            out = out.str.replace(r"\.0+$", "", regex=True)
+    return out
+
+
+@dataclass
+class _Numbers:
+    values: np.ndarray  # float64, NaN where missing or invalid
+    missing: np.ndarray
+    non_numeric: np.ndarray
+    non_finite: np.ndarray
+
+
+def to_numbers(series: pd.Series) -> _Numbers:
+    """Parse numbers: float64 values plus masks of missing, non-numeric and NaN/inf cells."""
+    if pd.api.types.is_bool_dtype(series.dtype) or pd.api.types.is_numeric_dtype(series.dtype):
+        values = series.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+        missing = np.isnan(values)
+        return _Numbers(values, missing, np.zeros(len(values), bool), np.isinf(values))
+    text = _text_values(series).str.strip()
+    missing = (text.isna() | (text == "")).to_numpy()
+    values = pd.to_numeric(text.where(~missing), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    nan_text = text.str.lower().isin(_NAN_TEXT).to_numpy()
+    non_finite = np.isinf(values) | nan_text
+    non_numeric = np.isnan(values) & ~missing & ~nan_text
+    values = np.where(non_finite, np.nan, values)
+    return _Numbers(values, missing, non_numeric, non_finite)
+
+
+@dataclass
+class _Times:
+    values: pd.Series  # datetime64[ms, UTC], NaT where missing or invalid
+    missing: np.ndarray
+    unparseable: np.ndarray
+    out_of_range: np.ndarray
+    unit: str
+
+
+def _epoch(values: np.ndarray, max_ms: float) -> tuple[np.ndarray, np.ndarray, str]:
+    """Epoch numbers -> int64 ms, with the out-of-range mask and the unit used."""
+    finite = np.isfinite(values)
+    median = float(np.median(np.abs(values[finite]))) if finite.any() else 0.0
+    unit = "ms" if median > MS_THRESHOLD else "s"
+    ms = values * 1000.0 if unit == "s" else values
+    min_ms = MIN_TIMESTAMP.value / 1e6
+    out_of_range = finite & ((ms < min_ms) | (ms > max_ms))
+    ok = finite & ~out_of_range
+    result = np.zeros(len(values), dtype=np.int64)
+    result[ok] = np.round(ms[ok]).astype(np.int64)
+    return result, out_of_range, unit
+
+
+def _in_range(ts: pd.Series, max_ts: pd.Timestamp) -> tuple[pd.Series, np.ndarray]:
+    out_of_range = (ts.notna() & ((ts < MIN_TIMESTAMP) | (ts > max_ts))).to_numpy()
+    return ts.where(~out_of_range), out_of_range
+
+
+def to_timestamps(series: pd.Series, now: pd.Timestamp | None = None) -> _Times:
+    """Parse Unix s/ms or ISO 8601 into datetime64[ms, UTC], with masks of bad cells.
+
+    Numbers are epoch values (seconds or milliseconds by the column's median magnitude); other
+    text is read as ISO 8601, so a column may mix both. Naive datetimes are taken as UTC.
+    """
+    now = now or pd.Timestamp.now(tz="UTC")
+    max_ts = now + pd.Timedelta(days=1)
+    n = len(series)
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        ts = series.dt.tz_localize("UTC") if series.dt.tz is None else series.dt.tz_convert("UTC")
+        ts, out_of_range = _in_range(ts.dt.as_unit("ms"), max_ts)
+        missing = ts.isna().to_numpy() & ~out_of_range
+        return _Times(ts.astype(TIMESTAMP_DTYPE), missing, np.zeros(n, bool), out_of_range, "datetime")
+    numbers = to_numbers(series)
+    missing = numbers.missing
+    numeric = ~np.isnan(numbers.values)
+    ms, out_of_range, unit = _epoch(numbers.values, max_ts.value / 1e6)
+    epoch = pd.Series(pd.to_datetime(ms, unit="ms", utc=True), index=series.index).dt.as_unit("ms")
+    epoch = epoch.where(numeric & ~out_of_range)
+    rest = ~missing & ~numeric
+    if not rest.any():
+        return _Times(epoch.astype(TIMESTAMP_DTYPE), missing, np.zeros(n, bool), out_of_range, unit)
+    text = _text_values(series).str.strip().where(rest)
+    iso = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce").dt.as_unit("ms")
+    unparseable = rest & iso.isna().to_numpy()
+    iso, iso_out = _in_range(iso, max_ts)
+    ts = epoch.where(numeric, iso)
+    unit = "iso" if not numeric.any() else "mixed"
+    return _Times(ts.astype(TIMESTAMP_DTYPE), missing, unparseable, out_of_range | iso_out, unit)
+
+
+# --- table canonicalisation -------------------------------------------------------------------
+
+
+def _check_scalar(raw: RawTable, mapping: Mapping[str, str], issues: _Issues) -> dict[str, str]:
+    """Drop roles mapped to non-scalar (nested/extension) columns, with an error each."""
+    usable = {}
+    for role, column in mapping.items():
+        if column in raw.nested:
+            issues.append(
+                ValidationIssue(
+                    severity="error",
+                    file=raw.file,
+                    column=column,
+                    rule="unsupported_column_type",
+                    message=f"Column {column!r} has type {raw.nested[column]}, but role {role!r} needs plain "
+                    "values (text or numbers); flatten it or map another column.",
+                )
+            )
+        else:
+            usable[role] = column
+    return usable
+
+
+def _missing_required(table: str, raw: RawTable, mapping: Mapping[str, str], issues: _Issues) -> bool:
+    ok = True
+    for role in REQUIRED_ROLES[table]:
+        if role not in mapping:
+            ok = False
+            examples = ", ".join(SYNONYMS[table][role][:4])
+            issues.append(
+                ValidationIssue(
+                    severity="error",
+                    file=raw.file,
+                    column=role,
+                    rule="missing_required_column",
+                    message=f"The {table} table needs a {role!r} column; none of the columns "
+                    f"({', '.join(map(str, raw.frame.columns))}) matches it (synonyms include {examples}). "
+                    f"Rename a column or map one with {role}=COLUMN.",
+                )
+            )
+    return ok
+
+
+def _ids(table: str, role: str, raw: RawTable, column: str, issues: _Issues) -> pd.Series:
+    ids = to_id(raw.frame[column])
+    issues.add(
+        _rows_issue(
+            "missing_value",
+            raw,
+            column,
+            ids.isna().to_numpy(),
+            None,
+            f"{{n:,}} row(s) have no {role}; every {table} row needs one.",
+        )
+    )
+    return ids
+
+
+def _extras(
+    raw: RawTable, used: Mapping[str, str], roles: tuple[str, ...], issues: _Issues
+) -> dict[str, pd.Series]:
+    """Columns not used by any role, kept under their names (renamed when they clash with a role)."""
+    taken = set(used.values())
+    out: dict[str, pd.Series] = {}
+    for column in raw.frame.columns:
+        if column in taken:
+            continue
+        name = str(column)
+        if name in roles or name in out:
+            new = f"{name}_source"
+            issues.append(
+                ValidationIssue(
+                    severity="warning",
+                    file=raw.file,
+                    column=name,
+                    rule="renamed_column",
+                    message=f"Column {name!r} is not used for role {name!r} (another column is), so it is "
+                    f"kept as {new!r}.",
+                )
+            )
+            name = new
+        out[name] = raw.frame[column]
+    return out
+
+
+def _numbers_issues(
+    raw: RawTable, column: str, role: str, numbers: _Numbers, label: bool, issues: _Issues
+) -> None:
+    values = raw.frame[column]
+    what = "label" if label else "value"
+    rule_nn = "non_numeric_label" if label else "non_numeric_value"
+    rule_nf = "non_finite_label" if label else "non_numeric_value"
+    issues.add(
+        _rows_issue(
+            rule_nn,
+            raw,
+            column,
+            numbers.non_numeric,
+            values,
+            f"{{n:,}} row(s) have a {role} {what} that is not a number.",
+        )
+    )
+    issues.add(
+        _rows_issue(
+            rule_nf,
+            raw,
+            column,
+            numbers.non_finite,
+            values,
+            f"{{n:,}} row(s) have a {role} that is NaN or infinite; it must be a finite number.",
+        )
+    )
+
+
+def _binary_labels(raw: RawTable, column: str, issues: _Issues) -> pd.Series:
+    series = raw.frame[column]
+    if pd.api.types.is_bool_dtype(series.dtype):
+        values = series.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    else:
+        text = _text_values(series).str.strip().str.lower()
+        mapped = text.map(lambda v: 1.0 if v in _TRUE_TEXT else 0.0 if v in _FALSE_TEXT else np.nan)
+        numbers = to_numbers(series)
+        values = np.where(
+            np.isnan(numbers.values), mapped.to_numpy(dtype=float, na_value=np.nan), numbers.values
+        )
+    valid = (values == 0) | (values == 1)
+    missing = pd.isna(series).to_numpy() | (_text_values(series).str.strip() == "").to_numpy()
+    issues.add(
+        _rows_issue(
+            "invalid_binary_label",
+            raw,
+            column,
+            ~valid & ~missing,
+            series,
+            "{n:,} row(s) have a label that is not 0 or 1.",
+        )
+    )
+    issues.add(
+        _rows_issue(
+            "missing_label",
+            raw,
+            column,
+            missing,
+            None,
+            "{n:,} row(s) have an empty label; the 0/1 label column must be filled in every row.",
+        )
+    )
+    return pd.Series(np.where(valid, values, 0).astype(np.int8), index=series.index)
+
+
+def _timestamps(raw: RawTable, column: str, issues: _Issues, now: pd.Timestamp | None) -> pd.Series:
+    times = to_timestamps(raw.frame[column], now)
+    values = raw.frame[column]
+    unit = {"s": " (read as Unix seconds)", "ms": " (read as Unix milliseconds)"}.get(times.unit, "")
+    issues.add(
+        _rows_issue("missing_value", raw, column, times.missing, None, "{n:,} row(s) have no timestamp.")
+    )
+    issues.add(
+        _rows_issue(
+            "unparseable_timestamp",
+            raw,
+            column,
+            times.unparseable,
+            values,
+            "{n:,} row(s) have a timestamp that cannot be read; use Unix seconds, Unix milliseconds or "
+            "ISO 8601 (e.g. 2024-05-01T13:45:00Z).",
+        )
+    )
+    issues.add(
+        _rows_issue(
+            "timestamp_out_of_range",
+            raw,
+            column,
+            times.out_of_range,
+            values,
+            "{n:,} row(s) have a timestamp before 1990-01-01 or more than a day in the future" + unit + ".",
+        )
+    )
+    return times.values
+
+
+def canonical_events(
+    raw: RawTable, mapping: Mapping[str, str], issues: _Issues, now: pd.Timestamp | None = None
+) -> pd.DataFrame | None:
+    """The canonical events table in the raw row order, or None when required columns are missing."""
+    mapping = _check_scalar(raw, mapping, issues)
+    has_required = _missing_required("events", raw, mapping, issues)
+    labels = [r for r in LABEL_ROLES if r in mapping]
+    if not labels:
+        issues.append(
+            ValidationIssue(
+                severity="error",
+                file=raw.file,
+                column=None,
+                rule="no_label_column",
+                message="The events table has no label column: add a numeric rating, an event_type "
+                "(view, click, cart, purchase…) or a 0/1 label, or map one (e.g. rating=COLUMN).",
+            )
+        )
+    if not has_required:
+        return None
+    out: dict[str, pd.Series] = {
+        "user_id": _ids("events", "user_id", raw, mapping["user_id"], issues),
+        "item_id": _ids("events", "item_id", raw, mapping["item_id"], issues),
+        "timestamp": _timestamps(raw, mapping["timestamp"], issues, now),
+    }
+    n = len(raw.frame)
+    covered = np.zeros(n, bool)
+    invalid = np.zeros(n, bool)
+    if "rating" in mapping:
+        numbers = to_numbers(raw.frame[mapping["rating"]])
+        _numbers_issues(raw, mapping["rating"], "rating", numbers, True, issues)
+        out["rating"] = pd.Series(numbers.values, index=raw.frame.index)
+        covered |= ~np.isnan(numbers.values)
+        invalid |= numbers.non_numeric | numbers.non_finite
+    if "event_type" in mapping:
+        kinds = _text_values(raw.frame[mapping["event_type"]]).str.strip().str.lower()
+        kinds = kinds.where(kinds != "")
+        out["event_type"] = kinds
+        covered |= kinds.notna().to_numpy()
+    if "label" in mapping:
+        out["label"] = _binary_labels(raw, mapping["label"], issues)
+        covered |= True
+    if labels:
+        issues.add(
+            _rows_issue(
+                "missing_label",
+                raw,
+                mapping[labels[0]],
+                ~covered & ~invalid,
+                None,
+                "{n:,} row(s) have no label value (" + ", ".join(mapping[r] for r in labels) + " all empty).",
+            )
+        )
+    for role in ("revenue", "quantity"):
+        if role in mapping:
+            numbers = to_numbers(raw.frame[mapping[role]])
+            _numbers_issues(raw, mapping[role], role, numbers, False, issues)
+            out[role] = pd.Series(numbers.values, index=raw.frame.index)
+    if "review_text" in mapping:
+        out["review_text"] = _text_values(raw.frame[mapping["review_text"]])
+    out = {role: out[role] for role in EVENT_ROLES if role in out}
+    out.update(_extras(raw, mapping, EVENT_ROLES, issues))
+    return pd.DataFrame(out, index=raw.frame.index)
+
+
+def _duplicate_ids(raw: RawTable, column: str, ids: pd.Series, table: str, issues: _Issues) -> None:
+    duplicated = (ids.duplicated(keep="first") & ids.notna()).to_numpy()
+    issues.add(
+        _rows_issue(
+            "duplicate_id",
+            raw,
+            column,
+            duplicated,
+            ids,
+            f"{{n:,}} row(s) repeat an ID already used by an earlier row; each {table} ID must appear once.",
+        )
+    )
+
+
+def canonical_entities(
+    table: str, raw: RawTable, mapping: Mapping[str, str], issues: _Issues
+) -> pd.DataFrame | None:
+    """The canonical items or users table, or None when its ID column is missing."""
+    mapping = _check_scalar(raw, mapping, issues)
+    if not _missing_required(table, raw, mapping, issues):
+        return None
+    id_role = "item_id" if table == "items" else "user_id"
+    roles = ITEM_ROLES if table == "items" else USER_ROLES
+    ids = _ids(table, id_role, raw, mapping[id_role], issues)
+    _duplicate_ids(raw, mapping[id_role], ids, table, issues)
+    out: dict[str, pd.Series] = {id_role: ids}
+    for role in roles:
+        if role in _TEXT_ROLES and role in mapping:
+            out[role] = _text_values(raw.frame[mapping[role]])
+        elif role in _NUMBER_ROLES and role in mapping:
+            numbers = to_numbers(raw.frame[mapping[role]])
+            _numbers_issues(raw, mapping[role], role, numbers, False, issues)
+            out[role] = pd.Series(numbers.values, index=raw.frame.index)
+    out.update(_extras(raw, mapping, roles, issues))
+    return pd.DataFrame(out, index=raw.frame.index)
+
+
+def _check_references(
+    events: pd.DataFrame,
+    raw: RawTable,
+    column: str,
+    role: str,
+    known: pd.Series,
+    table_file: str,
+    issues: _Issues,
+) -> None:
+    ids = events[role]
+    unknown = (ids.notna() & ~ids.isin(known.dropna())).to_numpy()
+    distinct = ids[unknown].nunique()
+    what = "item" if role == "item_id" else "user"
+    issues.add(
+        _rows_issue(
+            f"unknown_{role}",
+            raw,
+            column,
+            unknown,
+            ids,
+            f"{{n:,}} event(s) refer to {distinct:,} {what} ID(s) that are not in {table_file}.",
+        )
+    )
+
+
+def _duplicate_events(events: pd.DataFrame, raw: RawTable, issues: _Issues) -> None:
+    keys = [c for c in ("user_id", "item_id", "timestamp", "event_type") if c in events.columns]
+    complete = events[keys[:3]].notna().all(axis=1).to_numpy()
+    duplicated = events.duplicated(subset=keys, keep="first").to_numpy() & complete
+    issues.add(
+        _rows_issue(
+            "duplicate_event",
+            raw,
+            None,
+            duplicated,
+            None,
+            "{n:,} event(s) repeat an earlier event with the same " + ", ".join(keys) + " (kept).",
+            severity="warning",
+        )
+    )
+
+
+def _sort_events(events: pd.DataFrame) -> pd.DataFrame:
+    return events.sort_values(["timestamp", "user_id", "item_id"], kind="stable").reset_index(drop=True)
+
+
+def _plan_mapping(
+    bundle: Bundle, explicit: Mapping[str, str], issues: _Issues
+) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, str]]]:
+    """(role -> frame column, role -> source column to show) per table."""
+    free = {t: p for t, p in bundle.tables.items() if p.fixed is None}
+    columns = {t: TableColumns(p.raw.file, tuple(map(str, p.raw.frame.columns))) for t, p in free.items()}
+    for t in bundle.unreadable:
+        columns.setdefault(t, TableColumns("", ()))
+    per_table, mapping_issues = split_explicit(explicit, columns) if explicit else ({}, [])
+    for issue in mapping_issues:
+        unreadable_files = {columns[t].file for t in bundle.unreadable if t in columns}
+        if issue.rule == "unknown_mapping_column" and (issue.file in unreadable_files or issue.file == ""):
+            continue  # the file itself could not be read; that error is already reported
+        issues.append(issue)
+    used: dict[str, dict[str, str]] = {}
+    shown: dict[str, dict[str, str]] = {}
+    for table, plan in bundle.tables.items():
+        if plan.fixed is not None:
+            used[table] = dict(plan.fixed)
+        else:
+            used[table] = resolve_table(
+                table, list(map(str, plan.raw.frame.columns)), per_table.get(table, {})
+            )
+        shown[table] = dict(plan.display) if plan.display is not None else dict(used[table])
+    return used, shown
+
+
+def build_dataset(
+    bundle: Bundle, explicit: Mapping[str, str] | None = None, *, now: pd.Timestamp | None = None
+) -> tuple[Dataset | None, ValidationReport, dict[str, dict[str, str]]]:
+    """Validate a bundle: (the canonical Dataset or None when any error, the full report, mapping used)."""
+    issues = _Issues(bundle.issues)
+    used, shown = _plan_mapping(bundle, explicit or {}, issues)
+    tables: dict[str, pd.DataFrame | None] = {}
+    plans = bundle.tables
+    if "events" in plans:
+        tables["events"] = canonical_events(plans["events"].raw, used["events"], issues, now)
+    for table in ("items", "users"):
+        if table in plans:
+            tables[table] = canonical_entities(table, plans[table].raw, used[table], issues)
+    events = tables.get("events")
+    if events is not None:
+        raw = plans["events"].raw
+        for table, role in (("items", "item_id"), ("users", "user_id")):
+            other = tables.get(table)
+            if other is not None:
+                _check_references(
+                    events, raw, used["events"][role], role, other[role], plans[table].raw.file, issues
+                )
+        _duplicate_events(events, raw, issues)
+    report = ValidationReport(tuple(issues))
+    if not report.ok or events is None:
+        return None, report, shown
+    dataset = Dataset(
+        events=_sort_events(events),
+        items=_reset(tables.get("items")),
+        users=_reset(tables.get("users")),
+        name=bundle.name,
+        source_format=bundle.layout,
+        warnings=report.warnings,
+    )
+    log.info(
+        "dataset %s (%s): %d events, %s items, %s users, %d warning(s)",
+        dataset.name,
+        dataset.source_format,
+        len(dataset.events),
+        "no" if dataset.items is None else len(dataset.items),
+        "no" if dataset.users is None else len(dataset.users),
+        len(report.warnings),
+    )
+    return dataset, report, shown
+
+
+def _reset(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+    return None if frame is None else frame.reset_index(drop=True)
