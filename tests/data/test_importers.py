@@ -310,3 +310,31 @@ def test_transactions_real_uci_online_retail() -> None:
     assert dataset.events["item_id"].nunique() == 3_665 and len(dataset.items) == 3_665
     assert dataset.users.set_index("user_id").loc["17850", "country"] == "United Kingdom"
     assert len(issues_of(result, "dropped_cancellation")) == 1
+
+
+def test_transactions_with_unusual_names_are_recognised_through_the_mapping() -> None:
+    text = "order,client,article,when,units,cost\n1,c1,a1,2011-01-01 10:00:00,2,1.5\n2,c2,a1,2011-01-02 10:00:00,1,2.5\n"
+    plain = load_uploads({"log.csv": text.encode()})
+    assert plain.layout == "upload" and "missing_required_column" in rules_of(plain)
+    mapped = load_uploads(
+        {"log.csv": text.encode()},
+        mapping={
+            "user_id": "client",
+            "item_id": "article",
+            "timestamp": "when",
+            "quantity": "units",
+            "price": "cost",
+        },
+    )
+    assert_ok(mapped)
+    assert mapped.layout == "transactions"
+    assert mapped.dataset.events["revenue"].tolist() == [3.0, 2.5]
+    assert mapped.dataset.events["order"].tolist() == ["1", "2"]  # unclaimed columns are kept
+    assert mapped.dataset.items.loc[0, "price"] == 2.0
+
+
+def test_folder_without_data_files_lists_what_it_found(tmp_path) -> None:
+    (tmp_path / "book.xlsx").write_bytes(b"PK\x03\x04")
+    (tmp_path / "README.md").write_text("x")
+    issue = one_issue(load_path(tmp_path), "no_events_file")
+    assert "book.xlsx" in issue.message and "README.md" in issue.message

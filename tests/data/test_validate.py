@@ -155,7 +155,7 @@ def test_events_referring_to_unknown_items_and_users() -> None:
         3,
         "i9",
     )
-    assert "2 item ID(s) that are not in items.csv" in items.message
+    assert "2 item ID(s) that are not in items.csv (e.g. i9, i8)" in items.message
     users = one_issue(result, "unknown_user_id")
     assert (users.rows, users.example) == ((3,), "u9")
     assert result.dataset is None

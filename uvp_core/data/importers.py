@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from uvp_core.data.contract import LABEL_ROLES, ValidationIssue
+from uvp_core.data.contract import LABEL_ROLES, Severity, ValidationIssue
 from uvp_core.data.mapping import (
     TableColumns,
     detect_roles,
@@ -30,7 +30,7 @@ from uvp_core.data.mapping import (
     split_explicit,
 )
 from uvp_core.data.readers import DATA_EXTENSIONS, RawTable, ReadOutcome, Source, read_table
-from uvp_core.data.validate import Bundle, TablePlan, to_id, to_numbers
+from uvp_core.data.validate import Bundle, Numbers, TablePlan, to_id, to_numbers
 
 log = logging.getLogger(__name__)
 
@@ -52,16 +52,19 @@ _MOVIELENS_KNOWN = frozenset({"links", "genome-scores", "genome-tags"})
 Reader = Callable[..., ReadOutcome]
 
 
-def _warning(file: str, rule: str, message: str, **kw: object) -> ValidationIssue:
-    return ValidationIssue(
-        severity="warning", file=file, column=kw.pop("column", None), rule=rule, message=message, **kw
-    )  # type: ignore[arg-type]
+def _issue(
+    severity: Severity, file: str, rule: str, message: str, *, column: str | None = None,
+    rows: tuple[int, ...] = (), n_rows: int = 0, example: str = "",
+) -> ValidationIssue:  # fmt: skip
+    return ValidationIssue(severity, file, column, rule, message, rows, n_rows, example)
 
 
-def _error(file: str, rule: str, message: str, **kw: object) -> ValidationIssue:
-    return ValidationIssue(
-        severity="error", file=file, column=kw.pop("column", None), rule=rule, message=message, **kw
-    )  # type: ignore[arg-type]
+def _warning(file: str, rule: str, message: str, **details: object) -> ValidationIssue:
+    return _issue("warning", file, rule, message, **details)  # type: ignore[arg-type]
+
+
+def _error(file: str, rule: str, message: str, **details: object) -> ValidationIssue:
+    return _issue("error", file, rule, message, **details)  # type: ignore[arg-type]
 
 
 def is_data_file(source: Source) -> bool:
@@ -298,30 +301,33 @@ def import_movielens(sources: Sequence[Source], ctx: _Context, name: str) -> Bun
 # --- transaction logs ---------------------------------------------------------------------------
 
 TRANSACTION_REQUIRED: tuple[str, ...] = ("user_id", "item_id", "timestamp", "quantity", "price")
+_TRANSACTION_ROLES: tuple[str, ...] = (*TRANSACTION_REQUIRED, "invoice", "title", "country")
 
 
 def _explicit_for_transactions(
-    raw: RawTable, explicit: Mapping[str, str], issues: list[ValidationIssue]
+    raw: RawTable, explicit: Mapping[str, str], issues: list[ValidationIssue] | None
 ) -> dict[str, str]:
+    """Explicit entries that name a column of the log, as transaction roles (problems into `issues`)."""
     columns = TableColumns(raw.file, tuple(map(str, raw.frame.columns)))
     per_table, problems = split_explicit(explicit, {"events": columns, "items": columns, "users": columns})
-    issues.extend(problems)
+    if issues is not None:
+        issues.extend(problems)
     merged: dict[str, str] = {}
     for table in ("users", "items", "events"):
         merged.update(per_table.get(table, {}))
     if "description" in merged and "title" not in merged:
         merged["title"] = merged.pop("description")
-    return merged
+    return {role: column for role, column in merged.items() if role in _TRANSACTION_ROLES}
 
 
 def looks_like_transactions(raw: RawTable, explicit: Mapping[str, str]) -> bool:
     """A transaction log: customer, product, date, quantity and unit price columns, and no label column."""
     columns = list(map(str, raw.frame.columns))
-    if any(key.split(".")[-1] in set(LABEL_ROLES) for key in explicit):
+    if any(key.split(".")[-1] in LABEL_ROLES for key in explicit):
         return False
     if set(LABEL_ROLES) & set(detect_roles("events", columns)):
         return False
-    roles = detect_transaction_roles(columns, {})
+    roles = detect_transaction_roles(columns, _explicit_for_transactions(raw, explicit, None))
     return all(role in roles for role in TRANSACTION_REQUIRED)
 
 
@@ -333,95 +339,99 @@ def _mode_by(keys: pd.Series, values: pd.Series) -> pd.Series:
     return counts.set_index("key")["value"]
 
 
-def import_transactions(raw: RawTable, ctx: _Context, name: str, layout: str = "transactions") -> Bundle:
-    """Invoice lines -> purchase events, items (title, median price) and users (country)."""
-    bundle = Bundle(layout=layout, name=name)
-    issues = bundle.issues
+def _rows_warning(
+    raw: RawTable, rule: str, column: str | None, mask: np.ndarray, message: str
+) -> ValidationIssue | None:
+    """A warning for the masked rows; `{n}` and `{share}` in the message become the count and share."""
+    positions = np.flatnonzero(mask)
+    if not len(positions):
+        return None
+    share = len(positions) / max(1, len(mask))
+    return _warning(
+        raw.file,
+        rule,
+        message.replace("{n}", f"{len(positions):,}").replace("{share}", f"{share:.1%}"),
+        column=column,
+        rows=tuple(int(r) for r in raw.row_numbers[positions[:10]]),
+        n_rows=len(positions),
+    )
+
+
+def _non_numeric(
+    raw: RawTable, column: str, role: str, numbers: Numbers, rows: np.ndarray
+) -> ValidationIssue | None:
+    positions = np.flatnonzero((numbers.non_numeric | numbers.non_finite) & rows)
+    if not len(positions):
+        return None
+    return _error(
+        raw.file,
+        "non_numeric_value",
+        f"{len(positions):,} row(s) have a {role} that is not a finite number.",
+        column=column,
+        rows=tuple(int(r) for r in raw.row_numbers[positions[:10]]),
+        n_rows=len(positions),
+        example=str(raw.frame[column].iloc[positions[0]]),
+    )
+
+
+def _transaction_filter(
+    raw: RawTable, roles: Mapping[str, str], users: pd.Series, quantity: Numbers, price: Numbers
+) -> tuple[np.ndarray, list[ValidationIssue | None]]:
+    """Rows to keep (customer present, not cancelled, quantity and price > 0) and the warnings."""
+    frame = raw.frame
+    no_user = users.isna().to_numpy()
+    cancelled = np.zeros(len(frame), bool)
+    if "invoice" in roles:
+        invoice = _text(frame[roles["invoice"]]).str.strip().str.upper()
+        cancelled = invoice.str.startswith("C").fillna(False).to_numpy(dtype=bool) & ~no_user
+    non_positive = ((quantity.values <= 0) | (price.values <= 0)) & ~no_user & ~cancelled
+    found = [
+        _rows_warning(raw, "duplicate_rows", None, frame.duplicated(keep="first").to_numpy(),
+                      "{n} rows are exact duplicates of an earlier line (kept)."),
+        _rows_warning(raw, "dropped_missing_user", roles["user_id"], no_user,
+                      "{n} rows ({share}) have no " + roles["user_id"] + " and were dropped."),
+        _rows_warning(raw, "dropped_cancellation", roles.get("invoice"), cancelled,
+                      "{n} cancellation rows (invoice starting with 'C') were dropped."),
+        _rows_warning(raw, "dropped_non_positive", None, non_positive,
+                      "{n} rows with a quantity or unit price of zero or less were dropped."),
+        _non_numeric(raw, roles["quantity"], "quantity", quantity, ~no_user),
+        _non_numeric(raw, roles["price"], "price", price, ~no_user),
+    ]  # fmt: skip
+    return ~no_user & ~cancelled & ~non_positive, found
+
+
+def _text(series: pd.Series) -> pd.Series:
+    return series if series.dtype == "str" else series.astype("str")
+
+
+def _first_rows(keys: pd.Series, row_numbers: np.ndarray) -> tuple[pd.Series, np.ndarray]:
+    """Distinct keys in first-seen order and the source row number of each one's first line."""
+    first = ~keys.duplicated().to_numpy()
+    return keys[first].reset_index(drop=True), row_numbers[first]
+
+
+def import_transactions(raw: RawTable, ctx: _Context, name: str) -> Bundle:
+    """Invoice lines -> purchase events, items (most frequent title, median price) and users (country)."""
+    bundle = Bundle(layout="transactions", name=name, mapping_checked=True)
     columns = list(map(str, raw.frame.columns))
-    roles = detect_transaction_roles(columns, _explicit_for_transactions(raw, ctx.explicit, issues))
+    roles = detect_transaction_roles(columns, _explicit_for_transactions(raw, ctx.explicit, bundle.issues))
     missing = [r for r in TRANSACTION_REQUIRED if r not in roles]
     for role in missing:
-        issues.append(
-            _error(
-                raw.file,
-                "missing_required_column",
-                f"The transaction log needs a {role!r} column; map one with {role}=COLUMN.",
-                column=role,
-            )
-        )
+        bundle.issues.append(_error(raw.file, "missing_required_column",
+                                    f"The transaction log needs a {role!r} column; map one with {role}=COLUMN.",
+                                    column=role))  # fmt: skip
     if missing:
         bundle.unreadable.update({"events", "items", "users"})
         return bundle
     frame = raw.frame
-    rows = raw.row_numbers
-    n = len(frame)
-
-    def rows_warning(rule: str, column: str | None, mask: np.ndarray, message: str) -> None:
-        positions = np.flatnonzero(mask)
-        if len(positions):
-            issues.append(
-                _warning(
-                    raw.file,
-                    rule,
-                    message.format(n=len(positions), share=len(positions) / max(1, n)),
-                    column=column,
-                    rows=tuple(int(r) for r in rows[positions[:10]]),
-                    n_rows=int(len(positions)),
-                )
-            )
-
-    rows_warning(
-        "duplicate_rows",
-        None,
-        frame.duplicated(keep="first").to_numpy(),
-        "{n:,} rows are exact duplicates of an earlier line (kept).",
-    )
     users = to_id(frame[roles["user_id"]])
-    no_user = users.isna().to_numpy()
-    rows_warning(
-        "dropped_missing_user",
-        roles["user_id"],
-        no_user,
-        "{n:,} rows ({share:.1%}) have no " + roles["user_id"] + " and were dropped.",
-    )
-    quantity = to_numbers(frame[roles["quantity"]])
-    price = to_numbers(frame[roles["price"]])
-    for role, numbers in (("quantity", quantity), ("price", price)):
-        bad = (numbers.non_numeric | numbers.non_finite) & ~no_user
-        positions = np.flatnonzero(bad)
-        if len(positions):
-            issues.append(
-                _error(
-                    raw.file,
-                    "non_numeric_value",
-                    f"{len(positions):,} row(s) have a {role} that is not a finite number.",
-                    column=roles[role],
-                    rows=tuple(int(r) for r in rows[positions[:10]]),
-                    n_rows=int(len(positions)),
-                    example=str(frame[roles[role]].iloc[positions[0]]),
-                )
-            )
-    cancelled = np.zeros(n, bool)
-    if "invoice" in roles:
-        invoice = frame[roles["invoice"]].astype("str").str.strip().str.upper()
-        cancelled = invoice.str.startswith("C").fillna(False).to_numpy(dtype=bool) & ~no_user
-        rows_warning(
-            "dropped_cancellation",
-            roles["invoice"],
-            cancelled,
-            "{n:,} cancellation rows (invoice starting with 'C') were dropped.",
-        )
-    non_positive = ((quantity.values <= 0) | (price.values <= 0)) & ~no_user & ~cancelled
-    rows_warning(
-        "dropped_non_positive",
-        None,
-        non_positive,
-        "{n:,} rows with a quantity or unit price of zero or less were dropped.",
-    )
-    keep = ~no_user & ~cancelled & ~non_positive
+    quantity, price = to_numbers(frame[roles["quantity"]]), to_numbers(frame[roles["price"]])
+    keep, found = _transaction_filter(raw, roles, users, quantity, price)
+    bundle.issues.extend(issue for issue in found if issue is not None)
+
     kept = frame[keep]
-    item_ids = to_id(frame[roles["item_id"]])[keep]
-    user_ids = users[keep]
+    rows = raw.row_numbers[keep]
+    item_ids, user_ids = to_id(frame[roles["item_id"]])[keep], users[keep]
     qty = pd.Series(quantity.values[keep], index=kept.index)
     unit = pd.Series(price.values[keep], index=kept.index)
     events = {
@@ -436,47 +446,36 @@ def import_transactions(raw: RawTable, ctx: _Context, name: str, layout: str = "
     }
     if "invoice" in roles:
         events["invoice"] = kept[roles["invoice"]]
-    claimed = {
-        roles[r]
-        for r in ("user_id", "item_id", "timestamp", "quantity", "price", "invoice", "title", "country")
-        if r in roles
-    }
-    for column in columns:
-        if column not in claimed and column not in events:
-            events[column] = kept[column]
-    event_rows = rows[keep]
-    fixed = {r: r for r in ("user_id", "item_id", "timestamp", "event_type", "label", "quantity", "revenue")}
-    display = {r: roles[r] for r in ("user_id", "item_id", "timestamp", "quantity")}
+    claimed = {roles[r] for r in _TRANSACTION_ROLES if r in roles}
+    events.update({c: kept[c] for c in columns if c not in claimed and c not in events})
     bundle.tables["events"] = TablePlan(
-        RawTable(raw.file, pd.DataFrame(events).reset_index(drop=True), event_rows, raw.fmt),
-        fixed=fixed,
+        RawTable(raw.file, pd.DataFrame(events).reset_index(drop=True), rows, raw.fmt),
+        fixed={
+            r: r for r in ("user_id", "item_id", "timestamp", "event_type", "label", "quantity", "revenue")
+        },
+        display={r: roles[r] for r in ("user_id", "item_id", "timestamp", "quantity")},
+    )
+
+    item_keys, item_rows = _first_rows(item_ids, rows)
+    items = {"item_id": item_keys}
+    display = {"item_id": roles["item_id"]}
+    if "title" in roles:
+        items["title"] = item_keys.map(_mode_by(item_ids, kept[roles["title"]])).astype("str")
+        display["title"] = roles["title"]
+    items["price"] = item_keys.map(unit.groupby(item_ids, sort=False).median())
+    display["price"] = roles["price"]
+    bundle.tables["items"] = TablePlan(
+        RawTable(raw.file, pd.DataFrame(items), item_rows, raw.fmt),
+        fixed={r: r for r in items},
         display=display,
     )
-    first_item = ~item_ids.duplicated().to_numpy()
-    item_keys = item_ids[first_item]
-    items = {"item_id": item_keys.reset_index(drop=True)}
-    if "title" in roles:
-        titles = _mode_by(item_ids, kept[roles["title"]])
-        items["title"] = item_keys.map(titles).astype("str").reset_index(drop=True)
-    items["price"] = item_keys.map(unit.groupby(item_ids, sort=False).median()).reset_index(drop=True)
-    bundle.tables["items"] = TablePlan(
-        RawTable(raw.file, pd.DataFrame(items), event_rows[first_item], raw.fmt),
-        fixed={r: r for r in items},
-        display={
-            "item_id": roles["item_id"],
-            "price": roles["price"],
-            **({"title": roles["title"]} if "title" in roles else {}),
-        },
-    )
-    first_user = ~user_ids.duplicated().to_numpy()
-    user_keys = user_ids[first_user]
-    users_out = {"user_id": user_keys.reset_index(drop=True)}
+
+    user_keys, user_rows = _first_rows(user_ids, rows)
+    users_out = {"user_id": user_keys}
     if "country" in roles:
-        users_out["country"] = (
-            user_keys.map(_mode_by(user_ids, kept[roles["country"]])).astype("str").reset_index(drop=True)
-        )
+        users_out["country"] = user_keys.map(_mode_by(user_ids, kept[roles["country"]])).astype("str")
     bundle.tables["users"] = TablePlan(
-        RawTable(raw.file, pd.DataFrame(users_out), event_rows[first_user], raw.fmt),
+        RawTable(raw.file, pd.DataFrame(users_out), user_rows, raw.fmt),
         fixed={"user_id": "user_id"},
         display={"user_id": roles["user_id"]},
     )
@@ -547,11 +546,13 @@ def import_sources(
     bundle = Bundle(layout=generic_layout, name=name)
     stems = {s.stem for s in candidates}
     if not candidates:
+        listing = ", ".join(s.name for s in sources) or "none"
         bundle.issues.append(
             _error(
                 name,
                 "no_events_file",
-                "No data file was found; expected events.csv (or .parquet/.jsonl) and optional items/users files.",
+                f"No data file was found (files: {listing}); expected events.csv (or .csv.gz, .parquet, "
+                ".jsonl) and optional items/users files.",
             )
         )
     elif stems & set(TABLE_STEMS["items"] + TABLE_STEMS["users"]):

@@ -128,10 +128,16 @@ class _Stop(Exception):
         self.issue = issue
 
 
-def _error(file: str, rule: str, message: str, **kw: object) -> ValidationIssue:
-    return ValidationIssue(
-        severity="error", file=file, column=kw.pop("column", None), rule=rule, message=message, **kw
-    )  # type: ignore[arg-type]
+def _error(
+    file: str, rule: str, message: str, *, column: str | None = None,
+    rows: tuple[int, ...] = (), n_rows: int = 0, example: str = "",
+) -> ValidationIssue:  # fmt: skip
+    return ValidationIssue("error", file, column, rule, message, rows, n_rows, example)
+
+
+def _format_mb(limit: int) -> str:
+    mb = limit / (1024 * 1024)
+    return f"{mb:,.0f} MB" if mb >= 10 else f"{mb:.3g} MB"
 
 
 def _clip(text: str) -> str:
@@ -158,11 +164,10 @@ def resolve_max_bytes(max_file_mb: float | None = None) -> int:
 
 
 def _too_large(file: str, limit: int, what: str) -> ValidationIssue:
-    mb = limit / (1024 * 1024)
     return _error(
         file,
         "file_too_large",
-        f"The file {what} more than the {mb:,.0f} MB limit; split it, or raise the limit with "
+        f"The file {what} more than the {_format_mb(limit)} limit; split it, or raise the limit with "
         f"{MAX_FILE_ENV} or max_file_mb.",
     )
 

@@ -69,6 +69,7 @@ class Bundle:
     tables: dict[str, TablePlan] = field(default_factory=dict)
     issues: list[ValidationIssue] = field(default_factory=list)
     unreadable: set[str] = field(default_factory=set)  # tables whose file could not be read
+    mapping_checked: bool = False  # the importer already applied and checked the explicit mapping
 
 
 # --- issue helpers ----------------------------------------------------------------------------
@@ -99,7 +100,7 @@ def _rows_issue(
         file=raw.file,
         column=column,
         rule=rule,
-        message=message.format(n=len(positions)),
+        message=message.replace("{n}", f"{len(positions):,}"),
         rows=tuple(int(r) for r in raw.row_numbers[positions[:10]]),
         n_rows=int(len(positions)),
         example=example,
@@ -153,19 +154,21 @@ def to_id(series: pd.Series) -> pd.Series:
 
 
 @dataclass
-class _Numbers:
+class Numbers:
+    """Parsed numbers with masks of the cells that were missing, not numbers, or NaN/inf."""
+
     values: np.ndarray  # float64, NaN where missing or invalid
     missing: np.ndarray
     non_numeric: np.ndarray
     non_finite: np.ndarray
 
 
-def to_numbers(series: pd.Series) -> _Numbers:
+def to_numbers(series: pd.Series) -> Numbers:
     """Parse numbers: float64 values plus masks of missing, non-numeric and NaN/inf cells."""
     if pd.api.types.is_bool_dtype(series.dtype) or pd.api.types.is_numeric_dtype(series.dtype):
         values = series.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
         missing = np.isnan(values)
-        return _Numbers(values, missing, np.zeros(len(values), bool), np.isinf(values))
+        return Numbers(values, missing, np.zeros(len(values), bool), np.isinf(values))
     text = _text_values(series).str.strip()
     missing = (text.isna() | (text == "")).to_numpy()
     values = pd.to_numeric(text.where(~missing), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
@@ -173,7 +176,7 @@ def to_numbers(series: pd.Series) -> _Numbers:
     non_finite = np.isinf(values) | nan_text
     non_numeric = np.isnan(values) & ~missing & ~nan_text
     values = np.where(non_finite, np.nan, values)
-    return _Numbers(values, missing, non_numeric, non_finite)
+    return Numbers(values, missing, non_numeric, non_finite)
 
 
 @dataclass
@@ -288,7 +291,7 @@ def _ids(table: str, role: str, raw: RawTable, column: str, issues: _Issues) -> 
             column,
             ids.isna().to_numpy(),
             None,
-            f"{{n:,}} row(s) have no {role}; every {table} row needs one.",
+            f"{{n}} row(s) have no {role}; every {table} row needs one.",
         )
     )
     return ids
@@ -322,7 +325,7 @@ def _extras(
 
 
 def _numbers_issues(
-    raw: RawTable, column: str, role: str, numbers: _Numbers, label: bool, issues: _Issues
+    raw: RawTable, column: str, role: str, numbers: Numbers, label: bool, issues: _Issues
 ) -> None:
     values = raw.frame[column]
     what = "label" if label else "value"
@@ -335,7 +338,7 @@ def _numbers_issues(
             column,
             numbers.non_numeric,
             values,
-            f"{{n:,}} row(s) have a {role} {what} that is not a number.",
+            f"{{n}} row(s) have a {role} {what} that is not a number.",
         )
     )
     issues.add(
@@ -345,24 +348,22 @@ def _numbers_issues(
             column,
             numbers.non_finite,
             values,
-            f"{{n:,}} row(s) have a {role} that is NaN or infinite; it must be a finite number.",
+            f"{{n}} row(s) have a {role} that is NaN or infinite; it must be a finite number.",
         )
     )
 
 
 def _binary_labels(raw: RawTable, column: str, issues: _Issues) -> pd.Series:
     series = raw.frame[column]
-    if pd.api.types.is_bool_dtype(series.dtype):
-        values = series.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
-    else:
+    numbers = to_numbers(series)
+    values, missing = numbers.values, numbers.missing
+    if not (pd.api.types.is_bool_dtype(series.dtype) or pd.api.types.is_numeric_dtype(series.dtype)):
         text = _text_values(series).str.strip().str.lower()
-        mapped = text.map(lambda v: 1.0 if v in _TRUE_TEXT else 0.0 if v in _FALSE_TEXT else np.nan)
-        numbers = to_numbers(series)
-        values = np.where(
-            np.isnan(numbers.values), mapped.to_numpy(dtype=float, na_value=np.nan), numbers.values
+        words = np.select(
+            [text.isin(_TRUE_TEXT).to_numpy(), text.isin(_FALSE_TEXT).to_numpy()], [1.0, 0.0], np.nan
         )
+        values = np.where(np.isnan(values), words, values)
     valid = (values == 0) | (values == 1)
-    missing = pd.isna(series).to_numpy() | (_text_values(series).str.strip() == "").to_numpy()
     issues.add(
         _rows_issue(
             "invalid_binary_label",
@@ -370,7 +371,7 @@ def _binary_labels(raw: RawTable, column: str, issues: _Issues) -> pd.Series:
             column,
             ~valid & ~missing,
             series,
-            "{n:,} row(s) have a label that is not 0 or 1.",
+            "{n} row(s) have a label that is not 0 or 1.",
         )
     )
     issues.add(
@@ -380,7 +381,7 @@ def _binary_labels(raw: RawTable, column: str, issues: _Issues) -> pd.Series:
             column,
             missing,
             None,
-            "{n:,} row(s) have an empty label; the 0/1 label column must be filled in every row.",
+            "{n} row(s) have an empty label; the 0/1 label column must be filled in every row.",
         )
     )
     return pd.Series(np.where(valid, values, 0).astype(np.int8), index=series.index)
@@ -391,7 +392,7 @@ def _timestamps(raw: RawTable, column: str, issues: _Issues, now: pd.Timestamp |
     values = raw.frame[column]
     unit = {"s": " (read as Unix seconds)", "ms": " (read as Unix milliseconds)"}.get(times.unit, "")
     issues.add(
-        _rows_issue("missing_value", raw, column, times.missing, None, "{n:,} row(s) have no timestamp.")
+        _rows_issue("missing_value", raw, column, times.missing, None, "{n} row(s) have no timestamp.")
     )
     issues.add(
         _rows_issue(
@@ -400,7 +401,7 @@ def _timestamps(raw: RawTable, column: str, issues: _Issues, now: pd.Timestamp |
             column,
             times.unparseable,
             values,
-            "{n:,} row(s) have a timestamp that cannot be read; use Unix seconds, Unix milliseconds or "
+            "{n} row(s) have a timestamp that cannot be read; use Unix seconds, Unix milliseconds or "
             "ISO 8601 (e.g. 2024-05-01T13:45:00Z).",
         )
     )
@@ -411,7 +412,7 @@ def _timestamps(raw: RawTable, column: str, issues: _Issues, now: pd.Timestamp |
             column,
             times.out_of_range,
             values,
-            "{n:,} row(s) have a timestamp before 1990-01-01 or more than a day in the future" + unit + ".",
+            "{n} row(s) have a timestamp before 1990-01-01 or more than a day in the future" + unit + ".",
         )
     )
     return times.values
@@ -467,7 +468,7 @@ def canonical_events(
                 mapping[labels[0]],
                 ~covered & ~invalid,
                 None,
-                "{n:,} row(s) have no label value (" + ", ".join(mapping[r] for r in labels) + " all empty).",
+                "{n} row(s) have no label value (" + ", ".join(mapping[r] for r in labels) + " all empty).",
             )
         )
     for role in ("revenue", "quantity"):
@@ -491,7 +492,7 @@ def _duplicate_ids(raw: RawTable, column: str, ids: pd.Series, table: str, issue
             column,
             duplicated,
             ids,
-            f"{{n:,}} row(s) repeat an ID already used by an earlier row; each {table} ID must appear once.",
+            f"{{n}} row(s) repeat an ID already used by an earlier row; each {table} ID must appear once.",
         )
     )
 
@@ -530,8 +531,9 @@ def _check_references(
 ) -> None:
     ids = events[role]
     unknown = (ids.notna() & ~ids.isin(known.dropna())).to_numpy()
-    distinct = ids[unknown].nunique()
+    distinct = ids[unknown].drop_duplicates()
     what = "item" if role == "item_id" else "user"
+    shown = ", ".join(distinct.head(3).tolist()) + (", …" if len(distinct) > 3 else "")
     issues.add(
         _rows_issue(
             f"unknown_{role}",
@@ -539,7 +541,8 @@ def _check_references(
             column,
             unknown,
             ids,
-            f"{{n:,}} event(s) refer to {distinct:,} {what} ID(s) that are not in {table_file}.",
+            f"{{n}} event(s) refer to {len(distinct):,} {what} ID(s) that are not in {table_file} "
+            f"(e.g. {shown}).",
         )
     )
 
@@ -555,7 +558,7 @@ def _duplicate_events(events: pd.DataFrame, raw: RawTable, issues: _Issues) -> N
             None,
             duplicated,
             None,
-            "{n:,} event(s) repeat an earlier event with the same " + ", ".join(keys) + " (kept).",
+            "{n} event(s) repeat an earlier event with the same " + ", ".join(keys) + " (kept).",
             severity="warning",
         )
     )
@@ -573,7 +576,8 @@ def _plan_mapping(
     columns = {t: TableColumns(p.raw.file, tuple(map(str, p.raw.frame.columns))) for t, p in free.items()}
     for t in bundle.unreadable:
         columns.setdefault(t, TableColumns("", ()))
-    per_table, mapping_issues = split_explicit(explicit, columns) if explicit else ({}, [])
+    use_explicit = explicit and not bundle.mapping_checked
+    per_table, mapping_issues = split_explicit(explicit, columns) if use_explicit else ({}, [])
     for issue in mapping_issues:
         unreadable_files = {columns[t].file for t in bundle.unreadable if t in columns}
         if issue.rule == "unknown_mapping_column" and (issue.file in unreadable_files or issue.file == ""):
