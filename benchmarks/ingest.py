@@ -9,17 +9,18 @@ Parquet, catalogue) — wall time and the child's peak resident memory. Goal: < 
 from __future__ import annotations
 
 import argparse
-import platform
 import resource
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import stamp  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -62,7 +63,7 @@ def main() -> None:
     if child.returncode != 0:
         sys.exit(f"ingest failed ({child.returncode}):\n{child.stdout}\n{child.stderr}")
     verdict = "met" if wall < 30 and peak_mb < 2048 else "MISSED"
-    print(f"machine: {platform.node()} · {platform.processor() or platform.machine()} · date {datetime.now(UTC):%Y-%m-%d}")
+    print(stamp())
     print("| events | CSV size | wall (s) | peak RSS (MB) | goal < 30 s, < 2 GB |")
     print("|---:|---:|---:|---:|---|")
     print(f"| {args.events:,} | {size_mb:.0f} MB | {wall:.1f} | {peak_mb:.0f} | {verdict} |")

@@ -1,0 +1,22 @@
+"""Shared benchmark helpers: the machine record every result carries."""
+
+from __future__ import annotations
+
+import os
+import platform
+from datetime import UTC, datetime
+from pathlib import Path
+
+
+def machine_description() -> str:
+    """CPU model, core count and memory of this machine, for the benchmark record."""
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    cpu = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), platform.machine())
+    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{cpu}, {os.cpu_count()} cores, {mem_gb:.0f} GB RAM, Python {platform.python_version()}"
+
+
+def stamp() -> str:
+    """A one-line machine and date record for a benchmark's output."""
+    return f"machine: {machine_description()} · date {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
