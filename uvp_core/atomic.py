@@ -21,14 +21,10 @@ def _staging_name(name: str) -> str:
     return f"{STAGING_PREFIX}{os.getpid()}-{uuid.uuid4().hex}-{name}"
 
 
-def _writer_alive(entry_name: str) -> bool:
-    """True when the process that staged `entry_name` is still running."""
-    try:
-        pid = int(entry_name[len(STAGING_PREFIX):].split("-", 1)[0])
-    except ValueError:
+def pid_alive(pid: int | None) -> bool:
+    """True when a process with this id exists (on this machine)."""
+    if not pid:
         return False
-    if pid == os.getpid():
-        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -36,6 +32,15 @@ def _writer_alive(entry_name: str) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _writer_alive(entry_name: str) -> bool:
+    """True when the process that staged `entry_name` is still running."""
+    try:
+        pid = int(entry_name[len(STAGING_PREFIX):].split("-", 1)[0])
+    except ValueError:
+        return False
+    return pid == os.getpid() or pid_alive(pid)
 
 
 def fsync_dir(path: Path) -> None:
