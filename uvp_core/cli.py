@@ -6,11 +6,15 @@ Exit codes: 0 success, 1 invalid data or model (the report is printed), 2 usage 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+
+import pandas as pd
 
 from uvp_core.data import LoadResult, load_path, parse_map_args
 from uvp_core.workspace import Workspace
@@ -29,17 +33,19 @@ def _add_data_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--encoding", default=None, help="text encoding of the files, when not UTF-8")
 
 
-def _load(args: argparse.Namespace) -> LoadResult:
-    """Load and validate --data with --map; print the report."""
+def _load(args: argparse.Namespace, *, report_to_stdout: bool = False) -> LoadResult:
+    """Load and validate --data with --map; print the report (to stderr unless asked)."""
     mapping = parse_map_args(args.map)
     result = load_path(args.data, mapping or None, encoding=args.encoding)
-    print(result.report.format_text(), file=sys.stderr if not result.report.ok else sys.stdout)
+    if result.report.issues or report_to_stdout:
+        stream = sys.stdout if report_to_stdout and result.report.ok else sys.stderr
+        print(result.report.format_text(), file=stream)
     return result
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Validate a dataset and print the report; non-zero exit on errors."""
-    result = _load(args)
+    result = _load(args, report_to_stdout=True)
     if result.dataset is None:
         print(f"INVALID: {len(result.report.errors)} error(s); nothing stored.", file=sys.stderr)
         return 1
@@ -65,6 +71,118 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+class ConsoleProgress:
+    """Prints training progress to stderr at most once a second (and every validation result)."""
+
+    def __init__(self) -> None:
+        self._last = 0.0
+
+    def __call__(self, progress) -> None:  # a uvp_core.model.Progress
+        now = time.monotonic()
+        if progress.val_metric is None and now - self._last < 1.0:
+            return
+        self._last = now
+        parts = [progress.phase]
+        if progress.epoch:
+            parts.append(f"epoch {progress.epoch}")
+        if progress.total_steps:
+            parts.append(f"step {progress.step}/{progress.total_steps}")
+        if progress.loss is not None:
+            parts.append(f"loss {progress.loss:.4f}")
+        if progress.val_metric is not None:
+            parts.append(f"val {progress.val_metric:.4f}")
+        if progress.eta_seconds is not None:
+            parts.append(f"eta {progress.eta_seconds:.0f}s")
+        if progress.message:
+            parts.append(progress.message)
+        print(" · ".join(parts), file=sys.stderr, flush=True)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train a value model on all events in --data and save it to --out."""
+    from uvp_core.model import TrainConfig, train
+
+    result = _load(args)
+    if result.dataset is None:
+        return 1
+    overrides = {k: v for k, v in {"epochs": args.epochs, "seed": args.seed}.items() if v is not None}
+    config = TrainConfig(mode=args.mode, target=args.target, **overrides)
+    model = train(result.dataset, config, encoder_dir=args.encoder, progress=ConsoleProgress())
+    path = model.save(args.out)
+    print(json.dumps({"model": str(path), "target": model.target, "task": model.task, "metrics": model.metrics_}, default=str))
+    return 0
+
+
+def read_pairs(path: Path) -> pd.DataFrame:
+    """A pairs CSV (user_id,item_id[,timestamp]) with ids as text; ValueError names the problem."""
+    from uvp_core.data.validate import to_id, to_timestamps
+
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = [c for c in ("user_id", "item_id") if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {', '.join(missing)} (needs user_id,item_id[,timestamp])")
+    pairs = pd.DataFrame({"user_id": to_id(frame["user_id"]), "item_id": to_id(frame["item_id"])})
+    for column in ("user_id", "item_id"):
+        empty = pairs[column].isna().to_numpy().nonzero()[0]
+        if len(empty):
+            raise ValueError(f"{path}: column {column} is empty in row(s) {', '.join(str(r + 1) for r in empty[:10])}")
+    if "timestamp" in frame.columns:
+        times = to_timestamps(frame["timestamp"])
+        bad = (times.unparseable | times.out_of_range).nonzero()[0]
+        if len(bad):
+            rows = ", ".join(str(r + 1) for r in bad[:10])
+            raise ValueError(f"{path}: column timestamp has unreadable or out-of-range values in row(s) {rows}")
+        pairs["timestamp"] = times.values
+    return pairs
+
+
+class ModelRefused(Exception):
+    """A model folder failed its checks (exit code 1, like invalid data)."""
+
+
+def _load_model(path: Path):
+    """Load a model folder with all checks; ModelRefused carries the reason."""
+    from uvp_core.model import ModelLoadError, load_model
+
+    try:
+        return load_model(path)
+    except ModelLoadError as exc:
+        raise ModelRefused(str(exc)) from exc
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Score user/item pairs; write user_id,item_id,prediction in input order."""
+    result = _load(args)
+    if result.dataset is None:
+        return 1
+    pairs = read_pairs(args.pairs)
+    model = _load_model(args.model)
+    out = pairs[["user_id", "item_id"]].assign(prediction=model.predict(result.dataset, pairs))
+    out.to_csv(args.out, index=False)
+    print(f"Wrote {len(out):,} predictions to {args.out}")
+    return 0
+
+
+def cmd_recommend(args: argparse.Namespace) -> int:
+    """Print the top-K items for one user as CSV."""
+    result = _load(args)
+    if result.dataset is None:
+        return 1
+    model = _load_model(args.model)
+    top = model.recommend(result.dataset, args.user, k=args.k)
+    top.to_csv(sys.stdout, index=False)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run the background training worker for a workspace until its queue stays empty."""
+    from uvp_core import jobs
+
+    done = jobs.run_worker(Workspace(args.workspace), idle_exit_s=args.idle_exit)
+    log.info("worker finished %d run(s)", done)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command."""
     parser = argparse.ArgumentParser(prog="python -m uvp_core", description=__doc__)
@@ -80,6 +198,35 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--name", default=None, help="a display name (default: the folder or file name)")
     ingest.add_argument("--workspace", type=Path, default=None, help="workspace folder (default $UVP_WORKSPACE or ./workspace)")
     ingest.set_defaults(func=cmd_ingest)
+
+    train = sub.add_parser("train", help="train a value model on all events in --data; save it to --out")
+    _add_data_args(train)
+    train.add_argument("--target", default="auto", help="rating, label, or an event type such as purchase (default: auto)")
+    train.add_argument("--out", required=True, type=Path, help="the model folder to write")
+    train.add_argument("--mode", choices=("frozen", "finetune"), default="frozen")
+    train.add_argument("--encoder", type=Path, default=None, help="a local Hugging Face BERT-family folder (default: all-MiniLM-L6-v2)")
+    train.add_argument("--epochs", type=int, default=None)
+    train.add_argument("--seed", type=int, default=None)
+    train.set_defaults(func=cmd_train)
+
+    predict = sub.add_parser("predict", help="score user_id,item_id pairs; the users' known history is --data")
+    _add_data_args(predict)
+    predict.add_argument("--model", required=True, type=Path)
+    predict.add_argument("--pairs", required=True, type=Path, help="CSV with user_id,item_id[,timestamp]")
+    predict.add_argument("--out", required=True, type=Path, help="CSV to write: user_id,item_id,prediction")
+    predict.set_defaults(func=cmd_predict)
+
+    recommend = sub.add_parser("recommend", help="top-K items for a user")
+    _add_data_args(recommend)
+    recommend.add_argument("--model", required=True, type=Path)
+    recommend.add_argument("--user", required=True)
+    recommend.add_argument("--k", type=int, default=10)
+    recommend.set_defaults(func=cmd_recommend)
+
+    worker = sub.add_parser("worker", help="run queued training runs of a workspace (started by the app)")
+    worker.add_argument("--workspace", type=Path, default=None)
+    worker.add_argument("--idle-exit", type=float, default=20.0, help="seconds of empty queue before exiting")
+    worker.set_defaults(func=cmd_worker)
     return parser
 
 
@@ -90,6 +237,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     try:
         return args.func(args)
-    except ValueError as exc:  # bad --map syntax and similar usage errors
+    except ModelRefused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (ValueError, FileNotFoundError) as exc:  # bad --map syntax, a bad pairs file and similar
         print(f"error: {exc}", file=sys.stderr)
         return 2

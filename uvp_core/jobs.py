@@ -1,0 +1,192 @@
+"""Background training: a queue of runs in the workspace catalogue and one worker process.
+
+The app (or the CLI) queues a run and makes sure a worker is alive; the worker takes runs one at
+a time (so several analysts' runs queue instead of competing for two cores), reports progress
+into the catalogue, honours cancel requests, checkpoints, and registers the trained model.
+A run whose worker died shows as `interrupted` and can be resumed from its last checkpoint.
+
+Run statuses: queued → running → succeeded | failed | cancelled | interrupted; cancelling is a
+request the worker turns into cancelled at the next step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from uvp_core.atomic import pid_alive
+from uvp_core.workspace import ModelRecord, Workspace, utc_now
+
+log = logging.getLogger(__name__)
+
+ACTIVE_STATUSES = ("queued", "running", "cancelling")
+PROGRESS_INTERVAL_S = 0.5
+IDLE_EXIT_S = 20.0
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def submit_training(ws: Workspace, params: dict[str, Any], owner: str = "", *, start_worker: bool = True) -> str:
+    """Queue a training run (params: dataset_id, name, and TrainConfig fields) and return its id."""
+    if "dataset_id" not in params:
+        raise ValueError("A training run needs a dataset_id")
+    ws.get_dataset_record(params["dataset_id"])  # fail now, clearly, on an unknown dataset
+    run_id = ws.create_run("train", params, owner)
+    if start_worker:
+        ensure_worker(ws)
+    return run_id
+
+
+def request_cancel(ws: Workspace, run_id: str) -> None:
+    """Ask for a run to stop: a queued run is cancelled at once, a running one at its next step."""
+    run = ws.get_run(run_id)
+    if run["status"] == "queued":
+        ws.update_run(run_id, status="cancelled", finished_at=utc_now())
+    elif run["status"] == "running":
+        ws.update_run(run_id, status="cancelling")
+
+
+def resume(ws: Workspace, run_id: str, *, start_worker: bool = True) -> None:
+    """Queue an interrupted or failed run again; training resumes from its last checkpoint."""
+    run = ws.get_run(run_id)
+    if run["status"] not in ("interrupted", "failed", "cancelled"):
+        raise ValueError(f"Run {run_id} is {run['status']}; only interrupted, failed or cancelled runs resume")
+    ws.update_run(run_id, status="queued", error=None, finished_at=None)
+    if start_worker:
+        ensure_worker(ws)
+
+
+def worker_lock_path(ws: Workspace) -> Path:
+    """The file a live worker holds an exclusive lock on."""
+    return ws.root / "runs" / "worker.lock"
+
+
+@contextlib.contextmanager
+def worker_lock(ws: Workspace) -> Iterator[bool]:
+    """Try to become the workspace's one worker; yields whether the lock was taken."""
+    path = worker_lock_path(ws)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def worker_alive(ws: Workspace) -> bool:
+    """True when some process holds the worker lock."""
+    with worker_lock(ws) as taken:
+        return not taken
+
+
+def ensure_worker(ws: Workspace) -> None:
+    """Start a detached worker process for this workspace unless one is already running."""
+    mark_interrupted_runs(ws)
+    if worker_alive(ws):
+        return
+    log_path = ws.root / "runs" / "worker.log"
+    with open(log_path, "ab") as log_file:
+        subprocess.Popen(
+            [sys.executable, "-m", "uvp_core", "worker", "--workspace", str(ws.root.resolve())],
+            cwd=REPO_ROOT, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,  # survives a restart of the app server
+        )
+
+
+def mark_interrupted_runs(ws: Workspace) -> list[str]:
+    """Runs marked running whose worker is gone become `interrupted` (resumable); return their ids."""
+    if worker_alive(ws):
+        return []
+    interrupted = []
+    for run in ws.list_runs():
+        if run["status"] in ("running", "cancelling") and not pid_alive(run.get("worker_pid")):
+            ws.update_run(run["id"], status="interrupted", error="The training worker stopped unexpectedly.",
+                          finished_at=utc_now())
+            interrupted.append(run["id"])
+    return interrupted
+
+
+def run_worker(ws: Workspace, *, idle_exit_s: float = IDLE_EXIT_S) -> int:
+    """Take queued runs one at a time until the queue stays empty for `idle_exit_s`; return runs done."""
+    with worker_lock(ws) as taken:
+        if not taken:
+            log.info("another worker is running for %s", ws.root)
+            return 0
+        done, idle_since = 0, time.monotonic()
+        while time.monotonic() - idle_since < idle_exit_s:
+            run = ws.claim_next_run(os.getpid())
+            if run is None:
+                time.sleep(0.5)
+                continue
+            execute_training_run(ws, run)
+            done += 1
+            idle_since = time.monotonic()
+        return done
+
+
+def execute_training_run(ws: Workspace, run: dict[str, Any]) -> None:
+    """Train one claimed run, reporting progress; record success, cancellation or failure."""
+    from uvp_core.model import TrainConfig, train  # heavy import, only in the worker
+
+    run_id, params = run["id"], dict(run["params"])
+    last_write = [0.0]
+    history: list[dict[str, Any]] = list(run["progress"].get("history", []))
+
+    def report(progress: Any) -> None:
+        entry = {k: v for k, v in asdict(progress).items() if v is not None}
+        if entry.get("phase") == "training" and entry.get("val_metric") is not None:
+            history.append({"epoch": entry.get("epoch"), "loss": entry.get("loss"), "val_metric": entry["val_metric"]})
+        now = time.monotonic()
+        if now - last_write[0] >= PROGRESS_INTERVAL_S or entry.get("val_metric") is not None:
+            last_write[0] = now
+            ws.update_run(run_id, progress={**entry, "history": history}, heartbeat_at=utc_now())
+
+    def should_stop() -> bool:
+        return ws.get_run(run_id)["status"] == "cancelling"
+
+    try:
+        dataset = ws.load_dataset(params["dataset_id"])
+        fields = {k: v for k, v in params.items() if k in TrainConfig.__dataclass_fields__}
+        config = TrainConfig(**fields)
+        model = train(
+            dataset, config, encoder_dir=params.get("encoder_dir"), progress=report,
+            should_stop=should_stop, checkpoint_dir=ws.run_dir(run_id) / "checkpoint",
+        )
+        if should_stop():
+            ws.update_run(run_id, status="cancelled", finished_at=utc_now())
+            return
+        model_id = save_to_registry(ws, model, name=params.get("name") or f"{params.get('target', 'model')} model",
+                                    dataset_id=params["dataset_id"])
+        ws.update_run(run_id, status="succeeded", finished_at=utc_now(), result={"model_id": model_id})
+    except Exception as exc:  # the run fails, the worker goes on with the next one
+        log.exception("run %s failed", run_id)
+        ws.update_run(run_id, status="failed", finished_at=utc_now(),
+                      error=f"{type(exc).__name__}: {exc}", result={"traceback": traceback.format_exc()[-4000:]})
+
+
+def save_to_registry(ws: Workspace, model: Any, *, name: str, dataset_id: str | None) -> str:
+    """Save a trained model into the workspace (atomically) and register it; return its id."""
+    model_id = ws.new_model_id()
+    model.save(ws.model_dir(model_id))
+    config = model.config
+    ws.register_model(
+        ModelRecord(
+            id=model_id, name=name, dataset_id=dataset_id, target=str(config.target), mode=str(config.mode),
+            created_at=utc_now(), metrics=dict(model.metrics_), meta={"config": asdict(config)},
+        )
+    )
+    return model_id
