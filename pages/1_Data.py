@@ -102,7 +102,7 @@ left.plotly_chart(figures.popularity_curve(parts["popularity"]))
 right.plotly_chart(figures.history_lengths(parts["history"]))
 
 st.subheader("Preview")
-tabs = st.tabs([name for name in dataset.tables()])
-for tab, (name, frame) in zip(tabs, dataset.tables().items(), strict=True):
+tables = dataset.tables()
+for tab, frame in zip(st.tabs(list(tables)), tables.values(), strict=True):
     tab.caption(f"{len(frame):,} rows · first 200 shown; text is shown as text")
     tab.dataframe(frame.head(200), hide_index=True)

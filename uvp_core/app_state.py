@@ -87,3 +87,31 @@ def dataset_summaries(root: str, dataset_id: str) -> dict[str, object]:
         "popularity": summary.item_popularity(events),
         "history": summary.history_length_distribution(events),
     }
+
+
+# --- models ------------------------------------------------------------------------------------
+ACTIVE_MODEL = "uvp.active_model_id"
+
+
+def session_owner() -> str:
+    """An id for this browser session (recorded on the runs it starts)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else "script"
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading model…")
+def load_model(root: str, model_id: str):
+    """A registered model, loaded with all checks (read-only; shared by sessions)."""
+    from uvp_core.model import load_model as load
+
+    return load(_workspace(root).model_dir(model_id))
+
+
+def active_model():
+    """The model this session works with, if one is chosen."""
+    model_id = st.session_state.get(ACTIVE_MODEL)
+    if not model_id:
+        return None
+    return load_model(str(default_root().resolve()), model_id)

@@ -24,8 +24,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from uvp_core import model_registry
 from uvp_core.atomic import pid_alive
-from uvp_core.workspace import ModelRecord, Workspace, utc_now
+from uvp_core.workspace import Workspace, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ def run_worker(ws: Workspace, *, idle_exit_s: float = IDLE_EXIT_S) -> int:
 
 def execute_training_run(ws: Workspace, run: dict[str, Any]) -> None:
     """Train one claimed run, reporting progress; record success, cancellation or failure."""
-    from uvp_core.model import TrainConfig, train  # heavy import, only in the worker
+    from uvp_core.model import TrainConfig, TrainingCancelled, train  # heavy import, only in the worker
 
     run_id, params = run["id"], dict(run["params"])
     last_write = [0.0]
@@ -169,24 +170,12 @@ def execute_training_run(ws: Workspace, run: dict[str, Any]) -> None:
         if should_stop():
             ws.update_run(run_id, status="cancelled", finished_at=utc_now())
             return
-        model_id = save_to_registry(ws, model, name=params.get("name") or f"{params.get('target', 'model')} model",
+        model_id = model_registry.save_to_registry(ws, model, name=params.get("name") or f"{params.get('target', 'model')} model",
                                     dataset_id=params["dataset_id"])
         ws.update_run(run_id, status="succeeded", finished_at=utc_now(), result={"model_id": model_id})
+    except TrainingCancelled:
+        ws.update_run(run_id, status="cancelled", finished_at=utc_now())
     except Exception as exc:  # the run fails, the worker goes on with the next one
         log.exception("run %s failed", run_id)
         ws.update_run(run_id, status="failed", finished_at=utc_now(),
                       error=f"{type(exc).__name__}: {exc}", result={"traceback": traceback.format_exc()[-4000:]})
-
-
-def save_to_registry(ws: Workspace, model: Any, *, name: str, dataset_id: str | None) -> str:
-    """Save a trained model into the workspace (atomically) and register it; return its id."""
-    model_id = ws.new_model_id()
-    model.save(ws.model_dir(model_id))
-    config = model.config
-    ws.register_model(
-        ModelRecord(
-            id=model_id, name=name, dataset_id=dataset_id, target=str(config.target), mode=str(config.mode),
-            created_at=utc_now(), metrics=dict(model.metrics_), meta={"config": asdict(config)},
-        )
-    )
-    return model_id

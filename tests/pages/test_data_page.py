@@ -11,12 +11,12 @@ from uvp_core.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[2]
 EVENTS_CSV = (
-    "user_id,item_id,timestamp,rating\n"
-    "007,A1,2024-01-01T10:00:00Z,4\n"
-    "007,A2,2024-01-02T10:00:00Z,5\n"
-    "008,A1,2024-01-03T10:00:00Z,3\n"
-).encode()
-ITEMS_CSV = 'item_id,title\nA1,"<script>alert(1)</script> Mug"\nA2,Plain Plate\n'.encode()
+    b"user_id,item_id,timestamp,rating\n"
+    b"007,A1,2024-01-01T10:00:00Z,4\n"
+    b"007,A2,2024-01-02T10:00:00Z,5\n"
+    b"008,A1,2024-01-03T10:00:00Z,3\n"
+)
+ITEMS_CSV = b'item_id,title\nA1,"<script>alert(1)</script> Mug"\nA2,Plain Plate\n'
 
 
 @pytest.fixture

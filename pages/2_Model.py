@@ -1,0 +1,132 @@
+"""Model page: train in a background worker (progress, curves, cancel, resume), load, and the registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from uvp_core import app_state, figures, jobs, model_registry
+
+st.set_page_config(page_title="UVP · Model", layout="wide")
+st.title("Model")
+
+ws = app_state.workspace()
+root = str(ws.root.resolve())
+if st.session_state.get(app_state.ACTIVE_DATASET) is None:
+    app_state.set_active_dataset(app_state.sample_dataset_id())
+datasets = ws.list_datasets()
+labels = {r.id: f"{r.name} · {r.n_events:,} events · {r.id}" for r in datasets}
+
+# --- train -----------------------------------------------------------------------------------
+st.header("Train a value model")
+dataset_ids = list(labels)
+active = st.session_state[app_state.ACTIVE_DATASET]
+dataset_id = st.selectbox(
+    "Dataset", dataset_ids, index=dataset_ids.index(active) if active in dataset_ids else 0,
+    format_func=labels.get, key="uvp.train_dataset",
+)
+record = ws.get_dataset_record(dataset_id)
+targets = model_registry.target_choices(app_state.load_dataset(root, dataset_id))
+with st.form("train"):
+    left, right = st.columns(2)
+    target = left.selectbox("Target", targets, key="uvp.train_target", help="rating: regression on the value column; an event type or label: binary")
+    mode = right.selectbox(
+        "Mode", ("frozen", "finetune"),
+        help="frozen: the encoder is fixed and texts are encoded once (minutes on a CPU). "
+        "finetune: the encoder trains too (for a GPU; on a CPU it is capped to a sample).",
+    )
+    encoder_dir = st.text_input("Encoder folder", value=model_registry.default_encoder_text(), key="uvp.train_encoder",
+                                help="Any local Hugging Face BERT-family folder with safetensors weights.")
+    a, b, c, d = st.columns(4)
+    epochs = a.number_input("Max epochs", 1, 200, 30, key="uvp.train_epochs")
+    learning_rate = b.number_input("Learning rate", 1e-5, 1e-1, 2e-3, format="%.4f")
+    history_k = c.number_input("History events read", 1, 100, 20)
+    seed = d.number_input("Seed", 0, 2**31 - 1, 0)
+    name = st.text_input("Model name", value=f"{record.name} · {target}")
+    submitted = st.form_submit_button("Queue training", type="primary")
+if submitted:
+    params = {
+        "dataset_id": dataset_id, "name": name, "target": target, "mode": mode, "epochs": int(epochs),
+        "lr": float(learning_rate), "history_k": int(history_k), "seed": int(seed),
+        "encoder_dir": encoder_dir.strip() or None,
+    }
+    try:
+        run_id = jobs.submit_training(ws, params, owner=app_state.session_owner())
+        st.success(f"Queued run {run_id}. It starts when the worker is free; progress appears below.")
+    except (ValueError, KeyError) as exc:
+        st.error(str(exc))
+
+
+@st.fragment(run_every=2.0)
+def runs_panel() -> None:
+    """Live status of the training runs: progress, curves, cancel and resume."""
+    jobs.mark_interrupted_runs(ws)
+    runs = ws.list_runs("train")
+    if not runs:
+        st.info("No training runs yet.")
+        return
+    st.dataframe(model_registry.runs_frame(runs), hide_index=True)
+    for run in runs[:5]:
+        status = run["status"]
+        if status not in (*jobs.ACTIVE_STATUSES, "interrupted", "failed"):
+            continue
+        with st.container(border=True):
+            progress = run["progress"]
+            st.text(f"Run {run['id']} · {run['params'].get('name', '')} · {status}")
+            st.progress(model_registry.progress_fraction(progress, run["params"].get("epochs")), text=model_registry.progress_text(progress))
+            if progress.get("history"):
+                st.plotly_chart(figures.training_curves(pd.DataFrame(progress["history"])), key=f"curve-{run['id']}")
+            if run.get("error"):
+                st.error(run["error"])
+            if status in ("queued", "running"):
+                if st.button("Cancel", key=f"cancel-{run['id']}"):
+                    jobs.request_cancel(ws, run["id"])
+                    st.rerun(scope="fragment")
+            elif status in ("interrupted", "failed"):
+                if st.button("Resume", key=f"resume-{run['id']}"):
+                    jobs.resume(ws, run["id"])
+                    st.rerun(scope="fragment")
+
+
+st.header("Training runs")
+runs_panel()
+
+# --- registry ----------------------------------------------------------------------------------
+st.header("Registry")
+models = ws.list_models()
+if not models:
+    st.info("No models yet: train one above or load a model folder below.")
+else:
+    st.dataframe(model_registry.models_frame(models), hide_index=True)
+    model_labels = {m.id: f"{m.name} · {m.target} · {m.created_at} · {m.id}" for m in models}
+    model_ids = list(model_labels)
+    current = st.session_state.get(app_state.ACTIVE_MODEL)
+    chosen = st.selectbox("Model", model_ids, index=model_ids.index(current) if current in model_ids else 0,
+                          format_func=model_labels.get, key="uvp.registry_model")
+    use, delete = st.columns(2)
+    if use.button("Use this model", type="primary"):
+        st.session_state[app_state.ACTIVE_MODEL] = chosen
+    if delete.button("Delete this model"):
+        ws.delete_model(chosen)
+        if st.session_state.get(app_state.ACTIVE_MODEL) == chosen:
+            del st.session_state[app_state.ACTIVE_MODEL]
+        st.rerun()
+    if st.session_state.get(app_state.ACTIVE_MODEL):
+        st.success(f"Active model: {model_labels.get(st.session_state[app_state.ACTIVE_MODEL], '?')}")
+    with st.expander("Model card", expanded=True):
+        st.code(model_registry.model_card_text(ws, chosen), language="markdown", wrap_lines=True)
+
+# --- load ------------------------------------------------------------------------------------
+st.header("Load a saved model folder")
+with st.form("load"):
+    folder = st.text_input("Model folder", placeholder="/path/to/model", key="uvp.load_folder")
+    loaded = st.form_submit_button("Check and add to the registry")
+if loaded and folder.strip():
+    try:
+        model_id = model_registry.import_model_folder(ws, Path(folder.strip()))
+        st.session_state[app_state.ACTIVE_MODEL] = model_id
+        st.success(f"Added as {model_id} and made active.")
+    except (ValueError, FileNotFoundError) as exc:
+        st.error(str(exc))

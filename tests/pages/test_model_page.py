@@ -1,0 +1,73 @@
+"""AppTest of the Model page: queue a training run, the background worker finishes it, the registry shows it."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from uvp_core.workspace import Workspace
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def workspace_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets its own empty workspace."""
+    root = tmp_path / "ws"
+    monkeypatch.setenv("UVP_WORKSPACE", str(root))
+    return root
+
+
+def wait_for_run(ws: Workspace, timeout: float = 240.0) -> dict:
+    """Poll until the newest run has finished."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = ws.list_runs("train")[0]
+        if run["status"] in ("succeeded", "failed", "cancelled", "interrupted"):
+            return run
+        time.sleep(1.0)
+    raise AssertionError(f"run still {run['status']} after {timeout}s: {run['progress']}")
+
+
+@pytest.mark.slow
+def test_train_in_background_then_registry_and_card(workspace_root: Path, tiny_bert_dir: Path) -> None:
+    at = AppTest.from_file(str(REPO / "pages/2_Model.py"), default_timeout=120).run()
+    assert not at.exception
+    assert "No models yet" in " ".join(i.value for i in at.info)
+    at.selectbox(key="uvp.train_target").set_value("rating")
+    at.text_input(key="uvp.train_encoder").input(str(tiny_bert_dir))
+    at.number_input(key="uvp.train_epochs").set_value(2)
+    at.button[0].click().run()  # the form's submit button
+    assert not at.exception
+    assert any("Queued run" in s.value for s in at.success)
+
+    ws = Workspace(workspace_root)
+    run = wait_for_run(ws)
+    assert run["status"] == "succeeded", run.get("error")
+    assert run["progress"]["history"], "the worker reports validation metrics per epoch"
+    model_id = run["result"]["model_id"]
+
+    at.run()
+    assert not at.exception
+    registry = at.dataframe[-1].value
+    assert model_id in set(registry["id"])
+    card = at.code[0].value
+    assert "UVP value model: rating" in card
+    use = next(b for b in at.button if b.label == "Use this model")
+    use.click().run()
+    assert any("Active model" in s.value for s in at.success)
+
+
+def test_load_folder_refuses_a_non_model(workspace_root: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "not-a-model"
+    folder.mkdir()
+    (folder / "pytorch_model.bin").write_bytes(b"\x80\x04pickle")
+    at = AppTest.from_file(str(REPO / "pages/2_Model.py"), default_timeout=120).run()
+    at.text_input(key="uvp.load_folder").input(str(folder))
+    next(b for b in at.button if b.label == "Check and add to the registry").click().run()
+    assert not at.exception
+    assert any("refused" in e.value for e in at.error)
+    assert Workspace(workspace_root).list_models() == []

@@ -1,0 +1,130 @@
+"""The workspace's model registry: save, import and describe models; tables for the Model page."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from uvp_core.atomic import staged_dir
+from uvp_core.data.contract import EVENT_TYPE_ORDER, Dataset
+from uvp_core.workspace import ModelRecord, Workspace, utc_now
+
+
+def target_choices(dataset: Dataset) -> list[str]:
+    """Targets this dataset supports: rating, label, then its event types in funnel order."""
+    events = dataset.events
+    choices = [role for role in ("rating", "label") if role in events.columns and events[role].notna().any()]
+    if "event_type" in events.columns:
+        present = set(events["event_type"].dropna().unique())
+        order = [t for t in reversed(EVENT_TYPE_ORDER) if t in present]
+        choices += order + sorted(present - set(order))
+    return choices
+
+
+def default_encoder_text() -> str:
+    """The default encoder folder as text (the bundled, hash-checked all-MiniLM-L6-v2)."""
+    from uvp_core.model import default_encoder_dir
+
+    return str(default_encoder_dir())
+
+
+def save_to_registry(ws: Workspace, model: Any, *, name: str, dataset_id: str | None) -> str:
+    """Save a trained model into the workspace (atomically) and register it; return its id."""
+    model_id = ws.new_model_id()
+    model.save(ws.model_dir(model_id))
+    return _register(ws, model, model_id, name=name, dataset_id=dataset_id)
+
+
+def _register(ws: Workspace, model: Any, model_id: str, *, name: str, dataset_id: str | None) -> str:
+    """Add a catalogue row for a model folder already in place."""
+    config = model.config
+    ws.register_model(
+        ModelRecord(
+            id=model_id, name=name, dataset_id=dataset_id, target=str(model.target), mode=str(config.mode),
+            created_at=utc_now(), metrics=dict(model.metrics_),
+            meta={"config": asdict(config), "task": model.task, "data_fingerprint": model.data_fingerprint_},
+        )
+    )
+    return model_id
+
+
+def import_model_folder(ws: Workspace, folder: Path) -> str:
+    """Check a model folder (all load checks), copy it into the workspace and register it."""
+    from uvp_core.model import ModelLoadError, load_model
+
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder} is not a folder")
+    try:
+        model = load_model(folder)
+    except ModelLoadError as exc:
+        raise ValueError(f"{folder} was refused: {exc}") from exc
+    model_id = ws.new_model_id()
+    with staged_dir(ws.model_dir(model_id)) as stage:
+        shutil.copytree(folder, stage, dirs_exist_ok=True, symlinks=False)
+    dataset = ws.find_dataset(model.data_fingerprint_)
+    return _register(ws, model, model_id, name=folder.name, dataset_id=dataset.id if dataset else None)
+
+
+def model_card_text(ws: Workspace, model_id: str) -> str:
+    """The model card (README.md) of a registered model, or a note when it is missing."""
+    card = ws.model_dir(model_id) / "README.md"
+    return card.read_text(encoding="utf-8") if card.exists() else "(this model folder has no model card)"
+
+
+def models_frame(models: list[ModelRecord]) -> pd.DataFrame:
+    """The registry as a table: one row per model with its validation metrics."""
+    rows = []
+    for m in models:
+        row = {"id": m.id, "name": m.name, "target": m.target, "mode": m.mode, "created": m.created_at}
+        row.update({k: v for k, v in m.metrics.items() if isinstance(v, int | float | str)})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def runs_frame(runs: list[dict[str, Any]]) -> pd.DataFrame:
+    """Training runs as a table: id, name, status, dataset, created, finished, model."""
+    return pd.DataFrame(
+        [
+            {
+                "run": r["id"], "name": r["params"].get("name", ""), "status": r["status"],
+                "target": r["params"].get("target", ""), "mode": r["params"].get("mode", ""),
+                "created": r["created_at"], "finished": r.get("finished_at") or "",
+                "model": (r.get("result") or {}).get("model_id", ""),
+            }
+            for r in runs
+        ]
+    )
+
+
+def progress_fraction(progress: dict[str, Any], max_epochs: int | None) -> float:
+    """How far a run is, 0..1: the phase's step share, or epochs done of the maximum when training."""
+    if progress.get("phase") == "done":
+        return 1.0
+    total = progress.get("total_steps") or 0
+    step = progress.get("step") or 0
+    within = min(1.0, step / total) if total else 0.0
+    if progress.get("phase") == "training" and progress.get("epoch") and max_epochs:
+        return min(1.0, (progress["epoch"] - 1 + within) / max_epochs)
+    return within
+
+
+def progress_text(progress: dict[str, Any]) -> str:
+    """One line describing a run's last progress report."""
+    if not progress:
+        return "waiting for the worker…"
+    parts = [str(progress.get("phase", ""))]
+    if progress.get("epoch"):
+        parts.append(f"epoch {progress['epoch']}")
+    if progress.get("total_steps"):
+        parts.append(f"step {progress.get('step', 0)}/{progress['total_steps']}")
+    if progress.get("loss") is not None:
+        parts.append(f"loss {progress['loss']:.4f}")
+    if progress.get("val_metric") is not None:
+        parts.append(f"validation {progress['val_metric']:.4f}")
+    if progress.get("eta_seconds") is not None:
+        parts.append(f"about {progress['eta_seconds']:.0f}s left")
+    return " · ".join(parts)
