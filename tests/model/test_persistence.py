@@ -1,0 +1,133 @@
+"""Saving and loading model folders: round trips, and refusal of anything unsafe or damaged."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from safetensors.torch import load_file, save_file
+
+from uvp_core.model import ModelLoadError, TrainConfig, clear_embedding_cache, load_model, train
+
+pytestmark = pytest.mark.slow
+
+
+def _pairs(dataset) -> pd.DataFrame:
+    return dataset.events[["user_id", "item_id", "timestamp"]].tail(40).reset_index(drop=True)
+
+
+@pytest.fixture()
+def saved(rating_model, tmp_path):
+    """The rating model saved to a fresh folder."""
+    return rating_model.save(tmp_path / "model")
+
+
+def test_save_load_gives_identical_predictions(rating_model, rating_dataset, saved):
+    expected = rating_model.predict(rating_dataset, _pairs(rating_dataset))
+    clear_embedding_cache()  # the loaded model re-encodes its texts from scratch
+    loaded = load_model(saved)
+    assert np.array_equal(loaded.predict(rating_dataset, _pairs(rating_dataset)), expected)
+    assert loaded.target == "rating" and loaded.config == rating_model.config
+    assert loaded.metrics_ == pytest.approx(rating_model.metrics_)
+
+
+def test_model_folder_contents(saved):
+    names = {p.relative_to(saved).as_posix() for p in saved.rglob("*") if p.is_file()}
+    assert {"model.safetensors", "uvp_model.json", "vocab.json", "README.md"} <= names
+    assert any(n.startswith("tokenizer/") for n in names) and not any(n.startswith("encoder/") for n in names)
+    meta = json.loads((saved / "uvp_model.json").read_text())
+    assert meta["format_version"] == 1 and meta["templates"]["version"]
+    assert meta["encoder"]["mode"] == "frozen" and len(meta["encoder"]["origin_sha256"]) == 64
+    assert {"torch", "transformers", "uvp"} <= set(meta["libraries"])
+    card = (saved / "README.md").read_text()
+    assert card.startswith("# UVP value model: rating") and "## How to load" in card and "## Limits" in card
+    assert not list(saved.parent.glob(".model.tmp-*"))
+
+
+def test_saving_again_replaces_atomically_but_never_clobbers_other_folders(rating_model, saved, tmp_path):
+    assert rating_model.save(saved) == saved
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "keep.txt").write_text("mine")
+    with pytest.raises(FileExistsError):
+        rating_model.save(other)
+    assert (other / "keep.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("name", ["optimizer.pt", "training_args.bin", "extra/state.pkl", "pytorch_model.bin"])
+def test_refuses_planted_pickle(saved, name):
+    path = saved / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(b"\x80\x04K\x01.")
+    with pytest.raises(ModelLoadError, match="pickle") as info:
+        load_model(saved)
+    assert path.name in str(info.value)
+
+
+def test_refuses_config_asking_for_remote_code(saved):
+    (saved / "config.json").write_text(json.dumps({"model_type": "bert", "auto_map": {"AutoModel": "x.Y"}}))
+    with pytest.raises(ModelLoadError, match="auto_map") as info:
+        load_model(saved)
+    assert "config.json" in str(info.value)
+
+
+def test_refuses_truncated_safetensors(saved):
+    data = (saved / "model.safetensors").read_bytes()
+    (saved / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelLoadError, match="truncated") as info:
+        load_model(saved)
+    assert "model.safetensors" in str(info.value)
+
+
+def test_refuses_modified_weights(saved):
+    tensors = load_file(str(saved / "model.safetensors"))
+    tensors["global_bias"] = tensors["global_bias"] + 1.0
+    save_file(tensors, str(saved / "model.safetensors"))
+    with pytest.raises(ModelLoadError, match="modified or corrupted"):
+        load_model(saved)
+
+
+def test_refuses_missing_file_and_unknown_version(saved):
+    meta_path = saved / "uvp_model.json"
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "format_version": 99}))
+    with pytest.raises(ModelLoadError, match="format version 99"):
+        load_model(saved)
+    meta_path.write_text(json.dumps(meta))
+    (saved / "vocab.json").unlink()
+    with pytest.raises(ModelLoadError, match="vocab.json"):
+        load_model(saved)
+    shutil.rmtree(saved)
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        load_model(saved)
+
+
+def test_refuses_changed_frozen_encoder(rating_dataset, tiny_bert_dir, tmp_path):
+    encoder = tmp_path / "encoder-copy"
+    shutil.copytree(tiny_bert_dir, encoder)
+    model = train(rating_dataset, TrainConfig(epochs=1, batch_size=128), encoder_dir=encoder)
+    folder = model.save(tmp_path / "model")
+    weights = load_file(str(encoder / "model.safetensors"))
+    first = next(iter(weights))
+    weights[first] = weights[first] + 0.5
+    save_file(weights, str(encoder / "model.safetensors"))
+    with pytest.raises(ModelLoadError, match="sha256") as info:
+        load_model(folder)
+    assert "model.safetensors" in str(info.value)
+
+
+def test_finetuned_model_round_trip_without_the_original_encoder(rating_dataset, tiny_bert_dir, tmp_path):
+    origin = tmp_path / "origin"
+    shutil.copytree(tiny_bert_dir, origin)
+    config = TrainConfig(mode="finetune", epochs=1, finetune_batch_size=32, max_samples=128)
+    model = train(rating_dataset, config, encoder_dir=origin)
+    folder = model.save(tmp_path / "tuned")
+    shutil.rmtree(origin)  # a fine-tuned model folder is self-contained
+    assert (folder / "encoder" / "model.safetensors").is_file() and (folder / "encoder" / "config.json").is_file()
+    expected = model.predict(rating_dataset, _pairs(rating_dataset))
+    loaded = load_model(folder)
+    assert loaded.fine_tuned and np.array_equal(loaded.predict(rating_dataset, _pairs(rating_dataset)), expected)
+    assert not any(p.requires_grad for p in loaded.encoder_.model.parameters())

@@ -1,0 +1,146 @@
+"""Training both modes and targets, cold starts, editable inputs, reproducibility, cancel and resume."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from uvp_core.data.contract import Dataset
+from uvp_core.model import (
+    HistoryEvent,
+    Progress,
+    TrainConfig,
+    TrainingCancelled,
+    estimate_training_time,
+    train,
+)
+
+pytestmark = pytest.mark.slow
+
+SMALL = TrainConfig(epochs=3, batch_size=64, patience=10)
+
+
+def _pairs(dataset: Dataset, n: int = 30) -> pd.DataFrame:
+    return dataset.events[["user_id", "item_id", "timestamp"]].tail(n).reset_index(drop=True)
+
+
+def test_rating_model_learns_and_predicts_in_range(rating_model, rating_dataset):
+    losses = [h["train_loss"] for h in rating_model.history_]
+    assert losses[-1] < losses[0]
+    assert rating_model.target == "rating" and rating_model.task == "regression"
+    assert np.isfinite(rating_model.metrics_["val_rmse"]) and "baseline_rmse" in rating_model.metrics_
+    pred = rating_model.predict(rating_dataset, _pairs(rating_dataset))
+    assert pred.shape == (30,) and np.all((pred >= 1) & (pred <= 5))
+
+
+def test_purchase_model_gives_calibrated_probabilities(purchase_model, binary_dataset):
+    losses = [h["train_loss"] for h in purchase_model.history_]
+    assert losses[-1] < losses[0]
+    assert purchase_model.task == "binary" and purchase_model.calibration_["method"] in ("platt", "isotonic")
+    assert 0.0 <= purchase_model.metrics_["val_auc"] <= 1.0
+    p = purchase_model.predict(binary_dataset, _pairs(binary_dataset))
+    assert np.all((p >= 0) & (p <= 1))
+
+
+def test_label_target(binary_dataset, tiny_bert_dir):
+    events = binary_dataset.events.copy()
+    events["label"] = (events["event_type"] == "purchase").astype("int8")
+    events = events.drop(columns="event_type")
+    dataset = Dataset(events=events, items=binary_dataset.items, users=binary_dataset.users)
+    model = train(dataset, TrainConfig(epochs=2, batch_size=64, target="auto"), encoder_dir=tiny_bert_dir)
+    assert model.target == "label"
+    assert np.all(np.isfinite(model.predict(dataset, _pairs(dataset))))
+
+
+def test_unknown_target_is_refused(rating_dataset, tiny_bert_dir):
+    with pytest.raises(ValueError, match="purchase"):
+        train(rating_dataset, TrainConfig(target="purchase"), encoder_dir=tiny_bert_dir)
+
+
+def test_cold_users_and_items_get_finite_predictions(rating_model, rating_dataset):
+    pairs = pd.DataFrame({"user_id": ["brand-new", "u001", "brand-new"], "item_id": ["i001", "not-in-catalogue", "nope"]})
+    pred = rating_model.predict(rating_dataset, pairs)
+    assert np.all(np.isfinite(pred))
+    assert rating_model.texts(rating_dataset, "brand-new", "nope").item == "item nope"
+
+
+def test_predict_without_timestamps_and_in_input_order(rating_model, rating_dataset):
+    pairs = _pairs(rating_dataset, 10)[["user_id", "item_id"]]
+    forward = rating_model.predict(rating_dataset, pairs)
+    backward = rating_model.predict(rating_dataset, pairs.iloc[::-1])
+    np.testing.assert_allclose(forward, backward[::-1], rtol=1e-6)  # same values; BLAS may differ in last bits
+
+
+def test_recommend_excludes_seen_items(rating_model, rating_dataset):
+    top = rating_model.recommend(rating_dataset, "u001", k=5)
+    seen = set(rating_dataset.events.loc[rating_dataset.events["user_id"] == "u001", "item_id"])
+    assert len(top) == 5 and not set(top["item_id"]) & seen
+    assert list(top["rank"]) == [1, 2, 3, 4, 5] and top["score"].is_monotonic_decreasing
+
+
+def test_score_inputs_match_predict_and_respond_to_edits(rating_model, rating_dataset):
+    time = rating_dataset.events["timestamp"].iloc[-1]
+    inputs = rating_model.pair_inputs(rating_dataset, "u001", "i002", time)
+    expected = rating_model.predict(rating_dataset, pd.DataFrame({"user_id": ["u001"], "item_id": ["i002"], "timestamp": [time]}))
+    assert rating_model.score_inputs([inputs]) == pytest.approx(expected, abs=1e-5)
+    masked = rating_model.pair_inputs(rating_dataset, "u001", "i002", time)
+    masked.profile["region"] = "Atlantis"
+    fewer = rating_model.pair_inputs(rating_dataset, "u001", "i002", time)
+    fewer.history = fewer.history[1:]
+    anonymous = rating_model.pair_inputs(rating_dataset, "u001", "i002", time)
+    anonymous.user_id = anonymous.item_id = None
+    anonymous.history.append(HistoryEvent("i003", rating_model.kinds_[-1], time - pd.Timedelta(hours=1)))
+    scores = rating_model.score_inputs([inputs, masked, fewer, anonymous])
+    assert scores.shape == (4,) and np.all(np.isfinite(scores))
+    assert len({round(float(s), 9) for s in scores}) == 4
+
+
+def test_finetune_mode_trains_the_encoder(rating_dataset, tiny_bert_dir):
+    reports: list[Progress] = []
+    config = TrainConfig(mode="finetune", epochs=2, finetune_batch_size=32, max_samples=256, patience=10)
+    model = train(rating_dataset, config, encoder_dir=tiny_bert_dir, progress=reports.append)
+    assert model.fine_tuned and model.encoder_.weights_id.startswith("ft-")
+    assert model.history_[-1]["train_loss"] < model.history_[0]["train_loss"]
+    assert any(r.phase == "estimate" and r.eta_seconds > 0 for r in reports)
+    assert np.all(np.isfinite(model.predict(rating_dataset, _pairs(rating_dataset))))
+
+
+def test_progress_phases_and_time_estimate(rating_dataset, tiny_bert_dir):
+    reports: list[Progress] = []
+    train(rating_dataset, SMALL, encoder_dir=tiny_bert_dir, progress=reports.append)
+    phases = [r.phase for r in reports]
+    assert phases[0] == "preparing" and phases[-1] == "done"
+    assert {"training", "validating"} <= set(phases)
+    assert any(r.val_metric is not None for r in reports if r.phase == "training")
+    assert estimate_training_time(rating_dataset, SMALL, encoder_dir=tiny_bert_dir) > 0
+
+
+def test_same_seed_same_predictions(rating_dataset, tiny_bert_dir):
+    pairs = _pairs(rating_dataset)
+    first = train(rating_dataset, SMALL, encoder_dir=tiny_bert_dir).predict(rating_dataset, pairs)
+    again = train(rating_dataset, SMALL, encoder_dir=tiny_bert_dir).predict(rating_dataset, pairs)
+    other = train(rating_dataset, TrainConfig(epochs=3, batch_size=64, patience=10, seed=1), encoder_dir=tiny_bert_dir)
+    assert np.array_equal(first, again)
+    assert not np.array_equal(first, other.predict(rating_dataset, pairs))
+
+
+def test_cancel_then_resume_equals_uninterrupted(binary_dataset, tiny_bert_dir, tmp_path):
+    config = TrainConfig(epochs=4, batch_size=64, patience=10, target="purchase")
+    pairs = _pairs(binary_dataset)
+    reference = train(binary_dataset, config, encoder_dir=tiny_bert_dir).predict(binary_dataset, pairs)
+
+    calls = {"n": 0}
+
+    def stop_in_epoch_three() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 2 * 17 + 5  # 17 steps per epoch (1067 examples / 64): mid epoch 3
+
+    checkpoints = tmp_path / "ckpt"
+    with pytest.raises(TrainingCancelled) as info:
+        train(binary_dataset, config, encoder_dir=tiny_bert_dir, should_stop=stop_in_epoch_three, checkpoint_dir=checkpoints)
+    assert info.value.epoch == 3
+    assert {p.name for p in checkpoints.iterdir()} == {"checkpoint.safetensors", "checkpoint.json"}
+    resumed = train(binary_dataset, config, encoder_dir=tiny_bert_dir, checkpoint_dir=checkpoints)
+    assert np.array_equal(resumed.predict(binary_dataset, pairs), reference)
+    assert [h["epoch"] for h in resumed.history_] == [1, 2, 3, 4]

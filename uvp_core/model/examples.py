@@ -1,0 +1,178 @@
+"""Training examples from events: targets, sampled negatives, the time-based validation split, baselines."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from uvp_core.model.features import FeatureSpace, fit_rating_kinds, price_edges, to_ms
+from uvp_core.text.templates import TemplateContext
+
+log = logging.getLogger(__name__)
+
+BINARY_DEFAULTS = ("purchase", "click")
+
+
+@dataclass
+class Examples:
+    """One row per training example: who, what, when, the target, and whether it is a sampled negative."""
+
+    users: np.ndarray  # object (user ids)
+    items: np.ndarray  # object (item ids)
+    times: np.ndarray  # int64 ms
+    y: np.ndarray  # float32 target (rating, or 0/1)
+    sampled: np.ndarray  # bool: a sampled non-interacted item
+
+    def subset(self, mask: np.ndarray) -> Examples:
+        """The rows where mask is True (or at the given positions)."""
+        return Examples(*(a[mask] for a in (self.users, self.items, self.times, self.y, self.sampled)))
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+def resolve_target(events: pd.DataFrame, target: str) -> tuple[str, str]:
+    """(target, task) for a requested target: task is 'regression' for rating, else 'binary'."""
+    has_rating = "rating" in events.columns and events["rating"].notna().any()
+    has_label = "label" in events.columns and events["label"].notna().any()
+    types = set(events["event_type"].dropna().astype(str)) if "event_type" in events.columns else set()
+    if target == "auto":
+        if has_rating:
+            return "rating", "regression"
+        if has_label:
+            return "label", "binary"
+        for name in BINARY_DEFAULTS:
+            if name in types:
+                return name, "binary"
+        raise ValueError("No target found: the events have no rating, no label and no purchase/click events.")
+    if target == "rating":
+        if not has_rating:
+            raise ValueError("Target 'rating' needs a rating column with values in the events.")
+        return "rating", "regression"
+    if target == "label":
+        if not has_label:
+            raise ValueError("Target 'label' needs a label column with 0/1 values in the events.")
+        return "label", "binary"
+    if target not in types:
+        known = ", ".join(sorted(types)) or "none"
+        raise ValueError(f"Target {target!r} is not an event type in the data (event types: {known}).")
+    return target, "binary"
+
+
+def build_examples(events: pd.DataFrame, target: str, negatives: int, seed: int, universe: np.ndarray) -> Examples:
+    """Examples for a target: rated events, or positives + non-converting events + sampled items."""
+    users = events["user_id"].to_numpy(dtype=object)
+    items = events["item_id"].to_numpy(dtype=object)
+    times = to_ms(events["timestamp"])
+    if target == "rating":
+        rating = events["rating"].to_numpy(dtype=np.float64, na_value=np.nan)
+        keep = ~np.isnan(rating)
+        return Examples(users[keep], items[keep], times[keep], rating[keep].astype(np.float32), np.zeros(keep.sum(), bool))
+    if target == "label":
+        label = events["label"].to_numpy(dtype=np.float64, na_value=np.nan)
+        positive, negative = label == 1, label == 0
+    else:
+        positive = (events["event_type"].astype("string") == target).fillna(False).to_numpy(dtype=bool)
+        pair = pd.Series(users).astype(str) + "\x1f" + pd.Series(items).astype(str)
+        converting = pair.isin(set(pair[positive])).to_numpy()
+        negative = ~converting
+    keep = positive | negative
+    y = positive[keep].astype(np.float32)
+    base = Examples(users[keep], items[keep], times[keep], y, np.zeros(keep.sum(), bool))
+    sampled = sample_negatives(users, items, base.subset(base.y == 1), negatives, seed, universe)
+    return Examples(*(np.concatenate([a, b]) for a, b in zip(vars(base).values(), vars(sampled).values(), strict=True)))
+
+
+def sample_negatives(
+    users: np.ndarray, items: np.ndarray, positives: Examples, per_positive: int, seed: int, universe: np.ndarray
+) -> Examples:
+    """Items the user never interacted with, `per_positive` per positive, at the positive's time."""
+    empty = Examples(*(np.zeros(0, dtype=d) for d in (object, object, np.int64, np.float32, bool)))
+    if per_positive <= 0 or not len(positives) or len(universe) < 2:
+        return empty
+    rng = np.random.default_rng(seed)
+    item_index = pd.Index(universe, dtype=object)
+    user_index = pd.Index(pd.unique(users), dtype=object)
+    seen = np.unique(user_index.get_indexer(users).astype(np.int64) * len(universe) + item_index.get_indexer(items))
+    u = np.repeat(user_index.get_indexer(positives.users).astype(np.int64), per_positive)
+    choice = np.full(len(u), -1, dtype=np.int64)
+    for _ in range(10):  # rejection sampling; rows still colliding after 10 rounds are dropped
+        todo = choice < 0
+        if not todo.any():
+            break
+        draw = rng.integers(0, len(universe), size=int(todo.sum()))
+        ok = ~np.isin(u[todo] * len(universe) + draw, seen)
+        choice[np.flatnonzero(todo)[ok]] = draw[ok]
+    keep = choice >= 0
+    rep = np.repeat(np.arange(len(positives)), per_positive)[keep]
+    return Examples(
+        positives.users[rep], universe[choice[keep]], positives.times[rep], np.zeros(keep.sum(), np.float32), np.ones(keep.sum(), bool)
+    )
+
+
+def time_split(times: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, int | None]:
+    """Train mask holding out the most recent `val_fraction` of examples; random split if time can't split.
+
+    Returns (train_mask, cutoff_ms). All examples at or after the cutoff time are validation, so ties never
+    straddle the split. With too few distinct times, a seeded random split is used (cutoff None).
+    """
+    n = len(times)
+    if n < 2:
+        raise ValueError("Need at least 2 training examples.")
+    cutoff = int(np.sort(times)[min(n - 1, int(n * (1.0 - val_fraction)))])
+    train = times < cutoff
+    if train.sum() >= max(1, n // 2) and (~train).sum() >= 1:
+        return train, cutoff
+    log.warning("Timestamps cannot split train/validation by time; using a random split.")
+    rng = np.random.default_rng(seed)
+    train = rng.random(n) >= val_fraction
+    train[rng.integers(0, n)] = True
+    if train.all():
+        train[rng.integers(0, n)] = False
+    return train, None
+
+
+def fit_space(dataset, examples: Examples, train: np.ndarray, cutoff: int | None, history_k: int) -> FeatureSpace:
+    """The FeatureSpace from training examples: ID vocabularies, kinds, attribute columns, template context."""
+    events = dataset.events
+    fit = examples.subset(train)
+    user_ids = sorted(pd.unique(fit.users))
+    item_ids = sorted(pd.unique(fit.items))
+    period = events if cutoff is None else events.loc[to_ms(events["timestamp"]) < cutoff]
+    counts = period["item_id"].value_counts()
+    levels, bins = fit_rating_kinds(events)
+    probe = FeatureSpace([], [], [], [], rating_levels=levels, rating_bins=bins)
+    kinds = sorted(pd.unique(probe.kind_names(events)))
+    rating_max = float(events["rating"].max()) if "rating" in events.columns and events["rating"].notna().any() else None
+    template = TemplateContext(price_edges=price_edges(dataset.items), rating_max=rating_max, history_k=history_k)
+    return FeatureSpace(
+        user_ids=[str(u) for u in user_ids],
+        item_ids=[str(i) for i in item_ids],
+        item_counts=[int(c) for c in counts.reindex(item_ids).fillna(0).to_numpy()],
+        kinds=[str(k) for k in kinds],
+        rating_levels=levels,
+        rating_bins=bins,
+        user_columns=[c for c in dataset.users.columns if c != "user_id"] if dataset.users is not None else [],
+        item_columns=[c for c in dataset.items.columns if c != "item_id"] if dataset.items is not None else [],
+        template=template,
+    )
+
+
+def bias_baseline(
+    train_users: np.ndarray, train_items: np.ndarray, train_y: np.ndarray,
+    users: np.ndarray, items: np.ndarray, reg: float = 5.0, iterations: int = 15,
+) -> np.ndarray:
+    """Predictions of a regularised global + user + item bias model (alternating least squares)."""
+    mu = float(train_y.mean())
+    ui, u = np.unique(train_users, return_inverse=True)
+    ii, i = np.unique(train_items, return_inverse=True)
+    bu, bi = np.zeros(len(ui)), np.zeros(len(ii))
+    for _ in range(iterations):
+        bi = np.bincount(i, train_y - mu - bu[u], len(ii)) / (np.bincount(i, minlength=len(ii)) + reg)
+        bu = np.bincount(u, train_y - mu - bi[i], len(ui)) / (np.bincount(u, minlength=len(ui)) + reg)
+    pu = pd.Index(ui).get_indexer(users)
+    pi = pd.Index(ii).get_indexer(items)
+    return mu + np.where(pu >= 0, bu[np.maximum(pu, 0)], 0.0) + np.where(pi >= 0, bi[np.maximum(pi, 0)], 0.0)

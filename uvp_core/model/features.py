@@ -1,0 +1,349 @@
+"""From a Dataset to model inputs: event kinds, ID vocabularies, history windows and numeric features.
+
+Everything here is vectorised (numpy/pandas/torch): one example costs no Python, so building inputs for
+100k examples or scoring 20k pairs per second is cheap. Texts are rendered and encoded lazily, once per
+distinct text (items once per item, profiles once per distinct profile).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from uvp_core.text.templates import TemplateContext, format_number, render_items, render_profiles
+
+NUMERIC_FEATURES = ("log_history_length", "log_item_popularity", "log_price", "price_missing")
+MAX_RATING_LEVELS = 20  # more distinct rating values than this -> 10 equal-width rating buckets
+MS_PER_DAY = 86_400_000.0
+
+
+def to_ms(values: pd.Series | Sequence) -> np.ndarray:
+    """Timestamps as int64 milliseconds since the epoch (UTC); missing -> NaT's int64."""
+    series = values if isinstance(values, pd.Series) else pd.Series(values)
+    if not isinstance(series.dtype, pd.DatetimeTZDtype):
+        series = pd.to_datetime(series, utc=True)
+    return series.dt.as_unit("ms").array.asi8.astype(np.int64)
+
+
+NAT_MS = np.iinfo(np.int64).min
+
+
+@dataclass
+class FeatureSpace:
+    """The mapping from raw data to model inputs, fitted on training data and saved with the model."""
+
+    user_ids: list[str]  # code i+1 <-> user_ids[i]; code 0 = unknown user
+    item_ids: list[str]  # code i+1 <-> item_ids[i]; code 0 = unknown item
+    item_counts: list[int]  # training-period events per known item (popularity)
+    kinds: list[str]  # event-kind vocabulary; code i+1 <-> kinds[i]; 0 = unknown kind
+    rating_levels: list[float] = field(default_factory=list)  # distinct ratings used as kinds
+    rating_bins: list[float] = field(default_factory=list)  # bin edges when ratings are continuous
+    user_columns: list[str] = field(default_factory=list)  # users-table attributes in the profile text
+    item_columns: list[str] = field(default_factory=list)  # items-table columns in the item text
+    template: TemplateContext = field(default_factory=TemplateContext)
+    numeric_mean: list[float] = field(default_factory=lambda: [0.0] * len(NUMERIC_FEATURES))
+    numeric_std: list[float] = field(default_factory=lambda: [1.0] * len(NUMERIC_FEATURES))
+
+    def __post_init__(self) -> None:
+        self._users = pd.Index(self.user_ids, dtype=object)
+        self._items = pd.Index(self.item_ids, dtype=object)
+        self._kinds = pd.Index(self.kinds, dtype=object)
+        self._counts = np.concatenate([[0], np.asarray(self.item_counts, dtype=np.float64)])
+
+    def user_codes(self, user_ids: Sequence[str] | np.ndarray) -> np.ndarray:
+        """ID codes (0 = unknown) for user ids."""
+        return self._users.get_indexer(np.asarray(user_ids, dtype=object)).astype(np.int64) + 1
+
+    def item_codes(self, item_ids: Sequence[str] | np.ndarray) -> np.ndarray:
+        """ID codes (0 = unknown) for item ids."""
+        return self._items.get_indexer(np.asarray(item_ids, dtype=object)).astype(np.int64) + 1
+
+    def item_popularity(self, item_codes: np.ndarray) -> np.ndarray:
+        """Training-period event counts for item codes (0 for unknown items)."""
+        return self._counts[item_codes]
+
+    def kind_codes(self, kind_names: Sequence[str] | np.ndarray) -> np.ndarray:
+        """Kind codes (0 = unknown kind) for kind names."""
+        return self._kinds.get_indexer(np.asarray(kind_names, dtype=object)).astype(np.int64) + 1
+
+    def rating_kind(self, ratings: np.ndarray) -> np.ndarray:
+        """Kind names for rating values: 'rated 4' (distinct levels) or 'rated 3.5-4' (buckets)."""
+        ratings = np.asarray(ratings, dtype=np.float64)
+        if self.rating_levels:
+            levels = np.asarray(self.rating_levels)
+            nearest = levels[np.abs(ratings[:, None] - levels[None, :]).argmin(1)]
+            return np.array([f"rated {format_number(v)}" for v in nearest], dtype=object)
+        if self.rating_bins:
+            edges = np.asarray(self.rating_bins)
+            idx = np.clip(np.searchsorted(edges[1:-1], ratings, side="right"), 0, len(edges) - 2)
+            return np.array(
+                [f"rated {format_number(edges[i])}-{format_number(edges[i + 1])}" for i in idx], dtype=object
+            )
+        return np.full(len(ratings), "rated", dtype=object)
+
+    def kind_names(self, events: pd.DataFrame) -> np.ndarray:
+        """Each event's kind: its rating level if rated, else its event type, else its label, else 'event'."""
+        out = np.full(len(events), "event", dtype=object)
+        if "label" in events.columns:
+            label = events["label"]
+            known = label.notna().to_numpy()
+            out[known] = np.array([f"label {int(v)}" for v in label[known]], dtype=object)
+        if "event_type" in events.columns:
+            types = events["event_type"]
+            known = (types.notna() & (types.astype("string").str.len() > 0)).to_numpy(dtype=bool)
+            out[known] = types[known].astype(str).to_numpy(dtype=object)
+        if "rating" in events.columns:
+            rating = events["rating"].to_numpy(dtype=np.float64, na_value=np.nan)
+            known = ~np.isnan(rating)
+            if known.any():
+                out[known] = self.rating_kind(rating[known])
+        return out
+
+    def standardize(self, numeric: np.ndarray) -> np.ndarray:
+        """Numeric features scaled by the training mean and std."""
+        return ((numeric - np.asarray(self.numeric_mean)) / np.asarray(self.numeric_std)).astype(np.float32)
+
+    def to_json(self) -> dict:
+        """A JSON-ready dict (the ID vocabularies included)."""
+        data = asdict(self)
+        data["template"] = asdict(self.template)
+        data["template"]["price_edges"] = list(self.template.price_edges)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> FeatureSpace:
+        """The inverse of to_json."""
+        data = dict(data)
+        template = dict(data.pop("template"))
+        template["price_edges"] = tuple(template.get("price_edges", ()))
+        return cls(template=TemplateContext(**template), **data)
+
+
+def fit_rating_kinds(events: pd.DataFrame) -> tuple[list[float], list[float]]:
+    """Rating levels (<= 20 distinct values) or 10 equal-width bucket edges, from observed ratings."""
+    if "rating" not in events.columns:
+        return [], []
+    values = events["rating"].dropna().to_numpy(dtype=np.float64)
+    if not len(values):
+        return [], []
+    levels = np.unique(values)
+    if len(levels) <= MAX_RATING_LEVELS:
+        return [float(v) for v in levels], []
+    return [], [float(v) for v in np.linspace(values.min(), values.max(), 11)]
+
+
+def price_edges(items: pd.DataFrame | None) -> tuple[float, ...]:
+    """Quartile edges of catalogue prices (for price bands), or () without prices."""
+    if items is None or "price" not in items.columns:
+        return ()
+    prices = pd.to_numeric(items["price"], errors="coerce").dropna().to_numpy(dtype=np.float64)
+    if len(prices) < 4:
+        return ()
+    return tuple(float(v) for v in np.quantile(prices, [0.25, 0.5, 0.75]))
+
+
+# --- lazily rendered and encoded texts ------------------------------------------------------------
+
+
+class TextTable:
+    """Keys (item or user ids) -> deduplicated texts -> embeddings, each filled on first use."""
+
+    def __init__(self, render: Callable[[list[str]], list[str]]):
+        self._render = render
+        self.keys = pd.Index([], dtype=object)
+        self.key_rows = np.zeros(0, dtype=np.int64)  # text row per key
+        self.texts: list[str] = []
+        self._text_rows: dict[str, int] = {}
+        self.embeddings: torch.Tensor | None = None  # [n_encoded, dim]
+
+    def rows(self, keys: Sequence[str] | np.ndarray) -> np.ndarray:
+        """Text rows for keys, rendering texts for keys not seen before."""
+        keys = np.asarray(keys, dtype=object)
+        pos = self.keys.get_indexer(keys)
+        if (pos < 0).any():
+            new = pd.unique(keys[pos < 0])
+            rows = []
+            for text in self._render(list(new)):
+                if text not in self._text_rows:
+                    self._text_rows[text] = len(self.texts)
+                    self.texts.append(text)
+                rows.append(self._text_rows[text])
+            self.keys = self.keys.append(pd.Index(new, dtype=object))
+            self.key_rows = np.concatenate([self.key_rows, np.asarray(rows, dtype=np.int64)])
+            pos = self.keys.get_indexer(keys)
+        return self.key_rows[pos]
+
+    def encode(self, encoder, progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
+        """Embeddings of all texts so far [n_texts, dim], encoding only the new ones."""
+        have = 0 if self.embeddings is None else len(self.embeddings)
+        if have < len(self.texts) or self.embeddings is None:
+            new = encoder.encode(self.texts[have:], progress)
+            self.embeddings = new if self.embeddings is None else torch.cat([self.embeddings, new])
+        return self.embeddings
+
+
+class Context:
+    """A Dataset prepared for history lookups and scoring with one FeatureSpace."""
+
+    def __init__(self, dataset, space: FeatureSpace):
+        self.space = space
+        self.items_frame = dataset.items
+        self.users_frame = dataset.users
+        context = space.template
+        self.items = TextTable(lambda ids: render_items(self.items_frame, ids, context, space.item_columns))
+        self.profiles = TextTable(lambda ids: render_profiles(self.users_frame, ids, space.user_columns))
+        self._price = _price_lookup(dataset.items)
+        self.events = EventIndex(dataset.events, space)
+        self.item_index = pd.Index(_all_items(dataset), dtype=object)
+
+    def price(self, item_ids: np.ndarray) -> np.ndarray:
+        """Item prices (NaN when unknown)."""
+        if self._price is None:
+            return np.full(len(item_ids), np.nan)
+        return self._price.reindex(pd.Index(item_ids, dtype=object)).to_numpy(dtype=np.float64, na_value=np.nan)
+
+    def inputs(self, user_ids: np.ndarray, item_ids: np.ndarray, times: np.ndarray | None) -> Inputs:
+        """Model inputs for (user, item, time) rows; times None or NAT_MS -> all events, 'now' = latest."""
+        space, ev = self.space, self.events
+        user_ids = np.asarray(user_ids, dtype=object)
+        item_ids = np.asarray(item_ids, dtype=object)
+        times = np.full(len(user_ids), NAT_MS, dtype=np.int64) if times is None else np.asarray(times, np.int64)
+        idx, n_before = ev.lookup(user_ids, times, space.template.history_k)
+        valid = idx >= 0
+        safe = np.where(valid, idx, 0)
+        hist_item_ids = ev.item_ids[safe] if len(ev.item_ids) else np.zeros(safe.shape, dtype=object)
+        hist_rows = np.where(valid, self.items.rows(hist_item_ids.ravel()).reshape(idx.shape), 0)
+        now = np.where(times == NAT_MS, ev.t_max, times)
+        age = (now[:, None] - ev.t[safe]) / MS_PER_DAY if len(ev.t) else np.zeros(idx.shape)
+        item_codes = space.item_codes(item_ids)
+        numeric = numeric_features(n_before, space.item_popularity(item_codes), self.price(item_ids))
+        return Inputs.build(
+            user=space.user_codes(user_ids),
+            item=item_codes,
+            profile_row=self.profiles.rows(user_ids),
+            item_row=self.items.rows(item_ids),
+            hist_row=hist_rows,
+            hist_kind=np.where(valid, ev.kind[safe] if len(ev.kind) else 0, 0),
+            hist_age=np.where(valid, age, 0.0),
+            hist_mask=valid,
+            numeric=space.standardize(numeric),
+        )
+
+
+def _all_items(dataset) -> np.ndarray:
+    """Item ids from the items table and the events, first appearance order."""
+    parts = [dataset.events["item_id"].to_numpy(dtype=object)]
+    if dataset.items is not None and "item_id" in dataset.items.columns:
+        parts.insert(0, dataset.items["item_id"].to_numpy(dtype=object))
+    return pd.unique(np.concatenate(parts))
+
+
+def _price_lookup(items: pd.DataFrame | None) -> pd.Series | None:
+    """item_id -> numeric price, or None without a price column."""
+    if items is None or "price" not in items.columns:
+        return None
+    frame = items.drop_duplicates("item_id", keep="first")
+    return pd.Series(
+        pd.to_numeric(frame["price"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan),
+        index=pd.Index(frame["item_id"].to_numpy(dtype=object)),
+    )
+
+
+def numeric_features(n_before: np.ndarray, popularity: np.ndarray, price: np.ndarray) -> np.ndarray:
+    """Raw numeric features [n, 4]: log history length, log popularity, log price, price missing."""
+    price = np.asarray(price, dtype=np.float64)
+    missing = np.isnan(price)
+    return np.stack(
+        [
+            np.log1p(np.asarray(n_before, dtype=np.float64)),
+            np.log1p(np.asarray(popularity, dtype=np.float64)),
+            np.where(missing, 0.0, np.log1p(np.clip(np.nan_to_num(price), 0, None))),
+            missing.astype(np.float64),
+        ],
+        axis=1,
+    )
+
+
+class EventIndex:
+    """Events sorted by (user, time) for vectorised 'last K events strictly before t' lookups."""
+
+    def __init__(self, events: pd.DataFrame, space: FeatureSpace):
+        users = events["user_id"].to_numpy(dtype=object)
+        self.user_index = pd.Index(pd.unique(users), dtype=object)
+        u = self.user_index.get_indexer(users).astype(np.int64)
+        t = to_ms(events["timestamp"])
+        order = np.lexsort((t, u))
+        self.u, self.t = u[order], t[order]
+        self.item_ids = events["item_id"].to_numpy(dtype=object)[order]
+        self.kind = space.kind_codes(space.kind_names(events))[order]
+        self.times = np.unique(self.t)
+        self.key = self.u * (len(self.times) + 1) + np.searchsorted(self.times, self.t)
+        positions = np.arange(len(self.user_index))
+        self.start = np.searchsorted(self.u, positions, side="left")
+        self.end = np.searchsorted(self.u, positions, side="right")
+        self.t_max = int(self.t.max()) if len(self.t) else 0
+
+    def lookup(self, user_ids: np.ndarray, times: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Event positions [n, k] (right-aligned, -1 = empty) and counts of all events before each time."""
+        local = self.user_index.get_indexer(np.asarray(user_ids, dtype=object))
+        known = local >= 0
+        safe = np.where(known, local, 0)
+        rank = np.where(times == NAT_MS, len(self.times), np.searchsorted(self.times, times, side="left"))
+        hi = np.searchsorted(self.key, safe * (len(self.times) + 1) + rank, side="left")
+        lo = self.start[safe] if len(self.start) else np.zeros(len(safe), dtype=np.int64)
+        hi = np.where(known, hi, 0)
+        lo = np.where(known, lo, 0)
+        idx = hi[:, None] - k + np.arange(k)[None, :]
+        idx = np.where(idx >= lo[:, None], idx, -1)
+        return idx, hi - lo
+
+
+@dataclass
+class Inputs:
+    """Model input tensors for n rows (batch-indexable)."""
+
+    user: torch.Tensor  # [n] user ID codes (0 = unknown)
+    item: torch.Tensor  # [n] item ID codes (0 = unknown)
+    profile_row: torch.Tensor  # [n] row in the profile text table
+    item_row: torch.Tensor  # [n] row in the item text table
+    hist_row: torch.Tensor  # [n, K] item-text rows of history events
+    hist_kind: torch.Tensor  # [n, K] event-kind codes
+    hist_feat: torch.Tensor  # [n, K, 2] recency: log1p(days before), slots from the most recent / K
+    hist_mask: torch.Tensor  # [n, K] True where a history event is present
+    numeric: torch.Tensor  # [n, F] standardised numeric features
+
+    @classmethod
+    def build(
+        cls, *, hist_age: np.ndarray, hist_mask: np.ndarray, numeric: np.ndarray, **codes: np.ndarray
+    ) -> Inputs:
+        """Tensors from numpy arrays; recency features from ages in days."""
+        k = hist_mask.shape[1]
+        slot = np.broadcast_to((k - 1 - np.arange(k)) / max(k, 1), hist_mask.shape)
+        feat = np.stack([np.log1p(np.clip(hist_age, 0, None)), slot], axis=-1) * hist_mask[..., None]
+        tensors = {name: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.long) for name, a in codes.items()}
+        return cls(
+            numeric=torch.as_tensor(numeric, dtype=torch.float32),
+            hist_feat=torch.as_tensor(feat, dtype=torch.float32),
+            hist_mask=torch.as_tensor(hist_mask, dtype=torch.bool),
+            **tensors,
+        )
+
+    def __len__(self) -> int:
+        return len(self.user)
+
+    def take(self, index: torch.Tensor | slice) -> Inputs:
+        """Rows selected by an index tensor or slice."""
+        return Inputs(**{name: value[index] for name, value in vars(self).items()})
+
+    def to(self, device: torch.device) -> Inputs:
+        """All tensors moved to a device."""
+        return Inputs(**{name: value.to(device) for name, value in vars(self).items()})
+
+    @classmethod
+    def concat(cls, parts: Sequence[Inputs]) -> Inputs:
+        """Rows of several Inputs stacked."""
+        return cls(**{name: torch.cat([vars(p)[name] for p in parts]) for name in vars(parts[0])})

@@ -1,0 +1,86 @@
+"""The value head: a small torch module that scores (user, history, item) rows from text embeddings."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from uvp_core.model.features import Inputs
+
+
+def mlp(n_in: int, n_hidden: int, n_out: int, dropout: float) -> nn.Sequential:
+    """Linear -> GELU -> Dropout -> Linear."""
+    return nn.Sequential(nn.Linear(n_in, n_hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(n_hidden, n_out))
+
+
+class ValueHead(nn.Module):
+    """Text towers + target attention over history + collaborative ID terms + numeric features.
+
+    score = content(u, v) + global bias + user bias + item bias + <user ID emb, item ID emb>, where
+    u = user tower(profile, attention-pooled and mean-pooled history, numeric) and
+    v = item tower(item text, numeric); content scores [u, v, u * v] with a small MLP.
+    A history event = projected item-text embedding + event-kind embedding + recency projection.
+    Code 0 of every ID/kind table is the shared "unknown" row (trained by random ID dropout).
+    """
+
+    def __init__(
+        self,
+        *,
+        text_dim: int,
+        n_users: int,
+        n_items: int,
+        n_kinds: int,
+        n_numeric: int,
+        hidden: int = 64,
+        id_dim: int = 32,
+        dropout: float = 0.1,
+    ):
+        super().__init__()
+        self.hidden = hidden
+        self.item_text = nn.Linear(text_dim, hidden)
+        self.profile_text = nn.Linear(text_dim, hidden)
+        self.kind = nn.Embedding(n_kinds + 1, hidden)
+        self.recency = nn.Linear(2, hidden)
+        self.query = nn.Linear(hidden, hidden, bias=False)
+        self.user_tower = mlp(3 * hidden + n_numeric, hidden, hidden, dropout)
+        self.item_tower = mlp(hidden + n_numeric, hidden, hidden, dropout)
+        self.scorer = mlp(3 * hidden, hidden, 1, dropout)
+        self.user_id = nn.Embedding(n_users + 1, id_dim)
+        self.item_id = nn.Embedding(n_items + 1, id_dim)
+        self.user_bias = nn.Embedding(n_users + 1, 1)
+        self.item_bias = nn.Embedding(n_items + 1, 1)
+        self.global_bias = nn.Parameter(torch.zeros(1))
+        for table in (self.user_id, self.item_id, self.kind):
+            nn.init.normal_(table.weight, std=0.01)
+        for table in (self.user_bias, self.item_bias):
+            nn.init.zeros_(table.weight)
+
+    def id_parameters(self) -> list[nn.Parameter]:
+        """The collaborative (ID) parameters, regularised separately."""
+        return [self.user_id.weight, self.item_id.weight, self.user_bias.weight, self.item_bias.weight]
+
+    def forward(self, items: torch.Tensor, profiles: torch.Tensor, x: Inputs) -> torch.Tensor:
+        """Raw scores [B] (normalised rating units, or logits) given item/profile text tables."""
+        batch, k = x.hist_row.shape
+        rows = torch.cat([x.item_row, x.hist_row.reshape(-1)])
+        unique, inverse = torch.unique(rows, return_inverse=True)
+        projected = self.item_text(items[unique])[inverse]  # each distinct text projected once
+        candidate, history = projected[:batch], projected[batch:].view(batch, k, self.hidden)
+        history = history + self.kind(x.hist_kind) + self.recency(x.hist_feat)
+
+        mask = x.hist_mask
+        logits = (history @ self.query(candidate).unsqueeze(-1)).squeeze(-1) / math.sqrt(self.hidden)
+        weights = torch.softmax(logits.masked_fill(~mask, -1e4), dim=-1) * mask
+        attended = (weights.unsqueeze(-1) * history).sum(1)
+        present = mask.unsqueeze(-1).to(history.dtype)
+        mean = (history * present).sum(1) / present.sum(1).clamp(min=1.0)
+
+        profile = self.profile_text(profiles[x.profile_row])
+        u = self.user_tower(torch.cat([profile, attended, mean, x.numeric], dim=-1))
+        v = self.item_tower(torch.cat([candidate, x.numeric], dim=-1))
+        content = self.scorer(torch.cat([u, v, u * v], dim=-1)).squeeze(-1)
+        ids = (self.user_id(x.user) * self.item_id(x.item)).sum(-1)
+        biases = self.user_bias(x.user).squeeze(-1) + self.item_bias(x.item).squeeze(-1)
+        return content + ids + biases + self.global_bias

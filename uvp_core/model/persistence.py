@@ -1,0 +1,392 @@
+"""Model folders and training checkpoints: safetensors for tensors, JSON for everything else, no pickle.
+
+A model folder holds:
+  model.safetensors   the value head's weights
+  vocab.json          the feature space: user/item ID vocabularies, item popularity, event kinds, columns
+  tokenizer/          the encoder's tokenizer files
+  encoder/            the fine-tuned encoder (save_pretrained, safetensors) - only for mode "finetune"
+  uvp_model.json      format version, library versions, encoder origin + sha256, templates (version and
+                      rules), target/task, data fingerprint, training config, metrics, calibration, and
+                      the sha256 of every other file (so truncation or tampering is detected)
+  README.md           the model card
+Writes are atomic: everything goes to a temporary folder beside the target, which is then renamed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from uvp_core.model.encoder import (
+    CONFIGS_WITH_CODE,
+    DEFAULT_ENCODER_SHA256,
+    PICKLE_SUFFIXES,
+    TextEncoder,
+    check_encoder_dir,
+    default_encoder_dir,
+    load_encoder,
+    refuse_custom_code,
+    weights_sha256,
+)
+from uvp_core.model.errors import ModelLoadError
+
+FORMAT = "uvp-value-model"
+FORMAT_VERSION = 1
+SUPPORTED_VERSIONS = (1,)
+META_FILE = "uvp_model.json"
+HEAD_FILE = "model.safetensors"
+VOCAB_FILE = "vocab.json"
+CARD_FILE = "README.md"
+TOKENIZER_DIR = "tokenizer"
+ENCODER_DIR = "encoder"
+PICKLE_NAMES = ("training_args.bin", "optimizer.pt", "scheduler.pt", "rng_state.pth")
+CHECKPOINT_TENSORS = "checkpoint.safetensors"
+CHECKPOINT_META = "checkpoint.json"
+CHECKPOINT_FORMAT = "uvp-checkpoint-1"
+
+
+# --- small helpers ----------------------------------------------------------------------------
+
+
+def _write_json(path: Path, data: dict) -> None:
+    """Pretty JSON, UTF-8."""
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
+
+
+def _sha256(path: Path) -> str:
+    """sha256 of a file (uncached: model files may be rewritten in place)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _tensors_for_file(state: dict) -> dict[str, torch.Tensor]:
+    """Contiguous CPU copies (safetensors refuses shared or strided tensors)."""
+    return {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
+
+
+def _library_versions() -> dict:
+    """Versions of the libraries that shape a model."""
+    import numpy
+    import pandas
+    import safetensors
+    import transformers
+
+    import uvp_core
+
+    return {
+        "uvp": uvp_core.__version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "safetensors": safetensors.__version__,
+        "numpy": numpy.__version__,
+        "pandas": pandas.__version__,
+    }
+
+
+def refuse_unsafe_files(folder: Path) -> None:
+    """Refuse pickles and custom code anywhere under a folder, naming the first offending file."""
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file():
+            continue
+        if path.suffix.lower() in PICKLE_SUFFIXES or path.name in PICKLE_NAMES:
+            raise ModelLoadError(
+                f"{path} is a pickle file; pickles can run arbitrary code when loaded, so UVP refuses folders "
+                "that contain them. Remove the file (UVP models never need one).",
+                path,
+            )
+        if path.suffix == ".py":
+            raise ModelLoadError(f"{path} is Python code inside a model folder; UVP never runs shipped code.", path)
+        if path.name in CONFIGS_WITH_CODE:
+            refuse_custom_code(path)
+
+
+# --- saving -----------------------------------------------------------------------------------
+
+
+def save_model(model, path: str | Path) -> Path:
+    """Write `model` to folder `path` atomically (replacing an older UVP model folder there)."""
+    from uvp_core.model.card import model_card
+
+    target = Path(path).expanduser().resolve()
+    if target.exists() and not (target.is_dir() and ((target / META_FILE).is_file() or not any(target.iterdir()))):
+        raise FileExistsError(f"{target} exists and is not a UVP model folder; refusing to replace it.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        _write_folder(model, tmp)
+        meta = json.loads((tmp / META_FILE).read_text(encoding="utf-8"))
+        (tmp / CARD_FILE).write_text(model_card(meta), encoding="utf-8")
+        meta["files"][CARD_FILE] = _sha256(tmp / CARD_FILE)
+        _write_json(tmp / META_FILE, meta)
+        old = None
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+            os.replace(target, old)
+        os.replace(tmp, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def _write_folder(model, folder: Path) -> None:
+    """All files except the model card, with uvp_model.json listing their hashes."""
+    from uvp_core.text.templates import TEMPLATE_RULES, TEMPLATE_VERSION
+
+    save_file(_tensors_for_file(model.head_.state_dict()), str(folder / HEAD_FILE), metadata={"format": FORMAT})
+    _write_json(folder / VOCAB_FILE, model.space_.to_json())
+    model.encoder_.tokenizer.save_pretrained(str(folder / TOKENIZER_DIR))
+    encoder_info = {
+        "mode": model.config.mode,
+        "origin": model.encoder_origin_["origin"],
+        "origin_sha256": model.encoder_origin_["origin_sha256"],
+        "is_default": model.encoder_origin_["origin_sha256"] == DEFAULT_ENCODER_SHA256,
+        "dim": model.encoder_.dim,
+        "max_tokens": model.encoder_.max_tokens,
+        "precision": model.encoder_.cache_id.split("|")[1],
+    }
+    if model.fine_tuned:
+        model.encoder_.model.save_pretrained(str(folder / ENCODER_DIR))  # transformers 5: always safetensors
+        encoder_info["weights_id"] = model.encoder_.weights_id
+        encoder_info["sha256"] = weights_sha256(folder / ENCODER_DIR)
+    files = {
+        str(p.relative_to(folder)): _sha256(p) for p in sorted(folder.rglob("*")) if p.is_file() and p.name != META_FILE
+    }
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "libraries": _library_versions(),
+        "target": model.target,
+        "task": model.task,
+        "encoder": encoder_info,
+        "templates": {"version": TEMPLATE_VERSION, "rules": TEMPLATE_RULES},
+        "features": {
+            "vocabulary_file": VOCAB_FILE,
+            "n_users": len(model.space_.user_ids),
+            "n_items": len(model.space_.item_ids),
+            "kinds": model.space_.kinds,
+            "user_columns": model.space_.user_columns,
+            "item_columns": model.space_.item_columns,
+            "history_k": model.space_.template.history_k,
+        },
+        "head": {"hidden_dim": model.head_.hidden, "n_numeric": model.head_.user_tower[0].in_features - 3 * model.head_.hidden},
+        "data_fingerprint": model.data_fingerprint_,
+        "data_name": model.meta_.get("data_name", ""),
+        "config": model.config.to_dict(),
+        "label_stats": model.label_stats_,
+        "calibration": model.calibration_,
+        "metrics": model.metrics_,
+        "history": model.history_,
+        "files": files,
+    }
+    _write_json(folder / META_FILE, meta)
+
+
+# --- loading ----------------------------------------------------------------------------------
+
+
+def read_meta(folder: Path) -> dict:
+    """uvp_model.json, checked for format and version."""
+    path = folder / META_FILE
+    if not path.is_file():
+        raise ModelLoadError(f"{path} is missing: {folder} is not a UVP model folder.", path)
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"{path} is not readable JSON: {exc}", path) from exc
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ModelLoadError(f"{path} is not a UVP model description (format {FORMAT!r} expected).", path)
+    if meta.get("format_version") not in SUPPORTED_VERSIONS:
+        raise ModelLoadError(
+            f"{path} has format version {meta.get('format_version')!r}; this UVP reads versions "
+            f"{', '.join(map(str, SUPPORTED_VERSIONS))}. Retrain the model or upgrade UVP.",
+            path,
+        )
+    return meta
+
+
+def check_safetensors(path: Path) -> None:
+    """Refuse a safetensors file whose header is unreadable or whose data is shorter than the header says."""
+    size = path.stat().st_size
+    try:
+        with path.open("rb") as handle:
+            header_len = int.from_bytes(handle.read(8), "little")
+            if header_len <= 0 or 8 + header_len > size:
+                raise ValueError("header length exceeds the file")
+            header = json.loads(handle.read(header_len))
+        end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        raise ModelLoadError(f"{path} is truncated or corrupt (not valid safetensors): {exc}", path) from exc
+    if 8 + header_len + end != size:
+        raise ModelLoadError(
+            f"{path} is truncated or corrupt: {size} bytes, but its header describes {8 + header_len + end}.", path
+        )
+
+
+def _check_files(folder: Path, meta: dict) -> None:
+    """Every listed file present with its recorded sha256; safetensors files parse."""
+    files = meta.get("files")
+    if not isinstance(files, dict) or HEAD_FILE not in files or VOCAB_FILE not in files:
+        raise ModelLoadError(f"{folder / META_FILE} does not list the model files.", folder / META_FILE)
+    for name, expected in files.items():
+        path = folder / name
+        if not path.is_file():
+            raise ModelLoadError(f"{path} is missing from the model folder.", path)
+        if name.endswith(".safetensors"):
+            check_safetensors(path)
+        if _sha256(path) != expected:
+            raise ModelLoadError(f"{path} was modified or corrupted (sha256 differs from {META_FILE}).", path)
+
+
+def _load_encoder(folder: Path, meta: dict, encoder_dir: str | Path | None) -> TextEncoder:
+    """The fine-tuned encoder in encoder/ (with tokenizer/), or the hash-checked frozen origin folder."""
+    info = meta["encoder"]
+    max_tokens = int(info["max_tokens"])
+    if info["mode"] == "finetune":
+        from transformers import AutoModel, AutoTokenizer
+
+        encoder_path = check_encoder_dir(folder / ENCODER_DIR)
+        options = {"local_files_only": True, "trust_remote_code": False}
+        try:
+            model = AutoModel.from_pretrained(encoder_path, use_safetensors=True, **options)
+            tokenizer = AutoTokenizer.from_pretrained(folder / TOKENIZER_DIR, **options)
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"Could not load the fine-tuned encoder in {encoder_path}: {exc}", encoder_path) from exc
+        model.eval()
+        for parameter in model.parameters():
+            parameter.requires_grad_(False)
+        tuned = TextEncoder(model, tokenizer, origin=str(encoder_path), weights_id="", max_tokens=max_tokens)
+        if tuned.refresh_weights_id() != info.get("weights_id"):
+            raise ModelLoadError(f"{encoder_path} weights differ from those recorded in {META_FILE}.", encoder_path)
+        return tuned
+    if encoder_dir is not None:
+        origin = Path(encoder_dir)
+    elif Path(info["origin"]).is_dir():
+        origin = Path(info["origin"])
+    elif info.get("is_default"):
+        origin = default_encoder_dir()
+    else:
+        raise ModelLoadError(
+            f"The encoder this model was trained with ({info['origin']}) is not there any more; pass "
+            "encoder_dir= pointing to a copy with the same weights.",
+            info["origin"],
+        )
+    return load_encoder(origin, expected_sha256=info["origin_sha256"], max_tokens=max_tokens, device="cpu")
+
+
+def load_model(path: str | Path, *, encoder_dir: str | Path | None = None):
+    """Load a model folder after checking it (no pickles, no custom code, hashes, format version)."""
+    from uvp_core.model.config import TrainConfig
+    from uvp_core.model.features import FeatureSpace
+    from uvp_core.model.network import ValueHead
+    from uvp_core.model.value_model import ValueModel
+
+    folder = Path(path).expanduser().resolve()
+    if not folder.is_dir():
+        raise ModelLoadError(f"Model folder {folder} does not exist.", folder)
+    refuse_unsafe_files(folder)
+    meta = read_meta(folder)
+    _check_files(folder, meta)
+    try:
+        space = FeatureSpace.from_json(json.loads((folder / VOCAB_FILE).read_text(encoding="utf-8")))
+        config = TrainConfig.from_dict(meta["config"])
+        encoder = _load_encoder(folder, meta, encoder_dir)
+        head = ValueHead(
+            text_dim=encoder.dim,
+            n_users=len(space.user_ids),
+            n_items=len(space.item_ids),
+            n_kinds=len(space.kinds),
+            n_numeric=meta["head"]["n_numeric"],
+            hidden=meta["head"]["hidden_dim"],
+            id_dim=config.id_dim,
+            dropout=config.dropout,
+        )
+        head.load_state_dict(load_file(str(folder / HEAD_FILE)))
+    except ModelLoadError:
+        raise
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise ModelLoadError(f"{folder / META_FILE} or {folder / HEAD_FILE} does not match this UVP: {exc}", folder) from exc
+    return ValueModel(
+        config=config,
+        target=meta["target"],
+        task=meta["task"],
+        space=space,
+        head=head,
+        encoder=encoder,
+        label_stats=meta["label_stats"],
+        calibration=meta["calibration"],
+        metrics=meta["metrics"],
+        history=meta.get("history", []),
+        data_fingerprint=meta["data_fingerprint"],
+        fine_tuned=meta["encoder"]["mode"] == "finetune",
+        encoder_origin={k: meta["encoder"][k] for k in ("origin", "origin_sha256", "is_default")},
+        meta=meta,
+    )
+
+
+# --- training checkpoints -----------------------------------------------------------------------
+
+
+def save_checkpoint(folder: Path, tensors: dict, optimizer_state: dict, meta: dict) -> None:
+    """One checkpoint (replacing the previous): tensors + optimizer tensors in safetensors, the rest in JSON."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = dict(tensors)
+    optimizer_meta = {"param_groups": optimizer_state["param_groups"], "state": {}}
+    for pid, values in optimizer_state["state"].items():
+        optimizer_meta["state"][str(pid)] = {}
+        for name, value in values.items():
+            if torch.is_tensor(value):
+                tensors[f"optimizer.{pid}.{name}"] = value
+            else:
+                optimizer_meta["state"][str(pid)][name] = value
+    tmp_tensors = folder / f".{CHECKPOINT_TENSORS}.tmp"
+    save_file(_tensors_for_file(tensors), str(tmp_tensors))
+    record = {"format": CHECKPOINT_FORMAT, **meta, "optimizer": optimizer_meta, "tensors_sha256": _sha256(tmp_tensors)}
+    os.replace(tmp_tensors, folder / CHECKPOINT_TENSORS)
+    tmp_meta = folder / f".{CHECKPOINT_META}.tmp"
+    _write_json(tmp_meta, record)
+    os.replace(tmp_meta, folder / CHECKPOINT_META)
+
+
+def load_checkpoint(folder: Path) -> tuple[dict, dict, dict] | None:
+    """(tensors, optimizer state, meta) of the checkpoint in folder, or None when there is none."""
+    folder = Path(folder)
+    meta_path, tensor_path = folder / CHECKPOINT_META, folder / CHECKPOINT_TENSORS
+    if not meta_path.is_file():
+        return None
+    refuse_unsafe_files(folder)
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"{meta_path} is not readable JSON: {exc}", meta_path) from exc
+    if meta.get("format") != CHECKPOINT_FORMAT:
+        raise ModelLoadError(f"{meta_path} is not a UVP checkpoint.", meta_path)
+    if not tensor_path.is_file() or _sha256(tensor_path) != meta.get("tensors_sha256"):
+        raise ModelLoadError(f"{tensor_path} is missing or does not match {meta_path}.", tensor_path)
+    tensors = load_file(str(tensor_path))
+    optimizer_meta = meta.pop("optimizer")
+    state: dict = {}
+    for pid, values in optimizer_meta["state"].items():
+        state[int(pid)] = dict(values)
+    for key in [k for k in tensors if k.startswith("optimizer.")]:
+        _, pid, name = key.split(".", 2)
+        state.setdefault(int(pid), {})[name] = tensors.pop(key)
+    groups = optimizer_meta["param_groups"]
+    for group in groups:
+        if "betas" in group:
+            group["betas"] = tuple(group["betas"])
+    return tensors, {"state": state, "param_groups": groups}, meta

@@ -1,0 +1,623 @@
+"""Training: examples -> encoded texts -> a tight tensor-indexed loop over the value head.
+
+Validation split: the most recent `val_fraction` of examples by time (everything at or after the cutoff time),
+so validation mirrors deployment: predict later behaviour from earlier behaviour. A validation example's
+history is the user's events strictly before its time (earlier validation events included, as they
+would be known when predicting). ID vocabularies cover training-period users/items only, so users and
+items that first appear in validation are scored through the shared "unknown" ID rows, as in production.
+
+Every epoch is seeded from (seed, epoch): batch order, ID dropout and dropout masks depend only on them,
+so resuming from an end-of-epoch checkpoint reproduces an uninterrupted run exactly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from uvp_core.model.config import Progress, TrainConfig
+from uvp_core.model.encoder import (
+    DEFAULT_ENCODER_SHA256,
+    TextEncoder,
+    autocast_dtype,
+    load_encoder,
+    resolve_device,
+)
+from uvp_core.model.errors import TrainingCancelled
+from uvp_core.model.examples import (
+    Examples,
+    bias_baseline,
+    build_examples,
+    fit_space,
+    resolve_target,
+    time_split,
+)
+from uvp_core.model.features import Context, FeatureSpace, Inputs
+from uvp_core.model.network import ValueHead
+from uvp_core.model.persistence import load_checkpoint, save_checkpoint
+from uvp_core.model.value_model import ValueModel, calibrate, sigmoid
+
+log = logging.getLogger(__name__)
+
+EVAL_BATCH = 8192
+ENCODE_CHUNK = 64  # texts per encoder forward in finetune mode
+
+
+# --- data preparation -------------------------------------------------------------------------
+
+
+@dataclass
+class Prepared:
+    """Everything the loop needs, built once from the Dataset."""
+
+    target: str
+    task: str  # "regression" | "binary"
+    space: FeatureSpace
+    context: Context
+    train_x: Inputs
+    train_y: torch.Tensor
+    val_x: Inputs
+    val_y: torch.Tensor  # label units (train_y is normalised for regression)
+    label_stats: dict  # mean, std, min, max of the target (training split)
+    baseline: dict  # validation metrics of a simple baseline
+    n_examples: dict  # counts for the model card
+    fingerprint: str
+
+
+def prepare(dataset, config: TrainConfig, device: torch.device) -> Prepared:
+    """Examples, split, feature space and input tensors for a Dataset and config."""
+    target, task = resolve_target(dataset.events, config.target)
+    context_items = _catalogue(dataset)
+    examples = build_examples(dataset.events, target, config.negatives_per_positive, config.seed, context_items)
+    train, cutoff = time_split(examples.times, config.val_fraction, config.seed)
+    space = fit_space(dataset, examples, train, cutoff, config.history_k)
+    tr, va = examples.subset(train), examples.subset(~train)
+    if config.mode == "finetune" and device.type == "cpu":
+        tr = _cap(tr, config.max_samples, config.seed)
+        va = _cap(va, max(200, config.max_samples // 4), config.seed + 1)
+    context = Context(dataset, space)
+    train_x = context.inputs(tr.users, tr.items, tr.times)
+    mean = train_x.numeric.mean(0).double()
+    std = train_x.numeric.std(0).double() if len(tr) > 1 else torch.ones_like(mean)
+    std = torch.where(std > 1e-6, std, torch.ones_like(std))
+    space.numeric_mean, space.numeric_std = mean.tolist(), std.tolist()
+    train_x.numeric = ((train_x.numeric - mean.float()) / std.float()).contiguous()
+    val_x = context.inputs(va.users, va.items, va.times)
+    y_all = examples.y[train]
+    stats = {
+        "mean": float(y_all.mean()) if task == "regression" else 0.0,
+        "std": float(y_all.std()) if task == "regression" and y_all.std() > 0 else 1.0,
+        "min": float(examples.y.min()),
+        "max": float(examples.y.max()),
+    }
+    return Prepared(
+        target=target,
+        task=task,
+        space=space,
+        context=context,
+        train_x=train_x,
+        train_y=torch.as_tensor((tr.y - stats["mean"]) / stats["std"], dtype=torch.float32),  # normalised units
+        val_x=val_x,
+        val_y=torch.as_tensor(va.y, dtype=torch.float32),
+        label_stats=stats,
+        baseline=_baseline(task, tr, va, space),
+        n_examples={
+            "train": len(tr),
+            "validation": len(va),
+            "sampled_negatives": int(examples.sampled.sum()),
+            "cold_users_validation": int((space.user_codes(va.users) == 0).sum()),
+            "cold_items_validation": int((space.item_codes(va.items) == 0).sum()),
+        },
+        fingerprint=dataset.fingerprint(),
+    )
+
+
+def _catalogue(dataset) -> np.ndarray:
+    """All item ids (items table, then events), for negative sampling."""
+    from uvp_core.model.features import _all_items
+
+    return _all_items(dataset)
+
+
+def _cap(examples: Examples, limit: int, seed: int) -> Examples:
+    """At most `limit` examples, sampled with a seed, in original order."""
+    if len(examples) <= limit:
+        return examples
+    keep = np.sort(np.random.default_rng(seed).choice(len(examples), size=limit, replace=False))
+    return examples.subset(keep)
+
+
+def _baseline(task: str, tr: Examples, va: Examples, space: FeatureSpace) -> dict:
+    """Validation metrics of a simple baseline: user+item biases (rating) or item popularity (binary)."""
+    if not len(va):
+        return {}
+    if task == "regression":
+        pred = bias_baseline(tr.users, tr.items, tr.y.astype(np.float64), va.users, va.items)
+        pred = np.clip(pred, tr.y.min(), tr.y.max())
+        return {"baseline_rmse": float(np.sqrt(np.mean((pred - va.y) ** 2))), "baseline": "user+item bias"}
+    popularity = space.item_popularity(space.item_codes(va.items))
+    return {"baseline_auc": _auc(va.y, popularity), "baseline": "item popularity"}
+
+
+def _auc(y: np.ndarray, score: np.ndarray) -> float | None:
+    """ROC AUC, or None when only one class is present."""
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(y, score)) if 0 < np.sum(y) < len(y) else None
+
+
+# --- text tables ----------------------------------------------------------------------------
+
+
+class Tables:
+    """The text embeddings the head reads: precomputed (frozen) or encoded per batch (finetune)."""
+
+    def __init__(self, prep: Prepared, encoder: TextEncoder, mode: str, device: torch.device, on_encode=None):
+        self.mode, self.encoder, self.device = mode, encoder, device
+        if mode == "frozen":
+            self.items = prep.context.items.encode(encoder, on_encode).to(device)
+            self.profiles = prep.context.profiles.encode(encoder, on_encode).to(device)
+        else:
+            self.item_tokens = encoder.tokenize(prep.context.items.texts)
+            self.profile_tokens = encoder.tokenize(prep.context.profiles.texts)
+
+    def __call__(self, x: Inputs) -> tuple[torch.Tensor, torch.Tensor, Inputs]:
+        """(item table, profile table, inputs indexing them) for a batch already on the device."""
+        if self.mode == "frozen":
+            return self.items, self.profiles, x
+        batch = len(x)
+        item_rows, item_inv = torch.unique(torch.cat([x.item_row, x.hist_row.reshape(-1)]), return_inverse=True)
+        profile_rows, profile_inv = torch.unique(x.profile_row, return_inverse=True)
+        items = self._encode(self.item_tokens, item_rows)
+        profiles = self._encode(self.profile_tokens, profile_rows)
+        x = replace(x, item_row=item_inv[:batch], hist_row=item_inv[batch:].view_as(x.hist_row), profile_row=profile_inv)
+        return items, profiles, x
+
+    def _encode(self, tokens: list[list[int]], rows: torch.Tensor) -> torch.Tensor:
+        """Embeddings of the texts at `rows` with the current encoder, in length-sorted chunks."""
+        rows_list = rows.tolist()
+        order = sorted(range(len(rows_list)), key=lambda j: len(tokens[rows_list[j]]))
+        out = [None] * len(rows_list)
+        for start in range(0, len(order), ENCODE_CHUNK):
+            chunk = order[start : start + ENCODE_CHUNK]
+            vectors = self.encoder.pooled([tokens[rows_list[j]] for j in chunk])
+            for j, vector in zip(chunk, vectors, strict=True):
+                out[j] = vector
+        return torch.stack(out)
+
+
+# --- the loop -------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def deterministic() -> Iterator[None]:
+    """Deterministic torch kernels while training (some CPU backward ops otherwise vary run to run)."""
+    previous = torch.are_deterministic_algorithms_enabled()
+    previous_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous, warn_only=previous_warn)
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of one epoch (batch order, ID dropout, dropout masks)."""
+    return (seed * 1_000_003 + epoch * 7919) % (2**62)
+
+
+def _drop_ids(x: Inputs, p: float, generator: torch.Generator) -> Inputs:
+    """Swap each user and item ID for the unknown row (0) with probability p."""
+    if p <= 0:
+        return x
+    keep_user = torch.rand(len(x), generator=generator) >= p
+    keep_item = torch.rand(len(x), generator=generator) >= p
+    return replace(x, user=x.user * keep_user, item=x.item * keep_item)
+
+
+def _loss(task: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """MSE (regression, normalised units) or BCE with logits (binary)."""
+    if task == "regression":
+        return torch.nn.functional.mse_loss(out, y)
+    return torch.nn.functional.binary_cross_entropy_with_logits(out, y)
+
+
+def _id_penalty(head: ValueHead, x: Inputs) -> torch.Tensor:
+    """Squared norms of the ID embeddings and biases used by the batch (classic MF regularisation)."""
+    terms = head.user_id(x.user).pow(2).sum(-1) + head.item_id(x.item).pow(2).sum(-1)
+    terms = terms + head.user_bias(x.user).squeeze(-1).pow(2) + head.item_bias(x.item).squeeze(-1).pow(2)
+    return terms.mean()
+
+
+def raw_scores(head: ValueHead, tables: Tables, x: Inputs, device: torch.device) -> np.ndarray:
+    """Head outputs for all rows of x, in eval mode and large batches."""
+    head.eval()
+    if tables.mode == "finetune":
+        tables.encoder.model.eval()
+    outs = []
+    with torch.inference_mode(), _maybe_autocast(device, tables.mode):
+        for start in range(0, len(x), EVAL_BATCH):
+            items, profiles, batch = tables(x.take(slice(start, start + EVAL_BATCH)).to(device))
+            outs.append(head(items, profiles, batch).float().cpu())
+    return torch.cat(outs).numpy().astype(np.float64) if outs else np.zeros(0)
+
+
+def _maybe_autocast(device: torch.device, mode: str):
+    """bf16 autocast for the head on CUDA; the head stays fp32 on CPU (it is small)."""
+    if device.type == "cuda" and mode == "finetune":
+        return torch.autocast("cuda", dtype=autocast_dtype(device))
+    return contextlib.nullcontext()
+
+
+def val_metric(task: str, raw: np.ndarray, y: np.ndarray, stats: dict) -> float:
+    """Early-stopping metric: RMSE in label units (regression) or log loss (binary, uncalibrated)."""
+    if not len(y):
+        return float("nan")
+    if task == "regression":
+        pred = np.clip(stats["mean"] + stats["std"] * raw, stats["min"], stats["max"])
+        return float(np.sqrt(np.mean((pred - y) ** 2)))
+    p = np.clip(sigmoid(raw), 1e-7, 1 - 1e-7)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+class Reporter:
+    """Forwards Progress to a callback, at most ~4 times a second for step updates."""
+
+    def __init__(self, callback: Callable[[Progress], None] | None):
+        self.callback = callback
+        self._last = 0.0
+
+    def __call__(self, phase: str, *, force: bool = True, **fields) -> None:
+        """Report (step updates are throttled unless force)."""
+        if self.callback is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._last < 0.25:
+            return
+        self._last = now
+        self.callback(Progress(phase=phase, **fields))
+
+
+def build_head(prep: Prepared, text_dim: int, config: TrainConfig) -> ValueHead:
+    """A freshly initialised head sized for the feature space."""
+    return ValueHead(
+        text_dim=text_dim,
+        n_users=len(prep.space.user_ids),
+        n_items=len(prep.space.item_ids),
+        n_kinds=len(prep.space.kinds),
+        n_numeric=prep.train_x.numeric.shape[1],
+        hidden=config.hidden_dim,
+        id_dim=config.id_dim,
+        dropout=config.dropout,
+    )
+
+
+def build_optimizer(head: ValueHead, encoder: TextEncoder | None, config: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW: dense head layers with weight decay, ID tables without (they get id_l2), encoder at encoder_lr."""
+    ids = {id(p) for p in head.id_parameters()}
+    dense = [p for p in head.parameters() if id(p) not in ids]
+    groups = [
+        {"params": dense, "weight_decay": config.weight_decay, "lr": config.lr},
+        {"params": head.id_parameters(), "weight_decay": 0.0, "lr": config.lr},
+    ]
+    if encoder is not None:
+        groups.append({"params": list(encoder.model.parameters()), "weight_decay": 0.01, "lr": config.encoder_lr})
+    return torch.optim.AdamW(groups)
+
+
+def train(
+    dataset,
+    config: TrainConfig | None = None,
+    *,
+    encoder_dir: str | Path | None = None,
+    progress: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    checkpoint_dir: Path | None = None,
+) -> ValueModel:
+    """Train a value model; resumes from `checkpoint_dir` when it holds a checkpoint of the same run."""
+    config = config or TrainConfig()
+    report = Reporter(progress)
+    stop = should_stop or (lambda: False)
+    device = resolve_device(config.device)
+    started = time.monotonic()
+    report("preparing", message="Building training examples and features")
+    base_encoder = load_encoder(encoder_dir, max_tokens=config.max_tokens, device=device)
+    prep = prepare(dataset, config, device)
+    log.info("Target %s (%s): %s", prep.target, prep.task, prep.n_examples)
+    finetune = config.mode == "finetune"
+    encoder = base_encoder.trainable_copy() if finetune else base_encoder
+    if finetune:
+        eta = _estimate(prep, encoder, config, device)
+        report("estimate", eta_seconds=eta, message=f"Fine-tuning will take about {eta / 60:.1f} minutes")
+
+    def on_encode(done: int, total: int) -> None:
+        if stop():
+            raise TrainingCancelled(0, 0, checkpoint_dir)
+        report("encoding", step=done, total_steps=total, force=done in (0, total), message=f"Encoding texts {done}/{total}")
+
+    tables = Tables(prep, encoder, config.mode, device, on_encode)
+    checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    rng_devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=rng_devices), deterministic():
+        torch.manual_seed(config.seed)
+        head = build_head(prep, encoder.dim, config).to(device)
+        optimizer = build_optimizer(head, encoder if finetune else None, config)
+        state = _TrainState()
+        if checkpoint_dir is not None:
+            state = _resume(checkpoint_dir, prep, config, head, encoder if finetune else None, optimizer) or state
+        _loop(prep, config, head, encoder if finetune else None, tables, optimizer, state, device, report, stop, checkpoint_dir)
+        head.load_state_dict(state.best_head)
+        if finetune and state.best_encoder is not None:
+            encoder.model.load_state_dict(state.best_encoder)
+    if finetune:
+        encoder.model.eval()
+        for parameter in encoder.model.parameters():
+            parameter.requires_grad_(False)
+        encoder.refresh_weights_id()
+        tables = Tables(prep, encoder, "frozen", device)
+    report("calibrating", message="Validation metrics and calibration")
+    origin = {
+        "origin": base_encoder.origin,
+        "origin_sha256": base_encoder.weights_id,
+        "is_default": base_encoder.weights_id == DEFAULT_ENCODER_SHA256,
+    }
+    model = _finish(prep, config, head.cpu(), encoder, tables, state, origin)
+    model.meta_["data_name"] = getattr(dataset, "name", "")
+    model.metrics_["train_seconds"] = round(time.monotonic() - started, 2)
+    report("done", epoch=state.epoch, val_metric=state.best_metric, message="Training finished")
+    return model
+
+
+@dataclass
+class _TrainState:
+    """Loop state that a checkpoint carries."""
+
+    epoch: int = 0  # completed epochs
+    best_metric: float = math.inf
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    stopped: bool = False  # early stopping triggered
+    history: list | None = None
+    best_head: dict | None = None
+    best_encoder: dict | None = None
+
+
+def _loop(prep, config, head, encoder, tables, optimizer, state, device, report, stop, checkpoint_dir) -> None:
+    """Epochs of shuffled minibatch steps with validation, early stopping and checkpoints."""
+    task, n = prep.task, len(prep.train_y)
+    batch_size = config.finetune_batch_size if encoder is not None else config.batch_size
+    steps = max(1, math.ceil(n / batch_size))
+    state.history = state.history or []
+    if state.best_head is None:
+        state.best_head = _copy_state(head)
+        state.best_encoder = _copy_state(encoder.model) if encoder is not None else None
+    step_times: list[float] = []
+    while state.epoch < config.epochs and not state.stopped:
+        epoch = state.epoch + 1
+        seed = _epoch_seed(config.seed, epoch)
+        torch.manual_seed(seed)
+        generator = torch.Generator().manual_seed(seed)
+        order = torch.randperm(n, generator=generator)
+        head.train()
+        if encoder is not None:
+            encoder.model.train()
+        total_loss = 0.0
+        for step in range(steps):
+            if stop():
+                raise TrainingCancelled(epoch, step, checkpoint_dir)
+            tick = time.monotonic()
+            index = order[step * batch_size : (step + 1) * batch_size]
+            x = _drop_ids(prep.train_x.take(index), config.id_dropout, generator).to(device)
+            y = prep.train_y[index].to(device)
+            items, profiles, x = tables(x)
+            with _maybe_autocast(device, tables.mode):
+                out = head(items, profiles, x).float()
+            loss = _loss(task, out, y)
+            objective = loss + config.id_l2 * _id_penalty(head, x) if config.id_l2 > 0 else loss
+            optimizer.zero_grad(set_to_none=True)
+            objective.backward()
+            torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], 5.0)
+            optimizer.step()
+            total_loss += float(loss.detach())
+            step_times.append(time.monotonic() - tick)
+            remaining = (config.epochs - epoch) * steps + (steps - step - 1)
+            report(
+                "training", force=False, epoch=epoch, step=step + 1, total_steps=steps, loss=total_loss / (step + 1),
+                val_metric=None if math.isinf(state.best_metric) else state.best_metric,
+                eta_seconds=remaining * float(np.mean(step_times[-50:])), message=f"Epoch {epoch}/{config.epochs}",
+            )
+        report("validating", epoch=epoch, message=f"Validating epoch {epoch}")
+        metric = val_metric(task, raw_scores(head, tables, prep.val_x, device), prep.val_y.numpy(), prep.label_stats)
+        state.history.append({"epoch": epoch, "train_loss": total_loss / steps, "val_metric": metric})
+        log.info("epoch %d: train loss %.4f, validation %.4f", epoch, total_loss / steps, metric)
+        if metric < state.best_metric or math.isnan(state.best_metric) or not len(prep.val_y):
+            state.best_metric, state.best_epoch, state.bad_epochs = metric, epoch, 0
+            state.best_head = _copy_state(head)
+            state.best_encoder = _copy_state(encoder.model) if encoder is not None else None
+        else:
+            state.bad_epochs += 1
+            state.stopped = state.bad_epochs >= config.patience
+        state.epoch = epoch
+        if checkpoint_dir is not None:
+            _save(checkpoint_dir, prep, config, head, encoder, optimizer, state)
+        report(
+            "training", epoch=epoch, step=steps, total_steps=steps, loss=total_loss / steps, val_metric=metric,
+            message=f"Epoch {epoch}: validation {metric:.4f} (best {state.best_metric:.4f} at epoch {state.best_epoch})",
+        )
+
+
+def _copy_state(module: torch.nn.Module) -> dict:
+    """A detached CPU copy of a module's state dict."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
+
+
+def _run_identity(prep: Prepared, config: TrainConfig) -> dict:
+    """What a checkpoint must match to be resumed: data, target and config."""
+    return {"data_fingerprint": prep.fingerprint, "target": prep.target, "config": config.to_dict()}
+
+
+def _save(checkpoint_dir, prep, config, head, encoder, optimizer, state: _TrainState) -> None:
+    """Write the end-of-epoch checkpoint."""
+    tensors = {f"head.{k}": v for k, v in head.state_dict().items()}
+    tensors.update({f"best_head.{k}": v for k, v in state.best_head.items()})
+    if encoder is not None:
+        tensors.update({f"encoder.{k}": v for k, v in encoder.model.state_dict().items()})
+        tensors.update({f"best_encoder.{k}": v for k, v in (state.best_encoder or {}).items()})
+    tensors["rng.torch"] = torch.get_rng_state()
+    meta = {
+        **_run_identity(prep, config),
+        "epoch": state.epoch,
+        "best_metric": None if math.isinf(state.best_metric) else state.best_metric,
+        "best_epoch": state.best_epoch,
+        "bad_epochs": state.bad_epochs,
+        "stopped": state.stopped,
+        "history": state.history,
+    }
+    save_checkpoint(checkpoint_dir, tensors, optimizer.state_dict(), meta)
+
+
+def _resume(checkpoint_dir, prep, config, head, encoder, optimizer) -> _TrainState | None:
+    """Load a matching checkpoint into head/encoder/optimizer; None when there is none or it doesn't match."""
+    loaded = load_checkpoint(checkpoint_dir)
+    if loaded is None:
+        return None
+    tensors, optimizer_state, meta = loaded
+    identity = _run_identity(prep, config)
+    if any(meta.get(k) != v for k, v in identity.items()):
+        log.warning("Checkpoint in %s is from a different run (data, target or config); starting afresh.", checkpoint_dir)
+        return None
+    head.load_state_dict(_section(tensors, "head."))
+    if encoder is not None:
+        encoder.model.load_state_dict(_section(tensors, "encoder."))
+    optimizer.load_state_dict(optimizer_state)
+    torch.set_rng_state(tensors["rng.torch"])
+    log.info("Resuming from %s after epoch %d", checkpoint_dir, meta["epoch"])
+    return _TrainState(
+        epoch=meta["epoch"],
+        best_metric=math.inf if meta["best_metric"] is None else meta["best_metric"],
+        best_epoch=meta["best_epoch"],
+        bad_epochs=meta["bad_epochs"],
+        stopped=meta["stopped"],
+        history=meta["history"],
+        best_head=_section(tensors, "best_head."),
+        best_encoder=_section(tensors, "best_encoder.") if encoder is not None else None,
+    )
+
+
+def _section(tensors: dict, prefix: str) -> dict:
+    """The tensors under a key prefix, prefix removed."""
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def _finish(prep, config, head, encoder, tables, state, origin: dict) -> ValueModel:
+    """Calibration (binary), validation metrics and the ValueModel."""
+    raw = raw_scores(head, tables, prep.val_x, torch.device("cpu")) if len(prep.val_y) else np.zeros(0)
+    y = prep.val_y.numpy().astype(np.float64)
+    metrics: dict = {"n_" + k: v for k, v in prep.n_examples.items()}
+    metrics.update(prep.baseline)
+    metrics.update({"best_epoch": state.best_epoch, "epochs_run": state.epoch})
+    calibration = {"method": "none"}
+    if prep.task == "regression":
+        pred = np.clip(prep.label_stats["mean"] + prep.label_stats["std"] * raw, prep.label_stats["min"], prep.label_stats["max"])
+        if len(y):
+            metrics["val_rmse"] = float(np.sqrt(np.mean((pred - y) ** 2)))
+            metrics["val_mae"] = float(np.mean(np.abs(pred - y)))
+    else:
+        calibration = calibrate(raw, y)
+        from uvp_core.model.value_model import apply_calibration
+
+        p = np.clip(apply_calibration(calibration, raw), 1e-7, 1 - 1e-7)
+        if len(y):
+            metrics["val_auc"] = _auc(y, raw)
+            metrics["val_logloss"] = float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+            metrics["val_logloss_uncalibrated"] = val_metric("binary", raw, y, prep.label_stats)
+            metrics["val_brier"] = float(np.mean((p - y) ** 2))
+            metrics["val_base_rate"] = float(y.mean())
+    return ValueModel(
+        config=config,
+        target=prep.target,
+        task=prep.task,
+        space=prep.space,
+        head=head,
+        encoder=encoder,
+        label_stats=prep.label_stats,
+        calibration=calibration,
+        metrics=metrics,
+        history=state.history or [],
+        data_fingerprint=prep.fingerprint,
+        fine_tuned=config.mode == "finetune",
+        encoder_origin=origin,
+    )
+
+
+# --- time estimate --------------------------------------------------------------------------
+
+
+def estimate_training_time(dataset, config: TrainConfig | None = None, encoder_dir: str | Path | None = None) -> float:
+    """Seconds a full run would take (all epochs), measured on a few real steps on this machine."""
+    config = config or TrainConfig()
+    device = resolve_device(config.device)
+    encoder = load_encoder(encoder_dir, max_tokens=config.max_tokens, device=device)
+    prep = prepare(dataset, config, device)
+    if config.mode == "finetune":
+        encoder = encoder.trainable_copy()
+    return _estimate(prep, encoder, config, device)
+
+
+def _estimate(prep: Prepared, encoder: TextEncoder, config: TrainConfig, device: torch.device) -> float:
+    """Encoding time (frozen: texts not yet cached) + epochs x (steps x measured step time + validation)."""
+    finetune = config.mode == "finetune"
+    encode_seconds = 0.0
+    if finetune:
+        tables = Tables(prep, encoder, "finetune", device)
+    else:
+        texts = prep.context.items.texts + prep.context.profiles.texts
+        probe = texts[: min(64, len(texts))]
+        tick = time.monotonic()
+        encoder.encode(probe)  # cached: not wasted
+        per_text = (time.monotonic() - tick) / max(1, len(probe))
+        encode_seconds = per_text * max(0, len(texts) - len(probe))
+        tables = _RandomTables(prep, encoder.dim, device)
+    state = {k: v.clone() for k, v in encoder.model.state_dict().items()} if finetune else None
+    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+        head = build_head(prep, encoder.dim, config).to(device)
+        optimizer = build_optimizer(head, encoder if finetune else None, config)
+        batch_size = config.finetune_batch_size if finetune else config.batch_size
+        generator = torch.Generator().manual_seed(config.seed)
+        times = []
+        for _ in range(3):
+            index = torch.randint(0, len(prep.train_y), (min(batch_size, len(prep.train_y)),), generator=generator)
+            tick = time.monotonic()
+            items, profiles, x = tables(prep.train_x.take(index).to(device))
+            loss = _loss(prep.task, head(items, profiles, x).float(), prep.train_y[index].to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            times.append(time.monotonic() - tick)
+    if state is not None:
+        encoder.model.load_state_dict(state)
+    step = float(np.median(times[1:]))
+    steps = math.ceil(len(prep.train_y) / batch_size)
+    val_steps = math.ceil(len(prep.val_y) / batch_size)
+    return encode_seconds + config.epochs * (steps + 0.4 * val_steps) * step
+
+
+class _RandomTables:
+    """Stand-in text tables of the right shape, for timing head steps before encoding."""
+
+    mode = "frozen"
+
+    def __init__(self, prep: Prepared, dim: int, device: torch.device):
+        self.items = torch.randn(max(1, len(prep.context.items.texts)), dim, device=device)
+        self.profiles = torch.randn(max(1, len(prep.context.profiles.texts)), dim, device=device)
+
+    def __call__(self, x: Inputs) -> tuple[torch.Tensor, torch.Tensor, Inputs]:
+        return self.items, self.profiles, x

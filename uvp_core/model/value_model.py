@@ -1,0 +1,326 @@
+"""The trained value model: predict, recommend, show what it reads, and score editable inputs."""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from uvp_core.model.config import TrainConfig
+from uvp_core.model.encoder import TextEncoder
+from uvp_core.model.features import NAT_MS, Context, FeatureSpace, Inputs, numeric_features, to_ms
+from uvp_core.model.network import ValueHead
+from uvp_core.text.templates import (
+    PairTexts,
+    history_frame,
+    render_item,
+    render_items,
+    render_pair_texts,
+    render_profile,
+    row_fields,
+)
+
+log = logging.getLogger(__name__)
+
+SCORE_BATCH = 16384
+CONTEXT_CACHE = 2  # prepared Datasets kept per model (by fingerprint)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """Numerically stable logistic function."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.exp(-np.logaddexp(0.0, -x))
+
+
+def calibrate(raw: np.ndarray, y: np.ndarray) -> dict:
+    """Fit probability calibration on validation logits: isotonic (>= 1000 rows, both classes) or Platt."""
+    raw, y = np.asarray(raw, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if len(y) < 2 or y.min() == y.max():
+        return {"method": "none"}
+    if len(y) >= 1000 and min(y.sum(), len(y) - y.sum()) >= 50:
+        from sklearn.isotonic import IsotonicRegression
+
+        iso = IsotonicRegression(y_min=1e-4, y_max=1 - 1e-4, out_of_bounds="clip").fit(raw, y)
+        return {"method": "isotonic", "x": iso.X_thresholds_.tolist(), "y": iso.y_thresholds_.tolist()}
+    from sklearn.linear_model import LogisticRegression
+
+    platt = LogisticRegression(C=1e4).fit(raw[:, None], y)
+    return {"method": "platt", "a": float(platt.coef_[0, 0]), "b": float(platt.intercept_[0])}
+
+
+def apply_calibration(calibration: dict, raw: np.ndarray) -> np.ndarray:
+    """Calibrated probabilities from logits."""
+    method = calibration.get("method", "none")
+    if method == "isotonic":
+        return np.interp(raw, calibration["x"], calibration["y"])
+    if method == "platt":
+        return sigmoid(calibration["a"] * np.asarray(raw) + calibration["b"])
+    return sigmoid(raw)
+
+
+@dataclass(frozen=True)
+class HistoryEvent:
+    """One past event in editable inputs: which item, what kind (a name from `model.kinds_`), when."""
+
+    item_id: str
+    kind: str
+    timestamp: pd.Timestamp
+
+
+@dataclass
+class PairInputs:
+    """Explicit, editable inputs for scoring one (user, item) pair (for what-if and SHAP work)."""
+
+    profile: dict[str, Any]  # user attributes, e.g. {"region": "North"} (rendered with the profile template)
+    history: list[HistoryEvent]  # past events, any order; the most recent `history_k` are used
+    item: dict[str, Any]  # candidate item fields: title, category, description, price, other attributes
+    user_id: str | None = None  # None -> the unknown-user ID row
+    item_id: str | None = None  # None -> the unknown-item ID row
+    time: pd.Timestamp | None = None  # prediction time; None -> the latest history event
+    n_earlier: int = 0  # events older than those listed (only their count is used: log history length)
+    item_popularity: float | None = None  # None -> the training count of item_id (0 when unknown)
+    history_fields: dict[str, dict] = field(default_factory=dict)  # item_id -> fields for history items
+
+
+class ValueModel:
+    """A trained value model (see `uvp_core.model.train`)."""
+
+    def __init__(
+        self,
+        *,
+        config: TrainConfig,
+        target: str,
+        task: str,
+        space: FeatureSpace,
+        head: ValueHead,
+        encoder: TextEncoder,
+        label_stats: dict,
+        calibration: dict,
+        metrics: dict,
+        history: list,
+        data_fingerprint: str,
+        fine_tuned: bool,
+        encoder_origin: dict,
+        meta: dict | None = None,
+    ):
+        self.config = config
+        self.target = target
+        self.task = task  # "regression" | "binary"
+        self.space_ = space
+        self.head_ = head.eval()
+        self.encoder_ = encoder
+        self.label_stats_ = label_stats
+        self.calibration_ = calibration
+        self.metrics_ = metrics
+        self.history_ = history
+        self.data_fingerprint_ = data_fingerprint
+        self.fine_tuned = fine_tuned
+        self.encoder_origin_ = encoder_origin  # origin folder, its weights' sha256, is_default
+        self.meta_ = meta or {}
+        self._contexts: OrderedDict[str, Context] = OrderedDict()
+
+    # --- introspection ------------------------------------------------------------------------
+
+    @property
+    def kinds_(self) -> list[str]:
+        """The event-kind names the model knows (for HistoryEvent.kind)."""
+        return list(self.space_.kinds)
+
+    @property
+    def history_k(self) -> int:
+        """How many recent events the model reads."""
+        return self.space_.template.history_k
+
+    def __repr__(self) -> str:
+        return f"ValueModel(target={self.target!r}, task={self.task!r}, mode={self.config.mode!r}, metrics={self.metrics_})"
+
+    # --- scoring --------------------------------------------------------------------------------
+
+    def context(self, dataset) -> Context:
+        """The prepared form of a Dataset (cached by fingerprint)."""
+        key = dataset.fingerprint()
+        if key in self._contexts:
+            self._contexts.move_to_end(key)
+            return self._contexts[key]
+        context = Context(dataset, self.space_)
+        self._contexts[key] = context
+        while len(self._contexts) > CONTEXT_CACHE:
+            self._contexts.popitem(last=False)
+        return context
+
+    def predict(self, dataset, pairs: pd.DataFrame) -> np.ndarray:
+        """Predictions for (user_id, item_id[, timestamp]) rows, in input order (label units / probability)."""
+        missing = {"user_id", "item_id"} - set(pairs.columns)
+        if missing:
+            raise ValueError(f"pairs needs columns user_id and item_id (missing: {', '.join(sorted(missing))})")
+        context = self.context(dataset)
+        times = None
+        if "timestamp" in pairs.columns:
+            times = to_ms(pairs["timestamp"].reset_index(drop=True))
+        x = context.inputs(
+            pairs["user_id"].astype(str).to_numpy(dtype=object), pairs["item_id"].astype(str).to_numpy(dtype=object), times
+        )
+        raw = self._raw(context.items.encode(self.encoder_), context.profiles.encode(self.encoder_), x)
+        return self._transform(raw)
+
+    def _raw(self, items: torch.Tensor, profiles: torch.Tensor, x: Inputs) -> np.ndarray:
+        """Head outputs for inputs, in large batches."""
+        outs = []
+        with torch.inference_mode():
+            for start in range(0, len(x), SCORE_BATCH):
+                outs.append(self.head_(items, profiles, x.take(slice(start, start + SCORE_BATCH))))
+        return torch.cat(outs).double().numpy() if outs else np.zeros(0)
+
+    def _transform(self, raw: np.ndarray) -> np.ndarray:
+        """Raw head outputs -> label units (clipped to the observed range) or calibrated probabilities."""
+        if self.task == "regression":
+            s = self.label_stats_
+            return np.clip(s["mean"] + s["std"] * raw, s["min"], s["max"])
+        return apply_calibration(self.calibration_, raw)
+
+    def recommend(self, dataset, user_id: str, k: int = 10, *, exclude_seen: bool = True) -> pd.DataFrame:
+        """Top-k items for a user (items they have not interacted with), with scores, best first."""
+        context = self.context(dataset)
+        candidates = np.asarray(context.item_index, dtype=object)
+        if exclude_seen:
+            seen = dataset.events.loc[dataset.events["user_id"] == user_id, "item_id"].unique()
+            candidates = candidates[~pd.Index(candidates).isin(seen)]
+        if not len(candidates):
+            return pd.DataFrame({"item_id": [], "score": [], "rank": []})
+        pairs = pd.DataFrame({"user_id": user_id, "item_id": candidates})
+        x = context.inputs(pairs["user_id"].to_numpy(dtype=object), candidates, None)
+        raw = self._raw(context.items.encode(self.encoder_), context.profiles.encode(self.encoder_), x)
+        scores = self._transform(raw)
+        order = np.lexsort((candidates.astype(str), -raw, -scores))[:k]  # score, then raw logit, then id
+        out = pd.DataFrame({"item_id": candidates[order], "score": scores[order], "rank": np.arange(1, len(order) + 1)})
+        if dataset.items is not None:
+            extra = [c for c in ("title", "category") if c in dataset.items.columns]
+            if extra:
+                info = dataset.items.drop_duplicates("item_id").set_index("item_id")[extra]
+                out = out.join(info, on="item_id")
+        return out
+
+    # --- what the model reads -----------------------------------------------------------------
+
+    def texts(self, dataset, user_id: str, item_id: str, time: pd.Timestamp | None = None) -> PairTexts:
+        """The rendered texts (profile, history lines, item) the model reads for one (user, item, time)."""
+        return render_pair_texts(
+            dataset, user_id, item_id, _timestamp(time), context=self.space_.template,
+            user_columns=self.space_.user_columns, item_columns=self.space_.item_columns,
+        )
+
+    def pair_inputs(self, dataset, user_id: str, item_id: str, time: pd.Timestamp | None = None) -> PairInputs:
+        """Editable inputs equal to what predict() uses for this pair (time None -> the latest event)."""
+        time = _timestamp(time)
+        space = self.space_
+        events = dataset.events
+        mine = events.loc[events["user_id"] == user_id]
+        before = mine if time is None else mine.loc[mine["timestamp"] < time]
+        recent = history_frame(events, user_id, time, self.history_k).iloc[::-1]
+        kinds = space.kind_names(recent)
+        history = [
+            HistoryEvent(str(i), str(kind), ts)
+            for i, kind, ts in zip(recent["item_id"], kinds, recent["timestamp"], strict=True)
+        ]
+        fields = {
+            h.item_id: row_fields(dataset.items, "item_id", h.item_id, space.item_columns) for h in history
+        }
+        now = time if time is not None else (events["timestamp"].max() if len(events) else None)
+        return PairInputs(
+            profile=row_fields(dataset.users, "user_id", user_id, space.user_columns),
+            history=history,
+            item=row_fields(dataset.items, "item_id", item_id, space.item_columns),
+            user_id=user_id,
+            item_id=item_id,
+            time=now,
+            n_earlier=max(0, len(before) - len(history)),
+            history_fields=fields,
+        )
+
+    def score_inputs(self, rows: Sequence[PairInputs]) -> np.ndarray:
+        """Predictions for explicit inputs (batched): edit or mask fields, then re-score."""
+        space, k = self.space_, self.history_k
+        n = len(rows)
+        template = space.template
+        item_texts: dict[str, int] = {}
+        profile_texts: dict[str, int] = {}
+
+        def text_row(table: dict[str, int], text: str) -> int:
+            return table.setdefault(text, len(table))
+
+        item_row = np.zeros(n, np.int64)
+        profile_row = np.zeros(n, np.int64)
+        hist_row = np.zeros((n, k), np.int64)
+        hist_kind = np.zeros((n, k), np.int64)
+        hist_age = np.zeros((n, k))
+        hist_mask = np.zeros((n, k), bool)
+        n_before = np.zeros(n)
+        popularity = np.zeros(n)
+        price = np.full(n, np.nan)
+        for r, row in enumerate(rows):
+            profile_row[r] = text_row(profile_texts, render_profile(row.profile))
+            item_row[r] = text_row(item_texts, render_item(row.item, row.item_id or "unknown", template))
+            events = sorted(row.history, key=lambda e: pd.Timestamp(e.timestamp))[-k:] if k else []
+            now = pd.Timestamp(row.time) if row.time is not None else (
+                pd.Timestamp(events[-1].timestamp) if events else None
+            )
+            if events:
+                offset = k - len(events)
+                kinds = space.kind_codes([e.kind for e in events])
+                for j, event in enumerate(events):
+                    fields = row.history_fields.get(event.item_id, {})
+                    hist_row[r, offset + j] = text_row(item_texts, render_item(fields, event.item_id, template))
+                    hist_age[r, offset + j] = (now - pd.Timestamp(event.timestamp)).total_seconds() / 86400.0
+                hist_kind[r, offset:] = kinds
+                hist_mask[r, offset:] = True
+            n_before[r] = len(events) + row.n_earlier
+            code = space.item_codes([row.item_id])[0] if row.item_id is not None else 0
+            popularity[r] = row.item_popularity if row.item_popularity is not None else space.item_popularity(np.array([code]))[0]
+            value = row.item.get("price")
+            price[r] = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0] if value is not None else np.nan
+        users = [row.user_id for row in rows]
+        items = [row.item_id for row in rows]
+        x = Inputs.build(
+            user=np.array([space.user_codes([u])[0] if u is not None else 0 for u in users], np.int64),
+            item=np.array([space.item_codes([i])[0] if i is not None else 0 for i in items], np.int64),
+            profile_row=profile_row,
+            item_row=item_row,
+            hist_row=hist_row,
+            hist_kind=hist_kind,
+            hist_age=hist_age,
+            hist_mask=hist_mask,
+            numeric=space.standardize(numeric_features(n_before, popularity, price)),
+        )
+        item_table = self.encoder_.encode(list(item_texts))
+        profile_table = self.encoder_.encode(list(profile_texts))
+        return self._transform(self._raw(item_table, profile_table, x))
+
+    def item_texts(self, dataset, item_ids: Sequence[str]) -> list[str]:
+        """Item texts as the model renders them."""
+        return render_items(dataset.items, list(item_ids), self.space_.template, self.space_.item_columns)
+
+    # --- persistence ------------------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model folder atomically (see uvp_core.model.persistence); returns its path."""
+        from uvp_core.model.persistence import save_model
+
+        return save_model(self, path)
+
+
+def _timestamp(value) -> pd.Timestamp | None:
+    """A UTC Timestamp (ms), or None."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    ts = pd.Timestamp(value)
+    return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).as_unit("ms")
+
+
+__all__ = ["HistoryEvent", "PairInputs", "ValueModel", "apply_calibration", "calibrate", "sigmoid", "NAT_MS"]
