@@ -32,6 +32,8 @@ class TrainConfig:
     finetune_batch_size: int = 32  # finetune: examples per step (each encodes its distinct texts)
     max_samples: int = 4000  # finetune on CPU: training examples kept (sampled with the seed)
     device: str = "auto"  # "auto" (cuda when available), "cpu" or "cuda"
+    threads: int = 1  # CPU threads of the training loop (results depend on it, so it is fixed for a run;
+    #                   1 is robust on shared machines); -1 = torch's setting. Encoding adapts to free cores.
 
     def __post_init__(self) -> None:
         if self.mode not in ("frozen", "finetune"):

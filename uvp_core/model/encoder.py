@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from uvp_core.model.errors import ModelLoadError
+from uvp_core.model.threads import governed_threads
 
 log = logging.getLogger(__name__)
 
@@ -285,9 +286,13 @@ class TextEncoder:
         if progress is not None:
             progress(0, len(texts))
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), governed_threads(device=self.device) as governor:
                 start = 0
+                batches = 0
                 while start < len(order):
+                    if governor is not None and batches % 8 == 0:
+                        governor.adjust()
+                    batches += 1
                     bucket = bucket_of[order[start]]
                     chunk = [i for i in order[start : start + ENCODE_BATCH] if bucket_of[i] == bucket]
                     rows = [id_lists[i] for i in chunk]

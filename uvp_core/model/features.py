@@ -199,6 +199,7 @@ class Context:
         self._price = _price_lookup(dataset.items)
         self.events = EventIndex(dataset.events, space)
         self.item_index = pd.Index(_all_items(dataset), dtype=object)
+        self.projected: dict = {}  # a model's projected text tables for this context (see ValueModel._raw)
 
     def price(self, item_ids: np.ndarray) -> np.ndarray:
         """Item prices (NaN when unknown)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import torch
 from torch import nn
@@ -62,13 +63,23 @@ class ValueHead(nn.Module):
         return [self.user_id.weight, self.item_id.weight, self.user_bias.weight, self.item_bias.weight]
 
     def forward(self, items: torch.Tensor, profiles: torch.Tensor, x: Inputs) -> torch.Tensor:
-        """Raw scores [B] (normalised rating units, or logits) given item/profile text tables."""
-        batch, k = x.hist_row.shape
+        """Raw scores [B] (normalised rating units, or logits) given item/profile text-embedding tables."""
         rows = torch.cat([x.item_row, x.hist_row.reshape(-1)])
         unique, inverse = torch.unique(rows, return_inverse=True)
-        projected = self.item_text(items[unique])[inverse]  # each distinct text projected once
-        candidate, history = projected[:batch], projected[batch:].view(batch, k, self.hidden)
-        history = history + self.kind(x.hist_kind) + self.recency(x.hist_feat)
+        projected = self.item_text(items[unique])  # each distinct text projected once
+        batch = len(x.item_row)
+        profile_rows, profile_inverse = torch.unique(x.profile_row, return_inverse=True)
+        x = replace(x, item_row=inverse[:batch], hist_row=inverse[batch:].view_as(x.hist_row), profile_row=profile_inverse)
+        return self.score(projected, self.profile_text(profiles[profile_rows]), x)
+
+    def project(self, items: torch.Tensor, profiles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Projected tables (item texts, profile texts) for repeated scoring with `score`."""
+        return self.item_text(items), self.profile_text(profiles)
+
+    def score(self, items: torch.Tensor, profiles: torch.Tensor, x: Inputs) -> torch.Tensor:
+        """Raw scores [B] from projected item and profile tables (see `project`)."""
+        candidate = items[x.item_row]
+        history = items[x.hist_row] + self.kind(x.hist_kind) + self.recency(x.hist_feat)
 
         mask = x.hist_mask
         logits = (history @ self.query(candidate).unsqueeze(-1)).squeeze(-1) / math.sqrt(self.hidden)
@@ -77,7 +88,7 @@ class ValueHead(nn.Module):
         present = mask.unsqueeze(-1).to(history.dtype)
         mean = (history * present).sum(1) / present.sum(1).clamp(min=1.0)
 
-        profile = self.profile_text(profiles[x.profile_row])
+        profile = profiles[x.profile_row]
         u = self.user_tower(torch.cat([profile, attended, mean, x.numeric], dim=-1))
         v = self.item_tower(torch.cat([candidate, x.numeric], dim=-1))
         content = self.scorer(torch.cat([u, v, u * v], dim=-1)).squeeze(-1)

@@ -43,6 +43,7 @@ from uvp_core.model.examples import (
 from uvp_core.model.features import Context, FeatureSpace, Inputs
 from uvp_core.model.network import ValueHead
 from uvp_core.model.persistence import load_checkpoint, save_checkpoint
+from uvp_core.model.threads import fixed_threads
 from uvp_core.model.value_model import ValueModel, calibrate, sigmoid
 
 log = logging.getLogger(__name__)
@@ -346,7 +347,7 @@ def train(
     tables = Tables(prep, encoder, config.mode, device, on_encode)
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
     rng_devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=rng_devices), deterministic():
+    with torch.random.fork_rng(devices=rng_devices), deterministic(), fixed_threads(config.threads if device.type == "cpu" else -1):
         torch.manual_seed(config.seed)
         head = build_head(prep, encoder.dim, config).to(device)
         optimizer = build_optimizer(head, encoder if finetune else None, config)
@@ -431,9 +432,8 @@ def _loop(prep, config, head, encoder, tables, optimizer, state, device, report,
             remaining = (config.epochs - epoch) * steps + (steps - step - 1)
             report(
                 "training", force=False, epoch=epoch, step=step + 1, total_steps=steps, loss=total_loss / (step + 1),
-                val_metric=None if math.isinf(state.best_metric) else state.best_metric,
                 eta_seconds=remaining * float(np.mean(step_times[-50:])), message=f"Epoch {epoch}/{config.epochs}",
-            )
+            )  # val_metric only on the end-of-epoch report
         report("validating", epoch=epoch, message=f"Validating epoch {epoch}")
         metric = val_metric(task, raw_scores(head, tables, prep.val_x, device), prep.val_y.numpy(), prep.label_stats)
         state.history.append({"epoch": epoch, "train_loss": total_loss / steps, "val_metric": metric})

@@ -17,6 +17,7 @@ from uvp_core.model.config import TrainConfig
 from uvp_core.model.encoder import TextEncoder
 from uvp_core.model.features import NAT_MS, Context, FeatureSpace, Inputs, numeric_features, to_ms
 from uvp_core.model.network import ValueHead
+from uvp_core.model.threads import governed_threads
 from uvp_core.text.templates import (
     PairTexts,
     history_frame,
@@ -29,7 +30,8 @@ from uvp_core.text.templates import (
 
 log = logging.getLogger(__name__)
 
-SCORE_BATCH = 16384
+SCORE_BATCH = 2048  # rows per scoring block (fixed shape, zero-padded)
+PROJECT_BLOCK = 1024  # text-table rows per projection block (fixed shape, zero-padded)
 CONTEXT_CACHE = 2  # prepared Datasets kept per model (by fingerprint)
 
 
@@ -167,16 +169,35 @@ class ValueModel:
         x = context.inputs(
             pairs["user_id"].astype(str).to_numpy(dtype=object), pairs["item_id"].astype(str).to_numpy(dtype=object), times
         )
-        raw = self._raw(context.items.encode(self.encoder_), context.profiles.encode(self.encoder_), x)
+        raw = self._raw(context.items.encode(self.encoder_), context.profiles.encode(self.encoder_), x, context.projected)
         return self._transform(raw)
 
-    def _raw(self, items: torch.Tensor, profiles: torch.Tensor, x: Inputs) -> np.ndarray:
-        """Head outputs for inputs, in large batches."""
+    def _raw(self, items: torch.Tensor, profiles: torch.Tensor, x: Inputs, cache: dict | None = None) -> np.ndarray:
+        """Head outputs for inputs; every matrix product runs in fixed-shape blocks (zero-padded), so a
+        pair's prediction does not depend on the other pairs in the call, their order, or earlier calls."""
         outs = []
-        with torch.inference_mode():
+        with torch.inference_mode(), governed_threads() as governor:
+            if governor is not None:
+                governor.adjust()
+            item_proj, profile_proj = self._projected(items, profiles, cache)
             for start in range(0, len(x), SCORE_BATCH):
-                outs.append(self.head_(items, profiles, x.take(slice(start, start + SCORE_BATCH))))
+                batch = x.take(slice(start, start + SCORE_BATCH))
+                n = len(batch)
+                if n < SCORE_BATCH:
+                    batch = Inputs.concat([batch, x.take(torch.zeros(SCORE_BATCH - n, dtype=torch.long))])
+                outs.append(self.head_.score(item_proj, profile_proj, batch)[:n])
         return torch.cat(outs).double().numpy() if outs else np.zeros(0)
+
+    def _projected(self, items: torch.Tensor, profiles: torch.Tensor, cache: dict | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Projected text tables; with a cache, only rows added since the last call are projected."""
+        cache = {} if cache is None else cache
+        for name, table, layer in (("items", items, self.head_.item_text), ("profiles", profiles, self.head_.profile_text)):
+            done = cache.get(name)
+            have = 0 if done is None else len(done)
+            if have < len(table):
+                new = _blocked(layer, table[have:])
+                cache[name] = new if done is None else torch.cat([done, new])
+        return cache["items"], cache["profiles"]
 
     def _transform(self, raw: np.ndarray) -> np.ndarray:
         """Raw head outputs -> label units (clipped to the observed range) or calibrated probabilities."""
@@ -196,7 +217,7 @@ class ValueModel:
             return pd.DataFrame({"item_id": [], "score": [], "rank": []})
         pairs = pd.DataFrame({"user_id": user_id, "item_id": candidates})
         x = context.inputs(pairs["user_id"].to_numpy(dtype=object), candidates, None)
-        raw = self._raw(context.items.encode(self.encoder_), context.profiles.encode(self.encoder_), x)
+        raw = self._raw(context.items.encode(self.encoder_), context.profiles.encode(self.encoder_), x, context.projected)
         scores = self._transform(raw)
         order = np.lexsort((candidates.astype(str), -raw, -scores))[:k]  # score, then raw logit, then id
         out = pd.DataFrame({"item_id": candidates[order], "score": scores[order], "rank": np.arange(1, len(order) + 1)})
@@ -313,6 +334,18 @@ class ValueModel:
         from uvp_core.model.persistence import save_model
 
         return save_model(self, path)
+
+
+def _blocked(layer: torch.nn.Module, rows: torch.Tensor) -> torch.Tensor:
+    """layer(rows) computed in zero-padded blocks of PROJECT_BLOCK rows (shape-independent results)."""
+    out = []
+    for start in range(0, len(rows), PROJECT_BLOCK):
+        block = rows[start : start + PROJECT_BLOCK]
+        n = len(block)
+        if n < PROJECT_BLOCK:
+            block = torch.cat([block, block.new_zeros(PROJECT_BLOCK - n, block.shape[1])])
+        out.append(layer(block)[:n])
+    return torch.cat(out)
 
 
 def _timestamp(value) -> pd.Timestamp | None:
