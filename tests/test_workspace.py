@@ -134,10 +134,14 @@ def test_kill_during_save_leaves_previous_state_intact(tmp_path: Path) -> None:
     before = ws.save_dataset(make_dataset(name="before"))
     script = SAVE_SCRIPT.format(tests=str(REPO / "tests"), repo=str(REPO), root=str(root))
     killed_mid_save = 0
-    for delay in (0.3, 0.9, 1.7, 2.6, 3.4):
+    for delay in (0.0, 0.05, 0.2, 0.5):
         proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
         assert proc.stdout.readline().strip() == "ready"
-        time.sleep(delay)
+        deadline = time.monotonic() + 120
+        while not any(p.name.startswith(".staging-") for p in (root / "datasets").iterdir()):
+            assert time.monotonic() < deadline, "the writer never started a save"
+            time.sleep(0.005)
+        time.sleep(delay)  # kill at different points of writing the staged files
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         killed_mid_save += any(p.name.startswith(".staging-") for p in (root / "datasets").iterdir())
