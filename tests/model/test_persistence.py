@@ -122,7 +122,7 @@ def test_refuses_changed_frozen_encoder(rating_dataset, tiny_bert_dir, tmp_path)
 def test_finetuned_model_round_trip_without_the_original_encoder(rating_dataset, tiny_bert_dir, tmp_path):
     origin = tmp_path / "origin"
     shutil.copytree(tiny_bert_dir, origin)
-    config = TrainConfig(mode="finetune", epochs=1, finetune_batch_size=32, max_samples=128)
+    config = TrainConfig(mode="finetune", finetune_epochs=1, finetune_batch_size=32, max_samples=128)
     model = train(rating_dataset, config, encoder_dir=origin)
     folder = model.save(tmp_path / "tuned")
     shutil.rmtree(origin)  # a fine-tuned model folder is self-contained

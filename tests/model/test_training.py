@@ -98,7 +98,7 @@ def test_score_inputs_match_predict_and_respond_to_edits(rating_model, rating_da
 
 def test_finetune_mode_trains_the_encoder(rating_dataset, tiny_bert_dir):
     reports: list[Progress] = []
-    config = TrainConfig(mode="finetune", epochs=2, finetune_batch_size=32, max_samples=256, patience=10)
+    config = TrainConfig(mode="finetune", finetune_epochs=2, finetune_batch_size=32, max_samples=256, patience=10)
     model = train(rating_dataset, config, encoder_dir=tiny_bert_dir, progress=reports.append)
     assert model.fine_tuned and model.encoder_.weights_id.startswith("ft-")
     assert model.history_[-1]["train_loss"] < model.history_[0]["train_loss"]
@@ -144,3 +144,36 @@ def test_cancel_then_resume_equals_uninterrupted(binary_dataset, tiny_bert_dir, 
     resumed = train(binary_dataset, config, encoder_dir=tiny_bert_dir, checkpoint_dir=checkpoints)
     assert np.array_equal(resumed.predict(binary_dataset, pairs), reference)
     assert [h["epoch"] for h in resumed.history_] == [1, 2, 3, 4]
+
+
+def test_events_only_dataset_with_one_timestamp(tiny_bert_dir):
+    events = pd.DataFrame(
+        {
+            "user_id": [f"u{i % 7}" for i in range(120)],
+            "item_id": [f"i{i % 11}" for i in range(120)],
+            "timestamp": pd.Series(pd.to_datetime(["2024-01-01"] * 120, utc=True)).astype("datetime64[ms, UTC]"),
+            "event_type": ["purchase" if i % 3 == 0 else "view" for i in range(120)],
+        }
+    )
+    dataset = Dataset(events=events)
+    model = train(dataset, TrainConfig(epochs=2, batch_size=32), encoder_dir=tiny_bert_dir)
+    assert model.target == "purchase" and model.metrics_["n_validation"] > 0  # random split fallback
+    assert model.texts(dataset, "u1", "i3").item == "item i3"
+    top = model.recommend(dataset, "new-user", k=3)
+    assert len(top) == 3 and top["score"].between(0, 1).all()
+
+
+def test_training_leaves_torch_threads_alone(rating_dataset, tiny_bert_dir):
+    import torch
+
+    before = torch.get_num_threads()
+    train(rating_dataset, TrainConfig(epochs=1, batch_size=128, threads=2), encoder_dir=tiny_bert_dir)
+    assert torch.get_num_threads() == before
+
+
+def test_checkpoint_of_another_run_is_not_resumed(rating_dataset, tiny_bert_dir, tmp_path, caplog):
+    train(rating_dataset, TrainConfig(epochs=1, batch_size=128), encoder_dir=tiny_bert_dir, checkpoint_dir=tmp_path)
+    other = TrainConfig(epochs=2, batch_size=128, seed=5)
+    model = train(rating_dataset, other, encoder_dir=tiny_bert_dir, checkpoint_dir=tmp_path)
+    assert "different run" in caplog.text
+    assert [h["epoch"] for h in model.history_] == [1, 2]

@@ -61,7 +61,8 @@ def model_card(meta: dict) -> str:
         "",
         "## Training",
         "",
-        f"- Mode `{config['mode']}`, seed {config['seed']}, up to {config['epochs']} epochs with early stopping "
+        f"- Mode `{config['mode']}`, seed {config['seed']}, up to "
+        f"{config['finetune_epochs'] if config['mode'] == 'finetune' else config['epochs']} epochs with early stopping "
         f"(patience {config['patience']}), batch {config['batch_size']}, learning rate {config['lr']}.",
         f"- Libraries: {', '.join(f'{k} {v}' for k, v in meta['libraries'].items())}",
         "",

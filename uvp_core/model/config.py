@@ -16,6 +16,7 @@ class TrainConfig:
     epochs: int = 30  # upper bound; early stopping usually ends sooner
     batch_size: int = 1024  # examples per step (frozen mode)
     lr: float = 2e-3  # head learning rate (AdamW)
+    lr_decay: float = 0.5  # learning rates are multiplied by this after each epoch without validation improvement
     weight_decay: float = 1e-4  # decoupled weight decay of the dense head layers
     id_l2: float = 1e-3  # L2 penalty on the user/item ID embeddings and biases used in each batch
     history_k: int = 20  # most recent events before the prediction time that the model reads
@@ -28,9 +29,10 @@ class TrainConfig:
     val_fraction: float = 0.1  # the most recent share of examples (by time) held out for validation
     patience: int = 3  # epochs without validation improvement before stopping early
     seed: int = 0  # seeds negative sampling, initialisation, batch order and dropout
+    finetune_epochs: int = 3  # finetune: epochs (replaces `epochs`; each pass re-encodes every text it needs)
     encoder_lr: float = 3e-5  # finetune: encoder learning rate (lower than the head's)
     finetune_batch_size: int = 32  # finetune: examples per step (each encodes its distinct texts)
-    max_samples: int = 4000  # finetune on CPU: training examples kept (sampled with the seed)
+    max_samples: int = 2000  # finetune on CPU: training examples kept (sampled with the seed)
     device: str = "auto"  # "auto" (cuda when available), "cpu" or "cuda"
     threads: int = 1  # CPU threads of the training loop (results depend on it, so it is fixed for a run;
     #                   1 is robust on shared machines); -1 = torch's setting. Encoding adapts to free cores.
@@ -38,11 +40,16 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.mode not in ("frozen", "finetune"):
             raise ValueError(f"mode must be 'frozen' or 'finetune', not {self.mode!r}")
-        for name in ("epochs", "batch_size", "history_k", "max_tokens", "hidden_dim", "id_dim"):
+        for name in ("epochs", "finetune_epochs", "batch_size", "finetune_batch_size", "history_k", "max_tokens", "hidden_dim", "id_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         if not 0.0 < self.val_fraction < 1.0:
             raise ValueError("val_fraction must be between 0 and 1")
+
+    @property
+    def n_epochs(self) -> int:
+        """Epochs for this mode: `epochs` (frozen) or `finetune_epochs` (finetune)."""
+        return self.finetune_epochs if self.mode == "finetune" else self.epochs
 
     def to_dict(self) -> dict:
         """Plain dict (JSON-ready)."""

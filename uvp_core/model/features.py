@@ -200,6 +200,7 @@ class Context:
         self.events = EventIndex(dataset.events, space)
         self.item_index = pd.Index(_all_items(dataset), dtype=object)
         self.projected: dict = {}  # a model's projected text tables for this context (see ValueModel._raw)
+        self._event_rows: np.ndarray | None = None
 
     def price(self, item_ids: np.ndarray) -> np.ndarray:
         """Item prices (NaN when unknown)."""
@@ -216,8 +217,9 @@ class Context:
         idx, n_before = ev.lookup(user_ids, times, space.template.history_k)
         valid = idx >= 0
         safe = np.where(valid, idx, 0)
-        hist_item_ids = ev.item_ids[safe] if len(ev.item_ids) else np.zeros(safe.shape, dtype=object)
-        hist_rows = np.where(valid, self.items.rows(hist_item_ids.ravel()).reshape(idx.shape), 0)
+        if self._event_rows is None:  # item-text row of every event, computed once (the table only grows)
+            self._event_rows = self.items.rows(ev.item_ids)
+        hist_rows = np.where(valid, self._event_rows[safe], 0) if len(ev.item_ids) else np.zeros(idx.shape, np.int64)
         now = np.where(times == NAT_MS, ev.t_max, times)
         age = (now[:, None] - ev.t[safe]) / MS_PER_DAY if len(ev.t) else np.zeros(idx.shape)
         item_codes = space.item_codes(item_ids)

@@ -363,7 +363,7 @@ def train(
         for parameter in encoder.model.parameters():
             parameter.requires_grad_(False)
         encoder.refresh_weights_id()
-        tables = Tables(prep, encoder, "frozen", device)
+    tables = Tables(prep, encoder, "frozen", torch.device("cpu"), on_encode)  # cached unless fine-tuned
     report("calibrating", message="Validation metrics and calibration")
     origin = {
         "origin": base_encoder.origin,
@@ -401,7 +401,7 @@ def _loop(prep, config, head, encoder, tables, optimizer, state, device, report,
         state.best_head = _copy_state(head)
         state.best_encoder = _copy_state(encoder.model) if encoder is not None else None
     step_times: list[float] = []
-    while state.epoch < config.epochs and not state.stopped:
+    while state.epoch < config.n_epochs and not state.stopped:
         epoch = state.epoch + 1
         seed = _epoch_seed(config.seed, epoch)
         torch.manual_seed(seed)
@@ -429,10 +429,10 @@ def _loop(prep, config, head, encoder, tables, optimizer, state, device, report,
             optimizer.step()
             total_loss += float(loss.detach())
             step_times.append(time.monotonic() - tick)
-            remaining = (config.epochs - epoch) * steps + (steps - step - 1)
+            remaining = (config.n_epochs - epoch) * steps + (steps - step - 1)
             report(
                 "training", force=False, epoch=epoch, step=step + 1, total_steps=steps, loss=total_loss / (step + 1),
-                eta_seconds=remaining * float(np.mean(step_times[-50:])), message=f"Epoch {epoch}/{config.epochs}",
+                eta_seconds=remaining * float(np.mean(step_times[-50:])), message=f"Epoch {epoch}/{config.n_epochs}",
             )  # val_metric only on the end-of-epoch report
         report("validating", epoch=epoch, message=f"Validating epoch {epoch}")
         metric = val_metric(task, raw_scores(head, tables, prep.val_x, device), prep.val_y.numpy(), prep.label_stats)
@@ -445,6 +445,8 @@ def _loop(prep, config, head, encoder, tables, optimizer, state, device, report,
         else:
             state.bad_epochs += 1
             state.stopped = state.bad_epochs >= config.patience
+            for group in optimizer.param_groups:  # a plateau: take smaller steps
+                group["lr"] *= config.lr_decay
         state.epoch = epoch
         if checkpoint_dir is not None:
             _save(checkpoint_dir, prep, config, head, encoder, optimizer, state)
@@ -573,27 +575,34 @@ def estimate_training_time(dataset, config: TrainConfig | None = None, encoder_d
 
 
 def _estimate(prep: Prepared, encoder: TextEncoder, config: TrainConfig, device: torch.device) -> float:
-    """Encoding time (frozen: texts not yet cached) + epochs x (steps x measured step time + validation)."""
+    """Seconds for a full run: text encoding + epochs x (training steps + validation), from timed real steps."""
     finetune = config.mode == "finetune"
-    encode_seconds = 0.0
+    batch_size = config.finetune_batch_size if finetune else config.batch_size
+    threads = config.threads if device.type == "cpu" else -1
     if finetune:
         tables = Tables(prep, encoder, "finetune", device)
+        with fixed_threads(threads):
+            per_text = _time_inference(encoder, tables.item_tokens)
+        n_texts = len(tables.item_tokens) + len(tables.profile_tokens)
+        val_rows = torch.cat([prep.val_x.item_row, prep.val_x.hist_row.reshape(-1)]).unique()
+        encode_seconds = per_text * n_texts  # the final re-encoding with the tuned encoder
+        val_seconds = per_text * (len(val_rows) + len(prep.val_x.profile_row.unique()))  # per epoch
     else:
         texts = prep.context.items.texts + prep.context.profiles.texts
         probe = texts[: min(64, len(texts))]
         tick = time.monotonic()
         encoder.encode(probe)  # cached: not wasted
-        per_text = (time.monotonic() - tick) / max(1, len(probe))
-        encode_seconds = per_text * max(0, len(texts) - len(probe))
+        encode_seconds = (time.monotonic() - tick) / max(1, len(probe)) * max(0, len(texts) - len(probe))
         tables = _RandomTables(prep, encoder.dim, device)
+        val_seconds = None
     state = {k: v.clone() for k, v in encoder.model.state_dict().items()} if finetune else None
-    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+    rng_devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=rng_devices), fixed_threads(threads):
         head = build_head(prep, encoder.dim, config).to(device)
         optimizer = build_optimizer(head, encoder if finetune else None, config)
-        batch_size = config.finetune_batch_size if finetune else config.batch_size
         generator = torch.Generator().manual_seed(config.seed)
         times = []
-        for _ in range(3):
+        for _ in range(3 if finetune else 4):  # the first step warms kernels up and is not counted
             index = torch.randint(0, len(prep.train_y), (min(batch_size, len(prep.train_y)),), generator=generator)
             tick = time.monotonic()
             items, profiles, x = tables(prep.train_x.take(index).to(device))
@@ -606,8 +615,21 @@ def _estimate(prep: Prepared, encoder: TextEncoder, config: TrainConfig, device:
         encoder.model.load_state_dict(state)
     step = float(np.median(times[1:]))
     steps = math.ceil(len(prep.train_y) / batch_size)
-    val_steps = math.ceil(len(prep.val_y) / batch_size)
-    return encode_seconds + config.epochs * (steps + 0.4 * val_steps) * step
+    if val_seconds is None:
+        val_seconds = 0.3 * step * math.ceil(len(prep.val_y) / batch_size)
+    return encode_seconds + config.n_epochs * (steps * step + val_seconds)
+
+
+def _time_inference(encoder: TextEncoder, tokens: list[list[int]]) -> float:
+    """Seconds per text for inference encoding, timed after a warm-up batch."""
+    probe = tokens[: min(64, len(tokens))]
+    if not probe:
+        return 0.0
+    with torch.inference_mode():
+        encoder.pooled(probe[:8])
+        tick = time.monotonic()
+        encoder.pooled(probe)
+    return (time.monotonic() - tick) / len(probe)
 
 
 class _RandomTables:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -127,6 +128,7 @@ class ValueModel:
         self.encoder_origin_ = encoder_origin  # origin folder, its weights' sha256, is_default
         self.meta_ = meta or {}
         self._contexts: OrderedDict[str, Context] = OrderedDict()
+        self._lock = threading.RLock()  # contexts grow lazily; serialise scoring calls from UI threads
 
     # --- introspection ------------------------------------------------------------------------
 
@@ -157,8 +159,8 @@ class ValueModel:
             self._contexts.popitem(last=False)
         return context
 
-    def predict(self, dataset, pairs: pd.DataFrame) -> np.ndarray:
-        """Predictions for (user_id, item_id[, timestamp]) rows, in input order (label units / probability)."""
+    def _predict(self, dataset, pairs: pd.DataFrame) -> np.ndarray:
+        """See predict()."""
         missing = {"user_id", "item_id"} - set(pairs.columns)
         if missing:
             raise ValueError(f"pairs needs columns user_id and item_id (missing: {', '.join(sorted(missing))})")
@@ -206,8 +208,8 @@ class ValueModel:
             return np.clip(s["mean"] + s["std"] * raw, s["min"], s["max"])
         return apply_calibration(self.calibration_, raw)
 
-    def recommend(self, dataset, user_id: str, k: int = 10, *, exclude_seen: bool = True) -> pd.DataFrame:
-        """Top-k items for a user (items they have not interacted with), with scores, best first."""
+    def _recommend(self, dataset, user_id: str, k: int = 10, *, exclude_seen: bool = True) -> pd.DataFrame:
+        """See recommend()."""
         context = self.context(dataset)
         candidates = np.asarray(context.item_index, dtype=object)
         if exclude_seen:
@@ -227,6 +229,26 @@ class ValueModel:
                 info = dataset.items.drop_duplicates("item_id").set_index("item_id")[extra]
                 out = out.join(info, on="item_id")
         return out
+
+    def predict(self, dataset, pairs: pd.DataFrame) -> np.ndarray:
+        """Predictions for (user_id, item_id[, timestamp]) rows, in input order (label units / probability).
+
+        History for a pair = the user's events in `dataset` strictly before its timestamp (all events when
+        there is no timestamp column or the value is missing). Unknown users/items are scored from text,
+        attributes and history. Each pair's prediction is independent of the other pairs in the call.
+        """
+        with self._lock:
+            return self._predict(dataset, pairs)
+
+    def recommend(self, dataset, user_id: str, k: int = 10, *, exclude_seen: bool = True) -> pd.DataFrame:
+        """Top-k items for a user (items they have not interacted with), with scores, best first."""
+        with self._lock:
+            return self._recommend(dataset, user_id, k, exclude_seen=exclude_seen)
+
+    def score_inputs(self, rows: Sequence[PairInputs]) -> np.ndarray:
+        """Predictions for explicit inputs (batched): edit or mask fields, then re-score."""
+        with self._lock:
+            return self._score_inputs(rows)
 
     # --- what the model reads -----------------------------------------------------------------
 
@@ -265,8 +287,8 @@ class ValueModel:
             history_fields=fields,
         )
 
-    def score_inputs(self, rows: Sequence[PairInputs]) -> np.ndarray:
-        """Predictions for explicit inputs (batched): edit or mask fields, then re-score."""
+    def _score_inputs(self, rows: Sequence[PairInputs]) -> np.ndarray:
+        """See score_inputs()."""
         space, k = self.space_, self.history_k
         n = len(rows)
         template = space.template
