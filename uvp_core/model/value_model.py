@@ -289,50 +289,58 @@ class ValueModel:
 
     def _score_inputs(self, rows: Sequence[PairInputs]) -> np.ndarray:
         """See score_inputs()."""
-        space, k = self.space_, self.history_k
+        space, k, template = self.space_, self.history_k, self.space_.template
         n = len(rows)
-        template = space.template
         item_texts: dict[str, int] = {}
         profile_texts: dict[str, int] = {}
+        rendered: dict[tuple[str, str], str] = {}  # (item id, fields) -> text, for repeated history items
 
         def text_row(table: dict[str, int], text: str) -> int:
             return table.setdefault(text, len(table))
 
+        def history_text(item_id: str, fields: dict) -> str:
+            key = (item_id, repr(fields))
+            if key not in rendered:
+                rendered[key] = render_item(fields, item_id, template)
+            return rendered[key]
+
         item_row = np.zeros(n, np.int64)
         profile_row = np.zeros(n, np.int64)
         hist_row = np.zeros((n, k), np.int64)
-        hist_kind = np.zeros((n, k), np.int64)
         hist_age = np.zeros((n, k))
         hist_mask = np.zeros((n, k), bool)
         n_before = np.zeros(n)
-        popularity = np.zeros(n)
         price = np.full(n, np.nan)
+        kind_slots: list[tuple[int, int]] = []
+        kind_names: list[str] = []
         for r, row in enumerate(rows):
             profile_row[r] = text_row(profile_texts, render_profile(row.profile))
             item_row[r] = text_row(item_texts, render_item(row.item, row.item_id or "unknown", template))
             events = sorted(row.history, key=lambda e: pd.Timestamp(e.timestamp))[-k:] if k else []
-            now = pd.Timestamp(row.time) if row.time is not None else (
-                pd.Timestamp(events[-1].timestamp) if events else None
-            )
-            if events:
-                offset = k - len(events)
-                kinds = space.kind_codes([e.kind for e in events])
-                for j, event in enumerate(events):
-                    fields = row.history_fields.get(event.item_id, {})
-                    hist_row[r, offset + j] = text_row(item_texts, render_item(fields, event.item_id, template))
-                    hist_age[r, offset + j] = (now - pd.Timestamp(event.timestamp)).total_seconds() / 86400.0
-                hist_kind[r, offset:] = kinds
-                hist_mask[r, offset:] = True
+            now = pd.Timestamp(row.time) if row.time is not None else (pd.Timestamp(events[-1].timestamp) if events else None)
+            offset = k - len(events)
+            for j, event in enumerate(events):
+                fields = row.history_fields.get(event.item_id, {})
+                hist_row[r, offset + j] = text_row(item_texts, history_text(event.item_id, fields))
+                hist_age[r, offset + j] = (now - pd.Timestamp(event.timestamp)).total_seconds() / 86400.0
+                kind_slots.append((r, offset + j))
+                kind_names.append(event.kind)
+            hist_mask[r, offset:] = bool(events)
             n_before[r] = len(events) + row.n_earlier
-            code = space.item_codes([row.item_id])[0] if row.item_id is not None else 0
-            popularity[r] = row.item_popularity if row.item_popularity is not None else space.item_popularity(np.array([code]))[0]
-            value = row.item.get("price")
-            price[r] = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0] if value is not None else np.nan
-        users = [row.user_id for row in rows]
-        items = [row.item_id for row in rows]
+            price[r] = _as_float(row.item.get("price"))
+        hist_kind = np.zeros((n, k), np.int64)
+        if kind_slots:
+            slots = np.asarray(kind_slots)
+            hist_kind[slots[:, 0], slots[:, 1]] = space.kind_codes(kind_names)
+        sentinel = "\x00unknown"  # None -> a key no vocabulary holds -> code 0
+        users = space.user_codes([row.user_id if row.user_id is not None else sentinel for row in rows])
+        items = space.item_codes([row.item_id if row.item_id is not None else sentinel for row in rows])
+        popularity = space.item_popularity(items)
+        given = [r for r, row in enumerate(rows) if row.item_popularity is not None]
+        popularity[given] = [rows[r].item_popularity for r in given]
         x = Inputs.build(
-            user=np.array([space.user_codes([u])[0] if u is not None else 0 for u in users], np.int64),
-            item=np.array([space.item_codes([i])[0] if i is not None else 0 for i in items], np.int64),
+            user=users,
+            item=items,
             profile_row=profile_row,
             item_row=item_row,
             hist_row=hist_row,
@@ -356,6 +364,14 @@ class ValueModel:
         from uvp_core.model.persistence import save_model
 
         return save_model(self, path)
+
+
+def _as_float(value: Any) -> float:
+    """A number from a field value, NaN when missing or not numeric."""
+    try:
+        return float(value) if value is not None else float("nan")
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 def _blocked(layer: torch.nn.Module, rows: torch.Tensor) -> torch.Tensor:
