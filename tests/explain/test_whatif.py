@@ -1,0 +1,51 @@
+"""What-if edits for one user and a cohort."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from uvp_core.explain import ExplainConfig, background_for, whatif
+
+
+def test_edits_do_not_change_the_original(rating_model, rating_dataset):
+    inputs = rating_model.pair_inputs(rating_dataset, "u001", "i005")
+    n = len(inputs.history)
+    edited = whatif.apply_edits(inputs, [whatif.SetAttribute("region", "South"), whatif.DropLastEvents(2),
+                                         whatif.add_event(rating_dataset, "i004", "rated 5"), whatif.SetItemField("price", 1.0)])  # fmt: skip
+    assert edited.profile["region"] == "South" and edited.item["price"] == 1.0
+    assert len(edited.history) == n - 2 + 1
+    assert edited.history_fields["i004"]["title"] == rating_dataset.items.set_index("item_id").loc["i004", "title"]
+    assert len(inputs.history) == n and inputs.item["price"] != 1.0
+
+
+def test_move_event_keeps_timestamps(rating_model, rating_dataset):
+    inputs = rating_model.pair_inputs(rating_dataset, "u001", "i005")
+    moved = whatif.MoveEvent(0, 3).apply(inputs)
+    assert sorted(e.timestamp for e in moved.history) == sorted(e.timestamp for e in inputs.history)
+    first = min(inputs.history, key=lambda e: e.timestamp)
+    assert sorted(moved.history, key=lambda e: e.timestamp)[3].item_id == first.item_id
+
+
+def test_what_if_repredicts_with_explanation(rating_model, rating_dataset):
+    inputs = rating_model.pair_inputs(rating_dataset, "u001", "i005")
+    result = whatif.what_if(rating_model, inputs, [whatif.DropLastEvents(5), whatif.SetItemField("category", "Toys")],
+                            background_for(rating_model, rating_dataset), config=ExplainConfig(permutations=2))  # fmt: skip
+    assert result.before == rating_model.score_inputs([inputs])[0]
+    assert result.after == rating_model.score_inputs([result.edited])[0]
+    assert result.delta != 0
+    exp = result.explanation
+    assert abs(float(exp.base_values) + exp.values.sum() - result.after) < 1e-4
+
+
+def test_cohort_what_if_mean_shift_and_interval(rating_model, rating_dataset):
+    users = sorted(rating_dataset.events["user_id"].unique())[:12]
+    pairs = pd.DataFrame({"user_id": users, "item_id": "i005"})
+    inputs = whatif.cohort_inputs(rating_model, rating_dataset, pairs)
+    direct = [rating_model.pair_inputs(rating_dataset, u, "i005") for u in users]
+    assert rating_model.score_inputs(inputs).tolist() == rating_model.score_inputs(direct).tolist()
+    result = whatif.cohort_what_if(rating_model, rating_dataset, pairs, whatif.DropLastEvents(3), inputs=inputs)
+    assert len(result.frame) == 12
+    assert np.allclose(result.frame["after"] - result.frame["before"], result.frame["delta"])
+    assert result.ci_low <= result.mean_shift <= result.ci_high
+    assert result.summary()["users"] == 12

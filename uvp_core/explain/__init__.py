@@ -1,0 +1,39 @@
+"""Explanations of value-model predictions in the analyst's words, and what-if edits.
+
+Public surface:
+    pair_features, background_for, masked_inputs     interpretable features and their masking (features.py)
+    explain_pair, explain_inputs -> shap.Explanation  SHAP values that add up to the prediction (shap_explain.py)
+    contributions_frame, explanation_record, group_importance
+    edits + what_if, cohort_what_if                   re-predict edited inputs, for one user or a cohort (whatif.py)
+    figures                                           plotly builders (figures.py)
+"""
+
+from uvp_core.explain import whatif
+from uvp_core.explain.features import GROUP_LABELS, GROUPS, Background, Feature, background_for, masked_inputs, pair_features
+from uvp_core.explain.shap_explain import (
+    ExplainConfig,
+    contributions_frame,
+    explain_inputs,
+    explain_pair,
+    explanation_record,
+    group_importance,
+    group_totals,
+)
+
+__all__ = [
+    "GROUPS",
+    "GROUP_LABELS",
+    "Background",
+    "ExplainConfig",
+    "Feature",
+    "background_for",
+    "contributions_frame",
+    "explain_inputs",
+    "explain_pair",
+    "explanation_record",
+    "group_importance",
+    "group_totals",
+    "masked_inputs",
+    "pair_features",
+    "whatif",
+]

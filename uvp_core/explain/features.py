@@ -1,0 +1,173 @@
+"""Interpretable features of one (user, item) prediction and how each one is masked.
+
+A feature is something an analyst can name: one user attribute, one history event in the model's
+input ("purchased Blue Ceramic Mug, 3 days before"), one field of the candidate item, or the
+collaborative part (the user's ID row, the item's ID row with its popularity).
+
+Masking a feature means the model really reads the input without it, through `ValueModel.score_inputs`
+(texts are re-rendered and re-encoded; never a zeroed embedding):
+
+- user attribute  -> the background value: the dataset's most common value of that attribute
+                     (free-form attributes, with more distinct values than half the rows, are left
+                     out of the profile text instead);
+- history event   -> the event is removed from the history (it leaves the pooled set and the history
+                     length drops by one);
+- item field      -> the background value: the most common value for categorical fields, the median
+                     for numeric ones (price), left out of the text for free-form fields (title,
+                     description);
+- user ID         -> user_id None: the model's "unknown user" ID row;
+- item ID         -> item_id None: the "unknown item" ID row, and with it the training popularity
+                     (unknown items count 0).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from uvp_core.model import HistoryEvent, PairInputs
+from uvp_core.text.templates import EVENT_VERBS, attribute_name, describe_gap, format_value, is_missing, item_label
+
+GROUPS = ("profile", "history", "item", "collaborative")
+GROUP_LABELS = {"profile": "user profile", "history": "history", "item": "item text", "collaborative": "collaborative (IDs)"}
+FREE_TEXT_FIELDS = ("title", "description")  # always left out of the text when masked
+ABSENT = None  # a background of None: the field is left out of the rendered text
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One interpretable input of a prediction."""
+
+    name: str  # in the analyst's words, e.g. "membership tier = premium"
+    group: str  # one of GROUPS
+    kind: str  # "attribute" | "event" | "item_field" | "user_id" | "item_id"
+    key: str | int  # attribute / field name, or the event's position in PairInputs.history
+    value: str  # the data value shown to the analyst
+
+
+@dataclass(frozen=True)
+class Background:
+    """What a masked attribute or item field is replaced by (None: left out of the text)."""
+
+    profile: dict[str, Any] = field(default_factory=dict)
+    item: dict[str, Any] = field(default_factory=dict)
+
+
+def _typical(values: pd.Series) -> Any:
+    """The median of a numeric column, the mode of a categorical one, None for free-form text."""
+    values = values.dropna()
+    if values.empty:
+        return ABSENT
+    if pd.api.types.is_bool_dtype(values):
+        return values.mode().iloc[0]
+    if pd.api.types.is_numeric_dtype(values):
+        return float(values.median())
+    if values.nunique() > max(1, len(values) // 2):
+        return ABSENT
+    counts = values.astype(str).value_counts()
+    top = counts[counts == counts.max()].index.min()  # ties: alphabetical, so the choice is deterministic
+    return values[values.astype(str) == top].iloc[0]
+
+
+def background_for(model, dataset) -> Background:
+    """The masking background of a dataset for a model's user and item columns (see the module doc)."""
+    users, items = dataset.users, dataset.items
+    profile = {}
+    if users is not None:
+        for column in model.space_.user_columns:
+            if column in users.columns and column != "user_id":
+                profile[column] = _typical(users.drop_duplicates("user_id")[column])
+    item = {}
+    if items is not None:
+        for column in model.space_.item_columns:
+            if column in items.columns and column != "item_id":
+                free_text = column in FREE_TEXT_FIELDS
+                item[column] = ABSENT if free_text else _typical(items.drop_duplicates("item_id")[column])
+    return Background(profile=profile, item=item)
+
+
+def event_label(event: HistoryEvent, fields: dict, now: pd.Timestamp | None) -> str:
+    """A history event in words: 'purchased Blue Ceramic Mug, 3 days before'."""
+    kind = str(event.kind)
+    verb = EVENT_VERBS.get(kind, kind)
+    when = describe_gap(pd.Timestamp(now) - pd.Timestamp(event.timestamp)) if now is not None else f"on {pd.Timestamp(event.timestamp):%Y-%m-%d}"
+    return f"{verb} {item_label(fields, event.item_id)}, {when}"
+
+
+def used_history(inputs: PairInputs, history_k: int) -> list[int]:
+    """Positions (in inputs.history) of the events the model reads: the most recent history_k, oldest first."""
+    order = sorted(range(len(inputs.history)), key=lambda j: pd.Timestamp(inputs.history[j].timestamp))
+    return order[-history_k:] if history_k else []
+
+
+def pair_features(inputs: PairInputs, history_k: int) -> list[Feature]:
+    """The interpretable features of one pair: attributes, history events (most recent first), item fields, IDs."""
+    out = [
+        Feature(f"{attribute_name(k)} = {format_value(v)}", "profile", "attribute", k, format_value(v))
+        for k, v in inputs.profile.items()
+        if k != "user_id" and not is_missing(v)
+    ]
+    for j in reversed(used_history(inputs, history_k)):
+        event = inputs.history[j]
+        label = event_label(event, inputs.history_fields.get(event.item_id, {}), inputs.time)
+        out.append(Feature(label, "history", "event", j, f"{event.item_id} · {event.kind} · {pd.Timestamp(event.timestamp):%Y-%m-%d %H:%M}"))
+    for k, v in inputs.item.items():
+        if k != "item_id" and not is_missing(v):
+            out.append(Feature(f"item {attribute_name(k)} = {_short(format_value(v))}", "item", "item_field", k, format_value(v)))
+    if inputs.user_id is not None:
+        out.append(Feature(f"user ID {inputs.user_id} (learned user bias)", "collaborative", "user_id", "user_id", str(inputs.user_id)))
+    if inputs.item_id is not None:
+        out.append(Feature(f"item ID {inputs.item_id} (learned item bias, popularity)", "collaborative", "item_id", "item_id", str(inputs.item_id)))
+    return out
+
+
+def _short(text: str, limit: int = 40) -> str:
+    """Text cut to `limit` characters for a feature name."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def masked_inputs(inputs: PairInputs, features: Sequence[Feature], keep: np.ndarray, background: Background) -> PairInputs:
+    """The inputs with every feature whose `keep` flag is False masked (see the module doc)."""
+    keep = np.asarray(keep, dtype=bool)
+    profile = dict(inputs.profile)
+    item = dict(inputs.item)
+    drop_events: set[int] = set()
+    user_id, item_id = inputs.user_id, inputs.item_id
+    for feature, kept in zip(features, keep, strict=True):
+        if kept:
+            continue
+        if feature.kind == "attribute":
+            _replace(profile, feature.key, background.profile.get(feature.key, ABSENT))
+        elif feature.kind == "item_field":
+            _replace(item, feature.key, background.item.get(feature.key, ABSENT))
+        elif feature.kind == "event":
+            drop_events.add(int(feature.key))
+        elif feature.kind == "user_id":
+            user_id = None
+        elif feature.kind == "item_id":
+            item_id = None
+    history = [e for j, e in enumerate(inputs.history) if j not in drop_events] if drop_events else list(inputs.history)
+    return PairInputs(
+        profile=profile, history=history, item=item, user_id=user_id, item_id=item_id, time=inputs.time,
+        n_earlier=inputs.n_earlier,
+        item_popularity=None if item_id is None else inputs.item_popularity,
+        history_fields=inputs.history_fields,
+    )
+
+
+def _replace(fields: dict, key: str, value: Any) -> None:
+    """Set a field to its background value, or leave it out when the background is absent."""
+    if value is ABSENT:
+        fields.pop(key, None)
+    else:
+        fields[key] = value
+
+
+def copy_inputs(inputs: PairInputs) -> PairInputs:
+    """An independent copy of editable inputs."""
+    return copy.deepcopy(inputs)

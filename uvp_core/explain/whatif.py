@@ -1,0 +1,275 @@
+"""What-if: edit a pair's inputs (attributes, history, item fields) and re-predict, for one user or a cohort.
+
+An edit is a small frozen dataclass with `apply(inputs) -> PairInputs` returning edited copies (the
+input is never changed). `what_if` re-scores one pair and explains the edited prediction;
+`cohort_what_if` applies one edit to every pair of a cohort in two batched `score_inputs` calls and
+reports how the distribution of predicted value moves (mean shift with a bootstrap interval).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shap
+
+from uvp_core.explain.features import Background, copy_inputs, used_history
+from uvp_core.explain.shap_explain import ExplainConfig, explain_inputs
+from uvp_core.model import HistoryEvent, PairInputs
+from uvp_core.text.templates import row_fields
+
+
+@dataclass(frozen=True)
+class SetAttribute:
+    """Set a user attribute (value None: remove it from the profile)."""
+
+    name: str
+    value: Any
+
+    def apply(self, inputs: PairInputs) -> PairInputs:
+        """The inputs with the attribute set."""
+        profile = dict(inputs.profile)
+        if self.value is None:
+            profile.pop(self.name, None)
+        else:
+            profile[self.name] = self.value
+        return replace(copy_inputs(inputs), profile=profile)
+
+    def describe(self) -> str:
+        """The edit in words."""
+        return f"set {self.name} to {self.value}"
+
+
+@dataclass(frozen=True)
+class SetItemField:
+    """Set a field of the candidate item (value None: remove it from the item text)."""
+
+    name: str
+    value: Any
+
+    def apply(self, inputs: PairInputs) -> PairInputs:
+        """The inputs with the item field set."""
+        item = dict(inputs.item)
+        if self.value is None:
+            item.pop(self.name, None)
+        else:
+            item[self.name] = self.value
+        return replace(copy_inputs(inputs), item=item)
+
+    def describe(self) -> str:
+        """The edit in words."""
+        return f"set item {self.name} to {self.value}"
+
+
+@dataclass(frozen=True)
+class AddEvent:
+    """Add a history event on a catalogue item, `days_before` the prediction time (0: the most recent)."""
+
+    item_id: str
+    kind: str
+    fields: tuple[tuple[str, Any], ...] = ()  # the item's fields (see add_event), for its text
+    days_before: float = 0.0
+
+    def apply(self, inputs: PairInputs) -> PairInputs:
+        """The inputs with one more event."""
+        out = copy_inputs(inputs)
+        if out.time is not None:
+            when = pd.Timestamp(out.time) - pd.Timedelta(days=self.days_before) - pd.Timedelta(seconds=1)
+        else:  # the prediction time follows the latest event: the new event becomes the latest
+            latest = max((pd.Timestamp(e.timestamp) for e in out.history), default=pd.Timestamp("2000-01-01", tz="UTC"))
+            when = latest + pd.Timedelta(seconds=1)
+        out.history = [*out.history, HistoryEvent(self.item_id, self.kind, when)]
+        out.history_fields = {**out.history_fields, self.item_id: dict(self.fields)}
+        return out
+
+    def describe(self) -> str:
+        """The edit in words."""
+        return f"add a {self.kind} of item {self.item_id}, {self.days_before:g} days before"
+
+
+@dataclass(frozen=True)
+class RemoveEvent:
+    """Remove the history event at a position of PairInputs.history."""
+
+    index: int
+
+    def apply(self, inputs: PairInputs) -> PairInputs:
+        """The inputs without that event."""
+        out = copy_inputs(inputs)
+        out.history = [e for j, e in enumerate(out.history) if j != self.index]
+        return out
+
+    def describe(self) -> str:
+        """The edit in words."""
+        return f"remove history event {self.index}"
+
+
+@dataclass(frozen=True)
+class DropLastEvents:
+    """Drop the user's n most recent history events."""
+
+    n: int
+
+    def apply(self, inputs: PairInputs) -> PairInputs:
+        """The inputs without the n most recent events."""
+        out = copy_inputs(inputs)
+        order = sorted(range(len(out.history)), key=lambda j: pd.Timestamp(out.history[j].timestamp))
+        drop = set(order[-self.n :]) if self.n > 0 else set()
+        out.history = [e for j, e in enumerate(out.history) if j not in drop]
+        return out
+
+    def describe(self) -> str:
+        """The edit in words."""
+        return f"drop the last {self.n} events"
+
+
+@dataclass(frozen=True)
+class MoveEvent:
+    """Reorder history: the event at chronological position `source` moves to position `target` (0 = oldest);
+    the events keep the original set of timestamps."""
+
+    source: int
+    target: int
+
+    def apply(self, inputs: PairInputs) -> PairInputs:
+        """The inputs with the history reordered."""
+        out = copy_inputs(inputs)
+        events = sorted(out.history, key=lambda e: pd.Timestamp(e.timestamp))
+        times = [e.timestamp for e in events]
+        moved = events.pop(self.source)
+        events.insert(self.target, moved)
+        out.history = [replace(e, timestamp=t) for e, t in zip(events, times, strict=True)]
+        return out
+
+    def describe(self) -> str:
+        """The edit in words."""
+        return f"move event {self.source} to position {self.target}"
+
+
+Edit = SetAttribute | SetItemField | AddEvent | RemoveEvent | DropLastEvents | MoveEvent
+
+
+def add_event(dataset, item_id: str, kind: str, days_before: float = 0.0, columns: Sequence[str] | None = None) -> AddEvent:
+    """An AddEvent for a catalogue item, carrying the item's fields from the dataset."""
+    fields = row_fields(dataset.items, "item_id", item_id, columns)
+    return AddEvent(item_id, kind, tuple(fields.items()), days_before)
+
+
+def add_event_in_category(dataset, category: str, kind: str, columns: Sequence[str] | None = None) -> AddEvent:
+    """An AddEvent on the most popular item of a category ("one more purchase in category X")."""
+    items = dataset.items
+    ids = items.loc[items["category"].astype(str) == str(category), "item_id"].astype(str)
+    if ids.empty:
+        raise ValueError(f"no item in category {category!r}")
+    counts = dataset.events["item_id"].astype(str).value_counts()
+    best = max(ids, key=lambda i: (counts.get(i, 0), i))
+    return add_event(dataset, best, kind, 0.0, columns)
+
+
+def apply_edits(inputs: PairInputs, edits: Sequence[Edit]) -> PairInputs:
+    """The inputs after every edit, in order (the original is unchanged)."""
+    out = copy_inputs(inputs)
+    for edit in edits:
+        out = edit.apply(out)
+    return out
+
+
+@dataclass(frozen=True)
+class WhatIf:
+    """One pair before and after edits."""
+
+    before: float
+    after: float
+    edited: PairInputs
+    explanation: shap.Explanation | None  # of the edited prediction
+
+    @property
+    def delta(self) -> float:
+        """after - before."""
+        return self.after - self.before
+
+
+def what_if(model, inputs: PairInputs, edits: Sequence[Edit], background: Background, *, explain: bool = True,
+            config: ExplainConfig = ExplainConfig()) -> WhatIf:  # fmt: skip
+    """Re-predict one pair after edits (one batched call), with the edited prediction's explanation."""
+    edited = apply_edits(inputs, edits)
+    before, after = model.score_inputs([inputs, edited])
+    explanation = explain_inputs(model, edited, background, config) if explain else None
+    return WhatIf(float(before), float(after), edited, explanation)
+
+
+@dataclass(frozen=True)
+class CohortWhatIf:
+    """Predictions of a cohort before and after one edit."""
+
+    frame: pd.DataFrame  # user_id, item_id, before, after, delta
+    mean_shift: float
+    ci_low: float
+    ci_high: float
+    level: float
+
+    def summary(self) -> dict[str, float]:
+        """Headline numbers."""
+        return {
+            "users": float(len(self.frame)),
+            "mean_before": float(self.frame["before"].mean()),
+            "mean_after": float(self.frame["after"].mean()),
+            "mean_shift": self.mean_shift,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+        }
+
+
+def bootstrap_mean(values: np.ndarray, resamples: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of a mean."""
+    values = np.asarray(values, dtype=float)
+    if len(values) == 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), (resamples, len(values)))].mean(axis=1)
+    tail = (1 - level) / 2
+    return float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
+
+
+def cohort_inputs(model, dataset, pairs: pd.DataFrame) -> list[PairInputs]:
+    """PairInputs for every (user_id, item_id) row, sharing one grouping of the events by user."""
+    by_user = {u: g for u, g in dataset.events.groupby("user_id", sort=False, observed=True)}
+    now = dataset.events["timestamp"].max() if len(dataset.events) else None
+    empty = dataset.events.iloc[:0]
+    out = []
+    for user_id, item_id in zip(pairs["user_id"].astype(str), pairs["item_id"].astype(str), strict=True):
+        mine = replace(dataset, events=by_user.get(user_id, empty)) if _replaceable(dataset) else dataset
+        inputs = model.pair_inputs(mine, user_id, item_id)
+        inputs.time = now  # as pair_inputs on the whole dataset: the latest event of all
+        out.append(inputs)
+    return out
+
+
+def _replaceable(dataset) -> bool:
+    """Whether the dataset is a dataclass whose events can be swapped for a user's own."""
+    from dataclasses import is_dataclass
+
+    return is_dataclass(dataset)
+
+
+def cohort_what_if(model, dataset, pairs: pd.DataFrame, edit: Edit, *, resamples: int = 1000, level: float = 0.95,
+                   seed: int = 0, inputs: Sequence[PairInputs] | None = None) -> CohortWhatIf:  # fmt: skip
+    """Apply one edit to every pair of a cohort; predictions before/after and the mean shift with a bootstrap interval."""
+    rows = list(inputs) if inputs is not None else cohort_inputs(model, dataset, pairs)
+    edited = [edit.apply(r) for r in rows]
+    scores = model.score_inputs([*rows, *edited])
+    before, after = scores[: len(rows)], scores[len(rows) :]
+    frame = pd.DataFrame(
+        {"user_id": pairs["user_id"].astype(str).to_numpy(), "item_id": pairs["item_id"].astype(str).to_numpy(),
+         "before": before, "after": after, "delta": after - before}  # fmt: skip
+    )
+    low, high = bootstrap_mean(frame["delta"].to_numpy(), resamples, level, seed)
+    return CohortWhatIf(frame, float(frame["delta"].mean()) if len(frame) else float("nan"), low, high, level)
+
+
+def chronological(inputs: PairInputs, history_k: int) -> list[int]:
+    """History positions the model reads, oldest first (for display and MoveEvent positions)."""
+    return used_history(inputs, history_k)
