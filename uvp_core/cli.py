@@ -174,6 +174,23 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    """Explain one (user, item) prediction: write prediction, base_value and contributions (JSON)."""
+    from uvp_core.atomic import atomic_write_text
+    from uvp_core.explain import ExplainConfig, explain_pair, explanation_record
+
+    result = _load(args)
+    if result.dataset is None:
+        return 1
+    model = _load_model(args.model)
+    config = ExplainConfig(permutations=args.permutations, seed=args.seed)
+    exp = explain_pair(model, result.dataset, args.user, args.item, args.time, config=config)
+    record = {"user_id": args.user, "item_id": args.item, "target": model.target, **explanation_record(exp)}
+    atomic_write_text(args.out, json.dumps(record, indent=2, ensure_ascii=False))
+    print(json.dumps({"explanation": str(args.out), "prediction": record["prediction"], "features": len(record["contributions"])}))
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     """Run the background training worker for a workspace until its queue stays empty."""
     from uvp_core import jobs
@@ -227,6 +244,16 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--workspace", type=Path, default=None)
     worker.add_argument("--idle-exit", type=float, default=20.0, help="seconds of empty queue before exiting")
     worker.set_defaults(func=cmd_worker)
+    explain = sub.add_parser("explain", help="explain one (user, item) prediction with SHAP values; write JSON")
+    _add_data_args(explain)
+    explain.add_argument("--model", required=True, type=Path)
+    explain.add_argument("--user", required=True)
+    explain.add_argument("--item", required=True)
+    explain.add_argument("--time", default=None, help="prediction time (ISO 8601); default: after the latest event")
+    explain.add_argument("--out", required=True, type=Path, help="the JSON file to write")
+    explain.add_argument("--permutations", type=int, default=12, help="permutation pairs above 12 features")
+    explain.add_argument("--seed", type=int, default=0)
+    explain.set_defaults(func=cmd_explain)
     return parser
 
 

@@ -1,0 +1,32 @@
+"""`python -m uvp_core explain` writes a prediction, a base value and contributions that add up."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from uvp_core.cli import main
+from uvp_core.data import load_path
+
+
+def test_explain_command_writes_additive_json(tmp_path: Path, rating_model, rating_dataset) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    rating_dataset.events.to_csv(data / "events.csv", index=False)
+    rating_dataset.items.to_csv(data / "items.csv", index=False)
+    rating_dataset.users.to_csv(data / "users.csv", index=False)
+    model_dir = rating_model.save(tmp_path / "model")
+    out = tmp_path / "explain.json"
+    code = main(["explain", "--model", str(model_dir), "--data", str(data), "--user", "u001", "--item", "i005",
+                 "--out", str(out), "--permutations", "2"])  # fmt: skip
+    assert code == 0
+    record = json.loads(out.read_text())
+    assert {"prediction", "base_value", "contributions"} <= set(record)
+    assert {"feature", "group", "value"} <= set(record["contributions"][0])
+    total = record["base_value"] + sum(c["value"] for c in record["contributions"])
+    assert abs(total - record["prediction"]) < 1e-4
+    dataset = load_path(data).dataset
+    expected = rating_model.predict(dataset, pd.DataFrame({"user_id": ["u001"], "item_id": ["i005"]}))[0]
+    assert abs(record["prediction"] - expected) < 1e-6
