@@ -8,7 +8,7 @@ Public surface:
     figures                                           plotly builders (figures.py)
 """
 
-from uvp_core.explain import whatif
+from uvp_core.explain import figures, whatif
 from uvp_core.explain.features import GROUP_LABELS, GROUPS, Background, Feature, background_for, masked_inputs, pair_features
 from uvp_core.explain.shap_explain import (
     ExplainConfig,
@@ -35,5 +35,6 @@ __all__ = [
     "group_totals",
     "masked_inputs",
     "pair_features",
+    "figures",
     "whatif",
 ]

@@ -123,6 +123,17 @@ def pair_features(inputs: PairInputs, history_k: int) -> list[Feature]:
         out.append(Feature(f"user ID {inputs.user_id} (learned user bias)", "collaborative", "user_id", "user_id", str(inputs.user_id)))
     if inputs.item_id is not None:
         out.append(Feature(f"item ID {inputs.item_id} (learned item bias, popularity)", "collaborative", "item_id", "item_id", str(inputs.item_id)))
+    return _unique_names(out)
+
+
+def _unique_names(features: list[Feature]) -> list[Feature]:
+    """Repeated names (two views of one item on one day) get ' (2)', ' (3)', ... so every name is a label."""
+    seen: dict[str, int] = {}
+    out = []
+    for feature in features:
+        seen[feature.name] = seen.get(feature.name, 0) + 1
+        n = seen[feature.name]
+        out.append(feature if n == 1 else Feature(f"{feature.name} ({n})", feature.group, feature.kind, feature.key, feature.value))
     return out
 
 

@@ -1,0 +1,115 @@
+"""Plotly figures of explanations and what-if results: each takes results and returns a figure.
+
+Data text (feature names, item fields) reaches plotly only as data (axis values, hover fields),
+never inside titles or templates.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+import shap
+
+from uvp_core.explain.features import GROUP_LABELS
+from uvp_core.model import PairInputs
+
+LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}}
+GROUP_COLOURS = {"profile": "#4C78A8", "history": "#F58518", "item": "#54A24B", "collaborative": "#B279A2", "other": "#9D9D9D"}
+
+
+def waterfall_table(exp: shap.Explanation, top: int = 10) -> pd.DataFrame:
+    """The top contributions by |SHAP| (largest first) plus one row summing the rest."""
+    values = np.asarray(exp.values, dtype=float)
+    order = np.argsort(-np.abs(values), kind="stable")
+    shown = order[:top]
+    rows = [{"feature": str(exp.feature_names[i]), "group": str(exp.groups[i]), "value": str(exp.data[i]), "contribution": values[i]} for i in shown]
+    rest = order[top:]
+    if len(rest):
+        rows.append({"feature": f"{len(rest)} other features", "group": "other", "value": "", "contribution": float(values[rest].sum())})
+    return pd.DataFrame(rows, columns=["feature", "group", "value", "contribution"])
+
+
+def waterfall(exp: shap.Explanation, top: int = 10, title: str = "Why this prediction") -> go.Figure:
+    """Horizontal waterfall: base value, the top contributions (rest summed), the prediction."""
+    table = waterfall_table(exp, top).iloc[::-1]  # plotted bottom-up: the largest ends on top, next to the prediction
+    labels = ["base value", *table["feature"], "prediction"]
+    fig = go.Figure(
+        go.Waterfall(
+            orientation="h",
+            y=labels,
+            x=[float(exp.base_values), *table["contribution"], float(exp.prediction)],
+            measure=["absolute", *["relative"] * len(table), "total"],
+            customdata=["", *table["value"], ""],
+            hovertemplate="%{y}<br>%{x:+.4f}<br>%{customdata}<extra></extra>",
+        )
+    )
+    fig.update_layout(title=title, height=140 + 28 * len(labels), **LAYOUT)
+    fig.update_yaxes(type="category", autorange="reversed", categoryorder="array", categoryarray=labels)
+    return fig
+
+
+def history_timeline(exp: shap.Explanation, inputs: PairInputs) -> go.Figure:
+    """The user's history events the model reads, over time, coloured by their contribution."""
+    rows = [
+        {"time": pd.Timestamp(inputs.history[int(f.key)].timestamp), "event": f.name, "contribution": float(v),
+         "item_id": inputs.history[int(f.key)].item_id}  # fmt: skip
+        for f, v in zip(exp.features, exp.values, strict=True)
+        if f.kind == "event"
+    ]
+    table = pd.DataFrame(rows, columns=["time", "event", "contribution", "item_id"])
+    bound = float(table["contribution"].abs().max()) if len(table) else 1.0
+    fig = px.scatter(
+        table, x="time", y="contribution", color="contribution", hover_data={"event": True, "item_id": True},
+        color_continuous_scale="RdBu", range_color=(-bound or -1, bound or 1), title="History timeline",
+    )
+    fig.update_traces(marker={"size": 12, "line": {"width": 1, "color": "#333"}})
+    fig.add_hline(y=0, line_dash="dot", line_color="#888")
+    fig.update_layout(height=320, **LAYOUT)
+    return fig
+
+
+def item_fields(exp: shap.Explanation) -> go.Figure:
+    """Contribution of each field of the candidate item, with its value in the hover."""
+    rows = [(f.key, f.value, float(v)) for f, v in zip(exp.features, exp.values, strict=True) if f.group == "item"]
+    table = pd.DataFrame(rows, columns=["field", "value", "contribution"])
+    fig = px.bar(table, x="contribution", y="field", orientation="h", hover_data={"value": True}, title="Candidate item fields")
+    fig.update_layout(height=120 + 30 * max(1, len(table)), **LAYOUT)
+    fig.update_yaxes(type="category")
+    return fig
+
+
+def group_importance(table: pd.DataFrame) -> go.Figure:
+    """Mean |SHAP| by feature group, one bar colour per segment (from shap_explain.group_importance)."""
+    shown = table.assign(group=table["group"].map(GROUP_LABELS).fillna(table["group"]))
+    fig = px.bar(shown, x="group", y="mean_abs_shap", color="segment", barmode="group", title="Mean |SHAP| by feature group")
+    fig.update_layout(height=340, **LAYOUT)
+    fig.update_yaxes(title="mean |SHAP|")
+    return fig
+
+
+def compare_items(first: shap.Explanation, second: shap.Explanation, names: tuple[str, str]) -> go.Figure:
+    """Contributions by feature group of two items for the same user, side by side."""
+    rows = []
+    for exp, name in zip((first, second), names, strict=True):
+        rows.append({"item": name, "group": "base value", "contribution": float(exp.base_values)})
+        for group in GROUP_LABELS:
+            total = float(np.sum(np.asarray(exp.values)[np.asarray(exp.groups) == group]))
+            rows.append({"item": name, "group": GROUP_LABELS[group], "contribution": total})
+    fig = px.bar(pd.DataFrame(rows), x="group", y="contribution", color="item", barmode="group", title="Two items compared by feature group")
+    fig.update_layout(height=340, **LAYOUT)
+    return fig
+
+
+def cohort_shift(frame: pd.DataFrame) -> go.Figure:
+    """Distribution of predicted value before and after a cohort edit (from whatif.cohort_what_if)."""
+    long = pd.concat([
+        pd.DataFrame({"prediction": frame["before"], "when": "before"}),
+        pd.DataFrame({"prediction": frame["after"], "when": "after the edit"}),
+    ])  # fmt: skip
+    fig = px.histogram(long, x="prediction", color="when", barmode="overlay", opacity=0.6, nbins=40, title="Predicted value of the cohort")
+    for name, colour in (("before", "#636EFA"), ("after", "#EF553B")):
+        fig.add_vline(x=float(frame[name].mean()), line_dash="dash", line_color=colour)
+    fig.update_layout(height=340, **LAYOUT)
+    return fig
