@@ -115,3 +115,58 @@ def active_model():
     if not model_id:
         return None
     return load_model(str(default_root().resolve()), model_id)
+
+
+# --- explanations (issue #5: Explain a user, What-if) -------------------------------------------
+# Appended section. Cached on the workspace root, the model id and the dataset id (a content
+# fingerprint); cached explanations and tables are read-only.
+EXPLAIN_USER = "uvp.explain_user"
+EXPLAIN_ITEM = "uvp.explain_item"
+WHATIF_EDITS = "uvp.whatif_edits"  # the edits the What-if page has applied, in order
+
+
+def explain_model_picker(ws: Workspace) -> str | None:
+    """The model to explain (default: the session's active model); None when the registry is empty."""
+    models = ws.list_models()
+    if not models:
+        st.info("No models in the registry yet: train or load one on the Model page.")
+        return None
+    labels = {m.id: f"{m.name} · {m.target} · {m.id}" for m in models}
+    ids = list(labels)
+    active = st.session_state.get(ACTIVE_MODEL)
+    model_id = st.selectbox("Model", ids, index=ids.index(active) if active in ids else 0, format_func=labels.get, key="uvp.explain_model")
+    st.session_state[ACTIVE_MODEL] = model_id
+    if st.session_state.get(ACTIVE_DATASET) is None:
+        set_active_dataset(sample_dataset_id())
+    return model_id
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def explain_background(root: str, model_id: str, dataset_id: str):
+    """The masking background (most common / median values) of a dataset for a model."""
+    from uvp_core.explain import background_for
+
+    return background_for(load_model(root, model_id), load_dataset(root, dataset_id))
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def explain_user_table(root: str, dataset_id: str):
+    """Users with event counts, attributes and new/active segment (for search and cohorts)."""
+    from uvp_core.explain import whatif
+
+    return whatif.user_table(load_dataset(root, dataset_id))
+
+
+@st.cache_resource(max_entries=64, show_spinner="Explaining…")
+def pair_explanation(root: str, model_id: str, dataset_id: str, user_id: str, item_id: str):
+    """The SHAP explanation of one (user, item) prediction."""
+    from uvp_core.explain import explain_pair
+
+    model, dataset = load_model(root, model_id), load_dataset(root, dataset_id)
+    return explain_pair(model, dataset, user_id, item_id, background=explain_background(root, model_id, dataset_id))
+
+
+@st.cache_data(max_entries=32, show_spinner="Ranking items…")
+def top_items(root: str, model_id: str, dataset_id: str, user_id: str, k: int):
+    """The model's top-k unseen items for a user."""
+    return load_model(root, model_id).recommend(load_dataset(root, dataset_id), user_id, k)

@@ -49,3 +49,14 @@ def test_cohort_what_if_mean_shift_and_interval(rating_model, rating_dataset):
     assert np.allclose(result.frame["after"] - result.frame["before"], result.frame["delta"])
     assert result.ci_low <= result.mean_shift <= result.ci_high
     assert result.summary()["users"] == 12
+
+
+def test_user_search_and_cohorts(rating_dataset):
+    table = whatif.user_table(rating_dataset)
+    assert {"user_id", "events", "age_band", "region", "segment"} <= set(table.columns)
+    found = whatif.search_users(table, "north")
+    assert len(found) and (found["region"] == "North").all()
+    assert whatif.search_users(table, "u001")["user_id"].tolist() == ["u001"]
+    active = whatif.cohort_users(table, whatif.SEGMENTS[2], "region", "South", max_users=5)
+    assert len(active) == 5 and set(table.set_index("user_id").loc[active, "region"]) == {"South"}
+    assert whatif.parse_value("12.5", 3.0) == 12.5 and whatif.parse_value("x", "y") == "x"

@@ -273,3 +273,63 @@ def cohort_what_if(model, dataset, pairs: pd.DataFrame, edit: Edit, *, resamples
 def chronological(inputs: PairInputs, history_k: int) -> list[int]:
     """History positions the model reads, oldest first (for display and MoveEvent positions)."""
     return used_history(inputs, history_k)
+
+
+# --- choosing users and cohorts -------------------------------------------------------------------------
+NEW_USER_EVENTS = 5  # users with at most this many events count as "new"
+SEGMENTS = ("all users", "new users (at most 5 events)", "active users (more than 5 events)")
+
+
+def user_table(dataset) -> pd.DataFrame:
+    """One row per user with events: user_id, events, the users-table attributes, segment (new / active)."""
+    counts = dataset.events["user_id"].astype(str).value_counts().rename_axis("user_id").reset_index(name="events")
+    frame = counts
+    if dataset.users is not None:
+        users = dataset.users.drop_duplicates("user_id").assign(user_id=lambda f: f["user_id"].astype(str))
+        frame = counts.merge(users, on="user_id", how="left")
+    frame["segment"] = np.where(frame["events"] <= NEW_USER_EVENTS, "new", "active")
+    return frame.sort_values("user_id", kind="stable").reset_index(drop=True)
+
+
+def search_users(table: pd.DataFrame, query: str, limit: int = 200) -> pd.DataFrame:
+    """Users whose id or any attribute contains the query (case-insensitive), at most `limit`."""
+    query = query.strip().lower()
+    if not query:
+        return table.head(limit)
+    text = table.drop(columns=["events"]).astype(str).apply(lambda c: c.str.lower().str.contains(query, regex=False))
+    return table.loc[text.any(axis=1)].head(limit)
+
+
+def cohort_users(table: pd.DataFrame, segment: str = SEGMENTS[0], attribute: str | None = None, value: Any = None,
+                 max_users: int = 1000, seed: int = 0) -> list[str]:  # fmt: skip
+    """User ids of a segment (and optionally attribute == value), a seeded sample of at most max_users."""
+    chosen = table
+    if segment == SEGMENTS[1]:
+        chosen = chosen.loc[chosen["segment"] == "new"]
+    elif segment == SEGMENTS[2]:
+        chosen = chosen.loc[chosen["segment"] == "active"]
+    if attribute:
+        chosen = chosen.loc[chosen[attribute].astype(str) == str(value)]
+    if len(chosen) > max_users:
+        chosen = chosen.sample(max_users, random_state=seed).sort_values("user_id")
+    return chosen["user_id"].astype(str).tolist()
+
+
+def parse_value(text: str, like: Any) -> Any:
+    """A typed value for an edit: a number when the field it replaces is numeric (else the text as is)."""
+    if isinstance(like, int | float | np.integer | np.floating) and not isinstance(like, bool):
+        try:
+            return float(text)
+        except ValueError:
+            return text
+    return text
+
+
+def history_table(inputs: PairInputs, history_k: int) -> pd.DataFrame:
+    """The history events the model reads, most recent first: position, time, event, item_id, title."""
+    rows = [
+        {"position": j, "time": inputs.history[j].timestamp, "event": inputs.history[j].kind, "item_id": inputs.history[j].item_id,
+         "title": str(inputs.history_fields.get(inputs.history[j].item_id, {}).get("title", ""))}  # fmt: skip
+        for j in reversed(used_history(inputs, history_k))
+    ]
+    return pd.DataFrame(rows, columns=["position", "time", "event", "item_id", "title"])

@@ -1,0 +1,94 @@
+"""Explain a user: pick a user, see their profile, history and top items, and why the model values an item."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from uvp_core import app_state
+from uvp_core.explain import ExplainConfig, contributions_frame, figures, group_importance, whatif
+
+st.set_page_config(page_title="UVP · Explain a user", layout="wide")
+st.title("Explain a user")
+
+ws = app_state.workspace()
+root = str(ws.root.resolve())
+model_id = app_state.explain_model_picker(ws)
+if model_id is None:
+    st.stop()
+dataset_id = st.session_state[app_state.ACTIVE_DATASET]
+model = app_state.load_model(root, model_id)
+dataset = app_state.load_dataset(root, dataset_id)
+users = app_state.explain_user_table(root, dataset_id)
+
+# --- pick a user -------------------------------------------------------------------------------------
+st.header("User")
+query = st.text_input("Search users by id or attribute", key="uvp.explain_query")
+found = whatif.search_users(users, query)
+if found.empty:
+    st.info("No user matches this search.")
+    st.stop()
+user_ids = found["user_id"].tolist()
+if st.session_state.get(app_state.EXPLAIN_USER) not in user_ids:
+    st.session_state[app_state.EXPLAIN_USER] = user_ids[0]
+user_id = st.selectbox("User", user_ids, key=app_state.EXPLAIN_USER)
+left, right = st.columns([1, 2])
+left.subheader("Profile")
+left.dataframe(users.loc[users["user_id"] == user_id].T.rename(columns=lambda _: "value").astype(str))
+inputs = model.pair_inputs(dataset, user_id, "")  # the history is the same for every candidate item
+right.subheader(f"History the model reads (most recent {model.history_k})")
+right.dataframe(whatif.history_table(inputs, model.history_k), hide_index=True)
+
+# --- top items ---------------------------------------------------------------------------------------
+st.header("Top predicted items")
+k = st.slider("How many", 3, 30, 10, key="uvp.explain_k")
+top = app_state.top_items(root, model_id, dataset_id, user_id, k)
+st.dataframe(top, hide_index=True)
+candidates = top["item_id"].astype(str).tolist()
+if not candidates:
+    st.info("This user has interacted with every item.")
+    st.stop()
+if st.session_state.get(app_state.EXPLAIN_ITEM) not in candidates:
+    st.session_state[app_state.EXPLAIN_ITEM] = candidates[0]
+item_id = st.selectbox("Item to explain", candidates, key=app_state.EXPLAIN_ITEM)
+
+# --- the explanation ---------------------------------------------------------------------------------
+st.header("Why this prediction")
+exp = app_state.pair_explanation(root, model_id, dataset_id, user_id, item_id)
+a, b, c = st.columns(3)
+a.metric("Prediction", f"{exp.prediction:.4f}")
+b.metric("Base value (every feature masked)", f"{float(exp.base_values):.4f}")
+c.metric("Sum of contributions", f"{float(exp.values.sum()):+.4f}")
+st.text(f"base value {float(exp.base_values):.4f} + contributions {float(exp.values.sum()):+.4f} = {float(exp.base_values) + float(exp.values.sum()):.4f} "
+        f"({exp.algorithm} SHAP over {len(exp.values)} features, {exp.evaluations:,} model evaluations)")  # fmt: skip
+st.plotly_chart(figures.waterfall(exp, top=12), key="waterfall")
+st.dataframe(contributions_frame(exp), hide_index=True, key="contributions")
+left, right = st.columns(2)
+left.plotly_chart(figures.history_timeline(exp, model.pair_inputs(dataset, user_id, item_id)), key="timeline")
+right.plotly_chart(figures.item_fields(exp), key="item_fields")
+
+# --- compare two items -------------------------------------------------------------------------------
+st.header("Compare two items")
+others = [i for i in candidates if i != item_id]
+if others:
+    second = st.selectbox("Second item", others, key="uvp.explain_second")
+    other = app_state.pair_explanation(root, model_id, dataset_id, user_id, second)
+    st.text(f"{item_id}: {exp.prediction:.4f} · {second}: {other.prediction:.4f} · difference {exp.prediction - other.prediction:+.4f}")
+    st.plotly_chart(figures.compare_items(exp, other, (item_id, second)), key="compare")
+
+# --- global and by segment ---------------------------------------------------------------------------
+st.header("Global and by segment")
+st.caption("Mean |SHAP| by feature group over a sample of users and each one's top item, overall and for new vs active users.")
+n_users = st.number_input("Users in the sample", 4, 200, 20, key="uvp.explain_sample")
+if st.button("Compute group importance", key="uvp.explain_global"):
+    sample = users.sample(min(int(n_users), len(users)), random_state=0)
+    progress = st.progress(0.0, text="Explaining…")
+    pairs = pd.DataFrame(
+        {"user_id": sample["user_id"].tolist(),
+         "item_id": [app_state.top_items(root, model_id, dataset_id, u, 1)["item_id"].astype(str).iloc[0] for u in sample["user_id"]],
+         "segment": sample["segment"].tolist()}  # fmt: skip
+    )
+    table = group_importance(model, dataset, pairs, "segment", config=ExplainConfig(permutations=4),
+                             progress=lambda done, total: progress.progress(done / total, text=f"Explained {done} of {total}"))  # fmt: skip
+    st.dataframe(table, hide_index=True, key="group_table")
+    st.plotly_chart(figures.group_importance(table), key="group_figure")

@@ -1,0 +1,128 @@
+"""What-if: edit one user's attributes, history or the candidate item and re-predict; apply one edit to a cohort."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from uvp_core import app_state
+from uvp_core.explain import contributions_frame, figures, whatif
+
+st.set_page_config(page_title="UVP · What-if", layout="wide")
+st.title("What-if")
+
+ws = app_state.workspace()
+root = str(ws.root.resolve())
+model_id = app_state.explain_model_picker(ws)
+if model_id is None:
+    st.stop()
+dataset_id = st.session_state[app_state.ACTIVE_DATASET]
+model = app_state.load_model(root, model_id)
+dataset = app_state.load_dataset(root, dataset_id)
+users = app_state.explain_user_table(root, dataset_id)
+background = app_state.explain_background(root, model_id, dataset_id)
+catalogue = dataset.items["item_id"].astype(str).tolist() if dataset.items is not None else sorted(dataset.events["item_id"].astype(str).unique())
+
+# --- one user ----------------------------------------------------------------------------------------
+st.header("One user")
+user_ids = users["user_id"].tolist()
+if st.session_state.get(app_state.EXPLAIN_USER) not in user_ids:
+    st.session_state[app_state.EXPLAIN_USER] = user_ids[0]
+left, right = st.columns(2)
+user_id = left.selectbox("User", user_ids, key=app_state.EXPLAIN_USER)
+top = app_state.top_items(root, model_id, dataset_id, user_id, 10)["item_id"].astype(str).tolist()
+choices = top + [i for i in catalogue if i not in top]
+item_id = right.selectbox("Candidate item (top predicted first)", choices, key="uvp.whatif_item")
+if st.session_state.get("uvp.whatif_pair") != (user_id, item_id):  # a new pair starts without edits
+    st.session_state["uvp.whatif_pair"] = (user_id, item_id)
+    st.session_state[app_state.WHATIF_EDITS] = []
+edits: list = st.session_state[app_state.WHATIF_EDITS]
+inputs = model.pair_inputs(dataset, user_id, item_id)
+
+tabs = st.tabs(["User attribute", "Add event", "Remove event", "Reorder history", "Item field"])
+with tabs[0]:
+    names = list(model.space_.user_columns) or ["(none)"]
+    name = st.selectbox("Attribute", names, key="uvp.whatif_attr")
+    value = st.text_input("New value", value=str(inputs.profile.get(name, "")), key="uvp.whatif_attr_value")
+    if st.button("Apply attribute", key="uvp.whatif_apply_attr") and name != "(none)":
+        edits.append(whatif.SetAttribute(name, whatif.parse_value(value, inputs.profile.get(name))))
+with tabs[1]:
+    added = st.selectbox("Catalogue item", catalogue, key="uvp.whatif_add_item")
+    kind = st.selectbox("Event", model.kinds_, key="uvp.whatif_add_kind")
+    days = st.number_input("Days before the prediction", 0.0, 3650.0, 0.0, key="uvp.whatif_add_days")
+    if st.button("Add event", key="uvp.whatif_apply_add"):
+        edits.append(whatif.add_event(dataset, added, kind, days, model.space_.item_columns))
+current = whatif.apply_edits(inputs, edits)
+table = whatif.history_table(current, model.history_k)
+with tabs[2]:
+    if len(table):
+        position = st.selectbox("Event", table["position"].tolist(), key="uvp.whatif_remove",
+                                format_func=lambda j: f"{table.set_index('position').loc[j, 'event']} · {table.set_index('position').loc[j, 'title']} · {table.set_index('position').loc[j, 'time']}")  # fmt: skip
+        if st.button("Remove event", key="uvp.whatif_apply_remove"):
+            edits.append(whatif.RemoveEvent(int(position)))
+with tabs[3]:
+    n = len(current.history)
+    if n > 1:
+        source = st.number_input("Move the event at position (0 = oldest)", 0, n - 1, n - 1, key="uvp.whatif_move_from")
+        target = st.number_input("to position", 0, n - 1, 0, key="uvp.whatif_move_to")
+        if st.button("Reorder", key="uvp.whatif_apply_move"):
+            edits.append(whatif.MoveEvent(int(source), int(target)))
+with tabs[4]:
+    fields = [c for c in model.space_.item_columns if c != "item_id"] or ["title"]
+    field = st.selectbox("Field", fields, key="uvp.whatif_field")
+    text = st.text_input("New value", value=str(inputs.item.get(field, "")), key="uvp.whatif_field_value")
+    if st.button("Apply item field", key="uvp.whatif_apply_field"):
+        edits.append(whatif.SetItemField(field, whatif.parse_value(text, inputs.item.get(field))))
+if st.button("Reset", key="uvp.whatif_reset"):
+    edits.clear()
+
+result = whatif.what_if(model, inputs, edits, background)
+st.dataframe(pd.DataFrame({"edit": [e.describe() for e in edits]}), hide_index=True, key="edits")
+a, b, c = st.columns(3)
+a.metric("Prediction before", f"{result.before:.4f}")
+b.metric("Prediction after the edits", f"{result.after:.4f}", delta=f"{result.delta:+.4f}")
+c.metric("Edits", len(edits))
+exp = result.explanation
+st.text(f"base value {float(exp.base_values):.4f} + contributions {float(exp.values.sum()):+.4f} = {exp.prediction:.4f}")
+st.plotly_chart(figures.waterfall(exp, top=12, title="Why the edited prediction"), key="whatif_waterfall")
+st.dataframe(contributions_frame(exp), hide_index=True, key="whatif_contributions")
+
+# --- a cohort ----------------------------------------------------------------------------------------
+st.header("A cohort")
+with st.form("cohort"):
+    a, b, c = st.columns(3)
+    segment = a.selectbox("Segment", whatif.SEGMENTS, key="uvp.cohort_segment")
+    attributes = ["(any)", *[col for col in users.columns if col not in ("user_id", "events", "segment")]]
+    attribute = b.selectbox("and attribute", attributes, key="uvp.cohort_attr")
+    attr_value = c.text_input("equals", key="uvp.cohort_attr_value")
+    cohort_item = st.selectbox("Candidate item for every user", catalogue, key="uvp.cohort_item")
+    edit_kind = st.radio("Edit", ("one more event in a category", "attribute → value", "drop the last N events"), horizontal=True, key="uvp.cohort_edit")
+    a, b, c = st.columns(3)
+    categories = sorted(dataset.items["category"].astype(str).unique()) if dataset.items is not None and "category" in dataset.items else []
+    category = a.selectbox("Category", categories or ["(none)"], key="uvp.cohort_category")
+    event_kind = a.selectbox("Event", model.kinds_, index=len(model.kinds_) - 1, key="uvp.cohort_kind")
+    set_attr = b.selectbox("Attribute", list(model.space_.user_columns) or ["(none)"], key="uvp.cohort_set_attr")
+    set_value = b.text_input("Value", key="uvp.cohort_set_value")
+    drop_n = c.number_input("N", 1, 50, 3, key="uvp.cohort_drop")
+    run = st.form_submit_button("Run the cohort what-if", type="primary")
+if run:
+    chosen = whatif.cohort_users(users, segment, None if attribute == "(any)" else attribute, attr_value)
+    if not chosen:
+        st.info("No user in this cohort.")
+        st.stop()
+    if edit_kind.startswith("one more"):
+        edit = whatif.add_event_in_category(dataset, category, event_kind, model.space_.item_columns)
+    elif edit_kind.startswith("attribute"):
+        edit = whatif.SetAttribute(set_attr, set_value)
+    else:
+        edit = whatif.DropLastEvents(int(drop_n))
+    with st.spinner(f"Scoring {len(chosen):,} users before and after…"):
+        cohort = whatif.cohort_what_if(model, dataset, pd.DataFrame({"user_id": chosen, "item_id": cohort_item}), edit)
+    st.text(f"Edit: {edit.describe()} · {len(chosen):,} users")
+    summary = cohort.summary()
+    a, b, c = st.columns(3)
+    a.metric("Mean before", f"{summary['mean_before']:.4f}")
+    b.metric("Mean after", f"{summary['mean_after']:.4f}", delta=f"{cohort.mean_shift:+.4f}")
+    c.metric(f"{cohort.level:.0%} bootstrap interval of the shift", f"[{cohort.ci_low:+.4f}, {cohort.ci_high:+.4f}]")
+    st.plotly_chart(figures.cohort_shift(cohort.frame), key="cohort_shift")
+    st.dataframe(cohort.frame, hide_index=True, key="cohort_frame")

@@ -1,0 +1,92 @@
+"""AppTest of the Explain a user and What-if pages on a tiny-BERT model registered in a temporary workspace."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from uvp_core import app_state, model_registry
+from uvp_core.model import TrainConfig, train
+from uvp_core.workspace import Workspace
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def registered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rating_dataset, tiny_bert_dir) -> tuple[str, str]:
+    """An empty workspace holding the ratings dataset and a tiny model trained on it: (model_id, dataset_id)."""
+    root = tmp_path / "ws"
+    monkeypatch.setenv("UVP_WORKSPACE", str(root))
+    torch.set_num_threads(1)
+    ws = Workspace(root)
+    dataset_id = ws.save_dataset(rating_dataset).id
+    model = train(rating_dataset, TrainConfig(epochs=3, batch_size=64, patience=10), encoder_dir=tiny_bert_dir)
+    return model_registry.save_to_registry(ws, model, name="tiny ratings", dataset_id=dataset_id), dataset_id
+
+
+def _open(page: str, model_id: str, dataset_id: str) -> AppTest:
+    at = AppTest.from_file(str(REPO / "pages" / page), default_timeout=120)
+    at.session_state[app_state.ACTIVE_MODEL] = model_id
+    at.session_state[app_state.ACTIVE_DATASET] = dataset_id
+    return at.run()
+
+
+def _sum_line(at: AppTest) -> tuple[float, float, float]:
+    """(base, contributions, prediction) from the 'base value ... = ...' text."""
+    line = next(t.value for t in at.text if t.value.startswith("base value"))
+    base, total, prediction = (float(x) for x in re.findall(r"[-+]?\d+\.\d+", line)[:3])
+    return base, total, prediction
+
+
+def test_explain_a_user_page(registered) -> None:
+    model_id, dataset_id = registered
+    at = _open("5_Explain_a_user.py", model_id, dataset_id)
+    assert not at.exception, at.exception
+    at.text_input(key="uvp.explain_query").input("u007").run()
+    assert at.selectbox(key=app_state.EXPLAIN_USER).value == "u007"
+    assert not at.exception, at.exception
+    base, total, prediction = _sum_line(at)
+    assert abs(base + total - prediction) < 2e-4
+    top = at.dataframe[2].value  # profile, history, top items
+    assert top["item_id"].iloc[0] == at.selectbox(key=app_state.EXPLAIN_ITEM).value
+    assert abs(float(top["score"].iloc[0]) - prediction) < 1e-3
+    contributions = next(d.value for d in at.dataframe if "contribution" in d.value.columns)
+    assert set(contributions["group"]) == {"profile", "history", "item", "collaborative"}
+    at.button(key="uvp.explain_global").click().run()
+    assert not at.exception, at.exception
+    groups = next(d.value for d in at.dataframe if "mean_abs_shap" in d.value.columns)
+    assert {"all", "active"} <= set(groups["segment"])
+
+
+def test_what_if_page_edit_changes_prediction(registered) -> None:
+    model_id, dataset_id = registered
+    at = _open("6_What_if.py", model_id, dataset_id)
+    assert not at.exception, at.exception
+    assert at.metric[2].value == "0"
+    before = float(at.metric[0].value)
+    at.selectbox(key="uvp.whatif_field").set_value("price").run()
+    at.text_input(key="uvp.whatif_field_value").input("79.0")
+    at.button(key="uvp.whatif_apply_field").click().run()
+    at.selectbox(key="uvp.whatif_attr").set_value("region").run()
+    at.text_input(key="uvp.whatif_attr_value").input("East")
+    at.button(key="uvp.whatif_apply_attr").click().run()
+    assert not at.exception, at.exception
+    assert at.metric[2].value == "2"
+    assert float(at.metric[0].value) == before
+    after = float(at.metric[1].value)
+    assert after != before and at.metric[1].delta.strip("+-") != "0.0000"
+    base, total, prediction = _sum_line(at)
+    assert abs(prediction - after) < 1e-4 and abs(base + total - prediction) < 2e-4
+    at.button(key="uvp.whatif_reset").click().run()
+    assert at.metric[2].value == "0" and float(at.metric[1].value) == before
+
+    at.selectbox(key="uvp.cohort_segment").set_value("active users (more than 5 events)")
+    at.radio(key="uvp.cohort_edit").set_value("drop the last N events")
+    at.button[-1].click().run()  # the cohort form's submit button
+    assert not at.exception, at.exception
+    assert any(t.value.startswith("Edit: drop the last 3 events") for t in at.text)
+    assert "bootstrap" in at.metric[-1].label
