@@ -45,3 +45,12 @@ def test_masking_replaces_removes_and_unknowns(rating_model, rating_dataset):
     # masking changes what the model sees, so (generically) the prediction
     scores = rating_model.score_inputs([inputs, masked])
     assert scores[0] != scores[1]
+
+
+def test_absent_attribute_background(rating_model, rating_dataset):
+    background = background_for(rating_model, rating_dataset, attributes="absent")
+    assert set(background.profile.values()) == {None}
+    inputs = rating_model.pair_inputs(rating_dataset, "u001", "i005")
+    features = pair_features(inputs, rating_model.history_k)
+    keep = np.array([f.group != "profile" for f in features])
+    assert masked_inputs(inputs, features, keep, background).profile == {}

@@ -74,14 +74,20 @@ def _typical(values: pd.Series) -> Any:
     return values[values.astype(str) == top].iloc[0]
 
 
-def background_for(model, dataset) -> Background:
-    """The masking background of a dataset for a model's user and item columns (see the module doc)."""
+def background_for(model, dataset, attributes: str = "mode") -> Background:
+    """The masking background of a dataset for a model's user and item columns (see the module doc).
+
+    attributes="mode" (default) replaces a masked user attribute by its most common value; "absent"
+    leaves it out of the profile text instead (then an attribute equal to the mode still gets credit).
+    """
+    if attributes not in ("mode", "absent"):
+        raise ValueError("attributes must be 'mode' or 'absent'")
     users, items = dataset.users, dataset.items
     profile = {}
     if users is not None:
         for column in model.space_.user_columns:
             if column in users.columns and column != "user_id":
-                profile[column] = _typical(users.drop_duplicates("user_id")[column])
+                profile[column] = _typical(users.drop_duplicates("user_id")[column]) if attributes == "mode" else ABSENT
     item = {}
     if items is not None:
         for column in model.space_.item_columns:
