@@ -265,11 +265,11 @@ class ImplicitALS:
         if self.backend == "implicit":
             from implicit.cpu.als import AlternatingLeastSquares
 
-            model = AlternatingLeastSquares(
-                factors=self.factors, regularization=self.regularization, alpha=self.alpha,
-                iterations=self.iterations, random_state=self.seed, num_threads=2,
-            )  # fmt: skip
             with threadpool_limits(1, "blas"):  # implicit parallelises itself; a BLAS pool on top thrashes
+                model = AlternatingLeastSquares(
+                    factors=self.factors, regularization=self.regularization, alpha=self.alpha,
+                    iterations=self.iterations, random_state=self.seed, num_threads=2,
+                )  # fmt: skip
                 model.fit(counts, show_progress=False)
             self._model = model
             self.user_factors = np.asarray(model.user_factors, dtype=np.float64)
