@@ -91,7 +91,7 @@ def runs_frame(runs: list[dict[str, Any]]) -> pd.DataFrame:
         [
             {
                 "run": r["id"], "name": r["params"].get("name", ""), "status": r["status"],
-                "target": r["params"].get("target", ""), "mode": r["params"].get("mode", ""),
+                "target": r["params"].get("target", ""), "mode": r["params"].get("mode", "frozen"),
                 "created": r["created_at"], "finished": r.get("finished_at") or "",
                 "model": (r.get("result") or {}).get("model_id", ""),
             }
