@@ -64,11 +64,11 @@ def explain_inputs(model, inputs: PairInputs, background: Background, config: Ex
     x = np.ones((1, m))
     if m <= config.exact_max:
         explainer = shap.explainers.ExactExplainer(f, masker, feature_names=names)
-        result = explainer(x, batch_size=2**m + 1)
+        result = explainer(x, batch_size=2**m + 1, silent=True)
         algorithm = "exact"
     else:
         explainer = shap.explainers.PermutationExplainer(f, masker, feature_names=names, seed=config.seed)
-        result = explainer(x, max_evals=config.permutations * (2 * m + 1), batch_size=2 * m + 1)
+        result = explainer(x, max_evals=config.permutations * (2 * m + 1), batch_size=2 * m + 1, silent=True)
         algorithm = "permutation"
     values = np.asarray(result.values[0], dtype=np.float64)
     base = float(np.ravel(result.base_values)[0])

@@ -1,0 +1,225 @@
+"""Explanation benchmark on the bundled sample shop with the real MiniLM (frozen mode).
+
+Measures: time of one explanation (all features, and at most 20 features), a cohort what-if over
+1,000 users, the deletion check (masking the top-3 features by |SHAP| moves the prediction more than
+masking 3 random ones) and planted-driver recovery on ground_truth.json's probe pairs. Prints a
+Markdown table stamped with the machine.
+
+    python benchmarks/explain.py [--target purchase] [--model DIR | --save DIR] [--pairs 30] [--probes 60]
+
+Not part of the test suite (trains a MiniLM model: minutes of CPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import stamp  # noqa: E402
+from uvp_core.data import load_path  # noqa: E402
+from uvp_core.explain import ExplainConfig, background_for, explain_inputs, masked_inputs, pair_features, whatif  # noqa: E402
+from uvp_core.model import TrainConfig, load_model, train  # noqa: E402
+
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
+log = logging.getLogger("explain_bench")
+
+
+def get_model(args, dataset):
+    """Load --model, or train a frozen MiniLM model on the sample (saved to --save when given)."""
+    if args.model and Path(args.model).exists():
+        return load_model(args.model), 0.0
+    started = time.perf_counter()
+    model = train(dataset, TrainConfig(mode="frozen", target=args.target, seed=0))
+    seconds = time.perf_counter() - started
+    if args.save:
+        model.save(args.save)
+    return model, seconds
+
+
+def sample_pairs(dataset, n: int, seed: int) -> pd.DataFrame:
+    """n (user with events, random item) pairs, seeded."""
+    rng = np.random.default_rng(seed)
+    users = dataset.events["user_id"].astype(str).unique()
+    items = dataset.items["item_id"].astype(str).to_numpy()
+    return pd.DataFrame({"user_id": rng.choice(users, n, replace=False), "item_id": rng.choice(items, n)})
+
+
+def trimmed(inputs, model, max_features: int):
+    """The inputs with the oldest history events dropped until at most max_features features remain."""
+    while len(pair_features(inputs, model.history_k)) > max_features and inputs.history:
+        oldest = min(range(len(inputs.history)), key=lambda j: inputs.history[j].timestamp)
+        inputs = replace(inputs, history=[e for j, e in enumerate(inputs.history) if j != oldest])
+    return inputs
+
+
+def time_explanations(model, dataset, pairs, background, max_features: int | None) -> dict:
+    """Seconds per explanation (median, p90, max) and the largest additivity error."""
+    seconds, errors, sizes = [], [], []
+    for row in pairs.itertuples(index=False):
+        inputs = model.pair_inputs(dataset, row.user_id, row.item_id)
+        if max_features:
+            inputs = trimmed(inputs, model, max_features)
+        started = time.perf_counter()
+        exp = explain_inputs(model, inputs, background)
+        seconds.append(time.perf_counter() - started)
+        errors.append(abs(float(exp.base_values) + float(exp.values.sum()) - exp.prediction))
+        sizes.append(len(exp.values))
+    s = np.asarray(seconds)
+    return {"median_s": float(np.median(s)), "p90_s": float(np.quantile(s, 0.9)), "max_s": float(s.max()),
+            "max_additivity_error": float(max(errors)), "features_median": float(np.median(sizes)), "n": len(s)}  # fmt: skip
+
+
+def deletion_check(model, dataset, pairs, background, seed: int, draws: int = 10) -> dict:
+    """Share of predictions where masking the top-3 |SHAP| features moves the prediction more than 3 random ones."""
+    rng = np.random.default_rng(seed)
+    wins_mean, wins_single = [], []
+    for row in pairs.itertuples(index=False):
+        inputs = model.pair_inputs(dataset, row.user_id, row.item_id)
+        exp = explain_inputs(model, inputs, background)
+        features, m = exp.features, len(exp.values)
+        if m < 4:
+            continue
+        top = np.argsort(-np.abs(exp.values))[:3]
+        masks = [np.ones(m, bool)]
+        masks[0][top] = False
+        for _ in range(draws):
+            keep = np.ones(m, bool)
+            keep[rng.choice(m, 3, replace=False)] = False
+            masks.append(keep)
+        scores = model.score_inputs([inputs] + [masked_inputs(inputs, features, k, background) for k in masks])
+        moves = np.abs(scores[1:] - scores[0])
+        wins_mean.append(moves[0] > moves[1:].mean())
+        wins_single.append(moves[0] > moves[1])
+    return {"vs_mean_of_10_random": float(np.mean(wins_mean)), "vs_one_random": float(np.mean(wins_single)), "n": len(wins_mean)}
+
+
+def driver_sets(effect: dict, exp, inputs) -> tuple[set[int], set[int]]:
+    """Indices of the planted driver's features, and of the driver plus its interaction partner."""
+    driver, partner = set(), set()
+    kind = effect["driver"]["kind"]
+    for j, f in enumerate(exp.features):
+        if kind == "history_category" and f.kind == "event":
+            event = inputs.history[int(f.key)]
+            fields = inputs.history_fields.get(event.item_id, {})
+            if str(fields.get("category")) == effect["driver"]["category"] and event.kind == effect["driver"]["event_type"]:
+                driver.add(j)
+        if kind == "history_category" and f.kind == "item_field" and f.key == "category":
+            partner.add(j)
+        if kind == "user_attribute" and f.kind == "attribute" and f.key == effect["driver"]["attribute"]:
+            driver.add(j)
+        if kind == "user_attribute" and f.kind == "item_field" and f.key == "price":
+            partner.add(j)
+        if kind == "item_text" and f.kind == "item_field" and f.key in effect["driver"]["fields"]:
+            driver.add(j)
+        if kind == "item_text" and f.kind == "attribute" and f.key == effect["driver"]["user_filter"]["attribute"]:
+            partner.add(j)
+    return driver, driver | partner
+
+
+def ranked_first(values: np.ndarray, chosen: set[int]) -> bool:
+    """Whether |sum of SHAP over the chosen features| exceeds |SHAP| of every other feature."""
+    if not chosen:
+        return False
+    others = [abs(v) for j, v in enumerate(values) if j not in chosen]
+    return abs(float(np.sum(values[list(chosen)]))) > (max(others) if others else 0.0)
+
+
+def driver_recovery(model, dataset, truth: dict, n: int, seed: int) -> list[dict]:
+    """Per planted effect and background: share of probe pairs whose planted driver is ranked first."""
+    rng = np.random.default_rng(seed)
+    backgrounds = {"mode": background_for(model, dataset), "absent": background_for(model, dataset, attributes="absent")}
+    out = []
+    for effect in truth["effects"]:
+        probes = effect["probe_pairs"]
+        chosen = [probes[i] for i in rng.choice(len(probes), min(n, len(probes)), replace=False)]
+        for name, background in backgrounds.items():
+            alone, paired, shifts = [], [], []
+            for user_id, item_id in chosen:
+                inputs = model.pair_inputs(dataset, user_id, item_id)
+                exp = explain_inputs(model, inputs, background)
+                driver, with_partner = driver_sets(effect, exp, inputs)
+                alone.append(ranked_first(exp.values, driver))
+                paired.append(ranked_first(exp.values, with_partner))
+                shifts.append(float(np.sum(exp.values[list(driver)])) if driver else 0.0)
+            out.append({"effect": effect["id"], "background": name, "n": len(chosen), "driver_first": float(np.mean(alone)),
+                        "driver_or_partner_first": float(np.mean(paired)), "mean_driver_shap": float(np.mean(shifts))})  # fmt: skip
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--target", default="purchase")
+    parser.add_argument("--model", default=None, help="a saved model folder to load instead of training")
+    parser.add_argument("--save", default=None, help="save the trained model here")
+    parser.add_argument("--pairs", type=int, default=30)
+    parser.add_argument("--probes", type=int, default=60, help="probe pairs per planted effect")
+    parser.add_argument("--cohort", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", default=None, help="also write the results as JSON here")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    torch.set_num_threads(2)
+
+    dataset = load_path(SAMPLE).dataset
+    truth = json.loads((SAMPLE / "ground_truth.json").read_text())
+    model, train_s = get_model(args, dataset)
+    log.info("model ready (%.0f s): %r", train_s, model)
+    background = background_for(model, dataset)
+    pairs = sample_pairs(dataset, args.pairs, args.seed)
+
+    started = time.perf_counter()
+    first = explain_inputs(model, model.pair_inputs(dataset, pairs.user_id[0], pairs.item_id[0]), background)
+    cold_s = time.perf_counter() - started
+    full = time_explanations(model, dataset, pairs, background, None)
+    capped = time_explanations(model, dataset, pairs, background, 20)
+    log.info("explanations: cold %.2f s, full %s, <=20 %s", cold_s, full, capped)
+
+    table = whatif.user_table(dataset)
+    users = whatif.cohort_users(table, max_users=args.cohort, seed=args.seed)
+    cohort_pairs = pd.DataFrame({"user_id": users, "item_id": pairs.item_id[0]})
+    edit = whatif.add_event_in_category(dataset, "Kitchen", "purchase", model.space_.item_columns)
+    started = time.perf_counter()
+    cohort = whatif.cohort_what_if(model, dataset, cohort_pairs, edit)
+    cohort_s = time.perf_counter() - started
+    log.info("cohort what-if over %d users: %.2f s, %s", len(users), cohort_s, cohort.summary())
+
+    deletion = deletion_check(model, dataset, sample_pairs(dataset, args.pairs, args.seed + 1), background, args.seed)
+    log.info("deletion: %s", deletion)
+    recovery = driver_recovery(model, dataset, truth, args.probes, args.seed)
+    log.info("recovery: %s", recovery)
+
+    lines = [
+        "# Explanation benchmark (sample shop, all-MiniLM-L6-v2 frozen)", "", stamp(), "",
+        f"Model: target {model.target} ({model.task}), trained {train_s:.0f} s; metrics {model.metrics_}", "",
+        "| measure | value |", "|---|---:|",
+        f"| first explanation, cold caches | {cold_s:.2f} s ({len(first.values)} features, {first.algorithm}) |",
+        f"| one explanation, all features (median {full['features_median']:.0f}) | median {full['median_s']:.2f} s · p90 {full['p90_s']:.2f} s · max {full['max_s']:.2f} s (n={full['n']}) |",
+        f"| one explanation, at most 20 features | median {capped['median_s']:.2f} s · p90 {capped['p90_s']:.2f} s · max {capped['max_s']:.2f} s (n={capped['n']}) |",
+        f"| largest additivity error | {max(full['max_additivity_error'], capped['max_additivity_error']):.2e} |",
+        f"| cohort what-if, {len(users):,} users ({edit.describe()}) | {cohort_s:.2f} s; mean shift {cohort.mean_shift:+.4f} [{cohort.ci_low:+.4f}, {cohort.ci_high:+.4f}] |",
+        f"| deletion check: top-3 moves more than 3 random (mean of 10 draws) | {deletion['vs_mean_of_10_random']:.0%} of {deletion['n']} |",
+        f"| deletion check: top-3 moves more than one random draw of 3 | {deletion['vs_one_random']:.0%} of {deletion['n']} |",
+        "", "Planted-driver recovery on probe pairs (driver ranked first: |sum of SHAP over the driver's features| above every other feature's |SHAP|):", "",
+        "| effect | background | n | driver first | driver + partner first | mean SHAP of driver |", "|---|---|---:|---:|---:|---:|",
+        *[f"| {r['effect']} | {r['background']} | {r['n']} | {r['driver_first']:.0%} | {r['driver_or_partner_first']:.0%} | {r['mean_driver_shap']:+.4f} |" for r in recovery],
+    ]  # fmt: skip
+    print("\n".join(lines))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"train_s": train_s, "cold_s": cold_s, "full": full, "capped": capped, "cohort_s": cohort_s,
+                                               "cohort": cohort.summary(), "deletion": deletion, "recovery": recovery}, indent=2))  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
