@@ -5,7 +5,9 @@ masker is `shap.maskers.Independent` with a single all-zero background row, so a
 exactly "the feature is absent"; every coalition shap asks for is turned into PairInputs and scored
 in one batched `score_inputs` call per shap batch. Exact Shapley values up to EXACT_MAX features;
 beyond that the permutation algorithm (antithetic permutations; still exactly additive, since each
-permutation's contributions telescope to f(all) - f(none)).
+permutation's contributions telescope to f(all) - f(none)), run in two passes so that all its
+coalitions are scored in a single deduplicated `score_inputs` call (one text-encoding batch, one
+scoring block) instead of one call per permutation.
 """
 
 from __future__ import annotations
@@ -64,16 +66,50 @@ def explain_inputs(model, inputs: PairInputs, background: Background, config: Ex
     x = np.ones((1, m))
     if m <= config.exact_max:
         explainer = shap.explainers.ExactExplainer(f, masker, feature_names=names)
-        result = explainer(x, batch_size=2**m + 1, silent=True)
+        result, table = explainer(x, batch_size=2**m + 1, silent=True), {}
         algorithm = "exact"
     else:
-        explainer = shap.explainers.PermutationExplainer(f, masker, feature_names=names, seed=config.seed)
-        result = explainer(x, max_evals=config.permutations * (2 * m + 1), batch_size=2 * m + 1, silent=True)
+        result, table = _batched_permutation(f, masker, x, names, config)
         algorithm = "permutation"
     values = np.asarray(result.values[0], dtype=np.float64)
     base = float(np.ravel(result.base_values)[0])
-    prediction = float(f(x)[0])
+    full = np.ones(m, dtype=bool).tobytes()
+    prediction = float(table[full]) if algorithm == "permutation" and full in table else float(f(x)[0])
     return _explanation(values, base, features, prediction, started, algorithm, f)
+
+
+class _Recorder:
+    """A stand-in model that records the coalitions shap asks for (and answers from a table once filled)."""
+
+    def __init__(self, f: CoalitionModel):
+        self.f = f
+        self.asked: list[np.ndarray] = []
+        self.table: dict[bytes, float] | None = None
+
+    def __call__(self, masks: np.ndarray) -> np.ndarray:
+        keys = [row.tobytes() for row in np.atleast_2d(np.asarray(masks)) > 0.5]
+        if self.table is None:
+            self.asked.extend(np.atleast_2d(np.asarray(masks)) > 0.5)
+            return np.zeros(len(keys))
+        missing = [k for k in keys if k not in self.table]
+        if missing:  # not expected: the second pass replays the first; scored here to stay exact
+            rows = np.array([np.frombuffer(k, dtype=bool) for k in missing])
+            self.table.update(zip(missing, self.f(rows), strict=True))
+        return np.array([self.table[k] for k in keys])
+
+
+def _batched_permutation(f: CoalitionModel, masker, x: np.ndarray, names: list[str], config: ExplainConfig) -> tuple[shap.Explanation, dict]:
+    """Permutation SHAP with every coalition scored in one batched call: a first pass records the
+    coalitions of the seeded permutations, they are scored at once (deduplicated), and a second pass
+    with the same seed replays the permutations from the table."""
+    m = x.shape[1]
+    recorder = _Recorder(f)
+    kwargs = {"max_evals": config.permutations * (2 * m + 1), "batch_size": 2 * m + 1, "silent": True}
+    shap.explainers.PermutationExplainer(recorder, masker, feature_names=names, seed=config.seed)(x, **kwargs)
+    unique = np.unique(np.array(recorder.asked, dtype=bool), axis=0)
+    recorder.table = dict(zip((row.tobytes() for row in unique), f(unique), strict=True))
+    result = shap.explainers.PermutationExplainer(recorder, masker, feature_names=names, seed=config.seed)(x, **kwargs)
+    return result, recorder.table
 
 
 def _explanation(values, base, features, prediction, started, algorithm, f) -> shap.Explanation:
