@@ -60,3 +60,14 @@ def test_user_search_and_cohorts(rating_dataset):
     active = whatif.cohort_users(table, whatif.SEGMENTS[2], "region", "South", max_users=5)
     assert len(active) == 5 and set(table.set_index("user_id").loc[active, "region"]) == {"South"}
     assert whatif.parse_value("12.5", 3.0) == 12.5 and whatif.parse_value("x", "y") == "x"
+
+
+def test_cohort_inputs_equal_pair_inputs(purchase_model, binary_dataset):
+    users = sorted(binary_dataset.events["user_id"].unique())[:8] + ["nobody"]
+    pairs = pd.DataFrame({"user_id": users, "item_id": ["i003"] * 8 + ["i004"]})
+    fast = whatif.cohort_inputs(purchase_model, binary_dataset, pairs)
+    for inputs, user_id, item_id in zip(fast, pairs["user_id"], pairs["item_id"], strict=True):
+        direct = purchase_model.pair_inputs(binary_dataset, user_id, item_id)
+        assert inputs.history == direct.history and inputs.n_earlier == direct.n_earlier
+        assert inputs.profile == direct.profile and inputs.item == direct.item and inputs.time == direct.time
+        assert inputs.history_fields == direct.history_fields
