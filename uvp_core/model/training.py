@@ -215,13 +215,39 @@ def _epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 1_000_003 + epoch * 7919) % (2**62)
 
 
-def _drop_ids(x: Inputs, p: float, generator: torch.Generator) -> Inputs:
-    """Swap each user and item ID for the unknown row (0) with probability p."""
+def _drop_ids(x: Inputs, p: float, generator: torch.Generator, space: FeatureSpace | None = None, cold_history: int = 5) -> Inputs:
+    """Swap each user and item ID for the unknown row (0) with probability p, making the row look cold.
+
+    With a `space` (whose numeric_mean/std standardised x.numeric), a dropped item also gets the popularity
+    an unseen item has at prediction time (0), and a dropped user keeps only a random 0..cold_history most
+    recent history events (with the matching history length), as a new user with a few visible events has.
+    Otherwise the unknown rows only ever train on popular items and long histories, unlike real cold rows.
+    """
     if p <= 0:
         return x
     keep_user = torch.rand(len(x), generator=generator) >= p
     keep_item = torch.rand(len(x), generator=generator) >= p
-    return replace(x, user=x.user * keep_user, item=x.item * keep_item)
+    x = replace(x, user=x.user * keep_user, item=x.item * keep_item)
+    if space is None:
+        return x
+    mean = torch.as_tensor(space.numeric_mean, dtype=torch.float32)
+    std = torch.as_tensor(space.numeric_std, dtype=torch.float32)
+    numeric = x.numeric.clone()
+    numeric[:, 1] = torch.where(keep_item, numeric[:, 1], (0.0 - mean[1]) / std[1])  # log1p(0) = 0
+    k = x.hist_mask.shape[1]
+    keep_n = torch.randint(0, max(0, cold_history) + 1, (len(x),), generator=generator)
+    from_right = torch.arange(k - 1, -1, -1)  # slot j holds the (k-1-j)-th most recent event
+    mask = x.hist_mask & ((from_right[None, :] < keep_n[:, None]) | keep_user[:, None])
+    cold_length = (torch.log1p(mask.sum(1).float()) - mean[0]) / std[0]
+    numeric[:, 0] = torch.where(keep_user, numeric[:, 0], cold_length)
+    return replace(
+        x,
+        numeric=numeric,
+        hist_mask=mask,
+        hist_row=x.hist_row * mask,
+        hist_kind=x.hist_kind * mask,
+        hist_feat=x.hist_feat * mask.unsqueeze(-1),
+    )
 
 
 def _loss(task: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -416,7 +442,7 @@ def _loop(prep, config, head, encoder, tables, optimizer, state, device, report,
                 raise TrainingCancelled(epoch, step, checkpoint_dir)
             tick = time.monotonic()
             index = order[step * batch_size : (step + 1) * batch_size]
-            x = _drop_ids(prep.train_x.take(index), config.id_dropout, generator).to(device)
+            x = _drop_ids(prep.train_x.take(index), config.id_dropout, generator, prep.space, config.cold_history).to(device)
             y = prep.train_y[index].to(device)
             items, profiles, x = tables(x)
             with _maybe_autocast(device, tables.mode):

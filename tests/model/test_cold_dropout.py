@@ -1,0 +1,46 @@
+"""ID dropout makes a training row look like a real cold row: unseen-item popularity, a new user's short history."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from uvp_core.model.features import FeatureSpace, Inputs, numeric_features
+from uvp_core.model.training import _drop_ids
+
+
+def _inputs(n: int = 400, k: int = 8) -> tuple[Inputs, FeatureSpace]:
+    rng = np.random.default_rng(0)
+    space = FeatureSpace(["u"], ["i"], [3], ["event"])
+    raw = numeric_features(np.full(n, 30), rng.integers(1, 50, n), np.full(n, np.nan))
+    space.numeric_mean, space.numeric_std = raw.mean(0).tolist(), (raw.std(0) + 1.0).tolist()
+    x = Inputs.build(
+        user=np.ones(n, np.int64), item=np.ones(n, np.int64), profile_row=np.zeros(n, np.int64),
+        item_row=np.ones(n, np.int64), hist_row=np.full((n, k), 2), hist_kind=np.ones((n, k), np.int64),
+        hist_age=np.ones((n, k)), hist_mask=np.ones((n, k), bool), numeric=space.standardize(raw),
+    )
+    return x, space
+
+
+def test_dropped_ids_get_cold_popularity_and_short_history():
+    x, space = _inputs()
+    out = _drop_ids(x, 0.5, torch.Generator().manual_seed(0), space, cold_history=5)
+    mean, std = np.asarray(space.numeric_mean), np.asarray(space.numeric_std)
+    raw = out.numeric.numpy() * std + mean
+    cold_item, cold_user = (out.item == 0).numpy(), (out.user == 0).numpy()
+    assert 0 < cold_item.sum() < len(x) and 0 < cold_user.sum() < len(x)
+    np.testing.assert_allclose(raw[cold_item, 1], 0.0, atol=1e-5)  # an unseen item's popularity
+    assert np.all(raw[~cold_item, 1] > 0.5)
+    kept = out.hist_mask.sum(1).numpy()
+    assert kept[cold_user].max() <= 5 and kept[cold_user].min() == 0 and np.all(kept[~cold_user] == 8)
+    np.testing.assert_allclose(raw[cold_user, 0], np.log1p(kept[cold_user]), atol=1e-5)
+    assert torch.all(out.hist_mask[:, -1] | (out.hist_mask.sum(1) == 0))  # the most recent events are kept
+    assert torch.all(out.hist_feat[~out.hist_mask] == 0)
+
+
+def test_drop_ids_is_seeded():
+    x, space = _inputs()
+    a = _drop_ids(x, 0.3, torch.Generator().manual_seed(1), space)
+    b = _drop_ids(x, 0.3, torch.Generator().manual_seed(1), space)
+    for name, value in vars(a).items():
+        assert torch.equal(value, vars(b)[name])
