@@ -117,6 +117,139 @@ def active_model():
     return load_model(str(default_root().resolve()), model_id)
 
 
+# --- diagnostics (issue #4: Segments, Cold start & long tail) -----------------------------------
+# Appended section: evaluation choices and cached scoring. Everything below is keyed on the workspace
+# root, the model id, the dataset id (a content fingerprint) and the test set's content hash.
+import hashlib  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+import pandas as pd  # noqa: E402
+
+EVAL_MODEL = "uvp.eval_model_id"
+EVAL_SOURCE = "uvp.eval_source"
+EVAL_UPLOAD = "uvp.eval_upload"
+HOLDOUT = "holdout"  # the test_hash of the default evaluation set: a time holdout of the active dataset
+EVAL_SOURCES = ("Holdout: the last 10% of label events by time", "Upload a test CSV")
+
+
+@dataclass(frozen=True)
+class EvaluationChoice:
+    """Which model is evaluated on which evaluation set."""
+
+    model_id: str
+    dataset_id: str
+    test_hash: str  # HOLDOUT, or the sha256 prefix of the uploaded test file's bytes
+    test_bytes: bytes | None = None
+    test_name: str = "holdout"
+
+
+@dataclass(frozen=True)
+class PageEvaluation:
+    """A scored evaluation set ready for the diagnostics (read-only: shared by sessions)."""
+
+    frame: pd.DataFrame  # diagnostics.frame.evaluation_frame
+    evalset: object  # diagnostics.evaluation_set.EvaluationSet
+    model: object  # diagnostics.report.ModelInfo
+
+    @property
+    def task(self) -> str:
+        """'regression' or 'binary'."""
+        return self.model.task
+
+
+def evaluation_picker(ws: Workspace) -> EvaluationChoice | None:
+    """Model (default: the session's active model) and evaluation set widgets; None until both are chosen."""
+    models = ws.list_models()
+    if not models:
+        st.info("No models in the registry yet: train or load one on the Model page.")
+        return None
+    labels = {m.id: f"{m.name} · {m.target} · {m.created_at} · {m.id}" for m in models}
+    ids = list(labels)
+    if st.session_state.get(EVAL_MODEL) not in ids:
+        active = st.session_state.get(ACTIVE_MODEL)
+        st.session_state[EVAL_MODEL] = active if active in ids else ids[0]
+    model_id = st.selectbox("Model", ids, format_func=labels.get, key=EVAL_MODEL)
+    if st.session_state.get(ACTIVE_DATASET) is None:
+        set_active_dataset(sample_dataset_id())
+    dataset_id = st.session_state[ACTIVE_DATASET]
+    source = st.radio("Evaluation set", EVAL_SOURCES, horizontal=True, key=EVAL_SOURCE)
+    if source == EVAL_SOURCES[1]:
+        upload = st.file_uploader("Test CSV: user_id, item_id, [timestamp] and the label column", type=["csv"], key=EVAL_UPLOAD)
+        if upload is None:
+            st.info("Upload a test CSV, or choose the holdout.")
+            return None
+        data = upload.getvalue()
+        return EvaluationChoice(model_id, dataset_id, hashlib.sha256(data).hexdigest()[:16], data, upload.name)
+    return EvaluationChoice(model_id, dataset_id, HOLDOUT)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Scoring the evaluation set…")
+def scored_pairs(root: str, model_id: str, dataset_id: str, test_hash: str, _test_bytes: bytes | None = None,
+                 _test_name: str = "test.csv") -> PageEvaluation:  # fmt: skip
+    """The evaluation frame of a model on a holdout (test_hash HOLDOUT) or an uploaded test set."""
+    from uvp_core.diagnostics import evaluation_set, frame, scoring
+    from uvp_core.diagnostics.report import ModelInfo
+
+    model = load_model(root, model_id)
+    dataset = load_dataset(root, dataset_id)
+    if test_hash == HOLDOUT:
+        evalset = evaluation_set.holdout(dataset, model.target)
+    else:
+        evalset = evaluation_set.read_test_set(_test_bytes or b"", dataset, model.target, name=_test_name)
+    scored = scoring.score_pairs(model, dataset, evalset)
+    record = _workspace(root).get_model_record(model_id)
+    return PageEvaluation(
+        frame=frame.evaluation_frame(scored, dataset, evalset),
+        evalset=evalset,
+        model=ModelInfo(name=record.name, target=model.target, task=model.task, id=model_id),
+    )
+
+
+def evaluation(choice: EvaluationChoice) -> PageEvaluation:
+    """The cached evaluation frame for a choice of model and evaluation set."""
+    root = str(default_root().resolve())
+    return scored_pairs(root, choice.model_id, choice.dataset_id, choice.test_hash, choice.test_bytes, choice.test_name)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Scoring top-K candidates…")
+def scored_candidates(root: str, model_id: str, dataset_id: str, test_hash: str, mode: str, negatives: int, max_users: int,
+                      _test_bytes: bytes | None = None, _test_name: str = "test.csv") -> tuple[pd.DataFrame, dict]:  # fmt: skip
+    """Top-K candidate sets of the evaluation users, scored by the model, and their description."""
+    from uvp_core.diagnostics import ranking, scoring
+    from uvp_core.diagnostics.report import EvalConfig
+
+    page = scored_pairs(root, model_id, dataset_id, test_hash, _test_bytes, _test_name)
+    dataset = load_dataset(root, dataset_id)
+    config = EvalConfig(candidates=ranking.CandidateConfig(mode=mode, negatives=negatives, max_users=max_users))
+    candidates, info = scoring.build_candidates(dataset, page.evalset, config)
+    return scoring.score_candidates(load_model(root, model_id), dataset, candidates), info
+
+
+def candidates(choice: EvaluationChoice, mode: str = "auto", negatives: int = 100, max_users: int = 200) -> tuple[pd.DataFrame, dict]:
+    """The cached scored candidates for a choice of model and evaluation set."""
+    root = str(default_root().resolve())
+    return scored_candidates(root, choice.model_id, choice.dataset_id, choice.test_hash, mode, negatives, max_users,
+                             choice.test_bytes, choice.test_name)  # fmt: skip
+
+
+VIEW_MEMO = "uvp.view_memo"
+VIEW_MEMO_ENTRIES = 48
+
+
+def memo(choice: EvaluationChoice, view: str, params: tuple, compute):
+    """A per-session memo of one diagnostic view (small tables), keyed by the evaluation and the view's inputs.
+
+    Widget changes rerun the whole page; the views whose inputs did not change are not recomputed.
+    """
+    store = st.session_state.setdefault(VIEW_MEMO, {})
+    key = (choice.model_id, choice.dataset_id, choice.test_hash, view, params)
+    if key not in store:
+        if len(store) >= VIEW_MEMO_ENTRIES:
+            store.pop(next(iter(store)))
+        store[key] = compute()
+    return store[key]
+
+
 # --- explanations (issue #5: Explain a user, What-if) -------------------------------------------
 # Appended section. Cached on the workspace root, the model id and the dataset id (a content
 # fingerprint); cached explanations and tables are read-only.

@@ -174,6 +174,35 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Score a held-out set and write the evaluation report (JSON, optionally HTML)."""
+    from uvp_core.atomic import atomic_write_text
+    from uvp_core.diagnostics import evaluation_set, metrics, ranking, report, scoring
+    from uvp_core.diagnostics.html_report import render_html
+
+    result = _load(args)
+    if result.dataset is None:
+        return 1
+    model = _load_model(args.model)
+    if args.test is not None:
+        evalset = evaluation_set.read_test_set(args.test, result.dataset, model.target)
+    else:
+        evalset = evaluation_set.holdout(result.dataset, model.target, args.holdout)
+    config = report.EvalConfig(
+        k=args.k,
+        candidates=ranking.CandidateConfig(mode=args.candidates, negatives=args.negatives, max_users=args.ranking_users, seed=args.seed),
+        boot=metrics.Bootstrap(resamples=args.bootstrap, seed=args.seed),
+    )
+    evaluation = scoring.run_evaluation(model, result.dataset, evalset, config, name=args.name or Path(args.model).name)
+    atomic_write_text(args.out, json.dumps(evaluation.report.to_dict(), indent=2, ensure_ascii=False))
+    if args.html is not None:
+        atomic_write_text(args.html, render_html(evaluation.report))
+    overall = evaluation.report.overall.iloc[0]
+    shown = {m: float(overall[m]) for m in metrics.metric_names(model.task)}
+    print(json.dumps({"report": str(args.out), "pairs": len(evaluation.frame), "overall": shown}))
+    return 0
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
     """Explain one (user, item) prediction: write prediction, base_value and contributions (JSON)."""
     from uvp_core.atomic import atomic_write_text
@@ -239,6 +268,23 @@ def build_parser() -> argparse.ArgumentParser:
     recommend.add_argument("--user", required=True)
     recommend.add_argument("--k", type=int, default=10)
     recommend.set_defaults(func=cmd_recommend)
+
+    evaluate = sub.add_parser("evaluate", help="score a held-out set and write the evaluation report (JSON, optional HTML)")
+    _add_data_args(evaluate)
+    evaluate.add_argument("--model", required=True, type=Path)
+    evaluate.add_argument("--test", type=Path, default=None,
+                          help="CSV user_id,item_id[,timestamp] + the label (rating, label or event_type); default: a time holdout of --data")
+    evaluate.add_argument("--out", required=True, type=Path, help="the JSON report to write")
+    evaluate.add_argument("--html", type=Path, default=None, help="also write a self-contained HTML report")
+    evaluate.add_argument("--holdout", type=float, default=0.1, help="without --test: the latest share of label events held out")
+    evaluate.add_argument("--k", type=int, default=10, help="list length for top-K metrics")
+    evaluate.add_argument("--candidates", choices=("auto", "full", "sampled"), default="auto")
+    evaluate.add_argument("--negatives", type=int, default=100, help="sampled candidates per user")
+    evaluate.add_argument("--ranking-users", type=int, default=200, help="users in the top-K evaluation (a seeded sample)")
+    evaluate.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for the intervals")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--name", default=None, help="the model's name in the report (default: the folder name)")
+    evaluate.set_defaults(func=cmd_evaluate)
 
     worker = sub.add_parser("worker", help="run queued training runs of a workspace (started by the app)")
     worker.add_argument("--workspace", type=Path, default=None)

@@ -1,0 +1,169 @@
+"""Segments page: accuracy by any user or item attribute, two-way views, weakest segments, cohorts, two models."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from uvp_core import app_state, export
+from uvp_core import diagnostic_figures as figures
+from uvp_core.diagnostics import cohorts, compare, metrics, report, segments
+
+st.set_page_config(page_title="UVP · Segments", layout="wide")
+st.title("Segments")
+
+ws = app_state.workspace()
+root = str(ws.root.resolve())
+choice = app_state.evaluation_picker(ws)
+if choice is None:
+    st.stop()
+try:
+    page = app_state.evaluation(choice)
+except (ValueError, KeyError) as exc:
+    st.error("This model cannot be evaluated on this evaluation set:")
+    st.text(str(exc))
+    st.stop()
+
+frame, task = page.frame, page.task
+boot = metrics.Bootstrap()
+error_metric = metrics.ERROR_METRIC[task]
+metric_choices = list(metrics.metric_names(task))
+st.text(f"{len(frame):,} evaluation pairs · target {page.model.target} ({task}) · training cutoff {page.evalset.cutoff}")
+
+
+def download(table, name: str, key: str) -> None:
+    """A spreadsheet-safe CSV download button for a table."""
+    st.download_button("Download CSV", export.to_csv_bytes(table), file_name=name, mime="text/csv", key=key)
+
+
+# --- overall -----------------------------------------------------------------------------------------
+st.header("Overall")
+overall = app_state.memo(choice, "overall", (), lambda: report.overall_table(frame, task, boot))
+cols = st.columns(len(metric_choices))
+for col, name in zip(cols, metric_choices, strict=True):
+    col.metric(name, f"{overall[name].iloc[0]:.4f}", help="value model; the table below has 95% intervals and the bias baseline")
+st.dataframe(overall, hide_index=True)
+download(overall, "overall.csv", "dl-overall")
+if task == "binary":
+    calibration = app_state.memo(choice, "calibration", (), lambda: report.calibration_table(frame))
+    st.plotly_chart(figures.reliability_curve(calibration), key="reliability")
+
+# --- one segment -------------------------------------------------------------------------------------
+st.header("By segment")
+columns = segments.segment_columns(frame)
+left, right = st.columns(2)
+column = left.selectbox("Segment by", columns, format_func=lambda c: segments.DERIVED_SEGMENTS.get(c, c), key="uvp.seg_column")
+metric = right.selectbox("Metric", metric_choices, key="uvp.seg_metric")
+kind = segments.segment_kind(frame[column])
+bins: int | tuple[float, ...] = 4
+period = None
+if kind == "numeric":
+    a, b = st.columns(2)
+    bins = int(a.number_input("Quantile bins", 1, 20, 4, key="uvp.seg_bins"))
+    edges_text = b.text_input("…or bin edges (comma-separated numbers)", key="uvp.seg_edges")
+    if edges_text.strip():
+        try:
+            bins = tuple(float(x) for x in edges_text.split(",") if x.strip())
+        except ValueError:
+            st.error("Bin edges must be numbers separated by commas.")
+elif kind == "date":
+    period = st.selectbox("Period", ("M", "Q", "Y"), format_func={"M": "month", "Q": "quarter", "Y": "year"}.get, key="uvp.seg_period")
+min_rows = int(st.number_input("Minimum rows to trust a segment", 1, 10_000, 30, key="uvp.seg_min_rows"))
+spec = segments.SegmentSpec(column, bins=bins, period=period, min_count=min_rows)
+table = app_state.memo(choice, "segment", (spec, min_rows), lambda: segments.segment_table(frame, spec, task, boot, min_rows=min_rows))
+st.plotly_chart(figures.metric_by_segment(table, metric), key="segment-chart")
+st.dataframe(table, hide_index=True)
+download(table, "segments.csv", "dl-segments")
+
+# --- two-way view and distributions -------------------------------------------------------------------
+st.header("Two-way view")
+left, right = st.columns(2)
+other_columns = [c for c in columns if c != column] or columns
+second = left.selectbox("Against", other_columns, format_func=lambda c: segments.DERIVED_SEGMENTS.get(c, c), key="uvp.seg_second")
+value = right.selectbox("Value", (error_metric, "mean_prediction", "mean_label", *[m for m in metric_choices if m != error_metric]),
+                        key="uvp.seg_value")  # fmt: skip
+second_spec = segments.SegmentSpec(second, min_count=min_rows)
+two_way = app_state.memo(choice, "two-way", (spec, second_spec, value), lambda: segments.two_way_table(frame, spec, second_spec, task, value))
+st.plotly_chart(figures.two_way_heatmap(two_way, value), key="two-way")
+with st.expander("Two-way table"):
+    st.dataframe(two_way, hide_index=True)
+    download(two_way, "two_way.csv", "dl-two-way")
+shape = st.radio("Distribution of predicted values", ("box", "violin"), horizontal=True, key="uvp.seg_shape")
+distribution = app_state.memo(choice, "distribution", (spec,), lambda: segments.prediction_distribution(frame, spec))
+st.plotly_chart(figures.prediction_distribution(distribution, shape), key="distribution")
+
+# --- weakest segments -----------------------------------------------------------------------------------
+st.header("Weakest segments")
+specs = report.default_specs(frame, min_rows)
+weakest = app_state.memo(choice, "weakest", (min_rows,), lambda: segments.weakest_segments(frame, specs, task, boot, min_rows=min_rows))
+st.text(f"Largest {weakest['metric'].iloc[0] if len(weakest) else error_metric} relative to overall, among segments with at least {min_rows} rows.")
+if len(weakest):
+    st.plotly_chart(figures.weakest_segments(weakest), key="weakest")
+st.dataframe(weakest, hide_index=True)
+download(weakest, "weakest_segments.csv", "dl-weakest")
+
+# --- cohorts ------------------------------------------------------------------------------------------------
+st.header("Cohorts")
+store = cohorts.CohortStore(ws.root)
+filterable = [c for c in frame.columns if c not in ("y", "prediction", "baseline", "error")]
+with st.form("cohort"):
+    st.write("Combine up to three filters (AND). Lists for `in` are comma-separated.")
+    conditions = []
+    for row in range(3):
+        a, b, c = st.columns([2, 1, 2])
+        col_name = a.selectbox(f"Column {row + 1}", ["—", *filterable], key=f"uvp.cohort_col{row}")
+        op = b.selectbox(f"Operator {row + 1}", cohorts.OPERATORS, key=f"uvp.cohort_op{row}")
+        text = c.text_input(f"Value {row + 1}", key=f"uvp.cohort_value{row}")
+        if col_name != "—":
+            conditions.append((col_name, op, text))
+    cohort_name = st.text_input("Cohort name", key="uvp.cohort_name")
+    saved = st.form_submit_button("Save cohort")
+if saved:
+    try:
+        cohort = cohorts.Cohort(cohort_name.strip(), tuple(cohorts.CohortFilter(c, o, v) for c, o, v in conditions))
+        matched = int(cohorts.cohort_mask(frame, cohort).sum())
+        store.save(cohort)
+        st.success(f"Cohort saved; it matches {matched:,} evaluation pairs.")
+    except (ValueError, KeyError) as exc:
+        st.error("The cohort was not saved:")
+        st.text(str(exc))
+saved_cohorts = {c.name: c for c in store.list()}
+if saved_cohorts:
+    chosen = st.selectbox("Compare a cohort to the rest", list(saved_cohorts), key="uvp.cohort_chosen")
+    cohort = saved_cohorts[chosen]
+    st.text(f"Filters: {cohort.describe()}")
+    try:
+        difference = app_state.memo(choice, "cohort", (cohort,), lambda: cohorts.cohort_vs_rest(frame, cohort, task, boot))
+        st.plotly_chart(figures.differences(difference, label="metric", title="Cohort − rest, with 95% intervals"), key="cohort-diff")
+        st.dataframe(difference, hide_index=True)
+        download(difference, "cohort_vs_rest.csv", "dl-cohort")
+    except (ValueError, KeyError, TypeError) as exc:
+        st.error("This cohort cannot be compared on this evaluation set:")
+        st.text(str(exc))
+    if st.button("Delete this cohort", key="uvp.cohort_delete"):
+        store.delete(chosen)
+        st.rerun()
+else:
+    st.info("No saved cohorts yet.")
+
+# --- two models -----------------------------------------------------------------------------------------------
+st.header("Compare two models")
+models = [m for m in ws.list_models() if m.id != choice.model_id and m.target == page.model.target]
+if not models:
+    st.info("Another registered model with the same target is needed for a comparison.")
+else:
+    labels = {m.id: f"{m.name} · {m.created_at} · {m.id}" for m in models}
+    other_id = st.selectbox("Second model (B)", list(labels), format_func=labels.get, key="uvp.compare_model")
+    if st.button("Compare", key="uvp.compare_run") or st.session_state.get("uvp.compare_shown") == other_id:
+        st.session_state["uvp.compare_shown"] = other_id
+        try:
+            other = app_state.evaluation(app_state.EvaluationChoice(other_id, choice.dataset_id, choice.test_hash, choice.test_bytes, choice.test_name))
+            paired = compare.paired_frame(frame, other.frame)
+            comparison = app_state.memo(choice, "compare", (other_id, spec), lambda: compare.compare_models(paired, task, [spec], boot))
+            st.text("A = the model chosen at the top; B = the second model. Differences are A − B, paired bootstrap 95% intervals.")
+            shown = comparison.loc[comparison["metric"] == metric].assign(label=lambda t: t["column"] + " = " + t["segment"])
+            st.plotly_chart(figures.differences(shown, label="label", title="Model A − model B"), key="compare-diff")
+            st.dataframe(comparison, hide_index=True)
+            download(comparison, "model_comparison.csv", "dl-compare")
+        except (ValueError, KeyError) as exc:
+            st.error("The two models cannot be compared:")
+            st.text(str(exc))

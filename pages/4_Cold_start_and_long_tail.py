@@ -1,0 +1,113 @@
+"""Cold start & long tail page: accuracy against history length and item popularity, top-K and exposure."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from uvp_core import app_state, export
+from uvp_core import diagnostic_figures as figures
+from uvp_core.diagnostics import cold_start, long_tail, metrics, ranking, report
+
+st.set_page_config(page_title="UVP · Cold start & long tail", layout="wide")
+st.title("Cold start & long tail")
+
+ws = app_state.workspace()
+root = str(ws.root.resolve())
+choice = app_state.evaluation_picker(ws)
+if choice is None:
+    st.stop()
+try:
+    page = app_state.evaluation(choice)
+except (ValueError, KeyError) as exc:
+    st.error("This model cannot be evaluated on this evaluation set:")
+    st.text(str(exc))
+    st.stop()
+
+frame, task, evalset = page.frame, page.task, page.evalset
+boot = metrics.Bootstrap()
+metric_choices = list(metrics.metric_names(task))
+dataset = app_state.load_dataset(root, choice.dataset_id)
+
+
+def download(table, name: str, key: str) -> None:
+    """A spreadsheet-safe CSV download button for a table."""
+    st.download_button("Download CSV", export.to_csv_bytes(table), file_name=name, mime="text/csv", key=key)
+
+
+# --- cold start -------------------------------------------------------------------------------------
+st.header("Cold start")
+st.text(
+    "History length = the user's events before the prediction time; item training count = the item's events before "
+    "the cutoff. The bias baseline (user + item bias, fitted on the training events) shows what the text buys."
+)
+metric = st.selectbox("Metric", metric_choices, key="uvp.cold_metric")
+curves = app_state.memo(choice, "cold-start", (), lambda: cold_start.cold_start_curves(frame, task, boot))
+users, items = curves["users"], curves["items"]
+left, right = st.columns(2)
+left.plotly_chart(figures.cold_start_curve(users, metric, bucket="history_bucket", title="Users: by history length"), key="cold-users")
+right.plotly_chart(figures.cold_start_curve(items, metric, bucket="item_count_bucket", title="Items: by training count"), key="cold-items")
+with st.expander("Tables", expanded=False):
+    st.dataframe(users, hide_index=True)
+    download(users, "cold_start_users.csv", "dl-cold-users")
+    st.dataframe(items, hide_index=True)
+    download(items, "cold_start_items.csv", "dl-cold-items")
+st.subheader("New users and new items")
+new = app_state.memo(choice, "new-entities", (), lambda: cold_start.new_entity_table(frame, task, boot))
+st.dataframe(new, hide_index=True)
+download(new, "new_users_items.csv", "dl-new")
+
+# --- long tail ----------------------------------------------------------------------------------------
+st.header("Long tail")
+left, right = st.columns(2)
+head = left.number_input("Head: share of interactions held by the most popular items", 0.01, 0.99, 0.2, 0.05, key="uvp.tail_head")
+tail = right.number_input("Tail: share of interactions held by the least popular items", 0.0, 0.99, 0.2, 0.05, key="uvp.tail_tail")
+try:
+    cuts = long_tail.TailCuts(head=float(head), tail=float(tail))
+except ValueError as exc:
+    st.error("Invalid cut points:")
+    st.text(str(exc))
+    st.stop()
+popularity = app_state.memo(choice, "popularity", (cuts,), lambda: long_tail.popularity_table(evalset.train_events, long_tail.catalogue_items(dataset), cuts))
+bucketed = frame.assign(popularity_bucket=long_tail.item_buckets(frame["item_id"], popularity))
+st.plotly_chart(figures.popularity_curve(report.popularity_curve_points(popularity)), key="popularity")
+st.text(long_tail.describe(cuts))
+sizes = popularity.groupby("bucket", observed=False).agg(items=("item_id", "size"), interactions=("interactions", "sum")).reset_index()
+st.dataframe(sizes, hide_index=True)
+buckets = app_state.memo(choice, "tail-buckets", (cuts,), lambda: long_tail.bucket_metrics(bucketed, task, boot))
+st.plotly_chart(figures.metric_by_segment(buckets, metric, segment="popularity_bucket", title="Accuracy per popularity bucket"), key="bucket-metrics")
+st.dataframe(buckets, hide_index=True)
+download(buckets, "long_tail_buckets.csv", "dl-buckets")
+with st.expander("Most popular items"):
+    st.dataframe(report.head_items(popularity, dataset.items), hide_index=True)
+
+# --- top-K ------------------------------------------------------------------------------------------------
+st.header("Top-K ranking and exposure")
+a, b, c, d = st.columns(4)
+k = int(a.number_input("K", 1, 100, 10, key="uvp.rank_k"))
+mode = b.selectbox("Candidates", ranking.CANDIDATE_MODES, key="uvp.rank_mode",
+                   help="full: every item the user never interacted with; sampled: N random ones; auto: full when small")
+negatives = int(c.number_input("Sampled negatives", 10, 1000, 100, key="uvp.rank_negatives"))
+max_users = int(d.number_input("Users (sample)", 10, 5000, 200, key="uvp.rank_users"))
+candidates, info = app_state.candidates(choice, mode, negatives, max_users)
+if not len(candidates) or not candidates["relevant"].any():
+    st.info("No evaluation user has a relevant held-out item, so top-K metrics cannot be computed.")
+    st.stop()
+rank_key = (mode, negatives, max_users, k)
+per_user = app_state.memo(choice, "per-user-ranking", rank_key, lambda: ranking.user_ranking_metrics(candidates, k))
+ranks = app_state.memo(choice, "ranking", rank_key, lambda: ranking.ranking_metrics(per_user, k, boot))
+st.text(f"Candidate set: {info['mode']} · {info['users']:,} users · {info.get('candidates', 0):,} scored pairs")
+left, right = st.columns(2)
+left.plotly_chart(figures.ranking_metrics(ranks), key="ranking")
+left.dataframe(ranks, hide_index=True)
+lists = app_state.memo(choice, "lists", rank_key, lambda: ranking.top_k_lists(candidates, k))
+extra = app_state.memo(choice, "beyond", rank_key, lambda: ranking.beyond_accuracy(lists, evalset.train_events, long_tail.catalogue_items(dataset)))
+right.dataframe([{"metric": name, "value": value} for name, value in extra.items()], hide_index=True)
+download(ranks, "ranking.csv", "dl-ranking")
+exposure = long_tail.exposure_table(lists, popularity)
+left, right = st.columns(2)
+left.plotly_chart(figures.exposure_shares(exposure), key="exposure")
+left.dataframe(exposure, hide_index=True)
+bias_users = app_state.memo(choice, "popularity-bias", (*rank_key, cuts), lambda: long_tail.user_popularity_bias(lists, evalset.train_events, popularity))
+right.plotly_chart(figures.popularity_bias(bias_users), key="popularity-bias")
+right.dataframe([{"metric": name, "value": value} for name, value in long_tail.popularity_bias_summary(bias_users).items()], hide_index=True)
+download(bias_users, "popularity_bias_users.csv", "dl-bias")

@@ -1,0 +1,90 @@
+"""Cohort filters, the AND mask, cohort vs rest, and the workspace cohort store."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from uvp_core.diagnostics import cohorts as C
+from uvp_core.diagnostics.cold_start import count_bucket
+
+
+def frame() -> pd.DataFrame:
+    """Five evaluation rows with text, numeric, date, bool and derived columns."""
+    return pd.DataFrame({
+        "user.region": ["West", "West", "East", None, "West"],
+        "item.price": [10.0, 30.0, 50.0, 20.0, np.nan],
+        "user.signup_date": pd.to_datetime(["2024-01-01", "2024-06-01", "2023-01-01", "2024-03-01", None], utc=True),
+        "new_user": [True, False, False, True, False],
+        "history_bucket": count_bucket([0, 1, 5, 60, 3]),
+        "item.title": ["Blue Mug", "Red Lamp", "blue chair", "Pot", "Mug stand"],
+        "y": [1.0, 2.0, 3.0, 4.0, 5.0],
+        "prediction": [1.0, 3.0, 3.0, 4.0, 8.0],
+    })  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("column", "op", "value", "expected"),
+    [
+        ("user.region", "==", "West", [True, True, False, False, True]),
+        ("user.region", "!=", "West", [False, False, True, True, False]),
+        ("item.price", ">=", "30", [False, True, True, False, False]),
+        ("item.price", "<", "30", [True, False, False, True, False]),
+        ("user.signup_date", ">", "2024-02-01", [False, True, False, True, False]),
+        ("new_user", "==", "true", [True, False, False, True, False]),
+        ("history_bucket", "in", "0, 4–5", [True, False, True, False, False]),
+        ("user.region", "not in", "West", [False, False, True, True, False]),
+        ("item.title", "contains", "mug", [True, False, False, False, True]),
+    ],
+)
+def test_filters(column: str, op: str, value: str, expected: list[bool]) -> None:
+    assert C.filter_mask(frame(), C.CohortFilter(column, op, value)).tolist() == expected
+
+
+def test_cohort_is_the_and_of_its_filters_and_rejects_bad_input() -> None:
+    cohort = C.Cohort("West cheap", (C.CohortFilter("user.region", "==", "West"), C.CohortFilter("item.price", "<=", "30")))
+    assert C.cohort_mask(frame(), cohort).tolist() == [True, True, False, False, False]
+    assert cohort.describe() == "user.region == West AND item.price <= 30"
+    with pytest.raises(ValueError):
+        C.CohortFilter("user.region", "~=", "x")
+    with pytest.raises(ValueError):
+        C.Cohort(" ", (C.CohortFilter("user.region", "==", "x"),))
+    with pytest.raises(ValueError):
+        C.filter_mask(frame(), C.CohortFilter("item.price", ">", "cheap"))
+    with pytest.raises(KeyError):
+        C.filter_mask(frame(), C.CohortFilter("nope", "==", "x"))
+
+
+def test_cohort_vs_rest_by_hand() -> None:
+    cohort = C.Cohort("West", (C.CohortFilter("user.region", "==", "West"),))
+    table = C.cohort_vs_rest(frame(), cohort, "regression").set_index("metric")
+    # West rows: errors 0, 1, 3 -> MAE 4/3; rest: errors 0, 0 -> MAE 0
+    assert table.loc["mae", "cohort"] == pytest.approx(4 / 3) and table.loc["mae", "rest"] == 0
+    assert table.loc["mae", "difference"] == pytest.approx(4 / 3)
+    assert (table.loc["mae", "n_cohort"], table.loc["mae", "n_rest"]) == (3, 2)
+    with pytest.raises(ValueError):
+        C.cohort_vs_rest(frame(), C.Cohort("none", (C.CohortFilter("user.region", "==", "Mars"),)), "regression")
+
+
+def test_store_round_trip_with_unsafe_names(tmp_path) -> None:
+    store = C.CohortStore(tmp_path)
+    assert store.list() == []
+    odd = C.Cohort("../../etc/passwd <b>", (C.CohortFilter("user.region", "==", "West"),))
+    plain = C.Cohort("Buyers", (C.CohortFilter("item.price", ">", "10"), C.CohortFilter("new_user", "==", "false")))
+    path = store.save(odd)
+    store.save(plain)
+    assert path.parent == tmp_path / "cohorts" and path.suffix == ".json"
+    assert json.loads(path.read_text())["name"] == odd.name
+    assert [c.name for c in store.list()] == [odd.name, "Buyers"]  # by name
+    assert store.get("Buyers") == plain
+    store.save(C.Cohort("Buyers", (C.CohortFilter("item.price", ">", "20"),)))  # replace
+    assert store.get("Buyers").filters[0].value == "20" and len(store.list()) == 2
+    store.delete("Buyers")
+    with pytest.raises(KeyError):
+        store.get("Buyers")
+    (tmp_path / "cohorts" / "broken.json").write_text("{not json")
+    assert [c.name for c in store.list()] == [odd.name]
+    assert not list((tmp_path / "cohorts").glob(".staging-*"))

@@ -1,0 +1,91 @@
+"""Evaluation sets (holdout, test files, label rules) and the bias baseline, on tiny hand-made data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from uvp_core.data.contract import Dataset
+from uvp_core.diagnostics import evaluation_set as E
+from uvp_core.diagnostics.baseline import BiasBaseline
+
+
+def stamps(days: list[int]) -> pd.Series:
+    """UTC timestamps at whole days from 2024-01-01."""
+    return pd.Series(pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(days, unit="D")).astype("datetime64[ms, UTC]")
+
+
+def ratings_dataset() -> Dataset:
+    """Ten rated events on days 0..9 plus two unrated views."""
+    events = pd.DataFrame({
+        "user_id": ["u1", "u2"] * 6,
+        "item_id": ["a", "b", "c", "a", "b", "c", "a", "b", "c", "a", "b", "c"],
+        "timestamp": stamps(list(range(10)) + [3, 9]),
+        "rating": [5.0, 4.0, 3.0, 2.0, 1.0, 5.0, 4.0, 3.0, 2.0, 1.0, np.nan, np.nan],
+    })  # fmt: skip
+    return Dataset(events=events)
+
+
+def test_holdout_takes_the_latest_label_events_and_trains_on_what_came_before() -> None:
+    evalset = E.holdout(ratings_dataset(), "rating", fraction=0.2)
+    assert evalset.cutoff == pd.Timestamp("2024-01-09", tz="UTC")
+    assert evalset.pairs["y"].tolist() == [2.0, 1.0]  # the rated events of days 8 and 9
+    assert evalset.task == "regression" and evalset.source == "holdout"
+    assert (evalset.train_events["timestamp"] < evalset.cutoff).all() and len(evalset.train_events) == 9
+    assert evalset.fingerprint() == E.holdout(ratings_dataset(), "rating", fraction=0.2).fingerprint()
+    with pytest.raises(ValueError):
+        E.holdout(ratings_dataset(), "rating", fraction=1.5)
+
+
+def test_event_types_collapse_per_pair_for_a_binary_target() -> None:
+    rows = pd.DataFrame({
+        "user_id": ["u1", "u1", "u1", "u2", "u2"],
+        "item_id": ["a", "a", "b", "a", "a"],
+        "timestamp": stamps([1, 2, 3, 4, 5]),
+        "event_type": ["view", "purchase", "view", "view", "click"],
+    })  # fmt: skip
+    pairs = E.labelled_pairs(rows, "purchase").sort_values(["user_id", "item_id"]).reset_index(drop=True)
+    assert pairs[["user_id", "item_id", "y"]].values.tolist() == [["u1", "a", 1.0], ["u1", "b", 0.0], ["u2", "a", 0.0]]
+    assert pairs["timestamp"].iloc[0] == pd.Timestamp("2024-01-02", tz="UTC")  # the pair's first row
+    labelled = E.labelled_pairs(rows.assign(label=[0, 1, 0, 0, 1]), "purchase")
+    assert labelled["y"].tolist() == [0, 1, 0, 0, 1]  # a 0/1 label column wins
+    with pytest.raises(ValueError):
+        E.labelled_pairs(rows.drop(columns="event_type"), "purchase")
+
+
+def test_read_test_set_from_bytes_and_its_errors() -> None:
+    data = b"user_id,item_id,timestamp,rating\nu1,a,2024-01-05T00:00:00Z,4\nu2,b,2024-01-06T00:00:00Z,\n007,c,2024-01-07,2\n"
+    evalset = E.read_test_set(data, ratings_dataset(), "rating", name="held.csv")
+    assert evalset.pairs["user_id"].tolist() == ["u1", "007"]  # ids stay text; the unrated row is dropped
+    assert evalset.dropped_rows == 1 and evalset.source == "held.csv"
+    assert evalset.cutoff == pd.Timestamp("2024-01-05", tz="UTC")
+    assert len(evalset.train_events) == 5  # days 0..4 (and the day-3 view)
+    no_time = E.read_test_set(b"user_id,item_id,rating\nu1,a,3\n", ratings_dataset(), "rating")
+    assert no_time.cutoff is None and len(no_time.train_events) == 12
+    with pytest.raises(ValueError, match="missing column"):
+        E.read_test_set(b"user,item_id,rating\nu1,a,3\n", ratings_dataset(), "rating")
+    with pytest.raises(ValueError, match="rating"):
+        E.read_test_set(b"user_id,item_id\nu1,a\n", ratings_dataset(), "rating")
+    with pytest.raises(ValueError, match="timestamp"):
+        E.read_test_set(b"user_id,item_id,timestamp,rating\nu1,a,yesterday,3\n", ratings_dataset(), "rating")
+    with pytest.raises(ValueError, match="0 or 1"):
+        E.read_test_set(b"user_id,item_id,label\nu1,a,2\n", ratings_dataset(), "label")
+
+
+def test_bias_baseline_by_hand() -> None:
+    users = np.array(["u1", "u1", "u2", "u2"])
+    items = np.array(["a", "b", "a", "b"])
+    y = np.array([5.0, 3.0, 3.0, 1.0])  # exactly 3 + user (+1, −1) + item (+1, −1)
+    exact = BiasBaseline(reg=0.0, iterations=50).fit(users, items, y)
+    assert exact.mean_ == pytest.approx(3.0)
+    assert exact.predict(users, items) == pytest.approx(y)
+    assert exact.predict(np.array(["new"]), np.array(["a"]))[0] == pytest.approx(4.0)  # mean + item bias
+    assert exact.predict(np.array(["new"]), np.array(["new"]))[0] == pytest.approx(3.0)
+    shrunk = BiasBaseline(reg=1e9).fit(users, items, y)
+    assert shrunk.predict(users, items) == pytest.approx(np.full(4, 3.0))
+    one_step = BiasBaseline(reg=2.0, iterations=1).fit(users, items, y)
+    # item a: Σ residuals (2 + 0) / (2 + 2) = 0.5; then user u1: Σ (2 − 0.5, 0 + 0.5) / (2 + 2) = 0.5
+    assert one_step.item_bias_[0] == pytest.approx(0.5) and one_step.user_bias_[0] == pytest.approx(0.5)
+    clipped = BiasBaseline(reg=0.0, clip=(0.0, 1.0)).fit(users, items, y / 5)
+    assert clipped.predict(users, items).max() <= 1.0

@@ -1,0 +1,136 @@
+"""AppTest tests of the Segments and Cold start & long tail pages on a workspace with two tiny models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from uvp_core import app_state
+from uvp_core.diagnostics import cohorts, evaluation_set
+from uvp_core.model import TrainConfig, train
+from uvp_core.model_registry import save_to_registry
+from uvp_core.workspace import Workspace
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def two_models(rating_dataset, tiny_bert_dir):
+    """Two tiny rating models (different seeds), trained once for the module on one thread."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return [
+            train(rating_dataset, TrainConfig(target="rating", epochs=2, batch_size=64, seed=seed), encoder_dir=tiny_bert_dir)
+            for seed in (0, 1)
+        ]
+    finally:
+        torch.set_num_threads(previous)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rating_dataset, two_models) -> tuple[Workspace, str, list[str]]:
+    """A fresh workspace holding the ratings dataset and both models: (workspace, dataset id, model ids)."""
+    root = tmp_path / "ws"
+    monkeypatch.setenv("UVP_WORKSPACE", str(root))
+    ws = Workspace(root)
+    dataset_id = ws.save_dataset(rating_dataset).id
+    ids = [save_to_registry(ws, model, name=f"tiny {i}", dataset_id=dataset_id) for i, model in enumerate(two_models)]
+    return ws, dataset_id, ids
+
+
+def open_page(path: str, dataset_id: str, model_id: str) -> AppTest:
+    """Run a page with the dataset and model active in the session."""
+    at = AppTest.from_file(str(REPO / path), default_timeout=120)
+    at.session_state[app_state.ACTIVE_DATASET] = dataset_id
+    at.session_state[app_state.ACTIVE_MODEL] = model_id
+    return at.run()
+
+
+def frames(at: AppTest) -> list:
+    """Every dataframe on the page, as pandas."""
+    return [df.value for df in at.dataframe]
+
+
+def test_segments_page_overall_segments_cohort_and_two_models(workspace, rating_dataset, two_models) -> None:
+    ws, dataset_id, ids = workspace
+    at = open_page("pages/3_Segments.py", dataset_id, ids[1])
+    assert not at.exception, at.exception
+    assert at.selectbox(key=app_state.EVAL_MODEL).value == ids[1]  # defaults to the active model
+
+    evalset = evaluation_set.holdout(rating_dataset, "rating")
+    overall = frames(at)[0]
+    model_row = overall.loc[overall["model"] == "value model"].iloc[0]
+    assert model_row["n"] == len(evalset.pairs)
+    prediction = two_models[1].predict(rating_dataset, evalset.pairs)
+    assert model_row["rmse"] == pytest.approx(np.sqrt(np.mean((prediction - evalset.pairs["y"].to_numpy()) ** 2)), rel=1e-9)
+    assert model_row["rmse_low"] <= model_row["rmse"] <= model_row["rmse_high"]
+
+    at.selectbox(key="uvp.seg_column").set_value("user.region").run()
+    assert not at.exception
+    table = next(f for f in frames(at) if "segment" in f.columns and "trusted" in f.columns)
+    assert set(table["segment"]) <= {"North", "South", "other"} and table["n"].sum() == len(evalset.pairs)
+
+    at.selectbox(key="uvp.cohort_col0").set_value("user.region")
+    at.selectbox(key="uvp.cohort_op0").set_value("==")
+    at.text_input(key="uvp.cohort_value0").input("North")
+    at.text_input(key="uvp.cohort_name").input("Northerners")
+    next(b for b in at.button if b.label == "Save cohort").click().run()
+    assert not at.exception
+    assert any("Cohort saved" in s.value for s in at.success)
+    assert [c.name for c in cohorts.CohortStore(ws.root).list()] == ["Northerners"]
+    difference = next(f for f in frames(at) if "n_cohort" in f.columns)
+    north = evalset.pairs["user_id"].map(rating_dataset.users.set_index("user_id")["region"]).eq("North").sum()
+    assert difference["n_cohort"].iloc[0] == north
+
+    at.selectbox(key="uvp.compare_model").set_value(ids[0])
+    at.button(key="uvp.compare_run").click().run()
+    assert not at.exception
+    comparison = next(f for f in frames(at) if "difference" in f.columns and "column" in f.columns)
+    overall_rmse = comparison.loc[(comparison["column"] == "overall") & (comparison["metric"] == "rmse")].iloc[0]
+    other = two_models[0].predict(rating_dataset, evalset.pairs)
+    y = evalset.pairs["y"].to_numpy()
+    expected = np.sqrt(np.mean((prediction - y) ** 2)) - np.sqrt(np.mean((other - y) ** 2))
+    assert overall_rmse["difference"] == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    assert overall_rmse["difference_low"] <= overall_rmse["difference"] <= overall_rmse["difference_high"]
+    assert not any("<script>" in md.value for md in at.markdown)
+
+
+def test_cold_start_page_curves_long_tail_and_top_k(workspace, rating_dataset) -> None:
+    ws, dataset_id, ids = workspace
+    at = open_page("pages/4_Cold_start_and_long_tail.py", dataset_id, ids[0])
+    assert not at.exception, at.exception
+    tables = frames(at)
+    users = next(f for f in tables if "history_bucket" in f.columns)
+    assert set(users["model"]) == {"value model", "bias baseline"}
+    assert users.groupby("model")["n"].sum().eq(len(evaluation_set.holdout(rating_dataset, "rating").pairs)).all()
+    assert any("group" in f.columns and "new users" in set(f["group"]) | {"new users"} for f in tables)
+    ranks = next(f for f in tables if "metric" in f.columns and "hr@10" in set(f["metric"]))
+    assert ranks["value"].between(0, 1).all()
+    assert any("exposure_share" in f.columns for f in tables)
+    at.number_input(key="uvp.tail_head").set_value(0.3).run()
+    assert not at.exception
+    at.number_input(key="uvp.rank_k").set_value(5).run()
+    assert not at.exception
+    assert any("metric" in f.columns and "ndcg@5" in set(f["metric"]) for f in frames(at))
+
+
+def test_upload_a_test_csv_and_refuse_a_bad_one(workspace, rating_dataset) -> None:
+    ws, dataset_id, ids = workspace
+    at = open_page("pages/3_Segments.py", dataset_id, ids[0])
+    at.radio(key=app_state.EVAL_SOURCE).set_value(app_state.EVAL_SOURCES[1]).run()
+    assert not at.exception
+    events = rating_dataset.events.tail(60)
+    csv = events[["user_id", "item_id", "timestamp", "rating"]].assign(
+        timestamp=events["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    ).to_csv(index=False).encode()
+    at.file_uploader(key=app_state.EVAL_UPLOAD).set_value([("test.csv", csv, "text/csv")]).run()
+    assert not at.exception
+    assert frames(at)[0]["n"].iloc[0] == 60
+    at.file_uploader(key=app_state.EVAL_UPLOAD).set_value([("bad.csv", b"user_id,item_id\nu001,i001\n", "text/csv")]).run()
+    assert not at.exception
+    assert any("cannot be evaluated" in e.value for e in at.error)

@@ -1,0 +1,204 @@
+"""Plotly figure builders for the diagnostics: each takes a diagnostics table and returns a figure.
+
+As in uvp_core.figures, values from the data (segment levels, item ids, titles, column names) reach
+plotly only as data — axis values, hover fields — never inside titles or templates written here.
+Intervals are drawn as error bars; counts are in the hover.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+
+from uvp_core.figures import LAYOUT
+
+MODEL_COLOURS = {"value model": "#1f77b4", "bias baseline": "#ff7f0e"}
+BUCKET_COLOURS = {"head": "#d62728", "torso": "#9467bd", "tail": "#2ca02c"}
+
+
+def _errors(table: pd.DataFrame, metric: str) -> dict:
+    """Asymmetric error bars from metric_low / metric_high (none when missing)."""
+    low, high = f"{metric}_low", f"{metric}_high"
+    if low not in table.columns:
+        return {}
+    return {
+        "type": "data", "symmetric": False,
+        "array": (table[high] - table[metric]).to_numpy(dtype=float),
+        "arrayminus": (table[metric] - table[low]).to_numpy(dtype=float),
+    }  # fmt: skip
+
+
+def metric_by_segment(table: pd.DataFrame, metric: str, *, segment: str = "segment", title: str = "Metric by segment") -> go.Figure:
+    """Bars of one metric per segment (and per model when there is a `model` column), with 95% intervals."""
+    fig = go.Figure()
+    groups = table.groupby("model", sort=False) if "model" in table.columns else [("value model", table)]
+    for name, part in groups:
+        fig.add_trace(go.Bar(
+            x=part[segment].astype(str), y=part[metric], name=str(name), error_y=_errors(part, metric),
+            customdata=np.column_stack([part["n"]]), hovertemplate="%{x}<br>%{y:.4g}<br>n = %{customdata[0]:,}<extra></extra>",
+            marker_color=MODEL_COLOURS.get(str(name)),
+        ))  # fmt: skip
+    fig.update_layout(**LAYOUT, title=title, barmode="group", yaxis_title=metric, legend={"orientation": "h", "y": -0.3})
+    fig.update_xaxes(type="category", title="segment")
+    return fig
+
+
+def cold_start_curve(table: pd.DataFrame, metric: str, *, bucket: str, title: str) -> go.Figure:
+    """One line per model of a metric against history-length or item-count buckets, with intervals."""
+    fig = go.Figure()
+    for name, part in table.groupby("model", sort=False):
+        fig.add_trace(go.Scatter(
+            x=part[bucket].astype(str), y=part[metric], name=str(name), mode="lines+markers", error_y=_errors(part, metric),
+            customdata=np.column_stack([part["n"]]), hovertemplate="bucket %{x}<br>%{y:.4g}<br>n = %{customdata[0]:,}<extra></extra>",
+            line={"color": MODEL_COLOURS.get(str(name))},
+        ))  # fmt: skip
+    fig.update_layout(**LAYOUT, title=title, yaxis_title=metric, legend={"orientation": "h", "y": -0.3})
+    fig.update_xaxes(type="category", title="bucket")
+    return fig
+
+
+def reliability_curve(table: pd.DataFrame) -> go.Figure:
+    """Observed rate against mean predicted probability per bin, with the diagonal."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect calibration", line={"dash": "dash", "color": "grey"}))
+    fig.add_trace(go.Scatter(
+        x=table["mean_predicted"], y=table["observed_rate"], mode="lines+markers", name="value model",
+        customdata=np.column_stack([table["n"]]), hovertemplate="predicted %{x:.3f}<br>observed %{y:.3f}<br>n = %{customdata[0]:,}<extra></extra>",
+    ))  # fmt: skip
+    fig.update_layout(**LAYOUT, title="Reliability curve", xaxis_title="mean predicted probability", yaxis_title="observed rate",
+                      legend={"orientation": "h", "y": -0.3})  # fmt: skip
+    fig.update_xaxes(range=[0, 1])
+    fig.update_yaxes(range=[0, 1])
+    return fig
+
+
+def two_way_heatmap(table: pd.DataFrame, value_name: str) -> go.Figure:
+    """Segment × segment heatmap of a value (from segments.two_way_table), counts in the hover."""
+    values = table.pivot(index="row_segment", columns="column_segment", values="value")
+    counts = table.pivot(index="row_segment", columns="column_segment", values="n").reindex_like(values)
+    rows = list(dict.fromkeys(table["row_segment"]))
+    cols = list(dict.fromkeys(table["column_segment"]))
+    values, counts = values.reindex(index=rows, columns=cols), counts.reindex(index=rows, columns=cols)
+    fig = go.Figure(go.Heatmap(
+        z=values.to_numpy(dtype=float), x=cols, y=rows, customdata=counts.fillna(0).to_numpy(dtype=float),
+        colorscale="Reds", colorbar={"title": value_name},
+        hovertemplate="%{y} × %{x}<br>%{z:.4g}<br>n = %{customdata:,}<extra></extra>",
+    ))  # fmt: skip
+    fig.update_layout(**{**LAYOUT, "height": 420}, title="Two-way view")
+    fig.update_xaxes(type="category", title="column segment")
+    fig.update_yaxes(type="category", title="row segment")
+    return fig
+
+
+def prediction_distribution(table: pd.DataFrame, kind: str = "box") -> go.Figure:
+    """Box or violin plot of predicted values per segment (from segments.prediction_distribution)."""
+    segments = table["segment"]
+    present = set(segments.astype(str))
+    order = [str(c) for c in segments.cat.categories if str(c) in present] if isinstance(segments.dtype, pd.CategoricalDtype) else sorted(present)
+    data = table.assign(segment=segments.astype(str))
+    if kind == "violin":
+        fig = px.violin(data, x="segment", y="prediction", box=True, points=False, category_orders={"segment": order})
+    else:
+        fig = px.box(data, x="segment", y="prediction", points=False, category_orders={"segment": order})
+    fig.update_layout(**LAYOUT, title="Predicted value per segment")
+    fig.update_xaxes(type="category", title="segment")
+    return fig
+
+
+def weakest_segments(table: pd.DataFrame) -> go.Figure:
+    """Horizontal bars of the weakest segments' error relative to overall (1 = as good as overall)."""
+    labels = (table["column"].astype(str) + " = " + table["segment"].astype(str)).to_numpy()
+    fig = go.Figure(go.Bar(
+        y=labels, x=table["relative"], orientation="h",
+        customdata=np.column_stack([table["n"], table["value"]]),
+        hovertemplate="%{y}<br>relative %{x:.3f}<br>value %{customdata[1]:.4g}<br>n = %{customdata[0]:,}<extra></extra>",
+    ))  # fmt: skip
+    fig.add_vline(x=1.0, line_dash="dash", line_color="grey")
+    values = table["relative"].to_numpy(dtype=float)
+    finite = values[np.isfinite(values)]
+    if len(finite):  # zoom on the interesting range around 1
+        low, high = min(1.0, finite.min()), max(1.0, finite.max())
+        pad = max(0.05, 0.1 * (high - low))
+        fig.update_xaxes(range=[max(0.0, low - pad), high + pad])
+    fig.update_layout(**{**LAYOUT, "height": max(320, 24 * len(table) + 80)}, title="Weakest segments (error relative to overall)",
+                      xaxis_title="relative error (1 = overall)")  # fmt: skip
+    fig.update_yaxes(autorange="reversed", type="category")
+    return fig
+
+
+def differences(table: pd.DataFrame, *, label: str = "segment", title: str = "Differences with 95% intervals") -> go.Figure:
+    """A forest plot of differences (difference, difference_low, difference_high) by a label column."""
+    labels = table[label].astype(str).to_numpy()
+    fig = go.Figure(go.Scatter(
+        x=table["difference"], y=labels, mode="markers", error_x=_errors(table, "difference"),
+        hovertemplate="%{y}<br>difference %{x:.4g}<extra></extra>",
+    ))  # fmt: skip
+    fig.add_vline(x=0.0, line_dash="dash", line_color="grey")
+    fig.update_layout(**{**LAYOUT, "height": max(320, 26 * len(table) + 80)}, title=title, xaxis_title="difference")
+    fig.update_yaxes(autorange="reversed", type="category")
+    return fig
+
+
+def popularity_curve(table: pd.DataFrame) -> go.Figure:
+    """Interactions per item by rank (log scale), coloured by head / torso / tail, cumulative share on a second axis."""
+    fig = go.Figure()
+    for bucket, part in table.groupby("bucket", observed=True, sort=False):
+        fig.add_trace(go.Scatter(
+            x=part["rank"], y=np.maximum(part["interactions"], 0.5), name=str(bucket), mode="markers",
+            marker={"color": BUCKET_COLOURS.get(str(bucket)), "size": 5},
+            customdata=np.column_stack([part["item_id"].astype(str), part["interactions"]]),
+            hovertemplate="rank %{x}<br>item %{customdata[0]}<br>%{customdata[1]} interactions<extra></extra>",
+        ))  # fmt: skip
+    fig.add_trace(go.Scatter(x=table["rank"], y=table["cumulative_share"], name="cumulative share", mode="lines", yaxis="y2",
+                             hovertemplate="top %{x} items: %{y:.1%} of interactions<extra></extra>"))  # fmt: skip
+    fig.update_layout(
+        **LAYOUT, title="Popularity curve: head, torso and tail", xaxis_title="item rank",
+        yaxis={"title": "training interactions", "type": "log"},
+        yaxis2={"title": "cumulative share", "overlaying": "y", "side": "right", "tickformat": ".0%", "range": [0, 1]},
+        legend={"orientation": "h", "y": -0.3},
+    )  # fmt: skip
+    return fig
+
+
+def exposure_shares(table: pd.DataFrame) -> go.Figure:
+    """Share of top-K exposure per popularity bucket next to its share of interactions and of items."""
+    long = table.melt(id_vars="bucket", value_vars=["item_share", "interaction_share", "exposure_share"], var_name="share", value_name="value")
+    fig = px.bar(long, x="bucket", y="value", color="share", barmode="group")
+    fig.update_layout(**LAYOUT, title="Exposure in top-K lists vs interactions", yaxis_tickformat=".0%", legend={"orientation": "h", "y": -0.3})
+    fig.update_xaxes(type="category", title="popularity bucket")
+    return fig
+
+
+def popularity_bias(per_user: pd.DataFrame) -> go.Figure:
+    """Per user: mean popularity recommended against mean popularity consumed (log-log), with the diagonal."""
+    data = per_user.dropna(subset=["consumed_popularity"])
+    data = data.loc[(data["consumed_popularity"] > 0) & (data["recommended_popularity"] > 0)]
+    fig = go.Figure()
+    if len(data):
+        top = float(max(data["consumed_popularity"].max(), data["recommended_popularity"].max()))
+        low = float(min(data["consumed_popularity"].min(), data["recommended_popularity"].min()))
+        fig.add_trace(go.Scatter(x=[low, top], y=[low, top], mode="lines", name="equal", line={"dash": "dash", "color": "grey"}))
+    fig.add_trace(go.Scatter(
+        x=data["consumed_popularity"], y=data["recommended_popularity"], mode="markers", name="users",
+        customdata=np.column_stack([data["user_id"].astype(str)]) if len(data) else None,
+        hovertemplate="user %{customdata[0]}<br>consumed %{x:.1f}<br>recommended %{y:.1f}<extra></extra>",
+    ))  # fmt: skip
+    fig.update_layout(**LAYOUT, title="Popularity bias per user", xaxis_title="mean popularity consumed",
+                      yaxis_title="mean popularity recommended", legend={"orientation": "h", "y": -0.3})  # fmt: skip
+    fig.update_xaxes(type="log")
+    fig.update_yaxes(type="log")
+    return fig
+
+
+def ranking_metrics(table: pd.DataFrame) -> go.Figure:
+    """Top-K metrics (metric, value, low, high) as bars with intervals."""
+    fig = go.Figure(go.Bar(
+        x=table["metric"], y=table["value"],
+        error_y={"type": "data", "symmetric": False, "array": (table["high"] - table["value"]).to_numpy(dtype=float),
+                 "arrayminus": (table["value"] - table["low"]).to_numpy(dtype=float)},
+        customdata=np.column_stack([table["n"]]), hovertemplate="%{x}: %{y:.4f}<br>users = %{customdata[0]:,}<extra></extra>",
+    ))  # fmt: skip
+    fig.update_layout(**LAYOUT, title="Top-K ranking metrics", yaxis_range=[0, 1])
+    return fig

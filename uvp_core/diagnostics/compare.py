@@ -1,0 +1,46 @@
+"""Two models side by side on the same evaluation pairs: overall and per segment, with paired intervals.
+
+Both models are scored on the same rows, so replicate b of the bootstrap reweights the same pairs for
+both: the interval of (metric A − metric B) is a paired bootstrap interval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from uvp_core.diagnostics.metrics import DEFAULT_BOOTSTRAP, Bootstrap, metric_difference
+from uvp_core.diagnostics.segments import SegmentSpec, segment_labels
+
+
+def paired_frame(frame_a: pd.DataFrame, frame_b: pd.DataFrame) -> pd.DataFrame:
+    """Model A's evaluation frame with model B's predictions as `prediction_b` (same pairs, same order)."""
+    same = (
+        len(frame_a) == len(frame_b)
+        and np.array_equal(frame_a["user_id"].to_numpy(dtype=object), frame_b["user_id"].to_numpy(dtype=object))
+        and np.array_equal(frame_a["item_id"].to_numpy(dtype=object), frame_b["item_id"].to_numpy(dtype=object))
+        and np.allclose(frame_a["y"].to_numpy(dtype=np.float64), frame_b["y"].to_numpy(dtype=np.float64))
+    )
+    if not same:
+        raise ValueError("The two models were not evaluated on the same pairs and labels (do they predict the same target?).")
+    return frame_a.assign(prediction_b=frame_b["prediction"].to_numpy(dtype=np.float64))
+
+
+def compare_models(
+    frame: pd.DataFrame, task: str, specs: Sequence[SegmentSpec] = (), boot: Bootstrap | None = DEFAULT_BOOTSTRAP
+) -> pd.DataFrame:
+    """Per metric, overall and per segment: column, segment, n, a, b, difference (a − b), difference_low/high."""
+    overall = metric_difference(frame, None, task, a="prediction", b="prediction_b", boot=boot)
+    overall.insert(0, "column", "overall")
+    overall.insert(1, "segment", "all")
+    parts = [overall]
+    for spec in specs:
+        labelled = frame.assign(segment=segment_labels(frame, spec))
+        table = metric_difference(labelled, "segment", task, a="prediction", b="prediction_b", boot=boot)
+        table.insert(0, "column", spec.column)
+        table["segment"] = table["segment"].astype(str)
+        parts.append(table)
+    columns = ["column", "segment", "n", "metric", "a", "b", "difference", "difference_low", "difference_high"]
+    return pd.concat(parts, ignore_index=True)[columns]

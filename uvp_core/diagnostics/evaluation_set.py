@@ -1,0 +1,153 @@
+"""Evaluation sets: which (user, item, time) pairs are scored, their labels, and which events count as training.
+
+Two sources, one shape (`EvaluationSet`):
+
+- `holdout(dataset, target)`: the last 10% of the target's label events by time. The cutoff is the
+  timestamp of the first held-out event; every event strictly before it is a training event (the
+  context for history length, popularity, new-user flags and the bias baseline). The value model still
+  reads, for each pair, the user's events strictly before that pair's own time (its usual definition).
+- `read_test_set(source, dataset, target)`: a CSV `user_id,item_id[,timestamp]` plus the label column
+  (the target: `rating`; for a binary target a 0/1 `label`, or an `event_type` compared with the
+  target). The cutoff is the earliest test timestamp (no timestamps: every event in the dataset is a
+  training event).
+
+Labels: `rating` as is (rows without a rating are dropped); `label` as 0/1; event types are collapsed per
+(user, item) pair — y = 1 when any of the pair's rows has the target type, time = the pair's first row —
+the same way training treats a converting pair.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from uvp_core.data.contract import TIMESTAMP_DTYPE, Dataset
+
+PAIR_COLUMNS = ("user_id", "item_id", "timestamp", "y")
+DEFAULT_HOLDOUT = 0.1
+
+
+def target_task(target: str) -> str:
+    """'regression' for the rating target, 'binary' for label and event types."""
+    return "regression" if target == "rating" else "binary"
+
+
+@dataclass(frozen=True)
+class EvaluationSet:
+    """Pairs to score with their labels, and the events that count as training (before `cutoff`)."""
+
+    pairs: pd.DataFrame  # user_id, item_id, timestamp (NaT allowed), y — one row per scored pair
+    train_events: pd.DataFrame  # dataset events strictly before `cutoff` (all events when cutoff is None)
+    cutoff: pd.Timestamp | None
+    target: str  # the model's target: rating, label or an event type
+    source: str  # "holdout" or the test file's name
+    dropped_rows: int = 0  # test rows without a usable label
+
+    @property
+    def task(self) -> str:
+        """'regression' or 'binary'."""
+        return target_task(self.target)
+
+    def fingerprint(self) -> str:
+        """A content hash of the pairs, labels and cutoff (a cache key)."""
+        digest = hashlib.sha256(f"{self.target}|{self.cutoff}|{self.source}".encode())
+        digest.update(pd.util.hash_pandas_object(self.pairs, index=False).to_numpy().tobytes())
+        return digest.hexdigest()[:16]
+
+
+def labelled_pairs(rows: pd.DataFrame, target: str) -> pd.DataFrame:
+    """user_id, item_id, timestamp, y for rows carrying the target's label (see the module docstring)."""
+    timestamps = rows["timestamp"] if "timestamp" in rows.columns else pd.Series(pd.NaT, index=rows.index, dtype=TIMESTAMP_DTYPE)
+    base = pd.DataFrame({"user_id": rows["user_id"], "item_id": rows["item_id"], "timestamp": timestamps})
+    if target == "rating":
+        if "rating" not in rows.columns:
+            raise ValueError("The model predicts 'rating', but the evaluation rows have no rating column.")
+        y = pd.to_numeric(rows["rating"], errors="coerce")
+        return base.assign(y=y.astype("float64")).loc[y.notna().to_numpy()].reset_index(drop=True)
+    if "label" in rows.columns and rows["label"].notna().any():
+        y = pd.to_numeric(rows["label"], errors="coerce")
+        bad = y.notna() & ~y.isin([0, 1])
+        if bad.any():
+            raise ValueError(f"The label column must be 0 or 1 (found {y[bad].iloc[0]!r}).")
+        return base.assign(y=y.astype("float64")).loc[y.notna().to_numpy()].reset_index(drop=True)
+    if target == "label":
+        raise ValueError("The model predicts 'label', but the evaluation rows have no 0/1 label column.")
+    if "event_type" not in rows.columns:
+        raise ValueError(f"The model predicts {target!r}: the evaluation rows need a 0/1 label or an event_type column.")
+    hit = (rows["event_type"].astype("string").str.lower() == target).fillna(False).to_numpy(dtype=bool)
+    grouped = base.assign(y=hit.astype("float64")).groupby(["user_id", "item_id"], sort=False, observed=True)
+    pairs = grouped.agg(timestamp=("timestamp", "min"), y=("y", "max")).reset_index()
+    return pairs[list(PAIR_COLUMNS)]
+
+
+def label_events(events: pd.DataFrame, target: str) -> pd.DataFrame:
+    """The events that carry a label for the target (rated events; labelled events; all events for event types)."""
+    if target == "rating":
+        return events.loc[events["rating"].notna()] if "rating" in events.columns else events.iloc[:0]
+    if "label" in events.columns and events["label"].notna().any():
+        return events.loc[events["label"].notna()]
+    return events
+
+
+def _train_events(events: pd.DataFrame, cutoff: pd.Timestamp | None) -> pd.DataFrame:
+    """Events strictly before the cutoff (all of them when there is none)."""
+    return events if cutoff is None else events.loc[(events["timestamp"] < cutoff).to_numpy()].reset_index(drop=True)
+
+
+def holdout(dataset: Dataset, target: str, fraction: float = DEFAULT_HOLDOUT) -> EvaluationSet:
+    """The last `fraction` of the target's label events by time, with everything before as training."""
+    if not 0.0 < fraction < 1.0:
+        raise ValueError("The holdout fraction must be between 0 and 1.")
+    events = dataset.events
+    labelled = label_events(events, target)
+    if len(labelled) < 2:
+        raise ValueError(f"Too few events carry a {target!r} label to hold some out.")
+    times = np.sort(labelled["timestamp"].to_numpy())
+    cutoff = pd.Timestamp(times[min(len(times) - 1, int(len(times) * (1.0 - fraction)))])
+    test_rows = labelled.loc[(labelled["timestamp"] >= cutoff).to_numpy()]
+    pairs = labelled_pairs(test_rows, target)
+    return EvaluationSet(pairs=pairs, train_events=_train_events(events, cutoff), cutoff=cutoff, target=target, source="holdout")
+
+
+def read_test_set(source: str | Path | bytes, dataset: Dataset, target: str, *, name: str | None = None) -> EvaluationSet:
+    """A test CSV (path or bytes) as an EvaluationSet; ValueError names the problem."""
+    from uvp_core.data.validate import to_id, to_timestamps
+
+    label = name or (Path(source).name if not isinstance(source, bytes) else "test.csv")
+    buffer = io.BytesIO(source) if isinstance(source, bytes) else source
+    frame = pd.read_csv(buffer, dtype=str, keep_default_na=False)
+    missing = [c for c in ("user_id", "item_id") if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{label}: missing column(s) {', '.join(missing)} (needs user_id,item_id[,timestamp] and the label)")
+    rows = pd.DataFrame({"user_id": to_id(frame["user_id"]), "item_id": to_id(frame["item_id"])})
+    for column in ("user_id", "item_id"):
+        empty = rows[column].isna().to_numpy().nonzero()[0]
+        if len(empty):
+            raise ValueError(f"{label}: column {column} is empty in row(s) {', '.join(str(r + 1) for r in empty[:10])}")
+    if "timestamp" in frame.columns:
+        times = to_timestamps(frame["timestamp"])
+        bad = (times.unparseable | times.out_of_range).nonzero()[0]
+        if len(bad):
+            raise ValueError(f"{label}: column timestamp has unreadable values in row(s) {', '.join(str(r + 1) for r in bad[:10])}")
+        rows["timestamp"] = times.values
+    for column in ("rating", "label", "event_type"):
+        if column in frame.columns:
+            rows[column] = frame[column].replace("", None)
+    try:
+        pairs = labelled_pairs(rows, target)
+    except ValueError as exc:
+        raise ValueError(f"{label}: {exc}") from exc
+    if not len(pairs):
+        raise ValueError(f"{label}: no row carries a usable {target!r} label.")
+    present = pairs["timestamp"].dropna()
+    cutoff = present.min() if len(present) else None
+    dropped = len(rows) - len(pairs) if target == "rating" or "label" in rows.columns else 0
+    return EvaluationSet(
+        pairs=pairs, train_events=_train_events(dataset.events, cutoff), cutoff=cutoff, target=target, source=label,
+        dropped_rows=dropped,
+    )

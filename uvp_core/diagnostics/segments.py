@@ -1,0 +1,278 @@
+"""Segments: group the evaluation frame by any user or item attribute or a derived segment.
+
+- Categorical attributes as they are; levels with fewer than `min_count` rows (or beyond the
+  `max_levels` most frequent) are folded into "other"; missing values are "missing".
+- Numeric attributes are binned by quantiles (`bins` = a count) or by explicit edges (`bins` = edges);
+  bins are [low, high) except the last, which is closed.
+- Dates are grouped by period: month, quarter or year (chosen from the span when not given).
+- Derived segments (computed in `frame.evaluation_frame`) are ordered categories already.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from uvp_core.diagnostics.metrics import (
+    DEFAULT_BOOTSTRAP,
+    ERROR_METRIC,
+    HIGHER_IS_BETTER,
+    MEAN_METRICS,
+    Bootstrap,
+    group_metrics,
+    group_metrics_many,
+    mean_metric_by_groupings,
+)
+
+DERIVED_SEGMENTS: dict[str, str] = {
+    "history_bucket": "history length (user events before the prediction time)",
+    "tenure": "tenure (time since the user's first event)",
+    "activity": "activity (user events in the 30 days before)",
+    "item_count_bucket": "item training count",
+    "popularity_bucket": "item popularity bucket (head / torso / tail)",
+    "new_vs_returning": "new vs returning user",
+}
+TEXT_COLUMNS = frozenset({"title", "description", "review_text", "name"})
+MAX_TEXT_LENGTH = 40  # text attributes longer than this on average are free text, not segments
+NUMERIC_AS_CATEGORY = 10  # numeric attributes with at most this many distinct values are treated as categories
+MISSING, OTHER = "missing", "other"
+VALUE_COLUMNS = frozenset({"mean_prediction", "mean_label"})
+
+
+@dataclass(frozen=True)
+class SegmentSpec:
+    """How to cut one column of the evaluation frame into segments."""
+
+    column: str  # e.g. "user.region", "item.price", "user.signup_date", "history_bucket"
+    bins: int | tuple[float, ...] = 4  # numeric: number of quantile bins, or explicit bin edges
+    period: str | None = None  # dates: "M", "Q" or "Y" (None: chosen from the span)
+    min_count: int = 30  # categorical: levels with fewer rows are folded into "other"
+    max_levels: int = 20  # categorical: at most this many levels besides "other" and "missing"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.bins, int) and self.bins < 1:
+            raise ValueError("bins must be at least 1")
+        if self.period not in (None, "M", "Q", "Y"):
+            raise ValueError("period must be 'M', 'Q', 'Y' or None")
+
+
+def segment_kind(series: pd.Series) -> str:
+    """'derived' (ordered categories), 'date', 'numeric' or 'categorical'."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return "derived"
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        return "date"
+    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+        return "numeric" if series.nunique(dropna=True) > NUMERIC_AS_CATEGORY else "categorical"
+    return "categorical"
+
+
+def segment_columns(frame: pd.DataFrame) -> list[str]:
+    """Columns that make sensible segments: derived segments, then user and item attributes (free text left out)."""
+    out = [c for c in DERIVED_SEGMENTS if c in frame.columns]
+    for column in frame.columns:
+        if not column.startswith(("user.", "item.")):
+            continue
+        series = frame[column]
+        if column.split(".", 1)[1] in TEXT_COLUMNS:
+            continue
+        if (pd.api.types.is_string_dtype(series.dtype) or series.dtype == object) and series.notna().any():
+            if series.dropna().astype(str).str.len().mean() > MAX_TEXT_LENGTH:
+                continue
+        out.append(column)
+    return out
+
+
+def categorical_segment(series: pd.Series, min_count: int = 30, max_levels: int = 20) -> pd.Categorical:
+    """Levels as they are, rare ones folded into 'other', missing as 'missing'; ordered by frequency (then name)."""
+    codes, uniques = pd.factorize(series.astype("string"))
+    labels = np.asarray(uniques.astype(str), dtype=object)
+    counts = np.bincount(codes[codes >= 0], minlength=len(labels))
+    ranked = np.lexsort((labels.astype(str), -counts)) if len(labels) else np.zeros(0, np.int64)
+    keep = [i for i in ranked if counts[i] >= min_count][:max_levels]
+    lookup = np.full(len(labels) + 1, len(keep), np.int64)  # default: "other"; the extra last slot is for missing
+    lookup[keep] = np.arange(len(keep))
+    folded = (counts > 0).sum() > len(keep)
+    missing = bool((codes < 0).any())
+    lookup[-1] = len(keep) + int(folded)
+    categories = [str(labels[i]) for i in keep] + ([OTHER] if folded else []) + ([MISSING] if missing else [])
+    return pd.Categorical.from_codes(lookup[codes], categories=categories, ordered=True)
+
+
+def _number(value: float) -> str:
+    """A compact number for bin labels."""
+    return f"{value:.4g}"
+
+
+def numeric_segment(series: pd.Series, bins: int | Sequence[float] = 4) -> pd.Categorical:
+    """Quantile bins (a count) or bins at explicit edges; [low, high) with the last bin closed; 'missing' for NaN."""
+    values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64)
+    present = values[~np.isnan(values)]
+    if isinstance(bins, int | np.integer):
+        if not len(present):
+            edges = np.array([0.0, 0.0])
+        else:
+            edges = np.unique(np.quantile(present, np.linspace(0.0, 1.0, int(bins) + 1)))
+    else:
+        edges = np.unique(np.asarray(sorted(bins), dtype=np.float64))
+        if len(present):
+            edges = np.unique(np.concatenate([[min(edges[0], present.min())], edges, [max(edges[-1], present.max())]]))
+    if len(edges) == 1:
+        edges = np.array([edges[0], edges[0]])
+    k = len(edges) - 1
+    labels = [f"[{_number(edges[i])}, {_number(edges[i + 1])})" for i in range(k - 1)] + [f"[{_number(edges[-2])}, {_number(edges[-1])}]"]
+    codes = np.clip(np.searchsorted(edges[1:-1], values, side="right"), 0, k - 1)
+    missing = np.isnan(values)
+    if missing.any():
+        labels = [*labels, MISSING]
+        codes = np.where(missing, k, codes)
+    return pd.Categorical.from_codes(codes, categories=labels, ordered=True)
+
+
+def default_period(series: pd.Series) -> str:
+    """Month up to 2 years of span, quarter up to 6 years, else year."""
+    present = series.dropna()
+    if not len(present):
+        return "M"
+    days = (present.max() - present.min()).days
+    return "M" if days <= 731 else "Q" if days <= 6 * 366 else "Y"
+
+
+def date_segment(series: pd.Series, period: str | None = None) -> pd.Categorical:
+    """Dates grouped by period ('2024-06', '2024Q3', '2024'), in time order; 'missing' for none."""
+    period = period or default_period(series)
+    year = series.dt.year.to_numpy(dtype=np.float64, na_value=np.nan)
+    if period == "M":
+        step = series.dt.month.to_numpy(dtype=np.float64, na_value=np.nan)
+        key, label = year * 12 + step - 1, lambda k: f"{int(k) // 12:04d}-{int(k) % 12 + 1:02d}"
+    elif period == "Q":
+        step = series.dt.quarter.to_numpy(dtype=np.float64, na_value=np.nan)
+        key, label = year * 4 + step - 1, lambda k: f"{int(k) // 4}Q{int(k) % 4 + 1}"
+    else:
+        key, label = year, lambda k: f"{int(k)}"
+    missing = np.isnan(key)
+    distinct = np.unique(key[~missing])
+    codes = np.where(missing, len(distinct), np.searchsorted(distinct, np.where(missing, 0, key)))
+    categories = [label(k) for k in distinct] + ([MISSING] if missing.any() else [])
+    return pd.Categorical.from_codes(codes, categories=categories, ordered=True)
+
+
+def segment_labels(frame: pd.DataFrame, spec: SegmentSpec) -> pd.Series:
+    """The segment of each row of the frame, as an ordered categorical series named 'segment'."""
+    if spec.column not in frame.columns:
+        raise KeyError(f"The evaluation frame has no column {spec.column!r}")
+    series = frame[spec.column]
+    kind = segment_kind(series)
+    if kind == "derived":
+        values = series.array if series.isna().sum() == 0 else series.cat.add_categories([MISSING]).fillna(MISSING).array
+    elif kind == "date":
+        values = date_segment(series, spec.period)
+    elif kind == "numeric":
+        values = numeric_segment(series, spec.bins)
+    else:
+        values = categorical_segment(series, spec.min_count, spec.max_levels)
+    return pd.Series(values, index=frame.index, name="segment")
+
+
+def _finish_segment_table(table: pd.DataFrame, min_rows: int) -> pd.DataFrame:
+    """A group_metrics table by 'segment' with the trusted flag and segments as text."""
+    table.insert(2, "trusted", table["n"] >= min_rows)
+    table["segment"] = table["segment"].astype(str)
+    return table
+
+
+def segment_table(frame: pd.DataFrame, spec: SegmentSpec, task: str, boot: Bootstrap | None = DEFAULT_BOOTSTRAP, *, min_rows: int = 30) -> pd.DataFrame:
+    """Metrics per segment with intervals: segment, n, trusted (n ≥ min_rows), mean values, metrics."""
+    table = group_metrics(frame.assign(segment=segment_labels(frame, spec)), "segment", task, boot=boot)
+    return _finish_segment_table(table, min_rows)
+
+
+def segment_tables(
+    frame: pd.DataFrame, specs: Sequence[SegmentSpec], task: str, boot: Bootstrap | None = DEFAULT_BOOTSTRAP, *, min_rows: int = 30
+) -> dict[str, pd.DataFrame]:
+    """segment_table for every spec (by column), all in one bootstrap pass."""
+    labelled = frame.assign(**{f"__segment_{i}": segment_labels(frame, spec) for i, spec in enumerate(specs)})
+    tables = group_metrics_many(labelled, [(f"__segment_{i}", "prediction") for i in range(len(specs))], task, boot=boot)
+    return {
+        spec.column: _finish_segment_table(table.rename(columns={f"__segment_{i}": "segment"}), min_rows)
+        for i, (spec, table) in enumerate(zip(specs, tables, strict=True))
+    }
+
+
+def two_way_table(frame: pd.DataFrame, rows: SegmentSpec, columns: SegmentSpec, task: str, value: str | None = None) -> pd.DataFrame:
+    """Segment × segment point values: row_segment, column_segment, n, value (error metric or a mean)."""
+    value = value or ERROR_METRIC[task]
+    labelled = frame.assign(row_segment=segment_labels(frame, rows), column_segment=segment_labels(frame, columns))
+    table = group_metrics(labelled, ["row_segment", "column_segment"], task, boot=None)
+    out = table[["row_segment", "column_segment", "n"]].copy()
+    out["value"] = table[value]
+    out["row_segment"] = out["row_segment"].astype(str)
+    out["column_segment"] = out["column_segment"].astype(str)
+    return out
+
+
+def prediction_distribution(frame: pd.DataFrame, spec: SegmentSpec, max_rows: int = 20_000, seed: int = 0) -> pd.DataFrame:
+    """segment, prediction, y for at most `max_rows` rows (a seeded sample), for box/violin plots."""
+    labelled = pd.DataFrame({"segment": segment_labels(frame, spec), "prediction": frame["prediction"], "y": frame["y"]})
+    if len(labelled) > max_rows:
+        labelled = labelled.sample(max_rows, random_state=seed)
+    return labelled.reset_index(drop=True)
+
+
+WEAKEST_COLUMNS = ["column", "segment", "n", "value", "low", "high", "overall", "relative", "metric"]
+
+
+def rank_weakest(tables: Mapping[str, pd.DataFrame], overall: float, metric: str, *, min_rows: int = 30, top: int = 15) -> pd.DataFrame:
+    """The `top` segments of per-column segment tables with the worst metric relative to overall (n ≥ min_rows)."""
+    parts = []
+    for column, table in tables.items():
+        chosen = table.loc[table["n"] >= min_rows]
+        part = pd.DataFrame({"column": column, "segment": chosen["segment"].astype(str).to_numpy(), "n": chosen["n"].to_numpy(),
+                             "value": chosen[metric].to_numpy(dtype=float)})  # fmt: skip
+        part["low"] = chosen[f"{metric}_low"].to_numpy(dtype=float) if f"{metric}_low" in chosen.columns else np.nan
+        part["high"] = chosen[f"{metric}_high"].to_numpy(dtype=float) if f"{metric}_high" in chosen.columns else np.nan
+        parts.append(part)
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return pd.DataFrame(columns=WEAKEST_COLUMNS)
+    ranked = pd.concat(parts, ignore_index=True)
+    ranked["overall"] = overall
+    ranked["relative"] = ranked["value"] / overall if overall else np.nan
+    ranked["metric"] = metric
+    ranked = ranked.sort_values("relative", ascending=metric in HIGHER_IS_BETTER, kind="stable", na_position="last").head(top)
+    return ranked[WEAKEST_COLUMNS].reset_index(drop=True)
+
+
+def weakest_segments(
+    frame: pd.DataFrame,
+    specs: Sequence[SegmentSpec],
+    task: str,
+    boot: Bootstrap | None = DEFAULT_BOOTSTRAP,
+    *,
+    min_rows: int = 30,
+    top: int = 15,
+    metric: str | None = None,
+) -> pd.DataFrame:
+    """Segments with the worst error relative to overall (n ≥ min_rows), with 95% intervals.
+
+    Columns: column, segment, n, value, low, high, overall, relative (value / overall), metric. Every
+    column's segments are computed in one bootstrap pass (the error metrics are means of per-row values).
+    """
+    metric = metric or ERROR_METRIC[task]
+    if metric not in MEAN_METRICS:
+        tables = {spec.column: segment_table(frame, spec, task, boot) for spec in specs}
+        overall = float(group_metrics(frame, None, task, boot=None, metrics=[metric])[metric].iloc[0])
+        return rank_weakest(tables, overall, metric, min_rows=min_rows, top=top)
+    labels = [pd.Categorical(segment_labels(frame, spec)) for spec in specs]
+    groupings = [(np.asarray(lab.codes, np.int64), len(lab.categories)) for lab in labels]
+    y, p = frame["y"].to_numpy(np.float64), frame["prediction"].to_numpy(np.float64)
+    overall = mean_metric_by_groupings(y, p, [(np.zeros(len(frame), np.int64), 1)], metric, None)[0]["value"].iloc[0]
+    results = mean_metric_by_groupings(y, p, groupings, metric, boot)
+    tables = {}
+    for spec, lab, table in zip(specs, labels, results, strict=True):
+        table = table.rename(columns={"value": metric, "low": f"{metric}_low", "high": f"{metric}_high"})
+        tables[spec.column] = table.assign(segment=[str(c) for c in lab.categories])
+    return rank_weakest(tables, float(overall), metric, min_rows=min_rows, top=top)

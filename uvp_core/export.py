@@ -1,0 +1,35 @@
+"""Spreadsheet-safe CSV exports: no cell can be read as a formula.
+
+A text cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return is prefixed with a single
+quote `'`, so Excel, LibreOffice and Google Sheets show it as text instead of evaluating it (CSV
+injection). Numbers are written as numbers (a negative number is not text and stays as it is).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+FORMULA_PREFIXES: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: object) -> object:
+    """A text value prefixed with ' when it starts like a formula; anything else unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy with every text cell (and column name) neutralised; numeric columns untouched."""
+    out = frame.copy()
+    for column in out.columns:
+        series = out[column]
+        if isinstance(series.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(series.dtype) or series.dtype == object:
+            out[column] = series.astype(object).map(neutralise)
+    out.columns = [neutralise(str(c)) for c in out.columns]
+    return out
+
+
+def to_csv_bytes(frame: pd.DataFrame) -> bytes:
+    """The frame as spreadsheet-safe UTF-8 CSV (with a BOM so spreadsheets detect UTF-8), no index."""
+    return safe_frame(frame).to_csv(index=False).encode("utf-8-sig")
