@@ -636,7 +636,7 @@ def mean_intervals(values: pd.DataFrame, boot: Bootstrap | None = DEFAULT_BOOTST
     return pd.DataFrame(rows)
 
 
-def _mean_metric_terms(task: str, metric: str, y: np.ndarray, p: np.ndarray) -> np.ndarray:
+def _mean_metric_terms(metric: str, y: np.ndarray, p: np.ndarray) -> np.ndarray:
     """The per-row value whose mean (or root mean, for RMSE) is the metric."""
     e = p - y
     values = {"rmse": lambda: e * e, "mae": lambda: np.abs(e), "bias": lambda: e, "brier": lambda: e * e,
@@ -651,7 +651,7 @@ def mean_metric_by_groupings(
 ) -> list[pd.DataFrame]:
     """One mean-type metric for several groupings at once (one bootstrap pass): per grouping a table n, value, low, high."""
     y, p = np.asarray(y, np.float64), np.asarray(p, np.float64)
-    row_values = _mean_metric_terms("", metric, y, p)
+    row_values = _mean_metric_terms(metric, y, p)
     terms: list[Term] = []
     for codes, n_groups in groupings:
         terms += [(np.ones(len(y)), codes, n_groups), (row_values, codes, n_groups)]

@@ -208,10 +208,8 @@ def personalisation(lists: pd.DataFrame, max_users: int = 300, seed: int = 0) ->
     chosen = lists.loc[lists["user_id"].isin(users)]
     u = pd.Index(users).get_indexer(chosen["user_id"].to_numpy(dtype=object))
     i, _ = pd.factorize(chosen["item_id"])
-    matrix = sparse.csr_matrix((np.ones(len(u)), (u, i)), shape=(len(users), i.max() + 1))
-    matrix.data[:] = 1.0
-    matrix.sum_duplicates()
-    matrix.data[:] = 1.0
+    matrix = sparse.csr_matrix((np.ones(len(u)), (u, i)), shape=(len(users), i.max() + 1))  # duplicates are summed...
+    matrix.data[:] = 1.0  # ...so set every stored entry back to 1: item sets
     inter = (matrix @ matrix.T).toarray()
     size = np.asarray(matrix.sum(axis=1)).ravel()
     union = size[:, None] + size[None, :] - inter
