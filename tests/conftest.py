@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from uvp_core.data.contract import Dataset
+from uvp_core.model import TrainConfig, train
 
 WORDS = (
     "item rated of category price band low lower upper middle high description age region north south "
@@ -155,3 +157,29 @@ def binary_dataset() -> Dataset:
         }
     )
     return Dataset(events=events, items=make_items(n_items, rng), users=make_users(n_users), name="shop")
+
+
+# --- tiny trained models, shared by the model, explanation and page tests ---------------------------
+
+FAST = TrainConfig(epochs=4, batch_size=64, patience=10)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def single_thread():
+    """One torch thread: the test models are tiny, and on a busy 2-core machine 2 threads spin-wait (10x slower)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="session")
+def rating_model(rating_dataset, tiny_bert_dir):
+    """A frozen-mode rating model on the synthetic ratings."""
+    return train(rating_dataset, FAST, encoder_dir=tiny_bert_dir)
+
+
+@pytest.fixture(scope="session")
+def purchase_model(binary_dataset, tiny_bert_dir):
+    """A frozen-mode purchase model on the synthetic shop events."""
+    return train(binary_dataset, TrainConfig(epochs=4, batch_size=64, patience=10, target="purchase"), encoder_dir=tiny_bert_dir)
