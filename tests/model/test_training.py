@@ -177,3 +177,13 @@ def test_checkpoint_of_another_run_is_not_resumed(rating_dataset, tiny_bert_dir,
     model = train(rating_dataset, other, encoder_dir=tiny_bert_dir, checkpoint_dir=tmp_path)
     assert "different run" in caplog.text
     assert [h["epoch"] for h in model.history_] == [1, 2]
+
+
+def test_isotonic_calibration_keeps_the_ranking_inside_a_step() -> None:
+    from uvp_core.model.value_model import apply_calibration
+
+    calibration = {"method": "isotonic", "x": [-1.0, 1.0], "y": [1e-4, 0.9]}
+    raw = np.array([-5.0, -3.0, -2.0, 0.0, 4.0])  # the first three fall on the same clipped step
+    probabilities = apply_calibration(calibration, raw)
+    assert np.all(np.diff(probabilities) > 0)
+    assert np.allclose(probabilities, [1e-4, 1e-4, 1e-4, 0.45005, 0.9], atol=1e-5)

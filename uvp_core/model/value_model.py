@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 SCORE_BATCH = 2048  # rows per scoring block (fixed shape, zero-padded)
 PROJECT_BLOCK = 1024  # text-table rows per projection block (fixed shape, zero-padded)
 CONTEXT_CACHE = 2  # prepared Datasets kept per model (by fingerprint)
+ISOTONIC_TIE_BREAK = 1e-6  # keeps logit order inside isotonic steps (see apply_calibration)
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -62,7 +63,11 @@ def apply_calibration(calibration: dict, raw: np.ndarray) -> np.ndarray:
     """Calibrated probabilities from logits."""
     method = calibration.get("method", "none")
     if method == "isotonic":
-        return np.interp(raw, calibration["x"], calibration["y"])
+        # Isotonic calibration is a step function: whole ranges of logits share one probability,
+        # which would erase the ranking (AUC, top-K) among them. A tie-breaker far below any
+        # meaningful probability difference keeps the order of the logits.
+        stepped = np.interp(raw, calibration["x"], calibration["y"])
+        return np.clip(stepped + ISOTONIC_TIE_BREAK * (sigmoid(raw) - 0.5), 0.0, 1.0)
     if method == "platt":
         return sigmoid(calibration["a"] * np.asarray(raw) + calibration["b"])
     return sigmoid(raw)
