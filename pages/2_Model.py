@@ -67,6 +67,11 @@ def runs_panel() -> None:
     if not runs:
         st.info("No training runs yet.")
         return
+    succeeded = {r["id"] for r in runs if r["status"] == "succeeded"}
+    seen = st.session_state.setdefault(app_state.SEEN_SUCCEEDED_RUNS, succeeded)
+    if succeeded - seen:  # a run just put a model in the registry: redraw the whole page
+        st.session_state[app_state.SEEN_SUCCEEDED_RUNS] = succeeded
+        st.rerun()
     st.dataframe(model_registry.runs_frame(runs), hide_index=True)
     for run in runs[:5]:
         status = run["status"]

@@ -91,6 +91,7 @@ def dataset_summaries(root: str, dataset_id: str) -> dict[str, object]:
 
 # --- models ------------------------------------------------------------------------------------
 ACTIVE_MODEL = "uvp.active_model_id"
+SEEN_SUCCEEDED_RUNS = "uvp.seen_succeeded_runs"  # runs whose model the Model page has already drawn
 
 
 def session_owner() -> str:
