@@ -13,15 +13,7 @@ st.title("Cold start & long tail")
 
 ws = app_state.workspace()
 root = str(ws.root.resolve())
-choice = app_state.evaluation_picker(ws)
-if choice is None:
-    st.stop()
-try:
-    page = app_state.evaluation(choice)
-except (ValueError, KeyError) as exc:
-    st.error("This model cannot be evaluated on this evaluation set:")
-    st.text(str(exc))
-    st.stop()
+choice, page = app_state.evaluation_or_stop(ws)
 
 frame, task, evalset = page.frame, page.task, page.evalset
 boot = metrics.Bootstrap()

@@ -12,14 +12,9 @@ st.set_page_config(page_title="UVP · Explain a user", layout="wide")
 st.title("Explain a user")
 
 ws = app_state.workspace()
-root = str(ws.root.resolve())
-model_id = app_state.explain_model_picker(ws)
-if model_id is None:
-    st.stop()
-dataset_id = st.session_state[app_state.ACTIVE_DATASET]
-model = app_state.load_model(root, model_id)
-dataset = app_state.load_dataset(root, dataset_id)
-users = app_state.explain_user_table(root, dataset_id)
+context = app_state.explain_context_or_stop(ws)
+root, model_id, dataset_id = context.root, context.model_id, context.dataset_id
+model, dataset, users = context.model, context.dataset, context.users
 
 # --- pick a user -------------------------------------------------------------------------------------
 st.header("User")

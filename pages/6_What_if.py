@@ -12,14 +12,9 @@ st.set_page_config(page_title="UVP · What-if", layout="wide")
 st.title("What-if")
 
 ws = app_state.workspace()
-root = str(ws.root.resolve())
-model_id = app_state.explain_model_picker(ws)
-if model_id is None:
-    st.stop()
-dataset_id = st.session_state[app_state.ACTIVE_DATASET]
-model = app_state.load_model(root, model_id)
-dataset = app_state.load_dataset(root, dataset_id)
-users = app_state.explain_user_table(root, dataset_id)
+context = app_state.explain_context_or_stop(ws)
+root, model_id, dataset_id = context.root, context.model_id, context.dataset_id
+model, dataset, users = context.model, context.dataset, context.users
 background = app_state.explain_background(root, model_id, dataset_id)
 catalogue = dataset.items["item_id"].astype(str).tolist() if dataset.items is not None else sorted(dataset.events["item_id"].astype(str).unique())
 

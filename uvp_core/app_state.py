@@ -304,3 +304,44 @@ def pair_explanation(root: str, model_id: str, dataset_id: str, user_id: str, it
 def top_items(root: str, model_id: str, dataset_id: str, user_id: str, k: int):
     """The model's top-k unseen items for a user."""
     return load_model(root, model_id).recommend(load_dataset(root, dataset_id), user_id, k)
+
+
+# --- page set-up shared by the diagnostics pages and by the explanation pages -------------------
+
+
+def evaluation_or_stop(ws: Workspace) -> tuple[EvaluationChoice, PageEvaluation]:
+    """The picked model and evaluation set, scored; stops the page with a message when there is none."""
+    choice = evaluation_picker(ws)
+    if choice is None:
+        st.stop()
+    try:
+        return choice, evaluation(choice)
+    except (ValueError, KeyError) as exc:
+        st.error("This model cannot be evaluated on this evaluation set:")
+        st.text(str(exc))
+        st.stop()
+
+
+@dataclass(frozen=True)
+class ExplainContext:
+    """What the explanation pages work on: the picked model, the active dataset and its users."""
+
+    root: str
+    model_id: str
+    dataset_id: str
+    model: object
+    dataset: Dataset
+    users: pd.DataFrame
+
+
+def explain_context_or_stop(ws: Workspace) -> ExplainContext:
+    """The picked model with the active dataset; stops the page when no model can be picked."""
+    root = str(ws.root.resolve())
+    model_id = explain_model_picker(ws)
+    if model_id is None:
+        st.stop()
+    dataset_id = st.session_state[ACTIVE_DATASET]
+    return ExplainContext(
+        root=root, model_id=model_id, dataset_id=dataset_id, model=load_model(root, model_id),
+        dataset=load_dataset(root, dataset_id), users=explain_user_table(root, dataset_id),
+    )
