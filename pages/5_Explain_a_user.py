@@ -54,7 +54,7 @@ a, b, c = st.columns(3)
 a.metric("Prediction", f"{exp.prediction:.4f}")
 b.metric("Base value (every feature masked)", f"{float(exp.base_values):.4f}")
 c.metric("Sum of contributions", f"{float(exp.values.sum()):+.4f}")
-st.text(f"base value {float(exp.base_values):.4f} + contributions {float(exp.values.sum()):+.4f} = {float(exp.base_values) + float(exp.values.sum()):.4f} "
+st.text(f"base value {float(exp.base_values):.4f} + contributions {float(exp.values.sum()):+.4f} = {exp.prediction:.4f} "
         f"({exp.algorithm} SHAP over {len(exp.values)} features, {exp.evaluations:,} model evaluations)")  # fmt: skip
 st.plotly_chart(figures.waterfall(exp, top=12), key="waterfall")
 st.dataframe(contributions_frame(exp), hide_index=True, key="contributions")
