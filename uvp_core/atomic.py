@@ -16,7 +16,7 @@ from pathlib import Path
 STAGING_PREFIX = ".staging-"
 
 
-def _staging_name(name: str) -> str:
+def staging_name(name: str) -> str:
     """A staging name that records the writer's process id, so cleaners skip live writers."""
     return f"{STAGING_PREFIX}{os.getpid()}-{uuid.uuid4().hex}-{name}"
 
@@ -31,7 +31,20 @@ def pid_alive(pid: int | None) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """True when the process has exited but its parent has not reaped it yet (Linux /proc; else False).
+
+    A killed worker stays a zombie child of the app server until the server reaps it; it holds no
+    locks and will never write again, so it counts as dead.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
 def _writer_alive(entry_name: str) -> bool:
@@ -57,7 +70,7 @@ def atomic_write_bytes(target: Path, data: bytes) -> None:
     """Write `data` to `target` atomically (temp file in the same folder, fsync, rename)."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / _staging_name(target.name)
+    tmp = target.parent / staging_name(target.name)
     try:
         with open(tmp, "wb") as handle:
             handle.write(data)
@@ -94,7 +107,7 @@ def staged_dir(target: Path, *, replace: bool = False) -> Iterator[Path]:
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    stage = target.parent / _staging_name(target.name)
+    stage = target.parent / staging_name(target.name)
     stage.mkdir()
     try:
         yield stage
@@ -102,7 +115,7 @@ def staged_dir(target: Path, *, replace: bool = False) -> Iterator[Path]:
         if target.exists() and not replace:
             return
         if target.exists():
-            old = target.parent / _staging_name("old-" + target.name)
+            old = target.parent / staging_name("old-" + target.name)
             os.replace(target, old)
             os.replace(stage, target)
             shutil.rmtree(old, ignore_errors=True)

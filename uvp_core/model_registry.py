@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import asdict
 from pathlib import Path
@@ -53,9 +54,19 @@ def _register(ws: Workspace, model: Any, model_id: str, *, name: str, dataset_id
 
 
 def import_model_folder(ws: Workspace, folder: Path) -> str:
-    """Check a model folder (all load checks), copy it into the workspace and register it."""
-    from uvp_core.model import ModelLoadError, load_model
+    """Check a model folder (all load checks), copy it into the workspace and register it.
 
+    The folder the analyst names is the only root: its path may not contain '..' segments, and every
+    file it uses must resolve inside it (no links out); the copy is checked again before it is published.
+    """
+    from uvp_core.model import ModelLoadError, load_model
+    from uvp_core.model.persistence import check_model_folder
+
+    folder = Path(folder)
+    if ".." in folder.parts:
+        raise ValueError(
+            f"{folder} was refused: a model folder path may not contain '..' segments; give the folder's full path."
+        )
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder} is not a folder")
     try:
@@ -65,6 +76,11 @@ def import_model_folder(ws: Workspace, folder: Path) -> str:
     model_id = ws.new_model_id()
     with staged_dir(ws.model_dir(model_id)) as stage:
         shutil.copytree(folder, stage, dirs_exist_ok=True, symlinks=False)
+        os.utime(stage)  # copytree copies the source's old mtime; a fresh one marks an in-flight import
+        try:
+            check_model_folder(stage)  # the copy is what gets registered: it must pass too
+        except ModelLoadError as exc:
+            raise ValueError(f"{folder} was refused: it changed while it was copied: {exc}") from exc
     dataset = ws.find_dataset(model.data_fingerprint_)
     return _register(ws, model, model_id, name=folder.name, dataset_id=dataset.id if dataset else None)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import time
@@ -39,6 +40,8 @@ from uvp_core.data.contract import TABLES, Dataset, ValidationIssue
 
 DEFAULT_ROOT = Path("workspace")
 SCHEMA_VERSION = 1
+ORPHAN_AGE_S = 60  # an unregistered folder older than this is no in-flight write: leftovers are removed
+_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS datasets (
@@ -187,19 +190,34 @@ class Workspace:
         for folder in ("datasets", "models"):
             removed += clean_staging(self.root / folder)
         with self.connect() as conn:
-            known = {row["id"] for row in conn.execute("SELECT id FROM datasets")}
-        for entry in (self.root / "datasets").iterdir():
-            if entry.is_dir() and entry.name not in known and not entry.name.startswith("."):
-                if time.time() - entry.stat().st_mtime > 60:  # older than any in-flight commit
+            known = {
+                folder: {row["id"] for row in conn.execute(f"SELECT id FROM {folder}")}  # noqa: S608
+                for folder in ("datasets", "models")
+            }
+        for folder, ids in known.items():
+            for entry in (self.root / folder).iterdir():
+                kept = entry.name in ids or entry.name.startswith(".")
+                if kept or entry.is_symlink() or not entry.is_dir():
+                    continue
+                if time.time() - entry.stat().st_mtime > ORPHAN_AGE_S:  # older than any in-flight commit
                     shutil.rmtree(entry, ignore_errors=True)
                     removed.append(entry)
         return removed
+
+    def _entry(self, folder: str, kind: str, entry_id: str) -> Path:
+        """`root/folder/entry_id`, refusing ids that are not one plain name (no '/', '..', leading '.')."""
+        if not isinstance(entry_id, str) or not _ID_PATTERN.fullmatch(entry_id):
+            raise ValueError(
+                f"{entry_id!r} is not a valid {kind} id: ids are one plain name (letters, digits, '.', '_', '-', "
+                f"not starting with '.'), so that {self.root / folder} is the only place they can point to."
+            )
+        return self.root / folder / entry_id
 
     # --- datasets -----------------------------------------------------------------------------
 
     def dataset_dir(self, dataset_id: str) -> Path:
         """The folder holding one dataset's Parquet tables."""
-        return self.root / "datasets" / dataset_id
+        return self._entry("datasets", "dataset", dataset_id)
 
     def save_dataset(self, dataset: Dataset) -> DatasetRecord:
         """Store a validated dataset once (by content fingerprint) and return its record."""
@@ -294,8 +312,14 @@ class Workspace:
     # --- models -------------------------------------------------------------------------------
 
     def model_dir(self, model_id: str) -> Path:
-        """The folder of one registered model."""
-        return self.root / "models" / model_id
+        """The folder of one registered model; refused when it is a symbolic link (it must live in the workspace)."""
+        path = self._entry("models", "model", model_id)
+        if path.is_symlink():
+            raise ValueError(
+                f"Model folder {path} is a symbolic link to {path.resolve()}; registered model folders must be real "
+                f"folders inside {self.root / 'models'}, so UVP does not follow it. Import the model folder instead."
+            )
+        return path
 
     def new_model_id(self) -> str:
         """A fresh, sortable model id."""
@@ -303,8 +327,9 @@ class Workspace:
 
     def register_model(self, record: ModelRecord) -> ModelRecord:
         """Add (or replace) a model's catalogue row; its folder must already be published."""
-        if not self.model_dir(record.id).is_dir():
-            raise FileNotFoundError(f"Model folder {self.model_dir(record.id)} does not exist")
+        folder = self.model_dir(record.id)  # refuses ids that leave models/ and symbolic links
+        if not folder.is_dir():
+            raise FileNotFoundError(f"Model folder {folder} does not exist")
         with self.connect() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO models VALUES (?,?,?,?,?,?,?,?)",
@@ -336,16 +361,20 @@ class Workspace:
         return _model_record(row)
 
     def delete_model(self, model_id: str) -> None:
-        """Remove a model's catalogue row, then its folder."""
+        """Remove a model's catalogue row, then its folder (a symbolic link is removed, never followed)."""
+        path = self._entry("models", "model", model_id)
         with self.connect() as conn:
             conn.execute("DELETE FROM models WHERE id = ?", (model_id,))
-        shutil.rmtree(self.model_dir(model_id), ignore_errors=True)
+        if path.is_symlink():
+            path.unlink()
+        else:
+            shutil.rmtree(path, ignore_errors=True)
 
     # --- runs (background jobs) ---------------------------------------------------------------
 
     def run_dir(self, run_id: str) -> Path:
         """The folder for one run's checkpoints and logs."""
-        folder = self.root / "runs" / run_id
+        folder = self._entry("runs", "run", run_id)
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 

@@ -19,13 +19,12 @@ import json
 import math
 import os
 import shutil
-import tempfile
-import uuid
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from uvp_core.atomic import fsync_tree, staging_name
 from uvp_core.model.encoder import (
     CONFIGS_WITH_CODE,
     DEFAULT_ENCODER_SHA256,
@@ -126,6 +125,51 @@ def refuse_unsafe_files(folder: Path) -> None:
             refuse_custom_code(path)
 
 
+def refuse_escaping_links(folder: Path) -> None:
+    """Refuse symbolic links under a model folder that resolve outside it, naming the link and its target."""
+    root = Path(folder).resolve()
+    for current, dirs, files in os.walk(root):  # does not descend into linked folders; they are checked here
+        for name in sorted(dirs + files):
+            path = Path(current) / name
+            if not path.is_symlink():
+                continue
+            target = path.resolve()
+            if not target.is_relative_to(root):
+                raise ModelLoadError(
+                    f"{path} is a symbolic link to {target}, outside the model folder {root}; a model folder must "
+                    "be self-contained (every file it uses inside it), so UVP refuses links that leave it. "
+                    "Copy the file into the folder instead of linking it.",
+                    path,
+                )
+
+
+def listed_file(folder: Path, name: str) -> Path:
+    """The path of a file listed in uvp_model.json, refused unless it is a relative path inside `folder`."""
+    relative = PurePosixPath(name)
+    root = Path(folder).resolve()
+    path = root / relative
+    inside = path.resolve().is_relative_to(root)
+    if not name or relative.is_absolute() or ".." in relative.parts or "\\" in name or not inside:
+        raise ModelLoadError(
+            f"{root / META_FILE} lists the file {name!r}; files of a model must be relative paths inside the model "
+            f"folder {root} (no '..' segments, no absolute paths, no links out of the folder).",
+            root / META_FILE,
+        )
+    return path
+
+
+def check_model_folder(path: str | Path) -> dict:
+    """Every file-level check of a model folder, without loading it; returns its uvp_model.json."""
+    folder = Path(path).expanduser().resolve()
+    if not folder.is_dir():
+        raise ModelLoadError(f"Model folder {folder} does not exist.", folder)
+    refuse_escaping_links(folder)
+    refuse_unsafe_files(folder)
+    meta = read_meta(folder)
+    _check_files(folder, meta)
+    return meta
+
+
 # --- saving -----------------------------------------------------------------------------------
 
 
@@ -137,16 +181,19 @@ def save_model(model, path: str | Path) -> Path:
     if target.exists() and not (target.is_dir() and ((target / META_FILE).is_file() or not any(target.iterdir()))):
         raise FileExistsError(f"{target} exists and is not a UVP model folder; refusing to replace it.")
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    # staging names (atomic.STAGING_PREFIX + writer pid) let Workspace.clean_leftovers remove a killed writer's files
+    tmp = target.parent / staging_name(target.name)
+    tmp.mkdir()
     try:
         _write_folder(model, tmp)
         meta = json.loads((tmp / META_FILE).read_text(encoding="utf-8"))
         (tmp / CARD_FILE).write_text(model_card(meta), encoding="utf-8")
         meta["files"][CARD_FILE] = _sha256(tmp / CARD_FILE)
         _write_json(tmp / META_FILE, meta)
+        fsync_tree(tmp)  # durable content before the rename publishes it
         old = None
         if target.exists():
-            old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+            old = target.parent / staging_name("old-" + target.name)
             os.replace(target, old)
         os.replace(tmp, target)
         if old is not None:
@@ -257,7 +304,7 @@ def _check_files(folder: Path, meta: dict) -> None:
     if not isinstance(files, dict) or HEAD_FILE not in files or VOCAB_FILE not in files:
         raise ModelLoadError(f"{folder / META_FILE} does not list the model files.", folder / META_FILE)
     for name, expected in files.items():
-        path = folder / name
+        path = listed_file(folder, name)
         if not path.is_file():
             raise ModelLoadError(f"{path} is missing from the model folder.", path)
         if name.endswith(".safetensors"):
@@ -310,11 +357,7 @@ def load_model(path: str | Path, *, encoder_dir: str | Path | None = None):
     from uvp_core.model.value_model import ValueModel
 
     folder = Path(path).expanduser().resolve()
-    if not folder.is_dir():
-        raise ModelLoadError(f"Model folder {folder} does not exist.", folder)
-    refuse_unsafe_files(folder)
-    meta = read_meta(folder)
-    _check_files(folder, meta)
+    meta = check_model_folder(folder)
     try:
         space = FeatureSpace.from_json(json.loads((folder / VOCAB_FILE).read_text(encoding="utf-8")))
         config = TrainConfig.from_dict(meta["config"])
