@@ -183,3 +183,43 @@ def rating_model(rating_dataset, tiny_bert_dir):
 def purchase_model(binary_dataset, tiny_bert_dir):
     """A frozen-mode purchase model on the synthetic shop events."""
     return train(binary_dataset, TrainConfig(epochs=4, batch_size=64, patience=10, target="purchase"), encoder_dir=tiny_bert_dir)
+
+
+# --- workspaces and background runs, shared by the jobs, crash-recovery and Model page tests -------------
+
+
+@pytest.fixture
+def ws_with_data(tmp_path: Path, rating_dataset: Dataset):
+    """A workspace (tmp/ws) holding the small synthetic rating dataset: (workspace, dataset id)."""
+    from uvp_core.workspace import Workspace
+
+    ws = Workspace(tmp_path / "ws")
+    return ws, ws.save_dataset(rating_dataset).id
+
+
+@pytest.fixture(scope="session")
+def train_params() -> Callable[..., dict]:
+    """params(dataset_id, encoder, **extra) -> training-run parameters for a short rating run (2 epochs)."""
+
+    def params(dataset_id: str, encoder: Path, **extra) -> dict:
+        base = dict(dataset_id=dataset_id, target="rating", epochs=2, encoder_dir=str(encoder), name="t")
+        return {**base, **extra}
+
+    return params
+
+
+@pytest.fixture(scope="session")
+def wait_until() -> Callable[..., object]:
+    """wait(check, timeout, what) -> the first truthy value of check(), polled every 0.05 s; fails naming `what`."""
+    import time
+
+    def wait(check: Callable[[], object], timeout: float, what: str) -> object:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = check()
+            if value:
+                return value
+            time.sleep(0.05)
+        raise AssertionError(f"gave up after {timeout:.0f}s waiting for {what}")
+
+    return wait

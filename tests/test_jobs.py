@@ -7,26 +7,15 @@ from pathlib import Path
 import pytest
 
 from uvp_core import jobs
-from uvp_core.data.contract import Dataset
 from uvp_core.workspace import Workspace
 
 
-@pytest.fixture
-def ws_with_data(tmp_path: Path, rating_dataset: Dataset) -> tuple[Workspace, str]:
-    """A workspace holding the small synthetic rating dataset."""
-    ws = Workspace(tmp_path / "ws")
-    return ws, ws.save_dataset(rating_dataset).id
-
-
-def params(dataset_id: str, encoder: Path, **extra) -> dict:
-    """Training parameters for a short run."""
-    return {"dataset_id": dataset_id, "target": "rating", "epochs": 2, "encoder_dir": str(encoder), "name": "t", **extra}
-
-
-def test_worker_runs_queue_in_order_and_registers_models(ws_with_data, tiny_bert_dir: Path) -> None:
+def test_worker_runs_queue_in_order_and_registers_models(
+    ws_with_data, tiny_bert_dir: Path, train_params
+) -> None:
     ws, dataset_id = ws_with_data
-    first = jobs.submit_training(ws, params(dataset_id, tiny_bert_dir), start_worker=False)
-    second = jobs.submit_training(ws, params(dataset_id, tiny_bert_dir, seed=1), start_worker=False)
+    first = jobs.submit_training(ws, train_params(dataset_id, tiny_bert_dir), start_worker=False)
+    second = jobs.submit_training(ws, train_params(dataset_id, tiny_bert_dir, seed=1), start_worker=False)
     assert jobs.run_worker(ws, idle_exit_s=0.1) == 2
     runs = {r["id"]: r for r in ws.list_runs()}
     assert runs[first]["status"] == runs[second]["status"] == "succeeded"
@@ -42,12 +31,12 @@ def test_unknown_dataset_is_refused(tmp_path: Path) -> None:
         jobs.submit_training(Workspace(tmp_path / "ws"), {"dataset_id": "nope"}, start_worker=False)
 
 
-def test_cancel_queued_and_running(ws_with_data, tiny_bert_dir: Path) -> None:
+def test_cancel_queued_and_running(ws_with_data, tiny_bert_dir: Path, train_params) -> None:
     ws, dataset_id = ws_with_data
-    queued = jobs.submit_training(ws, params(dataset_id, tiny_bert_dir), start_worker=False)
+    queued = jobs.submit_training(ws, train_params(dataset_id, tiny_bert_dir), start_worker=False)
     jobs.request_cancel(ws, queued)
     assert ws.get_run(queued)["status"] == "cancelled"
-    running = jobs.submit_training(ws, params(dataset_id, tiny_bert_dir), start_worker=False)
+    running = jobs.submit_training(ws, train_params(dataset_id, tiny_bert_dir), start_worker=False)
     run = ws.claim_next_run(worker_pid=1)
     jobs.request_cancel(ws, running)
     assert ws.get_run(running)["status"] == "cancelling"
@@ -56,9 +45,11 @@ def test_cancel_queued_and_running(ws_with_data, tiny_bert_dir: Path) -> None:
     assert ws.list_models() == []
 
 
-def test_dead_worker_marks_run_interrupted_and_resume_requeues(ws_with_data, tiny_bert_dir: Path) -> None:
+def test_dead_worker_marks_run_interrupted_and_resume_requeues(
+    ws_with_data, tiny_bert_dir: Path, train_params
+) -> None:
     ws, dataset_id = ws_with_data
-    run_id = jobs.submit_training(ws, params(dataset_id, tiny_bert_dir), start_worker=False)
+    run_id = jobs.submit_training(ws, train_params(dataset_id, tiny_bert_dir), start_worker=False)
     ws.claim_next_run(worker_pid=2**22 + 999)  # a pid that cannot be alive
     assert jobs.mark_interrupted_runs(ws) == [run_id]
     assert ws.get_run(run_id)["status"] == "interrupted"
