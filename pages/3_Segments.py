@@ -18,7 +18,7 @@ frame, task = page.frame, page.task
 boot = metrics.Bootstrap()
 error_metric = metrics.ERROR_METRIC[task]
 metric_choices = list(metrics.metric_names(task))
-st.text(f"{len(frame):,} evaluation pairs · target {page.model.target} ({task}) · training cutoff {page.evalset.cutoff}")
+st.text(f"{len(frame):,} evaluation pairs · target {page.model.target} ({task})")
 
 
 def download(table, name: str, key: str) -> None:
@@ -147,10 +147,12 @@ else:
     if st.button("Compare", key="uvp.compare_run") or st.session_state.get("uvp.compare_shown") == other_id:
         st.session_state["uvp.compare_shown"] = other_id
         try:
-            other = app_state.evaluation(app_state.EvaluationChoice(other_id, choice.dataset_id, choice.test_hash, choice.test_bytes, choice.test_name))
-            paired = compare.paired_frame(frame, other.frame)
-            comparison = app_state.memo(choice, "compare", (other_id, spec), lambda: compare.compare_models(paired, task, [spec], boot))
-            st.text("A = the model chosen at the top; B = the second model. Differences are A − B, paired bootstrap 95% intervals.")
+            paired = app_state.comparison(choice, other_id)
+            if paired.evalset.note != page.evalset.note:
+                st.text(f"Both models are scored on one set — {paired.evalset.note}")
+            comparison = app_state.memo(choice, "compare", (other_id, spec), lambda: compare.compare_models(paired.frame, task, [spec], boot))
+            st.text("A = the model chosen at the top; B = the second model. Differences are A − B, paired bootstrap 95% intervals; "
+                    + compare.difference_meaning(task) + ".")  # fmt: skip
             shown = comparison.loc[comparison["metric"] == metric].assign(label=lambda t: t["column"] + " = " + t["segment"])
             st.plotly_chart(figures.differences(shown, label="label", title="Model A − model B"), key="compare-diff")
             st.dataframe(comparison, hide_index=True)

@@ -129,8 +129,10 @@ import pandas as pd  # noqa: E402
 EVAL_MODEL = "uvp.eval_model_id"
 EVAL_SOURCE = "uvp.eval_source"
 EVAL_UPLOAD = "uvp.eval_upload"
-HOLDOUT = "holdout"  # the test_hash of the default evaluation set: a time holdout of the active dataset
-EVAL_SOURCES = ("Holdout: the last 10% of label events by time", "Upload a test CSV")
+HOLDOUT = "holdout"  # test_hash of the default set: events the model did not train on (evaluation_set.model_holdout)
+ALL_EVENTS = "all"  # test_hash of every label event of the active dataset
+UPLOAD = "upload"  # the radio value for an uploaded test CSV (its test_hash is the file's content hash)
+EVAL_SOURCES = (HOLDOUT, ALL_EVENTS, UPLOAD)
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,22 @@ class PageEvaluation:
         return self.model.task
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
+def model_trained_on(root: str, model_id: str, dataset_id: str) -> bool:
+    """Whether a registered model was trained on exactly this stored dataset (same data fingerprint)."""
+    model = load_model(root, model_id)
+    return getattr(model, "data_fingerprint_", None) == _workspace(root).get_dataset_record(dataset_id).fingerprint
+
+
+def source_labels(trained_on: bool) -> dict[str, str]:
+    """The evaluation-set radio's labels, which say whether each choice is held out from training."""
+    return {
+        HOLDOUT: "Held out: the model's validation period" if trained_on else "Time holdout: the latest 10% of events",
+        ALL_EVENTS: "All label events (in-sample: optimistic)" if trained_on else "All label events",
+        UPLOAD: "Upload a test CSV",
+    }
+
+
 def evaluation_picker(ws: Workspace) -> EvaluationChoice | None:
     """Model (default: the session's active model) and evaluation set widgets; None until both are chosen."""
     models = ws.list_models()
@@ -173,30 +191,44 @@ def evaluation_picker(ws: Workspace) -> EvaluationChoice | None:
     if st.session_state.get(ACTIVE_DATASET) is None:
         set_active_dataset(sample_dataset_id())
     dataset_id = st.session_state[ACTIVE_DATASET]
-    source = st.radio("Evaluation set", EVAL_SOURCES, horizontal=True, key=EVAL_SOURCE)
-    if source == EVAL_SOURCES[1]:
+    trained_on = model_trained_on(str(ws.root.resolve()), model_id, dataset_id)
+    source = st.radio("Evaluation set", EVAL_SOURCES, format_func=source_labels(trained_on).get, horizontal=True, key=EVAL_SOURCE,
+                      help="By default the diagnostics score events the model did not train on.")  # fmt: skip
+    if source == UPLOAD:
         upload = st.file_uploader("Test CSV: user_id, item_id, [timestamp] and the label column", type=["csv"], key=EVAL_UPLOAD)
         if upload is None:
-            st.info("Upload a test CSV, or choose the holdout.")
+            st.info("Upload a test CSV, or choose another evaluation set.")
             return None
         data = upload.getvalue()
         return EvaluationChoice(model_id, dataset_id, hashlib.sha256(data).hexdigest()[:16], data, upload.name)
-    return EvaluationChoice(model_id, dataset_id, HOLDOUT)
+    return EvaluationChoice(model_id, dataset_id, source)
+
+
+def _evaluation_set(models: tuple, dataset: Dataset, test_hash: str, test_bytes: bytes | None, test_name: str):
+    """The evaluation set of one model (or two, scored on the same pairs) for a test_hash."""
+    from uvp_core.diagnostics import evaluation_set
+
+    target = models[0].target
+    if test_hash == HOLDOUT:
+        if len(models) == 2:
+            return evaluation_set.holdout_for_models(models[0], models[1], dataset)
+        return evaluation_set.model_holdout(models[0], dataset)
+    if test_hash == ALL_EVENTS:
+        in_sample = any(evaluation_set.trained_on(model, dataset) for model in models)
+        return evaluation_set.all_label_events(dataset, target, in_sample=in_sample)
+    return evaluation_set.read_test_set(test_bytes or b"", dataset, target, name=test_name)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Scoring the evaluation set…")
 def scored_pairs(root: str, model_id: str, dataset_id: str, test_hash: str, _test_bytes: bytes | None = None,
                  _test_name: str = "test.csv") -> PageEvaluation:  # fmt: skip
-    """The evaluation frame of a model on a holdout (test_hash HOLDOUT) or an uploaded test set."""
-    from uvp_core.diagnostics import evaluation_set, frame, scoring
+    """The evaluation frame of a model on held-out events (HOLDOUT), all label events (ALL_EVENTS) or a test set."""
+    from uvp_core.diagnostics import frame, scoring
     from uvp_core.diagnostics.report import ModelInfo
 
     model = load_model(root, model_id)
     dataset = load_dataset(root, dataset_id)
-    if test_hash == HOLDOUT:
-        evalset = evaluation_set.holdout(dataset, model.target)
-    else:
-        evalset = evaluation_set.read_test_set(_test_bytes or b"", dataset, model.target, name=_test_name)
+    evalset = _evaluation_set((model,), dataset, test_hash, _test_bytes, _test_name)
     scored = scoring.score_pairs(model, dataset, evalset)
     record = _workspace(root).get_model_record(model_id)
     return PageEvaluation(
@@ -231,6 +263,33 @@ def candidates(choice: EvaluationChoice, mode: str = "auto", negatives: int = 10
     root = str(default_root().resolve())
     return scored_candidates(root, choice.model_id, choice.dataset_id, choice.test_hash, mode, negatives, max_users,
                              choice.test_bytes, choice.test_name)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PageComparison:
+    """Two models scored on the same pairs: model A's evaluation frame plus `prediction_b` (read-only)."""
+
+    frame: pd.DataFrame
+    evalset: object  # diagnostics.evaluation_set.EvaluationSet
+
+
+@st.cache_resource(max_entries=2, show_spinner="Scoring both models…")
+def scored_comparison(root: str, model_a: str, model_b: str, dataset_id: str, test_hash: str, _test_bytes: bytes | None = None,
+                      _test_name: str = "test.csv") -> PageComparison:  # fmt: skip
+    """Models A and B on one evaluation set (by default events neither trained on), paired row by row."""
+    from uvp_core.diagnostics import scoring
+
+    models = (load_model(root, model_a), load_model(root, model_b))
+    dataset = load_dataset(root, dataset_id)
+    evalset = _evaluation_set(models, dataset, test_hash, _test_bytes, _test_name)
+    return PageComparison(frame=scoring.paired_evaluation(*models, dataset, evalset), evalset=evalset)
+
+
+def comparison(choice: EvaluationChoice, other_id: str) -> PageComparison:
+    """The cached paired evaluation of the chosen model (A) and another model (B)."""
+    root = str(default_root().resolve())
+    return scored_comparison(root, choice.model_id, other_id, choice.dataset_id, choice.test_hash, choice.test_bytes,
+                             choice.test_name)  # fmt: skip
 
 
 VIEW_MEMO = "uvp.view_memo"
@@ -315,11 +374,19 @@ def evaluation_or_stop(ws: Workspace) -> tuple[EvaluationChoice, PageEvaluation]
     if choice is None:
         st.stop()
     try:
-        return choice, evaluation(choice)
+        page = evaluation(choice)
     except (ValueError, KeyError) as exc:
         st.error("This model cannot be evaluated on this evaluation set:")
         st.text(str(exc))
         st.stop()
+    note = page.evalset.note
+    (st.warning if note.startswith("in-sample") else st.info)("Evaluation set — " + plain_markdown(note))
+    return choice, page
+
+
+def plain_markdown(text: str) -> str:
+    """Text (which may hold a file name from the user) escaped so that Markdown shows it literally."""
+    return "".join("\\" + ch if ch in "\\`*_{}[]()#+-.!|<>~$:" else ch for ch in text)
 
 
 @dataclass(frozen=True)

@@ -123,7 +123,7 @@ def test_cold_start_page_curves_long_tail_and_top_k(workspace, rating_dataset) -
 def test_upload_a_test_csv_and_refuse_a_bad_one(workspace, rating_dataset) -> None:
     ws, dataset_id, ids = workspace
     at = open_page("pages/3_Segments.py", dataset_id, ids[0])
-    at.radio(key=app_state.EVAL_SOURCE).set_value(app_state.EVAL_SOURCES[1]).run()
+    at.radio(key=app_state.EVAL_SOURCE).set_value(app_state.UPLOAD).run()
     assert not at.exception
     events = rating_dataset.events.tail(60)
     csv = events[["user_id", "item_id", "timestamp", "rating"]].assign(
@@ -132,6 +132,28 @@ def test_upload_a_test_csv_and_refuse_a_bad_one(workspace, rating_dataset) -> No
     at.file_uploader(key=app_state.EVAL_UPLOAD).set_value([("test.csv", csv, "text/csv")]).run()
     assert not at.exception
     assert frames(at)[0]["n"].iloc[0] == 60
+    assert any(i.value.startswith("Evaluation set — test file test") for i in at.info)  # says it is not known to be held out
     at.file_uploader(key=app_state.EVAL_UPLOAD).set_value([("bad.csv", b"user_id,item_id\nu001,i001\n", "text/csv")]).run()
     assert not at.exception
     assert any("cannot be evaluated" in e.value for e in at.error)
+
+
+def test_default_set_is_held_out_from_training_and_all_events_says_in_sample(workspace, rating_dataset, two_models) -> None:
+    ws, dataset_id, ids = workspace
+    at = open_page("pages/4_Cold_start_and_long_tail.py", dataset_id, ids[0])
+    assert not at.exception, at.exception
+    radio = at.radio(key=app_state.EVAL_SOURCE)
+    assert radio.value == app_state.HOLDOUT and radio.format_func(app_state.HOLDOUT) == "Held out: the model's validation period"
+    held = evaluation_set.model_holdout(two_models[0], rating_dataset)
+    notes = [i.value for i in at.info if i.value.startswith("Evaluation set")]
+    assert len(notes) == 1 and "held" in notes[0] and "not seen in training" in notes[0]
+    users = next(f for f in frames(at) if "history_bucket" in f.columns)
+    assert users.groupby("model")["n"].sum().eq(two_models[0].metrics_["n_validation"]).all()
+    assert len(held.pairs) == two_models[0].metrics_["n_validation"]
+
+    radio.set_value(app_state.ALL_EVENTS).run()
+    assert not at.exception
+    warned = [w.value for w in at.warning if w.value.startswith("Evaluation set")]
+    assert len(warned) == 1 and "in\\-sample" in warned[0] and "optimistic" in warned[0]
+    users = next(f for f in frames(at) if "history_bucket" in f.columns)
+    assert users.groupby("model")["n"].sum().eq(rating_dataset.events["rating"].notna().sum()).all()

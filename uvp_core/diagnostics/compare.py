@@ -7,11 +7,19 @@ both: the interval of (metric A − metric B) is a paired bootstrap interval.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from uvp_core.diagnostics.metrics import DEFAULT_BOOTSTRAP, Bootstrap, metric_difference
+from uvp_core.diagnostics.evaluation_set import EvaluationSet
+from uvp_core.diagnostics.metrics import (
+    DEFAULT_BOOTSTRAP,
+    HIGHER_IS_BETTER,
+    Bootstrap,
+    metric_difference,
+    metric_names,
+)
 from uvp_core.diagnostics.segments import SegmentSpec, segment_labels
 
 
@@ -44,3 +52,34 @@ def compare_models(
         parts.append(table)
     columns = ["column", "segment", "n", "metric", "a", "b", "difference", "difference_low", "difference_high"]
     return pd.concat(parts, ignore_index=True)[columns]
+
+
+def difference_meaning(task: str) -> str:
+    """Which sign of (A − B) favours model A, per metric of the task (one line)."""
+    names = metric_names(task)
+    lower = [m for m in names if m not in HIGHER_IS_BETTER and m != "bias"]
+    higher = [m for m in names if m in HIGHER_IS_BETTER]
+    parts = [f"negative favours A for {', '.join(lower)}"] if lower else []
+    parts += [f"positive favours A for {', '.join(higher)}"] if higher else []
+    parts += ["for bias, compare |a| and |b| (0 is best)"] if "bias" in names else []
+    return "; ".join(parts)
+
+
+def comparison_record(
+    comparison: pd.DataFrame, evalset: EvaluationSet, models: dict[str, dict[str, Any]], boot: Bootstrap | None = DEFAULT_BOOTSTRAP
+) -> dict[str, Any]:
+    """The comparison as JSON-ready data: meta, `overall` rows and `segments` rows per column (as the CLI writes it)."""
+    from uvp_core.diagnostics.report import _jsonable
+
+    rows = comparison.drop(columns="column")
+    by_column = {column: rows.loc[(comparison["column"] == column).to_numpy()] for column in comparison["column"].unique()}
+    overall = by_column.pop("overall", rows.iloc[:0]).drop(columns="segment")
+    meta = {
+        "models": models,
+        "metrics": list(metric_names(evalset.task)),
+        "difference": "model A − model B; " + difference_meaning(evalset.task),
+        "evaluation_set": {"source": evalset.source, "note": evalset.note, "pairs": int(len(evalset.pairs)), "cutoff": evalset.cutoff},
+        "bootstrap": None if boot is None else {"resamples": boot.resamples, "seed": boot.seed, "level": boot.level,
+                                                 "method": "paired Poisson weights"},
+    }  # fmt: skip
+    return _jsonable({"meta": meta, "overall": overall, "segments": by_column})

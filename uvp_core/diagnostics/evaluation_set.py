@@ -1,7 +1,12 @@
 """Evaluation sets: which (user, item, time) pairs are scored, their labels, and which events count as training.
 
-Two sources, one shape (`EvaluationSet`):
+Sources, one shape (`EvaluationSet`):
 
+- `model_holdout(model, dataset)`: the default — events the model did not train on. On the dataset the
+  model was trained on (same data fingerprint), its own time-based validation period: the cutoff is
+  recomputed from the dataset and the model's saved TrainConfig exactly as training split it
+  (uvp_core.model.examples.time_split). On any other dataset, `holdout(dataset, target)`.
+- `all_label_events(dataset, target)`: every label event (in-sample when the model trained on them).
 - `holdout(dataset, target)`: the last 10% of the target's label events by time. The cutoff is the
   timestamp of the first held-out event; every event strictly before it is a training event (the
   context for history length, popularity, new-user flags and the bias baseline). The value model still
@@ -20,8 +25,9 @@ from __future__ import annotations
 
 import hashlib
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -47,6 +53,7 @@ class EvaluationSet:
     target: str  # the model's target: rating, label or an event type
     source: str  # "holdout" or the test file's name
     dropped_rows: int = 0  # test rows without a usable label
+    note: str = ""  # one plain sentence for the analyst: held out from the model's training or not, and how
 
     @property
     def task(self) -> str:
@@ -99,19 +106,102 @@ def _train_events(events: pd.DataFrame, cutoff: pd.Timestamp | None) -> pd.DataF
     return events if cutoff is None else events.loc[(events["timestamp"] < cutoff).to_numpy()].reset_index(drop=True)
 
 
+def _format_time(cutoff: pd.Timestamp) -> str:
+    """A cutoff as 'YYYY-MM-DD HH:MM UTC' (seconds when they are not zero)."""
+    stamp = pd.Timestamp(cutoff).tz_convert("UTC") if pd.Timestamp(cutoff).tzinfo else pd.Timestamp(cutoff)
+    return stamp.strftime("%Y-%m-%d %H:%M:%S UTC" if stamp.second else "%Y-%m-%d %H:%M UTC")
+
+
+def _holdout_at(dataset: Dataset, target: str, cutoff: pd.Timestamp, source: str, note: str = "") -> EvaluationSet:
+    """The target's label events at or after `cutoff`, with every event before it as training."""
+    events = dataset.events
+    labelled = label_events(events, target)
+    test_rows = labelled.loc[(labelled["timestamp"] >= cutoff).to_numpy()]
+    pairs = labelled_pairs(test_rows, target)
+    if not len(pairs):
+        raise ValueError(f"No event with a {target!r} label at or after {_format_time(cutoff)}.")
+    return EvaluationSet(pairs=pairs, train_events=_train_events(events, cutoff), cutoff=cutoff, target=target, source=source, note=note)
+
+
 def holdout(dataset: Dataset, target: str, fraction: float = DEFAULT_HOLDOUT) -> EvaluationSet:
     """The last `fraction` of the target's label events by time, with everything before as training."""
     if not 0.0 < fraction < 1.0:
         raise ValueError("The holdout fraction must be between 0 and 1.")
-    events = dataset.events
-    labelled = label_events(events, target)
+    labelled = label_events(dataset.events, target)
     if len(labelled) < 2:
         raise ValueError(f"Too few events carry a {target!r} label to hold some out.")
     times = np.sort(labelled["timestamp"].to_numpy())
     cutoff = pd.Timestamp(times[min(len(times) - 1, int(len(times) * (1.0 - fraction)))])
-    test_rows = labelled.loc[(labelled["timestamp"] >= cutoff).to_numpy()]
-    pairs = labelled_pairs(test_rows, target)
-    return EvaluationSet(pairs=pairs, train_events=_train_events(events, cutoff), cutoff=cutoff, target=target, source="holdout")
+    note = f"time holdout: the latest {fraction:.0%} of {target!r} label events, from {_format_time(cutoff)} on"
+    return _holdout_at(dataset, target, cutoff, "holdout", note)
+
+
+def all_label_events(dataset: Dataset, target: str, *, in_sample: bool) -> EvaluationSet:
+    """Every event carrying the target's label (no cutoff: every event counts as training context)."""
+    pairs = labelled_pairs(label_events(dataset.events, target), target)
+    if not len(pairs):
+        raise ValueError(f"No event carries a {target!r} label.")
+    note = (
+        "in-sample: the model trained on these events — numbers are optimistic"
+        if in_sample
+        else "all label events of this dataset; the model was trained on other data (its data fingerprint differs), "
+        "so these events are new to it unless the two datasets overlap"
+    )
+    return EvaluationSet(pairs=pairs, train_events=dataset.events, cutoff=None, target=target, source="all events", note=note)
+
+
+def trained_on(model: Any, dataset: Dataset) -> bool:
+    """True when the model was trained on exactly this dataset (same data fingerprint)."""
+    return getattr(model, "data_fingerprint_", None) == dataset.fingerprint()
+
+
+def model_validation_cutoff(model: Any, dataset: Dataset) -> pd.Timestamp | None:
+    """Where the model's time-based validation split starts on the dataset it trained on (None: it split at random).
+
+    uvp_model.json does not record the cutoff, so it is recomputed the way training computed it: the
+    same examples (target, negatives, seed, catalogue) split by `time_split` with the saved val_fraction.
+    """
+    from uvp_core.model.examples import build_examples, time_split
+    from uvp_core.model.features import _all_items
+
+    config = model.config
+    examples = build_examples(dataset.events, model.target, config.negatives_per_positive, config.seed, _all_items(dataset))
+    _, cutoff_ms = time_split(examples.times, config.val_fraction, config.seed)
+    return None if cutoff_ms is None else pd.Timestamp(cutoff_ms, unit="ms", tz="UTC")
+
+
+def model_holdout(model: Any, dataset: Dataset, fraction: float = DEFAULT_HOLDOUT) -> EvaluationSet:
+    """The default evaluation set: events the model did not train on (see the module docstring)."""
+    target = model.target
+    if not trained_on(model, dataset):
+        evalset = holdout(dataset, target, fraction)
+        return replace(evalset, note=evalset.note + (
+            "; the model was trained on other data (its data fingerprint differs), so these events are new to it "
+            "unless the two datasets overlap"
+        ))  # fmt: skip
+    cutoff = model_validation_cutoff(model, dataset)
+    if cutoff is None:
+        evalset = holdout(dataset, target, fraction)
+        return replace(evalset, note=(
+            "in-sample: the model split its validation set at random (too few distinct timestamps), so it trained on "
+            "most of these events — numbers are optimistic"
+        ))  # fmt: skip
+    share = f"{model.config.val_fraction:.0%}"
+    note = (
+        f"held-out: events from {_format_time(cutoff)} on, not seen in training (the model's own validation period, "
+        f"its latest {share} of examples; used only to pick the stopping epoch{' and calibrate' if model.task == 'binary' else ''})"
+    )
+    return _holdout_at(dataset, target, cutoff, "validation period", note)
+
+
+def holdout_for_models(model_a: Any, model_b: Any, dataset: Dataset, fraction: float = DEFAULT_HOLDOUT) -> EvaluationSet:
+    """One default set for two models (they must be scored on the same pairs): the later of their model_holdout sets."""
+    first, second = model_holdout(model_a, dataset, fraction), model_holdout(model_b, dataset, fraction)
+    if first.cutoff == second.cutoff:
+        return first if first.note == second.note else replace(first, note=f"model A: {first.note}; model B: {second.note}")
+    later = second if second.cutoff > first.cutoff else first
+    starts = f"model A's default set starts {_format_time(first.cutoff)}, model B's {_format_time(second.cutoff)}"
+    return replace(later, note=f"{later.note} — the later of the two models' default sets ({starts})")
 
 
 def read_test_set(source: str | Path | bytes, dataset: Dataset, target: str, *, name: str | None = None) -> EvaluationSet:
@@ -149,5 +239,5 @@ def read_test_set(source: str | Path | bytes, dataset: Dataset, target: str, *, 
     dropped = len(rows) - len(pairs) if target == "rating" or "label" in rows.columns else 0
     return EvaluationSet(
         pairs=pairs, train_events=_train_events(dataset.events, cutoff), cutoff=cutoff, target=target, source=label,
-        dropped_rows=dropped,
+        dropped_rows=dropped, note=f"test file {label}: held out only if the model did not train on its rows",
     )

@@ -65,6 +65,15 @@ def score_candidates(model: Scorer, dataset: Dataset, candidates: pd.DataFrame) 
     return candidates.assign(score=np.asarray(model.predict(dataset, candidates[columns]), dtype=np.float64))
 
 
+def paired_evaluation(model_a: Scorer, model_b: Scorer, dataset: Dataset, evalset: EvaluationSet, config: EvalConfig = DEFAULT_CONFIG) -> pd.DataFrame:
+    """Model A's evaluation frame with model B's predictions as `prediction_b` (see compare.paired_frame)."""
+    from uvp_core.diagnostics.compare import paired_frame
+
+    scored_a = score_pairs(model_a, dataset, evalset)
+    frame = evaluation_frame(scored_a, dataset, evalset, cuts=config.cuts, baseline_reg=config.baseline_reg)
+    return paired_frame(frame, score_pairs(model_b, dataset, evalset))
+
+
 @dataclass
 class Evaluation:
     """An evaluation run's outputs: the report, the evaluation frame and the scored candidates."""

@@ -1,0 +1,101 @@
+"""The default evaluation set is held out from the model's training: its own validation period, recomputed.
+
+The checks compare with what training itself recorded (`n_validation`, `val_rmse`), and with cutoffs
+computed here by hand, so a drift between the model's split and the diagnostics' split fails them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from uvp_core.data.contract import Dataset
+from uvp_core.diagnostics import evaluation_set as E
+from uvp_core.model import TrainConfig
+
+
+def test_rating_model_default_set_is_its_validation_period(rating_model, rating_dataset) -> None:
+    evalset = E.model_holdout(rating_model, rating_dataset)
+    rated = rating_dataset.events.loc[rating_dataset.events["rating"].notna()]
+    times = np.sort(rated["timestamp"].to_numpy())
+    cutoff = pd.Timestamp(times[int(len(times) * (1 - rating_model.config.val_fraction))])
+    assert evalset.cutoff == cutoff
+    assert len(evalset.pairs) == rating_model.metrics_["n_validation"]  # exactly the examples training validated on
+    assert (evalset.train_events["timestamp"] < cutoff).all() and (evalset.pairs["timestamp"] >= cutoff).all()
+    assert evalset.source == "validation period"
+    assert evalset.note.startswith("held-out: events from ") and "not seen in training" in evalset.note
+    prediction = rating_model.predict(rating_dataset, evalset.pairs)
+    rmse = np.sqrt(np.mean((prediction - evalset.pairs["y"].to_numpy()) ** 2))
+    assert rmse == pytest.approx(rating_model.metrics_["val_rmse"], rel=1e-5)  # training's own validation RMSE
+
+
+def test_purchase_model_default_set_starts_where_its_validation_examples_start(purchase_model, binary_dataset) -> None:
+    events = binary_dataset.events
+    evalset = E.model_holdout(purchase_model, binary_dataset)
+    assert evalset.note.startswith("held-out:") and "calibrate" in evalset.note
+    # Training's examples: purchase events, events of pairs that never converted, and one sampled negative per
+    # purchase at the purchase's time (minus the few that found no unseen item: `dropped`).
+    purchase = (events["event_type"] == "purchase").to_numpy()
+    pair = events["user_id"] + "|" + events["item_id"]
+    converting = pair.isin(set(pair[purchase])).to_numpy()
+    metrics = purchase_model.metrics_
+    dropped = int(purchase.sum()) - metrics["n_sampled_negatives"]
+    assert 0 <= dropped <= 5
+    assert purchase.sum() + (~converting).sum() + metrics["n_sampled_negatives"] == metrics["n_train"] + metrics["n_validation"]
+    after = (events["timestamp"] >= evalset.cutoff).to_numpy()
+    for side, count in ((after, metrics["n_validation"]), (~after, metrics["n_train"])):
+        most = 2 * (purchase & side).sum() + (~converting & side).sum()
+        assert most - dropped <= count <= most  # the split this cutoff makes is training's split
+    assert set(evalset.pairs["y"]) == {0.0, 1.0} and (evalset.pairs["timestamp"] >= evalset.cutoff).all()
+
+
+def test_another_dataset_gets_a_time_holdout_that_says_so(rating_model, rating_dataset) -> None:
+    other = replace(rating_dataset, events=rating_dataset.events.iloc[1:].reset_index(drop=True))
+    assert E.trained_on(rating_model, rating_dataset) and not E.trained_on(rating_model, other)
+    evalset = E.model_holdout(rating_model, other)
+    assert evalset.cutoff == E.holdout(other, "rating").cutoff and evalset.source == "holdout"
+    assert evalset.note.startswith("time holdout: the latest 10%") and "trained on other data" in evalset.note
+
+
+def hand_dataset(days: list[int]) -> Dataset:
+    """Rated events on the given days (two users, three items)."""
+    n = len(days)
+    events = pd.DataFrame({
+        "user_id": [f"u{i % 2}" for i in range(n)],
+        "item_id": [f"i{i % 3}" for i in range(n)],
+        "timestamp": (pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(days, unit="D")).astype("datetime64[ms, UTC]"),
+        "rating": [float(1 + i % 5) for i in range(n)],
+    })  # fmt: skip
+    return Dataset(events=events)
+
+
+def fake_model(dataset: Dataset, **config) -> SimpleNamespace:
+    """What model_holdout reads from a ValueModel: target, task, config and the data fingerprint."""
+    return SimpleNamespace(target="rating", task="regression", config=TrainConfig(target="rating", **config),
+                           data_fingerprint_=dataset.fingerprint())  # fmt: skip
+
+
+def test_all_events_and_a_random_validation_split_are_labelled_in_sample() -> None:
+    dataset = hand_dataset(list(range(20)))
+    everything = E.all_label_events(dataset, "rating", in_sample=True)
+    assert len(everything.pairs) == 20 and everything.cutoff is None
+    assert everything.note == "in-sample: the model trained on these events — numbers are optimistic"
+    assert E.all_label_events(dataset, "rating", in_sample=False).note.startswith("all label events of this dataset")
+    same_day = hand_dataset([0] * 20)  # one distinct time: training split its validation set at random
+    evalset = E.model_holdout(fake_model(same_day), same_day)
+    assert E.model_validation_cutoff(fake_model(same_day), same_day) is None
+    assert evalset.note.startswith("in-sample:") and "at random" in evalset.note
+
+
+def test_two_models_share_the_later_default_set() -> None:
+    dataset = hand_dataset(list(range(20)))
+    a, b = fake_model(dataset, val_fraction=0.3), fake_model(dataset, val_fraction=0.1)
+    assert E.model_holdout(a, dataset).cutoff == pd.Timestamp("2024-01-15", tz="UTC")  # days 14..19: 30% of 20
+    shared = E.holdout_for_models(a, b, dataset)
+    assert shared.cutoff == pd.Timestamp("2024-01-19", tz="UTC") and len(shared.pairs) == 2  # days 18, 19: 10%
+    assert "the later of the two models' default sets" in shared.note
+    assert E.holdout_for_models(b, b, dataset).note == E.model_holdout(b, dataset).note
