@@ -1,22 +1,15 @@
 """One real-browser journey through the dashboard: upload, train, diagnose, explain, what-if, download.
 
 Starts `streamlit run app.py` on a free port with a temporary workspace, drives Debian Chromium with
-Playwright, and checks what each page shows. Skips when Chromium is missing or cannot start.
+Playwright (fixtures in tests/e2e/conftest.py), and checks what each page shows. Skips when Chromium
+is missing or cannot start.
 Screenshots of every step go to test-artifacts/e2e/ (kept by CI).
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -27,15 +20,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "e2e"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 LONG = 120_000  # ms: the machine is slow and Streamlit renders asynchronously
 XSS_TITLES = ("<script>alert(1)</script> Mug", "<img src=x onerror=alert(2)> Lamp")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _write_dataset(folder: Path) -> tuple[Path, Path]:
@@ -70,81 +56,6 @@ def _write_dataset(folder: Path) -> tuple[Path, Path]:
     events.to_csv(folder / "events.csv", index=False)
     items.to_csv(folder / "items.csv", index=False)
     return folder / "events.csv", folder / "items.csv"
-
-
-def _kill_workers(workspace: Path) -> None:
-    """Kill any process (the detached training worker) whose command line names this workspace."""
-    import psutil
-
-    needle = str(workspace.resolve())
-    for proc in psutil.process_iter(["pid", "cmdline"]):
-        with contextlib.suppress(psutil.Error):
-            if proc.info["pid"] != os.getpid() and needle in " ".join(proc.info["cmdline"] or ()):
-                proc.kill()
-                proc.wait(10)
-
-
-@pytest.fixture
-def app_server(tmp_path):
-    """The dashboard on a free local port with a temporary workspace; yields its base URL."""
-    port = _free_port()
-    workspace = tmp_path / "ws"
-    env = {**os.environ, "UVP_WORKSPACE": str(workspace), "PYTHONUNBUFFERED": "1"}
-    log = open(tmp_path / "streamlit.log", "wb")  # noqa: SIM115
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if server.poll() is not None:
-                pytest.fail(f"streamlit exited: {(tmp_path / 'streamlit.log').read_text(errors='replace')[-3000:]}")
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.read().decode().strip() == "ok":
-                        break
-            if time.monotonic() > deadline:
-                pytest.fail("streamlit did not report healthy within 90 s")
-            time.sleep(0.5)
-        yield url
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(10)
-        log.close()
-        _kill_workers(workspace)
-
-
-@pytest.fixture
-def browser_page():
-    """A Chromium page (Debian's binary, never downloaded); skips when it cannot start."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Chromium not found at {CHROMIUM}: the browser journey needs Debian's chromium package")
-    with sync_api.sync_playwright() as p:
-        try:
-            browser = p.chromium.launch(
-                executable_path=CHROMIUM, headless=True,
-                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                      "--disable-component-update", "--disable-sync", "--no-first-run"],
-            )  # fmt: skip
-        except Exception as exc:  # noqa: BLE001 - any launch failure means: no usable browser here
-            pytest.skip(f"Chromium at {CHROMIUM} could not be launched: {exc}")
-        context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-        page = context.new_page()
-        page.set_default_timeout(LONG)
-        try:
-            yield page
-        finally:
-            context.close()
-            browser.close()
 
 
 def test_browser_journey(app_server, browser_page, tiny_bert_dir, tmp_path):
