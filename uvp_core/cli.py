@@ -186,8 +186,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     model = _load_model(args.model)
     if args.test is not None:
         evalset = evaluation_set.read_test_set(args.test, result.dataset, model.target)
-    else:
+    elif args.holdout is not None:
         evalset = evaluation_set.holdout(result.dataset, model.target, args.holdout)
+    else:
+        evalset = evaluation_set.model_holdout(model, result.dataset)
+    print(f"evaluation set: {evalset.note}", file=sys.stderr)
     config = report.EvalConfig(
         k=args.k,
         candidates=ranking.CandidateConfig(mode=args.candidates, negatives=args.negatives, max_users=args.ranking_users, seed=args.seed),
@@ -200,6 +203,48 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     overall = evaluation.report.overall.iloc[0]
     shown = {m: float(overall[m]) for m in metrics.metric_names(model.task)}
     print(json.dumps({"report": str(args.out), "pairs": len(evaluation.frame), "overall": shown}))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Score two models on the same pairs; write overall and per-segment differences (A − B) with intervals (JSON)."""
+    from uvp_core.atomic import atomic_write_text
+    from uvp_core.diagnostics import compare, evaluation_set, metrics, report, scoring
+
+    if len(args.model) != 2:
+        print("error: give --model exactly twice (model A, then model B)", file=sys.stderr)
+        return 2
+    result = _load(args)
+    if result.dataset is None:
+        return 1
+    dataset = result.dataset
+    model_a, model_b = (_load_model(path) for path in args.model)
+    if model_a.target != model_b.target:
+        raise ValueError(f"The two models predict different targets ({model_a.target!r} and {model_b.target!r}).")
+    if args.test is not None:
+        evalset = evaluation_set.read_test_set(args.test, dataset, model_a.target)
+    else:
+        evalset = evaluation_set.holdout_for_models(model_a, model_b, dataset)
+    print(f"evaluation set: {evalset.note}", file=sys.stderr)
+    boot = metrics.Bootstrap(resamples=args.bootstrap, seed=args.seed)
+    paired = scoring.paired_evaluation(model_a, model_b, dataset, evalset)
+    specs = report.default_specs(paired, args.min_rows)
+    if args.segment:
+        known = [spec.column for spec in specs]
+        unknown = [c for c in args.segment if c not in known]
+        if unknown:
+            raise ValueError(f"Unknown segment column(s) {', '.join(unknown)}; known: {', '.join(known)}")
+        specs = [spec for spec in specs if spec.column in args.segment]
+    table = compare.compare_models(paired, model_a.task, specs, boot)
+    models = {
+        "a": {"path": str(args.model[0]), "target": model_a.target, "task": model_a.task},
+        "b": {"path": str(args.model[1]), "target": model_b.target, "task": model_b.task},
+    }
+    atomic_write_text(args.out, json.dumps(compare.comparison_record(table, evalset, models, boot), indent=2, ensure_ascii=False))
+    overall = table.loc[table["column"] == "overall"].set_index("metric")
+    shown = {m: {"a": float(overall.at[m, "a"]), "b": float(overall.at[m, "b"]), "difference": float(overall.at[m, "difference"])}
+             for m in metrics.metric_names(model_a.task)}  # fmt: skip
+    print(json.dumps({"comparison": str(args.out), "pairs": len(paired), "overall": shown}))
     return 0
 
 
@@ -276,7 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="CSV user_id,item_id[,timestamp] + the label (rating, label or event_type); default: a time holdout of --data")
     evaluate.add_argument("--out", required=True, type=Path, help="the JSON report to write")
     evaluate.add_argument("--html", type=Path, default=None, help="also write a self-contained HTML report")
-    evaluate.add_argument("--holdout", type=float, default=0.1, help="without --test: the latest share of label events held out")
+    evaluate.add_argument("--holdout", type=float, default=None,
+                          help="without --test: hold out this latest share of label events (default: events the model did not "
+                               "train on — its own validation period when --data is its training data, else the latest 10%%)")
     evaluate.add_argument("--k", type=int, default=10, help="list length for top-K metrics")
     evaluate.add_argument("--candidates", choices=("auto", "full", "sampled"), default="auto")
     evaluate.add_argument("--negatives", type=int, default=100, help="sampled candidates per user")
@@ -285,6 +332,19 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--name", default=None, help="the model's name in the report (default: the folder name)")
     evaluate.set_defaults(func=cmd_evaluate)
+
+    comp = sub.add_parser("compare", help="two models on the same pairs: overall and per-segment differences with intervals (JSON)")
+    _add_data_args(comp)
+    comp.add_argument("--model", required=True, type=Path, action="append", help="a model folder; give it twice (A, then B)")
+    comp.add_argument("--test", type=Path, default=None,
+                      help="CSV user_id,item_id[,timestamp] + the label; default: events neither model trained on (see evaluate)")
+    comp.add_argument("--out", required=True, type=Path, help="the JSON file to write")
+    comp.add_argument("--segment", action="append", default=[], metavar="COLUMN",
+                      help="compare per segment of this column only, e.g. user.region or history_bucket (default: every column)")
+    comp.add_argument("--min-rows", type=int, default=30, help="categorical levels with fewer rows are folded into 'other'")
+    comp.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for the paired intervals")
+    comp.add_argument("--seed", type=int, default=0)
+    comp.set_defaults(func=cmd_compare)
 
     worker = sub.add_parser("worker", help="run queued training runs of a workspace (started by the app)")
     worker.add_argument("--workspace", type=Path, default=None)
