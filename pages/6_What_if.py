@@ -35,12 +35,19 @@ edits: list = st.session_state[app_state.WHATIF_EDITS]
 inputs = model.pair_inputs(dataset, user_id, item_id)
 
 tabs = st.tabs(["User attribute", "Add event", "Remove event", "Reorder history", "Item field"])
+attribute_names = whatif.attribute_names(model)
 with tabs[0]:
-    names = list(model.space_.user_columns) or ["(none)"]
-    name = st.selectbox("Attribute", names, key="uvp.whatif_attr")
+    if attribute_names:
+        name = st.selectbox("Attribute", attribute_names, key="uvp.whatif_attr")
+    else:
+        st.info(whatif.NO_USERS_NOTE)
+        name = st.text_input("Attribute name", key="uvp.whatif_attr_name", placeholder="region")
     value = st.text_input("New value", value=str(inputs.profile.get(name, "")), key="uvp.whatif_attr_value")
-    if st.button("Apply attribute", key="uvp.whatif_apply_attr") and name != "(none)":
-        edits.append(whatif.SetAttribute(name, whatif.parse_value(value, inputs.profile.get(name))))
+    if st.button("Apply attribute", key="uvp.whatif_apply_attr"):
+        try:
+            edits.append(whatif.set_attribute(name, value, inputs.profile.get(name)))
+        except ValueError as exc:
+            st.error(str(exc))
 with tabs[1]:
     added = st.selectbox("Catalogue item", catalogue, key="uvp.whatif_add_item")
     kind = st.selectbox("Event", model.kinds_, key="uvp.whatif_add_kind")
@@ -96,7 +103,11 @@ with st.form("cohort"):
     categories = sorted(dataset.items["category"].astype(str).unique()) if dataset.items is not None and "category" in dataset.items else []
     category = a.selectbox("Category", categories or ["(none)"], key="uvp.cohort_category")
     event_kind = a.selectbox("Event", model.kinds_, index=len(model.kinds_) - 1, key="uvp.cohort_kind")
-    set_attr = b.selectbox("Attribute", list(model.space_.user_columns) or ["(none)"], key="uvp.cohort_set_attr")
+    if attribute_names:
+        set_attr = b.selectbox("Attribute", attribute_names, key="uvp.cohort_set_attr")
+    else:
+        set_attr = b.text_input("Attribute name", key="uvp.cohort_set_attr_name", placeholder="region",
+                                help=whatif.NO_USERS_NOTE)  # fmt: skip
     set_value = b.text_input("Value", key="uvp.cohort_set_value")
     drop_n = c.number_input("N", 1, 50, 3, key="uvp.cohort_drop")
     run = st.form_submit_button("Run the cohort what-if", type="primary")
@@ -108,7 +119,11 @@ if run:
     if edit_kind.startswith("one more"):
         edit = whatif.add_event_in_category(dataset, category, event_kind, model.space_.item_columns)
     elif edit_kind.startswith("attribute"):
-        edit = whatif.SetAttribute(set_attr, set_value)
+        try:
+            edit = whatif.set_attribute(set_attr, set_value)
+        except ValueError as exc:
+            st.error(str(exc))
+            st.stop()
     else:
         edit = whatif.DropLastEvents(int(drop_n))
     with st.spinner(f"Scoring {len(chosen):,} users before and after…"):

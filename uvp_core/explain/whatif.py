@@ -347,6 +347,28 @@ def parse_value(text: str, like: Any) -> Any:
     return text
 
 
+NO_USERS_NOTE = (
+    'This dataset has no users table, so the model was trained on an empty profile ("no profile '
+    'information"). An attribute you set here is written into the profile text the model reads, but the '
+    "model never learned what attributes mean: read the change with care."
+)
+
+
+def attribute_names(model) -> list[str]:
+    """The user attributes in the model's profile text (empty when its dataset had no users table)."""
+    return [c for c in model.space_.user_columns if c != "user_id"]
+
+
+def set_attribute(name: str, text: str, like: Any = None) -> SetAttribute:
+    """A SetAttribute from what an analyst typed (a number when `like` is numeric); refuses a blank name or user_id."""
+    name = (name or "").strip()
+    if not name:
+        raise ValueError("Name the attribute to set (for example: region).")
+    if name == "user_id":
+        raise ValueError("user_id is not a profile attribute: the model reads it as an ID, not as text.")
+    return SetAttribute(name, parse_value(text, like))
+
+
 def history_table(inputs: PairInputs, history_k: int) -> pd.DataFrame:
     """The history events the model reads, most recent first: position, time, event, item_id, title."""
     rows = [

@@ -1,0 +1,115 @@
+"""AppTest of the What-if page on a dataset with no users table (issue #5).
+
+- "Apply attribute" used to do nothing without a users table: now the analyst names an attribute, it is
+  written into the profile text the model reads, and the page says why the model never saw one.
+- "Remove event" after an item-field edit registers: two edits, and the prediction moves again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from uvp_core import app_state, model_registry
+from uvp_core.data.contract import Dataset
+from uvp_core.explain import whatif
+from uvp_core.model import TrainConfig, train
+from uvp_core.workspace import Workspace
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def no_users_dataset(rating_dataset) -> Dataset:
+    """The synthetic ratings with events and items only."""
+    return Dataset(
+        events=rating_dataset.events, items=rating_dataset.items, users=None, name="ratings-no-users"
+    )
+
+
+@pytest.fixture(scope="module")
+def no_users_model(no_users_dataset, tiny_bert_dir):
+    """A tiny model trained on a dataset without a users table (its profile text is always empty)."""
+    torch.set_num_threads(1)
+    return train(
+        no_users_dataset, TrainConfig(epochs=3, batch_size=64, patience=10), encoder_dir=tiny_bert_dir
+    )
+
+
+@pytest.fixture
+def page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_users_dataset, no_users_model) -> AppTest:
+    """The What-if page opened on the no-users model and dataset in an empty workspace."""
+    root = tmp_path / "ws"
+    monkeypatch.setenv("UVP_WORKSPACE", str(root))
+    ws = Workspace(root)
+    dataset_id = ws.save_dataset(no_users_dataset).id
+    model_id = model_registry.save_to_registry(ws, no_users_model, name="no users", dataset_id=dataset_id)
+    at = AppTest.from_file(str(REPO / "pages" / "6_What_if.py"), default_timeout=120)
+    at.session_state[app_state.ACTIVE_MODEL] = model_id
+    at.session_state[app_state.ACTIVE_DATASET] = dataset_id
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _metrics(at: AppTest) -> tuple[float, float, str]:
+    """(prediction before, prediction after the edits, number of edits) as shown."""
+    values = {m.label: m.value for m in at.metric}
+    return float(values["Prediction before"]), float(values["Prediction after the edits"]), values["Edits"]
+
+
+def _edits(at: AppTest) -> list[str]:
+    """The edit descriptions listed in the edits table."""
+    return next(d.value for d in at.dataframe if list(d.value.columns) == ["edit"])["edit"].tolist()
+
+
+def test_apply_attribute_without_users_table_adds_it_to_the_profile(page: AppTest, no_users_model) -> None:
+    at = page
+    assert whatif.attribute_names(no_users_model) == []
+    assert any(whatif.NO_USERS_NOTE == i.value for i in at.info), (
+        "the tab does not say why there is no attribute list"
+    )
+    before, after, count = _metrics(at)
+    assert (after, count) == (before, "0")
+
+    at.button(key="uvp.whatif_apply_attr").click().run()  # no name yet: a clear error, no edit
+    assert not at.exception, at.exception
+    assert any("Name the attribute" in e.value for e in at.error)
+    assert _metrics(at)[2] == "0"
+
+    at.text_input(key="uvp.whatif_attr_name").input("region")
+    at.text_input(key="uvp.whatif_attr_value").input("East")
+    at.button(key="uvp.whatif_apply_attr").click().run()
+    assert not at.exception, at.exception
+    assert not at.error
+    before2, after2, count2 = _metrics(at)
+    assert count2 == "1" and before2 == before
+    assert _edits(at) == ["set region to East"]
+    contributions = next(d.value for d in at.dataframe if "contribution" in d.value.columns)
+    profile_features = contributions.loc[contributions["group"] == "profile", "feature"].tolist()
+    assert profile_features == ["region = East"], profile_features  # the model read the new attribute
+    assert after2 != before, "the profile text changed but the prediction did not move"
+
+
+def test_remove_event_after_item_field_edit_registers(page: AppTest) -> None:
+    at = page
+    before, _, _ = _metrics(at)
+    at.selectbox(key="uvp.whatif_field").set_value("price").run()
+    at.text_input(key="uvp.whatif_field_value").input("79.0")
+    at.button(key="uvp.whatif_apply_field").click().run()
+    assert not at.exception, at.exception
+    _, after_field, count = _metrics(at)
+    assert count == "1" and after_field != before
+
+    position = at.selectbox(key="uvp.whatif_remove").value  # the most recent event the model reads
+    at.button(key="uvp.whatif_apply_remove").click().run()
+    assert not at.exception, at.exception
+    again, after_remove, count = _metrics(at)
+    assert count == "2", "Remove event after an item-field edit did not register"
+    assert again == before
+    assert after_remove != after_field, "removing a history event did not move the prediction"
+    edits = _edits(at)
+    assert edits == ["set item price to 79.0", f"remove history event {position}"], edits
