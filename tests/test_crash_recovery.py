@@ -205,3 +205,33 @@ def test_worker_killed_mid_save_registers_nothing_and_staging_is_cleaned(
     done = reopened.get_run(run_id)
     assert done["status"] == "succeeded", done.get("error")
     assert load_model(reopened.model_dir(done["result"]["model_id"])).target == "rating"
+
+
+def test_runs_queued_behind_a_killed_worker_get_a_new_worker_on_the_next_refresh(
+    ws_with_data, tiny_bert_dir, train_params, wait_until
+) -> None:
+    ws, dataset_id = ws_with_data
+    long_run = train_params(dataset_id, tiny_bert_dir, epochs=6, patience=6, batch_size=4, name="long")
+    first = jobs.submit_training(ws, long_run)  # starts the worker
+    second = jobs.submit_training(ws, train_params(dataset_id, tiny_bert_dir, name="waiting"))
+    run = wait_until(
+        lambda: (r := ws.get_run(first))["progress"].get("phase") == "training" and r,
+        120,
+        "the first run to train",
+    )
+    try:
+        os.kill(run["worker_pid"], signal.SIGKILL)
+        wait_until(lambda: not jobs.worker_alive(ws), 10, "the killed worker to release its lock")
+        assert ws.get_run(second)["status"] == "queued"
+        assert jobs.mark_interrupted_runs(ws) == [first]  # what the Model page does on every refresh
+    finally:
+        reap(run["worker_pid"])
+    done = wait_until(
+        lambda: (r := ws.get_run(second))["status"] not in jobs.ACTIVE_STATUSES and r,
+        120,
+        "a new worker to take the queued run",
+    )
+    assert done["status"] == "succeeded", done.get("error")
+    assert done["worker_pid"] != run["worker_pid"]
+    assert ws.get_run(first)["status"] == "interrupted"
+    assert [m.id for m in ws.list_models()] == [done["result"]["model_id"]]

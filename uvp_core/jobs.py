@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from uvp_core import model_registry
-from uvp_core.atomic import pid_alive
+from uvp_core.atomic import atomic_write_text, pid_alive
 from uvp_core.workspace import Workspace, utc_now
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 ACTIVE_STATUSES = ("queued", "running", "cancelling")
 PROGRESS_INTERVAL_S = 0.5
 IDLE_EXIT_S = 20.0
+WORKER_START_S = 120.0  # a spawned worker takes its lock well within this (imports, then the lock)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -96,28 +97,50 @@ def worker_alive(ws: Workspace) -> bool:
 
 def ensure_worker(ws: Workspace) -> None:
     """Start a detached worker process for this workspace unless one is already running."""
-    mark_interrupted_runs(ws)
-    if worker_alive(ws):
-        return
+    mark_interrupted_runs(ws, restart_queue=False)
+    if not worker_alive(ws):
+        _start_worker(ws)
+
+
+def _starting_path(ws: Workspace) -> Path:
+    """The file holding the pid of the last worker started (it takes the lock only after its imports)."""
+    return ws.root / "runs" / "worker.starting"
+
+
+def _start_worker(ws: Workspace) -> None:
+    """Spawn `python -m uvp_core worker` detached, unless the last one spawned is still alive (starting up)."""
+    starting = _starting_path(ws)
+    with contextlib.suppress(OSError, ValueError):
+        recent = time.time() - starting.stat().st_mtime < WORKER_START_S  # an old pid may have been reused
+        if recent and pid_alive(int(starting.read_text())):
+            return
     log_path = ws.root / "runs" / "worker.log"
     with open(log_path, "ab") as log_file:
-        subprocess.Popen(
+        proc = subprocess.Popen(
             [sys.executable, "-m", "uvp_core", "worker", "--workspace", str(ws.root.resolve())],
             cwd=REPO_ROOT, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,  # survives a restart of the app server
         )
+    atomic_write_text(_starting_path(ws), str(proc.pid))
 
 
-def mark_interrupted_runs(ws: Workspace) -> list[str]:
-    """Runs marked running whose worker is gone become `interrupted` (resumable); return their ids."""
+def mark_interrupted_runs(ws: Workspace, *, restart_queue: bool = True) -> list[str]:
+    """Runs marked running whose worker is gone become `interrupted` (resumable); return their ids.
+
+    With restart_queue, runs still queued with no worker to take them (it was killed, or the machine
+    restarted) get a new worker: the app calls this on every refresh of the Model page.
+    """
     if worker_alive(ws):
         return []
     interrupted = []
-    for run in ws.list_runs():
+    runs = ws.list_runs()
+    for run in runs:
         if run["status"] in ("running", "cancelling") and not pid_alive(run.get("worker_pid")):
             ws.update_run(run["id"], status="interrupted", error="The training worker stopped unexpectedly.",
                           finished_at=utc_now())
             interrupted.append(run["id"])
+    if restart_queue and any(run["status"] == "queued" for run in runs):
+        _start_worker(ws)
     return interrupted
 
 
