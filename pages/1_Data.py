@@ -49,7 +49,13 @@ else:
         except ValueError as exc:
             st.error(f"Mapping: {exc}")
             st.stop()
-        files = {f.name: f.getvalue() for f in uploads}
+        files, replaced = app_state.latest_uploads(uploads)
+        if replaced:
+            st.warning(
+                "These files were uploaded more than once: the latest copy of each is used and the earlier "
+                "ones were released from memory (remove their entries above with ×)."
+            )
+            st.text(", ".join(replaced))
         result = app_state.validate_uploads(files, mapping)
         st.subheader("Column mapping")
         st.dataframe(

@@ -6,7 +6,7 @@ never on upload objects, and every cache is bounded. Cached values are treated a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import streamlit as st
@@ -50,7 +50,16 @@ def sample_dataset_id() -> str:
     return _sample_dataset_id(str(default_root().resolve()))
 
 
-@st.cache_data(max_entries=4, show_spinner="Reading dataset…")
+# The two caches that hold whole tables are bounded by count, by pickled size and by idle time.
+TABLES_CACHE_MAX_SIZE = "1GiB"
+UPLOADS_CACHE_MAX_SIZE = "512MiB"
+UPLOADS_CACHE_ENTRIES = 4  # validation results kept: a few analysts' current uploads, not their history
+TABLES_CACHE_TTL = "1h"
+
+
+@st.cache_data(
+    max_entries=4, max_size=TABLES_CACHE_MAX_SIZE, ttl=TABLES_CACHE_TTL, show_spinner="Reading dataset…"
+)
 def load_dataset(root: str, dataset_id: str) -> Dataset:
     """A stored dataset (ids are content fingerprints, so the cache can never go stale)."""
     return _workspace(root).load_dataset(dataset_id)
@@ -69,10 +78,39 @@ def set_active_dataset(dataset_id: str) -> None:
     st.session_state[ACTIVE_DATASET] = dataset_id
 
 
-@st.cache_data(max_entries=4, show_spinner="Validating…")
+@st.cache_data(
+    max_entries=UPLOADS_CACHE_ENTRIES,
+    max_size=UPLOADS_CACHE_MAX_SIZE,
+    ttl=TABLES_CACHE_TTL,
+    show_spinner="Validating…",
+)
 def validate_uploads(files: Mapping[str, bytes], mapping: Mapping[str, str]) -> LoadResult:
-    """Validate uploaded files (cached on their bytes and the mapping)."""
+    """Validate uploaded files (cached on their bytes and the mapping; a new upload evicts the oldest result)."""
     return load_uploads(dict(files), dict(mapping) or None)
+
+
+def latest_uploads(uploads: Sequence) -> tuple[dict[str, bytes], list[str]]:
+    """The newest upload of each file name (name -> bytes) and the names uploaded more than once.
+
+    A multi-file uploader keeps every drop, so re-uploading a changed events.csv would hold each copy
+    in server memory for the rest of the session; the older copies are released here.
+    """
+    latest = {upload.name: upload for upload in uploads}  # later drops come later in the list
+    older = [upload for upload in uploads if latest[upload.name] is not upload]
+    _release_uploads(older)
+    return {name: upload.getvalue() for name, upload in latest.items()}, sorted({u.name for u in older})
+
+
+def _release_uploads(uploads: Sequence) -> None:
+    """Drop uploaded files from Streamlit's per-session upload storage (a no-op outside a script run)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    manager = getattr(ctx, "uploaded_file_mgr", None)
+    if manager is None:
+        return
+    for upload in uploads:
+        manager.remove_file(ctx.session_id, upload.file_id)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
