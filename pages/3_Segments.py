@@ -23,7 +23,7 @@ st.text(f"{len(frame):,} evaluation pairs · target {page.model.target} ({task})
 
 def download(table, name: str, key: str) -> None:
     """A spreadsheet-safe CSV download button for a table."""
-    st.download_button("Download CSV", export.to_csv_bytes(table), file_name=name, mime="text/csv", key=key)
+    st.download_button(f"Download CSV ({name})", export.to_csv_bytes(table), file_name=name, mime="text/csv", key=key)
 
 
 # --- overall -----------------------------------------------------------------------------------------
@@ -61,7 +61,7 @@ elif kind == "date":
 min_rows = int(st.number_input("Minimum rows to trust a segment", 1, 10_000, 30, key="uvp.seg_min_rows"))
 spec = segments.SegmentSpec(column, bins=bins, period=period, min_count=min_rows)
 table = app_state.memo(choice, "segment", (spec, min_rows), lambda: segments.segment_table(frame, spec, task, boot, min_rows=min_rows))
-st.plotly_chart(figures.metric_by_segment(table, metric), key="segment-chart")
+st.plotly_chart(figures.metric_by_segment(table, metric, title=f"{metric} by segment, with 95% intervals"), key="segment-chart")
 st.dataframe(table, hide_index=True)
 download(table, "segments.csv", "dl-segments")
 
@@ -74,7 +74,7 @@ value = right.selectbox("Value", (error_metric, "mean_prediction", "mean_label",
                         key="uvp.seg_value")  # fmt: skip
 second_spec = segments.SegmentSpec(second, min_count=min_rows)
 two_way = app_state.memo(choice, "two-way", (spec, second_spec, value), lambda: segments.two_way_table(frame, spec, second_spec, task, value))
-st.plotly_chart(figures.two_way_heatmap(two_way, value), key="two-way")
+st.plotly_chart(figures.two_way_heatmap(two_way, value, x_title="'Against' segment", y_title="'Segment by' segment"), key="two-way")
 with st.expander("Two-way table"):
     st.dataframe(two_way, hide_index=True)
     download(two_way, "two_way.csv", "dl-two-way")
@@ -151,10 +151,11 @@ else:
             if paired.evalset.note != page.evalset.note:
                 st.text(f"Both models are scored on one set — {paired.evalset.note}")
             comparison = app_state.memo(choice, "compare", (other_id, spec), lambda: compare.compare_models(paired.frame, task, [spec], boot))
-            st.text("A = the model chosen at the top; B = the second model. Differences are A − B, paired bootstrap 95% intervals; "
-                    + compare.difference_meaning(task) + ".")  # fmt: skip
+            st.text(f"A = {page.model.name} ({choice.model_id}); B = {labels[other_id]}. Differences are A − B with paired "
+                    f"bootstrap 95% intervals; {compare.difference_meaning(task)}.")  # fmt: skip
             shown = comparison.loc[comparison["metric"] == metric].assign(label=lambda t: t["column"] + " = " + t["segment"])
-            st.plotly_chart(figures.differences(shown, label="label", title="Model A − model B"), key="compare-diff")
+            st.plotly_chart(figures.differences(shown, label="label", title=f"Model A − model B: {metric}, with 95% intervals",
+                                                x_title=f"{metric} difference (A − B)"), key="compare-diff")  # fmt: skip
             st.dataframe(comparison, hide_index=True)
             download(comparison, "model_comparison.csv", "dl-compare")
         except (ValueError, KeyError) as exc:

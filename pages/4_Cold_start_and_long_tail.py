@@ -23,7 +23,7 @@ dataset = app_state.load_dataset(root, choice.dataset_id)
 
 def download(table, name: str, key: str) -> None:
     """A spreadsheet-safe CSV download button for a table."""
-    st.download_button("Download CSV", export.to_csv_bytes(table), file_name=name, mime="text/csv", key=key)
+    st.download_button(f"Download CSV ({name})", export.to_csv_bytes(table), file_name=name, mime="text/csv", key=key)
 
 
 # --- cold start -------------------------------------------------------------------------------------
@@ -36,8 +36,10 @@ metric = st.selectbox("Metric", metric_choices, key="uvp.cold_metric")
 curves = app_state.memo(choice, "cold-start", (), lambda: cold_start.cold_start_curves(frame, task, boot))
 users, items = curves["users"], curves["items"]
 left, right = st.columns(2)
-left.plotly_chart(figures.cold_start_curve(users, metric, bucket="history_bucket", title="Users: by history length"), key="cold-users")
-right.plotly_chart(figures.cold_start_curve(items, metric, bucket="item_count_bucket", title="Items: by training count"), key="cold-items")
+left.plotly_chart(figures.cold_start_curve(users, metric, bucket="history_bucket", title="Users: by history length",
+                                           x_title="the user's events before the prediction"), key="cold-users")  # fmt: skip
+right.plotly_chart(figures.cold_start_curve(items, metric, bucket="item_count_bucket", title="Items: by training count",
+                                            x_title="the item's events before the cutoff"), key="cold-items")  # fmt: skip
 with st.expander("Tables", expanded=False):
     st.dataframe(users, hide_index=True)
     download(users, "cold_start_users.csv", "dl-cold-users")
@@ -66,7 +68,8 @@ st.text(long_tail.describe(cuts))
 sizes = popularity.groupby("bucket", observed=False).agg(items=("item_id", "size"), interactions=("interactions", "sum")).reset_index()
 st.dataframe(sizes, hide_index=True)
 buckets = app_state.memo(choice, "tail-buckets", (cuts,), lambda: long_tail.bucket_metrics(bucketed, task, boot))
-st.plotly_chart(figures.metric_by_segment(buckets, metric, segment="popularity_bucket", title="Accuracy per popularity bucket"), key="bucket-metrics")
+st.plotly_chart(figures.metric_by_segment(buckets, metric, segment="popularity_bucket", title="Accuracy per popularity bucket",
+                                          x_title="popularity bucket of the evaluated item"), key="bucket-metrics")  # fmt: skip
 st.dataframe(buckets, hide_index=True)
 download(buckets, "long_tail_buckets.csv", "dl-buckets")
 with st.expander("Most popular items"):

@@ -30,7 +30,8 @@ def _errors(table: pd.DataFrame, metric: str) -> dict:
     }  # fmt: skip
 
 
-def metric_by_segment(table: pd.DataFrame, metric: str, *, segment: str = "segment", title: str = "Metric by segment") -> go.Figure:
+def metric_by_segment(table: pd.DataFrame, metric: str, *, segment: str = "segment", title: str = "Metric by segment",
+                      x_title: str = "segment") -> go.Figure:  # fmt: skip
     """Bars of one metric per segment (and per model when there is a `model` column), with 95% intervals."""
     fig = go.Figure()
     groups = table.groupby("model", sort=False) if "model" in table.columns else [("value model", table)]
@@ -41,12 +42,12 @@ def metric_by_segment(table: pd.DataFrame, metric: str, *, segment: str = "segme
             marker_color=MODEL_COLOURS.get(str(name)),
         ))  # fmt: skip
     fig.update_layout(**LAYOUT, title=title, barmode="group", yaxis_title=metric, legend={"orientation": "h", "y": -0.3})
-    fig.update_xaxes(type="category", title="segment")
+    fig.update_xaxes(type="category", title=x_title)
     return fig
 
 
-def cold_start_curve(table: pd.DataFrame, metric: str, *, bucket: str, title: str) -> go.Figure:
-    """One line per model of a metric against history-length or item-count buckets, with intervals."""
+def cold_start_curve(table: pd.DataFrame, metric: str, *, bucket: str, title: str, x_title: str = "bucket") -> go.Figure:
+    """One line per model of a metric against history-length or item-count buckets, with intervals; counts under the buckets."""
     fig = go.Figure()
     for name, part in table.groupby("model", sort=False):
         fig.add_trace(go.Scatter(
@@ -55,7 +56,10 @@ def cold_start_curve(table: pd.DataFrame, metric: str, *, bucket: str, title: st
             line={"color": MODEL_COLOURS.get(str(name))},
         ))  # fmt: skip
     fig.update_layout(**LAYOUT, title=title, yaxis_title=metric, legend={"orientation": "h", "y": -0.3})
-    fig.update_xaxes(type="category", title="bucket")
+    counts = table.drop_duplicates(bucket)
+    labels = counts[bucket].astype(str).tolist()
+    fig.update_xaxes(type="category", title=x_title, tickmode="array", tickvals=labels,
+                     ticktext=[f"{label}<br>n={int(n):,}" for label, n in zip(labels, counts["n"], strict=True)])  # fmt: skip
     return fig
 
 
@@ -74,7 +78,7 @@ def reliability_curve(table: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def two_way_heatmap(table: pd.DataFrame, value_name: str) -> go.Figure:
+def two_way_heatmap(table: pd.DataFrame, value_name: str, *, x_title: str = "column segment", y_title: str = "row segment") -> go.Figure:
     """Segment × segment heatmap of a value (from segments.two_way_table), counts in the hover."""
     values = table.pivot(index="row_segment", columns="column_segment", values="value")
     counts = table.pivot(index="row_segment", columns="column_segment", values="n").reindex_like(values)
@@ -87,8 +91,8 @@ def two_way_heatmap(table: pd.DataFrame, value_name: str) -> go.Figure:
         hovertemplate="%{y} × %{x}<br>%{z:.4g}<br>n = %{customdata:,}<extra></extra>",
     ))  # fmt: skip
     fig.update_layout(**{**LAYOUT, "height": 420}, title="Two-way view")
-    fig.update_xaxes(type="category", title="column segment")
-    fig.update_yaxes(type="category", title="row segment")
+    fig.update_xaxes(type="category", title=x_title)
+    fig.update_yaxes(type="category", title=y_title)
     return fig
 
 
@@ -128,7 +132,8 @@ def weakest_segments(table: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def differences(table: pd.DataFrame, *, label: str = "segment", title: str = "Differences with 95% intervals") -> go.Figure:
+def differences(table: pd.DataFrame, *, label: str = "segment", title: str = "Differences with 95% intervals",
+                x_title: str = "difference") -> go.Figure:  # fmt: skip
     """A forest plot of differences (difference, difference_low, difference_high) by a label column."""
     labels = table[label].astype(str).to_numpy()
     fig = go.Figure(go.Scatter(
@@ -136,7 +141,7 @@ def differences(table: pd.DataFrame, *, label: str = "segment", title: str = "Di
         hovertemplate="%{y}<br>difference %{x:.4g}<extra></extra>",
     ))  # fmt: skip
     fig.add_vline(x=0.0, line_dash="dash", line_color="grey")
-    fig.update_layout(**{**LAYOUT, "height": max(320, 26 * len(table) + 80)}, title=title, xaxis_title="difference")
+    fig.update_layout(**{**LAYOUT, "height": max(320, 26 * len(table) + 80)}, title=title, xaxis_title=x_title)
     fig.update_yaxes(autorange="reversed", type="category")
     return fig
 
@@ -164,9 +169,13 @@ def popularity_curve(table: pd.DataFrame) -> go.Figure:
 
 def exposure_shares(table: pd.DataFrame) -> go.Figure:
     """Share of top-K exposure per popularity bucket next to its share of interactions and of items."""
-    long = table.melt(id_vars="bucket", value_vars=["item_share", "interaction_share", "exposure_share"], var_name="share", value_name="value")
+    names = {"item_share": "share of items", "interaction_share": "share of training interactions",
+             "exposure_share": "share of top-K recommendations"}  # fmt: skip
+    long = table.melt(id_vars="bucket", value_vars=list(names), var_name="share", value_name="value")
+    long["share"] = long["share"].map(names)
     fig = px.bar(long, x="bucket", y="value", color="share", barmode="group")
-    fig.update_layout(**LAYOUT, title="Exposure in top-K lists vs interactions", yaxis_tickformat=".0%", legend={"orientation": "h", "y": -0.3})
+    fig.update_layout(**LAYOUT, title="Exposure in top-K lists vs interactions", yaxis_tickformat=".0%", yaxis_title="share",
+                      legend={"orientation": "h", "y": -0.3, "title": None})  # fmt: skip
     fig.update_xaxes(type="category", title="popularity bucket")
     return fig
 
@@ -185,10 +194,10 @@ def popularity_bias(per_user: pd.DataFrame) -> go.Figure:
         customdata=np.column_stack([data["user_id"].astype(str)]) if len(data) else None,
         hovertemplate="user %{customdata[0]}<br>consumed %{x:.1f}<br>recommended %{y:.1f}<extra></extra>",
     ))  # fmt: skip
-    fig.update_layout(**LAYOUT, title="Popularity bias per user", xaxis_title="mean popularity consumed",
+    fig.update_layout(**LAYOUT, title="Popularity bias per user", xaxis_title="mean popularity consumed (training interactions)",
                       yaxis_title="mean popularity recommended", legend={"orientation": "h", "y": -0.3})  # fmt: skip
-    fig.update_xaxes(type="log")
-    fig.update_yaxes(type="log")
+    fig.update_xaxes(type="log", dtick=1)  # ticks at powers of ten only (1, 10, 100, …)
+    fig.update_yaxes(type="log", dtick=1)
     return fig
 
 
