@@ -170,3 +170,10 @@ def test_model_ids_that_would_leave_the_models_folder_are_refused(tmp_path: Path
     with pytest.raises(ValueError, match="model id"):
         ws.delete_model(bad_id)
     assert (ws.root / "keep.txt").read_text() == "keep" and ws.catalogue_path.is_file()
+
+
+def test_a_symlink_loop_is_refused_with_a_clear_message(saved: Path) -> None:
+    (saved / "loop").symlink_to(saved / "loop")
+    with pytest.raises(ModelLoadError, match="cannot be followed") as info:
+        load_model(saved)
+    assert "loop" in str(info.value)

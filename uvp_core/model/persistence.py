@@ -133,7 +133,11 @@ def refuse_escaping_links(folder: Path) -> None:
             path = Path(current) / name
             if not path.is_symlink():
                 continue
-            target = path.resolve()
+            try:
+                target = path.resolve()
+            except (OSError, RuntimeError) as exc:  # a link loop
+                message = f"{path} is a symbolic link that cannot be followed: {exc}"
+                raise ModelLoadError(message, path) from exc
             if not target.is_relative_to(root):
                 raise ModelLoadError(
                     f"{path} is a symbolic link to {target}, outside the model folder {root}; a model folder must "
@@ -148,7 +152,10 @@ def listed_file(folder: Path, name: str) -> Path:
     relative = PurePosixPath(name)
     root = Path(folder).resolve()
     path = root / relative
-    inside = path.resolve().is_relative_to(root)
+    try:
+        inside = path.resolve().is_relative_to(root)
+    except (OSError, RuntimeError):  # a link loop
+        inside = False
     if not name or relative.is_absolute() or ".." in relative.parts or "\\" in name or not inside:
         raise ModelLoadError(
             f"{root / META_FILE} lists the file {name!r}; files of a model must be relative paths inside the model "
