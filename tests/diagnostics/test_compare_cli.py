@@ -47,8 +47,15 @@ def test_compare_two_models_on_their_held_out_events(tmp_path: Path, tiny_bert_d
     model_a, model_b = load_model(dirs[0]), load_model(dirs[1])
     rated = sample.events.loc[sample.events["rating"].notna()]
     cutoff = np.sort(rated["timestamp"].to_numpy())[int(len(rated) * 0.9)]
-    held = rated.loc[rated["timestamp"] >= cutoff, ["user_id", "item_id", "timestamp", "rating"]].reset_index(drop=True)
-    assert len(held) == model_a.metrics_["n_validation"] == record["meta"]["evaluation_set"]["pairs"] == summary["pairs"]
+    held = rated.loc[rated["timestamp"] >= cutoff, ["user_id", "item_id", "timestamp", "rating"]].reset_index(
+        drop=True
+    )
+    assert (
+        len(held)
+        == model_a.metrics_["n_validation"]
+        == record["meta"]["evaluation_set"]["pairs"]
+        == summary["pairs"]
+    )
     y = held["rating"].to_numpy(dtype=float)
     pred_a, pred_b = model_a.predict(sample, held), model_b.predict(sample, held)
 
@@ -60,8 +67,12 @@ def test_compare_two_models_on_their_held_out_events(tmp_path: Path, tiny_bert_d
     assert set(overall) == {"rmse", "mae", "bias"} and overall["rmse"]["n"] == len(y)
     assert overall["rmse"]["a"] == pytest.approx(rmse(pred_a, everyone), rel=1e-6)
     assert overall["rmse"]["a"] == pytest.approx(model_a.metrics_["val_rmse"], rel=1e-5)
-    assert overall["rmse"]["difference"] == pytest.approx(rmse(pred_a, everyone) - rmse(pred_b, everyone), rel=1e-6, abs=1e-9)
-    assert overall["mae"]["difference"] == pytest.approx(np.mean(np.abs(pred_a - y)) - np.mean(np.abs(pred_b - y)), rel=1e-6, abs=1e-9)
+    assert overall["rmse"]["difference"] == pytest.approx(
+        rmse(pred_a, everyone) - rmse(pred_b, everyone), rel=1e-6, abs=1e-9
+    )
+    assert overall["mae"]["difference"] == pytest.approx(
+        np.mean(np.abs(pred_a - y)) - np.mean(np.abs(pred_b - y)), rel=1e-6, abs=1e-9
+    )
     for row in overall.values():
         assert row["difference_low"] <= row["difference"] <= row["difference_high"]
 
@@ -77,7 +88,9 @@ def test_compare_two_models_on_their_held_out_events(tmp_path: Path, tiny_bert_d
 
 
 def test_compare_usage_errors(tmp_path: Path) -> None:
-    once = cli("compare", "--model", str(tmp_path / "a"), "--data", str(SAMPLE), "--out", str(tmp_path / "c.json"))
+    once = cli(
+        "compare", "--model", str(tmp_path / "a"), "--data", str(SAMPLE), "--out", str(tmp_path / "c.json")
+    )
     assert once.returncode == 2 and "--model exactly twice" in once.stderr
     missing = cli("compare", "--model", str(tmp_path / "a"), "--model", str(tmp_path / "b"), "--data", str(SAMPLE),
                   "--out", str(tmp_path / "c.json"))  # fmt: skip

@@ -14,9 +14,14 @@ def test_cold_start_curve_shows_each_buckets_count_under_its_label() -> None:
         "n": [1, 12, 340] * 2,
         "rmse": [0.9, 1.0, 1.1, 0.8, 0.9, 1.0],
     })  # fmt: skip
-    fig = figures.cold_start_curve(table, "rmse", bucket="history_bucket", title="Users", x_title="events before")
+    fig = figures.cold_start_curve(
+        table, "rmse", bucket="history_bucket", title="Users", x_title="events before"
+    )
     assert list(fig.layout.xaxis.ticktext) == ["0<br>n=1", "1<br>n=12", "2–3<br>n=340"]
-    assert list(fig.layout.xaxis.tickvals) == ["0", "1", "2–3"] and fig.layout.xaxis.title.text == "events before"
+    assert (
+        list(fig.layout.xaxis.tickvals) == ["0", "1", "2–3"]
+        and fig.layout.xaxis.title.text == "events before"
+    )
     assert [trace.name for trace in fig.data] == ["value model", "bias baseline"]
 
 
@@ -24,5 +29,9 @@ def test_exposure_chart_names_its_shares_in_words() -> None:
     table = pd.DataFrame({"bucket": ["head", "torso", "tail"], "item_share": [0.01, 0.2, 0.79],
                           "interaction_share": [0.2, 0.6, 0.2], "exposure_share": [0.5, 0.45, 0.05]})  # fmt: skip
     fig = figures.exposure_shares(table)
-    assert {trace.name for trace in fig.data} == {"share of items", "share of training interactions", "share of top-K recommendations"}
+    assert {trace.name for trace in fig.data} == {
+        "share of items",
+        "share of training interactions",
+        "share of top-K recommendations",
+    }
     assert fig.layout.yaxis.title.text == "share"

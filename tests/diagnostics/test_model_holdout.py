@@ -24,16 +24,22 @@ def test_rating_model_default_set_is_its_validation_period(rating_model, rating_
     times = np.sort(rated["timestamp"].to_numpy())
     cutoff = pd.Timestamp(times[int(len(times) * (1 - rating_model.config.val_fraction))])
     assert evalset.cutoff == cutoff
-    assert len(evalset.pairs) == rating_model.metrics_["n_validation"]  # exactly the examples training validated on
+    assert (
+        len(evalset.pairs) == rating_model.metrics_["n_validation"]
+    )  # exactly the examples training validated on
     assert (evalset.train_events["timestamp"] < cutoff).all() and (evalset.pairs["timestamp"] >= cutoff).all()
     assert evalset.source == "validation period"
     assert evalset.note.startswith("held-out: events from ") and "not seen in training" in evalset.note
     prediction = rating_model.predict(rating_dataset, evalset.pairs)
     rmse = np.sqrt(np.mean((prediction - evalset.pairs["y"].to_numpy()) ** 2))
-    assert rmse == pytest.approx(rating_model.metrics_["val_rmse"], rel=1e-5)  # training's own validation RMSE
+    assert rmse == pytest.approx(
+        rating_model.metrics_["val_rmse"], rel=1e-5
+    )  # training's own validation RMSE
 
 
-def test_purchase_model_default_set_starts_where_its_validation_examples_start(purchase_model, binary_dataset) -> None:
+def test_purchase_model_default_set_starts_where_its_validation_examples_start(
+    purchase_model, binary_dataset
+) -> None:
     events = binary_dataset.events
     evalset = E.model_holdout(purchase_model, binary_dataset)
     assert evalset.note.startswith("held-out:") and "calibrate" in evalset.note
@@ -45,7 +51,10 @@ def test_purchase_model_default_set_starts_where_its_validation_examples_start(p
     metrics = purchase_model.metrics_
     dropped = int(purchase.sum()) - metrics["n_sampled_negatives"]
     assert 0 <= dropped <= 5
-    assert purchase.sum() + (~converting).sum() + metrics["n_sampled_negatives"] == metrics["n_train"] + metrics["n_validation"]
+    assert (
+        purchase.sum() + (~converting).sum() + metrics["n_sampled_negatives"]
+        == metrics["n_train"] + metrics["n_validation"]
+    )
     after = (events["timestamp"] >= evalset.cutoff).to_numpy()
     for side, count in ((after, metrics["n_validation"]), (~after, metrics["n_train"])):
         most = 2 * (purchase & side).sum() + (~converting & side).sum()
@@ -84,7 +93,9 @@ def test_all_events_and_a_random_validation_split_are_labelled_in_sample() -> No
     everything = E.all_label_events(dataset, "rating", in_sample=True)
     assert len(everything.pairs) == 20 and everything.cutoff is None
     assert everything.note == "in-sample: the model trained on these events — numbers are optimistic"
-    assert E.all_label_events(dataset, "rating", in_sample=False).note.startswith("all label events of this dataset")
+    assert E.all_label_events(dataset, "rating", in_sample=False).note.startswith(
+        "all label events of this dataset"
+    )
     same_day = hand_dataset([0] * 20)  # one distinct time: training split its validation set at random
     evalset = E.model_holdout(fake_model(same_day), same_day)
     assert E.model_validation_cutoff(fake_model(same_day), same_day) is None
@@ -94,8 +105,12 @@ def test_all_events_and_a_random_validation_split_are_labelled_in_sample() -> No
 def test_two_models_share_the_later_default_set() -> None:
     dataset = hand_dataset(list(range(20)))
     a, b = fake_model(dataset, val_fraction=0.3), fake_model(dataset, val_fraction=0.1)
-    assert E.model_holdout(a, dataset).cutoff == pd.Timestamp("2024-01-15", tz="UTC")  # days 14..19: 30% of 20
+    assert E.model_holdout(a, dataset).cutoff == pd.Timestamp(
+        "2024-01-15", tz="UTC"
+    )  # days 14..19: 30% of 20
     shared = E.holdout_for_models(a, b, dataset)
-    assert shared.cutoff == pd.Timestamp("2024-01-19", tz="UTC") and len(shared.pairs) == 2  # days 18, 19: 10%
+    assert (
+        shared.cutoff == pd.Timestamp("2024-01-19", tz="UTC") and len(shared.pairs) == 2
+    )  # days 18, 19: 10%
     assert "the later of the two models' default sets" in shared.note
     assert E.holdout_for_models(b, b, dataset).note == E.model_holdout(b, dataset).note
