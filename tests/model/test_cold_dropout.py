@@ -44,3 +44,42 @@ def test_drop_ids_is_seeded():
     b = _drop_ids(x, 0.3, torch.Generator().manual_seed(1), space)
     for name, value in vars(a).items():
         assert torch.equal(value, vars(b)[name])
+
+
+def test_dropped_users_read_their_earliest_events_when_first_events_are_given():
+    """A new user's visible history is their first events: the cold simulation reads those, with their ages."""
+    from uvp_core.model.features import FirstEvents
+
+    n, k, ms_day = 300, 8, 86_400_000
+    x, space = _inputs(n, k)
+    # each row's user has 30 events at days 0..29 (text rows 100..129, kinds 1..30); the row is at day 40
+    first = FirstEvents(
+        start=torch.zeros(n, dtype=torch.long), count=torch.full((n,), 30), time=torch.full((n,), 40 * ms_day),
+        event_row=torch.arange(100, 130), event_kind=torch.arange(1, 31), event_time=torch.arange(30) * ms_day,
+    )  # fmt: skip
+    out = _drop_ids(x, 0.5, torch.Generator().manual_seed(0), space, cold_history=5, first=first)
+    cold = (out.user == 0).numpy()
+    assert 0 < cold.sum() < n
+    for r in np.flatnonzero(cold):
+        kept = out.hist_mask[r].numpy()
+        m = int(kept.sum())
+        assert m <= 5 and np.all(kept[k - m :])  # right-aligned, like real histories
+        np.testing.assert_array_equal(out.hist_row[r, k - m :].numpy(), np.arange(100, 100 + m))  # the first m, in order
+        ages = np.expm1(out.hist_feat[r, k - m :, 0].numpy())
+        np.testing.assert_allclose(ages, 40 - np.arange(m), rtol=1e-5)  # days before the row's time
+    assert torch.all(out.hist_row[~out.hist_mask] == 0) and torch.all(out.hist_feat[~out.hist_mask] == 0)
+    assert torch.equal(out.hist_row[~torch.as_tensor(cold)], x.hist_row[~torch.as_tensor(cold)])  # known users untouched
+    assert {int(m) for m in out.hist_mask[torch.as_tensor(cold)].sum(1)} == set(range(6))
+
+
+def test_first_events_stop_at_the_events_before_the_row():
+    """A user with 2 events before the row keeps at most those 2, whatever the drawn count."""
+    from uvp_core.model.features import FirstEvents
+
+    first = FirstEvents(
+        start=torch.tensor([3]), count=torch.tensor([2]), time=torch.tensor([10]),
+        event_row=torch.arange(10), event_kind=torch.arange(10), event_time=torch.arange(10),
+    )  # fmt: skip
+    row, kind, feat, mask = first.history(torch.tensor([5]), 4)
+    assert mask.tolist() == [[False, False, True, True]]
+    assert row.tolist() == [[0, 0, 3, 4]] and kind.tolist() == [[0, 0, 3, 4]]

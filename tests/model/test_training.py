@@ -187,3 +187,21 @@ def test_isotonic_calibration_keeps_the_ranking_inside_a_step() -> None:
     probabilities = apply_calibration(calibration, raw)
     assert np.all(np.diff(probabilities) > 0)
     assert np.allclose(probabilities, [1e-4, 1e-4, 1e-4, 0.45005, 0.9], atol=1e-5)
+
+
+def test_item_biases_start_at_the_ridge_bias_model(rating_dataset):
+    """bias_init: item biases start at a regularised per-item mean residual; user and unknown rows at zero."""
+    import torch
+
+    from uvp_core.model.training import build_head, init_biases, prepare
+
+    prep = prepare(rating_dataset, TrainConfig(), torch.device("cpu"))
+    head = build_head(prep, 8, TrainConfig())
+    init_biases(head, prep)
+    items = prep.train_x.item.numpy()
+    y = prep.train_y.numpy()
+    bias = head.item_bias.weight.detach().numpy()[:, 0]
+    means = pd.Series(y).groupby(items).mean()
+    assert np.corrcoef(means.to_numpy(), bias[means.index])[0, 1] > 0.9  # better-rated items start higher
+    assert bias[0] == 0.0 and np.all(head.user_bias.weight.detach().numpy() == 0.0)
+    assert abs(float(head.global_bias) - y.mean()) < 1e-6

@@ -8,7 +8,7 @@ distinct text (items once per item, profiles once per distinct profile).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -235,6 +235,51 @@ class Context:
             hist_mask=valid,
             numeric=space.standardize(numeric),
         )
+
+
+    def first_events(self, user_ids: np.ndarray, times: np.ndarray) -> FirstEvents:
+        """Where each (user, time) row's earliest events are: what a new user with a few events shows."""
+        ev = self.events
+        local = ev.user_index.get_indexer(np.asarray(user_ids, dtype=object))
+        _, n_before = ev.lookup(user_ids, times, 1)
+        start = np.where(local >= 0, ev.start[np.clip(local, 0, None)] if len(ev.start) else 0, 0)
+        if self._event_rows is None:
+            self._event_rows = self.items.rows(ev.item_ids)
+        return FirstEvents(
+            start=torch.as_tensor(start, dtype=torch.long),
+            count=torch.as_tensor(n_before, dtype=torch.long),
+            time=torch.as_tensor(np.asarray(times, np.int64)),
+            event_row=torch.as_tensor(self._event_rows, dtype=torch.long),
+            event_kind=torch.as_tensor(ev.kind, dtype=torch.long),
+            event_time=torch.as_tensor(ev.t),
+        )
+
+
+@dataclass
+class FirstEvents:
+    """Per example: the position of the user's first event and the count before its time (plus event tables)."""
+
+    start: torch.Tensor  # [n] position of the user's first event in the event tables
+    count: torch.Tensor  # [n] events before the example's time
+    time: torch.Tensor  # [n] example times (ms)
+    event_row: torch.Tensor  # [E] item-text row of each event
+    event_kind: torch.Tensor  # [E] kind code of each event
+    event_time: torch.Tensor  # [E] event times (ms)
+
+    def take(self, index: torch.Tensor) -> FirstEvents:
+        """The rows of a batch (event tables shared)."""
+        return replace(self, start=self.start[index], count=self.count[index], time=self.time[index])
+
+    def history(self, keep: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(hist_row, hist_kind, hist_feat, hist_mask) [n, k] of each row's first min(keep, count) events."""
+        m = torch.minimum(keep, self.count).clamp(max=k)
+        j = torch.arange(k)[None, :]
+        mask = j >= (k - m)[:, None]
+        pos = torch.where(mask, self.start[:, None] + j - (k - m)[:, None], 0)
+        age = ((self.time[:, None] - self.event_time[pos]).double() / MS_PER_DAY).clamp(min=0).float()
+        slot = ((k - 1 - j) / max(k, 1)).float().expand(len(m), k)
+        feat = torch.stack([torch.log1p(age), slot], dim=-1) * mask.unsqueeze(-1)
+        return self.event_row[pos] * mask, self.event_kind[pos] * mask, feat, mask
 
 
 def _all_items(dataset) -> np.ndarray:

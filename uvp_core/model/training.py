@@ -40,7 +40,7 @@ from uvp_core.model.examples import (
     resolve_target,
     time_split,
 )
-from uvp_core.model.features import Context, FeatureSpace, Inputs
+from uvp_core.model.features import Context, FeatureSpace, FirstEvents, Inputs
 from uvp_core.model.network import ValueHead
 from uvp_core.model.persistence import load_checkpoint, save_checkpoint
 from uvp_core.model.threads import fixed_threads
@@ -64,6 +64,7 @@ class Prepared:
     space: FeatureSpace
     context: Context
     train_x: Inputs
+    train_first: FirstEvents  # each training row's earliest events (new-user simulation in ID dropout)
     train_y: torch.Tensor
     val_x: Inputs
     val_y: torch.Tensor  # label units (train_y is normalised for regression)
@@ -105,6 +106,7 @@ def prepare(dataset, config: TrainConfig, device: torch.device) -> Prepared:
         space=space,
         context=context,
         train_x=train_x,
+        train_first=context.first_events(tr.users, tr.times),
         train_y=torch.as_tensor((tr.y - stats["mean"]) / stats["std"], dtype=torch.float32),  # normalised units
         val_x=val_x,
         val_y=torch.as_tensor(va.y, dtype=torch.float32),
@@ -215,13 +217,16 @@ def _epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 1_000_003 + epoch * 7919) % (2**62)
 
 
-def _drop_ids(x: Inputs, p: float, generator: torch.Generator, space: FeatureSpace | None = None, cold_history: int = 5) -> Inputs:
+def _drop_ids(x: Inputs, p: float, generator: torch.Generator, space: FeatureSpace | None = None, cold_history: int = 5,
+              first: FirstEvents | None = None) -> Inputs:  # fmt: skip
     """Swap each user and item ID for the unknown row (0) with probability p, making the row look cold.
 
     With a `space` (whose numeric_mean/std standardised x.numeric), a dropped item also gets the popularity
-    an unseen item has at prediction time (0), and a dropped user keeps only a random 0..cold_history most
-    recent history events (with the matching history length), as a new user with a few visible events has.
-    Otherwise the unknown rows only ever train on popular items and long histories, unlike real cold rows.
+    an unseen item has at prediction time (0), and a dropped user keeps only a random 0..cold_history
+    history events (with the matching history length), as a new user with a few visible events has: with
+    `first` (the rows' FirstEvents), the user's *earliest* events, which is what a new user's history is;
+    without it, the most recent ones. Otherwise the unknown rows only ever train on popular items and long
+    histories, unlike real cold rows.
     """
     if p <= 0:
         return x
@@ -238,16 +243,16 @@ def _drop_ids(x: Inputs, p: float, generator: torch.Generator, space: FeatureSpa
     keep_n = torch.randint(0, max(0, cold_history) + 1, (len(x),), generator=generator)
     from_right = torch.arange(k - 1, -1, -1)  # slot j holds the (k-1-j)-th most recent event
     mask = x.hist_mask & ((from_right[None, :] < keep_n[:, None]) | keep_user[:, None])
+    hist_row, hist_kind, hist_feat = x.hist_row * mask, x.hist_kind * mask, x.hist_feat * mask.unsqueeze(-1)
+    if first is not None:
+        cold = ~keep_user[:, None]
+        row, kind, feat, early = first.history(keep_n, k)
+        mask = torch.where(cold, early, mask)
+        hist_row, hist_kind = torch.where(cold, row, hist_row), torch.where(cold, kind, hist_kind)
+        hist_feat = torch.where(cold.unsqueeze(-1), feat, hist_feat)
     cold_length = (torch.log1p(mask.sum(1).float()) - mean[0]) / std[0]
     numeric[:, 0] = torch.where(keep_user, numeric[:, 0], cold_length)
-    return replace(
-        x,
-        numeric=numeric,
-        hist_mask=mask,
-        hist_row=x.hist_row * mask,
-        hist_kind=x.hist_kind * mask,
-        hist_feat=x.hist_feat * mask.unsqueeze(-1),
-    )
+    return replace(x, numeric=numeric, hist_mask=mask, hist_row=hist_row, hist_kind=hist_kind, hist_feat=hist_feat)
 
 
 def _loss(task: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -327,6 +332,28 @@ def build_head(prep: Prepared, text_dim: int, config: TrainConfig) -> ValueHead:
     )
 
 
+def init_biases(head: ValueHead, prep: Prepared, reg: float = 5.0, iterations: int = 15) -> None:
+    """Start the global and item biases at a ridge-regularised user+item bias model of the training labels.
+
+    Small datasets give too few steps before early stopping for SGD to find the item biases from zero
+    (Amazon: 8 steps an epoch). User biases are left at zero: started at the fitted values the head leans
+    on them and under-uses the recent history that predicts a known user's later ratings better
+    (MovieLens time-based validation RMSE 0.89 instead of 0.79). Unknown rows (code 0) start at zero.
+    """
+    y = prep.train_y.double().numpy()
+    u, i = prep.train_x.user.numpy(), prep.train_x.item.numpy()
+    n_u, n_i = head.user_bias.num_embeddings, head.item_bias.num_embeddings
+    mu = float(y.mean()) if len(y) else 0.0
+    bu, bi = np.zeros(n_u), np.zeros(n_i)
+    for _ in range(iterations):
+        bi = np.bincount(i, y - mu - bu[u], n_i) / (np.bincount(i, minlength=n_i) + reg)
+        bu = np.bincount(u, y - mu - bi[i], n_u) / (np.bincount(u, minlength=n_u) + reg)
+    bi[0] = 0.0
+    with torch.no_grad():
+        head.global_bias.fill_(mu)
+        head.item_bias.weight.copy_(torch.as_tensor(bi, dtype=torch.float32).unsqueeze(1))
+
+
 def build_optimizer(head: ValueHead, encoder: TextEncoder | None, config: TrainConfig) -> torch.optim.Optimizer:
     """AdamW: dense head layers with weight decay, ID tables without (they get id_l2), encoder at encoder_lr."""
     ids = {id(p) for p in head.id_parameters()}
@@ -375,7 +402,10 @@ def train(
     rng_devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=rng_devices), deterministic(), fixed_threads(config.threads if device.type == "cpu" else -1):
         torch.manual_seed(config.seed)
-        head = build_head(prep, encoder.dim, config).to(device)
+        head = build_head(prep, encoder.dim, config)
+        if config.bias_init and prep.task == "regression":
+            init_biases(head, prep)
+        head = head.to(device)
         optimizer = build_optimizer(head, encoder if finetune else None, config)
         state = _TrainState()
         if checkpoint_dir is not None:
@@ -442,7 +472,8 @@ def _loop(prep, config, head, encoder, tables, optimizer, state, device, report,
                 raise TrainingCancelled(epoch, step, checkpoint_dir)
             tick = time.monotonic()
             index = order[step * batch_size : (step + 1) * batch_size]
-            x = _drop_ids(prep.train_x.take(index), config.id_dropout, generator, prep.space, config.cold_history).to(device)
+            first = prep.train_first.take(index) if config.cold_first else None
+            x = _drop_ids(prep.train_x.take(index), config.id_dropout, generator, prep.space, config.cold_history, first).to(device)
             y = prep.train_y[index].to(device)
             items, profiles, x = tables(x)
             with _maybe_autocast(device, tables.mode):
