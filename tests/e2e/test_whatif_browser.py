@@ -1,0 +1,67 @@
+"""What-if in a real browser (issue #5): "Remove event" after an item-field edit registers.
+
+A tiny model trained on the synthetic ratings is registered in the server's workspace before the
+analyst opens the app (no training in the browser). Screenshots go to test-artifacts/e2e/whatif-*.png.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from uvp_core import model_registry
+from uvp_core.workspace import Workspace
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def test_remove_event_after_item_field_edit(
+    app_server, analyst, tmp_path: Path, rating_dataset, rating_model
+) -> None:
+    ws = Workspace(tmp_path / "ws")  # the app server's workspace
+    dataset_id = ws.save_dataset(rating_dataset).id
+    model_registry.save_to_registry(ws, rating_model, name="tiny ratings", dataset_id=dataset_id)
+    a = analyst("analyst")
+    expect, page = a.expect, a.page
+    page.goto(app_server)
+    expect(page.get_by_role("heading", name="Active dataset")).to_be_visible()
+    a.settle()
+    a.goto("Data")
+    page.locator('[data-testid="stRadio"]').get_by_text("Stored dataset", exact=True).click()
+    a.settle()
+    a.choose("Stored dataset", next(o for o in a.options("Stored dataset") if dataset_id in o))
+    expect(page.get_by_text(re.compile(r"^Summary · ratings"))).to_be_visible()
+
+    a.goto("What if", "What-if")
+    expect(page.get_by_role("heading", name="One user")).to_be_visible()
+    edits = page.locator(
+        '[data-testid="stMetric"]',
+        has=page.locator('[data-testid="stMetricLabel"]', has_text=re.compile("^Edits")),
+    )
+    before = a.metric("Prediction before")
+    page.get_by_role("tab", name="Item field").click()
+    a.choose("Field", "price")
+    value = page.locator('input[aria-label="New value"]:visible').first
+    value.fill("79")
+    value.press("Tab")
+    a.settle()
+    page.get_by_role("button", name="Apply item field").click()
+    expect(edits.locator('[data-testid="stMetricValue"]')).to_have_text("1")
+    a.settle()
+    after_field = a.metric("Prediction after the edits")
+    a.check("whatif-01-item-field")
+
+    page.get_by_role("tab", name="Remove event").click()
+    page.get_by_role("button", name="Remove event").click()
+    expect(edits.locator('[data-testid="stMetricValue"]')).to_have_text("2")
+    a.settle()
+    after_remove = a.metric("Prediction after the edits")
+    assert a.metric("Prediction before") == before
+    assert after_remove != after_field, f"removing an event did not move the prediction ({after_field})"
+    cells = page.locator(
+        '[role="gridcell"]', has_text=re.compile(r"^(set item price to 79\.0|remove history event \d+)$")
+    )
+    expect(cells).to_have_count(2)  # the edits table (a canvas grid: its cells are in the DOM, not visible)
+    a.check("whatif-02-removed")
