@@ -44,7 +44,7 @@ def test_model_folder_contents(saved):
     assert {"torch", "transformers", "uvp"} <= set(meta["libraries"])
     card = (saved / "README.md").read_text()
     assert card.startswith("# UVP value model: rating") and "## How to load" in card and "## Limits" in card
-    assert not list(saved.parent.glob(".model.tmp-*"))
+    assert [p.name for p in saved.parent.iterdir()] == [saved.name]  # no staging folder left beside it
 
 
 def test_saving_again_replaces_atomically_but_never_clobbers_other_folders(rating_model, saved, tmp_path):
