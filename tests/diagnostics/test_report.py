@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from dataclasses import replace
 
@@ -68,6 +69,7 @@ def test_json_report_shape_and_numbers(rating_run) -> None:
     assert sum(r["n"] for r in data["cold_start"]["users"] if r["model"] == "value model") == len(y)
     assert data["ranking"]["candidates"]["mode"] == "sampled" and data["ranking"]["candidates"]["negatives"] == 10
     assert {r["metric"] for r in data["ranking"]["metrics"]} == {"hr@10", "ndcg@10", "recall@10", "mrr"}
+    assert data["meta"]["evaluation_set"]["note"].startswith("time holdout: the latest 10% of 'rating' label events, from ")
     assert set(data["ranking"]["beyond_accuracy"]) >= {"coverage", "gini_exposure", "average_popularity", "novelty", "personalisation"}
     assert {r["bucket"] for r in data["long_tail"]["exposure"]} == {"head", "torso", "tail"}
     assert data["meta"]["bootstrap"]["resamples"] == 50 and data["meta"]["model"]["name"] == "stand-in"
@@ -84,6 +86,7 @@ def test_html_report_is_self_contained_and_escapes_data(rating_run) -> None:
     marker = plotly.offline.get_plotlyjs()[:200]
     assert page.count(marker) == 1 and page.count("Plotly.newPlot(") >= 5
     assert "<script src=" not in page  # nothing loaded from elsewhere
+    assert html.escape(evaluation.report.meta["evaluation_set"]["note"]) in page  # which events were scored, in words
 
 
 def test_binary_report_has_calibration_and_exact_auc(binary_dataset) -> None:

@@ -108,6 +108,7 @@ def render_html(report: EvaluationReport) -> str:
         "<h1>UVP evaluation report</h1>",
         _note(f"Model: {meta['model']['name']} · target {meta['model']['target']} ({task})"),
         _note(f"Evaluation set: {meta['evaluation_set']['source']} · {meta['evaluation_set']['pairs']:,} pairs · cutoff {meta['evaluation_set']['cutoff']}"),
+        *([_note(meta["evaluation_set"]["note"])] if meta["evaluation_set"].get("note") else []),
         _note(f"Intervals: {meta['bootstrap']['level']:.0%} Poisson bootstrap, {meta['bootstrap']['resamples']} resamples, seed {meta['bootstrap']['seed']}"),
     ]
     body.append(_section("Overall", table_html(report.overall)))

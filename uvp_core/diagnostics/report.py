@@ -223,7 +223,7 @@ def build_report(
         "model": asdict(model),
         "metrics": list(metric_names(task)),
         "evaluation_set": {
-            "source": evalset.source, "pairs": int(len(frame)), "cutoff": evalset.cutoff,
+            "source": evalset.source, "note": evalset.note, "pairs": int(len(frame)), "cutoff": evalset.cutoff,
             "training_events": int(len(evalset.train_events)), "dropped_rows": evalset.dropped_rows,
             "new_users": int(frame["new_user"].sum()), "new_items": int(frame["new_item"].sum()),
         },  # fmt: skip
