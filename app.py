@@ -38,4 +38,4 @@ st.page_link("pages/3_Segments.py", label="Segments: quality by attribute and co
 st.page_link("pages/4_Cold_start_and_long_tail.py", label="Cold start & long tail")
 st.page_link("pages/5_Explain_a_user.py", label="Explain a user: SHAP explanations")
 st.page_link("pages/6_What_if.py", label="What-if: edit a user or a cohort and re-predict")
-st.caption(f"Workspace: {ws.root.resolve()} · models stored: {len(ws.list_models())}")
+st.caption(f"Workspace: {app_state.plain_markdown(str(ws.root.resolve()))} · models stored: {len(ws.list_models())}")

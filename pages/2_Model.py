@@ -56,7 +56,7 @@ if submitted:
         run_id = jobs.submit_training(ws, params, owner=app_state.session_owner())
         st.success(f"Queued run {run_id}. It starts when the worker is free; progress appears below.")
     except (ValueError, KeyError) as exc:
-        st.error(str(exc))
+        st.error(app_state.plain_markdown(str(exc)))
 
 
 @st.fragment(run_every=2.0)
@@ -84,7 +84,7 @@ def runs_panel() -> None:
             if progress.get("history"):
                 st.plotly_chart(figures.training_curves(pd.DataFrame(progress["history"])), key=f"curve-{run['id']}")
             if run.get("error"):
-                st.error(run["error"])
+                st.error(app_state.plain_markdown(run["error"]))
             if status in ("queued", "running"):
                 if st.button("Cancel", key=f"cancel-{run['id']}"):
                     jobs.request_cancel(ws, run["id"])
@@ -119,7 +119,7 @@ else:
             del st.session_state[app_state.ACTIVE_MODEL]
         st.rerun()
     if st.session_state.get(app_state.ACTIVE_MODEL):
-        st.success(f"Active model: {model_labels.get(st.session_state[app_state.ACTIVE_MODEL], '?')}")
+        st.success(f"Active model: {app_state.plain_markdown(model_labels.get(st.session_state[app_state.ACTIVE_MODEL], '?'))}")
     with st.expander("Model card", expanded=True):
         st.code(model_registry.model_card_text(ws, chosen), language="markdown", wrap_lines=True)
 
@@ -132,6 +132,6 @@ if loaded and folder.strip():
     try:
         model_id = model_registry.import_model_folder(ws, Path(folder.strip()))
         st.session_state[app_state.ACTIVE_MODEL] = model_id
-        st.success(f"Added as {model_id} and made active.")
+        st.success(f"Added as {app_state.plain_markdown(model_id)} and made active.")
     except (ValueError, FileNotFoundError) as exc:
-        st.error(str(exc))
+        st.error(app_state.plain_markdown(str(exc)))

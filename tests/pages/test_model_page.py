@@ -71,3 +71,16 @@ def test_load_folder_refuses_a_non_model(workspace_root: Path, tmp_path: Path) -
     assert not at.exception
     assert any("refused" in e.value for e in at.error)
     assert Workspace(workspace_root).list_models() == []
+
+
+def test_messages_show_paths_and_names_as_literal_text(workspace_root: Path, tmp_path: Path) -> None:
+    """A folder name with Markdown in it reaches the error box escaped (shown literally, no link)."""
+    folder = tmp_path / "**bold** [x](javascript:alert(1))"
+    folder.mkdir()
+    (folder / "pytorch_model.bin").write_bytes(b"\x80\x04pickle")
+    at = AppTest.from_file(str(REPO / "pages/2_Model.py"), default_timeout=120).run()
+    at.text_input(key="uvp.load_folder").input(str(folder))
+    next(b for b in at.button if b.label == "Check and add to the registry").click().run()
+    message = next(e.value for e in at.error if "refused" in e.value)
+    assert "\\*\\*bold\\*\\* \\[x\\]\\(javascript\\:alert\\(1\\)\\)" in message
+    assert "[x](javascript" not in message
