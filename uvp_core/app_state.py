@@ -254,7 +254,8 @@ def _evaluation_set(models: tuple, dataset: Dataset, test_hash: str, test_bytes:
     if test_hash == ALL_EVENTS:
         in_sample = any(evaluation_set.trained_on(model, dataset) for model in models)
         return evaluation_set.all_label_events(dataset, target, in_sample=in_sample)
-    return evaluation_set.read_test_set(test_bytes or b"", dataset, target, name=test_name)
+    evalset = evaluation_set.read_test_set(test_bytes or b"", dataset, target, name=test_name)
+    return evaluation_set.annotate_test_set(evalset, models[0], dataset)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Scoring the evaluation set…")
@@ -418,7 +419,7 @@ def evaluation_or_stop(ws: Workspace) -> tuple[EvaluationChoice, PageEvaluation]
         st.text(str(exc))
         st.stop()
     note = page.evalset.note
-    (st.warning if note.startswith("in-sample") else st.info)("Evaluation set — " + plain_markdown(note))
+    (st.warning if "in-sample" in note.split(":")[0] else st.info)("Evaluation set — " + plain_markdown(note))
     return choice, page
 
 

@@ -185,7 +185,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return 1
     model = _load_model(args.model)
     if args.test is not None:
-        evalset = evaluation_set.read_test_set(args.test, result.dataset, model.target)
+        evalset = evaluation_set.annotate_test_set(evaluation_set.read_test_set(args.test, result.dataset, model.target), model, result.dataset)
     elif args.holdout is not None:
         evalset = evaluation_set.holdout(result.dataset, model.target, args.holdout)
     else:
@@ -222,7 +222,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if model_a.target != model_b.target:
         raise ValueError(f"The two models predict different targets ({model_a.target!r} and {model_b.target!r}).")
     if args.test is not None:
-        evalset = evaluation_set.read_test_set(args.test, dataset, model_a.target)
+        evalset = evaluation_set.annotate_test_set(evaluation_set.read_test_set(args.test, dataset, model_a.target), model_a, dataset)
     else:
         evalset = evaluation_set.holdout_for_models(model_a, model_b, dataset)
     print(f"evaluation set: {evalset.note}", file=sys.stderr)

@@ -70,6 +70,35 @@ def test_another_dataset_gets_a_time_holdout_that_says_so(rating_model, rating_d
     assert evalset.note.startswith("time holdout: the latest 10%") and "trained on other data" in evalset.note
 
 
+def test_a_test_file_is_checked_against_the_models_validation_cutoff(rating_model, rating_dataset) -> None:
+    events = rating_dataset.events
+    cutoff = E.model_holdout(rating_model, rating_dataset).cutoff
+    late = int((events["timestamp"] >= cutoff).sum())
+
+    def test_file(rows: pd.DataFrame, *, timestamps: bool = True) -> bytes:
+        columns = (
+            ["user_id", "item_id", "timestamp", "rating"] if timestamps else ["user_id", "item_id", "rating"]
+        )
+        return (
+            rows.assign(timestamp=rows["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))[columns]
+            .to_csv(index=False)
+            .encode()
+        )
+
+    def note(data: bytes, dataset=rating_dataset) -> str:
+        return E.annotate_test_set(
+            E.read_test_set(data, dataset, "rating", name="t.csv"), rating_model, dataset
+        ).note
+
+    assert note(test_file(events.tail(late))).startswith("held-out: every row of test file t.csv is from ")
+    assert note(test_file(events.tail(late + 7))).startswith(
+        f"partly in-sample: 7 of {late + 7:,} rows of test file t.csv are before "
+    )
+    assert "cannot be told" in note(test_file(events.tail(5), timestamps=False))
+    other = replace(rating_dataset, events=events.iloc[1:].reset_index(drop=True))
+    assert "trained on other data" in note(test_file(events.tail(5)), other)
+
+
 def hand_dataset(days: list[int]) -> Dataset:
     """Rated events on the given days (two users, three items)."""
     n = len(days)

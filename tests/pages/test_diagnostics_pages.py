@@ -132,7 +132,8 @@ def test_upload_a_test_csv_and_refuse_a_bad_one(workspace, rating_dataset) -> No
     at.file_uploader(key=app_state.EVAL_UPLOAD).set_value([("test.csv", csv, "text/csv")]).run()
     assert not at.exception
     assert frames(at)[0]["n"].iloc[0] == 60
-    assert any(i.value.startswith("Evaluation set — test file test") for i in at.info)  # says it is not known to be held out
+    notes = [i.value for i in at.info if i.value.startswith("Evaluation set")]  # Markdown-escaped text
+    assert len(notes) == 1 and notes[0].startswith("Evaluation set — held\\-out\\: every row of test file test\\.csv is from "), notes
     at.file_uploader(key=app_state.EVAL_UPLOAD).set_value([("bad.csv", b"user_id,item_id\nu001,i001\n", "text/csv")]).run()
     assert not at.exception
     assert any("cannot be evaluated" in e.value for e in at.error)

@@ -204,6 +204,30 @@ def holdout_for_models(model_a: Any, model_b: Any, dataset: Dataset, fraction: f
     return replace(later, note=f"{later.note} — the later of the two models' default sets ({starts})")
 
 
+def annotate_test_set(evalset: EvaluationSet, model: Any, dataset: Dataset) -> EvaluationSet:
+    """A test set with a note saying whether the model could have trained on its rows (by the model's validation cutoff)."""
+    name = evalset.source
+    if not trained_on(model, dataset):
+        note = f"test file {name}: the model was trained on other data (its data fingerprint differs), so whether it saw these rows is unknown"
+        return replace(evalset, note=note)
+    cutoff = model_validation_cutoff(model, dataset)
+    times = evalset.pairs["timestamp"]
+    if cutoff is None:
+        note = f"partly in-sample: the model split its validation set at random, so it may have trained on rows of test file {name}"
+    elif times.isna().any():
+        note = f"test file {name}: rows without a timestamp — whether the model trained on them cannot be told"
+    else:
+        before = int((times < cutoff).sum())
+        if before:
+            note = (
+                f"partly in-sample: {before:,} of {len(times):,} rows of test file {name} are before {_format_time(cutoff)}, "
+                "where the model's training data ends — it may have trained on them, so numbers are optimistic"
+            )
+        else:
+            note = f"held-out: every row of test file {name} is from {_format_time(cutoff)} on, after the model's training data"
+    return replace(evalset, note=note)
+
+
 def read_test_set(source: str | Path | bytes, dataset: Dataset, target: str, *, name: str | None = None) -> EvaluationSet:
     """A test CSV (path or bytes) as an EvaluationSet; ValueError names the problem."""
     from uvp_core.data.validate import to_id, to_timestamps
