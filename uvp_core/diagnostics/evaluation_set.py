@@ -14,7 +14,12 @@ Sources, one shape (`EvaluationSet`):
 - `read_test_set(source, dataset, target)`: a CSV `user_id,item_id[,timestamp]` plus the label column
   (the target: `rating`; for a binary target a 0/1 `label`, or an `event_type` compared with the
   target). The cutoff is the earliest test timestamp (no timestamps: every event in the dataset is a
-  training event).
+  training event). `annotate_test_set(evalset, model, dataset)` says whether the model could have
+  trained on its rows (compared with the model's validation cutoff).
+- `holdout_for_models(a, b, dataset)`: one default set for a comparison — the later of the two.
+
+Every set carries a `note`: one plain sentence for the analyst starting "held-out:", "in-sample:",
+"partly in-sample:", "time holdout:" or "test file …", shown on the pages and written into reports.
 
 Labels: `rating` as is (rows without a rating are dropped); `label` as 0/1; event types are collapsed per
 (user, item) pair — y = 1 when any of the pair's rows has the target type, time = the pair's first row —
