@@ -192,8 +192,11 @@ class WhatIf:
         return self.after - self.before
 
 
+DEFAULT_EXPLAIN = ExplainConfig()  # frozen: safe as a shared default
+
+
 def what_if(model, inputs: PairInputs, edits: Sequence[Edit], background: Background, *, explain: bool = True,
-            config: ExplainConfig = ExplainConfig()) -> WhatIf:  # fmt: skip
+            config: ExplainConfig = DEFAULT_EXPLAIN) -> WhatIf:  # fmt: skip
     """Re-predict one pair after edits (one batched call), with the edited prediction's explanation."""
     edited = apply_edits(inputs, edits)
     before, after = model.score_inputs([inputs, edited])
