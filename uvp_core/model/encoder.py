@@ -219,6 +219,7 @@ class TextEncoder:
         self.precision = autocast_dtype(self.device)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self._empty_ids = self.tokenize([""])[0]
+        self._inference: tuple[str, torch.nn.Module] | None = None  # (weights id, bf16 copy) for encode()
 
     @property
     def dim(self) -> int:
@@ -229,7 +230,7 @@ class TextEncoder:
     def cache_id(self) -> str:
         """The 'encoder id' in cache keys: weights, precision and token limit."""
         precision = str(self.precision).replace("torch.", "") if self.precision else "float32"
-        return f"{self.weights_id}|{precision}|{self.max_tokens}"
+        return f"{self.weights_id}|{precision}-weights|{self.max_tokens}"
 
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids per text, truncated to max_tokens, with special tokens."""
@@ -238,7 +239,21 @@ class TextEncoder:
         encoded = self.tokenizer(list(texts), truncation=True, max_length=self.max_tokens, padding=False)
         return [list(ids) for ids in encoded["input_ids"]]
 
-    def pooled(self, id_lists: Sequence[Sequence[int]], length: int | None = None) -> torch.Tensor:
+    def inference_model(self) -> torch.nn.Module:
+        """The model encode() runs: a bf16 copy of the frozen weights where bf16 is fast, else the model.
+
+        Casting the weights once beats autocast, which re-casts every weight matrix on every batch
+        (MiniLM at 128 tokens on this 2-core CPU: see docs/BENCHMARKS.md). Rebuilt when the weights change.
+        """
+        if self.precision is None or any(p.requires_grad for p in self.model.parameters()):
+            return self.model
+        if self._inference is None or self._inference[0] != self.weights_id:
+            self._inference = (self.weights_id, copy.deepcopy(self.model).to(self.precision).eval())
+        return self._inference[1]
+
+    def pooled(
+        self, id_lists: Sequence[Sequence[int]], length: int | None = None, model: torch.nn.Module | None = None
+    ) -> torch.Tensor:
         """Mean-pooled, L2-normalised embeddings of token id lists, padded to `length` (or the longest)."""
         length = length or max(len(ids) for ids in id_lists)
         ids = torch.full((len(id_lists), length), self.pad_id, dtype=torch.long)
@@ -248,7 +263,7 @@ class TextEncoder:
             mask[row, : len(seq)] = 1
         ids, mask = ids.to(self.device), mask.to(self.device)
         with autocast(self.device, self.precision):
-            hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
+            hidden = (model or self.model)(input_ids=ids, attention_mask=mask).last_hidden_state
         weights = mask.unsqueeze(-1).to(torch.float32)
         summed = (hidden.to(torch.float32) * weights).sum(1) / weights.sum(1).clamp(min=1.0)
         return torch.nn.functional.normalize(summed, dim=-1)
@@ -282,6 +297,7 @@ class TextEncoder:
         out: list[np.ndarray | None] = [None] * len(texts)
         was_training = self.model.training
         self.model.eval()
+        model = self.inference_model()
         done = 0
         if progress is not None:
             progress(0, len(texts))
@@ -297,7 +313,7 @@ class TextEncoder:
                     chunk = [i for i in order[start : start + ENCODE_BATCH] if bucket_of[i] == bucket]
                     rows = [id_lists[i] for i in chunk]
                     rows += [self._empty_ids] * (ENCODE_BATCH - len(rows))
-                    vectors = self.pooled(rows, bucket).cpu().numpy()
+                    vectors = self.pooled(rows, bucket, model).cpu().numpy()
                     for j, i in enumerate(chunk):
                         out[i] = vectors[j].copy()
                     start += len(chunk)
