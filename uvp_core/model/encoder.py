@@ -262,8 +262,10 @@ class TextEncoder:
             ids[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
             mask[row, : len(seq)] = 1
         ids, mask = ids.to(self.device), mask.to(self.device)
-        with autocast(self.device, self.precision):
-            hidden = (model or self.model)(input_ids=ids, attention_mask=mask).last_hidden_state
+        model = model or self.model
+        cast = self.precision if next(model.parameters()).dtype == torch.float32 else None  # a bf16 copy runs as is
+        with autocast(self.device, cast):
+            hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state
         weights = mask.unsqueeze(-1).to(torch.float32)
         summed = (hidden.to(torch.float32) * weights).sum(1) / weights.sum(1).clamp(min=1.0)
         return torch.nn.functional.normalize(summed, dim=-1)

@@ -23,6 +23,9 @@ except ImportError:  # pragma: no cover - psutil is a pinned requirement
     psutil = None
 
 
+PROBE_SECONDS = 0.03  # how long a governed block first measures the machine before choosing threads
+
+
 def _cores() -> int:
     """CPUs this process may run on."""
     try:
@@ -66,6 +69,17 @@ class ThreadGovernor:
             torch.set_num_threads(max(1, min(self.limit, _cores() - round(others))))
         return torch.get_num_threads()
 
+    def probe(self, seconds: float = PROBE_SECONDS) -> int:
+        """Measure the other processes' CPU use over a short wait and set the thread count from it."""
+        if self._process is None:
+            return torch.get_num_threads()
+        time.sleep(seconds)
+        interval, self.min_interval = self.min_interval, 0.0
+        try:
+            return self.adjust()
+        finally:
+            self.min_interval = interval
+
     def restore(self) -> None:
         """Back to the thread count found at creation."""
         torch.set_num_threads(self.original)
@@ -78,8 +92,7 @@ def governed_threads(limit: int | None = None, device: torch.device | None = Non
         yield None
         return
     governor = ThreadGovernor(limit=limit)
-    if psutil is not None and os.getloadavg()[0] >= _cores() - 0.5:
-        torch.set_num_threads(1)  # already busy before we start: begin single-threaded
+    governor.probe()  # start from what the other processes use now (the 1-minute load average lags)
     try:
         yield governor
     finally:
