@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import stamp  # noqa: E402
 from uvp_core.data import load_path  # noqa: E402
-from uvp_core.explain import ExplainConfig, background_for, explain_inputs, masked_inputs, pair_features, whatif  # noqa: E402
+from uvp_core.explain import background_for, explain_inputs, masked_inputs, pair_features, whatif  # noqa: E402
 from uvp_core.model import TrainConfig, load_model, train  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
