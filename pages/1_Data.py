@@ -47,7 +47,7 @@ else:
         try:
             mapping = parse_map_args([line.strip() for line in mapping_text.splitlines() if line.strip()])
         except ValueError as exc:
-            st.error(f"Mapping: {exc}")
+            st.error(f"Mapping: {app_state.plain_markdown(str(exc))}")
             st.stop()
         files, replaced = app_state.latest_uploads(uploads)
         if replaced:
@@ -87,7 +87,7 @@ if dataset_id is None:
 dataset = app_state.load_dataset(root, dataset_id)
 parts = app_state.dataset_summaries(root, dataset_id)
 ov = parts["overview"]
-st.header(f"Summary · {dataset.name}")
+st.header(f"Summary · {app_state.plain_markdown(dataset.name)}")
 cols = st.columns(5)
 cols[0].metric("Events", f"{ov.n_events:,}")
 cols[1].metric("Users", f"{ov.n_users:,}")

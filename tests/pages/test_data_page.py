@@ -99,3 +99,13 @@ def test_mapping_override_maps_an_unusual_column(workspace_root: Path) -> None:
     assert any("Valid" in s.value for s in at.success)
     mapping = at.dataframe[0].value
     assert {"role": "item_id", "column": "thing_code"} in mapping[["role", "column"]].to_dict("records")
+
+
+def test_a_bad_mapping_line_is_quoted_literally(workspace_root: Path) -> None:
+    """The mapping error repeats the analyst's line as text: Markdown in it is escaped, not rendered."""
+    at = page("pages/1_Data.py").run()
+    at.radio(key="uvp.data_source").set_value("Upload files").run()
+    at.text_area(key="uvp.upload_mapping_text").input("[x](javascript:alert(1))")
+    at.file_uploader(key="uvp.uploader").set_value([("events.csv", EVENTS_CSV, "text/csv")]).run()
+    message = next(e.value for e in at.error if e.value.startswith("Mapping"))
+    assert "\\[x\\]\\(javascript\\:alert\\(1\\)\\)" in message and "[x](" not in message
