@@ -61,13 +61,17 @@ def test_train_in_background_then_registry_and_card(workspace_root: Path, tiny_b
     assert any("Active model" in s.value for s in at.success)
 
 
-def test_load_folder_refuses_a_non_model(workspace_root: Path, tmp_path: Path) -> None:
-    folder = tmp_path / "not-a-model"
+def load_pickle_folder(folder: Path) -> AppTest:
+    """The Model page after asking it to load `folder`, which holds only a pickle."""
     folder.mkdir()
     (folder / "pytorch_model.bin").write_bytes(b"\x80\x04pickle")
     at = AppTest.from_file(str(REPO / "pages/2_Model.py"), default_timeout=120).run()
     at.text_input(key="uvp.load_folder").input(str(folder))
-    next(b for b in at.button if b.label == "Check and add to the registry").click().run()
+    return next(b for b in at.button if b.label == "Check and add to the registry").click().run()
+
+
+def test_load_folder_refuses_a_non_model(workspace_root: Path, tmp_path: Path) -> None:
+    at = load_pickle_folder(tmp_path / "not-a-model")
     assert not at.exception
     assert any("refused" in e.value for e in at.error)
     assert Workspace(workspace_root).list_models() == []
@@ -75,12 +79,7 @@ def test_load_folder_refuses_a_non_model(workspace_root: Path, tmp_path: Path) -
 
 def test_messages_show_paths_and_names_as_literal_text(workspace_root: Path, tmp_path: Path) -> None:
     """A folder name with Markdown in it reaches the error box escaped (shown literally, no link)."""
-    folder = tmp_path / "**bold** [x](javascript:alert(1))"
-    folder.mkdir()
-    (folder / "pytorch_model.bin").write_bytes(b"\x80\x04pickle")
-    at = AppTest.from_file(str(REPO / "pages/2_Model.py"), default_timeout=120).run()
-    at.text_input(key="uvp.load_folder").input(str(folder))
-    next(b for b in at.button if b.label == "Check and add to the registry").click().run()
+    at = load_pickle_folder(tmp_path / "**bold** [x](javascript:alert(1))")
     message = next(e.value for e in at.error if "refused" in e.value)
     assert "\\*\\*bold\\*\\* \\[x\\]\\(javascript\\:alert\\(1\\)\\)" in message
     assert "[x](javascript" not in message
