@@ -26,7 +26,8 @@ class TrainConfig:
     dropout: float = 0.1  # dropout inside the head's MLPs
     id_dropout: float = 0.1  # chance an ID is swapped for the shared "unknown" row in training (cold start)
     cold_history: int = 5  # a dropped user ID also keeps only 0..cold_history history events (new users)
-    cold_first: bool = True  # ... its earliest events (as a real new user has), not its most recent ones
+    cold_first: float = 0.5  # ... share of those dropped users shown their earliest events (as a real new user has)
+    #                          rather than their most recent ones
     bias_init: bool = True  # ratings: start the global and item biases at a ridge bias model of the labels
     negatives_per_positive: int = 1  # binary targets: sampled non-interacted items per positive event
     val_fraction: float = 0.1  # the most recent share of examples (by time) held out for validation

@@ -218,15 +218,16 @@ def _epoch_seed(seed: int, epoch: int) -> int:
 
 
 def _drop_ids(x: Inputs, p: float, generator: torch.Generator, space: FeatureSpace | None = None, cold_history: int = 5,
-              first: FirstEvents | None = None) -> Inputs:  # fmt: skip
+              first: FirstEvents | None = None, first_share: float = 1.0) -> Inputs:  # fmt: skip
     """Swap each user and item ID for the unknown row (0) with probability p, making the row look cold.
 
     With a `space` (whose numeric_mean/std standardised x.numeric), a dropped item also gets the popularity
     an unseen item has at prediction time (0), and a dropped user keeps only a random 0..cold_history
     history events (with the matching history length), as a new user with a few visible events has: with
-    `first` (the rows' FirstEvents), the user's *earliest* events, which is what a new user's history is;
-    without it, the most recent ones. Otherwise the unknown rows only ever train on popular items and long
-    histories, unlike real cold rows.
+    `first` (the rows' FirstEvents), a `first_share` of them keep their *earliest* events, which is what a
+    new user's history is; the others (and all, without `first`) their most recent ones. Otherwise the
+    unknown rows only ever train on popular items and long histories, unlike real cold rows. (Earliest
+    events only: MovieLens new users improve, but Online Retail's known users get worse, 0.863 -> 0.837 AUC.)
     """
     if p <= 0:
         return x
@@ -245,7 +246,7 @@ def _drop_ids(x: Inputs, p: float, generator: torch.Generator, space: FeatureSpa
     mask = x.hist_mask & ((from_right[None, :] < keep_n[:, None]) | keep_user[:, None])
     hist_row, hist_kind, hist_feat = x.hist_row * mask, x.hist_kind * mask, x.hist_feat * mask.unsqueeze(-1)
     if first is not None:
-        cold = ~keep_user[:, None]
+        cold = (~keep_user & (torch.rand(len(x), generator=generator) < first_share))[:, None]
         row, kind, feat, early = first.history(keep_n, k)
         mask = torch.where(cold, early, mask)
         hist_row, hist_kind = torch.where(cold, row, hist_row), torch.where(cold, kind, hist_kind)
@@ -472,8 +473,9 @@ def _loop(prep, config, head, encoder, tables, optimizer, state, device, report,
                 raise TrainingCancelled(epoch, step, checkpoint_dir)
             tick = time.monotonic()
             index = order[step * batch_size : (step + 1) * batch_size]
-            first = prep.train_first.take(index) if config.cold_first else None
-            x = _drop_ids(prep.train_x.take(index), config.id_dropout, generator, prep.space, config.cold_history, first).to(device)
+            first = prep.train_first.take(index) if config.cold_first > 0 else None
+            x = _drop_ids(prep.train_x.take(index), config.id_dropout, generator, prep.space, config.cold_history, first,
+                          float(config.cold_first)).to(device)  # fmt: skip
             y = prep.train_y[index].to(device)
             items, profiles, x = tables(x)
             with _maybe_autocast(device, tables.mode):
