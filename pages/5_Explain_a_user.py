@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from uvp_core import app_state
-from uvp_core.explain import ExplainConfig, contributions_frame, figures, group_importance, whatif
+from uvp_core.explain import ExplainConfig, contributions_frame, figures, group_importance, tokens, whatif
 
 st.set_page_config(page_title="UVP · Explain a user", layout="wide")
 st.title("Explain a user")
@@ -61,6 +61,21 @@ st.dataframe(contributions_frame(exp), hide_index=True, key="contributions")
 left, right = st.columns(2)
 left.plotly_chart(figures.history_timeline(exp, model.pair_inputs(dataset, user_id, item_id)), key="timeline")
 right.plotly_chart(figures.item_fields(exp), key="item_fields")
+
+# --- inside one text: tokens --------------------------------------------------------------------------
+st.header("Inside a text: which words")
+st.caption("Token-level SHAP (shap's text masker, partition algorithm): each masked token is replaced by the "
+           "encoder's mask token, the text re-encoded and the pair re-scored. Most telling for a fine-tuned model.")  # fmt: skip
+field = st.selectbox("Text", list(tokens.TEXT_FIELDS), format_func=tokens.TEXT_FIELDS.get, key="uvp.explain_token_field")
+if st.button("Explain the words", key="uvp.explain_tokens"):
+    st.session_state[app_state.TOKEN_REQUEST] = (model_id, dataset_id, user_id, item_id, field)
+if st.session_state.get(app_state.TOKEN_REQUEST) == (model_id, dataset_id, user_id, item_id, field):
+    words = app_state.token_explanation(root, model_id, dataset_id, user_id, item_id, field)
+    st.text(f"base value {float(words.base_values):.4f} + token contributions {float(words.values.sum()):+.4f} "
+            f"= {words.prediction:.4f} (all tokens masked -> this text)")  # fmt: skip
+    table = tokens.token_frame(words)
+    st.plotly_chart(figures.token_bars(table, top=20), key="token_bars")
+    st.dataframe(table, hide_index=True, key="token_table")
 
 # --- compare two items -------------------------------------------------------------------------------
 st.header("Compare two items")

@@ -354,6 +354,7 @@ def memo(choice: EvaluationChoice, view: str, params: tuple, compute):
 # fingerprint); cached explanations and tables are read-only.
 EXPLAIN_USER = "uvp.explain_user"
 EXPLAIN_ITEM = "uvp.explain_item"
+TOKEN_REQUEST = "uvp.explain_token_request"  # (model, dataset, user, item, field) whose words were asked for
 WHATIF_EDITS = "uvp.whatif_edits"  # the edits the What-if page has applied, in order
 
 
@@ -396,6 +397,15 @@ def pair_explanation(root: str, model_id: str, dataset_id: str, user_id: str, it
 
     model, dataset = load_model(root, model_id), load_dataset(root, dataset_id)
     return explain_pair(model, dataset, user_id, item_id, background=explain_background(root, model_id, dataset_id))
+
+
+@st.cache_resource(max_entries=16, show_spinner="Masking tokens and re-scoring…")
+def token_explanation(root: str, model_id: str, dataset_id: str, user_id: str, item_id: str, field: str):
+    """Token-level SHAP values inside one text (item or profile) of a (user, item) prediction."""
+    from uvp_core.explain.tokens import explain_tokens
+
+    model, dataset = load_model(root, model_id), load_dataset(root, dataset_id)
+    return explain_tokens(model, model.pair_inputs(dataset, user_id, item_id), field)
 
 
 @st.cache_data(max_entries=32, show_spinner="Ranking items…")

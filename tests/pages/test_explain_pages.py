@@ -90,3 +90,19 @@ def test_what_if_page_edit_changes_prediction(registered) -> None:
     assert not at.exception, at.exception
     assert any(t.value.startswith("Edit: drop the last 3 events") for t in at.text)
     assert "bootstrap" in at.metric[-1].label
+
+
+def test_explain_page_token_drill_down(registered) -> None:
+    model_id, dataset_id = registered
+    at = _open("5_Explain_a_user.py", model_id, dataset_id)
+    at.button(key="uvp.explain_tokens").click().run()
+    assert not at.exception, at.exception
+    line = next(t.value for t in at.text if "token contributions" in t.value)
+    base, total, prediction = (float(x) for x in re.findall(r"[-+]?\d+\.\d+", line)[:3])
+    assert abs(base + total - prediction) < 2e-4
+    _, _, pair_prediction = _sum_line(at)
+    assert prediction == pair_prediction  # the same pair, unmasked
+    tokens = next(d.value for d in at.dataframe if "token" in d.value.columns)
+    assert len(tokens) > 3 and abs(tokens["contribution"].sum() - total) < 1e-3
+    at.selectbox(key="uvp.explain_token_field").set_value("profile").run()  # another text: asked for again
+    assert not any("token contributions" in t.value for t in at.text)

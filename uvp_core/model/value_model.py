@@ -95,6 +95,8 @@ class PairInputs:
     n_earlier: int = 0  # events older than those listed (only their count is used: log history length)
     item_popularity: float | None = None  # None -> the training count of item_id (0 when unknown)
     history_fields: dict[str, dict] = field(default_factory=dict)  # item_id -> fields for history items
+    item_text: str | None = None  # the candidate item's text exactly as the encoder reads it (None -> from `item`)
+    profile_text: str | None = None  # the profile text exactly as the encoder reads it (None -> from `profile`)
 
 
 class ValueModel:
@@ -264,6 +266,14 @@ class ValueModel:
             user_columns=self.space_.user_columns, item_columns=self.space_.item_columns,
         )
 
+    def rendered_texts(self, inputs: PairInputs) -> dict[str, str]:
+        """The candidate item's and the profile's texts as the encoder reads them for these inputs."""
+        template = self.space_.template
+        return {
+            "item": render_item(inputs.item, inputs.item_id or "unknown", template) if inputs.item_text is None else inputs.item_text,
+            "profile": render_profile(inputs.profile) if inputs.profile_text is None else inputs.profile_text,
+        }
+
     def pair_inputs(self, dataset, user_id: str, item_id: str, time: pd.Timestamp | None = None) -> PairInputs:
         """Editable inputs equal to what predict() uses for this pair (time None -> the latest event)."""
         time = _timestamp(time)
@@ -319,8 +329,9 @@ class ValueModel:
         kind_slots: list[tuple[int, int]] = []
         kind_names: list[str] = []
         for r, row in enumerate(rows):
-            profile_row[r] = text_row(profile_texts, render_profile(row.profile))
-            item_row[r] = text_row(item_texts, render_item(row.item, row.item_id or "unknown", template))
+            texts = self.rendered_texts(row)
+            profile_row[r] = text_row(profile_texts, texts["profile"])
+            item_row[r] = text_row(item_texts, texts["item"])
             events = sorted(row.history, key=lambda e: pd.Timestamp(e.timestamp))[-k:] if k else []
             now = pd.Timestamp(row.time) if row.time is not None else (pd.Timestamp(events[-1].timestamp) if events else None)
             offset = k - len(events)

@@ -1,0 +1,50 @@
+"""Token-level drill-down: shap's text masker over the texts the encoder reads, additive and faithful."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import shap
+
+from uvp_core.explain import figures
+from uvp_core.explain.tokens import explain_tokens, field_text, token_frame
+
+
+@pytest.fixture
+def pair(rating_model, rating_dataset):
+    """A known user and item of the ratings data, as editable inputs."""
+    return rating_model.pair_inputs(rating_dataset, "u003", "i004")
+
+
+@pytest.mark.parametrize("field", ["item", "profile"])
+def test_token_values_add_up_to_the_prediction(rating_model, pair, field):
+    exp = explain_tokens(rating_model, pair, field, max_evals=120)
+    assert isinstance(exp, shap.Explanation)
+    expected = float(rating_model.score_inputs([pair])[0])  # the ordinary prediction: no override
+    assert abs(exp.prediction - expected) < 1e-9
+    assert abs(float(exp.base_values) + float(np.sum(exp.values)) - expected) < 1e-4
+    assert "".join(exp.data) == field_text(rating_model, pair, field)  # the tokens are the text, in order
+
+
+def test_the_override_is_what_the_encoder_reads(rating_model, pair):
+    """Replacing the item text changes the score; giving back the rendered text gives the same score."""
+    text = field_text(rating_model, pair, "item")
+    same, other = rating_model.score_inputs([replace(pair, item_text=text), replace(pair, item_text="Title: Garden Lamp")])
+    assert same == rating_model.score_inputs([pair])[0]
+    assert other != same
+
+
+def test_token_frame_and_figure_keep_hostile_text_as_data(rating_model, pair):
+    hostile = replace(pair, item={**pair.item, "title": "<img src=x onerror=alert(1)> Mug"})
+    exp = explain_tokens(rating_model, hostile, "item", max_evals=60)
+    table = token_frame(exp)
+    assert list(table.columns) == ["position", "token", "contribution"] and len(table) == len(exp.values)
+    fig = figures.token_bars(table, top=5)
+    assert len(fig.data[0].y) == 5 and "<img" not in (fig.layout.title.text or "")
+
+
+def test_unknown_field_is_refused(rating_model, pair):
+    with pytest.raises(ValueError, match="Unknown text field 'history'"):
+        explain_tokens(rating_model, pair, "history")
