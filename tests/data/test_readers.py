@@ -234,6 +234,32 @@ def test_ragged_row_numbers_count_records_with_quoted_newlines() -> None:
     assert one_issue(result, "ragged_rows").rows == (3,)
 
 
+def test_unterminated_quote_is_reported_and_nothing_is_stored() -> None:
+    """A quote left open in a row joins the following lines into it: that row is reported, with its number."""
+    result = load_events("u1,i1,1600000000,4", 'u2,"i2,1600000001,5', "u3,i3,1600000002,3")
+    issue = one_issue(result, "ragged_rows")
+    assert issue.file == "events.csv" and issue.rows == (2,)
+    assert result.dataset is None
+
+
+def test_a_10_mb_cell_is_an_error_naming_file_column_and_row() -> None:
+    items = b"item_id,title\ni1,ok\ni2," + b"x" * 10_000_000 + b"\n"
+    result = load_uploads({"events.csv": events_csv("u1,i1,1600000000,4", "u2,i2,1600000001,5"), "items.csv": items})
+    issue = one_issue(result, "cell_too_long")
+    assert (issue.file, issue.column, issue.rows) == ("items.csv", "title", (2,))
+    assert "10,000,000" in issue.message and "UVP_MAX_CELL_CHARS" in issue.message
+    assert result.dataset is None
+
+
+def test_cell_limit_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UVP_MAX_CELL_CHARS", "12")  # the timestamps have 10
+    result = load_events("u1,i1,1600000000,4", "a-user-id-of-31-characters-long,i2,1600000001,5")
+    assert one_issue(result, "cell_too_long").rows == (2,)
+    monkeypatch.setenv("UVP_MAX_CELL_CHARS", "many")
+    with pytest.raises(ValueError, match="UVP_MAX_CELL_CHARS='many'"):
+        load_events("u1,i1,1600000000,4")
+
+
 def test_duplicate_header_names_are_an_error() -> None:
     result = load_events("u1,i1,1600000000,4,5", header="user_id,item_id,timestamp,rating,rating")
     issue = one_issue(result, "duplicate_column")

@@ -19,6 +19,7 @@ Conversions (all vectorised):
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -49,6 +50,8 @@ _FALSE_TEXT = frozenset({"false", "f", "no"})
 _TEXT_ROLES = frozenset({"review_text", "title", "description", "category"})
 _NUMBER_ROLES = frozenset({"revenue", "quantity", "price"})
 _FLOAT_INT = r"[+-]?\d+\.0+"
+MAX_CELL_CHARS = 1_000_000  # longest text cell accepted (about 1 MB); env UVP_MAX_CELL_CHARS overrides
+MAX_CELL_ENV = "UVP_MAX_CELL_CHARS"
 
 
 @dataclass
@@ -596,11 +599,38 @@ def _plan_mapping(
     return used, shown
 
 
+def max_cell_chars() -> int:
+    """The longest text cell accepted: env UVP_MAX_CELL_CHARS, else MAX_CELL_CHARS."""
+    env = os.environ.get(MAX_CELL_ENV, "").strip()
+    try:
+        return int(env) if env else MAX_CELL_CHARS
+    except ValueError as exc:
+        raise ValueError(f"{MAX_CELL_ENV}={env!r} is not a whole number of characters") from exc
+
+
+def _long_cells(raw: RawTable, limit: int, issues: _Issues) -> None:
+    """An error per column holding text cells longer than `limit` characters (nothing in the data needs them)."""
+    for column in raw.frame.columns:
+        values = raw.frame[column]
+        if values.dtype.kind in "biufcmM":
+            continue
+        lengths = values.astype("string").str.len().to_numpy(dtype="float64", na_value=0.0)
+        issues.add(_rows_issue(
+            "cell_too_long", raw, str(column), lengths > limit, None,
+            f"{{n}} cell(s) are longer than {limit:,} characters (the longest has {int(lengths.max()):,}): "
+            f"a text that long is not a title, description or ID; check the quoting (an unclosed quote joins "
+            f"the rest of the file into one cell) or raise {MAX_CELL_ENV}.",
+        ))  # fmt: skip
+
+
 def build_dataset(
     bundle: Bundle, explicit: Mapping[str, str] | None = None, *, now: pd.Timestamp | None = None
 ) -> tuple[Dataset | None, ValidationReport, dict[str, dict[str, str]]]:
     """Validate a bundle: (the canonical Dataset or None when any error, the full report, mapping used)."""
     issues = _Issues(bundle.issues)
+    limit = max_cell_chars()
+    for plan in bundle.tables.values():
+        _long_cells(plan.raw, limit, issues)
     used, shown = _plan_mapping(bundle, explicit or {}, issues)
     tables: dict[str, pd.DataFrame | None] = {}
     plans = bundle.tables
