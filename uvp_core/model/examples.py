@@ -135,7 +135,16 @@ def time_split(times: np.ndarray, val_fraction: float, seed: int) -> tuple[np.nd
     return train, None
 
 
-def fit_space(dataset, examples: Examples, train: np.ndarray, cutoff: int | None, history_k: int) -> FeatureSpace:
+def target_kind_names(target: str, kinds: list[str]) -> list[str]:
+    """The event kinds that are the target itself: rating levels, label values, or the target event type."""
+    if target == "rating":
+        return [k for k in kinds if k.startswith("rated")]
+    if target == "label":
+        return [k for k in kinds if k.startswith("label ")]
+    return [target]
+
+
+def fit_space(dataset, examples: Examples, train: np.ndarray, cutoff: int | None, history_k: int, target: str = "") -> FeatureSpace:
     """The FeatureSpace from training examples: ID vocabularies, kinds, attribute columns, template context."""
     events = dataset.events
     fit = examples.subset(train)
@@ -158,6 +167,7 @@ def fit_space(dataset, examples: Examples, train: np.ndarray, cutoff: int | None
         user_columns=[c for c in dataset.users.columns if c != "user_id"] if dataset.users is not None else [],
         item_columns=[c for c in dataset.items.columns if c != "item_id"] if dataset.items is not None else [],
         template=template,
+        target_kinds=target_kind_names(target, [str(k) for k in kinds]) if target else [],
     )
 
 

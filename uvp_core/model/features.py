@@ -45,6 +45,10 @@ class FeatureSpace:
     user_columns: list[str] = field(default_factory=list)  # users-table attributes in the profile text
     item_columns: list[str] = field(default_factory=list)  # items-table columns in the item text
     template: TemplateContext = field(default_factory=TemplateContext)
+    target_kinds: list[str] = field(default_factory=list)  # kinds of the target events; a candidate item's own
+    #   events of other kinds (its view/click/cart before a purchase) are left out of the history: they are
+    #   the funnel of the outcome being predicted, not evidence of value, and absent at first contact.
+    #   Empty (models saved before this) = nothing left out.
     numeric_mean: list[float] = field(default_factory=lambda: [0.0] * len(NUMERIC_FEATURES))
     numeric_std: list[float] = field(default_factory=lambda: [1.0] * len(NUMERIC_FEATURES))
 
@@ -65,6 +69,17 @@ class FeatureSpace:
     def item_popularity(self, item_codes: np.ndarray) -> np.ndarray:
         """Training-period event counts for item codes (0 for unknown items)."""
         return self._counts[item_codes]
+
+    @property
+    def history_window(self) -> int:
+        """Most recent events looked at to find the `history_k` the model reads (twice as many when some are left out)."""
+        return 2 * self.template.history_k if self.target_kinds else self.template.history_k
+
+    def funnel_kind_codes(self, codes: np.ndarray) -> np.ndarray:
+        """True for kind codes that are left out when on the candidate item (every kind not a target kind)."""
+        if not self.target_kinds:
+            return np.zeros(np.shape(codes), dtype=bool)
+        return ~np.isin(codes, self.kind_codes(self.target_kinds))
 
     def kind_codes(self, kind_names: Sequence[str] | np.ndarray) -> np.ndarray:
         """Kind codes (0 = unknown kind) for kind names."""
@@ -201,6 +216,7 @@ class Context:
         self.item_index = pd.Index(_all_items(dataset), dtype=object)
         self.projected: dict = {}  # a model's projected text tables for this context (see ValueModel._raw)
         self._event_rows: np.ndarray | None = None
+        self._event_item_codes: np.ndarray | None = None
 
     def price(self, item_ids: np.ndarray) -> np.ndarray:
         """Item prices (NaN when unknown)."""
@@ -214,7 +230,10 @@ class Context:
         user_ids = np.asarray(user_ids, dtype=object)
         item_ids = np.asarray(item_ids, dtype=object)
         times = np.full(len(user_ids), NAT_MS, dtype=np.int64) if times is None else np.asarray(times, np.int64)
-        idx, n_before = ev.lookup(user_ids, times, space.template.history_k)
+        k = space.template.history_k
+        idx, n_before = ev.lookup(user_ids, times, space.history_window)
+        if space.history_window > k:
+            idx = self._without_funnel(idx, item_ids, k)
         valid = idx >= 0
         safe = np.where(valid, idx, 0)
         if self._event_rows is None:  # item-text row of every event, computed once (the table only grows)
@@ -237,7 +256,25 @@ class Context:
         )
 
 
-    def first_events(self, user_ids: np.ndarray, times: np.ndarray) -> FirstEvents:
+    def _event_items(self) -> np.ndarray:
+        """Catalogue position of every event's item (computed once)."""
+        if self._event_item_codes is None:
+            self._event_item_codes = self.item_index.get_indexer(self.events.item_ids).astype(np.int64)
+        return self._event_item_codes
+
+    def _without_funnel(self, idx: np.ndarray, item_ids: np.ndarray, k: int) -> np.ndarray:
+        """Event positions [n, k]: the most recent k of the window that are not the candidate's funnel."""
+        ev = self.events
+        valid = idx >= 0
+        safe = np.where(valid, idx, 0)
+        candidate = self.item_index.get_indexer(np.asarray(item_ids, dtype=object)).astype(np.int64)
+        same = (self._event_items()[safe] == candidate[:, None]) & (candidate[:, None] >= 0)
+        keep = valid & ~(same & self.space.funnel_kind_codes(ev.kind[safe]))
+        keep &= np.cumsum(keep[:, ::-1], axis=1)[:, ::-1] <= k  # the k most recent kept
+        order = np.argsort(keep, axis=1, kind="stable")  # left out first, kept last, in time order
+        return np.take_along_axis(np.where(keep, idx, -1), order, axis=1)[:, -k:]
+
+    def first_events(self, user_ids: np.ndarray, times: np.ndarray, item_ids: np.ndarray | None = None) -> FirstEvents:
         """Where each (user, time) row's earliest events are: what a new user with a few events shows."""
         ev = self.events
         local = ev.user_index.get_indexer(np.asarray(user_ids, dtype=object))
@@ -245,6 +282,7 @@ class Context:
         start = np.where(local >= 0, ev.start[np.clip(local, 0, None)] if len(ev.start) else 0, 0)
         if self._event_rows is None:
             self._event_rows = self.items.rows(ev.item_ids)
+        candidate = np.full(len(start), -2) if item_ids is None else self.item_index.get_indexer(np.asarray(item_ids, dtype=object))
         return FirstEvents(
             start=torch.as_tensor(start, dtype=torch.long),
             count=torch.as_tensor(n_before, dtype=torch.long),
@@ -252,6 +290,9 @@ class Context:
             event_row=torch.as_tensor(self._event_rows, dtype=torch.long),
             event_kind=torch.as_tensor(ev.kind, dtype=torch.long),
             event_time=torch.as_tensor(ev.t),
+            item=torch.as_tensor(np.asarray(candidate, np.int64)),
+            event_item=torch.as_tensor(self._event_items()),
+            event_funnel=torch.as_tensor(self.space.funnel_kind_codes(ev.kind)),
         )
 
 
@@ -265,10 +306,14 @@ class FirstEvents:
     event_row: torch.Tensor  # [E] item-text row of each event
     event_kind: torch.Tensor  # [E] kind code of each event
     event_time: torch.Tensor  # [E] event times (ms)
+    item: torch.Tensor | None = None  # [n] catalogue position of each row's candidate item
+    event_item: torch.Tensor | None = None  # [E] catalogue position of each event's item
+    event_funnel: torch.Tensor | None = None  # [E] True where the event's kind is left out on the candidate item
 
     def take(self, index: torch.Tensor) -> FirstEvents:
         """The rows of a batch (event tables shared)."""
-        return replace(self, start=self.start[index], count=self.count[index], time=self.time[index])
+        item = None if self.item is None else self.item[index]
+        return replace(self, start=self.start[index], count=self.count[index], time=self.time[index], item=item)
 
     def history(self, keep: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(hist_row, hist_kind, hist_feat, hist_mask) [n, k] of each row's first min(keep, count) events."""
@@ -278,6 +323,8 @@ class FirstEvents:
         pos = torch.where(mask, self.start[:, None] + j - (k - m)[:, None], 0)
         age = ((self.time[:, None] - self.event_time[pos]).double() / MS_PER_DAY).clamp(min=0).float()
         slot = ((k - 1 - j) / max(k, 1)).float().expand(len(m), k)
+        if self.item is not None and self.event_item is not None and self.event_funnel is not None:
+            mask = mask & ~((self.event_item[pos] == self.item[:, None]) & self.event_funnel[pos])  # a gap, in training only
         feat = torch.stack([torch.log1p(age), slot], dim=-1) * mask.unsqueeze(-1)
         return self.event_row[pos] * mask, self.event_kind[pos] * mask, feat, mask
 

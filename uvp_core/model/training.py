@@ -80,7 +80,7 @@ def prepare(dataset, config: TrainConfig, device: torch.device) -> Prepared:
     context_items = _catalogue(dataset)
     examples = build_examples(dataset.events, target, config.negatives_per_positive, config.seed, context_items)
     train, cutoff = time_split(examples.times, config.val_fraction, config.seed)
-    space = fit_space(dataset, examples, train, cutoff, config.history_k)
+    space = fit_space(dataset, examples, train, cutoff, config.history_k, target)
     tr, va = examples.subset(train), examples.subset(~train)
     if config.mode == "finetune" and device.type == "cpu":
         tr = _cap(tr, config.max_samples, config.seed)
@@ -106,7 +106,7 @@ def prepare(dataset, config: TrainConfig, device: torch.device) -> Prepared:
         space=space,
         context=context,
         train_x=train_x,
-        train_first=context.first_events(tr.users, tr.times),
+        train_first=context.first_events(tr.users, tr.times, tr.items),
         train_y=torch.as_tensor((tr.y - stats["mean"]) / stats["std"], dtype=torch.float32),  # normalised units
         val_x=val_x,
         val_y=torch.as_tensor(va.y, dtype=torch.float32),

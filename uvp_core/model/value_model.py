@@ -281,8 +281,12 @@ class ValueModel:
         events = dataset.events
         mine = events.loc[events["user_id"] == user_id]
         before = mine if time is None else mine.loc[mine["timestamp"] < time]
-        recent = history_frame(events, user_id, time, self.history_k).iloc[::-1]
+        recent = history_frame(events, user_id, time, space.history_window).iloc[::-1]  # oldest first
         kinds = space.kind_names(recent)
+        if space.target_kinds:  # the candidate's own funnel events are not read (FeatureSpace.target_kinds)
+            read = ~((recent["item_id"].to_numpy(dtype=object) == item_id) & ~np.isin(kinds, space.target_kinds))
+            read &= np.cumsum(read[::-1])[::-1] <= self.history_k
+            recent, kinds = recent.loc[read], kinds[read]
         history = [
             HistoryEvent(str(i), str(kind), ts)
             for i, kind, ts in zip(recent["item_id"], kinds, recent["timestamp"], strict=True)
