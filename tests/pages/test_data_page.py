@@ -1,4 +1,4 @@
-"""AppTest tests of app.py and the Data page: sample on open, real uploads, errors store nothing."""
+"""AppTest tests of app.py (which opens the home page) and the Data page: sample on open, real uploads, errors store nothing."""
 
 from __future__ import annotations
 
