@@ -38,8 +38,9 @@ def metric_values(at: AppTest) -> dict[str, str]:
 
 
 def test_home_opens_on_the_bundled_sample(workspace_root: Path) -> None:
-    at = page("app.py").run()
+    at = page("app.py").run()  # the entry point runs the home page (pages/0_Home.py links pages by app.py's paths)
     assert not at.exception
+    assert at.title[0].value == "UVP · User Value Predictor"
     records = Workspace(workspace_root).list_datasets()
     assert len(records) == 1 and records[0].name == "sample_data"
     assert metric_values(at)["Events"] == f"{records[0].n_events:,}"
