@@ -204,4 +204,4 @@ def test_item_biases_start_at_the_ridge_bias_model(rating_dataset):
     means = pd.Series(y).groupby(items).mean()
     assert np.corrcoef(means.to_numpy(), bias[means.index])[0, 1] > 0.9  # better-rated items start higher
     assert bias[0] == 0.0 and np.all(head.user_bias.weight.detach().numpy() == 0.0)
-    assert abs(float(head.global_bias) - y.mean()) < 1e-6
+    assert abs(head.global_bias.item() - y.mean()) < 1e-6
