@@ -258,21 +258,13 @@ def cohort_inputs(model, dataset, pairs: pd.DataFrame) -> list[PairInputs]:
     user_fields = _field_table(dataset.users, "user_id", set(user_ids), space.user_columns)
     out = []
     for user_id, item_id in zip(user_ids, item_ids, strict=True):
-        history = _read_history(histories.get(user_id, []), item_id, space.target_kinds, k)
+        history = model.read_history(histories.get(user_id, []), item_id)
         out.append(PairInputs(
             profile=dict(user_fields.get(user_id, {})), history=history, item=dict(item_fields.get(item_id, {})),
             user_id=user_id, item_id=item_id, time=now, n_earlier=max(0, int(counts.get(user_id, 0)) - len(history)),
             history_fields={e.item_id: dict(item_fields.get(e.item_id, {})) for e in history},
         ))  # fmt: skip
     return out
-
-
-def _read_history(events: list[HistoryEvent], item_id: str, target_kinds: Sequence[str], k: int) -> list[HistoryEvent]:
-    """The k most recent events the model reads for a candidate item: its own funnel events left out
-    (as FeatureSpace.target_kinds says; none when the list is empty)."""
-    if target_kinds:
-        events = [e for e in events if not (e.item_id == item_id and e.kind not in target_kinds)]
-    return list(events[-k:]) if k else []
 
 
 def _field_table(frame: pd.DataFrame | None, key: str, ids: set[str], columns: Sequence[str]) -> dict[str, dict]:

@@ -171,18 +171,26 @@ def fit_space(dataset, examples: Examples, train: np.ndarray, cutoff: int | None
     )
 
 
+def ridge_biases(
+    u: np.ndarray, i: np.ndarray, y: np.ndarray, n_users: int, n_items: int, reg: float = 5.0, iterations: int = 15
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """(global mean, user biases, item biases) of y by alternating ridge fits, for integer user/item codes."""
+    mu = float(y.mean()) if len(y) else 0.0
+    bu, bi = np.zeros(n_users), np.zeros(n_items)
+    for _ in range(iterations):
+        bi = np.bincount(i, y - mu - bu[u], n_items) / (np.bincount(i, minlength=n_items) + reg)
+        bu = np.bincount(u, y - mu - bi[i], n_users) / (np.bincount(u, minlength=n_users) + reg)
+    return mu, bu, bi
+
+
 def bias_baseline(
     train_users: np.ndarray, train_items: np.ndarray, train_y: np.ndarray,
     users: np.ndarray, items: np.ndarray, reg: float = 5.0, iterations: int = 15,
 ) -> np.ndarray:
     """Predictions of a regularised global + user + item bias model (alternating least squares)."""
-    mu = float(train_y.mean())
     ui, u = np.unique(train_users, return_inverse=True)
     ii, i = np.unique(train_items, return_inverse=True)
-    bu, bi = np.zeros(len(ui)), np.zeros(len(ii))
-    for _ in range(iterations):
-        bi = np.bincount(i, train_y - mu - bu[u], len(ii)) / (np.bincount(i, minlength=len(ii)) + reg)
-        bu = np.bincount(u, train_y - mu - bi[i], len(ui)) / (np.bincount(u, minlength=len(ui)) + reg)
+    mu, bu, bi = ridge_biases(u, i, train_y, len(ui), len(ii), reg, iterations)
     pu = pd.Index(ui).get_indexer(users)
     pi = pd.Index(ii).get_indexer(items)
     return mu + np.where(pu >= 0, bu[np.maximum(pu, 0)], 0.0) + np.where(pi >= 0, bi[np.maximum(pi, 0)], 0.0)

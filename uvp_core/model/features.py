@@ -236,9 +236,7 @@ class Context:
             idx = self._without_funnel(idx, item_ids, k)
         valid = idx >= 0
         safe = np.where(valid, idx, 0)
-        if self._event_rows is None:  # item-text row of every event, computed once (the table only grows)
-            self._event_rows = self.items.rows(ev.item_ids)
-        hist_rows = np.where(valid, self._event_rows[safe], 0) if len(ev.item_ids) else np.zeros(idx.shape, np.int64)
+        hist_rows = np.where(valid, self._event_text_rows()[safe], 0) if len(ev.item_ids) else np.zeros(idx.shape, np.int64)
         now = np.where(times == NAT_MS, ev.t_max, times)
         age = (now[:, None] - ev.t[safe]) / MS_PER_DAY if len(ev.t) else np.zeros(idx.shape)
         item_codes = space.item_codes(item_ids)
@@ -255,6 +253,12 @@ class Context:
             numeric=space.standardize(numeric),
         )
 
+
+    def _event_text_rows(self) -> np.ndarray:
+        """Item-text row of every event (computed once; the text table only grows)."""
+        if self._event_rows is None:
+            self._event_rows = self.items.rows(self.events.item_ids)
+        return self._event_rows
 
     def _event_items(self) -> np.ndarray:
         """Catalogue position of every event's item (computed once)."""
@@ -280,14 +284,12 @@ class Context:
         local = ev.user_index.get_indexer(np.asarray(user_ids, dtype=object))
         _, n_before = ev.lookup(user_ids, times, 1)
         start = np.where(local >= 0, ev.start[np.clip(local, 0, None)] if len(ev.start) else 0, 0)
-        if self._event_rows is None:
-            self._event_rows = self.items.rows(ev.item_ids)
         candidate = np.full(len(start), -2) if item_ids is None else self.item_index.get_indexer(np.asarray(item_ids, dtype=object))
         return FirstEvents(
             start=torch.as_tensor(start, dtype=torch.long),
             count=torch.as_tensor(n_before, dtype=torch.long),
             time=torch.as_tensor(np.asarray(times, np.int64)),
-            event_row=torch.as_tensor(self._event_rows, dtype=torch.long),
+            event_row=torch.as_tensor(self._event_text_rows(), dtype=torch.long),
             event_kind=torch.as_tensor(ev.kind, dtype=torch.long),
             event_time=torch.as_tensor(ev.t),
             item=torch.as_tensor(np.asarray(candidate, np.int64)),

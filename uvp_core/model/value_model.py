@@ -274,6 +274,14 @@ class ValueModel:
             "profile": render_profile(inputs.profile) if inputs.profile_text is None else inputs.profile_text,
         }
 
+    def read_history(self, window: Sequence[HistoryEvent], item_id: str | None) -> list[HistoryEvent]:
+        """The most recent `history_k` events of a window (oldest first) that the model reads for a candidate
+        item: the item's own events of non-target kinds are left out (FeatureSpace.target_kinds)."""
+        kinds = self.space_.target_kinds
+        if kinds:
+            window = [e for e in window if not (e.item_id == item_id and e.kind not in kinds)]
+        return list(window[-self.history_k :]) if self.history_k else []
+
     def pair_inputs(self, dataset, user_id: str, item_id: str, time: pd.Timestamp | None = None) -> PairInputs:
         """Editable inputs equal to what predict() uses for this pair (time None -> the latest event)."""
         time = _timestamp(time)
@@ -282,15 +290,11 @@ class ValueModel:
         mine = events.loc[events["user_id"] == user_id]
         before = mine if time is None else mine.loc[mine["timestamp"] < time]
         recent = history_frame(events, user_id, time, space.history_window).iloc[::-1]  # oldest first
-        kinds = space.kind_names(recent)
-        if space.target_kinds:  # the candidate's own funnel events are not read (FeatureSpace.target_kinds)
-            read = ~((recent["item_id"].to_numpy(dtype=object) == item_id) & ~np.isin(kinds, space.target_kinds))
-            read &= np.cumsum(read[::-1])[::-1] <= self.history_k
-            recent, kinds = recent.loc[read], kinds[read]
-        history = [
+        window = [
             HistoryEvent(str(i), str(kind), ts)
-            for i, kind, ts in zip(recent["item_id"], kinds, recent["timestamp"], strict=True)
+            for i, kind, ts in zip(recent["item_id"], space.kind_names(recent), recent["timestamp"], strict=True)
         ]
+        history = self.read_history(window, item_id)
         fields = {
             h.item_id: row_fields(dataset.items, "item_id", h.item_id, space.item_columns) for h in history
         }
