@@ -13,12 +13,9 @@ st.write(
     "predictions by segment, read cold-start and long-tail diagnostics, and explain single users."
 )
 
-if st.session_state.get(app_state.ACTIVE_DATASET) is None:
-    app_state.set_active_dataset(app_state.sample_dataset_id())
-
 ws = app_state.workspace()
 root = str(ws.root.resolve())
-dataset_id = st.session_state[app_state.ACTIVE_DATASET]
+dataset_id = app_state.active_dataset_id()
 record = ws.get_dataset_record(dataset_id)
 overview = app_state.dataset_summaries(root, dataset_id)["overview"]
 

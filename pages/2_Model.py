@@ -14,15 +14,13 @@ st.title("Model")
 
 ws = app_state.workspace()
 root = str(ws.root.resolve())
-if st.session_state.get(app_state.ACTIVE_DATASET) is None:
-    app_state.set_active_dataset(app_state.sample_dataset_id())
+active = app_state.active_dataset_id()  # stores the bundled sample on first use, so list it after this
 datasets = ws.list_datasets()
 labels = {r.id: f"{r.name} · {r.n_events:,} events · {r.id}" for r in datasets}
 
 # --- train -----------------------------------------------------------------------------------
 st.header("Train a value model")
 dataset_ids = list(labels)
-active = st.session_state[app_state.ACTIVE_DATASET]
 dataset_id = st.selectbox(
     "Dataset", dataset_ids, index=dataset_ids.index(active) if active in dataset_ids else 0,
     format_func=labels.get, key="uvp.train_dataset",
@@ -105,7 +103,7 @@ if not models:
     st.info("No models yet: train one above or load a model folder below.")
 else:
     st.dataframe(model_registry.models_frame(models), hide_index=True)
-    model_labels = {m.id: f"{m.name} · {m.target} · {m.created_at} · {m.id}" for m in models}
+    model_labels = {m.id: model_registry.model_label(m) for m in models}
     model_ids = list(model_labels)
     current = st.session_state.get(app_state.ACTIVE_MODEL)
     chosen = st.selectbox("Model", model_ids, index=model_ids.index(current) if current in model_ids else 0,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from uvp_core import summary
+from uvp_core import model_registry, summary
 from uvp_core.data import LoadResult, load_path, load_uploads
 from uvp_core.data.contract import Dataset
 from uvp_core.workspace import Workspace, default_root
@@ -76,6 +76,22 @@ def active_dataset() -> Dataset | None:
 def set_active_dataset(dataset_id: str) -> None:
     """Make a stored dataset the one this session works on."""
     st.session_state[ACTIVE_DATASET] = dataset_id
+
+
+def active_dataset_id() -> str:
+    """The id of the dataset this session works on: the bundled sample until the analyst picks another."""
+    if st.session_state.get(ACTIVE_DATASET) is None:
+        set_active_dataset(sample_dataset_id())
+    return st.session_state[ACTIVE_DATASET]
+
+
+def model_labels(ws: Workspace, *, dated: bool = True) -> dict[str, str] | None:
+    """Registry model id -> 'name · target · [created ·] id', or None (with a note) when the registry is empty."""
+    models = ws.list_models()
+    if not models:
+        st.info("No models in the registry yet: train or load one on the Model page.")
+        return None
+    return {m.id: model_registry.model_label(m, dated) for m in models}
 
 
 @st.cache_data(
@@ -216,19 +232,15 @@ def source_labels(trained_on: bool) -> dict[str, str]:
 
 def evaluation_picker(ws: Workspace) -> EvaluationChoice | None:
     """Model (default: the session's active model) and evaluation set widgets; None until both are chosen."""
-    models = ws.list_models()
-    if not models:
-        st.info("No models in the registry yet: train or load one on the Model page.")
+    labels = model_labels(ws)
+    if labels is None:
         return None
-    labels = {m.id: f"{m.name} · {m.target} · {m.created_at} · {m.id}" for m in models}
     ids = list(labels)
     if st.session_state.get(EVAL_MODEL) not in ids:
         active = st.session_state.get(ACTIVE_MODEL)
         st.session_state[EVAL_MODEL] = active if active in ids else ids[0]
     model_id = st.selectbox("Model", ids, format_func=labels.get, key=EVAL_MODEL)
-    if st.session_state.get(ACTIVE_DATASET) is None:
-        set_active_dataset(sample_dataset_id())
-    dataset_id = st.session_state[ACTIVE_DATASET]
+    dataset_id = active_dataset_id()
     trained_on = model_trained_on(str(ws.root.resolve()), model_id, dataset_id)
     source = st.radio("Evaluation set", EVAL_SOURCES, format_func=source_labels(trained_on).get, horizontal=True, key=EVAL_SOURCE,
                       help="By default the diagnostics score events the model did not train on.")  # fmt: skip
@@ -360,17 +372,14 @@ WHATIF_EDITS = "uvp.whatif_edits"  # the edits the What-if page has applied, in 
 
 def explain_model_picker(ws: Workspace) -> str | None:
     """The model to explain (default: the session's active model); None when the registry is empty."""
-    models = ws.list_models()
-    if not models:
-        st.info("No models in the registry yet: train or load one on the Model page.")
+    labels = model_labels(ws, dated=False)
+    if labels is None:
         return None
-    labels = {m.id: f"{m.name} · {m.target} · {m.id}" for m in models}
     ids = list(labels)
     active = st.session_state.get(ACTIVE_MODEL)
     model_id = st.selectbox("Model", ids, index=ids.index(active) if active in ids else 0, format_func=labels.get, key="uvp.explain_model")
     st.session_state[ACTIVE_MODEL] = model_id
-    if st.session_state.get(ACTIVE_DATASET) is None:
-        set_active_dataset(sample_dataset_id())
+    active_dataset_id()
     return model_id
 
 
@@ -456,7 +465,7 @@ def explain_context_or_stop(ws: Workspace) -> ExplainContext:
     model_id = explain_model_picker(ws)
     if model_id is None:
         st.stop()
-    dataset_id = st.session_state[ACTIVE_DATASET]
+    dataset_id = active_dataset_id()
     return ExplainContext(
         root=root, model_id=model_id, dataset_id=dataset_id, model=load_model(root, model_id),
         dataset=load_dataset(root, dataset_id), users=explain_user_table(root, dataset_id),

@@ -115,25 +115,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def read_pairs(path: Path) -> pd.DataFrame:
     """A pairs CSV (user_id,item_id[,timestamp]) with ids as text; ValueError names the problem."""
-    from uvp_core.data.validate import to_id, to_timestamps
+    from uvp_core.data.validate import read_pairs_csv
 
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    missing = [c for c in ("user_id", "item_id") if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {', '.join(missing)} (needs user_id,item_id[,timestamp])")
-    pairs = pd.DataFrame({"user_id": to_id(frame["user_id"]), "item_id": to_id(frame["item_id"])})
-    for column in ("user_id", "item_id"):
-        empty = pairs[column].isna().to_numpy().nonzero()[0]
-        if len(empty):
-            raise ValueError(f"{path}: column {column} is empty in row(s) {', '.join(str(r + 1) for r in empty[:10])}")
-    if "timestamp" in frame.columns:
-        times = to_timestamps(frame["timestamp"])
-        bad = (times.unparseable | times.out_of_range).nonzero()[0]
-        if len(bad):
-            rows = ", ".join(str(r + 1) for r in bad[:10])
-            raise ValueError(f"{path}: column timestamp has unreadable or out-of-range values in row(s) {rows}")
-        pairs["timestamp"] = times.values
-    return pairs
+    return read_pairs_csv(path, str(path), "user_id,item_id[,timestamp]")[1]
 
 
 class ModelRefused(Exception):

@@ -91,6 +91,11 @@ def model_card_text(ws: Workspace, model_id: str) -> str:
     return card.read_text(encoding="utf-8") if card.exists() else "(this model folder has no model card)"
 
 
+def model_label(record: ModelRecord, dated: bool = True) -> str:
+    """How a registry model is named in pickers: 'name · target · [created ·] id'."""
+    return " · ".join([record.name, record.target, *([record.created_at] if dated else []), record.id])
+
+
 def models_frame(models: list[ModelRecord]) -> pd.DataFrame:
     """The registry as a table: one row per model with its validation metrics."""
     rows = []

@@ -18,10 +18,12 @@ Conversions (all vectorised):
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -597,6 +599,28 @@ def _plan_mapping(
             )
         shown[table] = dict(plan.display) if plan.display is not None else dict(used[table])
     return used, shown
+
+
+def read_pairs_csv(source: str | Path | bytes, label: str, needs: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the CSV as text, its user_id, item_id[, timestamp] pairs) from a path or bytes; ValueError names
+    the file (`label`), the column and the rows; `needs` says what the file should hold."""
+    frame = pd.read_csv(io.BytesIO(source) if isinstance(source, bytes) else source, dtype=str, keep_default_na=False)
+    missing = [c for c in ("user_id", "item_id") if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{label}: missing column(s) {', '.join(missing)} (needs {needs})")
+    pairs = pd.DataFrame({"user_id": to_id(frame["user_id"]), "item_id": to_id(frame["item_id"])})
+    for column in ("user_id", "item_id"):
+        empty = pairs[column].isna().to_numpy().nonzero()[0]
+        if len(empty):
+            raise ValueError(f"{label}: column {column} is empty in row(s) {', '.join(str(r + 1) for r in empty[:10])}")
+    if "timestamp" in frame.columns:
+        times = to_timestamps(frame["timestamp"])
+        bad = (times.unparseable | times.out_of_range).nonzero()[0]
+        if len(bad):
+            rows = ", ".join(str(r + 1) for r in bad[:10])
+            raise ValueError(f"{label}: column timestamp has unreadable or out-of-range values in row(s) {rows}")
+        pairs["timestamp"] = times.values
+    return frame, pairs
 
 
 def max_cell_chars() -> int:

@@ -29,7 +29,6 @@ the same way training treats a converting pair.
 from __future__ import annotations
 
 import hashlib
-import io
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -235,25 +234,10 @@ def annotate_test_set(evalset: EvaluationSet, model: Any, dataset: Dataset) -> E
 
 def read_test_set(source: str | Path | bytes, dataset: Dataset, target: str, *, name: str | None = None) -> EvaluationSet:
     """A test CSV (path or bytes) as an EvaluationSet; ValueError names the problem."""
-    from uvp_core.data.validate import to_id, to_timestamps
+    from uvp_core.data.validate import read_pairs_csv
 
     label = name or (Path(source).name if not isinstance(source, bytes) else "test.csv")
-    buffer = io.BytesIO(source) if isinstance(source, bytes) else source
-    frame = pd.read_csv(buffer, dtype=str, keep_default_na=False)
-    missing = [c for c in ("user_id", "item_id") if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{label}: missing column(s) {', '.join(missing)} (needs user_id,item_id[,timestamp] and the label)")
-    rows = pd.DataFrame({"user_id": to_id(frame["user_id"]), "item_id": to_id(frame["item_id"])})
-    for column in ("user_id", "item_id"):
-        empty = rows[column].isna().to_numpy().nonzero()[0]
-        if len(empty):
-            raise ValueError(f"{label}: column {column} is empty in row(s) {', '.join(str(r + 1) for r in empty[:10])}")
-    if "timestamp" in frame.columns:
-        times = to_timestamps(frame["timestamp"])
-        bad = (times.unparseable | times.out_of_range).nonzero()[0]
-        if len(bad):
-            raise ValueError(f"{label}: column timestamp has unreadable values in row(s) {', '.join(str(r + 1) for r in bad[:10])}")
-        rows["timestamp"] = times.values
+    frame, rows = read_pairs_csv(source, label, "user_id,item_id[,timestamp] and the label")
     for column in ("rating", "label", "event_type"):
         if column in frame.columns:
             rows[column] = frame[column].replace("", None)
