@@ -304,7 +304,7 @@ class TextEncoder:
         if progress is not None:
             progress(0, len(texts))
         try:
-            with torch.inference_mode(), governed_threads(device=self.device) as governor:
+            with torch.inference_mode(), governed_threads(device=self.device, probe=True) as governor:
                 start = 0
                 batches = 0
                 while start < len(order):

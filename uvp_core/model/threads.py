@@ -86,13 +86,16 @@ class ThreadGovernor:
 
 
 @contextlib.contextmanager
-def governed_threads(limit: int | None = None, device: torch.device | None = None) -> Iterator[ThreadGovernor | None]:
-    """A governor for a block on CPU; limit None/0 = torch's current setting, -1 = no governor (None yielded)."""
+def governed_threads(limit: int | None = None, device: torch.device | None = None, probe: bool = False) -> Iterator[ThreadGovernor | None]:
+    """A governor for a block on CPU; limit None/0 = torch's current setting, -1 = no governor (None yielded).
+    probe: first measure the machine for PROBE_SECONDS (worth it before long work such as encoding, not
+    before a few milliseconds of scoring)."""
     if (device is not None and device.type != "cpu") or limit == -1:
         yield None
         return
     governor = ThreadGovernor(limit=limit)
-    governor.probe()  # start from what the other processes use now (the 1-minute load average lags)
+    if probe:
+        governor.probe()  # start from what the other processes use now (the 1-minute load average lags)
     try:
         yield governor
     finally:
