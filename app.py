@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from uvp_core import app_state
+
 st.set_page_config(page_title="UVP · User Value Predictor", layout="wide")
+app_state.start_warm_up()
 PAGES = [
     st.Page("pages/0_Home.py", title="Home", default=True),
     st.Page("pages/1_Data.py", title="Data"),

@@ -6,6 +6,7 @@ never on upload objects, and every cache is bounded. Cached values are treated a
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -156,12 +157,24 @@ def session_owner() -> str:
     return ctx.session_id if ctx is not None else "script"
 
 
+@st.cache_resource(show_spinner=False)
+def start_warm_up() -> threading.Thread:
+    """Once per server process: compile shap's code in a background thread, so no first explanation waits for it."""
+    from uvp_core.explain import warm_up
+
+    thread = threading.Thread(target=warm_up, name="uvp-shap-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 @st.cache_resource(max_entries=2, show_spinner="Loading model…")
 def load_model(root: str, model_id: str):
-    """A registered model, loaded with all checks (read-only; shared by sessions)."""
+    """A registered model, loaded with all checks and warmed up (read-only; shared by sessions)."""
     from uvp_core.model import load_model as load
 
-    return load(_workspace(root).model_dir(model_id))
+    model = load(_workspace(root).model_dir(model_id))
+    model.warm_up()  # encoder kernels set up here, under the load spinner, not in the first explanation
+    return model
 
 
 def active_model():

@@ -110,3 +110,13 @@ def test_batched_permutation_equals_plain_shap_permutation():
         np.ones((1, m)), max_evals=5 * (2 * m + 1), silent=True)  # fmt: skip
     assert np.allclose(exp.values, plain.values[0])
     assert f.calls > 1 and exp.evaluations < f.evaluations  # one deduplicated call instead of one per permutation
+
+
+def test_warm_up_runs_both_shap_paths_and_leaves_explanations_unchanged(rating_model, rating_dataset):
+    from uvp_core.explain import warm_up
+
+    user, item = rating_dataset.events["user_id"].iloc[0], rating_dataset.events["item_id"].iloc[-1]
+    before = explain_pair(rating_model, rating_dataset, user, item)
+    assert warm_up() >= 0.0 and rating_model.warm_up() >= 0.0
+    after = explain_pair(rating_model, rating_dataset, user, item)
+    assert np.array_equal(before.values, after.values) and before.prediction == after.prediction

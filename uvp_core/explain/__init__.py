@@ -3,6 +3,7 @@
 Public surface:
     pair_features, background_for, masked_inputs     interpretable features and their masking (features.py)
     explain_pair, explain_inputs -> shap.Explanation  SHAP values that add up to the prediction (shap_explain.py)
+    warm_up                                           compile shap's numba code ahead of the first explanation
     contributions_frame, explanation_record, group_importance
     edits + what_if, cohort_what_if                   re-predict edited inputs, for one user or a cohort (whatif.py)
     figures                                           plotly builders (figures.py)
@@ -18,6 +19,7 @@ from uvp_core.explain.shap_explain import (
     explanation_record,
     group_importance,
     group_totals,
+    warm_up,
 )
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "group_totals",
     "masked_inputs",
     "pair_features",
+    "warm_up",
     "figures",
     "whatif",
 ]

@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from itertools import islice
 from pathlib import Path
@@ -325,6 +326,21 @@ class TextEncoder:
         finally:
             self.model.train(was_training)
         return out  # type: ignore[return-value]
+
+    def warm_up(self) -> float:
+        """Run one batch at every padded length once (kernel set-up), so a first real encode is quick; seconds taken."""
+        started = time.perf_counter()
+        buckets = [b for b in LENGTH_BUCKETS if b < self.max_tokens] + [self.max_tokens]
+        was_training = self.model.training
+        self.model.eval()
+        model = self.inference_model()
+        try:
+            with _lock, torch.inference_mode(), governed_threads(device=self.device, probe=True):
+                for bucket in buckets:
+                    self.pooled([self._empty_ids] * ENCODE_BATCH, bucket, model)
+        finally:
+            self.model.train(was_training)
+        return time.perf_counter() - started
 
     def trainable_copy(self) -> TextEncoder:
         """An independent copy whose weights can be fine-tuned (the cached original stays frozen)."""
