@@ -143,3 +143,12 @@ def test_two_models_share_the_later_default_set() -> None:
     )  # days 18, 19: 10%
     assert "the later of the two models' default sets" in shared.note
     assert E.holdout_for_models(b, b, dataset).note == E.model_holdout(b, dataset).note
+
+
+def test_the_cutoff_is_recorded_with_the_model_and_matches_the_recomputed_one(rating_model, rating_dataset) -> None:
+    recorded = rating_model.metrics_["validation_cutoff"]
+    assert rating_model.metrics_["validation_split"] == "time" and recorded
+    assert E.model_validation_cutoff(rating_model, rating_dataset) == pd.Timestamp(recorded)
+    older = SimpleNamespace(**{**vars(rating_model), "metrics_": {}})  # a model saved before the cutoff was recorded
+    older.target, older.task, older.config = rating_model.target, rating_model.task, rating_model.config
+    assert E.model_validation_cutoff(older, rating_dataset) == pd.Timestamp(recorded)

@@ -162,9 +162,15 @@ def trained_on(model: Any, dataset: Dataset) -> bool:
 def model_validation_cutoff(model: Any, dataset: Dataset) -> pd.Timestamp | None:
     """Where the model's time-based validation split starts on the dataset it trained on (None: it split at random).
 
-    uvp_model.json does not record the cutoff, so it is recomputed the way training computed it: the
-    same examples (target, negatives, seed, catalogue) split by `time_split` with the saved val_fraction.
+    Read from the model's metrics (uvp_model.json's `validation_cutoff`); models saved before it was
+    recorded get it recomputed the way training computed it: the same examples (target, negatives,
+    seed, catalogue) split by `time_split` with the saved val_fraction.
     """
+    metrics = getattr(model, "metrics_", {}) or {}
+    if metrics.get("validation_split") == "random":
+        return None
+    if metrics.get("validation_cutoff"):
+        return pd.Timestamp(metrics["validation_cutoff"]).tz_convert("UTC")
     from uvp_core.model.examples import build_examples, time_split
     from uvp_core.model.features import _all_items
 
