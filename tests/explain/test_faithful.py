@@ -79,3 +79,4 @@ def test_membership_tier_ranked_first_for_premium_probe_pairs(planted, tiny_bert
         first.append(top.kind == "attribute" and top.key == "membership_tier")
     assert len(probes) == 50
     assert np.mean(first) >= 0.9, f"membership_tier ranked first for {np.mean(first):.0%} of {len(probes)} probe pairs"
+

@@ -189,8 +189,8 @@ def test_isotonic_calibration_keeps_the_ranking_inside_a_step() -> None:
     assert np.allclose(probabilities, [1e-4, 1e-4, 1e-4, 0.45005, 0.9], atol=1e-5)
 
 
-def test_item_biases_start_at_the_ridge_bias_model(rating_dataset):
-    """bias_init: item biases start at a regularised per-item mean residual; user and unknown rows at zero."""
+def test_head_starts_at_the_ridge_bias_model(rating_dataset):
+    """bias_init: user and item biases start at regularised mean residuals, unknown rows at zero, content at zero."""
     import torch
 
     from uvp_core.model.training import build_head, init_biases, prepare
@@ -198,10 +198,18 @@ def test_item_biases_start_at_the_ridge_bias_model(rating_dataset):
     prep = prepare(rating_dataset, TrainConfig(), torch.device("cpu"))
     head = build_head(prep, 8, TrainConfig())
     init_biases(head, prep)
-    items = prep.train_x.item.numpy()
-    y = prep.train_y.numpy()
-    bias = head.item_bias.weight.detach().numpy()[:, 0]
-    means = pd.Series(y).groupby(items).mean()
-    assert np.corrcoef(means.to_numpy(), bias[means.index])[0, 1] > 0.9  # better-rated items start higher
-    assert bias[0] == 0.0 and np.all(head.user_bias.weight.detach().numpy() == 0.0)
+    users, items = prep.train_x.user.numpy(), prep.train_x.item.numpy()
+    y = pd.Series(prep.train_y.numpy())
+    for codes, table in ((items, head.item_bias), (users, head.user_bias)):
+        bias = table.weight.detach().numpy()[:, 0]
+        means = y.groupby(codes).mean()
+        assert np.corrcoef(means.to_numpy(), bias[means.index])[0, 1] > 0.8  # better-rated items / generous users start higher
+        assert bias[0] == 0.0
     assert abs(head.global_bias.item() - y.mean()) < 1e-6
+    head.eval()
+    with torch.no_grad():  # the whole head starts as the bias model: the content part scores zero
+        x = prep.train_x.take(slice(0, 50))
+        items = torch.randn(len(prep.context.items.texts), 8 + prep.space.item_width)
+        raw = head(items, torch.randn(len(prep.context.profiles.texts), 8 + prep.space.user_width), x)
+    expected = head.global_bias + head.user_bias(x.user)[:, 0] + head.item_bias(x.item)[:, 0] + (head.user_id(x.user) * head.item_id(x.item)).sum(-1)
+    assert torch.allclose(raw, expected, atol=1e-6)

@@ -44,6 +44,10 @@ def model_card(meta: dict) -> str:
         f"- Reads: the user's profile text, their {features['history_k']} most recent events before the prediction "
         "time (item text + event kind + recency), and the candidate item's text; plus user/item biases and ID "
         "embeddings learned from events, and numeric features (history length, item popularity, price).",
+        f"- Categorical attributes also read as one-hot next to their text: "
+        f"{', '.join(f'{c} ({n} values)' for c, n in features.get('one_hot', {}).items()) or 'none'}.",
+        *(["- A user unseen in training gets a bias folded in from the kinds of their visible events (for ratings: "
+           "how they rated so far), shrunk for short histories."] if meta.get("head", {}).get("fold_in") else []),
         f"- Templates: version `{meta['templates']['version']}` (rules in `uvp_model.json`).",
         "",
         "## Data",
@@ -63,7 +67,7 @@ def model_card(meta: dict) -> str:
         "",
         f"- Mode `{config['mode']}`, seed {config['seed']}, up to "
         f"{config['finetune_epochs'] if config['mode'] == 'finetune' else config['epochs']} epochs with early stopping "
-        f"(patience {config['patience']}), batch {config['batch_size']}, learning rate {config['lr']}.",
+        f"(patience {config['patience']}), batch {meta['metrics'].get('batch_size', config['batch_size'])}, learning rate {config['lr']}.",
         f"- Libraries: {', '.join(f'{k} {v}' for k, v in meta['libraries'].items())}",
         "",
         "## How to load",

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from uvp_core.model.features import FeatureSpace, fit_rating_kinds, price_edges, to_ms
+from uvp_core.model.features import FeatureSpace, fit_levels, fit_rating_kinds, price_edges, to_ms
 from uvp_core.text.templates import TemplateContext
 
 log = logging.getLogger(__name__)
@@ -157,6 +157,8 @@ def fit_space(dataset, examples: Examples, train: np.ndarray, cutoff: int | None
     kinds = sorted(pd.unique(probe.kind_names(events)))
     rating_max = float(events["rating"].max()) if "rating" in events.columns and events["rating"].notna().any() else None
     template = TemplateContext(price_edges=price_edges(dataset.items), rating_max=rating_max, history_k=history_k)
+    user_columns = [c for c in dataset.users.columns if c != "user_id"] if dataset.users is not None else []
+    item_columns = [c for c in dataset.items.columns if c != "item_id"] if dataset.items is not None else []
     return FeatureSpace(
         user_ids=[str(u) for u in user_ids],
         item_ids=[str(i) for i in item_ids],
@@ -164,8 +166,10 @@ def fit_space(dataset, examples: Examples, train: np.ndarray, cutoff: int | None
         kinds=[str(k) for k in kinds],
         rating_levels=levels,
         rating_bins=bins,
-        user_columns=[c for c in dataset.users.columns if c != "user_id"] if dataset.users is not None else [],
-        item_columns=[c for c in dataset.items.columns if c != "item_id"] if dataset.items is not None else [],
+        user_columns=user_columns,
+        item_columns=item_columns,
+        user_levels=fit_levels(dataset.users, user_columns),
+        item_levels=fit_levels(dataset.items, item_columns),
         template=template,
         target_kinds=target_kind_names(target, [str(k) for k in kinds]) if target else [],
     )

@@ -7,14 +7,15 @@ distinct text (items once per item, profiles once per distinct profile).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from uvp_core.text.templates import TemplateContext, format_number, render_items, render_profiles
+from uvp_core.text.templates import TemplateContext, format_number, format_value, is_missing, render_items, render_profiles
 
 NUMERIC_FEATURES = ("log_history_length", "log_item_popularity", "log_price", "price_missing")
 MAX_RATING_LEVELS = 20  # more distinct rating values than this -> 10 equal-width rating buckets
@@ -49,6 +50,10 @@ class FeatureSpace:
     #   events of other kinds (its view/click/cart before a purchase) are left out of the history: they are
     #   the funnel of the outcome being predicted, not evidence of value, and absent at first contact.
     #   Empty (models saved before this) = nothing left out.
+    user_levels: dict[str, list[str]] = field(default_factory=dict)  # categorical profile columns -> values (one-hot)
+    item_levels: dict[str, list[str]] = field(default_factory=dict)  # categorical item columns -> values (one-hot)
+    #   Read next to the text: a few thousand ratings are too few to find a tier or category in a sentence
+    #   embedding, and a one-hot gives it to the head directly. Empty (models saved before this) = text only.
     numeric_mean: list[float] = field(default_factory=lambda: [0.0] * len(NUMERIC_FEATURES))
     numeric_std: list[float] = field(default_factory=lambda: [1.0] * len(NUMERIC_FEATURES))
 
@@ -57,6 +62,16 @@ class FeatureSpace:
         self._items = pd.Index(self.item_ids, dtype=object)
         self._kinds = pd.Index(self.kinds, dtype=object)
         self._counts = np.concatenate([[0], np.asarray(self.item_counts, dtype=np.float64)])
+
+    @property
+    def user_width(self) -> int:
+        """Width of the profile one-hot block."""
+        return sum(len(v) for v in self.user_levels.values())
+
+    @property
+    def item_width(self) -> int:
+        """Width of the item one-hot block."""
+        return sum(len(v) for v in self.item_levels.values())
 
     def user_codes(self, user_ids: Sequence[str] | np.ndarray) -> np.ndarray:
         """ID codes (0 = unknown) for user ids."""
@@ -161,19 +176,75 @@ def price_edges(items: pd.DataFrame | None) -> tuple[float, ...]:
     return tuple(float(v) for v in np.quantile(prices, [0.25, 0.5, 0.75]))
 
 
+MAX_LEVELS = 32  # a categorical column with more distinct values than this is read from the text alone
+FREE_TEXT_COLUMNS = ("title", "description")
+
+
+def fit_levels(frame: pd.DataFrame | None, columns: Sequence[str]) -> dict[str, list[str]]:
+    """Categorical columns (text or yes/no, 2..MAX_LEVELS distinct values) -> their values as the templates write them."""
+    out: dict[str, list[str]] = {}
+    if frame is None:
+        return out
+    for column in columns:
+        if column in FREE_TEXT_COLUMNS or column not in frame.columns:
+            continue
+        values = frame[column].dropna()
+        numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+        if numeric or pd.api.types.is_datetime64_any_dtype(values) or values.empty:
+            continue
+        levels = sorted({format_value(v) for v in values.unique()} - {""})
+        if 2 <= len(levels) <= MAX_LEVELS:
+            out[column] = levels
+    return out
+
+
+def one_hot(records: Sequence[Mapping[str, Any]], levels: dict[str, list[str]]) -> np.ndarray:
+    """[n, width] float32 indicators of each record's value per levelled column (missing or unseen value: all zero)."""
+    width = sum(len(v) for v in levels.values())
+    out = np.zeros((len(records), width), dtype=np.float32)
+    start = 0
+    for column, values in levels.items():
+        position = {v: start + j for j, v in enumerate(values)}
+        for r, record in enumerate(records):
+            value = record.get(column)
+            if value is not None and not is_missing(value):
+                j = position.get(format_value(value))
+                if j is not None:
+                    out[r, j] = 1.0
+        start += len(values)
+    return out
+
+
+def field_records(frame: pd.DataFrame | None, ids: Sequence[str], key: str, columns: Sequence[str]) -> list[dict]:
+    """Each id's row of `frame` as a dict of `columns` ({} for ids absent from the frame)."""
+    if frame is None or not len(frame) or not columns:
+        return [{} for _ in ids]
+    keep = [c for c in columns if c in frame.columns and c != key]
+    table = frame.drop_duplicates(key, keep="first").set_index(key)[keep]
+    wanted = table.index.intersection(pd.Index(ids))
+    lookup = table.loc[wanted].to_dict("index")
+    return [lookup.get(i, {}) for i in ids]
+
+
 # --- lazily rendered and encoded texts ------------------------------------------------------------
 
 
 class TextTable:
-    """Keys (item or user ids) -> deduplicated texts -> embeddings, each filled on first use."""
+    """Keys (item or user ids) -> deduplicated texts (+ one-hot attributes) -> feature rows, each filled on first use.
 
-    def __init__(self, render: Callable[[list[str]], list[str]]):
+    A row is the text's embedding followed by its one-hot block (`extras`, width 0 without levelled columns).
+    """
+
+    def __init__(self, render: Callable[[list[str]], list[str]], extras: Callable[[list[str]], np.ndarray] | None = None):
         self._render = render
+        self._extras = extras
         self.keys = pd.Index([], dtype=object)
         self.key_rows = np.zeros(0, dtype=np.int64)  # text row per key
         self.texts: list[str] = []
-        self._text_rows: dict[str, int] = {}
+        self.extra_rows: list[np.ndarray] = []  # one-hot block per text row (when `extras` is given)
+        self._text_rows: dict[tuple[str, bytes], int] = {}
         self.embeddings: torch.Tensor | None = None  # [n_encoded, dim]
+        self._table: torch.Tensor | None = None  # embeddings + extras, rebuilt when embeddings grow
 
     def rows(self, keys: Sequence[str] | np.ndarray) -> np.ndarray:
         """Text rows for keys, rendering texts for keys not seen before."""
@@ -181,24 +252,39 @@ class TextTable:
         pos = self.keys.get_indexer(keys)
         if (pos < 0).any():
             new = pd.unique(keys[pos < 0])
+            texts = self._render(list(new))
+            extras = self._extras(list(new)) if self._extras is not None else None
             rows = []
-            for text in self._render(list(new)):
-                if text not in self._text_rows:
-                    self._text_rows[text] = len(self.texts)
+            for j, text in enumerate(texts):
+                key = (text, b"" if extras is None else extras[j].tobytes())
+                if key not in self._text_rows:
+                    self._text_rows[key] = len(self.texts)
                     self.texts.append(text)
-                rows.append(self._text_rows[text])
+                    if extras is not None:
+                        self.extra_rows.append(extras[j])
+                rows.append(self._text_rows[key])
             self.keys = self.keys.append(pd.Index(new, dtype=object))
             self.key_rows = np.concatenate([self.key_rows, np.asarray(rows, dtype=np.int64)])
             pos = self.keys.get_indexer(keys)
         return self.key_rows[pos]
 
     def encode(self, encoder, progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
-        """Embeddings of all texts so far [n_texts, dim], encoding only the new ones."""
+        """Feature rows of all texts so far [n_texts, dim + extras], encoding only the new texts."""
         have = 0 if self.embeddings is None else len(self.embeddings)
         if have < len(self.texts) or self.embeddings is None:
             new = encoder.encode(self.texts[have:], progress)
             self.embeddings = new if self.embeddings is None else torch.cat([self.embeddings, new])
-        return self.embeddings
+            self._table = None
+        if self._table is None:
+            self._table = with_extras(self.embeddings, self.extra_rows)
+        return self._table
+
+
+def with_extras(embeddings: torch.Tensor, extras: Sequence[np.ndarray]) -> torch.Tensor:
+    """Embeddings [n, dim] followed by their one-hot blocks (as they are when there are none)."""
+    if not len(extras) or not len(extras[0]):
+        return embeddings
+    return torch.cat([embeddings, torch.as_tensor(np.stack(extras[: len(embeddings)]), dtype=embeddings.dtype)], dim=1)
 
 
 class Context:
@@ -209,8 +295,16 @@ class Context:
         self.items_frame = dataset.items
         self.users_frame = dataset.users
         context = space.template
-        self.items = TextTable(lambda ids: render_items(self.items_frame, ids, context, space.item_columns))
-        self.profiles = TextTable(lambda ids: render_profiles(self.users_frame, ids, space.user_columns))
+        self.items = TextTable(
+            lambda ids: render_items(self.items_frame, ids, context, space.item_columns),
+            (lambda ids: one_hot(field_records(self.items_frame, ids, "item_id", list(space.item_levels)), space.item_levels))
+            if space.item_levels else None,
+        )  # fmt: skip
+        self.profiles = TextTable(
+            lambda ids: render_profiles(self.users_frame, ids, space.user_columns),
+            (lambda ids: one_hot(field_records(self.users_frame, ids, "user_id", list(space.user_levels)), space.user_levels))
+            if space.user_levels else None,
+        )  # fmt: skip
         self._price = _price_lookup(dataset.items)
         self.events = EventIndex(dataset.events, space)
         self.item_index = pd.Index(_all_items(dataset), dtype=object)

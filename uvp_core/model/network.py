@@ -11,6 +11,9 @@ from torch import nn
 from uvp_core.model.features import Inputs
 
 
+FOLD_IN_PRIOR = 5.0  # pseudo-events shrinking an unknown user's fold-in bias (the ridge penalty of examples.ridge_biases)
+
+
 def mlp(n_in: int, n_hidden: int, n_out: int, dropout: float) -> nn.Sequential:
     """Linear -> GELU -> Dropout -> Linear."""
     return nn.Sequential(nn.Linear(n_in, n_hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(n_hidden, n_out))
@@ -24,6 +27,11 @@ class ValueHead(nn.Module):
     v = item tower(item text, numeric); content scores [u, v, u * v] with a small MLP.
     A history event = projected item-text embedding + event-kind embedding + recency projection.
     Code 0 of every ID/kind table is the shared "unknown" row (trained by random ID dropout).
+    Item and profile rows are text embeddings followed by one-hot categorical attributes (widths
+    item_extra / user_extra; see FeatureSpace.item_levels), projected together.
+    With fold_in, an unknown user (no ID row) also gets a learned bias from the kinds of its visible
+    events (for ratings: how it rated so far), shrunk towards zero for short histories:
+    sum of kind values / (events + FOLD_IN_PRIOR) -- the fold-in a user+item bias model does for a new user.
     """
 
     def __init__(
@@ -37,11 +45,15 @@ class ValueHead(nn.Module):
         hidden: int = 64,
         id_dim: int = 32,
         dropout: float = 0.1,
+        fold_in: bool = False,
+        item_extra: int = 0,
+        user_extra: int = 0,
     ):
         super().__init__()
         self.hidden = hidden
-        self.item_text = nn.Linear(text_dim, hidden)
-        self.profile_text = nn.Linear(text_dim, hidden)
+        self.fold_in = fold_in
+        self.item_text = nn.Linear(text_dim + item_extra, hidden)  # item text embedding + its one-hot attributes
+        self.profile_text = nn.Linear(text_dim + user_extra, hidden)  # profile text embedding + its one-hot attributes
         self.kind = nn.Embedding(n_kinds + 1, hidden)
         self.recency = nn.Linear(2, hidden)
         self.query = nn.Linear(hidden, hidden, bias=False)
@@ -53,6 +65,9 @@ class ValueHead(nn.Module):
         self.user_bias = nn.Embedding(n_users + 1, 1)
         self.item_bias = nn.Embedding(n_items + 1, 1)
         self.global_bias = nn.Parameter(torch.zeros(1))
+        if fold_in:
+            self.kind_value = nn.Embedding(n_kinds + 1, 1)
+            nn.init.zeros_(self.kind_value.weight)
         for table in (self.user_id, self.item_id, self.kind):
             nn.init.normal_(table.weight, std=0.01)
         for table in (self.user_bias, self.item_bias):
@@ -94,4 +109,7 @@ class ValueHead(nn.Module):
         content = self.scorer(torch.cat([u, v, u * v], dim=-1)).squeeze(-1)
         ids = (self.user_id(x.user) * self.item_id(x.item)).sum(-1)
         biases = self.user_bias(x.user).squeeze(-1) + self.item_bias(x.item).squeeze(-1)
+        if self.fold_in:
+            values = (self.kind_value(x.hist_kind).squeeze(-1) * mask).sum(1) / (mask.sum(1) + FOLD_IN_PRIOR)
+            biases = biases + values * (x.user == 0)
         return content + ids + biases + self.global_bias

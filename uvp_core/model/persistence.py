@@ -249,9 +249,11 @@ def _write_folder(model, folder: Path) -> None:
             "kinds": model.space_.kinds,
             "user_columns": model.space_.user_columns,
             "item_columns": model.space_.item_columns,
+            "one_hot": {column: len(values) for column, values in {**model.space_.user_levels, **model.space_.item_levels}.items()},
             "history_k": model.space_.template.history_k,
         },
-        "head": {"hidden_dim": model.head_.hidden, "n_numeric": model.head_.user_tower[0].in_features - 3 * model.head_.hidden},
+        "head": {"hidden_dim": model.head_.hidden, "n_numeric": model.head_.user_tower[0].in_features - 3 * model.head_.hidden,
+                 "fold_in": model.head_.fold_in},
         "data_fingerprint": model.data_fingerprint_,
         "data_name": model.meta_.get("data_name", ""),
         "config": model.config.to_dict(),
@@ -378,6 +380,9 @@ def load_model(path: str | Path, *, encoder_dir: str | Path | None = None):
             hidden=meta["head"]["hidden_dim"],
             id_dim=config.id_dim,
             dropout=config.dropout,
+            fold_in=bool(meta["head"].get("fold_in", False)),  # models saved before fold-in have none
+            item_extra=space.item_width,
+            user_extra=space.user_width,
         )
         head.load_state_dict(load_file(str(folder / HEAD_FILE)))
     except ModelLoadError:

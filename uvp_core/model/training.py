@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from uvp_core.model.config import Progress, TrainConfig
@@ -73,6 +74,7 @@ class Prepared:
     baseline: dict  # validation metrics of a simple baseline
     n_examples: dict  # counts for the model card
     fingerprint: str
+    validation_cutoff_ms: int | None = None  # where the time-based validation period starts (None: random split)
 
 
 def prepare(dataset, config: TrainConfig, device: torch.device) -> Prepared:
@@ -112,6 +114,7 @@ def prepare(dataset, config: TrainConfig, device: torch.device) -> Prepared:
         val_x=val_x,
         val_y=torch.as_tensor(va.y, dtype=torch.float32),
         label_stats=stats,
+        validation_cutoff_ms=cutoff,
         baseline=_baseline(task, tr, va, space),
         n_examples={
             "train": len(tr),
@@ -172,6 +175,8 @@ class Tables:
         else:
             self.item_tokens = encoder.tokenize(prep.context.items.texts)
             self.profile_tokens = encoder.tokenize(prep.context.profiles.texts)
+            self.item_extras = prep.context.items.extra_rows  # one-hot attribute blocks per text row
+            self.profile_extras = prep.context.profiles.extra_rows
 
     def __call__(self, x: Inputs) -> tuple[torch.Tensor, torch.Tensor, Inputs]:
         """(item table, profile table, inputs indexing them) for a batch already on the device."""
@@ -180,13 +185,13 @@ class Tables:
         batch = len(x)
         item_rows, item_inv = torch.unique(torch.cat([x.item_row, x.hist_row.reshape(-1)]), return_inverse=True)
         profile_rows, profile_inv = torch.unique(x.profile_row, return_inverse=True)
-        items = self._encode(self.item_tokens, item_rows)
-        profiles = self._encode(self.profile_tokens, profile_rows)
+        items = self._encode(self.item_tokens, item_rows, self.item_extras)
+        profiles = self._encode(self.profile_tokens, profile_rows, self.profile_extras)
         x = replace(x, item_row=item_inv[:batch], hist_row=item_inv[batch:].view_as(x.hist_row), profile_row=profile_inv)
         return items, profiles, x
 
-    def _encode(self, tokens: list[list[int]], rows: torch.Tensor) -> torch.Tensor:
-        """Embeddings of the texts at `rows` with the current encoder, in length-sorted chunks."""
+    def _encode(self, tokens: list[list[int]], rows: torch.Tensor, extras: list[np.ndarray]) -> torch.Tensor:
+        """Feature rows (embedding + one-hot block) of the texts at `rows` with the current encoder, in length-sorted chunks."""
         rows_list = rows.tolist()
         order = sorted(range(len(rows_list)), key=lambda j: len(tokens[rows_list[j]]))
         out = [None] * len(rows_list)
@@ -195,7 +200,10 @@ class Tables:
             vectors = self.encoder.pooled([tokens[rows_list[j]] for j in chunk])
             for j, vector in zip(chunk, vectors, strict=True):
                 out[j] = vector
-        return torch.stack(out)
+        embeddings = torch.stack(out)
+        if not extras:
+            return embeddings
+        return torch.cat([embeddings, torch.as_tensor(np.stack([extras[r] for r in rows_list]), dtype=embeddings.dtype, device=embeddings.device)], 1)
 
 
 # --- the loop -------------------------------------------------------------------------------
@@ -331,23 +339,37 @@ def build_head(prep: Prepared, text_dim: int, config: TrainConfig) -> ValueHead:
         hidden=config.hidden_dim,
         id_dim=config.id_dim,
         dropout=config.dropout,
+        fold_in=prep.task == "regression",
+        item_extra=prep.space.item_width,
+        user_extra=prep.space.user_width,
     )
 
 
 def init_biases(head: ValueHead, prep: Prepared, reg: float = 5.0, iterations: int = 15) -> None:
-    """Start the global and item biases at a ridge-regularised user+item bias model of the training labels.
+    """Start the head at a ridge-regularised user+item bias model of the training labels.
 
-    Small datasets give too few steps before early stopping for SGD to find the item biases from zero
-    (Amazon: 8 steps an epoch). User biases are left at zero: started at the fitted values the head leans
-    on them and under-uses the recent history that predicts a known user's later ratings better
-    (MovieLens time-based validation RMSE 0.89 instead of 0.79). Unknown rows (code 0) start at zero.
+    Global, user and item biases take the fitted values and the content scorer's output layer starts at
+    zero, so training begins from the bias model and early stopping can only improve on it. Small
+    datasets give too few steps for SGD to find biases from zero (Amazon: 8 steps an epoch, and a model
+    worse than the bias baseline). Unknown rows (code 0) start at zero. Measured in the same-run
+    benchmark (docs/BENCHMARKS.md): user biases started too help Amazon and MovieLens time/new users
+    and cost MovieLens random RMSE about 0.01 (still ahead of SVD).
     """
-    mu, _, bi = ridge_biases(prep.train_x.user.numpy(), prep.train_x.item.numpy(), prep.train_y.double().numpy(),
-                             head.user_bias.num_embeddings, head.item_bias.num_embeddings, reg, iterations)  # fmt: skip
-    bi[0] = 0.0
+    mu, bu, bi = ridge_biases(prep.train_x.user.numpy(), prep.train_x.item.numpy(), prep.train_y.double().numpy(),
+                              head.user_bias.num_embeddings, head.item_bias.num_embeddings, reg, iterations)  # fmt: skip
+    bu[0] = bi[0] = 0.0
     with torch.no_grad():
         head.global_bias.fill_(mu)
+        head.user_bias.weight.copy_(torch.as_tensor(bu, dtype=torch.float32).unsqueeze(1))
         head.item_bias.weight.copy_(torch.as_tensor(bi, dtype=torch.float32).unsqueeze(1))
+        head.scorer[-1].weight.zero_()
+        head.scorer[-1].bias.zero_()
+        if head.fold_in and prep.space.rating_levels:  # an unknown user's "rated v" events start at v's deviation
+            stats = prep.label_stats
+            names = prep.space.rating_kind(np.asarray(prep.space.rating_levels))
+            codes = prep.space.kind_codes(names)
+            values = (np.asarray(prep.space.rating_levels) - stats["mean"]) / stats["std"] - mu
+            head.kind_value.weight[torch.as_tensor(codes[codes > 0])] = torch.as_tensor(values[codes > 0], dtype=torch.float32).unsqueeze(1)
 
 
 def build_optimizer(head: ValueHead, encoder: TextEncoder | None, config: TrainConfig) -> torch.optim.Optimizer:
@@ -446,7 +468,8 @@ class _TrainState:
 def _loop(prep, config, head, encoder, tables, optimizer, state, device, report, stop, checkpoint_dir) -> None:
     """Epochs of shuffled minibatch steps with validation, early stopping and checkpoints."""
     task, n = prep.task, len(prep.train_y)
-    batch_size = config.finetune_batch_size if encoder is not None else config.batch_size
+    batch_size = config.finetune_batch_size if encoder is not None else config.step_batch_size(n)
+    id_l2, id_dropout = config.id_settings(task)
     steps = max(1, math.ceil(n / batch_size))
     state.history = state.history or []
     if state.best_head is None:
@@ -469,14 +492,14 @@ def _loop(prep, config, head, encoder, tables, optimizer, state, device, report,
             tick = time.monotonic()
             index = order[step * batch_size : (step + 1) * batch_size]
             first = prep.train_first.take(index) if config.cold_first > 0 else None
-            x = _drop_ids(prep.train_x.take(index), config.id_dropout, generator, prep.space, config.cold_history, first,
+            x = _drop_ids(prep.train_x.take(index), id_dropout, generator, prep.space, config.cold_history, first,
                           float(config.cold_first)).to(device)  # fmt: skip
             y = prep.train_y[index].to(device)
             items, profiles, x = tables(x)
             with _maybe_autocast(device, tables.mode):
                 out = head(items, profiles, x).float()
             loss = _loss(task, out, y)
-            objective = loss + config.id_l2 * _id_penalty(head, x) if config.id_l2 > 0 else loss
+            objective = loss + id_l2 * _id_penalty(head, x) if id_l2 > 0 else loss
             optimizer.zero_grad(set_to_none=True)
             objective.backward()
             torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], 5.0)
@@ -579,7 +602,11 @@ def _finish(prep, config, head, encoder, tables, state, origin: dict) -> ValueMo
     y = prep.val_y.numpy().astype(np.float64)
     metrics: dict = {"n_" + k: v for k, v in prep.n_examples.items()}
     metrics.update(prep.baseline)
-    metrics.update({"best_epoch": state.best_epoch, "epochs_run": state.epoch})
+    metrics.update({"best_epoch": state.best_epoch, "epochs_run": state.epoch,
+                    "batch_size": config.finetune_batch_size if config.mode == "finetune" else config.step_batch_size(len(prep.train_y))})  # fmt: skip
+    cutoff = prep.validation_cutoff_ms
+    metrics["validation_split"] = "random" if cutoff is None else "time"
+    metrics["validation_cutoff"] = None if cutoff is None else pd.Timestamp(cutoff, unit="ms", tz="UTC").isoformat()
     calibration = {"method": "none"}
     if prep.task == "regression":
         pred = np.clip(prep.label_stats["mean"] + prep.label_stats["std"] * raw, prep.label_stats["min"], prep.label_stats["max"])
@@ -631,7 +658,7 @@ def estimate_training_time(dataset, config: TrainConfig | None = None, encoder_d
 def _estimate(prep: Prepared, encoder: TextEncoder, config: TrainConfig, device: torch.device) -> float:
     """Seconds for a full run: text encoding + epochs x (training steps + validation), from timed real steps."""
     finetune = config.mode == "finetune"
-    batch_size = config.finetune_batch_size if finetune else config.batch_size
+    batch_size = config.finetune_batch_size if finetune else config.step_batch_size(len(prep.train_y))
     threads = config.threads if device.type == "cpu" else -1
     if finetune:
         tables = Tables(prep, encoder, "finetune", device)
@@ -692,8 +719,8 @@ class _RandomTables:
     mode = "frozen"
 
     def __init__(self, prep: Prepared, dim: int, device: torch.device):
-        self.items = torch.randn(max(1, len(prep.context.items.texts)), dim, device=device)
-        self.profiles = torch.randn(max(1, len(prep.context.profiles.texts)), dim, device=device)
+        self.items = torch.randn(max(1, len(prep.context.items.texts)), dim + prep.space.item_width, device=device)
+        self.profiles = torch.randn(max(1, len(prep.context.profiles.texts)), dim + prep.space.user_width, device=device)
 
     def __call__(self, x: Inputs) -> tuple[torch.Tensor, torch.Tensor, Inputs]:
         return self.items, self.profiles, x

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ import torch
 
 from uvp_core.model.config import TrainConfig
 from uvp_core.model.encoder import TextEncoder
-from uvp_core.model.features import NAT_MS, Context, FeatureSpace, Inputs, numeric_features, to_ms
+from uvp_core.model.features import NAT_MS, Context, FeatureSpace, Inputs, numeric_features, one_hot, to_ms, with_extras
 from uvp_core.model.network import ValueHead
 from uvp_core.model.threads import governed_threads
 from uvp_core.text.templates import (
@@ -259,6 +260,13 @@ class ValueModel:
 
     # --- what the model reads -----------------------------------------------------------------
 
+    def warm_up(self) -> float:
+        """Set up the encoder's kernels and score one empty pair, so the first explanation is quick; seconds taken."""
+        started = time.perf_counter()
+        self.encoder_.warm_up()
+        self.score_inputs([PairInputs(profile={}, history=[], item={})])
+        return time.perf_counter() - started
+
     def texts(self, dataset, user_id: str, item_id: str, time: pd.Timestamp | None = None) -> PairTexts:
         """The rendered texts (profile, history lines, item) the model reads for one (user, item, time)."""
         return render_pair_texts(
@@ -314,17 +322,20 @@ class ValueModel:
         """See score_inputs()."""
         space, k, template = self.space_, self.history_k, self.space_.template
         n = len(rows)
-        item_texts: dict[str, int] = {}
-        profile_texts: dict[str, int] = {}
-        rendered: dict[tuple[str, str], str] = {}  # (item id, fields) -> text, for repeated history items
+        item_texts: dict[tuple[str, bytes], int] = {}  # (text, one-hot block) -> table row
+        profile_texts: dict[tuple[str, bytes], int] = {}
+        rendered: dict[tuple[str, str], tuple[str, bytes]] = {}  # (item id, fields) -> key, for repeated history items
 
-        def text_row(table: dict[str, int], text: str) -> int:
-            return table.setdefault(text, len(table))
+        def text_row(table: dict[tuple[str, bytes], int], key: tuple[str, bytes]) -> int:
+            return table.setdefault(key, len(table))
 
-        def history_text(item_id: str, fields: dict) -> str:
+        def item_key(text: str, fields: dict) -> tuple[str, bytes]:
+            return text, one_hot([fields], space.item_levels)[0].tobytes() if space.item_levels else b""
+
+        def history_text(item_id: str, fields: dict) -> tuple[str, bytes]:
             key = (item_id, repr(fields))
             if key not in rendered:
-                rendered[key] = render_item(fields, item_id, template)
+                rendered[key] = item_key(render_item(fields, item_id, template), fields)
             return rendered[key]
 
         item_row = np.zeros(n, np.int64)
@@ -338,8 +349,9 @@ class ValueModel:
         kind_names: list[str] = []
         for r, row in enumerate(rows):
             texts = self.rendered_texts(row)
-            profile_row[r] = text_row(profile_texts, texts["profile"])
-            item_row[r] = text_row(item_texts, texts["item"])
+            profile_key = one_hot([row.profile], space.user_levels)[0].tobytes() if space.user_levels else b""
+            profile_row[r] = text_row(profile_texts, (texts["profile"], profile_key))
+            item_row[r] = text_row(item_texts, item_key(texts["item"], row.item))
             events = sorted(row.history, key=lambda e: pd.Timestamp(e.timestamp))[-k:] if k else []
             now = pd.Timestamp(row.time) if row.time is not None else (pd.Timestamp(events[-1].timestamp) if events else None)
             offset = k - len(events)
@@ -373,8 +385,8 @@ class ValueModel:
             hist_mask=hist_mask,
             numeric=space.standardize(numeric_features(n_before, popularity, price)),
         )
-        item_table = self.encoder_.encode(list(item_texts))
-        profile_table = self.encoder_.encode(list(profile_texts))
+        item_table = with_extras(self.encoder_.encode([t for t, _ in item_texts]), _blocks(item_texts, space.item_width))
+        profile_table = with_extras(self.encoder_.encode([t for t, _ in profile_texts]), _blocks(profile_texts, space.user_width))
         return self._transform(self._raw(item_table, profile_table, x))
 
     def item_texts(self, dataset, item_ids: Sequence[str]) -> list[str]:
@@ -388,6 +400,11 @@ class ValueModel:
         from uvp_core.model.persistence import save_model
 
         return save_model(self, path)
+
+
+def _blocks(keys: dict[tuple[str, bytes], int], width: int) -> list[np.ndarray]:
+    """The one-hot blocks of (text, block bytes) keys, in table-row order (none when width is 0)."""
+    return [np.frombuffer(block, dtype=np.float32) for _, block in keys] if width else []
 
 
 def _as_float(value: Any) -> float:

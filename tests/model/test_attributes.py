@@ -1,0 +1,90 @@
+"""Categorical attributes reach the head as one-hot blocks next to their text (FeatureSpace.user_levels/item_levels)."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pandas as pd
+
+from uvp_core.model.features import MAX_LEVELS, fit_levels, one_hot
+
+
+def test_fit_levels_takes_short_categorical_columns_only():
+    frame = pd.DataFrame({
+        "tier": ["basic", "plus", "premium", "basic"] * 10,
+        "member": [True, False] * 20,
+        "price": np.arange(40.0),  # numeric: read as a number, not one-hot
+        "title": [f"Item {j}" for j in range(40)],  # free text
+        "city": [f"city {j}" for j in range(40)],  # more distinct values than MAX_LEVELS
+        "constant": ["x"] * 40,  # one value: nothing to learn
+    })  # fmt: skip
+    levels = fit_levels(frame, list(frame.columns))
+    assert levels == {"tier": ["basic", "plus", "premium"], "member": ["no", "yes"]}
+    assert MAX_LEVELS < 40
+
+
+def test_one_hot_marks_known_values_and_leaves_missing_or_unseen_blank():
+    levels = {"tier": ["basic", "plus", "premium"], "member": ["no", "yes"]}
+    block = one_hot([{"tier": "plus", "member": True}, {"tier": "gold"}, {}, {"tier": None, "member": False}], levels)
+    assert block.dtype == np.float32 and block.shape == (4, 5)
+    assert block.tolist() == [[0, 1, 0, 0, 1], [0, 0, 0, 0, 0], [0, 0, 0, 0, 0], [0, 0, 0, 1, 0]]
+
+
+def test_a_trained_model_reads_the_one_hot_blocks_on_every_path(rating_model, rating_dataset):
+    space = rating_model.space_
+    assert set(space.user_levels) == {"age_band", "region"}  # the fixture's two profile attributes
+    assert rating_model.head_.profile_text.in_features == rating_model.encoder_.dim + space.user_width
+    user = rating_dataset.events["user_id"].iloc[0]
+    item = rating_dataset.events["item_id"].iloc[-1]
+    inputs = rating_model.pair_inputs(rating_dataset, user, item)
+    pairs = pd.DataFrame({"user_id": [user], "item_id": [item]})
+    # the explicit-inputs path (explanations, what-if) and the dataset path score the pair alike
+    assert np.allclose(rating_model.score_inputs([inputs]), rating_model.predict(rating_dataset, pairs), atol=1e-5)
+    edited = copy.deepcopy(inputs)
+    edited.profile["region"] = "South" if inputs.profile["region"] == "North" else "North"
+    blank = copy.deepcopy(edited)
+    blank.profile_text = rating_model.rendered_texts(inputs)["profile"]  # same text, other region: only the one-hot differs
+    scores = rating_model.score_inputs([inputs, edited, blank])
+    assert scores[0] != scores[2]  # the one-hot block alone moves the prediction
+
+
+def test_an_unknown_user_is_folded_in_from_how_they_rated(rating_model, rating_dataset):
+    """fold_in: a new user's visible ratings move their prediction the way a bias model's fold-in does."""
+    from uvp_core.model import HistoryEvent, PairInputs
+
+    assert rating_model.head_.fold_in
+    items = rating_dataset.events["item_id"].drop_duplicates().to_list()
+    start = pd.Timestamp("2024-03-01", tz="UTC")
+
+    def new_user(stars: float) -> PairInputs:
+        history = [HistoryEvent(item_id=i, kind=f"rated {stars:g}", timestamp=start + pd.Timedelta(days=d)) for d, i in enumerate(items[:5])]
+        return PairInputs(profile={}, history=history, item={}, item_id=items[-1], time=start + pd.Timedelta(days=10))
+
+    generous, harsh = rating_model.score_inputs([new_user(5), new_user(1)])
+    assert generous > harsh
+
+
+def test_fold_in_adds_the_shrunk_mean_kind_value_for_unknown_users_only(rating_model, rating_dataset):
+    import torch
+
+    from uvp_core.model.network import FOLD_IN_PRIOR
+
+    head = rating_model.head_
+    context = rating_model.context(rating_dataset)
+    events = rating_dataset.events
+    x = context.inputs(events["user_id"].to_numpy(object)[:40], events["item_id"].to_numpy(object)[:40], None)
+    items, profiles = context.items.encode(rating_model.encoder_), context.profiles.encode(rating_model.encoder_)
+    cold = type(x)(**{**vars(x), "user": torch.zeros_like(x.user)})
+    with torch.no_grad():
+        with_fold_in = head(items, profiles, cold)
+        saved = head.kind_value.weight.clone()
+        head.kind_value.weight.zero_()
+        without = head(items, profiles, cold)
+        known_without = head(items, profiles, x)
+        head.kind_value.weight.copy_(saved)
+        known_with = head(items, profiles, x)
+    mask = x.hist_mask.float()
+    expected = (saved[x.hist_kind, 0] * mask).sum(1) / (mask.sum(1) + FOLD_IN_PRIOR)
+    assert torch.allclose(with_fold_in - without, expected, atol=1e-5) and expected.abs().max() > 0
+    assert torch.equal(known_with, known_without)  # known users have their own bias row instead
