@@ -213,3 +213,14 @@ def test_head_starts_at_the_ridge_bias_model(rating_dataset):
         raw = head(items, torch.randn(len(prep.context.profiles.texts), 8 + prep.space.user_width), x)
     expected = head.global_bias + head.user_bias(x.user)[:, 0] + head.item_bias(x.item)[:, 0] + (head.user_id(x.user) * head.item_id(x.item)).sum(-1)
     assert torch.allclose(raw, expected, atol=1e-6)
+
+
+def test_small_datasets_get_smaller_batches_and_ratings_stronger_id_regularisation():
+    config = TrainConfig()
+    assert config.step_batch_size(100_000) == 1024  # large data: the batch as configured
+    assert config.step_batch_size(3_505) == 128  # the sample's ratings: 28 steps an epoch instead of 4
+    assert config.step_batch_size(500) == 64  # never below 64
+    assert TrainConfig(mode="finetune").step_batch_size(3_505) == TrainConfig().finetune_batch_size
+    assert config.id_settings("regression") == (0.03, 0.3)
+    assert config.id_settings("binary") == (1e-3, 0.1)
+    assert TrainConfig(id_l2=0.5, id_dropout=0.0).id_settings("binary") == (0.5, 0.0)  # explicit values win
