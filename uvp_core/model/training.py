@@ -349,7 +349,7 @@ def init_biases(head: ValueHead, prep: Prepared, reg: float = 5.0, iterations: i
     """Start the head at a ridge-regularised user+item bias model of the training labels.
 
     Global, user and item biases take the fitted values and the content scorer's output layer starts at
-    zero, so training begins from the bias model and early stopping can only improve on it. Small
+    zero, so training begins from the bias model (early stopping keeps the best epoch, from the first on). Small
     datasets give too few steps for SGD to find biases from zero (Amazon: 8 steps an epoch, and a model
     worse than the bias baseline). Unknown rows (code 0) start at zero. Measured in the same-run
     benchmark (docs/BENCHMARKS.md): user biases started too help Amazon and MovieLens time/new users
