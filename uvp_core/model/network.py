@@ -10,7 +10,6 @@ from torch import nn
 
 from uvp_core.model.features import Inputs
 
-
 FOLD_IN_PRIOR = 5.0  # pseudo-events shrinking an unknown user's fold-in bias (the ridge penalty of examples.ridge_biases)
 
 
