@@ -157,7 +157,7 @@ def session_owner() -> str:
     return ctx.session_id if ctx is not None else "script"
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(max_entries=1, show_spinner=False)
 def start_warm_up() -> threading.Thread:
     """Once per server process: compile shap's code in a background thread, so no first explanation waits for it."""
     from uvp_core.explain import warm_up

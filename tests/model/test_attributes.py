@@ -82,9 +82,17 @@ def test_fold_in_adds_the_shrunk_mean_kind_value_for_unknown_users_only(rating_m
         head.kind_value.weight.zero_()
         without = head(items, profiles, cold)
         known_without = head(items, profiles, x)
+        rated = head.rated_kind.clone()
+        head.rated_kind.zero_()
+        no_residual = head(items, profiles, cold)  # kind values zero, item biases not subtracted: no fold-in at all
+        head.rated_kind.copy_(rated)
         head.kind_value.weight.copy_(saved)
         known_with = head(items, profiles, x)
     mask = x.hist_mask.float()
     expected = (saved[x.hist_kind, 0] * mask).sum(1) / (mask.sum(1) + FOLD_IN_PRIOR)
     assert torch.allclose(with_fold_in - without, expected, atol=1e-5) and expected.abs().max() > 0
+    # each rated history item's own bias is taken off its rating: the fold-in is a residual, as in a bias model
+    item_bias = head.item_bias.weight[x.hist_item, 0] * (x.hist_item > 0) * rated[x.hist_kind]
+    residual = -(item_bias * mask).sum(1) / (mask.sum(1) + FOLD_IN_PRIOR)
+    assert torch.allclose(without - no_residual, residual, atol=1e-5) and residual.abs().max() > 0
     assert torch.equal(known_with, known_without)  # known users have their own bias row instead

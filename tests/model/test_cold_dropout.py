@@ -80,6 +80,6 @@ def test_first_events_stop_at_the_events_before_the_row():
         start=torch.tensor([3]), count=torch.tensor([2]), time=torch.tensor([10]),
         event_row=torch.arange(10), event_kind=torch.arange(10), event_time=torch.arange(10),
     )  # fmt: skip
-    row, kind, feat, mask = first.history(torch.tensor([5]), 4)
+    row, kind, feat, mask, _ = first.history(torch.tensor([5]), 4)
     assert mask.tolist() == [[False, False, True, True]]
     assert row.tolist() == [[0, 0, 3, 4]] and kind.tolist() == [[0, 0, 3, 4]]

@@ -24,7 +24,8 @@ def registered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rating_dataset, 
     torch.set_num_threads(1)
     ws = Workspace(root)
     dataset_id = ws.save_dataset(rating_dataset).id
-    model = train(rating_dataset, TrainConfig(epochs=3, batch_size=64, patience=10), encoder_dir=tiny_bert_dir)
+    # enough epochs for the content part, which starts at zero on top of the bias model, to react to an edit
+    model = train(rating_dataset, TrainConfig(epochs=10, batch_size=64, patience=10), encoder_dir=tiny_bert_dir)
     return model_registry.save_to_registry(ws, model, name="tiny ratings", dataset_id=dataset_id), dataset_id
 
 

@@ -311,6 +311,7 @@ class Context:
         self.projected: dict = {}  # a model's projected text tables for this context (see ValueModel._raw)
         self._event_rows: np.ndarray | None = None
         self._event_item_codes: np.ndarray | None = None
+        self._event_id_codes: np.ndarray | None = None
 
     def price(self, item_ids: np.ndarray) -> np.ndarray:
         """Item prices (NaN when unknown)."""
@@ -342,6 +343,7 @@ class Context:
             item_row=self.items.rows(item_ids),
             hist_row=hist_rows,
             hist_kind=np.where(valid, ev.kind[safe] if len(ev.kind) else 0, 0),
+            hist_item=np.where(valid, self._event_codes()[safe], 0) if len(ev.item_ids) else np.zeros(idx.shape, np.int64),
             hist_age=np.where(valid, age, 0.0),
             hist_mask=valid,
             numeric=space.standardize(numeric),
@@ -353,6 +355,12 @@ class Context:
         if self._event_rows is None:
             self._event_rows = self.items.rows(self.events.item_ids)
         return self._event_rows
+
+    def _event_codes(self) -> np.ndarray:
+        """Item ID code (0 = unknown) of every event (computed once)."""
+        if self._event_id_codes is None:
+            self._event_id_codes = self.space.item_codes(self.events.item_ids)
+        return self._event_id_codes
 
     def _event_items(self) -> np.ndarray:
         """Catalogue position of every event's item (computed once)."""
@@ -389,6 +397,7 @@ class Context:
             item=torch.as_tensor(np.asarray(candidate, np.int64)),
             event_item=torch.as_tensor(self._event_items()),
             event_funnel=torch.as_tensor(self.space.funnel_kind_codes(ev.kind)),
+            event_code=torch.as_tensor(self._event_codes()),
         )
 
 
@@ -405,14 +414,15 @@ class FirstEvents:
     item: torch.Tensor | None = None  # [n] catalogue position of each row's candidate item
     event_item: torch.Tensor | None = None  # [E] catalogue position of each event's item
     event_funnel: torch.Tensor | None = None  # [E] True where the event's kind is left out on the candidate item
+    event_code: torch.Tensor | None = None  # [E] item ID code of each event (0 = unknown)
 
     def take(self, index: torch.Tensor) -> FirstEvents:
         """The rows of a batch (event tables shared)."""
         item = None if self.item is None else self.item[index]
         return replace(self, start=self.start[index], count=self.count[index], time=self.time[index], item=item)
 
-    def history(self, keep: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(hist_row, hist_kind, hist_feat, hist_mask) [n, k] of each row's first min(keep, count) events."""
+    def history(self, keep: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(hist_row, hist_kind, hist_feat, hist_mask, hist_item) [n, k] of each row's first min(keep, count) events."""
         m = torch.minimum(keep, self.count).clamp(max=k)
         j = torch.arange(k)[None, :]
         mask = j >= (k - m)[:, None]
@@ -422,7 +432,8 @@ class FirstEvents:
         if self.item is not None and self.event_item is not None and self.event_funnel is not None:
             mask = mask & ~((self.event_item[pos] == self.item[:, None]) & self.event_funnel[pos])  # a gap, in training only
         feat = torch.stack([torch.log1p(age), slot], dim=-1) * mask.unsqueeze(-1)
-        return self.event_row[pos] * mask, self.event_kind[pos] * mask, feat, mask
+        items = self.event_code[pos] * mask if self.event_code is not None else torch.zeros_like(pos)
+        return self.event_row[pos] * mask, self.event_kind[pos] * mask, feat, mask, items
 
 
 def _all_items(dataset) -> np.ndarray:
@@ -506,6 +517,7 @@ class Inputs:
     hist_feat: torch.Tensor  # [n, K, 2] recency: log1p(days before), slots from the most recent / K
     hist_mask: torch.Tensor  # [n, K] True where a history event is present
     numeric: torch.Tensor  # [n, F] standardised numeric features
+    hist_item: torch.Tensor | None = None  # [n, K] item ID codes of history events (0 = unknown item or empty slot)
 
     @classmethod
     def build(
@@ -515,6 +527,7 @@ class Inputs:
         k = hist_mask.shape[1]
         slot = np.broadcast_to((k - 1 - np.arange(k)) / max(k, 1), hist_mask.shape)
         feat = np.stack([np.log1p(np.clip(hist_age, 0, None)), slot], axis=-1) * hist_mask[..., None]
+        codes.setdefault("hist_item", np.zeros(hist_mask.shape, np.int64))  # unknown items: no residual fold-in
         tensors = {name: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.long) for name, a in codes.items()}
         return cls(
             numeric=torch.as_tensor(numeric, dtype=torch.float32),
@@ -528,13 +541,13 @@ class Inputs:
 
     def take(self, index: torch.Tensor | slice) -> Inputs:
         """Rows selected by an index tensor or slice."""
-        return Inputs(**{name: value[index] for name, value in vars(self).items()})
+        return Inputs(**{name: None if value is None else value[index] for name, value in vars(self).items()})
 
     def to(self, device: torch.device) -> Inputs:
         """All tensors moved to a device."""
-        return Inputs(**{name: value.to(device) for name, value in vars(self).items()})
+        return Inputs(**{name: None if value is None else value.to(device) for name, value in vars(self).items()})
 
     @classmethod
     def concat(cls, parts: Sequence[Inputs]) -> Inputs:
         """Rows of several Inputs stacked."""
-        return cls(**{name: torch.cat([vars(p)[name] for p in parts]) for name in vars(parts[0])})
+        return cls(**{name: None if vars(parts[0])[name] is None else torch.cat([vars(p)[name] for p in parts]) for name in vars(parts[0])})

@@ -29,8 +29,9 @@ class ValueHead(nn.Module):
     Item and profile rows are text embeddings followed by one-hot categorical attributes (widths
     item_extra / user_extra; see FeatureSpace.item_levels), projected together.
     With fold_in, an unknown user (no ID row) also gets a learned bias from the kinds of its visible
-    events (for ratings: how it rated so far), shrunk towards zero for short histories:
-    sum of kind values / (events + FOLD_IN_PRIOR) -- the fold-in a user+item bias model does for a new user.
+    events (for ratings: how it rated so far, less each rated item's own bias), shrunk towards zero
+    for short histories: sum of (kind value - item bias) / (events + FOLD_IN_PRIOR) -- the fold-in a
+    user+item bias model does for a new user.
     """
 
     def __init__(
@@ -67,6 +68,7 @@ class ValueHead(nn.Module):
         if fold_in:
             self.kind_value = nn.Embedding(n_kinds + 1, 1)
             nn.init.zeros_(self.kind_value.weight)
+            self.register_buffer("rated_kind", torch.zeros(n_kinds + 1))  # 1 for rating kinds ("rated 4"), set by training
         for table in (self.user_id, self.item_id, self.kind):
             nn.init.normal_(table.weight, std=0.01)
         for table in (self.user_bias, self.item_bias):
@@ -109,6 +111,10 @@ class ValueHead(nn.Module):
         ids = (self.user_id(x.user) * self.item_id(x.item)).sum(-1)
         biases = self.user_bias(x.user).squeeze(-1) + self.item_bias(x.item).squeeze(-1)
         if self.fold_in:
-            values = (self.kind_value(x.hist_kind).squeeze(-1) * mask).sum(1) / (mask.sum(1) + FOLD_IN_PRIOR)
+            values = self.kind_value(x.hist_kind).squeeze(-1)
+            if x.hist_item is not None:  # a rating counts by how far it is from what the item usually gets
+                known = (x.hist_item > 0).to(values.dtype) * self.rated_kind[x.hist_kind]
+                values = values - known * self.item_bias(x.hist_item).squeeze(-1).detach()
+            values = (values * mask).sum(1) / (mask.sum(1) + FOLD_IN_PRIOR)
             biases = biases + values * (x.user == 0)
         return content + ids + biases + self.global_bias

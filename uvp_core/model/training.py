@@ -254,15 +254,17 @@ def _drop_ids(x: Inputs, p: float, generator: torch.Generator, space: FeatureSpa
     from_right = torch.arange(k - 1, -1, -1)  # slot j holds the (k-1-j)-th most recent event
     mask = x.hist_mask & ((from_right[None, :] < keep_n[:, None]) | keep_user[:, None])
     hist_row, hist_kind, hist_feat = x.hist_row * mask, x.hist_kind * mask, x.hist_feat * mask.unsqueeze(-1)
+    hist_item = x.hist_item * mask if x.hist_item is not None else None
     if first is not None:
         cold = (~keep_user & (torch.rand(len(x), generator=generator) < first_share))[:, None]
-        row, kind, feat, early = first.history(keep_n, k)
+        row, kind, feat, early, items = first.history(keep_n, k)
         mask = torch.where(cold, early, mask)
         hist_row, hist_kind = torch.where(cold, row, hist_row), torch.where(cold, kind, hist_kind)
         hist_feat = torch.where(cold.unsqueeze(-1), feat, hist_feat)
+        hist_item = torch.where(cold, items, hist_item) if hist_item is not None else None
     cold_length = (torch.log1p(mask.sum(1).float()) - mean[0]) / std[0]
     numeric[:, 0] = torch.where(keep_user, numeric[:, 0], cold_length)
-    return replace(x, numeric=numeric, hist_mask=mask, hist_row=hist_row, hist_kind=hist_kind, hist_feat=hist_feat)
+    return replace(x, numeric=numeric, hist_mask=mask, hist_row=hist_row, hist_kind=hist_kind, hist_feat=hist_feat, hist_item=hist_item)
 
 
 def _loss(task: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -370,6 +372,7 @@ def init_biases(head: ValueHead, prep: Prepared, reg: float = 5.0, iterations: i
             codes = prep.space.kind_codes(names)
             values = (np.asarray(prep.space.rating_levels) - stats["mean"]) / stats["std"] - mu
             head.kind_value.weight[torch.as_tensor(codes[codes > 0])] = torch.as_tensor(values[codes > 0], dtype=torch.float32).unsqueeze(1)
+            head.rated_kind[torch.as_tensor(codes[codes > 0])] = 1.0
 
 
 def build_optimizer(head: ValueHead, encoder: TextEncoder | None, config: TrainConfig) -> torch.optim.Optimizer:

@@ -348,6 +348,7 @@ class ValueModel:
         price = np.full(n, np.nan)
         kind_slots: list[tuple[int, int]] = []
         kind_names: list[str] = []
+        slot_items: list[str] = []
         for r, row in enumerate(rows):
             texts = self.rendered_texts(row)
             profile_key = one_hot([row.profile], space.user_levels)[0].tobytes() if space.user_levels else b""
@@ -362,13 +363,16 @@ class ValueModel:
                 hist_age[r, offset + j] = (now - pd.Timestamp(event.timestamp)).total_seconds() / 86400.0
                 kind_slots.append((r, offset + j))
                 kind_names.append(event.kind)
+                slot_items.append(event.item_id)
             hist_mask[r, offset:] = bool(events)
             n_before[r] = len(events) + row.n_earlier
             price[r] = _as_float(row.item.get("price"))
         hist_kind = np.zeros((n, k), np.int64)
+        hist_item = np.zeros((n, k), np.int64)
         if kind_slots:
             slots = np.asarray(kind_slots)
             hist_kind[slots[:, 0], slots[:, 1]] = space.kind_codes(kind_names)
+            hist_item[slots[:, 0], slots[:, 1]] = space.item_codes(slot_items)
         sentinel = "\x00unknown"  # None -> a key no vocabulary holds -> code 0
         users = space.user_codes([row.user_id if row.user_id is not None else sentinel for row in rows])
         items = space.item_codes([row.item_id if row.item_id is not None else sentinel for row in rows])
@@ -382,6 +386,7 @@ class ValueModel:
             item_row=item_row,
             hist_row=hist_row,
             hist_kind=hist_kind,
+            hist_item=hist_item,
             hist_age=hist_age,
             hist_mask=hist_mask,
             numeric=space.standardize(numeric_features(n_before, popularity, price)),
