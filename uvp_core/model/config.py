@@ -70,7 +70,7 @@ class TrainConfig:
         size = self.batch_size
         while size > 64 and math.ceil(n_train / size) < self.min_steps:
             size //= 2
-        return max(1, min(size, self.batch_size))
+        return size
 
     @property
     def n_epochs(self) -> int:

@@ -15,7 +15,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from uvp_core.text.templates import TemplateContext, format_number, format_value, is_missing, render_items, render_profiles
+from uvp_core.text.templates import (
+    TemplateContext,
+    field_records,
+    format_number,
+    format_value,
+    is_missing,
+    render_items,
+    render_profiles,
+)
 
 NUMERIC_FEATURES = ("log_history_length", "log_item_popularity", "log_price", "price_missing")
 MAX_RATING_LEVELS = 20  # more distinct rating values than this -> 10 equal-width rating buckets
@@ -213,17 +221,6 @@ def one_hot(records: Sequence[Mapping[str, Any]], levels: dict[str, list[str]]) 
                     out[r, j] = 1.0
         start += len(values)
     return out
-
-
-def field_records(frame: pd.DataFrame | None, ids: Sequence[str], key: str, columns: Sequence[str]) -> list[dict]:
-    """Each id's row of `frame` as a dict of `columns` ({} for ids absent from the frame)."""
-    if frame is None or not len(frame) or not columns:
-        return [{} for _ in ids]
-    keep = [c for c in columns if c in frame.columns and c != key]
-    table = frame.drop_duplicates(key, keep="first").set_index(key)[keep]
-    wanted = table.index.intersection(pd.Index(ids))
-    lookup = table.loc[wanted].to_dict("index")
-    return [lookup.get(i, {}) for i in ids]
 
 
 # --- lazily rendered and encoded texts ------------------------------------------------------------
@@ -517,7 +514,7 @@ class Inputs:
     hist_feat: torch.Tensor  # [n, K, 2] recency: log1p(days before), slots from the most recent / K
     hist_mask: torch.Tensor  # [n, K] True where a history event is present
     numeric: torch.Tensor  # [n, F] standardised numeric features
-    hist_item: torch.Tensor | None = None  # [n, K] item ID codes of history events (0 = unknown item or empty slot)
+    hist_item: torch.Tensor  # [n, K] item ID codes of history events (0 = unknown item or empty slot)
 
     @classmethod
     def build(
@@ -541,13 +538,13 @@ class Inputs:
 
     def take(self, index: torch.Tensor | slice) -> Inputs:
         """Rows selected by an index tensor or slice."""
-        return Inputs(**{name: None if value is None else value[index] for name, value in vars(self).items()})
+        return Inputs(**{name: value[index] for name, value in vars(self).items()})
 
     def to(self, device: torch.device) -> Inputs:
         """All tensors moved to a device."""
-        return Inputs(**{name: None if value is None else value.to(device) for name, value in vars(self).items()})
+        return Inputs(**{name: value.to(device) for name, value in vars(self).items()})
 
     @classmethod
     def concat(cls, parts: Sequence[Inputs]) -> Inputs:
         """Rows of several Inputs stacked."""
-        return cls(**{name: None if vars(parts[0])[name] is None else torch.cat([vars(p)[name] for p in parts]) for name in vars(parts[0])})
+        return cls(**{name: torch.cat([vars(p)[name] for p in parts]) for name in vars(parts[0])})

@@ -111,10 +111,8 @@ class ValueHead(nn.Module):
         ids = (self.user_id(x.user) * self.item_id(x.item)).sum(-1)
         biases = self.user_bias(x.user).squeeze(-1) + self.item_bias(x.item).squeeze(-1)
         if self.fold_in:
-            values = self.kind_value(x.hist_kind).squeeze(-1)
-            if x.hist_item is not None:  # a rating counts by how far it is from what the item usually gets
-                known = (x.hist_item > 0).to(values.dtype) * self.rated_kind[x.hist_kind]
-                values = values - known * self.item_bias(x.hist_item).squeeze(-1).detach()
+            known = (x.hist_item > 0) * self.rated_kind[x.hist_kind]  # a rating counts by how far it is from what the item usually gets
+            values = self.kind_value(x.hist_kind).squeeze(-1) - known * self.item_bias(x.hist_item).squeeze(-1).detach()
             values = (values * mask).sum(1) / (mask.sum(1) + FOLD_IN_PRIOR)
             biases = biases + values * (x.user == 0)
         return content + ids + biases + self.global_bias

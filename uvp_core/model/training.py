@@ -254,14 +254,14 @@ def _drop_ids(x: Inputs, p: float, generator: torch.Generator, space: FeatureSpa
     from_right = torch.arange(k - 1, -1, -1)  # slot j holds the (k-1-j)-th most recent event
     mask = x.hist_mask & ((from_right[None, :] < keep_n[:, None]) | keep_user[:, None])
     hist_row, hist_kind, hist_feat = x.hist_row * mask, x.hist_kind * mask, x.hist_feat * mask.unsqueeze(-1)
-    hist_item = x.hist_item * mask if x.hist_item is not None else None
+    hist_item = x.hist_item * mask
     if first is not None:
         cold = (~keep_user & (torch.rand(len(x), generator=generator) < first_share))[:, None]
         row, kind, feat, early, items = first.history(keep_n, k)
         mask = torch.where(cold, early, mask)
         hist_row, hist_kind = torch.where(cold, row, hist_row), torch.where(cold, kind, hist_kind)
         hist_feat = torch.where(cold.unsqueeze(-1), feat, hist_feat)
-        hist_item = torch.where(cold, items, hist_item) if hist_item is not None else None
+        hist_item = torch.where(cold, items, hist_item)
     cold_length = (torch.log1p(mask.sum(1).float()) - mean[0]) / std[0]
     numeric[:, 0] = torch.where(keep_user, numeric[:, 0], cold_length)
     return replace(x, numeric=numeric, hist_mask=mask, hist_row=hist_row, hist_kind=hist_kind, hist_feat=hist_feat, hist_item=hist_item)
@@ -471,7 +471,7 @@ class _TrainState:
 def _loop(prep, config, head, encoder, tables, optimizer, state, device, report, stop, checkpoint_dir) -> None:
     """Epochs of shuffled minibatch steps with validation, early stopping and checkpoints."""
     task, n = prep.task, len(prep.train_y)
-    batch_size = config.finetune_batch_size if encoder is not None else config.step_batch_size(n)
+    batch_size = config.step_batch_size(n)
     id_l2, id_dropout = config.id_settings(task)
     steps = max(1, math.ceil(n / batch_size))
     state.history = state.history or []
@@ -605,8 +605,7 @@ def _finish(prep, config, head, encoder, tables, state, origin: dict) -> ValueMo
     y = prep.val_y.numpy().astype(np.float64)
     metrics: dict = {"n_" + k: v for k, v in prep.n_examples.items()}
     metrics.update(prep.baseline)
-    metrics.update({"best_epoch": state.best_epoch, "epochs_run": state.epoch,
-                    "batch_size": config.finetune_batch_size if config.mode == "finetune" else config.step_batch_size(len(prep.train_y))})  # fmt: skip
+    metrics.update({"best_epoch": state.best_epoch, "epochs_run": state.epoch, "batch_size": config.step_batch_size(len(prep.train_y))})
     cutoff = prep.validation_cutoff_ms
     metrics["validation_split"] = "random" if cutoff is None else "time"
     metrics["validation_cutoff"] = None if cutoff is None else pd.Timestamp(cutoff, unit="ms", tz="UTC").isoformat()
@@ -661,7 +660,7 @@ def estimate_training_time(dataset, config: TrainConfig | None = None, encoder_d
 def _estimate(prep: Prepared, encoder: TextEncoder, config: TrainConfig, device: torch.device) -> float:
     """Seconds for a full run: text encoding + epochs x (training steps + validation), from timed real steps."""
     finetune = config.mode == "finetune"
-    batch_size = config.finetune_batch_size if finetune else config.step_batch_size(len(prep.train_y))
+    batch_size = config.step_batch_size(len(prep.train_y))
     threads = config.threads if device.type == "cpu" else -1
     if finetune:
         tables = Tables(prep, encoder, "finetune", device)

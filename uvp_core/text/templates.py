@@ -317,6 +317,17 @@ def render_pair_texts(
     return PairTexts(profile=profile, history=tuple(lines), item=item)
 
 
+def field_records(frame: pd.DataFrame | None, ids: Sequence[str], key: str, columns: Sequence[str] | None = None) -> list[dict]:
+    """Each id's first row of `frame` as a dict of `columns` (all but `key` when None; {} for ids absent from the frame)."""
+    if frame is None or not len(frame):
+        return [{} for _ in ids]
+    keep = [c for c in (columns if columns is not None else frame.columns) if c in frame.columns and c != key]
+    table = frame.drop_duplicates(key, keep="first").set_index(key)[keep]
+    wanted = table.index.intersection(pd.Index(ids))
+    lookup = table.loc[wanted].to_dict("index")
+    return [lookup.get(i, {}) for i in ids]
+
+
 def render_items(
     items: pd.DataFrame | None,
     item_ids: Sequence[str],
@@ -325,25 +336,12 @@ def render_items(
 ) -> list[str]:
     """Item texts for many ids at once (ids absent from `items` get 'item <id>')."""
     context = context or TemplateContext()
-    lookup: dict[str, dict] = {}
-    if items is not None and len(items):
-        keep = [c for c in (columns if columns is not None else items.columns) if c in items.columns]
-        frame = items.drop_duplicates("item_id", keep="first").set_index("item_id")
-        frame = frame[[c for c in keep if c != "item_id"]]
-        wanted = frame.index.intersection(pd.Index(item_ids))
-        lookup = frame.loc[wanted].to_dict("index")
-    return [render_item(lookup.get(i, {}), i, context) for i in item_ids]
+    records = field_records(items, item_ids, "item_id", columns)
+    return [render_item(fields, i, context) for fields, i in zip(records, item_ids, strict=True)]
 
 
 def render_profiles(
     users: pd.DataFrame | None, user_ids: Sequence[str], columns: Sequence[str] | None = None
 ) -> list[str]:
     """Profile texts for many users at once (users absent from `users` get 'no profile information')."""
-    lookup: dict[str, dict] = {}
-    if users is not None and len(users):
-        keep = [c for c in (columns if columns is not None else users.columns) if c in users.columns]
-        frame = users.drop_duplicates("user_id", keep="first").set_index("user_id")
-        frame = frame[[c for c in keep if c != "user_id"]]
-        wanted = frame.index.intersection(pd.Index(user_ids))
-        lookup = frame.loc[wanted].to_dict("index")
-    return [render_profile(lookup.get(u, {})) for u in user_ids]
+    return [render_profile(fields) for fields in field_records(users, user_ids, "user_id", columns)]
