@@ -9,6 +9,7 @@ import torch
 
 from uvp_core.model import ModelLoadError, check_encoder_dir, clear_embedding_cache, load_encoder
 from uvp_core.model import encoder as encoder_module
+from uvp_core.model.threads import fixed_threads
 
 
 def test_tiny_bert_loads_and_encodes_normalised_vectors(tiny_bert_dir):
@@ -69,3 +70,44 @@ def test_default_encoder_is_hash_checked(monkeypatch):
     monkeypatch.setattr(encoder_module, "DEFAULT_ENCODER_SHA256", "0" * 64)
     with pytest.raises(ModelLoadError, match="sha256"):
         encoder_module.default_encoder_dir()
+
+
+def test_canonical_batches_run_traced_and_agree_with_eager(tiny_bert_dir, monkeypatch):
+    encoder = load_encoder(tiny_bert_dir)
+    if encoder.precision is None or encoder.device.type != "cpu":
+        pytest.skip("tracing applies to the bf16 inference copy on CPU")
+    texts = ["blue ceramic mug", "a red lamp for the garden, handmade " * 3, ""]
+    clear_embedding_cache()
+    traced = encoder.encode(texts)
+    assert any(runner is not None for runner in encoder._traced.values()), "no canonical batch ran traced"
+    monkeypatch.setattr(encoder_module, "TRACE_ON_CPU", False)
+    clear_embedding_cache()
+    eager = encoder.encode(texts)
+    assert torch.allclose(traced, eager, atol=2e-2)  # the same bf16 model; fused kernels round differently
+    assert (traced * eager).sum(1).min() > 0.999
+
+
+def test_traced_embeddings_do_not_depend_on_thread_count(tiny_bert_dir):
+    encoder = load_encoder(tiny_bert_dir)
+    texts = [f"item {n} " * (n % 9 + 1) for n in range(40)]
+    runs = []
+    for threads in (1, 2):
+        clear_embedding_cache()
+        with fixed_threads(threads):
+            runs.append(encoder.encode(texts))
+    assert torch.equal(runs[0], runs[1])
+
+
+def test_a_model_that_does_not_trace_encodes_eager(tiny_bert_dir, monkeypatch, caplog):
+    encoder = load_encoder(tiny_bert_dir)
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("not traceable")
+
+    monkeypatch.setattr(torch.jit, "trace", refuse)
+    monkeypatch.setattr(encoder, "_traced", {})
+    clear_embedding_cache()
+    vectors = encoder.encode(["blue mug", "red lamp"])
+    assert vectors.shape == (2, 32) and torch.allclose(vectors.norm(dim=1), torch.ones(2), atol=1e-5)
+    if encoder.precision is not None:
+        assert "tracing at" in caplog.text and all(runner is None for runner in encoder._traced.values())
