@@ -68,9 +68,8 @@ def test_an_unknown_user_is_folded_in_from_how_they_rated(rating_model, rating_d
 def test_fold_in_adds_the_shrunk_mean_kind_value_for_unknown_users_only(rating_model, rating_dataset):
     import torch
 
-    from uvp_core.model.network import FOLD_IN_PRIOR
-
     head = rating_model.head_
+    prior = float(head.fold_prior)
     context = rating_model.context(rating_dataset)
     events = rating_dataset.events
     x = context.inputs(events["user_id"].to_numpy(object)[:40], events["item_id"].to_numpy(object)[:40], None)
@@ -89,10 +88,10 @@ def test_fold_in_adds_the_shrunk_mean_kind_value_for_unknown_users_only(rating_m
         head.kind_value.weight.copy_(saved)
         known_with = head(items, profiles, x)
     mask = x.hist_mask.float()
-    expected = (saved[x.hist_kind, 0] * mask).sum(1) / (mask.sum(1) + FOLD_IN_PRIOR)
+    expected = (saved[x.hist_kind, 0] * mask).sum(1) / (mask.sum(1) + prior)
     assert torch.allclose(with_fold_in - without, expected, atol=1e-5) and expected.abs().max() > 0
     # each rated history item's own bias is taken off its rating: the fold-in is a residual, as in a bias model
     item_bias = head.item_bias.weight[x.hist_item, 0] * (x.hist_item > 0) * rated[x.hist_kind]
-    residual = -(item_bias * mask).sum(1) / (mask.sum(1) + FOLD_IN_PRIOR)
+    residual = -(item_bias * mask).sum(1) / (mask.sum(1) + prior)
     assert torch.allclose(without - no_residual, residual, atol=1e-5) and residual.abs().max() > 0
     assert torch.equal(known_with, known_without)  # known users have their own bias row instead

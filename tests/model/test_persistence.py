@@ -131,3 +131,20 @@ def test_finetuned_model_round_trip_without_the_original_encoder(rating_dataset,
     loaded = load_model(folder)
     assert loaded.fine_tuned and np.array_equal(loaded.predict(rating_dataset, _pairs(rating_dataset)), expected)
     assert not any(p.requires_grad for p in loaded.encoder_.model.parameters())
+
+
+def test_model_saved_before_the_fitted_fold_in_prior_loads_with_the_old_default(rating_model, rating_dataset, saved):
+    import hashlib
+
+    from uvp_core.model.network import FOLD_IN_PRIOR
+
+    tensors = load_file(str(saved / "model.safetensors"))
+    assert "fold_prior" in tensors and rating_model.head_.fold_in
+    del tensors["fold_prior"]
+    save_file(tensors, str(saved / "model.safetensors"))
+    meta = json.loads((saved / "uvp_model.json").read_text())
+    meta["files"]["model.safetensors"] = hashlib.sha256((saved / "model.safetensors").read_bytes()).hexdigest()
+    (saved / "uvp_model.json").write_text(json.dumps(meta))
+    loaded = load_model(saved)
+    assert float(loaded.head_.fold_prior) == FOLD_IN_PRIOR
+    assert len(loaded.predict(rating_dataset, _pairs(rating_dataset))) == 40

@@ -46,8 +46,10 @@ def model_card(meta: dict) -> str:
         "embeddings learned from events, and numeric features (history length, item popularity, price).",
         f"- Categorical attributes also read as one-hot next to their text: "
         f"{', '.join(f'{c} ({n} values)' for c, n in features.get('one_hot', {}).items()) or 'none'}.",
-        *(["- A user unseen in training gets a bias folded in from the kinds of their visible events (for ratings: "
-           "how they rated so far), shrunk for short histories."] if meta.get("head", {}).get("fold_in") else []),
+        *([f"- A user unseen in training gets a bias folded in from the kinds of their visible events (for ratings: "
+           f"how they rated so far), shrunk for short histories (as if {meta['head'].get('fold_prior', 5.0):g} more "
+           "average events had been seen; fitted on how the training users' first events predict their later ones)."]
+          if meta.get("head", {}).get("fold_in") else []),
         f"- Templates: version `{meta['templates']['version']}` (rules in `uvp_model.json`).",
         "",
         "## Data",

@@ -10,7 +10,7 @@ from torch import nn
 
 from uvp_core.model.features import Inputs
 
-FOLD_IN_PRIOR = 5.0  # pseudo-events shrinking an unknown user's fold-in bias (the ridge penalty of examples.ridge_biases)
+FOLD_IN_PRIOR = 5.0  # pseudo-events shrinking an unknown user's fold-in bias: the default (models saved before it was fitted)
 
 
 def mlp(n_in: int, n_hidden: int, n_out: int, dropout: float) -> nn.Sequential:
@@ -30,8 +30,9 @@ class ValueHead(nn.Module):
     item_extra / user_extra; see FeatureSpace.item_levels), projected together.
     With fold_in, an unknown user (no ID row) also gets a learned bias from the kinds of its visible
     events (for ratings: how it rated so far, less each rated item's own bias), shrunk towards zero
-    for short histories: sum of (kind value - item bias) / (events + FOLD_IN_PRIOR) -- the fold-in a
-    user+item bias model does for a new user.
+    for short histories: sum of (kind value - item bias) / (events + fold_prior) -- the fold-in a
+    user+item bias model does for a new user, with the prior fitted on how well the training users'
+    first events predict their later ones (examples.fold_in_prior).
     """
 
     def __init__(
@@ -69,6 +70,7 @@ class ValueHead(nn.Module):
             self.kind_value = nn.Embedding(n_kinds + 1, 1)
             nn.init.zeros_(self.kind_value.weight)
             self.register_buffer("rated_kind", torch.zeros(n_kinds + 1))  # 1 for rating kinds ("rated 4"), set by training
+            self.register_buffer("fold_prior", torch.full((1,), FOLD_IN_PRIOR))  # pseudo-events; fitted by training (examples.fold_in_prior)
         for table in (self.user_id, self.item_id, self.kind):
             nn.init.normal_(table.weight, std=0.01)
         for table in (self.user_bias, self.item_bias):
@@ -113,6 +115,6 @@ class ValueHead(nn.Module):
         if self.fold_in:
             known = (x.hist_item > 0) * self.rated_kind[x.hist_kind]  # a rating counts by how far it is from what the item usually gets
             values = self.kind_value(x.hist_kind).squeeze(-1) - known * self.item_bias(x.hist_item).squeeze(-1).detach()
-            values = (values * mask).sum(1) / (mask.sum(1) + FOLD_IN_PRIOR)
+            values = (values * mask).sum(1) / (mask.sum(1) + self.fold_prior)
             biases = biases + values * (x.user == 0)
         return content + ids + biases + self.global_bias

@@ -253,7 +253,8 @@ def _write_folder(model, folder: Path) -> None:
             "history_k": model.space_.template.history_k,
         },
         "head": {"hidden_dim": model.head_.hidden, "n_numeric": model.head_.user_tower[0].in_features - 3 * model.head_.hidden,
-                 "fold_in": model.head_.fold_in},
+                 "fold_in": model.head_.fold_in,
+                 **({"fold_prior": float(model.head_.fold_prior)} if model.head_.fold_in else {})},
         "data_fingerprint": model.data_fingerprint_,
         "data_name": model.meta_.get("data_name", ""),
         "config": model.config.to_dict(),
@@ -362,7 +363,7 @@ def load_model(path: str | Path, *, encoder_dir: str | Path | None = None):
     """Load a model folder after checking it (no pickles, no custom code, hashes, format version)."""
     from uvp_core.model.config import TrainConfig
     from uvp_core.model.features import FeatureSpace
-    from uvp_core.model.network import ValueHead
+    from uvp_core.model.network import FOLD_IN_PRIOR, ValueHead
     from uvp_core.model.value_model import ValueModel
 
     folder = Path(path).expanduser().resolve()
@@ -384,7 +385,10 @@ def load_model(path: str | Path, *, encoder_dir: str | Path | None = None):
             item_extra=space.item_width,
             user_extra=space.user_width,
         )
-        head.load_state_dict(load_file(str(folder / HEAD_FILE)))
+        state = load_file(str(folder / HEAD_FILE))
+        if head.fold_in and "fold_prior" not in state:  # saved before the prior was fitted: the fixed default
+            state["fold_prior"] = torch.full((1,), FOLD_IN_PRIOR)
+        head.load_state_dict(state)
     except ModelLoadError:
         raise
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:

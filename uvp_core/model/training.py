@@ -38,12 +38,13 @@ from uvp_core.model.examples import (
     bias_baseline,
     build_examples,
     fit_space,
+    fold_in_prior,
     resolve_target,
     ridge_biases,
     time_split,
 )
 from uvp_core.model.features import Context, FeatureSpace, FirstEvents, Inputs
-from uvp_core.model.network import ValueHead
+from uvp_core.model.network import FOLD_IN_PRIOR, ValueHead
 from uvp_core.model.persistence import load_checkpoint, save_checkpoint
 from uvp_core.model.threads import fixed_threads
 from uvp_core.model.value_model import ValueModel, calibrate, sigmoid
@@ -75,6 +76,7 @@ class Prepared:
     n_examples: dict  # counts for the model card
     fingerprint: str
     validation_cutoff_ms: int | None = None  # where the time-based validation period starts (None: random split)
+    fold_prior: float = FOLD_IN_PRIOR  # pseudo-events of an unknown user's fold-in (regression; examples.fold_in_prior)
 
 
 def prepare(dataset, config: TrainConfig, device: torch.device) -> Prepared:
@@ -96,6 +98,11 @@ def prepare(dataset, config: TrainConfig, device: torch.device) -> Prepared:
     space.numeric_mean, space.numeric_std = mean.tolist(), std.tolist()
     train_x.numeric = ((train_x.numeric - mean.float()) / std.float()).contiguous()
     val_x = context.inputs(va.users, va.items, va.times)
+    known = train_x.user.numpy() > 0
+    fold_prior = fold_in_prior(
+        train_x.user.numpy()[known], train_x.item.numpy()[known], tr.times[known], tr.y[known].astype(np.float64),
+        len(space.user_ids) + 1, len(space.item_ids) + 1, first=config.cold_history,
+    ) if task == "regression" else FOLD_IN_PRIOR  # fmt: skip
     y_all = examples.y[train]
     stats = {
         "mean": float(y_all.mean()) if task == "regression" else 0.0,
@@ -115,6 +122,7 @@ def prepare(dataset, config: TrainConfig, device: torch.device) -> Prepared:
         val_y=torch.as_tensor(va.y, dtype=torch.float32),
         label_stats=stats,
         validation_cutoff_ms=cutoff,
+        fold_prior=fold_prior,
         baseline=_baseline(task, tr, va, space),
         n_examples={
             "train": len(tr),
@@ -373,6 +381,8 @@ def init_biases(head: ValueHead, prep: Prepared, reg: float = 5.0, iterations: i
             values = (np.asarray(prep.space.rating_levels) - stats["mean"]) / stats["std"] - mu
             head.kind_value.weight[torch.as_tensor(codes[codes > 0])] = torch.as_tensor(values[codes > 0], dtype=torch.float32).unsqueeze(1)
             head.rated_kind[torch.as_tensor(codes[codes > 0])] = 1.0
+        if head.fold_in:
+            head.fold_prior.fill_(prep.fold_prior)
 
 
 def build_optimizer(head: ValueHead, encoder: TextEncoder | None, config: TrainConfig) -> torch.optim.Optimizer:

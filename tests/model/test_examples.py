@@ -1,0 +1,39 @@
+"""Example building helpers: the empirical-Bayes fold-in prior."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from uvp_core.model.examples import FOLD_IN_PRIORS, fold_in_prior
+
+
+def _ratings(n_users: int, n_events: int, early_informative: bool, seed: int = 0):
+    """Users x events of bias + noise; with early_informative False the first 5 events carry a bias of their own."""
+    rng = np.random.default_rng(seed)
+    u = np.repeat(np.arange(1, n_users + 1), n_events)
+    i = rng.integers(1, 40, len(u))
+    t = np.tile(np.arange(n_events), n_users)
+    bias = rng.normal(0, 1.0, n_users + 1)[u]
+    early_bias = bias if early_informative else rng.normal(0, 1.0, n_users + 1)[u]
+    y = np.where(t < 5, early_bias, bias) + rng.normal(0, 0.3, len(u))
+    return u, i, t, y
+
+
+def test_stationary_users_get_a_weak_prior_and_misleading_first_events_a_strong_one():
+    u, i, t, y = _ratings(200, 20, early_informative=True)
+    weak = fold_in_prior(u, i, t, y, 201, 40)
+    u, i, t, y = _ratings(200, 20, early_informative=False)
+    strong = fold_in_prior(u, i, t, y, 201, 40)
+    assert weak <= 2.0 and strong >= 50.0, (weak, strong)
+
+
+def test_events_are_ordered_by_time_not_by_row():
+    u, i, t, y = _ratings(200, 20, early_informative=False)
+    order = np.random.default_rng(1).permutation(len(u))  # rows shuffled: the first events are still the earliest
+    assert fold_in_prior(u[order], i[order], t[order], y[order], 201, 40) == fold_in_prior(u, i, t, y, 201, 40)
+
+
+def test_too_few_users_keep_the_default():
+    u, i, t, y = _ratings(10, 20, early_informative=True)
+    assert fold_in_prior(u, i, t, y, 11, 40, default=5.0) == 5.0
+    assert 5.0 in FOLD_IN_PRIORS
