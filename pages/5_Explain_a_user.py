@@ -49,7 +49,8 @@ item_id = st.selectbox("Item to explain", candidates, key=app_state.EXPLAIN_ITEM
 
 # --- the explanation ---------------------------------------------------------------------------------
 st.header("Why this prediction")
-exp = app_state.pair_explanation(root, model_id, dataset_id, user_id, item_id)
+attributes = app_state.background_picker()
+exp = app_state.pair_explanation(root, model_id, dataset_id, user_id, item_id, attributes)
 a, b, c = st.columns(3)
 a.metric("Prediction", f"{exp.prediction:.4f}")
 b.metric("Base value (every feature masked)", f"{float(exp.base_values):.4f}")
@@ -82,7 +83,7 @@ st.header("Compare two items")
 others = [i for i in candidates if i != item_id]
 if others:
     second = st.selectbox("Second item", others, key="uvp.explain_second")
-    other = app_state.pair_explanation(root, model_id, dataset_id, user_id, second)
+    other = app_state.pair_explanation(root, model_id, dataset_id, user_id, second, attributes)
     st.text(f"{item_id}: {exp.prediction:.4f} · {second}: {other.prediction:.4f} · difference {exp.prediction - other.prediction:+.4f}")
     st.plotly_chart(figures.compare_items(exp, other, (item_id, second)), key="compare")
 

@@ -379,6 +379,7 @@ def memo(choice: EvaluationChoice, view: str, params: tuple, compute):
 # fingerprint); cached explanations and tables are read-only.
 EXPLAIN_USER = "uvp.explain_user"
 EXPLAIN_ITEM = "uvp.explain_item"
+EXPLAIN_BACKGROUND = "uvp.explain_background"  # what a masked attribute takes: "mode" | "population" | "absent"
 TOKEN_REQUEST = "uvp.explain_token_request"  # (model, dataset, user, item, field) whose words were asked for
 WHATIF_EDITS = "uvp.whatif_edits"  # the edits the What-if page has applied, in order
 
@@ -396,12 +397,22 @@ def explain_model_picker(ws: Workspace) -> str | None:
     return model_id
 
 
+def background_picker() -> str:
+    """The masking background the analyst picked for explanations ("mode" by default); draws a radio."""
+    from uvp_core.explain.features import BACKGROUNDS
+
+    return st.radio("A masked user attribute takes", list(BACKGROUNDS), format_func=BACKGROUNDS.get, horizontal=True,
+                    key=EXPLAIN_BACKGROUND,
+                    help="The most common value is fastest, but then a user who has it gets no credit for it. A sample of "
+                         "users credits every value against the population (interventional SHAP), at about 8 times the cost.")  # fmt: skip
+
+
 @st.cache_resource(max_entries=4, show_spinner=False)
-def explain_background(root: str, model_id: str, dataset_id: str):
-    """The masking background (most common / median values) of a dataset for a model."""
+def explain_background(root: str, model_id: str, dataset_id: str, attributes: str = "mode"):
+    """The masking background of a dataset for a model: most common / median values, a user sample, or absent."""
     from uvp_core.explain import background_for
 
-    return background_for(load_model(root, model_id), load_dataset(root, dataset_id))
+    return background_for(load_model(root, model_id), load_dataset(root, dataset_id), attributes=attributes)
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
@@ -413,12 +424,13 @@ def explain_user_table(root: str, dataset_id: str):
 
 
 @st.cache_resource(max_entries=64, show_spinner="Explaining…")
-def pair_explanation(root: str, model_id: str, dataset_id: str, user_id: str, item_id: str):
-    """The SHAP explanation of one (user, item) prediction."""
+def pair_explanation(root: str, model_id: str, dataset_id: str, user_id: str, item_id: str, attributes: str = "mode"):
+    """The SHAP explanation of one (user, item) prediction, against the chosen background."""
     from uvp_core.explain import explain_pair
 
     model, dataset = load_model(root, model_id), load_dataset(root, dataset_id)
-    return explain_pair(model, dataset, user_id, item_id, background=explain_background(root, model_id, dataset_id))
+    background = explain_background(root, model_id, dataset_id, attributes)
+    return explain_pair(model, dataset, user_id, item_id, background=background)
 
 
 @st.cache_resource(max_entries=16, show_spinner="Masking tokens and re-scoring…")

@@ -235,15 +235,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_explain(args: argparse.Namespace) -> int:
     """Explain one (user, item) prediction: write prediction, base_value and contributions (JSON)."""
     from uvp_core.atomic import atomic_write_text
-    from uvp_core.explain import ExplainConfig, explain_pair, explanation_record
+    from uvp_core.explain import ExplainConfig, background_for, explain_pair, explanation_record
 
     result = _load(args)
     if result.dataset is None:
         return 1
     model = _load_model(args.model)
     config = ExplainConfig(permutations=args.permutations, seed=args.seed)
-    exp = explain_pair(model, result.dataset, args.user, args.item, args.time, config=config)
-    record = {"user_id": args.user, "item_id": args.item, "target": model.target, **explanation_record(exp)}
+    background = background_for(model, result.dataset, attributes=args.background, seed=args.seed)
+    exp = explain_pair(model, result.dataset, args.user, args.item, args.time, background=background, config=config)
+    record = {"user_id": args.user, "item_id": args.item, "target": model.target, "background": args.background,
+              **explanation_record(exp)}  # fmt: skip
     atomic_write_text(args.out, json.dumps(record, indent=2, ensure_ascii=False))
     print(json.dumps({"explanation": str(args.out), "prediction": record["prediction"], "features": len(record["contributions"])}))
     return 0
@@ -342,7 +344,10 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--time", default=None, help="prediction time (ISO 8601); default: after the latest event")
     explain.add_argument("--out", required=True, type=Path, help="the JSON file to write")
     explain.add_argument("--permutations", type=int, default=12, help="permutation pairs above 12 features")
-    explain.add_argument("--seed", type=int, default=0)
+    explain.add_argument("--background", choices=("mode", "population", "absent"), default="mode",
+                         help="a masked user attribute takes: its most common value (default), each of a sample of "
+                              "8 users' values in turn (population), or is left out (absent)")  # fmt: skip
+    explain.add_argument("--seed", type=int, default=0, help="permutation order and population sample seed")
     explain.set_defaults(func=cmd_explain)
     return parser
 

@@ -120,3 +120,42 @@ def test_warm_up_runs_both_shap_paths_and_leaves_explanations_unchanged(rating_m
     assert warm_up() >= 0.0 and rating_model.warm_up() >= 0.0
     after = explain_pair(rating_model, rating_dataset, user, item)
     assert np.array_equal(before.values, after.values) and before.prediction == after.prediction
+
+
+class TierToyModel:
+    """score = 1 + {basic: -1, plus: 0, premium: 2}[tier] + 0.5 * history length (additive)."""
+
+    history_k = 5
+    effect = {"basic": -1.0, "plus": 0.0, "premium": 2.0}
+
+    def score_inputs(self, rows):
+        return np.array([1 + self.effect.get(r.profile.get("tier"), 0.0) + 0.5 * len(r.history) for r in rows])
+
+
+def test_population_background_credits_the_most_common_value_against_the_population_mean():
+    t = pd.Timestamp("2024-01-01", tz="UTC")
+    inputs = PairInputs(profile={"tier": "basic"}, history=[HistoryEvent("a", "view", t)], item={}, user_id=None, item_id=None,
+                        time=t + pd.Timedelta(days=1))  # fmt: skip
+    population = ({"tier": "basic"}, {"tier": "basic"}, {"tier": "plus"}, {"tier": "premium"})  # basic is the mode
+    mode = explain_inputs(TierToyModel(), inputs, Background(profile={"tier": "basic"}))
+    sampled = explain_inputs(TierToyModel(), inputs, Background(profiles=population))
+    assert dict(zip(mode.feature_names, mode.values, strict=True))["tier = basic"] == pytest.approx(0.0)  # masked to itself
+    tier = dict(zip(sampled.feature_names, sampled.values, strict=True))["tier = basic"]
+    assert tier == pytest.approx(-1.0 - np.mean([-1.0, -1.0, 0.0, 2.0]))  # basic vs the population's mean effect
+    assert float(sampled.base_values) == pytest.approx(1 + np.mean([-1.0, -1.0, 0.0, 2.0]))
+    _check_additive(sampled, 1 - 1.0 + 0.5)
+
+
+def test_population_background_is_additive_on_the_real_encoder_path(rating_model, rating_dataset):
+    from uvp_core.explain import background_for, masked_inputs, pair_features
+
+    background = background_for(rating_model, rating_dataset, attributes="population", size=4)
+    assert len(background.profiles) == 4 and all(set(p) == {"age_band", "region"} for p in background.profiles)
+    inputs = rating_model.pair_inputs(rating_dataset, "u001", "i005")
+    inputs = replace(inputs, history=inputs.history[:4])
+    exp = explain_inputs(rating_model, inputs, background)
+    _check_additive(exp, rating_model.score_inputs([inputs])[0])
+    features = pair_features(inputs, rating_model.history_k)
+    masked_all = [masked_inputs(inputs, features, np.zeros(len(features), bool), row) for row in background.rows()]
+    assert len({repr(sorted(row.profile.items())) for row in masked_all}) > 1  # the sampled users differ
+    assert float(exp.base_values) == pytest.approx(float(np.mean(rating_model.score_inputs(masked_all))), abs=1e-6)

@@ -57,6 +57,12 @@ def test_explain_a_user_page(registered) -> None:
     assert abs(float(top["score"].iloc[0]) - prediction) < 1e-3
     contributions = next(d.value for d in at.dataframe if "contribution" in d.value.columns)
     assert set(contributions["group"]) == {"profile", "history", "item", "collaborative"}
+    assert at.radio(key=app_state.EXPLAIN_BACKGROUND).value == "mode"
+    at.radio(key=app_state.EXPLAIN_BACKGROUND).set_value("population").run()  # a sample of users as the background
+    assert not at.exception, at.exception
+    base_pop, total_pop, prediction_pop = _sum_line(at)
+    assert abs(base_pop + total_pop - prediction_pop) < 2e-4 and prediction_pop == pytest.approx(prediction, abs=1e-9)
+    assert base_pop != pytest.approx(base, abs=1e-9)  # the base value is now the population's average, not the typical user's
     at.button(key="uvp.explain_global").click().run()
     assert not at.exception, at.exception
     groups = next(d.value for d in at.dataframe if "mean_abs_shap" in d.value.columns)

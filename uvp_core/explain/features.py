@@ -9,7 +9,10 @@ Masking a feature means the model really reads the input without it, through `Va
 
 - user attribute  -> the background value: the dataset's most common value of that attribute
                      (free-form attributes, with more distinct values than half the rows, are left
-                     out of the profile text instead);
+                     out of the profile text instead); or, with a population background, each of a
+                     seeded sample of users' values in turn, the prediction being their average
+                     (interventional SHAP over that sample: an attribute equal to the most common
+                     value is then credited for how it differs from the population);
 - history event   -> the event is removed from the history (it leaves the pooled set and the history
                      length drops by one);
 - item field      -> the background value: the most common value for categorical fields, the median
@@ -50,12 +53,24 @@ class Feature:
     value: str  # the data value shown to the analyst
 
 
+POPULATION_SIZE = 8  # users in a population background (each explanation costs about this many times more)
+
+
 @dataclass(frozen=True)
 class Background:
-    """What a masked attribute or item field is replaced by (None: left out of the text)."""
+    """What a masked attribute or item field is replaced by (None: left out of the text).
+
+    profiles, when given, is a population sample: a masked attribute takes each sampled user's value
+    in turn (profile is then unused) and the prediction is averaged over them.
+    """
 
     profile: dict[str, Any] = field(default_factory=dict)
     item: dict[str, Any] = field(default_factory=dict)
+    profiles: tuple[dict[str, Any], ...] = ()
+
+    def rows(self) -> list[Background]:
+        """One single-profile background per population row (or this one)."""
+        return [Background(profile=p, item=self.item) for p in self.profiles] if self.profiles else [self]
 
 
 def _typical(values: pd.Series) -> Any:
@@ -74,27 +89,39 @@ def _typical(values: pd.Series) -> Any:
     return values[values.astype(str) == top].iloc[0]
 
 
-def background_for(model, dataset, attributes: str = "mode") -> Background:
+BACKGROUNDS = {
+    "mode": "the most common value of each attribute",
+    "population": f"a sample of {POPULATION_SIZE} users (slower)",
+    "absent": "the attribute left out",
+}
+
+
+def background_for(model, dataset, attributes: str = "mode", size: int = POPULATION_SIZE, seed: int = 0) -> Background:
     """The masking background of a dataset for a model's user and item columns (see the module doc).
 
     attributes="mode" (default) replaces a masked user attribute by its most common value; "absent"
-    leaves it out of the profile text instead (then an attribute equal to the mode still gets credit).
+    leaves it out of the profile text instead (then an attribute equal to the mode still gets credit);
+    "population" takes the attributes of `size` users drawn from the users table (seeded), in turn.
     """
-    if attributes not in ("mode", "absent"):
-        raise ValueError("attributes must be 'mode' or 'absent'")
+    if attributes not in BACKGROUNDS:
+        raise ValueError(f"attributes must be one of {', '.join(BACKGROUNDS)}")
     users, items = dataset.users, dataset.items
-    profile = {}
+    profile, profiles = {}, ()
     if users is not None:
-        for column in model.space_.user_columns:
-            if column in users.columns and column != "user_id":
-                profile[column] = _typical(users.drop_duplicates("user_id")[column]) if attributes == "mode" else ABSENT
+        table = users.drop_duplicates("user_id")
+        columns = [c for c in model.space_.user_columns if c in users.columns and c != "user_id"]
+        for column in columns:
+            profile[column] = _typical(table[column]) if attributes == "mode" else ABSENT
+        if attributes == "population" and len(table):
+            sample = table.sample(min(size, len(table)), random_state=seed)
+            profiles = tuple({c: ABSENT if is_missing(row[c]) else row[c] for c in columns} for _, row in sample.iterrows())
     item = {}
     if items is not None:
         for column in model.space_.item_columns:
             if column in items.columns and column != "item_id":
                 free_text = column in FREE_TEXT_FIELDS
                 item[column] = ABSENT if free_text else _typical(items.drop_duplicates("item_id")[column])
-    return Background(profile=profile, item=item)
+    return Background(profile=profile, item=item, profiles=profiles)
 
 
 def event_label(event: HistoryEvent, fields: dict, now: pd.Timestamp | None) -> str:

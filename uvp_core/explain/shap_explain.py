@@ -44,12 +44,23 @@ class CoalitionModel:
         self.evaluations = 0
 
     def __call__(self, masks: np.ndarray) -> np.ndarray:
-        """Predictions (model output space) for a batch of coalitions."""
+        """Predictions (model output space) for a batch of coalitions; averaged over a population background."""
         masks = np.atleast_2d(np.asarray(masks)) > 0.5
-        rows = [masked_inputs(self.inputs, self.features, keep, self.background) for keep in masks]
+        backgrounds = self.background.rows()
+        attributes = [j for j, feat in enumerate(self.features) if feat.kind == "attribute"]
+        slots: dict[tuple, int] = {}  # (coalition, the masked attributes' background values) -> row scored
+        rows, index = [], np.zeros((len(masks), len(backgrounds)), dtype=np.int64)
+        for m, keep in enumerate(masks):
+            for b, background in enumerate(backgrounds):
+                masked = tuple(repr(background.profile.get(self.features[j].key)) for j in attributes if not keep[j])
+                key = (keep.tobytes(), masked)
+                if key not in slots:  # population rows that agree on every masked attribute give one input
+                    slots[key] = len(rows)
+                    rows.append(masked_inputs(self.inputs, self.features, keep, background))
+                index[m, b] = slots[key]
         self.calls += 1
         self.evaluations += len(rows)
-        return np.asarray(self.model.score_inputs(rows), dtype=np.float64)
+        return np.asarray(self.model.score_inputs(rows), dtype=np.float64)[index].mean(axis=1)
 
 
 def explain_inputs(model, inputs: PairInputs, background: Background, config: ExplainConfig = ExplainConfig()) -> shap.Explanation:
