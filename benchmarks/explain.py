@@ -106,6 +106,12 @@ def deletion_check(model, dataset, pairs, background, seed: int, draws: int = 10
             "ties_with_one_random": float(np.mean(ties)), "n": len(wins_mean)}  # fmt: skip
 
 
+def _is_event_type(kind: str, event_type: str) -> bool:
+    """Whether a history event of this model kind is an event of this type: a rated event is a purchase in the
+    sample (its ratings are given on purchases only; the model names such an event by its rating, "rated 4")."""
+    return kind == event_type or (event_type == "purchase" and kind.startswith("rated "))
+
+
 def driver_sets(effect: dict, exp, inputs) -> tuple[set[int], set[int]]:
     """Indices of the planted driver's features, and of the driver plus its interaction partner."""
     driver, partner = set(), set()
@@ -114,7 +120,7 @@ def driver_sets(effect: dict, exp, inputs) -> tuple[set[int], set[int]]:
         if kind == "history_category" and f.kind == "event":
             event = inputs.history[int(f.key)]
             fields = inputs.history_fields.get(event.item_id, {})
-            if str(fields.get("category")) == effect["driver"]["category"] and event.kind == effect["driver"]["event_type"]:
+            if str(fields.get("category")) == effect["driver"]["category"] and _is_event_type(event.kind, effect["driver"]["event_type"]):
                 driver.add(j)
         if kind == "history_category" and f.kind == "item_field" and f.key == "category":
             partner.add(j)
