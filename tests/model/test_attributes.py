@@ -68,7 +68,9 @@ def test_an_unknown_user_is_folded_in_from_how_they_rated(rating_model, rating_d
 def test_fold_in_adds_the_shrunk_mean_kind_value_for_unknown_users_only(rating_model, rating_dataset):
     import torch
 
-    head = rating_model.head_
+    head = copy.deepcopy(rating_model.head_)
+    head.ratings_via_fold_in = False  # the fold-in arithmetic alone (rated_kind is zeroed below)
+    head.fold_prior.fill_(5.0)
     prior = float(head.fold_prior)
     context = rating_model.context(rating_dataset)
     events = rating_dataset.events
@@ -95,3 +97,37 @@ def test_fold_in_adds_the_shrunk_mean_kind_value_for_unknown_users_only(rating_m
     residual = -(item_bias * mask).sum(1) / (mask.sum(1) + prior)
     assert torch.allclose(without - no_residual, residual, atol=1e-5) and residual.abs().max() > 0
     assert torch.equal(known_with, known_without)  # known users have their own bias row instead
+
+
+def test_an_unknown_users_rating_values_reach_the_score_through_the_fold_in_only(rating_model, rating_dataset):
+    """ratings_via_fold_in: with the fold-in off, a new user rated 5 or rated 1 scores the same; a known user does not."""
+    from uvp_core.model import HistoryEvent, PairInputs
+    from uvp_core.model.training import NO_FOLD_IN
+
+    model = rating_model
+    assert model.head_.ratings_via_fold_in
+    saved = float(model.head_.fold_prior)
+    items = rating_dataset.events["item_id"].drop_duplicates().to_list()
+    start = pd.Timestamp("2024-03-01", tz="UTC")
+
+    def pair(stars: float, user_id: str | None) -> PairInputs:
+        history = [HistoryEvent(item_id=i, kind=f"rated {stars:g}", timestamp=start + pd.Timedelta(days=d)) for d, i in enumerate(items[:5])]
+        return PairInputs(profile={}, history=history, item={}, user_id=user_id, item_id=items[-1], time=start + pd.Timedelta(days=10))
+
+    model.head_.fold_prior.fill_(NO_FOLD_IN)
+    try:
+        new_high, new_low, known_high, known_low = model.score_inputs([pair(5, None), pair(1, None), pair(5, "u001"), pair(1, "u001")])
+    finally:
+        model.head_.fold_prior.fill_(saved)
+    assert abs(new_high - new_low) < 1e-7  # the content part reads "an event", not its value
+    assert abs(known_high - known_low) > 1e-6  # a known user's history is read with its values (small in the tiny model)
+
+
+def test_training_picks_the_fold_in_prior_on_known_users_shown_as_new(rating_model):
+    from uvp_core.model.examples import FOLD_IN_PRIORS
+    from uvp_core.model.training import NO_FOLD_IN
+
+    metrics = rating_model.metrics_
+    assert metrics["fold_prior"] in (*FOLD_IN_PRIORS, NO_FOLD_IN)
+    assert float(rating_model.head_.fold_prior) == metrics["fold_prior"]
+    assert metrics["fold_prior_source"].startswith(("the trained model on", "bias-only fit"))

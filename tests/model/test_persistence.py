@@ -133,7 +133,7 @@ def test_finetuned_model_round_trip_without_the_original_encoder(rating_dataset,
     assert not any(p.requires_grad for p in loaded.encoder_.model.parameters())
 
 
-def test_model_saved_before_the_fitted_fold_in_prior_loads_with_the_old_default(rating_model, rating_dataset, saved):
+def test_model_saved_before_the_fitted_fold_in_prior_loads_as_it_was_saved(rating_model, rating_dataset, saved):
     import hashlib
 
     from uvp_core.model.network import FOLD_IN_PRIOR
@@ -144,7 +144,9 @@ def test_model_saved_before_the_fitted_fold_in_prior_loads_with_the_old_default(
     save_file(tensors, str(saved / "model.safetensors"))
     meta = json.loads((saved / "uvp_model.json").read_text())
     meta["files"]["model.safetensors"] = hashlib.sha256((saved / "model.safetensors").read_bytes()).hexdigest()
+    assert meta["head"].pop("ratings_via_fold_in") is True
     (saved / "uvp_model.json").write_text(json.dumps(meta))
     loaded = load_model(saved)
     assert float(loaded.head_.fold_prior) == FOLD_IN_PRIOR
+    assert loaded.head_.ratings_via_fold_in is False  # older models' content part read the rating values
     assert len(loaded.predict(rating_dataset, _pairs(rating_dataset))) == 40

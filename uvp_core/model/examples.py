@@ -213,7 +213,7 @@ def fold_in_prior(
     residual (y - global - item bias) of their earliest `first` events, shrunk by first / (first + k), is
     scored against the residuals of their later events; the k of FOLD_IN_PRIORS with the least squared
     error wins. This is what folding a new user in from their first events needs: early ratings can say
-    less about later ones than their count suggests (MovieLens: k = 20, not 5). `default` when fewer than
+    less about later ones than their count suggests (MovieLens: k = 10, not 5). `default` when fewer than
     `min_users` users qualify.
     """
     mu, _, bi = ridge_biases(u, i, y, n_users, n_items)

@@ -31,8 +31,9 @@ class ValueHead(nn.Module):
     With fold_in, an unknown user (no ID row) also gets a learned bias from the kinds of its visible
     events (for ratings: how it rated so far, less each rated item's own bias), shrunk towards zero
     for short histories: sum of (kind value - item bias) / (events + fold_prior) -- the fold-in a
-    user+item bias model does for a new user, with the prior fitted on how well the training users'
-    first events predict their later ones (examples.fold_in_prior).
+    user+item bias model does for a new user (training picks fold_prior: see training.choose_fold_prior).
+    With ratings_via_fold_in, the history the content part reads for such a user shows a rated event
+    without its value, so the first ratings are not counted twice (once by the fold-in, once by content).
     """
 
     def __init__(
@@ -49,10 +50,12 @@ class ValueHead(nn.Module):
         fold_in: bool = False,
         item_extra: int = 0,
         user_extra: int = 0,
+        ratings_via_fold_in: bool = False,
     ):
         super().__init__()
         self.hidden = hidden
         self.fold_in = fold_in
+        self.ratings_via_fold_in = ratings_via_fold_in
         self.item_text = nn.Linear(text_dim + item_extra, hidden)  # item text embedding + its one-hot attributes
         self.profile_text = nn.Linear(text_dim + user_extra, hidden)  # profile text embedding + its one-hot attributes
         self.kind = nn.Embedding(n_kinds + 1, hidden)
@@ -97,7 +100,11 @@ class ValueHead(nn.Module):
     def score(self, items: torch.Tensor, profiles: torch.Tensor, x: Inputs) -> torch.Tensor:
         """Raw scores [B] from projected item and profile tables (see `project`)."""
         candidate = items[x.item_row]
-        history = items[x.hist_row] + self.kind(x.hist_kind) + self.recency(x.hist_feat)
+        kind = x.hist_kind
+        if self.fold_in and self.ratings_via_fold_in:  # an unknown user's rating values reach the score through the fold-in only
+            rated = (self.rated_kind[kind] > 0) & (x.user == 0).unsqueeze(1)
+            kind = torch.where(rated, torch.zeros_like(kind), kind)  # "rated 5" -> the unknown kind: an event, value unread
+        history = items[x.hist_row] + self.kind(kind) + self.recency(x.hist_feat)
 
         mask = x.hist_mask
         logits = (history @ self.query(candidate).unsqueeze(-1)).squeeze(-1) / math.sqrt(self.hidden)

@@ -254,7 +254,8 @@ def _write_folder(model, folder: Path) -> None:
         },
         "head": {"hidden_dim": model.head_.hidden, "n_numeric": model.head_.user_tower[0].in_features - 3 * model.head_.hidden,
                  "fold_in": model.head_.fold_in,
-                 **({"fold_prior": float(model.head_.fold_prior)} if model.head_.fold_in else {})},
+                 **({"fold_prior": float(model.head_.fold_prior), "ratings_via_fold_in": model.head_.ratings_via_fold_in}
+                    if model.head_.fold_in else {})},
         "data_fingerprint": model.data_fingerprint_,
         "data_name": model.meta_.get("data_name", ""),
         "config": model.config.to_dict(),
@@ -382,6 +383,7 @@ def load_model(path: str | Path, *, encoder_dir: str | Path | None = None):
             id_dim=config.id_dim,
             dropout=config.dropout,
             fold_in=bool(meta["head"].get("fold_in", False)),  # models saved before fold-in have none
+            ratings_via_fold_in=bool(meta["head"].get("ratings_via_fold_in", False)),  # nor this (content read rating values)
             item_extra=space.item_width,
             user_extra=space.user_width,
         )
