@@ -46,10 +46,7 @@ def model_card(meta: dict) -> str:
         "embeddings learned from events, and numeric features (history length, item popularity, price).",
         f"- Categorical attributes also read as one-hot next to their text: "
         f"{', '.join(f'{c} ({n} values)' for c, n in features.get('one_hot', {}).items()) or 'none'}.",
-        *([f"- A user unseen in training gets a bias folded in from the kinds of their visible events (for ratings: "
-           f"how they rated so far), shrunk for short histories (as if {meta['head'].get('fold_prior', 5.0):g} more "
-           "average events had been seen; fitted on how the training users' first events predict their later ones)."]
-          if meta.get("head", {}).get("fold_in") else []),
+        *([_fold_in_line(float(meta["head"].get("fold_prior", 5.0)))] if meta.get("head", {}).get("fold_in") else []),
         f"- Templates: version `{meta['templates']['version']}` (rules in `uvp_model.json`).",
         "",
         "## Data",
@@ -95,3 +92,13 @@ def model_card(meta: dict) -> str:
             f"({config['negatives_per_positive']} per positive), so probabilities are relative to that mix."
         )
     return "\n".join(lines) + "\n"
+
+
+def _fold_in_line(prior: float) -> str:
+    """The model card's line on how a user unseen in training is folded in."""
+    if prior >= 1e8:  # training found that no fold-in predicts new users best
+        return ("- A user unseen in training gets no folded-in bias: on known users shown as new, the model predicted "
+                "their later ratings best without one.")
+    return (f"- A user unseen in training gets a bias folded in from how they rated so far, shrunk for short histories "
+            f"(as if {prior:g} more average ratings had been seen; chosen on how well known users' first ratings predict "
+            "their later ones).")
