@@ -404,7 +404,7 @@ def background_picker() -> str:
     return st.radio("A masked user attribute takes", list(BACKGROUNDS), format_func=BACKGROUNDS.get, horizontal=True,
                     key=EXPLAIN_BACKGROUND,
                     help="The most common value is fastest, but then a user who has it gets no credit for it. A sample of "
-                         "users credits every value against the population (interventional SHAP), at about 8 times the cost.")  # fmt: skip
+                         "users credits every value against the population (interventional SHAP), at up to 8 times the cost.")  # fmt: skip
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)

@@ -30,3 +30,12 @@ def test_explain_command_writes_additive_json(tmp_path: Path, rating_model, rati
     dataset = load_path(data).dataset
     expected = rating_model.predict(dataset, pd.DataFrame({"user_id": ["u001"], "item_id": ["i005"]}))[0]
     assert abs(record["prediction"] - expected) < 1e-6
+    assert record["background"] == "mode"
+    population = tmp_path / "population.json"
+    code = main(["explain", "--model", str(model_dir), "--data", str(data), "--user", "u001", "--item", "i005",
+                 "--out", str(population), "--permutations", "2", "--background", "population"])  # fmt: skip
+    assert code == 0
+    sampled = json.loads(population.read_text())
+    assert sampled["background"] == "population" and sampled["prediction"] == record["prediction"]
+    assert abs(sampled["base_value"] + sum(c["value"] for c in sampled["contributions"]) - sampled["prediction"]) < 1e-4
+    assert sampled["base_value"] != record["base_value"]  # averaged over sampled users' attributes
