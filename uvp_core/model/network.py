@@ -73,7 +73,7 @@ class ValueHead(nn.Module):
             self.kind_value = nn.Embedding(n_kinds + 1, 1)
             nn.init.zeros_(self.kind_value.weight)
             self.register_buffer("rated_kind", torch.zeros(n_kinds + 1))  # 1 for rating kinds ("rated 4"), set by training
-            self.register_buffer("fold_prior", torch.full((1,), FOLD_IN_PRIOR))  # pseudo-events; fitted by training (examples.fold_in_prior)
+            self.register_buffer("fold_prior", torch.full((1,), FOLD_IN_PRIOR))  # pseudo-events; set by training (choose_fold_prior)
         for table in (self.user_id, self.item_id, self.kind):
             nn.init.normal_(table.weight, std=0.01)
         for table in (self.user_bias, self.item_bias):
