@@ -131,3 +131,25 @@ def test_training_picks_the_fold_in_prior_on_known_users_shown_as_new(rating_mod
     assert metrics["fold_prior"] in (*FOLD_IN_PRIORS, NO_FOLD_IN)
     assert float(rating_model.head_.fold_prior) == metrics["fold_prior"]
     assert metrics["fold_prior_source"].startswith(("the trained model on", "bias-only fit"))
+
+
+def test_as_new_users_keeps_only_the_first_events_and_forgets_the_user(rating_dataset):
+    import torch
+
+    from uvp_core.model import TrainConfig
+    from uvp_core.model.training import as_new_users, prepare
+
+    prep = prepare(rating_dataset, TrainConfig(), torch.device("cpu"))
+    x, first = prep.train_x, prep.train_first
+    rows = torch.nonzero((x.user > 0) & (first.count > 7)).squeeze(1)[:20]
+    assert len(rows) == 20
+    sim = as_new_users(x.take(rows), first.take(rows), prep.space, 5)
+    assert bool((sim.user == 0).all()) and torch.equal(sim.item, x.item[rows])
+    assert bool((sim.hist_mask.sum(1) == 5).all())  # five visible events, whatever the user had before
+    events = rating_dataset.events.sort_values("timestamp", kind="stable")
+    row = int(rows[0])
+    user = prep.space.user_ids[int(x.user[row]) - 1]
+    earliest = events.loc[events["user_id"] == user, "item_id"].head(5).tolist()
+    codes = sim.hist_item[0][sim.hist_mask[0]].tolist()
+    assert [prep.space.item_ids[c - 1] for c in codes] == earliest  # the user's first five items, oldest first
+    assert not torch.equal(sim.numeric[:, 0], x.numeric[rows, 0])  # the history length is the new user's
