@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uvp_core.model.network import NO_FOLD_IN
+
 
 def _metric_lines(metrics: dict) -> list[str]:
     """Bulleted metric lines (numbers rounded)."""
@@ -96,7 +98,7 @@ def model_card(meta: dict) -> str:
 
 def _fold_in_line(prior: float) -> str:
     """The model card's line on how a user unseen in training is folded in."""
-    if prior >= 1e8:  # training found that no fold-in predicts new users best
+    if prior >= NO_FOLD_IN:  # training found that no fold-in predicts new users best
         return ("- A user unseen in training gets no folded-in bias: on known users shown as new, the model predicted "
                 "their later ratings best without one.")
     return (f"- A user unseen in training gets a bias folded in from how they rated so far, shrunk for short histories "

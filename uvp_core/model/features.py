@@ -21,8 +21,8 @@ from uvp_core.text.templates import (
     format_number,
     format_value,
     is_missing,
-    render_items,
-    render_profiles,
+    render_item,
+    render_profile,
 )
 
 NUMERIC_FEATURES = ("log_history_length", "log_item_popularity", "log_price", "price_missing")
@@ -232,9 +232,8 @@ class TextTable:
     A row is the text's embedding followed by its one-hot block (`extras`, width 0 without levelled columns).
     """
 
-    def __init__(self, render: Callable[[list[str]], list[str]], extras: Callable[[list[str]], np.ndarray] | None = None):
-        self._render = render
-        self._extras = extras
+    def __init__(self, render: Callable[[list[str]], tuple[list[str], np.ndarray | None]]):
+        self._render = render  # keys -> (texts, one-hot blocks or None)
         self.keys = pd.Index([], dtype=object)
         self.key_rows = np.zeros(0, dtype=np.int64)  # text row per key
         self.texts: list[str] = []
@@ -249,8 +248,7 @@ class TextTable:
         pos = self.keys.get_indexer(keys)
         if (pos < 0).any():
             new = pd.unique(keys[pos < 0])
-            texts = self._render(list(new))
-            extras = self._extras(list(new)) if self._extras is not None else None
+            texts, extras = self._render(list(new))
             rows = []
             for j, text in enumerate(texts):
                 key = (text, b"" if extras is None else extras[j].tobytes())
@@ -281,7 +279,8 @@ def with_extras(embeddings: torch.Tensor, extras: Sequence[np.ndarray]) -> torch
     """Embeddings [n, dim] followed by their one-hot blocks (as they are when there are none)."""
     if not len(extras) or not len(extras[0]):
         return embeddings
-    return torch.cat([embeddings, torch.as_tensor(np.stack(extras[: len(embeddings)]), dtype=embeddings.dtype)], dim=1)
+    block = torch.as_tensor(np.stack(extras[: len(embeddings)]), dtype=embeddings.dtype, device=embeddings.device)
+    return torch.cat([embeddings, block], dim=1)
 
 
 class Context:
@@ -291,17 +290,8 @@ class Context:
         self.space = space
         self.items_frame = dataset.items
         self.users_frame = dataset.users
-        context = space.template
-        self.items = TextTable(
-            lambda ids: render_items(self.items_frame, ids, context, space.item_columns),
-            (lambda ids: one_hot(field_records(self.items_frame, ids, "item_id", list(space.item_levels)), space.item_levels))
-            if space.item_levels else None,
-        )  # fmt: skip
-        self.profiles = TextTable(
-            lambda ids: render_profiles(self.users_frame, ids, space.user_columns),
-            (lambda ids: one_hot(field_records(self.users_frame, ids, "user_id", list(space.user_levels)), space.user_levels))
-            if space.user_levels else None,
-        )  # fmt: skip
+        self.items = TextTable(self._render_items)
+        self.profiles = TextTable(self._render_profiles)
         self._price = _price_lookup(dataset.items)
         self.events = EventIndex(dataset.events, space)
         self.item_index = pd.Index(_all_items(dataset), dtype=object)
@@ -309,6 +299,18 @@ class Context:
         self._event_rows: np.ndarray | None = None
         self._event_item_codes: np.ndarray | None = None
         self._event_id_codes: np.ndarray | None = None
+
+    def _render_items(self, ids: list[str]) -> tuple[list[str], np.ndarray | None]:
+        """Item texts and one-hot blocks of ids, from one lookup of their rows."""
+        space = self.space
+        records = field_records(self.items_frame, ids, "item_id", space.item_columns)
+        texts = [render_item(fields, i, space.template) for fields, i in zip(records, ids, strict=True)]
+        return texts, one_hot(records, space.item_levels) if space.item_levels else None
+
+    def _render_profiles(self, ids: list[str]) -> tuple[list[str], np.ndarray | None]:
+        """Profile texts and one-hot blocks of user ids, from one lookup of their rows."""
+        records = field_records(self.users_frame, ids, "user_id", self.space.user_columns)
+        return [render_profile(fields) for fields in records], one_hot(records, self.space.user_levels) if self.space.user_levels else None
 
     def price(self, item_ids: np.ndarray) -> np.ndarray:
         """Item prices (NaN when unknown)."""

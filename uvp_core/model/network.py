@@ -11,6 +11,7 @@ from torch import nn
 from uvp_core.model.features import Inputs
 
 FOLD_IN_PRIOR = 5.0  # pseudo-events shrinking an unknown user's fold-in bias: the default (models saved before it was fitted)
+NO_FOLD_IN = 1e9  # a fold-in prior this large turns the fold-in off (a candidate of training.choose_fold_prior)
 
 
 def mlp(n_in: int, n_hidden: int, n_out: int, dropout: float) -> nn.Sequential:

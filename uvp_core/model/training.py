@@ -44,15 +44,13 @@ from uvp_core.model.examples import (
     ridge_biases,
     time_split,
 )
-from uvp_core.model.features import Context, FeatureSpace, FirstEvents, Inputs
-from uvp_core.model.network import FOLD_IN_PRIOR, ValueHead
+from uvp_core.model.features import Context, FeatureSpace, FirstEvents, Inputs, with_extras
+from uvp_core.model.network import FOLD_IN_PRIOR, NO_FOLD_IN, ValueHead
 from uvp_core.model.persistence import load_checkpoint, save_checkpoint
 from uvp_core.model.threads import fixed_threads
 from uvp_core.model.value_model import ValueModel, calibrate, sigmoid
 
 log = logging.getLogger(__name__)
-
-NO_FOLD_IN = 1e9  # a fold-in prior this large turns the fold-in off (a candidate of choose_fold_prior)
 
 EVAL_BATCH = 8192
 ENCODE_CHUNK = 64  # texts per encoder forward in finetune mode
@@ -211,10 +209,7 @@ class Tables:
             vectors = self.encoder.pooled([tokens[rows_list[j]] for j in chunk])
             for j, vector in zip(chunk, vectors, strict=True):
                 out[j] = vector
-        embeddings = torch.stack(out)
-        if not extras:
-            return embeddings
-        return torch.cat([embeddings, torch.as_tensor(np.stack([extras[r] for r in rows_list]), dtype=embeddings.dtype, device=embeddings.device)], 1)
+        return with_extras(torch.stack(out), [extras[r] for r in rows_list] if extras else [])
 
 
 # --- the loop -------------------------------------------------------------------------------
@@ -273,9 +268,15 @@ def _drop_ids(x: Inputs, p: float, generator: torch.Generator, space: FeatureSpa
         hist_row, hist_kind = torch.where(cold, row, hist_row), torch.where(cold, kind, hist_kind)
         hist_feat = torch.where(cold.unsqueeze(-1), feat, hist_feat)
         hist_item = torch.where(cold, items, hist_item)
-    cold_length = (torch.log1p(mask.sum(1).float()) - mean[0]) / std[0]
-    numeric[:, 0] = torch.where(keep_user, numeric[:, 0], cold_length)
+    numeric[:, 0] = torch.where(keep_user, numeric[:, 0], _history_length(mask, space))
     return replace(x, numeric=numeric, hist_mask=mask, hist_row=hist_row, hist_kind=hist_kind, hist_feat=hist_feat, hist_item=hist_item)
+
+
+def _history_length(mask: torch.Tensor, space: FeatureSpace) -> torch.Tensor:
+    """The standardised log history length (numeric feature 0) of histories with this mask."""
+    mean = torch.as_tensor(space.numeric_mean[0], dtype=torch.float32)
+    std = torch.as_tensor(space.numeric_std[0], dtype=torch.float32)
+    return (torch.log1p(mask.sum(1).float()) - mean) / std
 
 
 def _loss(task: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -456,14 +457,14 @@ def train(
         encoder.refresh_weights_id()
     tables = Tables(prep, encoder, "frozen", torch.device("cpu"), on_encode)  # cached unless fine-tuned
     report("calibrating", message="Validation metrics and calibration")
-    if head.fold_in:
-        choose_fold_prior(head.cpu(), tables, prep, config)
+    fold_in = choose_fold_prior(head.cpu(), tables, prep, config) if head.fold_in else {}
     origin = {
         "origin": base_encoder.origin,
         "origin_sha256": base_encoder.weights_id,
         "is_default": base_encoder.weights_id == DEFAULT_ENCODER_SHA256,
     }
     model = _finish(prep, config, head.cpu(), encoder, tables, state, origin)
+    model.metrics_.update(fold_in)
     model.meta_["data_name"] = getattr(dataset, "name", "")
     model.metrics_["train_seconds"] = round(time.monotonic() - started, 2)
     report("done", epoch=state.epoch, val_metric=state.best_metric, message="Training finished")
@@ -620,13 +621,13 @@ def as_new_users(x: Inputs, first: FirstEvents, space: FeatureSpace, visible: in
     k = x.hist_mask.shape[1]
     hist_row, hist_kind, hist_feat, mask, hist_item = first.history(torch.full((len(x),), visible, dtype=torch.long), k)
     numeric = x.numeric.clone()
-    numeric[:, 0] = (torch.log1p(mask.sum(1).float()) - space.numeric_mean[0]) / space.numeric_std[0]  # history length
+    numeric[:, 0] = _history_length(mask, space)
     return replace(x, user=torch.zeros_like(x.user), hist_row=hist_row, hist_kind=hist_kind, hist_feat=hist_feat,
                    hist_mask=mask, hist_item=hist_item, numeric=numeric)  # fmt: skip
 
 
 def choose_fold_prior(head: ValueHead, tables: Tables, prep: Prepared, config: TrainConfig, min_rows: int = 50,
-                      max_rows: int = 20_000) -> None:  # fmt: skip
+                      max_rows: int = 20_000) -> dict:  # fmt: skip
     """Set the fold-in prior with which the trained model best predicts known users' later ratings from their first ones.
 
     Rows: up to `max_rows` training events (seeded sample) of users with more than `cold_history` earlier
@@ -636,14 +637,13 @@ def choose_fold_prior(head: ValueHead, tables: Tables, prep: Prepared, config: T
     15-20 here against 10 for the bias-only fit). Training rows, not validation ones: the validation
     period's known users had their first events long before (years, on MovieLens), and there every
     fold-in hurt, while a new user's next ratings follow their first ones. With fewer than `min_rows`
-    rows, the bias-only fit stays. The choice is recorded in the metrics.
+    rows, the bias-only fit stays. Returns the metrics that record the choice (fold_prior, fold_prior_source).
     """
     x, first, n = prep.train_x, prep.train_first, config.cold_history
     rows = torch.nonzero((x.user > 0) & (first.count > n)).squeeze(1)
     rows = rows[torch.randperm(len(rows), generator=torch.Generator().manual_seed(config.seed))[:max_rows]]
-    head.fold_prior_source = "bias-only fit on the training users' first ratings"
     if len(rows) < min_rows:
-        return
+        return {"fold_prior": float(head.fold_prior), "fold_prior_source": "bias-only fit on the training users' first ratings"}
     sim = as_new_users(x.take(rows), first.take(rows), prep.space, n)
     stats = prep.label_stats
     y = (stats["mean"] + stats["std"] * prep.train_y[rows].double()).numpy()
@@ -654,8 +654,8 @@ def choose_fold_prior(head: ValueHead, tables: Tables, prep: Prepared, config: T
         errors[prior] = float(np.sqrt(np.mean((pred - y) ** 2)))
     best = min(errors, key=errors.get)
     head.fold_prior.fill_(best)
-    head.fold_prior_source = f"the trained model on {len(rows)} training ratings of known users shown as new users"
     log.info("fold-in prior %s (RMSE by prior: %s)", best, {k: round(v, 4) for k, v in errors.items()})
+    return {"fold_prior": float(best), "fold_prior_source": f"the trained model on {len(rows)} training ratings of known users shown as new users"}
 
 
 def _finish(prep, config, head, encoder, tables, state, origin: dict) -> ValueModel:
@@ -665,9 +665,6 @@ def _finish(prep, config, head, encoder, tables, state, origin: dict) -> ValueMo
     metrics: dict = {"n_" + k: v for k, v in prep.n_examples.items()}
     metrics.update(prep.baseline)
     metrics.update({"best_epoch": state.best_epoch, "epochs_run": state.epoch, "batch_size": config.step_batch_size(len(prep.train_y))})
-    if head.fold_in:
-        metrics["fold_prior"] = float(head.fold_prior)
-        metrics["fold_prior_source"] = getattr(head, "fold_prior_source", "bias-only fit on the training users' first ratings")
     cutoff = prep.validation_cutoff_ms
     metrics["validation_split"] = "random" if cutoff is None else "time"
     metrics["validation_cutoff"] = None if cutoff is None else pd.Timestamp(cutoff, unit="ms", tz="UTC").isoformat()
