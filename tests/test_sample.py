@@ -364,3 +364,15 @@ def test_data_layer_loads_the_sample_without_mapping(tables: dict[str, pd.DataFr
     assert dataset.items is not None and set(dataset.items["item_id"]) == set(tables["items"]["item_id"])
     assert dataset.users is not None and len(dataset.users) == len(tables["users"])
     assert {"rating", "event_type", "revenue", "quantity"} <= set(dataset.events.columns)
+
+
+def test_hidden_biases_are_the_ones_behind_the_ratings(tables: dict[str, pd.DataFrame], truth: dict) -> None:
+    generosity, quality = sample.hidden_biases()
+    assert set(generosity.index) == set(tables["users"]["user_id"]) and set(quality.index) == set(tables["items"]["item_id"])
+    assert abs(generosity.std() - truth["config"]["generosity_sd"]) < 0.05 and abs(quality.std() - truth["config"]["quality_sd"]) < 0.05
+    rated = tables["events"].dropna(subset=["rating"])
+    by_item = rated.groupby("item_id")["rating"].agg(["mean", "size"])
+    by_user = rated.groupby("user_id")["rating"].agg(["mean", "size"])
+    items, users = by_item[by_item["size"] >= 10], by_user[by_user["size"] >= 5]
+    assert np.corrcoef(items["mean"], quality[items.index])[0, 1] > 0.5  # regenerated from the same seed, not new draws
+    assert np.corrcoef(users["mean"], generosity[users.index])[0, 1] > 0.3

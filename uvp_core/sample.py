@@ -431,6 +431,13 @@ def generate(config: SampleConfig = SampleConfig()) -> SampleData:
     )
 
 
+def hidden_biases(config: SampleConfig = SampleConfig()) -> tuple[pd.Series, pd.Series]:
+    """The hidden user generosity (by user_id) and item quality (by item_id) behind the sample's ratings."""
+    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(6)]
+    users, items = _make_users(config, rngs[0]), _make_items(config, rngs[1])
+    return users.set_index("user_id")["_generosity"], items.set_index("item_id")["_quality"]
+
+
 def write_sample(out_dir: str | Path = DEFAULT_OUT, config: SampleConfig = SampleConfig()) -> Path:
     """Generate the sample and write its five files into `out_dir`; returns the folder."""
     started = time.perf_counter()
