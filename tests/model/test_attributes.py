@@ -70,6 +70,7 @@ def test_fold_in_adds_the_shrunk_mean_kind_value_for_unknown_users_only(rating_m
 
     head = copy.deepcopy(rating_model.head_)
     head.ratings_via_fold_in = False  # the fold-in arithmetic alone (rated_kind is zeroed below)
+    head.crosses = False  # (the cross terms group rating kinds by rated_kind too)
     head.fold_prior.fill_(5.0)
     prior = float(head.fold_prior)
     context = rating_model.context(rating_dataset)

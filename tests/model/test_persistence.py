@@ -150,3 +150,19 @@ def test_model_saved_before_the_fitted_fold_in_prior_loads_as_it_was_saved(ratin
     assert float(loaded.head_.fold_prior) == FOLD_IN_PRIOR
     assert loaded.head_.ratings_via_fold_in is False  # older models' content part read the rating values
     assert len(loaded.predict(rating_dataset, _pairs(rating_dataset))) == 40
+
+
+def test_model_saved_before_the_cross_terms_loads_without_them(rating_model, rating_dataset, saved):
+    import hashlib
+
+    assert rating_model.head_.crosses
+    tensors = load_file(str(saved / "model.safetensors"))
+    del tensors["cross"], tensors["attr_text"]
+    save_file(tensors, str(saved / "model.safetensors"))
+    meta = json.loads((saved / "uvp_model.json").read_text())
+    meta["files"]["model.safetensors"] = hashlib.sha256((saved / "model.safetensors").read_bytes()).hexdigest()
+    assert meta["head"].pop("crosses") is True
+    (saved / "uvp_model.json").write_text(json.dumps(meta))
+    loaded = load_model(saved)
+    assert loaded.head_.crosses is False and not hasattr(loaded.head_, "cross")
+    assert np.isfinite(loaded.predict(rating_dataset, _pairs(rating_dataset))).all()

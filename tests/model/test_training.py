@@ -190,10 +190,11 @@ def test_isotonic_calibration_keeps_the_ranking_inside_a_step() -> None:
 
 
 def test_head_starts_at_the_ridge_bias_model(rating_dataset):
-    """bias_init: user and item biases start at regularised mean residuals, unknown rows at zero, content at zero."""
+    """bias_init: user and item biases start at regularised mean residuals, unknown rows at zero, the cross
+    terms at their ridge fit, the rest of the content part at zero."""
     import torch
 
-    from uvp_core.model.training import build_head, init_biases, prepare
+    from uvp_core.model.training import _cross_design, build_head, init_biases, prepare
 
     prep = prepare(rating_dataset, TrainConfig(), torch.device("cpu"))
     head = build_head(prep, 8, TrainConfig())
@@ -205,14 +206,18 @@ def test_head_starts_at_the_ridge_bias_model(rating_dataset):
         means = y.groupby(codes).mean()
         assert np.corrcoef(means.to_numpy(), bias[means.index])[0, 1] > 0.8  # better-rated items / generous users start higher
         assert bias[0] == 0.0
-    assert abs(head.global_bias.item() - y.mean()) < 1e-6
+    design = _cross_design(head, prep)
+    assert design.shape[1] > 0 and np.abs(head.cross.detach().numpy()).max() > 0
+    assert abs(head.global_bias.item() - (y.to_numpy() - design @ head.cross.detach().numpy()).mean()) < 1e-5
     head.eval()
-    with torch.no_grad():  # the whole head starts as the bias model: the content part scores zero
+    with torch.no_grad():  # the whole head starts as the bias + cross model: the rest of the content part scores zero
         x = prep.train_x.take(slice(0, 50))
-        items = torch.randn(len(prep.context.items.texts), 8 + prep.space.item_width)
-        raw = head(items, torch.randn(len(prep.context.profiles.texts), 8 + prep.space.user_width), x)
+        items = torch.cat([torch.randn(len(prep.context.items.texts), 8), torch.as_tensor(np.stack(prep.context.items.extra_rows))], 1)
+        profiles = torch.cat([torch.randn(len(prep.context.profiles.texts), 8), torch.as_tensor(np.stack(prep.context.profiles.extra_rows))], 1)
+        raw = head(items, profiles, x)
+        cross = torch.as_tensor(design[:50], dtype=torch.float32) @ head.cross
     expected = head.global_bias + head.user_bias(x.user)[:, 0] + head.item_bias(x.item)[:, 0] + (head.user_id(x.user) * head.item_id(x.item)).sum(-1)
-    assert torch.allclose(raw, expected, atol=1e-6)
+    assert torch.allclose(raw, expected + cross, atol=1e-5)
 
 
 def test_small_datasets_get_smaller_batches_and_ratings_stronger_id_regularisation():

@@ -187,6 +187,32 @@ def ridge_biases(
     return mu, bu, bi
 
 
+CROSS_ALPHAS = tuple(float(a) for a in np.logspace(0, 4, 9))  # ridge penalties tried for the cross weights
+CROSS_RATIOS = (1.0, 10.0, 100.0)  # ... with the first `n_strong` columns penalised this many times more
+
+
+def ridge_gcv(design: np.ndarray, r: np.ndarray, n_strong: int = 0) -> tuple[np.ndarray, dict]:
+    """Ridge weights of r on design's columns, the penalty chosen by generalised cross-validation.
+
+    The first n_strong columns (many, mostly noise: attribute x attribute) may take a larger penalty than
+    the rest; both the penalty and that ratio come from the grid (CROSS_ALPHAS x CROSS_RATIOS).
+    """
+    n, p = design.shape
+    best: tuple[float, np.ndarray, dict] | None = None
+    for ratio in CROSS_RATIOS if 0 < n_strong < p else (1.0,):
+        scale = np.where(np.arange(p) < n_strong, 1.0 / np.sqrt(ratio), 1.0)
+        u, s, vt = np.linalg.svd(design * scale, full_matrices=False)
+        ur = u.T @ r
+        for alpha in CROSS_ALPHAS:
+            shrink = s**2 / (s**2 + alpha)
+            rss = float(np.sum((r - u @ (shrink * ur)) ** 2))
+            gcv = n * rss / max(n - float(shrink.sum()), 1.0) ** 2
+            if best is None or gcv < best[0]:
+                w = scale * (vt.T @ (s / (s**2 + alpha) * ur))
+                best = (gcv, w, {"alpha": alpha, "ratio": ratio})
+    return (best[1], best[2]) if best is not None else (np.zeros(p), {})
+
+
 def bias_baseline(
     train_users: np.ndarray, train_items: np.ndarray, train_y: np.ndarray,
     users: np.ndarray, items: np.ndarray, reg: float = 5.0, iterations: int = 15,

@@ -35,6 +35,11 @@ class ValueHead(nn.Module):
     user+item bias model does for a new user (training picks fold_prior: see training.choose_fold_prior).
     With ratings_via_fold_in, the history the content part reads for such a user shows a rated event
     without its value, so the first ratings are not counted twice (once by the fold-in, once by content).
+    With crosses, content also adds two interpretable terms that a few thousand examples can pin down
+    (the towers alone learned little of them): cross_design's columns times `cross` (started at a ridge
+    fit: training.init_biases) -- profile attribute x candidate attribute or numeric feature (a membership
+    tier x price), and per event kind, "an earlier event on an item sharing the candidate's category (or
+    other attribute value)" -- plus profile attribute x projected candidate text (`attr_text`, from zero).
     """
 
     def __init__(
@@ -52,9 +57,12 @@ class ValueHead(nn.Module):
         item_extra: int = 0,
         user_extra: int = 0,
         ratings_via_fold_in: bool = False,
+        crosses: bool = False,
     ):
         super().__init__()
         self.hidden = hidden
+        self.crosses = crosses
+        self.item_extra, self.user_extra, self.n_numeric = item_extra, user_extra, n_numeric
         self.fold_in = fold_in
         self.ratings_via_fold_in = ratings_via_fold_in
         self.item_text = nn.Linear(text_dim + item_extra, hidden)  # item text embedding + its one-hot attributes
@@ -75,6 +83,9 @@ class ValueHead(nn.Module):
             nn.init.zeros_(self.kind_value.weight)
             self.register_buffer("rated_kind", torch.zeros(n_kinds + 1))  # 1 for rating kinds ("rated 4"), set by training
             self.register_buffer("fold_prior", torch.full((1,), FOLD_IN_PRIOR))  # pseudo-events; set by training (choose_fold_prior)
+        if crosses:
+            self.attr_text = nn.Parameter(torch.zeros(user_extra, hidden))
+            self.cross = nn.Parameter(torch.zeros(user_extra * (item_extra + n_numeric) + (n_kinds + 2) * item_extra))
         for table in (self.user_id, self.item_id, self.kind):
             nn.init.normal_(table.weight, std=0.01)
         for table in (self.user_bias, self.item_bias):
@@ -88,24 +99,56 @@ class ValueHead(nn.Module):
         """Raw scores [B] (normalised rating units, or logits) given item/profile text-embedding tables."""
         rows = torch.cat([x.item_row, x.hist_row.reshape(-1)])
         unique, inverse = torch.unique(rows, return_inverse=True)
-        projected = self.item_text(items[unique])  # each distinct text projected once
         batch = len(x.item_row)
         profile_rows, profile_inverse = torch.unique(x.profile_row, return_inverse=True)
         x = replace(x, item_row=inverse[:batch], hist_row=inverse[batch:].view_as(x.hist_row), profile_row=profile_inverse)
-        return self.score(projected, self.profile_text(profiles[profile_rows]), x)
+        return self.score(self.project_items(items[unique]), self.project_profiles(profiles[profile_rows]), x)  # each text once
 
-    def project(self, items: torch.Tensor, profiles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Projected tables (item texts, profile texts) for repeated scoring with `score`."""
-        return self.item_text(items), self.profile_text(profiles)
+    def project_items(self, items: torch.Tensor) -> torch.Tensor:
+        """Projected item rows for `score` (with crosses, the rows' one-hot attributes follow the projection)."""
+        out = self.item_text(items)
+        return torch.cat([out, items[:, items.shape[1] - self.item_extra :]], dim=-1) if self.crosses else out
 
-    def score(self, items: torch.Tensor, profiles: torch.Tensor, x: Inputs) -> torch.Tensor:
-        """Raw scores [B] from projected item and profile tables (see `project`)."""
-        candidate = items[x.item_row]
+    def project_profiles(self, profiles: torch.Tensor) -> torch.Tensor:
+        """Projected profile rows for `score` (with crosses, the rows' one-hot attributes follow the projection)."""
+        out = self.profile_text(profiles)
+        return torch.cat([out, profiles[:, profiles.shape[1] - self.user_extra :]], dim=-1) if self.crosses else out
+
+    def read_kinds(self, x: Inputs) -> torch.Tensor:
+        """History kinds as the content part reads them (with ratings_via_fold_in, an unknown user's "rated 5" reads as the unknown kind)."""
         kind = x.hist_kind
         if self.fold_in and self.ratings_via_fold_in:  # an unknown user's rating values reach the score through the fold-in only
             rated = (self.rated_kind[kind] > 0) & (x.user == 0).unsqueeze(1)
             kind = torch.where(rated, torch.zeros_like(kind), kind)  # "rated 5" -> the unknown kind: an event, value unread
-        history = items[x.hist_row] + self.kind(kind) + self.recency(x.hist_feat)
+        return kind
+
+    def cross_design(self, item_hot: torch.Tensor, profile_hot: torch.Tensor, x: Inputs) -> torch.Tensor:
+        """[B, P] columns weighted by `cross`: profile one-hot x (candidate one-hot, numeric features), then per
+        kind group (each kind; all rating kinds together) x candidate attribute value: 1 if the history has an
+        event of that kind on an item with the candidate's value, else 0. Tables: one-hot rows of item/profile texts."""
+        cand_hot = item_hot[x.item_row]
+        parts = []
+        if self.user_extra:
+            target = torch.cat([cand_hot, x.numeric], dim=-1)
+            parts.append((profile_hot[x.profile_row].unsqueeze(-1) * target.unsqueeze(1)).flatten(1))
+        if self.item_extra:
+            kind = self.read_kinds(x)
+            groups = self.kind.num_embeddings + 1  # the last group: every rating kind ("rated 4", "rated 5")
+            if self.fold_in:
+                kind = torch.where(self.rated_kind[kind] > 0, torch.full_like(kind, groups - 1), kind)
+            same = item_hot[x.hist_row] * cand_hot.unsqueeze(1) * x.hist_mask.unsqueeze(-1)  # [B, K, item_extra]
+            counts = torch.zeros(len(cand_hot), groups, same.shape[-1], dtype=same.dtype, device=same.device)
+            counts.scatter_add_(1, kind.unsqueeze(-1).expand(-1, -1, same.shape[-1]), same)
+            parts.append(counts.clamp(max=1.0).flatten(1))
+        return torch.cat(parts, dim=-1) if parts else cand_hot.new_zeros(len(cand_hot), 0)
+
+    def score(self, items: torch.Tensor, profiles: torch.Tensor, x: Inputs) -> torch.Tensor:
+        """Raw scores [B] from projected item and profile tables (project_items, project_profiles)."""
+        if self.crosses:
+            items, item_hot = items[:, : self.hidden], items[:, self.hidden :]
+            profiles, profile_hot = profiles[:, : self.hidden], profiles[:, self.hidden :]
+        candidate = items[x.item_row]
+        history = items[x.hist_row] + self.kind(self.read_kinds(x)) + self.recency(x.hist_feat)
 
         mask = x.hist_mask
         logits = (history @ self.query(candidate).unsqueeze(-1)).squeeze(-1) / math.sqrt(self.hidden)
@@ -118,6 +161,9 @@ class ValueHead(nn.Module):
         u = self.user_tower(torch.cat([profile, attended, mean, x.numeric], dim=-1))
         v = self.item_tower(torch.cat([candidate, x.numeric], dim=-1))
         content = self.scorer(torch.cat([u, v, u * v], dim=-1)).squeeze(-1)
+        if self.crosses:
+            content = content + self.cross_design(item_hot, profile_hot, x) @ self.cross
+            content = content + ((profile_hot[x.profile_row] @ self.attr_text) * candidate).sum(-1)
         ids = (self.user_id(x.user) * self.item_id(x.item)).sum(-1)
         biases = self.user_bias(x.user).squeeze(-1) + self.item_bias(x.item).squeeze(-1)
         if self.fold_in:

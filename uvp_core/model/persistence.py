@@ -253,7 +253,7 @@ def _write_folder(model, folder: Path) -> None:
             "history_k": model.space_.template.history_k,
         },
         "head": {"hidden_dim": model.head_.hidden, "n_numeric": model.head_.user_tower[0].in_features - 3 * model.head_.hidden,
-                 "fold_in": model.head_.fold_in,
+                 "fold_in": model.head_.fold_in, "crosses": model.head_.crosses,
                  **({"fold_prior": float(model.head_.fold_prior), "ratings_via_fold_in": model.head_.ratings_via_fold_in}
                     if model.head_.fold_in else {})},
         "data_fingerprint": model.data_fingerprint_,
@@ -386,6 +386,7 @@ def load_model(path: str | Path, *, encoder_dir: str | Path | None = None):
             ratings_via_fold_in=bool(meta["head"].get("ratings_via_fold_in", False)),  # nor this (content read rating values)
             item_extra=space.item_width,
             user_extra=space.user_width,
+            crosses=bool(meta["head"].get("crosses", False)),  # models saved before the cross terms have none
         )
         state = load_file(str(folder / HEAD_FILE))
         if head.fold_in and "fold_prior" not in state:  # saved before the prior was fitted: the fixed default

@@ -42,6 +42,7 @@ from uvp_core.model.examples import (
     fold_in_prior,
     resolve_target,
     ridge_biases,
+    ridge_gcv,
     time_split,
 )
 from uvp_core.model.features import Context, FeatureSpace, FirstEvents, Inputs, with_extras
@@ -357,6 +358,7 @@ def build_head(prep: Prepared, text_dim: int, config: TrainConfig) -> ValueHead:
         ratings_via_fold_in=prep.task == "regression",
         item_extra=prep.space.item_width,
         user_extra=prep.space.user_width,
+        crosses=True,
     )
 
 
@@ -370,8 +372,21 @@ def init_biases(head: ValueHead, prep: Prepared, reg: float = 5.0, iterations: i
     benchmark (docs/BENCHMARKS.md): user biases started too help Amazon and MovieLens time/new users
     and cost MovieLens random RMSE about 0.01 (still ahead of SVD).
     """
-    mu, bu, bi = ridge_biases(prep.train_x.user.numpy(), prep.train_x.item.numpy(), prep.train_y.double().numpy(),
-                              head.user_bias.num_embeddings, head.item_bias.num_embeddings, reg, iterations)  # fmt: skip
+    if head.fold_in and prep.space.rating_levels:  # which kinds are ratings (the cross design groups them)
+        names = prep.space.rating_kind(np.asarray(prep.space.rating_levels))
+        codes = prep.space.kind_codes(names)
+        head.rated_kind[torch.as_tensor(codes[codes > 0])] = 1.0
+    u, i, y = prep.train_x.user.numpy(), prep.train_x.item.numpy(), prep.train_y.double().numpy()
+    n_users, n_items = head.user_bias.num_embeddings, head.item_bias.num_embeddings
+    mu, bu, bi = ridge_biases(u, i, y, n_users, n_items, reg, iterations)
+    design = _cross_design(head, prep) if head.crosses else np.zeros((len(y), 0))
+    if design.shape[1]:  # alternate: cross weights on what the biases leave, then the biases on what those leave
+        for _ in range(3):
+            w, chosen = ridge_gcv(design, y - mu - bu[u] - bi[i], n_strong=head.user_extra * (head.item_extra + head.n_numeric))
+            mu, bu, bi = ridge_biases(u, i, y - design @ w, n_users, n_items, reg, iterations)
+        log.info("cross weights started at a ridge fit (GCV: %s)", chosen)
+        with torch.no_grad():
+            head.cross.copy_(torch.as_tensor(w, dtype=torch.float32))
     bu[0] = bi[0] = 0.0
     with torch.no_grad():
         head.global_bias.fill_(mu)
@@ -385,9 +400,19 @@ def init_biases(head: ValueHead, prep: Prepared, reg: float = 5.0, iterations: i
             codes = prep.space.kind_codes(names)
             values = (np.asarray(prep.space.rating_levels) - stats["mean"]) / stats["std"] - mu
             head.kind_value.weight[torch.as_tensor(codes[codes > 0])] = torch.as_tensor(values[codes > 0], dtype=torch.float32).unsqueeze(1)
-            head.rated_kind[torch.as_tensor(codes[codes > 0])] = 1.0
         if head.fold_in:
             head.fold_prior.fill_(prep.fold_prior)
+
+
+def _cross_design(head: ValueHead, prep: Prepared, block: int = 8192) -> np.ndarray:
+    """The head's cross columns (ValueHead.cross_design) for every training row, as float64."""
+    def table(rows: list[np.ndarray], width: int) -> torch.Tensor:
+        return torch.as_tensor(np.stack(rows), dtype=torch.float32) if width and rows else torch.zeros(1, 0)
+
+    item_hot, profile_hot = table(prep.context.items.extra_rows, head.item_extra), table(prep.context.profiles.extra_rows, head.user_extra)
+    with torch.no_grad():
+        parts = [head.cross_design(item_hot, profile_hot, prep.train_x.take(slice(s, s + block))) for s in range(0, len(prep.train_y), block)]
+    return torch.cat(parts).double().numpy()
 
 
 def build_optimizer(head: ValueHead, encoder: TextEncoder | None, config: TrainConfig) -> torch.optim.Optimizer:

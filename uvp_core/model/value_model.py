@@ -202,7 +202,7 @@ class ValueModel:
     def _projected(self, items: torch.Tensor, profiles: torch.Tensor, cache: dict | None) -> tuple[torch.Tensor, torch.Tensor]:
         """Projected text tables; with a cache, only rows added since the last call are projected."""
         cache = {} if cache is None else cache
-        for name, table, layer in (("items", items, self.head_.item_text), ("profiles", profiles, self.head_.profile_text)):
+        for name, table, layer in (("items", items, self.head_.project_items), ("profiles", profiles, self.head_.project_profiles)):
             done = cache.get(name)
             have = 0 if done is None else len(done)
             if have < len(table):

@@ -1,0 +1,71 @@
+"""The head's cross terms: profile attribute x item, and history events sharing the candidate's attribute value."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from uvp_core.model.examples import CROSS_ALPHAS, ridge_gcv
+from uvp_core.model.features import Inputs
+from uvp_core.model.network import ValueHead
+
+# item one-hot rows (one attribute, three values A/B/C) and profile one-hot rows (two values)
+ITEM_HOT = torch.tensor([[1.0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]])
+PROFILE_HOT = torch.tensor([[1.0, 0], [0, 1]])
+N_KINDS, N_NUMERIC = 3, 4  # kinds 1, 2, 3; kind 3 is a rating kind ("rated 5")
+
+
+def _head() -> ValueHead:
+    head = ValueHead(text_dim=4, n_users=2, n_items=4, n_kinds=N_KINDS, n_numeric=N_NUMERIC, hidden=8, item_extra=3,
+                     user_extra=2, fold_in=True, ratings_via_fold_in=True, crosses=True)  # fmt: skip
+    head.rated_kind[3] = 1.0
+    return head
+
+
+def _inputs(user: int) -> Inputs:
+    """Candidate row 0 (value A); history: row 1 (A, kind 1), row 2 (B, kind 2), row 1 (A, kind 3), an empty slot."""
+    return Inputs.build(
+        user=np.array([user]), item=np.array([1]), profile_row=np.array([1]), item_row=np.array([0]),
+        hist_row=np.array([[1, 2, 1, 3]]), hist_kind=np.array([[1, 2, 3, 1]]), hist_age=np.zeros((1, 4)),
+        hist_mask=np.array([[True, True, True, False]]), numeric=np.arange(1.0, N_NUMERIC + 1)[None, :],
+    )  # fmt: skip
+
+
+def test_cross_design_columns():
+    head = _head()
+    design = head.cross_design(ITEM_HOT, PROFILE_HOT, _inputs(user=1))[0]
+    attr, match = design[: 2 * (3 + N_NUMERIC)].view(2, 3 + N_NUMERIC), design[2 * (3 + N_NUMERIC) :].view(N_KINDS + 2, 3)
+    assert attr[0].abs().sum() == 0 and attr[1].tolist() == [1.0, 0, 0, 1, 2, 3, 4]  # profile value 2 x (candidate A, numeric)
+    expected = torch.zeros(N_KINDS + 2, 3)
+    expected[1, 0] = 1.0  # a kind-1 event on an item with value A; the kind-2 event is on B, the empty slot counts nothing
+    expected[N_KINDS + 1, 0] = 1.0  # the rating kind, in the group of all rating kinds
+    assert torch.equal(match, expected)
+    cold = head.cross_design(ITEM_HOT, PROFILE_HOT, _inputs(user=0))[0][2 * (3 + N_NUMERIC) :].view(N_KINDS + 2, 3)
+    assert cold[0, 0] == 1.0 and cold[N_KINDS + 1].sum() == 0  # an unknown user's rating reads as an event, value unread
+
+
+def test_score_adds_the_weighted_columns():
+    torch.manual_seed(0)
+    head = _head().eval()
+    items = torch.cat([torch.randn(4, 4), ITEM_HOT], 1)
+    profiles = torch.cat([torch.randn(2, 4), PROFILE_HOT], 1)
+    x = _inputs(user=1)
+    with torch.no_grad():
+        before = head(items, profiles, x)
+        head.cross.copy_(torch.randn_like(head.cross))
+        after = head(items, profiles, x)
+        head.attr_text.copy_(torch.randn_like(head.attr_text))
+        text = head(items, profiles, x)
+        candidate = head.item_text(items[:1])[0]
+    assert torch.allclose(after - before, head.cross_design(ITEM_HOT, PROFILE_HOT, x) @ head.cross, atol=1e-5)
+    assert torch.allclose(text - after, (PROFILE_HOT[1] @ head.attr_text * candidate).sum(), atol=1e-5)
+
+
+def test_ridge_gcv_recovers_weights_and_shrinks_noise():
+    rng = np.random.default_rng(0)
+    design = (rng.random((4000, 6)) < 0.3).astype(float)
+    w = np.array([1.0, 0.0, -0.5, 0.0, 0.8, 0.0])
+    fitted, chosen = ridge_gcv(design, design @ w + rng.normal(0, 0.5, 4000), n_strong=2)
+    assert np.abs(fitted - w).max() < 0.1 and chosen["alpha"] in CROSS_ALPHAS
+    noise, chosen = ridge_gcv(design, rng.normal(0, 0.5, 4000), n_strong=2)
+    assert np.abs(noise).max() < 0.05 and chosen["alpha"] >= 100
