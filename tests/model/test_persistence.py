@@ -44,6 +44,7 @@ def test_model_folder_contents(saved):
     assert {"torch", "transformers", "uvp"} <= set(meta["libraries"])
     card = (saved / "README.md").read_text()
     assert card.startswith("# UVP value model: rating") and "## How to load" in card and "## Limits" in card
+    assert meta["head"]["crosses"] is True and "Cross terms on those one-hot values" in card
     assert [p.name for p in saved.parent.iterdir()] == [saved.name]  # no staging folder left beside it
 
 

@@ -48,6 +48,7 @@ def model_card(meta: dict) -> str:
         "embeddings learned from events, and numeric features (history length, item popularity, price).",
         f"- Categorical attributes also read as one-hot next to their text: "
         f"{', '.join(f'{c} ({n} values)' for c, n in features.get('one_hot', {}).items()) or 'none'}.",
+        *([_CROSS_LINE] if meta.get("head", {}).get("crosses") and features.get("one_hot") else []),
         *([_fold_in_line(float(meta["head"].get("fold_prior", 5.0)))] if meta.get("head", {}).get("fold_in") else []),
         f"- Templates: version `{meta['templates']['version']}` (rules in `uvp_model.json`).",
         "",
@@ -94,6 +95,10 @@ def model_card(meta: dict) -> str:
             f"({config['negatives_per_positive']} per positive), so probabilities are relative to that mix."
         )
     return "\n".join(lines) + "\n"
+
+
+_CROSS_LINE = ("- Cross terms on those one-hot values: profile value x item value or numeric feature, and per event kind, "
+               "whether the history has an event on an item sharing the candidate's value.")
 
 
 def _fold_in_line(prior: float) -> str:
