@@ -134,19 +134,27 @@ def test_finetuned_model_round_trip_without_the_original_encoder(rating_dataset,
     assert not any(p.requires_grad for p in loaded.encoder_.model.parameters())
 
 
-def test_model_saved_before_the_fitted_fold_in_prior_loads_as_it_was_saved(rating_model, rating_dataset, saved):
+def _as_older_model(saved, drop_tensors: list[str], drop_head_keys: list[str]) -> dict:
+    """Rewrite a saved folder as an older UVP wrote it: without these head tensors and meta head keys
+    (checksums updated); returns the dropped meta values."""
     import hashlib
 
-    from uvp_core.model.network import FOLD_IN_PRIOR
-
     tensors = load_file(str(saved / "model.safetensors"))
-    assert "fold_prior" in tensors and rating_model.head_.fold_in
-    del tensors["fold_prior"]
+    for name in drop_tensors:
+        del tensors[name]
     save_file(tensors, str(saved / "model.safetensors"))
     meta = json.loads((saved / "uvp_model.json").read_text())
     meta["files"]["model.safetensors"] = hashlib.sha256((saved / "model.safetensors").read_bytes()).hexdigest()
-    assert meta["head"].pop("ratings_via_fold_in") is True
+    dropped = {key: meta["head"].pop(key) for key in drop_head_keys}
     (saved / "uvp_model.json").write_text(json.dumps(meta))
+    return dropped
+
+
+def test_model_saved_before_the_fitted_fold_in_prior_loads_as_it_was_saved(rating_model, rating_dataset, saved):
+    from uvp_core.model.network import FOLD_IN_PRIOR
+
+    assert rating_model.head_.fold_in
+    assert _as_older_model(saved, ["fold_prior"], ["ratings_via_fold_in"]) == {"ratings_via_fold_in": True}
     loaded = load_model(saved)
     assert float(loaded.head_.fold_prior) == FOLD_IN_PRIOR
     assert loaded.head_.ratings_via_fold_in is False  # older models' content part read the rating values
@@ -154,16 +162,8 @@ def test_model_saved_before_the_fitted_fold_in_prior_loads_as_it_was_saved(ratin
 
 
 def test_model_saved_before_the_cross_terms_loads_without_them(rating_model, rating_dataset, saved):
-    import hashlib
-
     assert rating_model.head_.crosses
-    tensors = load_file(str(saved / "model.safetensors"))
-    del tensors["cross"], tensors["attr_text"]
-    save_file(tensors, str(saved / "model.safetensors"))
-    meta = json.loads((saved / "uvp_model.json").read_text())
-    meta["files"]["model.safetensors"] = hashlib.sha256((saved / "model.safetensors").read_bytes()).hexdigest()
-    assert meta["head"].pop("crosses") is True
-    (saved / "uvp_model.json").write_text(json.dumps(meta))
+    assert _as_older_model(saved, ["cross", "attr_text"], ["crosses"]) == {"crosses": True}
     loaded = load_model(saved)
     assert loaded.head_.crosses is False and not hasattr(loaded.head_, "cross")
     assert np.isfinite(loaded.predict(rating_dataset, _pairs(rating_dataset))).all()
