@@ -69,3 +69,17 @@ def test_ridge_gcv_recovers_weights_and_shrinks_noise():
     assert np.abs(fitted - w).max() < 0.1 and chosen["alpha"] in CROSS_ALPHAS
     noise, chosen = ridge_gcv(design, rng.normal(0, 0.5, 4000), n_strong=2)
     assert np.abs(noise).max() < 0.05 and chosen["alpha"] >= 100
+
+
+def test_wide_attributes_get_no_cross_terms_and_the_ridge_start_uses_a_row_sample(rating_dataset, monkeypatch):
+    from uvp_core.model import TrainConfig
+    from uvp_core.model import training
+
+    prep = training.prepare(rating_dataset, TrainConfig(), torch.device("cpu"))
+    head = training.build_head(prep, 8, TrainConfig())
+    assert head.crosses and head.cross.numel() <= training.MAX_CROSS_COLUMNS
+    monkeypatch.setattr(training, "CROSS_FIT_ROWS", 50)  # fitted on 50 rows; the biases still see every row
+    training.init_biases(head, prep)
+    assert np.abs(head.cross.detach().numpy()).max() > 0
+    monkeypatch.setattr(training, "MAX_CROSS_COLUMNS", head.cross.numel() - 1)
+    assert not training.build_head(prep, 8, TrainConfig()).crosses

@@ -206,7 +206,7 @@ def test_head_starts_at_the_ridge_bias_model(rating_dataset):
         means = y.groupby(codes).mean()
         assert np.corrcoef(means.to_numpy(), bias[means.index])[0, 1] > 0.8  # better-rated items / generous users start higher
         assert bias[0] == 0.0
-    design = _cross_design(head, prep)
+    design = _cross_design(head, prep, np.arange(len(prep.train_y)))
     assert design.shape[1] > 0 and np.abs(head.cross.detach().numpy()).max() > 0
     assert abs(head.global_bias.item() - (y.to_numpy() - design @ head.cross.detach().numpy()).mean()) < 1e-5
     head.eval()

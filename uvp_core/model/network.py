@@ -14,6 +14,11 @@ FOLD_IN_PRIOR = 5.0  # pseudo-events shrinking an unknown user's fold-in bias: t
 NO_FOLD_IN = 1e9  # a fold-in prior this large turns the fold-in off (a candidate of training.choose_fold_prior)
 
 
+def cross_width(n_kinds: int, n_numeric: int, item_extra: int, user_extra: int) -> int:
+    """How many cross weights a head has (ValueHead.cross_design's columns)."""
+    return user_extra * (item_extra + n_numeric) + (n_kinds + 2) * item_extra
+
+
 def mlp(n_in: int, n_hidden: int, n_out: int, dropout: float) -> nn.Sequential:
     """Linear -> GELU -> Dropout -> Linear."""
     return nn.Sequential(nn.Linear(n_in, n_hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(n_hidden, n_out))
@@ -38,8 +43,9 @@ class ValueHead(nn.Module):
     With crosses, content also adds two interpretable terms that a few thousand examples can pin down
     (the towers alone learned little of them): cross_design's columns times `cross` (started at a ridge
     fit: training.init_biases) -- profile attribute x candidate attribute or numeric feature (a membership
-    tier x price), and per event kind, "an earlier event on an item sharing the candidate's category (or
-    other attribute value)" -- plus profile attribute x projected candidate text (`attr_text`, from zero).
+    tier x price), and per event kind, "one of the history events read is on an item sharing the
+    candidate's category (or other attribute value)" -- plus profile attribute x projected candidate text
+    (`attr_text`, from zero).
     """
 
     def __init__(
@@ -85,7 +91,7 @@ class ValueHead(nn.Module):
             self.register_buffer("fold_prior", torch.full((1,), FOLD_IN_PRIOR))  # pseudo-events; set by training (choose_fold_prior)
         if crosses:
             self.attr_text = nn.Parameter(torch.zeros(user_extra, hidden))
-            self.cross = nn.Parameter(torch.zeros(user_extra * (item_extra + n_numeric) + (n_kinds + 2) * item_extra))
+            self.cross = nn.Parameter(torch.zeros(cross_width(n_kinds, n_numeric, item_extra, user_extra)))
         for table in (self.user_id, self.item_id, self.kind):
             nn.init.normal_(table.weight, std=0.01)
         for table in (self.user_bias, self.item_bias):
@@ -122,25 +128,46 @@ class ValueHead(nn.Module):
             kind = torch.where(rated, torch.zeros_like(kind), kind)  # "rated 5" -> the unknown kind: an event, value unread
         return kind
 
+    @property
+    def n_cross_attr(self) -> int:
+        """How many of `cross`'s weights are profile value x (candidate value or numeric feature) ones (the first)."""
+        return self.user_extra * (self.item_extra + self.n_numeric)
+
     def cross_design(self, item_hot: torch.Tensor, profile_hot: torch.Tensor, x: Inputs) -> torch.Tensor:
         """[B, P] columns weighted by `cross`: profile one-hot x (candidate one-hot, numeric features), then per
-        kind group (each kind; all rating kinds together) x candidate attribute value: 1 if the history has an
-        event of that kind on an item with the candidate's value, else 0. Tables: one-hot rows of item/profile texts."""
-        cand_hot = item_hot[x.item_row]
+        kind group x candidate attribute value (see _match_columns). Tables: one-hot rows of item/profile texts."""
         parts = []
         if self.user_extra:
-            target = torch.cat([cand_hot, x.numeric], dim=-1)
+            target = torch.cat([item_hot[x.item_row], x.numeric], dim=-1)
             parts.append((profile_hot[x.profile_row].unsqueeze(-1) * target.unsqueeze(1)).flatten(1))
         if self.item_extra:
-            kind = self.read_kinds(x)
-            groups = self.kind.num_embeddings + 1  # the last group: every rating kind ("rated 4", "rated 5")
-            if self.fold_in:
-                kind = torch.where(self.rated_kind[kind] > 0, torch.full_like(kind, groups - 1), kind)
-            same = item_hot[x.hist_row] * cand_hot.unsqueeze(1) * x.hist_mask.unsqueeze(-1)  # [B, K, item_extra]
-            counts = torch.zeros(len(cand_hot), groups, same.shape[-1], dtype=same.dtype, device=same.device)
-            counts.scatter_add_(1, kind.unsqueeze(-1).expand(-1, -1, same.shape[-1]), same)
-            parts.append(counts.clamp(max=1.0).flatten(1))
-        return torch.cat(parts, dim=-1) if parts else cand_hot.new_zeros(len(cand_hot), 0)
+            parts.append(self._match_columns(item_hot, x))
+        return torch.cat(parts, dim=-1) if parts else x.numeric.new_zeros(len(x), 0)
+
+    def _match_columns(self, item_hot: torch.Tensor, x: Inputs) -> torch.Tensor:
+        """[B, (kinds + 2) * item_extra]: per kind group (each kind; all rating kinds together) and candidate
+        attribute value, 1 if one of the history events read is of that kind on an item with that value."""
+        kind = self.read_kinds(x)
+        groups = self.kind.num_embeddings + 1  # the last group: every rating kind ("rated 4", "rated 5")
+        if self.fold_in:
+            kind = torch.where(self.rated_kind[kind] > 0, torch.full_like(kind, groups - 1), kind)
+        cand_hot = item_hot[x.item_row]
+        same = item_hot[x.hist_row] * cand_hot.unsqueeze(1) * x.hist_mask.unsqueeze(-1)  # [B, K, item_extra]
+        counts = torch.zeros(len(cand_hot), groups, same.shape[-1], dtype=same.dtype, device=same.device)
+        counts.scatter_add_(1, kind.unsqueeze(-1).expand(-1, -1, same.shape[-1]), same)
+        return counts.clamp(max=1.0).flatten(1)
+
+    def _cross_term(self, candidate: torch.Tensor, item_hot: torch.Tensor, profile_hot: torch.Tensor, x: Inputs) -> torch.Tensor:
+        """cross_design(...) @ cross + profile one-hot x projected candidate text, without building the outer products."""
+        out = candidate.new_zeros(len(x))
+        if self.user_extra:
+            profile = profile_hot[x.profile_row]
+            attr = self.cross[: self.n_cross_attr].view(self.user_extra, -1)
+            out = out + ((profile @ attr) * torch.cat([item_hot[x.item_row], x.numeric], dim=-1)).sum(-1)
+            out = out + ((profile @ self.attr_text) * candidate).sum(-1)
+        if self.item_extra:
+            out = out + self._match_columns(item_hot, x) @ self.cross[self.n_cross_attr :]
+        return out
 
     def score(self, items: torch.Tensor, profiles: torch.Tensor, x: Inputs) -> torch.Tensor:
         """Raw scores [B] from projected item and profile tables (project_items, project_profiles)."""
@@ -162,8 +189,7 @@ class ValueHead(nn.Module):
         v = self.item_tower(torch.cat([candidate, x.numeric], dim=-1))
         content = self.scorer(torch.cat([u, v, u * v], dim=-1)).squeeze(-1)
         if self.crosses:
-            content = content + self.cross_design(item_hot, profile_hot, x) @ self.cross
-            content = content + ((profile_hot[x.profile_row] @ self.attr_text) * candidate).sum(-1)
+            content = content + self._cross_term(candidate, item_hot, profile_hot, x)
         ids = (self.user_id(x.user) * self.item_id(x.item)).sum(-1)
         biases = self.user_bias(x.user).squeeze(-1) + self.item_bias(x.item).squeeze(-1)
         if self.fold_in:

@@ -46,7 +46,7 @@ from uvp_core.model.examples import (
     time_split,
 )
 from uvp_core.model.features import Context, FeatureSpace, FirstEvents, Inputs, with_extras
-from uvp_core.model.network import FOLD_IN_PRIOR, NO_FOLD_IN, ValueHead
+from uvp_core.model.network import FOLD_IN_PRIOR, NO_FOLD_IN, ValueHead, cross_width
 from uvp_core.model.persistence import load_checkpoint, save_checkpoint
 from uvp_core.model.threads import fixed_threads
 from uvp_core.model.value_model import ValueModel, calibrate, sigmoid
@@ -228,6 +228,10 @@ def deterministic() -> Iterator[None]:
         torch.use_deterministic_algorithms(previous, warn_only=previous_warn)
 
 
+MAX_CROSS_COLUMNS = 1024  # more cross weights than this (very many attribute values): no cross terms
+CROSS_FIT_ROWS = 20_000  # training rows (evenly spaced) the cross weights' ridge start is fitted on
+
+
 def _epoch_seed(seed: int, epoch: int) -> int:
     """The seed of one epoch (batch order, ID dropout, dropout masks)."""
     return (seed * 1_000_003 + epoch * 7919) % (2**62)
@@ -358,8 +362,10 @@ def build_head(prep: Prepared, text_dim: int, config: TrainConfig) -> ValueHead:
         ratings_via_fold_in=prep.task == "regression",
         item_extra=prep.space.item_width,
         user_extra=prep.space.user_width,
-        crosses=prep.task == "regression",  # started at a ridge fit; for binary targets, trained from zero, they cost
-        #   Online Retail random 0.863 -> 0.857 AUC (a country x price and x item text over-fits), so they are off
+        # started at a ridge fit; for binary targets, trained from zero, they cost Online Retail random 0.863 -> 0.857
+        # AUC (a country x price and x item text over-fits), so they are off; so they are with very many attribute values
+        crosses=prep.task == "regression" and cross_width(len(prep.space.kinds), prep.train_x.numeric.shape[1],
+                                                          prep.space.item_width, prep.space.user_width) <= MAX_CROSS_COLUMNS,  # fmt: skip
     )
 
 
@@ -380,14 +386,15 @@ def init_biases(head: ValueHead, prep: Prepared, reg: float = 5.0, iterations: i
     u, i, y = prep.train_x.user.numpy(), prep.train_x.item.numpy(), prep.train_y.double().numpy()
     n_users, n_items = head.user_bias.num_embeddings, head.item_bias.num_embeddings
     mu, bu, bi = ridge_biases(u, i, y, n_users, n_items, reg, iterations)
-    design = _cross_design(head, prep) if head.crosses else np.zeros((len(y), 0))
-    if design.shape[1]:  # alternate: cross weights on what the biases leave, then the biases on what those leave
+    if head.crosses and head.cross.numel():  # alternate: cross weights on what the biases leave, then biases on what those leave
+        fit_rows = np.unique(np.linspace(0, len(y) - 1, min(len(y), CROSS_FIT_ROWS)).astype(np.int64))
+        design = _cross_design(head, prep, fit_rows)
         for _ in range(3):
-            w, chosen = ridge_gcv(design, y - mu - bu[u] - bi[i], n_strong=head.user_extra * (head.item_extra + head.n_numeric))
-            mu, bu, bi = ridge_biases(u, i, y - design @ w, n_users, n_items, reg, iterations)
-        log.info("cross weights started at a ridge fit (GCV: %s)", chosen)
-        with torch.no_grad():
-            head.cross.copy_(torch.as_tensor(w, dtype=torch.float32))
+            w, chosen = ridge_gcv(design, (y - mu - bu[u] - bi[i])[fit_rows], n_strong=head.n_cross_attr)
+            with torch.no_grad():
+                head.cross.copy_(torch.as_tensor(w, dtype=torch.float32))
+            mu, bu, bi = ridge_biases(u, i, y - _cross_offsets(head, prep), n_users, n_items, reg, iterations)
+        log.info("cross weights started at a ridge fit on %d rows (GCV: %s)", len(fit_rows), chosen)
     bu[0] = bi[0] = 0.0
     with torch.no_grad():
         head.global_bias.fill_(mu)
@@ -405,14 +412,29 @@ def init_biases(head: ValueHead, prep: Prepared, reg: float = 5.0, iterations: i
             head.fold_prior.fill_(prep.fold_prior)
 
 
-def _cross_design(head: ValueHead, prep: Prepared, block: int = 8192) -> np.ndarray:
-    """The head's cross columns (ValueHead.cross_design) for every training row, as float64."""
+def _hot_tables(head: ValueHead, prep: Prepared) -> tuple[torch.Tensor, torch.Tensor]:
+    """The one-hot rows of the item and profile text tables."""
     def table(rows: list[np.ndarray], width: int) -> torch.Tensor:
         return torch.as_tensor(np.stack(rows), dtype=torch.float32) if width and rows else torch.zeros(1, 0)
 
-    item_hot, profile_hot = table(prep.context.items.extra_rows, head.item_extra), table(prep.context.profiles.extra_rows, head.user_extra)
+    return table(prep.context.items.extra_rows, head.item_extra), table(prep.context.profiles.extra_rows, head.user_extra)
+
+
+def _cross_design(head: ValueHead, prep: Prepared, rows: np.ndarray, block: int = 4096) -> np.ndarray:
+    """The head's cross columns (ValueHead.cross_design) for these training rows, as float64."""
+    item_hot, profile_hot = _hot_tables(head, prep)
     with torch.no_grad():
-        parts = [head.cross_design(item_hot, profile_hot, prep.train_x.take(slice(s, s + block))) for s in range(0, len(prep.train_y), block)]
+        parts = [head.cross_design(item_hot, profile_hot, prep.train_x.take(torch.as_tensor(rows[s : s + block])))
+                 for s in range(0, len(rows), block)]  # fmt: skip
+    return torch.cat(parts).double().numpy()
+
+
+def _cross_offsets(head: ValueHead, prep: Prepared, block: int = 4096) -> np.ndarray:
+    """cross_design @ cross for every training row, in blocks (the design itself is never built whole)."""
+    item_hot, profile_hot = _hot_tables(head, prep)
+    with torch.no_grad():
+        parts = [head.cross_design(item_hot, profile_hot, prep.train_x.take(slice(s, s + block))) @ head.cross
+                 for s in range(0, len(prep.train_y), block)]  # fmt: skip
     return torch.cat(parts).double().numpy()
 
 
