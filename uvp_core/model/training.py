@@ -362,8 +362,9 @@ def build_head(prep: Prepared, text_dim: int, config: TrainConfig) -> ValueHead:
         ratings_via_fold_in=prep.task == "regression",
         item_extra=prep.space.item_width,
         user_extra=prep.space.user_width,
-        # started at a ridge fit; for binary targets, trained from zero, they cost Online Retail random 0.863 -> 0.857
-        # AUC (a country x price and x item text over-fits), so they are off; so they are with very many attribute values
+        # cross terms start at a ridge fit (init_biases) for ratings; binary targets would train them from zero, which
+        # cost Online Retail random 0.863 -> 0.857 AUC (country x price and x item text over-fit), so they are off there,
+        # and for heads that would need more than MAX_CROSS_COLUMNS weights
         crosses=prep.task == "regression" and cross_width(len(prep.space.kinds), prep.train_x.numeric.shape[1],
                                                           prep.space.item_width, prep.space.user_width) <= MAX_CROSS_COLUMNS,  # fmt: skip
     )
