@@ -72,8 +72,7 @@ def test_ridge_gcv_recovers_weights_and_shrinks_noise():
 
 
 def test_wide_attributes_get_no_cross_terms_and_the_ridge_start_uses_a_row_sample(rating_dataset, monkeypatch):
-    from uvp_core.model import TrainConfig
-    from uvp_core.model import training
+    from uvp_core.model import TrainConfig, training
 
     prep = training.prepare(rating_dataset, TrainConfig(), torch.device("cpu"))
     head = training.build_head(prep, 8, TrainConfig())
