@@ -174,9 +174,9 @@ def perfect_rule_ceiling(truth: dict) -> list[dict]:
     of it; the user feature gets the user's generosity, the item feature the item's quality (both against
     the unknown user/item at 0). The driver ranks first when delta / 2 exceeds both |generosity| and |quality|.
     """
-    from uvp_core.sample import SampleConfig, hidden_biases
+    from uvp_core.sample import config_from_truth, hidden_biases
 
-    config = SampleConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in truth["config"].items()})
+    config = config_from_truth(truth)
     generosity, quality = hidden_biases(config)
     out = []
     for effect in truth["effects"]:

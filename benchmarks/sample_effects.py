@@ -23,7 +23,7 @@ from sklearn.linear_model import Ridge
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import stamp  # noqa: E402
-from uvp_core.sample import SampleConfig, effect_masks  # noqa: E402
+from uvp_core.sample import config_from_truth, effect_masks  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
 ALPHA = 10.0
@@ -59,7 +59,7 @@ def validation_rmse(ratings: pd.DataFrame, extra: np.ndarray) -> float:
 
 def main() -> int:
     truth = json.loads((SAMPLE / "ground_truth.json").read_text())
-    config = SampleConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in truth["config"].items()})
+    config = config_from_truth(truth)
     users = pd.read_csv(SAMPLE / "users.csv", dtype=str)
     items = pd.read_csv(SAMPLE / "items.csv", dtype={"item_id": str})
     events = pd.read_csv(SAMPLE / "events.csv.gz", dtype={"user_id": str, "item_id": str})

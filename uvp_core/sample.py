@@ -415,9 +415,19 @@ def prior_category_purchase(events: pd.DataFrame, items: pd.DataFrame, category:
     return (ts > first).fillna(False).astype(bool)
 
 
+def config_from_truth(truth: dict) -> SampleConfig:
+    """The config a ground_truth.json was generated with."""
+    return SampleConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in truth["config"].items()})
+
+
+def _rngs(config: SampleConfig) -> list[np.random.Generator]:
+    """The generator's six independent random streams (users, items, sessions, funnels, events, truth)."""
+    return [np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(6)]
+
+
 def generate(config: SampleConfig = SampleConfig()) -> SampleData:
     """Generate the whole sample in memory (no files written)."""
-    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(6)]
+    rngs = _rngs(config)
     users = _make_users(config, rngs[0])
     items = _make_items(config, rngs[1])
     sessions = _make_sessions(config, users, items, rngs[2])
@@ -433,7 +443,7 @@ def generate(config: SampleConfig = SampleConfig()) -> SampleData:
 
 def hidden_biases(config: SampleConfig = SampleConfig()) -> tuple[pd.Series, pd.Series]:
     """The hidden user generosity (by user_id) and item quality (by item_id) behind the sample's ratings."""
-    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(6)]
+    rngs = _rngs(config)
     users, items = _make_users(config, rngs[0]), _make_items(config, rngs[1])
     return users.set_index("user_id")["_generosity"], items.set_index("item_id")["_quality"]
 

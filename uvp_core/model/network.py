@@ -141,13 +141,13 @@ class ValueHead(nn.Module):
             target = torch.cat([item_hot[x.item_row], x.numeric], dim=-1)
             parts.append((profile_hot[x.profile_row].unsqueeze(-1) * target.unsqueeze(1)).flatten(1))
         if self.item_extra:
-            parts.append(self._match_columns(item_hot, x))
+            parts.append(self._match_columns(item_hot, x, self.read_kinds(x)))
         return torch.cat(parts, dim=-1) if parts else x.numeric.new_zeros(len(x), 0)
 
-    def _match_columns(self, item_hot: torch.Tensor, x: Inputs) -> torch.Tensor:
+    def _match_columns(self, item_hot: torch.Tensor, x: Inputs, kind: torch.Tensor) -> torch.Tensor:
         """[B, (kinds + 2) * item_extra]: per kind group (each kind; all rating kinds together) and candidate
-        attribute value, 1 if one of the history events read is of that kind on an item with that value."""
-        kind = self.read_kinds(x)
+        attribute value, 1 if one of the history events read is of that kind on an item with that value
+        (kind: the history kinds as read, see read_kinds)."""
         groups = self.kind.num_embeddings + 1  # the last group: every rating kind ("rated 4", "rated 5")
         if self.fold_in:
             kind = torch.where(self.rated_kind[kind] > 0, torch.full_like(kind, groups - 1), kind)
@@ -157,7 +157,8 @@ class ValueHead(nn.Module):
         counts.scatter_add_(1, kind.unsqueeze(-1).expand(-1, -1, same.shape[-1]), same)
         return counts.clamp(max=1.0).flatten(1)
 
-    def _cross_term(self, candidate: torch.Tensor, item_hot: torch.Tensor, profile_hot: torch.Tensor, x: Inputs) -> torch.Tensor:
+    def _cross_term(self, candidate: torch.Tensor, item_hot: torch.Tensor, profile_hot: torch.Tensor, x: Inputs,
+                    kind: torch.Tensor) -> torch.Tensor:  # fmt: skip
         """cross_design(...) @ cross + profile one-hot x projected candidate text, without building the outer products."""
         out = candidate.new_zeros(len(x))
         if self.user_extra:
@@ -166,7 +167,7 @@ class ValueHead(nn.Module):
             out = out + ((profile @ attr) * torch.cat([item_hot[x.item_row], x.numeric], dim=-1)).sum(-1)
             out = out + ((profile @ self.attr_text) * candidate).sum(-1)
         if self.item_extra:
-            out = out + self._match_columns(item_hot, x) @ self.cross[self.n_cross_attr :]
+            out = out + self._match_columns(item_hot, x, kind) @ self.cross[self.n_cross_attr :]
         return out
 
     def score(self, items: torch.Tensor, profiles: torch.Tensor, x: Inputs) -> torch.Tensor:
@@ -175,7 +176,8 @@ class ValueHead(nn.Module):
             items, item_hot = items[:, : self.hidden], items[:, self.hidden :]
             profiles, profile_hot = profiles[:, : self.hidden], profiles[:, self.hidden :]
         candidate = items[x.item_row]
-        history = items[x.hist_row] + self.kind(self.read_kinds(x)) + self.recency(x.hist_feat)
+        kind = self.read_kinds(x)
+        history = items[x.hist_row] + self.kind(kind) + self.recency(x.hist_feat)
 
         mask = x.hist_mask
         logits = (history @ self.query(candidate).unsqueeze(-1)).squeeze(-1) / math.sqrt(self.hidden)
@@ -189,7 +191,7 @@ class ValueHead(nn.Module):
         v = self.item_tower(torch.cat([candidate, x.numeric], dim=-1))
         content = self.scorer(torch.cat([u, v, u * v], dim=-1)).squeeze(-1)
         if self.crosses:
-            content = content + self._cross_term(candidate, item_hot, profile_hot, x)
+            content = content + self._cross_term(candidate, item_hot, profile_hot, x, kind)
         ids = (self.user_id(x.user) * self.item_id(x.item)).sum(-1)
         biases = self.user_bias(x.user).squeeze(-1) + self.item_bias(x.item).squeeze(-1)
         if self.fold_in:

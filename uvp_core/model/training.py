@@ -380,9 +380,9 @@ def init_biases(head: ValueHead, prep: Prepared, reg: float = 5.0, iterations: i
     benchmark (docs/BENCHMARKS.md): user biases started too help Amazon and MovieLens time/new users
     and cost MovieLens random RMSE about 0.01 (still ahead of SVD).
     """
-    if head.fold_in and prep.space.rating_levels:  # which kinds are ratings (the cross design groups them)
-        names = prep.space.rating_kind(np.asarray(prep.space.rating_levels))
-        codes = prep.space.kind_codes(names)
+    rated = head.fold_in and bool(prep.space.rating_levels)
+    if rated:  # which kinds are ratings (the fold-in and the cross design read them)
+        codes = prep.space.kind_codes(prep.space.rating_kind(np.asarray(prep.space.rating_levels)))
         head.rated_kind[torch.as_tensor(codes[codes > 0])] = 1.0
     u, i, y = prep.train_x.user.numpy(), prep.train_x.item.numpy(), prep.train_y.double().numpy()
     n_users, n_items = head.user_bias.num_embeddings, head.item_bias.num_embeddings
@@ -403,10 +403,8 @@ def init_biases(head: ValueHead, prep: Prepared, reg: float = 5.0, iterations: i
         head.item_bias.weight.copy_(torch.as_tensor(bi, dtype=torch.float32).unsqueeze(1))
         head.scorer[-1].weight.zero_()
         head.scorer[-1].bias.zero_()
-        if head.fold_in and prep.space.rating_levels:  # an unknown user's "rated v" events start at v's deviation
+        if rated:  # an unknown user's "rated v" events start at v's deviation
             stats = prep.label_stats
-            names = prep.space.rating_kind(np.asarray(prep.space.rating_levels))
-            codes = prep.space.kind_codes(names)
             values = (np.asarray(prep.space.rating_levels) - stats["mean"]) / stats["std"] - mu
             head.kind_value.weight[torch.as_tensor(codes[codes > 0])] = torch.as_tensor(values[codes > 0], dtype=torch.float32).unsqueeze(1)
         if head.fold_in:
@@ -421,22 +419,25 @@ def _hot_tables(head: ValueHead, prep: Prepared) -> tuple[torch.Tensor, torch.Te
     return table(prep.context.items.extra_rows, head.item_extra), table(prep.context.profiles.extra_rows, head.user_extra)
 
 
-def _cross_design(head: ValueHead, prep: Prepared, rows: np.ndarray, block: int = 4096) -> np.ndarray:
-    """The head's cross columns (ValueHead.cross_design) for these training rows, as float64."""
+def _cross_blocks(head: ValueHead, prep: Prepared, rows: np.ndarray | None = None, block: int = 4096) -> Iterator[torch.Tensor]:
+    """The head's cross columns (ValueHead.cross_design) for these training rows (default: all), a block at a time."""
     item_hot, profile_hot = _hot_tables(head, prep)
-    with torch.no_grad():
-        parts = [head.cross_design(item_hot, profile_hot, prep.train_x.take(torch.as_tensor(rows[s : s + block])))
-                 for s in range(0, len(rows), block)]  # fmt: skip
-    return torch.cat(parts).double().numpy()
+    n = len(prep.train_y) if rows is None else len(rows)
+    for s in range(0, n, block):
+        index = slice(s, s + block) if rows is None else torch.as_tensor(rows[s : s + block])
+        yield head.cross_design(item_hot, profile_hot, prep.train_x.take(index))
 
 
-def _cross_offsets(head: ValueHead, prep: Prepared, block: int = 4096) -> np.ndarray:
-    """cross_design @ cross for every training row, in blocks (the design itself is never built whole)."""
-    item_hot, profile_hot = _hot_tables(head, prep)
+def _cross_design(head: ValueHead, prep: Prepared, rows: np.ndarray) -> np.ndarray:
+    """The cross columns of these training rows, as float64."""
     with torch.no_grad():
-        parts = [head.cross_design(item_hot, profile_hot, prep.train_x.take(slice(s, s + block))) @ head.cross
-                 for s in range(0, len(prep.train_y), block)]  # fmt: skip
-    return torch.cat(parts).double().numpy()
+        return torch.cat(list(_cross_blocks(head, prep, rows))).double().numpy()
+
+
+def _cross_offsets(head: ValueHead, prep: Prepared) -> np.ndarray:
+    """cross_design @ cross for every training row (the design itself is never built whole)."""
+    with torch.no_grad():
+        return torch.cat([columns @ head.cross for columns in _cross_blocks(head, prep)]).double().numpy()
 
 
 def build_optimizer(head: ValueHead, encoder: TextEncoder | None, config: TrainConfig) -> torch.optim.Optimizer:
