@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from uvp_core import app_state
-from uvp_core.explain import ExplainConfig, contributions_frame, figures, group_importance, tokens, whatif
+from uvp_core.explain import ExplainConfig, compare_explanations, contributions_frame, figures, group_importance, tokens, whatif
 
 st.set_page_config(page_title="UVP · Explain a user", layout="wide")
 st.title("Explain a user")
@@ -84,8 +84,11 @@ others = [i for i in candidates if i != item_id]
 if others:
     second = st.selectbox("Second item", others, key="uvp.explain_second")
     other = app_state.pair_explanation(root, model_id, dataset_id, user_id, second, attributes)
-    st.text(f"{item_id}: {exp.prediction:.4f} · {second}: {other.prediction:.4f} · difference {exp.prediction - other.prediction:+.4f}")
-    st.plotly_chart(figures.compare_items(exp, other, (item_id, second)), key="compare")
+    st.text(f"first item {item_id}: {exp.prediction:.4f} · second item {second}: {other.prediction:.4f} · "
+            f"difference {exp.prediction - other.prediction:+.4f} (the sum of the differences below)")  # fmt: skip
+    comparison = compare_explanations(exp, other)
+    st.plotly_chart(figures.compare_items(comparison), key="compare")
+    st.dataframe(comparison, hide_index=True, key="compare_table")
 
 # --- global and by segment ---------------------------------------------------------------------------
 st.header("Global and by segment")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import pytest
 
-from uvp_core.explain import ExplainConfig, explain_pair, figures, group_importance, whatif
+from uvp_core.explain import ExplainConfig, compare_explanations, explain_pair, figures, group_importance, whatif
 
 
 def test_waterfall_top_and_rest_add_up(rating_model, rating_dataset):
@@ -16,11 +17,22 @@ def test_waterfall_top_and_rest_add_up(rating_model, rating_dataset):
     assert abs(float(exp.base_values) + table["contribution"].sum() - exp.prediction) < 1e-4
     fig = figures.waterfall(exp, top=5)
     assert isinstance(fig, go.Figure) and len(fig.data[0].y) == 8
+    lo, hi = fig.layout.xaxis.range  # zoomed to the steps: every running total inside, with some margin
+    totals = float(exp.base_values) + np.cumsum([0.0, *table["contribution"]])
+    assert lo < totals.min() and totals.max() < hi and hi - lo < 2 * (totals.max() - totals.min()) + 1e-2
     timeline = figures.history_timeline(exp, rating_model.pair_inputs(rating_dataset, "u001", "i005"))
     assert len(timeline.data[0].x) == int((exp.groups == "history").sum())
     assert len(figures.item_fields(exp).data[0].y) == 4
     other = explain_pair(rating_model, rating_dataset, "u001", "i006", config=ExplainConfig(permutations=2))
-    assert len(figures.compare_items(exp, other, ("i005", "i006")).data) == 2
+    comparison = compare_explanations(exp, other)
+    assert sum(len(t.y) for t in figures.compare_items(comparison, top=3).data) == 4  # 3 shown + the rest summed
+
+
+def test_waterfall_range_covers_every_running_total():
+    assert figures.waterfall_range(3.5, np.array([0.7, -0.2, 0.1])) == pytest.approx((3.5 - 0.105, 4.2 + 0.105))  # totals 3.5, 4.2, 4.0, 4.1
+    assert figures.waterfall_range(-1.0, np.array([-0.5, 0.2])) == pytest.approx((-1.5 - 0.075, -1.0 + 0.075))
+    lo, hi = figures.waterfall_range(2.0, np.zeros(3))  # nothing moves: still a visible range around the base
+    assert lo < 2.0 < hi
 
 
 def test_group_and_cohort_figures(rating_model, rating_dataset):

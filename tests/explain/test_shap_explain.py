@@ -13,6 +13,7 @@ import shap
 from uvp_core.explain import (
     Background,
     ExplainConfig,
+    compare_explanations,
     contributions_frame,
     explain_inputs,
     explain_pair,
@@ -74,6 +75,28 @@ def test_record_and_frame_add_up(rating_model, rating_dataset):
     frame = contributions_frame(exp)
     assert list(frame.columns) == ["feature", "group", "value", "contribution"]
     assert frame["contribution"].abs().is_monotonic_decreasing
+
+
+def test_two_items_compared_feature_by_feature_add_up_to_the_difference(rating_model, rating_dataset):
+    first = explain_pair(rating_model, rating_dataset, "u003", "i010", config=ExplainConfig(permutations=2))
+    second = explain_pair(rating_model, rating_dataset, "u003", "i011", config=ExplainConfig(permutations=2))
+    table = compare_explanations(first, second)
+    assert abs(table["difference"].sum() - (first.prediction - second.prediction)) < 2e-4  # same user: same base value
+    assert "base value" not in set(table["feature"])
+    assert table["difference"].abs().is_monotonic_decreasing
+    assert table["feature"].is_unique and len(table) == len({(f.kind, f.key) for f in (*first.features, *second.features)})
+    item_id = table.loc[table["feature"] == "item ID (learned item bias, popularity)"].iloc[0]
+    assert (item_id["value_first"], item_id["value_second"]) == ("i010", "i011")
+    title = table.loc[table["feature"] == "item title"].iloc[0]  # an item field: one row, each item's value
+    assert title["value_first"] != title["value_second"]
+    profile = table.loc[table["group"] == "profile"]  # the user's own features: the same value for both items
+    assert (profile["value_first"] == profile["value_second"]).all()
+    elsewhere = explain_pair(rating_model, rating_dataset, "u003", "i011", background=Background(),
+                             config=ExplainConfig(permutations=2))  # every attribute left out: another base value
+    assert abs(float(elsewhere.base_values) - float(first.base_values)) > 1e-6
+    mixed = compare_explanations(first, elsewhere)
+    assert "base value" in set(mixed["feature"])
+    assert abs(mixed["difference"].sum() - (first.prediction - elsewhere.prediction)) < 2e-4
 
 
 def test_group_importance_by_segment(rating_model, rating_dataset):

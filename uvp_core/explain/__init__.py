@@ -5,6 +5,7 @@ Public surface:
     explain_pair, explain_inputs -> shap.Explanation  SHAP values that add up to the prediction (shap_explain.py)
     warm_up                                           compile shap's numba code ahead of the first explanation
     contributions_frame, explanation_record, group_importance
+    compare_explanations                              two items for one user, feature by feature
     edits + what_if, cohort_what_if                   re-predict edited inputs, for one user or a cohort (whatif.py)
     figures                                           plotly builders (figures.py)
 """
@@ -13,6 +14,7 @@ from uvp_core.explain import figures, whatif
 from uvp_core.explain.features import GROUP_LABELS, GROUPS, Background, Feature, background_for, masked_inputs, pair_features
 from uvp_core.explain.shap_explain import (
     ExplainConfig,
+    compare_explanations,
     contributions_frame,
     explain_inputs,
     explain_pair,
@@ -29,6 +31,7 @@ __all__ = [
     "ExplainConfig",
     "Feature",
     "background_for",
+    "compare_explanations",
     "contributions_frame",
     "explain_inputs",
     "explain_pair",

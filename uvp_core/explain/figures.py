@@ -31,22 +31,37 @@ def waterfall_table(exp: shap.Explanation, top: int = 10) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["feature", "group", "value", "contribution"])
 
 
+def waterfall_range(base: float, contributions: np.ndarray, pad: float = 0.15) -> tuple[float, float]:
+    """The x range a waterfall zooms to: every running total from the base value to the prediction, padded."""
+    totals = float(base) + np.concatenate([[0.0], np.cumsum(np.asarray(contributions, dtype=float))])
+    lo, hi = float(totals.min()), float(totals.max())
+    margin = max(hi - lo, 1e-3 * max(1.0, abs(hi))) * pad
+    return lo - margin, hi + margin
+
+
 def waterfall(exp: shap.Explanation, top: int = 10, title: str = "Why this prediction") -> go.Figure:
-    """Horizontal waterfall: base value, the top contributions (rest summed), the prediction."""
+    """Horizontal waterfall: base value, the top contributions (rest summed), the prediction; zoomed to the steps."""
     table = waterfall_table(exp, top).iloc[::-1]  # plotted bottom-up: the largest ends on top, next to the prediction
     labels = ["base value", *table["feature"], "prediction"]
+    base, prediction = float(exp.base_values), float(exp.prediction)
     fig = go.Figure(
         go.Waterfall(
             orientation="h",
             y=labels,
-            x=[float(exp.base_values), *table["contribution"], float(exp.prediction)],
+            x=[base, *table["contribution"], prediction],
             measure=["absolute", *["relative"] * len(table), "total"],
+            text=[f"{base:.4f}", *[f"{c:+.4f}" for c in table["contribution"]], f"{prediction:.4f}"],
+            textposition="outside",
+            cliponaxis=False,
             customdata=["", *table["value"], ""],
             hovertemplate="%{y}<br>%{x:+.4f}<br>%{customdata}<extra></extra>",
         )
     )
     fig.update_layout(title=title, height=140 + 28 * len(labels), **LAYOUT)
     fig.update_yaxes(type="category", autorange="reversed", categoryorder="array", categoryarray=labels)
+    # Zoomed to the running totals (as shap's waterfall is): from 0, the base bar dwarfs every contribution.
+    # The base and prediction bars then start off the left edge.
+    fig.update_xaxes(range=waterfall_range(base, table["contribution"].to_numpy()), title="model output")
     return fig
 
 
@@ -74,7 +89,11 @@ def item_fields(exp: shap.Explanation) -> go.Figure:
     """Contribution of each field of the candidate item, with its value in the hover."""
     rows = [(f.key, f.value, float(v)) for f, v in zip(exp.features, exp.values, strict=True) if f.group == "item"]
     table = pd.DataFrame(rows, columns=["field", "value", "contribution"])
-    fig = px.bar(table, x="contribution", y="field", orientation="h", hover_data={"value": True}, title="Candidate item fields")
+    fig = go.Figure(go.Bar(x=table["contribution"], y=table["field"], orientation="h", customdata=table["value"],
+                           marker_color=np.where(table["contribution"] >= 0, "#54A24B", "#E45756"),
+                           hovertemplate="%{y} = %{customdata}<br>%{x:+.4f}<extra></extra>"))  # fmt: skip
+    fig.update_layout(title="Candidate item fields")
+    fig.update_xaxes(title="contribution")
     fig.update_layout(height=120 + 30 * max(1, len(table)), **LAYOUT)
     fig.update_yaxes(type="category")
     return fig
@@ -101,16 +120,20 @@ def group_importance(table: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def compare_items(first: shap.Explanation, second: shap.Explanation, names: tuple[str, str]) -> go.Figure:
-    """Contributions by feature group of two items for the same user, side by side."""
-    rows = []
-    for exp, name in zip((first, second), names, strict=True):
-        rows.append({"item": name, "group": "base value", "contribution": float(exp.base_values)})
-        for group in GROUP_LABELS:
-            total = float(np.sum(np.asarray(exp.values)[np.asarray(exp.groups) == group]))
-            rows.append({"item": name, "group": GROUP_LABELS[group], "contribution": total})
-    fig = px.bar(pd.DataFrame(rows), x="group", y="contribution", color="item", barmode="group", title="Two items compared by feature group")
-    fig.update_layout(height=340, **LAYOUT)
+def compare_items(table: pd.DataFrame, top: int = 12) -> go.Figure:
+    """Which features favour which of two items (from compare_explanations): the top differences, the rest summed."""
+    shown = table.head(top)
+    rest = table.iloc[top:]
+    labels = [*shown["feature"], *([f"{len(rest)} other features"] if len(rest) else [])]
+    diffs = np.array([*shown["difference"], *([rest["difference"].sum()] if len(rest) else [])], dtype=float)
+    favours = np.where(diffs >= 0, "favours the first item", "favours the second item")
+    frame = pd.DataFrame({"feature": labels, "difference": diffs, "favours": favours})
+    fig = px.bar(frame, x="difference", y="feature", color="favours", orientation="h",
+                 color_discrete_map={"favours the first item": "#54A24B", "favours the second item": "#F58518"},
+                 title="Which features favour which item")  # fmt: skip
+    fig.update_layout(height=140 + 26 * len(frame), **LAYOUT)
+    fig.update_yaxes(type="category", categoryorder="array", categoryarray=labels, autorange="reversed")
+    fig.update_xaxes(title="contribution to the first item - to the second")
     return fig
 
 

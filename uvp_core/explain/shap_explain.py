@@ -21,6 +21,7 @@ import shap
 
 from uvp_core.explain.features import Background, Feature, background_for, masked_inputs, pair_features
 from uvp_core.model import PairInputs
+from uvp_core.text.templates import attribute_name
 
 EXACT_MAX = 12  # features; 2**12 = 4,096 coalitions in one batch
 PERMUTATIONS = 12  # antithetic permutation pairs above EXACT_MAX (each costs 2M+1 evaluations)
@@ -196,6 +197,34 @@ def explanation_record(exp: shap.Explanation) -> dict:
             for n, g, v, d in zip(exp.feature_names, exp.groups, exp.values, exp.data, strict=True)
         ],
     }
+
+
+def compare_explanations(first: shap.Explanation, second: shap.Explanation) -> pd.DataFrame:
+    """Two explanations of the same user, feature by feature: contributions and their difference (first - second), largest first."""
+    rows: dict[tuple, dict] = {}
+    for column, exp in (("first", first), ("second", second)):
+        for feature, value in zip(exp.features, np.asarray(exp.values, dtype=float), strict=True):
+            key = (feature.kind, feature.key)
+            row = rows.setdefault(key, {"feature": _shared_label(feature), "group": feature.group, "value_first": "",
+                                        "value_second": "", "first": 0.0, "second": 0.0})  # fmt: skip
+            row["value_" + column] = feature.value
+            row[column] += value
+    base = float(first.base_values) - float(second.base_values)
+    if abs(base) > 1e-9:  # another background: the difference of the base values is part of the difference
+        rows[("base", "")] = {"feature": "base value", "group": "other", "value_first": "", "value_second": "",
+                              "first": float(first.base_values), "second": float(second.base_values)}  # fmt: skip
+    frame = pd.DataFrame(list(rows.values()), columns=["feature", "group", "value_first", "value_second", "first", "second"])
+    frame["difference"] = frame["first"] - frame["second"]
+    return frame.reindex(frame["difference"].abs().sort_values(ascending=False, kind="stable").index).reset_index(drop=True)
+
+
+def _shared_label(feature: Feature) -> str:
+    """A feature's label without the candidate's value, for features that differ between two candidates."""
+    if feature.kind == "item_field":
+        return f"item {attribute_name(str(feature.key))}"
+    if feature.kind == "item_id":
+        return "item ID (learned item bias, popularity)"
+    return feature.name
 
 
 def group_totals(exp: shap.Explanation) -> dict[str, float]:
