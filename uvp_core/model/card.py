@@ -98,7 +98,7 @@ def model_card(meta: dict) -> str:
 
 
 _CROSS_LINE = ("- Cross terms on those one-hot values: profile value x item value or numeric feature, and per event kind, "
-               "whether the history has an event on an item sharing the candidate's value.")
+               "whether one of the history events read is on an item sharing the candidate's value.")
 
 
 def _fold_in_line(prior: float) -> str:
