@@ -21,11 +21,7 @@ overview = app_state.dataset_summaries(root, dataset_id)["overview"]
 
 st.subheader("Active dataset")
 st.text(f"{record.name}  ·  id {record.id}  ·  stored {record.created_at}")
-cols = st.columns(4)
-cols[0].metric("Events", f"{overview.n_events:,}")
-cols[1].metric("Users", f"{overview.n_users:,}")
-cols[2].metric("Items", f"{overview.n_items:,}")
-cols[3].metric("Labels", ", ".join(overview.label_roles))
+app_state.overview_metrics(overview)
 
 st.subheader("Where to go next")
 st.page_link("pages/1_Data.py", label="Data: upload, map columns, validate, summarise")

@@ -88,12 +88,7 @@ dataset = app_state.load_dataset(root, dataset_id)
 parts = app_state.dataset_summaries(root, dataset_id)
 ov = parts["overview"]
 st.header(f"Summary · {app_state.plain_markdown(dataset.name)}")
-cols = st.columns(5)
-cols[0].metric("Events", f"{ov.n_events:,}")
-cols[1].metric("Users", f"{ov.n_users:,}")
-cols[2].metric("Items", f"{ov.n_items:,}")
-cols[3].metric("Density", f"{ov.density:.3%}")
-cols[4].metric("Labels", ", ".join(ov.label_roles))
+app_state.overview_metrics(ov, density=True)
 st.caption(f"From {ov.first_event:%Y-%m-%d} to {ov.last_event:%Y-%m-%d} · dataset id {dataset_id}")
 if dataset.warnings:
     with st.expander(f"{len(dataset.warnings)} validation warning(s)"):

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from uvp_core.data import load_path
 from uvp_core.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[2]
@@ -52,6 +53,9 @@ def test_data_page_summarises_the_sample(workspace_root: Path) -> None:
     record = Workspace(workspace_root).list_datasets()[0]
     values = metric_values(at)
     assert values["Events"] == f"{record.n_events:,}" and values["Users"] == f"{record.n_users:,}"
+    helps = {m.label: m.help for m in at.metric}  # the sample's catalogue lists items no event touches
+    catalogue = len(load_path(Path(__file__).resolve().parents[2] / "sample_data").dataset.items)
+    assert helps["Items"] == f"Items with at least one event; the items table lists {catalogue:,}."
     assert len(at.get("plotly_chart")) == 4
     assert len(at.dataframe) >= 3  # one preview per table
 
