@@ -134,5 +134,7 @@ if run:
     a.metric("Mean before", f"{summary['mean_before']:.4f}")
     b.metric("Mean after", f"{summary['mean_after']:.4f}", delta=f"{cohort.mean_shift:+.4f}")
     c.metric(f"{cohort.level:.0%} bootstrap interval of the shift", f"[{cohort.ci_low:+.4f}, {cohort.ci_high:+.4f}]")
-    st.plotly_chart(figures.cohort_shift(cohort.frame), key="cohort_shift")
+    left, right = st.columns(2)
+    left.plotly_chart(figures.cohort_shift(cohort.frame), key="cohort_shift")
+    right.plotly_chart(figures.cohort_deltas(cohort.frame, cohort.ci_low, cohort.ci_high), key="cohort_deltas")
     st.dataframe(cohort.frame, hide_index=True, key="cohort_frame")

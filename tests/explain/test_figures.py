@@ -42,3 +42,6 @@ def test_group_and_cohort_figures(rating_model, rating_dataset):
     result = whatif.cohort_what_if(rating_model, rating_dataset, pairs, whatif.DropLastEvents(1))
     fig = figures.cohort_shift(result.frame)
     assert len(fig.data) == 2 and np.isfinite(result.mean_shift)
+    deltas = figures.cohort_deltas(result.frame, result.ci_low, result.ci_high)
+    assert list(deltas.data[0].x) == list(result.frame["delta"])
+    assert deltas.layout.shapes[1].x0 == pytest.approx(result.mean_shift)  # the mean shift line (after the interval band)

@@ -148,3 +148,15 @@ def cohort_shift(frame: pd.DataFrame) -> go.Figure:
         fig.add_vline(x=float(frame[name].mean()), line_dash="dash", line_color=colour)
     fig.update_layout(height=340, **LAYOUT)
     return fig
+
+
+def cohort_deltas(frame: pd.DataFrame, low: float, high: float) -> go.Figure:
+    """Histogram of each user's change in prediction (after - before), with the mean shift and its interval."""
+    fig = px.histogram(frame, x="delta", nbins=40, title="Change in prediction per user")
+    fig.add_vrect(x0=low, x1=high, fillcolor="#EF553B", opacity=0.15, line_width=0)
+    fig.add_vline(x=float(frame["delta"].mean()), line_dash="dash", line_color="#EF553B")
+    fig.add_vline(x=0.0, line_color="#888")
+    fig.update_layout(height=340, **LAYOUT)
+    fig.update_xaxes(title="after - before")
+    fig.update_yaxes(title="users")
+    return fig
