@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,7 @@ import shap
 from uvp_core.explain import (
     Background,
     ExplainConfig,
+    Feature,
     compare_explanations,
     contributions_frame,
     explain_inputs,
@@ -97,6 +99,20 @@ def test_two_items_compared_feature_by_feature_add_up_to_the_difference(rating_m
     mixed = compare_explanations(first, elsewhere)
     assert "base value" in set(mixed["feature"])
     assert abs(mixed["difference"].sum() - (first.prediction - elsewhere.prediction)) < 2e-4
+
+
+def test_compared_histories_are_matched_by_event_not_position():
+    def explanation(features, values):
+        return SimpleNamespace(features=features, values=np.asarray(values, dtype=float), base_values=3.0)
+
+    viewed_a = Feature("viewed A, 2 days before", "history", "event", 0, "A · view · 2024-01-01 10:00")
+    bought_b = Feature("purchased B, 1 day before", "history", "event", 1, "B · purchase · 2024-01-02 10:00")
+    # Candidate A: its own view is left out of the history, so the purchase of B sits at position 0.
+    first = explanation([replace(bought_b, key=0)], [0.3])
+    second = explanation([viewed_a, bought_b], [0.1, 0.2])
+    table = compare_explanations(first, second).set_index("feature")
+    assert table.loc["purchased B, 1 day before", ["first", "second"]].tolist() == [0.3, 0.2]
+    assert table.loc["viewed A, 2 days before", ["first", "second"]].tolist() == [0.0, 0.1]
 
 
 def test_group_importance_by_segment(rating_model, rating_dataset):

@@ -92,9 +92,8 @@ def item_fields(exp: shap.Explanation) -> go.Figure:
     fig = go.Figure(go.Bar(x=table["contribution"], y=table["field"], orientation="h", customdata=table["value"],
                            marker_color=np.where(table["contribution"] >= 0, "#54A24B", "#E45756"),
                            hovertemplate="%{y} = %{customdata}<br>%{x:+.4f}<extra></extra>"))  # fmt: skip
-    fig.update_layout(title="Candidate item fields")
+    fig.update_layout(title="Candidate item fields", height=120 + 30 * max(1, len(table)), **LAYOUT)
     fig.update_xaxes(title="contribution")
-    fig.update_layout(height=120 + 30 * max(1, len(table)), **LAYOUT)
     fig.update_yaxes(type="category")
     return fig
 

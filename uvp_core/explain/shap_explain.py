@@ -204,7 +204,8 @@ def compare_explanations(first: shap.Explanation, second: shap.Explanation) -> p
     rows: dict[tuple, dict] = {}
     for column, exp in (("first", first), ("second", second)):
         for feature, value in zip(exp.features, np.asarray(exp.values, dtype=float), strict=True):
-            key = (feature.kind, feature.key)
+            key = (feature.kind, feature.value if feature.kind == "event" else feature.key)  # an event by what it is, not its position:
+            # the candidate's own funnel events are left out of its history, so two candidates' histories can differ
             row = rows.setdefault(key, {"feature": _shared_label(feature), "group": feature.group, "value_first": "",
                                         "value_second": "", "first": 0.0, "second": 0.0})  # fmt: skip
             row["value_" + column] = feature.value
