@@ -144,10 +144,9 @@ def ranked_first(values: np.ndarray, chosen: set[int]) -> bool:
     return abs(float(np.sum(values[list(chosen)]))) > (max(others) if others else 0.0)
 
 
-def driver_recovery(model, dataset, truth: dict, n: int, seed: int) -> list[dict]:
+def driver_recovery(model, dataset, truth: dict, backgrounds: dict, n: int, seed: int) -> list[dict]:
     """Per planted effect and background: share of probe pairs whose planted driver is ranked first."""
     rng = np.random.default_rng(seed)
-    backgrounds = {name: background_for(model, dataset, attributes=name) for name in BACKGROUND_NAMES}
     out = []
     for effect in truth["effects"]:
         probes = effect["probe_pairs"]
@@ -279,9 +278,10 @@ def main() -> int:
 
     deletion = deletion_check(model, dataset, sample_pairs(dataset, args.pairs, args.seed + 1), background, args.seed)
     log.info("deletion: %s", deletion)
-    recovery = driver_recovery(model, dataset, truth, args.probes, args.seed)
+    backgrounds = {name: background_for(model, dataset, attributes=name) for name in BACKGROUND_NAMES}
+    recovery = driver_recovery(model, dataset, truth, backgrounds, args.probes, args.seed)
     log.info("recovery: %s", recovery)
-    ceiling = perfect_rule_ceiling(truth, dataset, {name: background_for(model, dataset, attributes=name) for name in BACKGROUND_NAMES})
+    ceiling = perfect_rule_ceiling(truth, dataset, backgrounds)
 
     lines = [
         "# Explanation benchmark (sample shop, all-MiniLM-L6-v2 frozen)", "", stamp(), "",
