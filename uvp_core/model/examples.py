@@ -191,26 +191,39 @@ CROSS_ALPHAS = tuple(float(a) for a in np.logspace(0, 4, 9))  # ridge penalties 
 CROSS_RATIOS = (1.0, 10.0, 100.0)  # ... with the first `n_strong` columns penalised this many times more
 
 
-def ridge_gcv(design: np.ndarray, r: np.ndarray, n_strong: int = 0) -> tuple[np.ndarray, dict]:
-    """Ridge weights of r on design's columns, the penalty chosen by generalised cross-validation.
+class RidgeGCV:
+    """Ridge weights of a target on one design's columns, the penalty chosen by generalised cross-validation.
 
     The first n_strong columns (many, mostly noise: attribute x attribute) may take a larger penalty than
-    the rest; both the penalty and that ratio come from the grid (CROSS_ALPHAS x CROSS_RATIOS).
+    the rest; both the penalty and that ratio come from the grid (CROSS_ALPHAS x CROSS_RATIOS). The SVD
+    of the design (one per ratio) is computed once, so fitting many targets on it is cheap.
     """
-    n, p = design.shape
-    best: tuple[float, np.ndarray, dict] | None = None
-    for ratio in CROSS_RATIOS if 0 < n_strong < p else (1.0,):
-        scale = np.where(np.arange(p) < n_strong, 1.0 / np.sqrt(ratio), 1.0)
-        u, s, vt = np.linalg.svd(design * scale, full_matrices=False)
-        ur = u.T @ r
-        for alpha in CROSS_ALPHAS:
-            shrink = s**2 / (s**2 + alpha)
-            rss = float(np.sum((r - u @ (shrink * ur)) ** 2))
-            gcv = n * rss / max(n - float(shrink.sum()), 1.0) ** 2
-            if best is None or gcv < best[0]:
-                w = scale * (vt.T @ (s / (s**2 + alpha) * ur))
-                best = (gcv, w, {"alpha": alpha, "ratio": ratio})
-    return (best[1], best[2]) if best is not None else (np.zeros(p), {})
+
+    def __init__(self, design: np.ndarray, n_strong: int = 0):
+        self.n, self.p = design.shape
+        self.svds = []
+        for ratio in CROSS_RATIOS if 0 < n_strong < self.p else (1.0,):
+            scale = np.where(np.arange(self.p) < n_strong, 1.0 / np.sqrt(ratio), 1.0)
+            self.svds.append((ratio, scale, *np.linalg.svd(design * scale, full_matrices=False)))
+
+    def __call__(self, r: np.ndarray) -> tuple[np.ndarray, dict]:
+        """Weights for target r and the chosen penalty ({"alpha", "ratio"})."""
+        best: tuple[float, np.ndarray, dict] | None = None
+        for ratio, scale, u, s, vt in self.svds:
+            ur = u.T @ r
+            for alpha in CROSS_ALPHAS:
+                shrink = s**2 / (s**2 + alpha)
+                rss = float(np.sum((r - u @ (shrink * ur)) ** 2))
+                gcv = self.n * rss / max(self.n - float(shrink.sum()), 1.0) ** 2
+                if best is None or gcv < best[0]:
+                    w = scale * (vt.T @ (s / (s**2 + alpha) * ur))
+                    best = (gcv, w, {"alpha": alpha, "ratio": ratio})
+        return (best[1], best[2]) if best is not None else (np.zeros(self.p), {})
+
+
+def ridge_gcv(design: np.ndarray, r: np.ndarray, n_strong: int = 0) -> tuple[np.ndarray, dict]:
+    """Ridge weights of r on design's columns, the penalty chosen by generalised cross-validation (see RidgeGCV)."""
+    return RidgeGCV(design, n_strong)(r)
 
 
 def bias_baseline(

@@ -36,13 +36,13 @@ from uvp_core.model.errors import TrainingCancelled
 from uvp_core.model.examples import (
     FOLD_IN_PRIORS,
     Examples,
+    RidgeGCV,
     bias_baseline,
     build_examples,
     fit_space,
     fold_in_prior,
     resolve_target,
     ridge_biases,
-    ridge_gcv,
     time_split,
 )
 from uvp_core.model.features import Context, FeatureSpace, FirstEvents, Inputs, with_extras
@@ -389,9 +389,9 @@ def init_biases(head: ValueHead, prep: Prepared, reg: float = 5.0, iterations: i
     mu, bu, bi = ridge_biases(u, i, y, n_users, n_items, reg, iterations)
     if head.crosses and head.cross.numel():  # alternate: cross weights on what the biases leave, then biases on what those leave
         fit_rows = np.unique(np.linspace(0, len(y) - 1, min(len(y), CROSS_FIT_ROWS)).astype(np.int64))
-        design = _cross_design(head, prep, fit_rows)
-        for _ in range(3):
-            w, chosen = ridge_gcv(design, (y - mu - bu[u] - bi[i])[fit_rows], n_strong=head.n_cross_attr)
+        ridge = RidgeGCV(_cross_design(head, prep, fit_rows), n_strong=head.n_cross_attr)
+        for _ in range(3):  # the design's SVD is computed once for all three fits
+            w, chosen = ridge((y - mu - bu[u] - bi[i])[fit_rows])
             with torch.no_grad():
                 head.cross.copy_(torch.as_tensor(w, dtype=torch.float32))
             mu, bu, bi = ridge_biases(u, i, y - _cross_offsets(head, prep), n_users, n_items, reg, iterations)
