@@ -220,8 +220,10 @@ def perfect_rule_ceiling(truth: dict, dataset, backgrounds: dict) -> list[dict]:
         rule, on_values, off_values = rules[effect["id"]]
         for name, background in backgrounds.items():
             first, paired = [], []
+            masked = [off_values(bg) for bg in background.rows()]  # the same for every probe pair
             for u, i in effect["probe_pairs"]:
-                splits = np.array([rule_shapley(rule, on_values(u, i), off_values(bg)) for bg in background.rows()])
+                on = on_values(u, i)
+                splits = np.array([rule_shapley(rule, on, off) for off in masked])
                 driver, partner = splits.mean(0)
                 biggest = max(abs(generosity[u]), abs(quality[i]))
                 if abs(driver) > biggest and abs(driver) != abs(partner):
