@@ -119,7 +119,11 @@ else:
     if st.session_state.get(app_state.ACTIVE_MODEL):
         st.success(f"Active model: {app_state.plain_markdown(model_labels.get(st.session_state[app_state.ACTIVE_MODEL], '?'))}")
     with st.expander("Model card", expanded=True):
-        st.code(model_registry.model_card_text(ws, chosen), language="markdown", wrap_lines=True)
+        card = model_registry.model_card_markdown(ws, chosen)  # names from the data are escaped: shown literally
+        if card is None:
+            st.code(model_registry.model_card_text(ws, chosen), language="markdown", wrap_lines=True)
+        else:
+            st.markdown(card)
 
 # --- load ------------------------------------------------------------------------------------
 st.header("Load a saved model folder")

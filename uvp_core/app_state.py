@@ -15,6 +15,7 @@ import streamlit as st
 from uvp_core import model_registry, summary
 from uvp_core.data import LoadResult, load_path, load_uploads
 from uvp_core.data.contract import Dataset
+from uvp_core.text.markdown import plain_markdown
 from uvp_core.workspace import Workspace, default_root
 
 # --- session-state keys (per browser session) --------------------------------------------------
@@ -479,11 +480,6 @@ def evaluation_or_stop(ws: Workspace) -> tuple[EvaluationChoice, PageEvaluation]
     note = page.evalset.note
     (st.warning if "in-sample" in note.split(":")[0] else st.info)("Evaluation set — " + plain_markdown(note))
     return choice, page
-
-
-def plain_markdown(text: str) -> str:
-    """Text (which may hold a file name from the user) escaped so that Markdown shows it literally."""
-    return "".join("\\" + ch if ch in "\\`*_{}[]()#+-.!|<>~$:" else ch for ch in text)
 
 
 @dataclass(frozen=True)

@@ -91,6 +91,19 @@ def model_card_text(ws: Workspace, model_id: str) -> str:
     return card.read_text(encoding="utf-8") if card.exists() else "(this model folder has no model card)"
 
 
+def model_card_markdown(ws: Workspace, model_id: str) -> str | None:
+    """The model card rebuilt from the folder's uvp_model.json, names escaped (None when that cannot be read)."""
+    from uvp_core.model import ModelLoadError
+    from uvp_core.model.card import model_card
+    from uvp_core.model.persistence import read_meta
+
+    try:
+        card = model_card(read_meta(ws.model_dir(model_id)))
+    except (ModelLoadError, KeyError, TypeError, ValueError, AttributeError):  # an older or foreign description
+        return None
+    return "\n".join("###" + line if line.startswith("#") else line for line in card.splitlines())  # headings fit a panel
+
+
 def model_label(record: ModelRecord, dated: bool = True) -> str:
     """How a registry model is named in pickers: 'name · target · [created ·] id'."""
     return " · ".join([record.name, record.target, *([record.created_at] if dated else []), record.id])

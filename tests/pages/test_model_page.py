@@ -54,8 +54,8 @@ def test_train_in_background_then_registry_and_card(workspace_root: Path, tiny_b
     assert not at.exception
     registry = at.dataframe[-1].value
     assert model_id in set(registry["id"])
-    card = at.code[0].value
-    assert "UVP value model: rating" in card
+    card = next(m.value for m in at.markdown if "UVP value model" in m.value)  # rendered, not shown as source
+    assert card.startswith("#### UVP value model: rating") and "##### Validation metrics" in card
     use = next(b for b in at.button if b.label == "Use this model")
     use.click().run()
     assert any("Active model" in s.value for s in at.success)

@@ -83,4 +83,4 @@ def test_a_new_server_session_reattaches_to_a_run_started_before_the_restart(
     assert row["status"] == "succeeded" and row["model"] == model_id
     registry = next(d.value for d in third_server.dataframe if "id" in d.value.columns)
     assert model_id in set(registry["id"])
-    assert "UVP value model: rating" in third_server.code[0].value  # its model card, read from the workspace
+    assert any("UVP value model: rating" in m.value for m in third_server.markdown)  # its card, read from the workspace

@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 from uvp_core.model.network import NO_FOLD_IN
+from uvp_core.text.markdown import plain_markdown as md
+
+
+def _code(value) -> str:
+    """A Markdown code span of a value (backticks dropped, so it cannot end the span early)."""
+    return "`" + str(value).replace("`", "") + "`"
 
 
 def _metric_lines(metrics: dict) -> list[str]:
-    """Bulleted metric lines (numbers rounded)."""
+    """Bulleted metric lines (numbers rounded; names and texts shown literally)."""
     lines = []
     for key, value in metrics.items():
-        if isinstance(value, float):
-            value = f"{value:.4f}"
-        lines.append(f"- {key}: {value}")
+        value = f"{value:.4f}" if isinstance(value, float) else md(str(value))
+        lines.append(f"- {md(key)}: {value}")
     return lines
 
 
 def model_card(meta: dict) -> str:
-    """Markdown describing what the model predicts, its data, metrics, how to load it and its limits."""
+    """Markdown describing what the model predicts, its data, metrics, how to load it and its limits.
+
+    Every name that comes from the data or the analyst (target, columns, event kinds, encoder folder) is
+    escaped, so the card renders it literally wherever Markdown is shown."""
     task = meta["task"]
-    target = meta["target"]
+    target = md(meta["target"])
     config = meta["config"]
     encoder = meta["encoder"]
     features = meta["features"]
@@ -30,9 +38,9 @@ def model_card(meta: dict) -> str:
         f"{meta['calibration'].get('method', 'none')} scaling on the validation split)"
     )
     encoder_text = (
-        f"fine-tuned from `{encoder['origin']}` (weights in `encoder/`)"
+        f"fine-tuned from {md(encoder['origin'])} (weights in `encoder/`)"
         if encoder["mode"] == "finetune"
-        else f"frozen `{encoder['origin']}` (sha256 `{encoder['origin_sha256']}`, checked on load)"
+        else f"frozen {md(encoder['origin'])} (sha256 {_code(encoder['origin_sha256'])}, checked on load)"
     )
     lines = [
         f"# UVP value model: {target}",
@@ -47,18 +55,18 @@ def model_card(meta: dict) -> str:
         "time (item text + event kind + recency), and the candidate item's text; plus user/item biases and ID "
         "embeddings learned from events, and numeric features (history length, item popularity, price).",
         f"- Categorical attributes also read as one-hot next to their text: "
-        f"{', '.join(f'{c} ({n} values)' for c, n in features.get('one_hot', {}).items()) or 'none'}.",
+        f"{', '.join(f'{md(c)} ({n} values)' for c, n in features.get('one_hot', {}).items()) or 'none'}.",
         *([_CROSS_LINE] if meta.get("head", {}).get("crosses") and features.get("one_hot") else []),
         *([_fold_in_line(float(meta["head"].get("fold_prior", 5.0)))] if meta.get("head", {}).get("fold_in") else []),
-        f"- Templates: version `{meta['templates']['version']}` (rules in `uvp_model.json`).",
+        f"- Templates: version {_code(meta['templates']['version'])} (rules in `uvp_model.json`).",
         "",
         "## Data",
         "",
-        f"- Data fingerprint: `{meta['data_fingerprint']}`",
+        f"- Data fingerprint: {_code(meta['data_fingerprint'])}",
         f"- Known users: {features['n_users']}, known items: {features['n_items']}; event kinds: "
-        f"{', '.join(features['kinds'][:20])}{' …' if len(features['kinds']) > 20 else ''}",
-        f"- User attributes used: {', '.join(features['user_columns']) or 'none'}; item columns used: "
-        f"{', '.join(features['item_columns']) or 'none'}",
+        f"{', '.join(map(md, features['kinds'][:20]))}{' …' if len(features['kinds']) > 20 else ''}",
+        f"- User attributes used: {', '.join(map(md, features['user_columns'])) or 'none'}; item columns used: "
+        f"{', '.join(map(md, features['item_columns'])) or 'none'}",
         f"- Validation: the most recent {config['val_fraction']:.0%} of examples by time.",
         "",
         "## Validation metrics",
@@ -67,10 +75,11 @@ def model_card(meta: dict) -> str:
         "",
         "## Training",
         "",
-        f"- Mode `{config['mode']}`, seed {config['seed']}, up to "
-        f"{config['finetune_epochs'] if config['mode'] == 'finetune' else config['epochs']} epochs with early stopping "
-        f"(patience {config['patience']}), batch {meta['metrics'].get('batch_size', config['batch_size'])}, learning rate {config['lr']}.",
-        f"- Libraries: {', '.join(f'{k} {v}' for k, v in meta['libraries'].items())}",
+        f"- Mode {_code(config['mode'])}, seed {md(str(config['seed']))}, up to "
+        f"{md(str(config['finetune_epochs'] if config['mode'] == 'finetune' else config['epochs']))} epochs with early "
+        f"stopping (patience {md(str(config['patience']))}), batch "
+        f"{md(str(meta['metrics'].get('batch_size', config['batch_size'])))}, learning rate {md(str(config['lr']))}.",
+        f"- Libraries: {', '.join(md(f'{k} {v}') for k, v in meta['libraries'].items())}",
         "",
         "## How to load",
         "",

@@ -1,0 +1,41 @@
+"""The model card: names from the data or the analyst render literally wherever the card's Markdown is shown."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from markdown_it import MarkdownIt
+
+from uvp_core.model.card import model_card
+from uvp_core.text.markdown import plain_markdown
+
+pytestmark = pytest.mark.slow
+
+HOSTILE = "<img src=x onerror=alert(1)> [site](http://example.com) **loud** `code` # _x_ &lt;"
+
+
+def test_plain_markdown_renders_every_special_character_literally() -> None:
+    text = "\\`*_{}[]()#+-.!|<>~$:& " + HOSTILE
+    html = MarkdownIt("commonmark").render(plain_markdown(text))
+    assert html == f"<p>{_escape_html(text)}</p>\n"
+
+
+def _escape_html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def test_card_shows_hostile_names_as_text(rating_model, tmp_path) -> None:
+    meta = json.loads((rating_model.save(tmp_path / "model") / "uvp_model.json").read_text())
+    meta["target"] = HOSTILE
+    meta["features"]["kinds"] = [HOSTILE, "rated 4"]
+    meta["features"]["user_columns"] = [HOSTILE]
+    meta["features"]["item_columns"] = ["title", HOSTILE]
+    meta["features"]["one_hot"] = {HOSTILE: 3}
+    meta["encoder"]["origin"] = HOSTILE
+    meta["metrics"][HOSTILE] = HOSTILE
+    html = MarkdownIt("commonmark").render(model_card(meta))
+    for made in ("<img", "<a ", "<strong>loud", "<em>x", "<code>code", "<h1>_x"):  # what the names would make unescaped
+        assert made not in html, made
+    assert html.count(_escape_html(HOSTILE)) >= 8  # title, what it predicts, kinds, columns (2), one-hot, encoder, metric
+    assert "<h1>UVP value model: " in html and "<h2>Validation metrics</h2>" in html
