@@ -1,7 +1,8 @@
 """Plotly figure builders for the diagnostics: each takes a diagnostics table and returns a figure.
 
 As in uvp_core.figures, values from the data (segment levels, item ids, titles, column names) reach
-plotly only as data — axis values, hover fields — never inside titles or templates written here.
+plotly only as data — axis values, hover fields — never inside templates written here; every builder is
+wrapped in plot_text.literal_text, so plotly draws that text literally instead of reading its markup.
 Intervals are drawn as error bars; counts are in the hover.
 """
 
@@ -13,6 +14,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 
 from uvp_core.figures import LAYOUT
+from uvp_core.plot_text import literal_text
 
 MODEL_COLOURS = {"value model": "#1f77b4", "bias baseline": "#ff7f0e"}
 BUCKET_COLOURS = {"head": "#d62728", "torso": "#9467bd", "tail": "#2ca02c"}
@@ -30,6 +32,7 @@ def _errors(table: pd.DataFrame, metric: str) -> dict:
     }  # fmt: skip
 
 
+@literal_text
 def metric_by_segment(table: pd.DataFrame, metric: str, *, segment: str = "segment", title: str = "Metric by segment",
                       x_title: str = "segment") -> go.Figure:  # fmt: skip
     """Bars of one metric per segment (and per model when there is a `model` column), with 95% intervals."""
@@ -46,6 +49,7 @@ def metric_by_segment(table: pd.DataFrame, metric: str, *, segment: str = "segme
     return fig
 
 
+@literal_text
 def cold_start_curve(table: pd.DataFrame, metric: str, *, bucket: str, title: str, x_title: str = "bucket") -> go.Figure:
     """One line per model of a metric against history-length or item-count buckets, with intervals; counts under the buckets."""
     fig = go.Figure()
@@ -63,6 +67,7 @@ def cold_start_curve(table: pd.DataFrame, metric: str, *, bucket: str, title: st
     return fig
 
 
+@literal_text
 def reliability_curve(table: pd.DataFrame) -> go.Figure:
     """Observed rate against mean predicted probability per bin, with the diagonal."""
     fig = go.Figure()
@@ -78,6 +83,7 @@ def reliability_curve(table: pd.DataFrame) -> go.Figure:
     return fig
 
 
+@literal_text
 def two_way_heatmap(table: pd.DataFrame, value_name: str, *, x_title: str = "column segment", y_title: str = "row segment") -> go.Figure:
     """Segment × segment heatmap of a value (from segments.two_way_table), counts in the hover."""
     values = table.pivot(index="row_segment", columns="column_segment", values="value")
@@ -96,6 +102,7 @@ def two_way_heatmap(table: pd.DataFrame, value_name: str, *, x_title: str = "col
     return fig
 
 
+@literal_text
 def prediction_distribution(table: pd.DataFrame, kind: str = "box") -> go.Figure:
     """Box or violin plot of predicted values per segment (from segments.prediction_distribution)."""
     segments = table["segment"]
@@ -111,6 +118,7 @@ def prediction_distribution(table: pd.DataFrame, kind: str = "box") -> go.Figure
     return fig
 
 
+@literal_text
 def weakest_segments(table: pd.DataFrame) -> go.Figure:
     """Horizontal bars of the weakest segments' error relative to overall (1 = as good as overall)."""
     labels = (table["column"].astype(str) + " = " + table["segment"].astype(str)).to_numpy()
@@ -132,6 +140,7 @@ def weakest_segments(table: pd.DataFrame) -> go.Figure:
     return fig
 
 
+@literal_text
 def differences(table: pd.DataFrame, *, label: str = "segment", title: str = "Differences with 95% intervals",
                 x_title: str = "difference") -> go.Figure:  # fmt: skip
     """A forest plot of differences (difference, difference_low, difference_high) by a label column."""
@@ -146,6 +155,7 @@ def differences(table: pd.DataFrame, *, label: str = "segment", title: str = "Di
     return fig
 
 
+@literal_text
 def popularity_curve(table: pd.DataFrame) -> go.Figure:
     """Interactions per item by rank (log scale), coloured by head / torso / tail, cumulative share on a second axis."""
     fig = go.Figure()
@@ -167,6 +177,7 @@ def popularity_curve(table: pd.DataFrame) -> go.Figure:
     return fig
 
 
+@literal_text
 def exposure_shares(table: pd.DataFrame) -> go.Figure:
     """Share of top-K exposure per popularity bucket next to its share of interactions and of items."""
     names = {"item_share": "share of items", "interaction_share": "share of training interactions",
@@ -180,6 +191,7 @@ def exposure_shares(table: pd.DataFrame) -> go.Figure:
     return fig
 
 
+@literal_text
 def popularity_bias(per_user: pd.DataFrame) -> go.Figure:
     """Per user: mean popularity recommended against mean popularity consumed (log-log), with the diagonal."""
     data = per_user.dropna(subset=["consumed_popularity"])
@@ -201,6 +213,7 @@ def popularity_bias(per_user: pd.DataFrame) -> go.Figure:
     return fig
 
 
+@literal_text
 def ranking_metrics(table: pd.DataFrame) -> go.Figure:
     """Top-K metrics (metric, value, low, high) as bars with intervals."""
     fig = go.Figure(go.Bar(

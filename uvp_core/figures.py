@@ -1,7 +1,7 @@
 """Plotly figure builders: each takes a summary table and returns a figure, nothing else.
 
-Data values reach plotly only as data (axis values, hover fields), never inside titles or
-templates, so text from a dataset is never interpreted as markup.
+Data values reach plotly only as data (axis values, hover fields), never inside templates; plotly
+still reads markup in those, so every builder is wrapped in plot_text.literal_text, which escapes it.
 """
 
 from __future__ import annotations
@@ -10,9 +10,12 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
+from uvp_core.plot_text import literal_text
+
 LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "height": 320}
 
 
+@literal_text
 def events_over_time(table: pd.DataFrame) -> go.Figure:
     """Stacked event counts per period (from summary.events_over_time)."""
     fig = px.bar(table, x="period", y="events", color="series", title="Events over time")
@@ -20,6 +23,7 @@ def events_over_time(table: pd.DataFrame) -> go.Figure:
     return fig
 
 
+@literal_text
 def label_distribution(table: pd.DataFrame, role: str) -> go.Figure:
     """Bar chart of label values (from summary.label_distribution)."""
     fig = px.bar(
@@ -34,6 +38,7 @@ def label_distribution(table: pd.DataFrame, role: str) -> go.Figure:
     return fig
 
 
+@literal_text
 def popularity_curve(table: pd.DataFrame) -> go.Figure:
     """The long tail: events per item by rank, with the cumulative share on a second axis."""
     fig = go.Figure()
@@ -60,6 +65,7 @@ def popularity_curve(table: pd.DataFrame) -> go.Figure:
     return fig
 
 
+@literal_text
 def history_lengths(table: pd.DataFrame) -> go.Figure:
     """Users per history-length bucket (from summary.history_length_distribution)."""
     fig = px.bar(table, x="history_length", y="users", hover_data={"share": ":.1%"}, title="User history length")
@@ -68,6 +74,7 @@ def history_lengths(table: pd.DataFrame) -> go.Figure:
     return fig
 
 
+@literal_text
 def training_curves(history: pd.DataFrame) -> go.Figure:
     """Training loss and validation metric per epoch (columns epoch, loss, val_metric)."""
     fig = go.Figure()

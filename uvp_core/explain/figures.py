@@ -1,7 +1,7 @@
 """Plotly figures of explanations and what-if results: each takes results and returns a figure.
 
 Data text (feature names, item fields) reaches plotly only as data (axis values, hover fields),
-never inside titles or templates.
+never inside templates; every builder is wrapped in plot_text.literal_text, so plotly draws it literally.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import shap
 
 from uvp_core.explain.features import GROUP_LABELS
 from uvp_core.model import PairInputs
+from uvp_core.plot_text import literal_text
 
 LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}}
 GROUP_COLOURS = {"profile": "#4C78A8", "history": "#F58518", "item": "#54A24B", "collaborative": "#B279A2", "other": "#9D9D9D"}
@@ -39,6 +40,7 @@ def waterfall_range(base: float, contributions: np.ndarray, pad: float = 0.15) -
     return lo - margin, hi + margin
 
 
+@literal_text
 def waterfall(exp: shap.Explanation, top: int = 10, title: str = "Why this prediction") -> go.Figure:
     """Horizontal waterfall: base value, the top contributions (rest summed), the prediction; zoomed to the steps."""
     table = waterfall_table(exp, top).iloc[::-1]  # plotted bottom-up: the largest ends on top, next to the prediction
@@ -65,6 +67,7 @@ def waterfall(exp: shap.Explanation, top: int = 10, title: str = "Why this predi
     return fig
 
 
+@literal_text
 def history_timeline(exp: shap.Explanation, inputs: PairInputs) -> go.Figure:
     """The user's history events the model reads, over time, coloured by their contribution."""
     rows = [
@@ -85,6 +88,7 @@ def history_timeline(exp: shap.Explanation, inputs: PairInputs) -> go.Figure:
     return fig
 
 
+@literal_text
 def item_fields(exp: shap.Explanation) -> go.Figure:
     """Contribution of each field of the candidate item, with its value in the hover."""
     rows = [(f.key, f.value, float(v)) for f, v in zip(exp.features, exp.values, strict=True) if f.group == "item"]
@@ -98,6 +102,7 @@ def item_fields(exp: shap.Explanation) -> go.Figure:
     return fig
 
 
+@literal_text
 def token_bars(table: pd.DataFrame, top: int = 20) -> go.Figure:
     """The `top` tokens by |contribution| (from tokens.token_frame), labelled by position, in text order."""
     shown = table.loc[table["contribution"].abs().nlargest(top).index].sort_values("position")
@@ -110,6 +115,7 @@ def token_bars(table: pd.DataFrame, top: int = 20) -> go.Figure:
     return fig
 
 
+@literal_text
 def group_importance(table: pd.DataFrame) -> go.Figure:
     """Mean |SHAP| by feature group, one bar colour per segment (from shap_explain.group_importance)."""
     shown = table.assign(group=table["group"].map(GROUP_LABELS).fillna(table["group"]))
@@ -119,6 +125,7 @@ def group_importance(table: pd.DataFrame) -> go.Figure:
     return fig
 
 
+@literal_text
 def compare_items(table: pd.DataFrame, top: int = 12) -> go.Figure:
     """Which features favour which of two items (from compare_explanations): the top differences, the rest summed."""
     shown = table.head(top)
@@ -136,6 +143,7 @@ def compare_items(table: pd.DataFrame, top: int = 12) -> go.Figure:
     return fig
 
 
+@literal_text
 def cohort_shift(frame: pd.DataFrame) -> go.Figure:
     """Distribution of predicted value before and after a cohort edit (from whatif.cohort_what_if)."""
     long = pd.concat([
@@ -149,6 +157,7 @@ def cohort_shift(frame: pd.DataFrame) -> go.Figure:
     return fig
 
 
+@literal_text
 def cohort_deltas(frame: pd.DataFrame, low: float, high: float) -> go.Figure:
     """Histogram of each user's change in prediction (after - before), with the mean shift and its interval."""
     fig = px.histogram(frame, x="delta", nbins=40, title="Change in prediction per user")
