@@ -17,4 +17,9 @@ PAGES = [
     st.Page("pages/5_Explain_a_user.py", title="Explain a user"),
     st.Page("pages/6_What_if.py", title="What if"),
 ]
-st.navigation(PAGES).run()
+ws = app_state.workspace()
+app_state.restore_from_url(ws)  # a reload keeps the dataset, model and user named in the URL
+try:
+    st.navigation(PAGES).run()
+finally:
+    app_state.remember_in_url()

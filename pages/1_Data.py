@@ -12,8 +12,10 @@ st.set_page_config(page_title="UVP · Data", layout="wide")
 st.title("Data")
 
 SOURCES = ("Bundled sample", "Stored dataset", "Upload files")
-source = st.radio("Dataset source", SOURCES, horizontal=True, key=app_state.DATA_SOURCE)
 ws = app_state.workspace()
+if app_state.DATA_SOURCE not in st.session_state:  # a new visit (or a reload): start from the active dataset
+    st.session_state[app_state.DATA_SOURCE] = SOURCES[0] if app_state.active_is_sample() else SOURCES[1]
+source = st.radio("Dataset source", SOURCES, horizontal=True, key=app_state.DATA_SOURCE)
 root = str(ws.root.resolve())
 
 if source == "Bundled sample":

@@ -105,8 +105,7 @@ else:
     st.dataframe(model_registry.models_frame(models), hide_index=True)
     model_labels = {m.id: model_registry.model_label(m) for m in models}
     model_ids = list(model_labels)
-    current = st.session_state.get(app_state.ACTIVE_MODEL)
-    chosen = st.selectbox("Model", model_ids, index=model_ids.index(current) if current in model_ids else 0,
+    chosen = st.selectbox("Model", model_ids, index=model_ids.index(app_state.default_model_id(ws, model_ids)),
                           format_func=model_labels.get, key="uvp.registry_model")
     use, delete = st.columns(2)
     if use.button("Use this model", type="primary"):

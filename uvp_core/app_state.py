@@ -87,6 +87,12 @@ def active_dataset_id() -> str:
     return st.session_state[ACTIVE_DATASET]
 
 
+def active_is_sample() -> bool:
+    """Whether this session works on the bundled sample (also when it has not chosen a dataset yet)."""
+    active = st.session_state.get(ACTIVE_DATASET)
+    return active is None or active == sample_dataset_id()
+
+
 def model_labels(ws: Workspace, *, dated: bool = True) -> dict[str, str] | None:
     """Registry model id -> 'name · target · [created ·] id', or None (with a note) when the registry is empty."""
     models = ws.list_models()
@@ -265,11 +271,11 @@ def evaluation_picker(ws: Workspace) -> EvaluationChoice | None:
         return None
     ids = list(labels)
     if st.session_state.get(EVAL_MODEL) not in ids:
-        active = st.session_state.get(ACTIVE_MODEL)
-        st.session_state[EVAL_MODEL] = active if active in ids else ids[0]
+        st.session_state[EVAL_MODEL] = default_model_id(ws, ids)
     model_id = st.selectbox("Model", ids, format_func=labels.get, key=EVAL_MODEL)
     dataset_id = active_dataset_id()
     trained_on = model_trained_on(str(ws.root.resolve()), model_id, dataset_id)
+    warn_if_other_data(ws, model_id, dataset_id)
     source = st.radio("Evaluation set", EVAL_SOURCES, format_func=source_labels(trained_on).get, horizontal=True, key=EVAL_SOURCE,
                       help="By default the diagnostics score events the model did not train on.")  # fmt: skip
     if source == UPLOAD:
@@ -405,10 +411,9 @@ def explain_model_picker(ws: Workspace) -> str | None:
     if labels is None:
         return None
     ids = list(labels)
-    active = st.session_state.get(ACTIVE_MODEL)
-    model_id = st.selectbox("Model", ids, index=ids.index(active) if active in ids else 0, format_func=labels.get, key="uvp.explain_model")
+    model_id = st.selectbox("Model", ids, index=ids.index(default_model_id(ws, ids)), format_func=labels.get, key="uvp.explain_model")
     st.session_state[ACTIVE_MODEL] = model_id
-    active_dataset_id()
+    warn_if_other_data(ws, model_id, active_dataset_id())
     return model_id
 
 
@@ -505,3 +510,66 @@ def explain_context_or_stop(ws: Workspace) -> ExplainContext:
         root=root, model_id=model_id, dataset_id=dataset_id, model=load_model(root, model_id),
         dataset=load_dataset(root, dataset_id), users=explain_user_table(root, dataset_id),
     )
+
+
+# --- the page URL: what a browser reload keeps -----------------------------------------------------
+# Session state ends with the browser tab's connection; these choices are also written into the URL
+# (?dataset=…&model=…&user=…&item=…), so a reload or a shared link reopens the same dataset, model and user.
+URL_KEYS = {ACTIVE_DATASET: "dataset", ACTIVE_MODEL: "model", EXPLAIN_USER: "user", EXPLAIN_ITEM: "item"}
+URL_RESTORED = "uvp.url_restored"
+
+
+def restore_from_url(ws: Workspace) -> None:
+    """Once per browser session: take the dataset, model, user and item named in the URL (unknown ids are ignored)."""
+    if st.session_state.get(URL_RESTORED):
+        return
+    st.session_state[URL_RESTORED] = True
+    checks = {ACTIVE_DATASET: ws.get_dataset_record, ACTIVE_MODEL: ws.get_model_record}
+    for key, name in URL_KEYS.items():
+        value = st.query_params.get(name)
+        if not value or st.session_state.get(key):
+            continue
+        try:
+            checks.get(key, str)(value)
+        except (KeyError, ValueError):
+            continue  # a stale or mistyped link: the page falls back to its default
+        st.session_state[key] = value  # users and items are checked by the pages that list them
+
+
+def remember_in_url() -> None:
+    """Write this session's dataset, model, user and item into the URL (after the page has run)."""
+    for key, name in URL_KEYS.items():
+        value = st.session_state.get(key)
+        if value and st.query_params.get(name) != str(value):
+            st.query_params[name] = str(value)
+
+
+def default_model_id(ws: Workspace, ids: Sequence[str]) -> str:
+    """The model a picker starts on: the active one, else the newest trained on the active dataset, else the newest."""
+    active = st.session_state.get(ACTIVE_MODEL)
+    if active in ids:
+        return active
+    dataset_id = active_dataset_id()
+    on_dataset = [m.id for m in ws.list_models() if m.dataset_id == dataset_id and m.id in ids]
+    return on_dataset[0] if on_dataset else ids[0]
+
+
+def warn_if_other_data(ws: Workspace, model_id: str, dataset_id: str) -> None:
+    """A warning when the model was trained on another dataset than the active one (its IDs then mean little)."""
+    if model_trained_on(str(ws.root.resolve()), model_id, dataset_id):
+        return
+    trained_id = ws.get_model_record(model_id).dataset_id
+    trained = ws.get_dataset_record(trained_id).name if trained_id and _known_dataset(ws, trained_id) else "another dataset"
+    active = ws.get_dataset_record(dataset_id).name
+    st.warning(f"This model was trained on {plain_markdown(trained)}, not on the active dataset "
+               f"({plain_markdown(active)}). Users and items it never saw are scored from their text and attributes "
+               "only. Pick a model trained on this dataset, or change the dataset on the Data page.")  # fmt: skip
+
+
+def _known_dataset(ws: Workspace, dataset_id: str) -> bool:
+    """Whether the workspace still holds a dataset id."""
+    try:
+        ws.get_dataset_record(dataset_id)
+    except (KeyError, ValueError):
+        return False
+    return True

@@ -113,3 +113,68 @@ def test_explain_page_token_drill_down(registered) -> None:
     assert len(tokens) > 3 and abs(tokens["contribution"].sum() - total) < 1e-3
     at.selectbox(key="uvp.explain_token_field").set_value("profile").run()  # another text: asked for again
     assert not any("token contributions" in t.value for t in at.text)
+
+
+def test_a_reload_keeps_the_dataset_model_and_user_named_in_the_url(registered) -> None:
+    """AppTest runs app.py (where the URL is read and written) on its first run only; the browser test
+    tests/e2e/test_reload_browser.py reloads a real page."""
+    model_id, dataset_id = registered
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+    at.query_params.update({"dataset": dataset_id, "model": model_id, "user": "u007"})  # a fresh session: a reload
+    at.run()  # the home page, opened from the link
+    assert not at.exception, at.exception
+    assert at.session_state[app_state.ACTIVE_DATASET] == dataset_id and at.session_state[app_state.ACTIVE_MODEL] == model_id
+    at.switch_page("pages/5_Explain_a_user.py").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key=app_state.EXPLAIN_USER).value == "u007" and at.selectbox(key="uvp.explain_model").value == model_id
+
+
+def test_the_session_choices_are_written_into_the_url(registered) -> None:
+    model_id, dataset_id = registered
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+    at.session_state[app_state.ACTIVE_DATASET] = dataset_id
+    at.session_state[app_state.ACTIVE_MODEL] = model_id
+    at.session_state[app_state.EXPLAIN_USER] = "u003"
+    at.run()
+    assert not at.exception, at.exception
+    assert dict(at.query_params) == {"dataset": dataset_id, "model": model_id, "user": "u003"}
+
+
+def test_a_stale_url_falls_back_to_the_defaults(registered) -> None:
+    model_id, dataset_id = registered
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+    at.query_params.update({"dataset": "no-such-dataset", "model": "../escape", "user": "nobody"})
+    at.session_state[app_state.ACTIVE_DATASET] = dataset_id
+    at.run()
+    at.switch_page("pages/5_Explain_a_user.py").run()
+    assert not at.exception, at.exception
+    assert at.session_state[app_state.ACTIVE_DATASET] == dataset_id and at.session_state[app_state.ACTIVE_MODEL] == model_id
+    assert at.selectbox(key=app_state.EXPLAIN_USER).value != "nobody"
+
+
+def test_pickers_prefer_a_model_of_the_active_dataset_and_warn_about_another(registered, rating_dataset) -> None:
+    model_id, dataset_id = registered
+    ws = Workspace(Path(app_state.default_root()))
+    smaller = rating_dataset.events.iloc[: len(rating_dataset.events) // 2].reset_index(drop=True)
+    other_id = ws.save_dataset(type(rating_dataset)(events=smaller, items=rating_dataset.items, users=rating_dataset.users,
+                                                    name="half of the ratings")).id  # fmt: skip
+    newer = model_registry.save_to_registry(ws, app_state_model(ws, model_id), name="newer, other data", dataset_id=other_id)
+    assert ws.list_models()[0].id == newer  # the newest model was trained (so its record says) on the other dataset
+    at = AppTest.from_file(str(REPO / "pages/5_Explain_a_user.py"), default_timeout=120)
+    at.session_state[app_state.ACTIVE_DATASET] = dataset_id
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="uvp.explain_model").value == model_id and not at.warning
+    at = AppTest.from_file(str(REPO / "pages/5_Explain_a_user.py"), default_timeout=120)
+    at.session_state[app_state.ACTIVE_DATASET] = other_id
+    at.session_state[app_state.ACTIVE_MODEL] = model_id  # trained on the full ratings, explained on half of them
+    at.run()
+    assert not at.exception, at.exception
+    assert any("not on the active dataset (half of the ratings)" in w.value for w in at.warning)
+
+
+def app_state_model(ws: Workspace, model_id: str):
+    """A registered model loaded from its folder."""
+    from uvp_core.model import load_model
+
+    return load_model(ws.model_dir(model_id))
