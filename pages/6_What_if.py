@@ -18,6 +18,8 @@ model, dataset, users = context.model, context.dataset, context.users
 background = app_state.explain_background(root, model_id, dataset_id, app_state.background_picker())
 catalogue = dataset.items["item_id"].astype(str).tolist() if dataset.items is not None else sorted(dataset.events["item_id"].astype(str).unique())
 
+OTHER_VALUE = "Another value…"
+
 # --- one user ----------------------------------------------------------------------------------------
 st.header("One user")
 user_ids = users["user_id"].tolist()
@@ -42,7 +44,18 @@ with tabs[0]:
     else:
         st.info(whatif.NO_USERS_NOTE)
         name = st.text_input("Attribute name", key="uvp.whatif_attr_name", placeholder="region")
-    value = st.text_input("New value", value=str(inputs.profile.get(name, "")), key="uvp.whatif_attr_value")
+    current_value = str(inputs.profile.get(name, ""))
+    known = whatif.attribute_values(users, name)
+    if known:  # pick one of the values in the data; another value is allowed, with a note
+        options = [*known, OTHER_VALUE]
+        picked = st.selectbox("New value", options, index=options.index(current_value if current_value in known else OTHER_VALUE),
+                              key=f"uvp.whatif_attr_value.{name}")  # fmt: skip
+        value = picked
+        if picked == OTHER_VALUE:
+            value = st.text_input("Another value", key=f"uvp.whatif_attr_other.{name}")
+            st.caption(f"Not a value of {name} in this dataset: the model has never seen it, so read the change with care.")
+    else:
+        value = st.text_input("New value", value=current_value, key=f"uvp.whatif_attr_value.{name}")
     if st.button("Apply attribute", key="uvp.whatif_apply_attr"):
         try:
             edits.append(whatif.set_attribute(name, value, inputs.profile.get(name)))
@@ -72,7 +85,7 @@ with tabs[3]:
 with tabs[4]:
     fields = [c for c in model.space_.item_columns if c != "item_id"] or ["title"]
     field = st.selectbox("Field", fields, key="uvp.whatif_field")
-    text = st.text_input("New value", value=str(inputs.item.get(field, "")), key="uvp.whatif_field_value")
+    text = st.text_input("New value", value=str(inputs.item.get(field, "")), key=f"uvp.whatif_field_value.{field}")
     if st.button("Apply item field", key="uvp.whatif_apply_field"):
         edits.append(whatif.SetItemField(field, whatif.parse_value(text, inputs.item.get(field))))
 if st.button("Reset", key="uvp.whatif_reset"):
@@ -82,7 +95,8 @@ result = whatif.what_if(model, inputs, edits, background)
 st.dataframe(pd.DataFrame({"edit": [e.describe() for e in edits]}), hide_index=True, key="edits")
 a, b, c = st.columns(3)
 a.metric("Prediction before", f"{result.before:.4f}")
-b.metric("Prediction after the edits", f"{result.after:.4f}", delta=f"{result.delta:+.4f}")
+b.metric("Prediction after the edits", f"{result.after:.4f}", delta=f"{result.delta:+.4f}",
+         delta_color="normal" if round(result.delta, 4) else "off")  # no green arrow for no change
 c.metric("Edits", len(edits))
 exp = result.explanation
 st.text(f"base value {float(exp.base_values):.4f} + contributions {float(exp.values.sum()):+.4f} = {exp.prediction:.4f}")

@@ -71,3 +71,12 @@ def test_cohort_inputs_equal_pair_inputs(purchase_model, binary_dataset):
         assert inputs.history == direct.history and inputs.n_earlier == direct.n_earlier
         assert inputs.profile == direct.profile and inputs.item == direct.item and inputs.time == direct.time
         assert inputs.history_fields == direct.history_fields
+
+
+def test_attribute_values_lists_a_categorical_attributes_values_only() -> None:
+    users = pd.DataFrame({"user_id": ["a", "b", "c"], "region": ["West", None, "East"], "age": [31, 40, 22],
+                          "note": ["x", "y", "z"]})  # fmt: skip
+    assert whatif.attribute_values(users, "region") == ["East", "West"]
+    assert whatif.attribute_values(users, "age") == []  # numeric: typed, not picked
+    assert whatif.attribute_values(users, "missing") == []
+    assert whatif.attribute_values(users, "note", limit=2) == []  # too many to list

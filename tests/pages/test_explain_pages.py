@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -76,10 +77,14 @@ def test_what_if_page_edit_changes_prediction(registered) -> None:
     assert at.metric[2].value == "0"
     before = float(at.metric[0].value)
     at.selectbox(key="uvp.whatif_field").set_value("price").run()
-    at.text_input(key="uvp.whatif_field_value").input("79.0")
+    at.text_input(key="uvp.whatif_field_value.price").input("79.0")
     at.button(key="uvp.whatif_apply_field").click().run()
     at.selectbox(key="uvp.whatif_attr").set_value("region").run()
-    at.text_input(key="uvp.whatif_attr_value").input("East")
+    region = at.selectbox(key="uvp.whatif_attr_value.region")
+    assert region.options == ["North", "South", "Another value…"]  # the data's regions, starting on the user's own
+    region.set_value("Another value…").run()
+    assert any("Not a value of region" in c.value for c in at.caption)
+    at.text_input(key="uvp.whatif_attr_other.region").input("East")
     at.button(key="uvp.whatif_apply_attr").click().run()
     assert not at.exception, at.exception
     assert at.metric[2].value == "2"
@@ -158,6 +163,7 @@ def test_pickers_prefer_a_model_of_the_active_dataset_and_warn_about_another(reg
     smaller = rating_dataset.events.iloc[: len(rating_dataset.events) // 2].reset_index(drop=True)
     other_id = ws.save_dataset(type(rating_dataset)(events=smaller, items=rating_dataset.items, users=rating_dataset.users,
                                                     name="half of the ratings")).id  # fmt: skip
+    time.sleep(1.1)  # registry times have one-second resolution: the second model must be the newer one
     newer = model_registry.save_to_registry(ws, app_state_model(ws, model_id), name="newer, other data", dataset_id=other_id)
     assert ws.list_models()[0].id == newer  # the newest model was trained (so its record says) on the other dataset
     at = AppTest.from_file(str(REPO / "pages/5_Explain_a_user.py"), default_timeout=120)

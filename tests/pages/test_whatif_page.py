@@ -80,8 +80,8 @@ def test_apply_attribute_without_users_table_adds_it_to_the_profile(page: AppTes
     assert any("Name the attribute" in e.value for e in at.error)
     assert _metrics(at)[2] == "0"
 
-    at.text_input(key="uvp.whatif_attr_name").input("region")
-    at.text_input(key="uvp.whatif_attr_value").input("East")
+    at.text_input(key="uvp.whatif_attr_name").input("region").run()
+    at.text_input(key="uvp.whatif_attr_value.region").input("East")
     at.button(key="uvp.whatif_apply_attr").click().run()
     assert not at.exception, at.exception
     assert not at.error
@@ -98,7 +98,7 @@ def test_remove_event_after_item_field_edit_registers(page: AppTest) -> None:
     at = page
     before, _, _ = _metrics(at)
     at.selectbox(key="uvp.whatif_field").set_value("price").run()
-    at.text_input(key="uvp.whatif_field_value").input("79.0")
+    at.text_input(key="uvp.whatif_field_value.price").input("79.0")
     at.button(key="uvp.whatif_apply_field").click().run()
     assert not at.exception, at.exception
     _, after_field, count = _metrics(at)

@@ -363,6 +363,14 @@ def attribute_names(model) -> list[str]:
     return [c for c in model.space_.user_columns if c != "user_id"]
 
 
+def attribute_values(users: pd.DataFrame, name: str, limit: int = 200) -> list[str]:
+    """The values a user attribute takes in the data, sorted (empty when it is numeric, missing or has over `limit`)."""
+    if name not in users.columns or pd.api.types.is_numeric_dtype(users[name]):
+        return []
+    values = users[name].dropna().astype(str).unique()
+    return sorted(values) if len(values) <= limit else []
+
+
 def set_attribute(name: str, text: str, like: Any = None) -> SetAttribute:
     """A SetAttribute from what an analyst typed (a number when `like` is numeric); refuses a blank name or user_id."""
     name = (name or "").strip()
