@@ -42,9 +42,11 @@ with st.form("train"):
     learning_rate = b.number_input("Learning rate", 1e-5, 1e-1, 2e-3, format="%.4f")
     history_k = c.number_input("History events read", 1, 100, 20)
     seed = d.number_input("Seed", 0, 2**31 - 1, 0)
-    name = st.text_input("Model name", value=f"{record.name} · {target}")
+    name = st.text_input("Model name", placeholder=f"{record.name} (the dataset's name when left empty)",
+                         help="Pickers show it with the target and the model id.")
     submitted = st.form_submit_button("Queue training", type="primary")
 if submitted:
+    name = name.strip() or record.name
     params = {
         "dataset_id": dataset_id, "name": name, "target": target, "mode": mode, "epochs": int(epochs),
         "lr": float(learning_rate), "history_k": int(history_k), "seed": int(seed),
@@ -110,7 +112,10 @@ else:
     use, delete = st.columns(2)
     if use.button("Use this model", type="primary"):
         st.session_state[app_state.ACTIVE_MODEL] = chosen
-    if delete.button("Delete this model"):
+    confirm = delete.popover("Delete this model…")
+    confirm.warning(f"This removes {app_state.plain_markdown(model_labels[chosen])} and its folder from the workspace. "
+                    "It cannot be undone.")  # fmt: skip
+    if confirm.button("Delete permanently", key="uvp.delete_model"):
         ws.delete_model(chosen)
         if st.session_state.get(app_state.ACTIVE_MODEL) == chosen:
             del st.session_state[app_state.ACTIVE_MODEL]

@@ -110,23 +110,26 @@ def model_label(record: ModelRecord, dated: bool = True) -> str:
 
 
 def models_frame(models: list[ModelRecord]) -> pd.DataFrame:
-    """The registry as a table: one row per model with its validation metrics."""
+    """The registry as a table: one row per model, its validation metrics (val_*) first, then the other figures."""
     rows = []
     for m in models:
-        row = {"id": m.id, "name": m.name, "target": m.target, "mode": m.mode, "created": m.created_at}
-        row.update({k: v for k, v in m.metrics.items() if isinstance(v, int | float | str)})
+        metrics = {k: v for k, v in m.metrics.items() if isinstance(v, int | float | str)}
+        row = {"name": m.name, "target": m.target, "mode": m.mode}
+        row.update({k: v for k, v in metrics.items() if k.startswith("val_")})
+        row.update({"created": m.created_at, "id": m.id})
+        row.update({k: v for k, v in metrics.items() if not k.startswith("val_")})
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def runs_frame(runs: list[dict[str, Any]]) -> pd.DataFrame:
-    """Training runs as a table: id, name, status, dataset, created, finished, model."""
+    """Training runs as a table: run, name, status, target, mode, dataset, created, finished, model."""
     return pd.DataFrame(
         [
             {
                 "run": r["id"], "name": r["params"].get("name", ""), "status": r["status"],
                 "target": r["params"].get("target", ""), "mode": r["params"].get("mode", "frozen"),
-                "created": r["created_at"], "finished": r.get("finished_at") or "",
+                "dataset": r["params"].get("dataset_id", ""), "created": r["created_at"], "finished": r.get("finished_at") or "",
                 "model": (r.get("result") or {}).get("model_id", ""),
             }
             for r in runs

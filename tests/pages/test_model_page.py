@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from uvp_core import model_registry
 from uvp_core.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[2]
@@ -83,3 +84,18 @@ def test_messages_show_paths_and_names_as_literal_text(workspace_root: Path, tmp
     message = next(e.value for e in at.error if "refused" in e.value)
     assert "\\*\\*bold\\*\\* \\[x\\]\\(javascript\\:alert\\(1\\)\\)" in message
     assert "[x](javascript" not in message
+
+
+def test_deleting_a_model_asks_first(workspace_root: Path, rating_dataset, rating_model) -> None:
+    ws = Workspace(workspace_root)
+    dataset_id = ws.save_dataset(rating_dataset).id
+    model_id = model_registry.save_to_registry(ws, rating_model, name="", dataset_id=dataset_id)
+    at = AppTest.from_file(str(REPO / "pages/2_Model.py"), default_timeout=120).run()
+    assert not at.exception, at.exception
+    registry = next(d.value for d in at.dataframe if "id" in d.value.columns)
+    assert list(registry.columns[:3]) == ["name", "target", "mode"] and registry.columns[3].startswith("val_")
+    assert any("cannot be undone" in w.value for w in at.warning)  # inside the "Delete this model…" popover
+    assert [m.id for m in ws.list_models()] == [model_id]  # nothing deleted by opening the page
+    at.button(key="uvp.delete_model").click().run()
+    assert not at.exception, at.exception
+    assert ws.list_models() == [] and not (workspace_root / "models" / model_id).exists()
