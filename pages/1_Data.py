@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import streamlit as st
 
 from uvp_core import app_state, figures
@@ -73,12 +75,16 @@ else:
             st.error(f"{len(report.errors)} error(s): nothing was stored. Fix the files or the mapping and upload again.")
             st.stop()
         st.success(f"Valid, with {len(report.warnings)} warning(s).")
-        if st.button("Save to workspace", type="primary"):
-            record = ws.save_dataset(result.dataset)
-            st.session_state[app_state.LAST_SAVED] = record.id
-            app_state.set_active_dataset(record.id)
-        if st.session_state.get(app_state.LAST_SAVED):
-            st.success(f"Stored as dataset {st.session_state[app_state.LAST_SAVED]}.")
+        stored = ws.find_dataset(result.dataset.fingerprint())  # the same content saved before (by anyone)
+        if stored is None:
+            upload_name = st.text_input("Dataset name", value=result.dataset.name, key="uvp.upload_name")
+            if st.button("Save to workspace", type="primary"):
+                stored = ws.save_dataset(dataclasses.replace(result.dataset, name=upload_name.strip() or result.dataset.name))
+        if stored is None:
+            st.info("Save the upload to see its summary, train a model on it and explain it.")
+            st.stop()  # the summary below would be of another dataset
+        app_state.set_active_dataset(stored.id)
+        st.success(f"Stored as dataset {stored.id} ({app_state.plain_markdown(stored.name)}): the active dataset.")
     elif st.session_state.get(app_state.ACTIVE_DATASET) is None:
         st.stop()
 

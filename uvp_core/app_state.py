@@ -22,7 +22,6 @@ from uvp_core.workspace import Workspace, default_root
 ACTIVE_DATASET = "uvp.active_dataset_id"
 DATA_SOURCE = "uvp.data_source"
 UPLOAD_MAPPING = "uvp.upload_mapping_text"
-LAST_SAVED = "uvp.last_saved_dataset_id"
 
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sample_data"
 

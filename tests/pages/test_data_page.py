@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from uvp_core import app_state
 from uvp_core.data import load_path
 from uvp_core.workspace import Workspace
 
@@ -68,10 +69,18 @@ def test_upload_valid_files_then_save(workspace_root: Path) -> None:
     ).run()
     assert not at.exception
     assert any("Valid" in s.value for s in at.success)
+    assert not any(h.value.startswith("Summary") for h in at.header)  # the active sample's summary is not shown under it
+    assert any("Save the upload to see its summary" in i.value for i in at.info)
+    assert at.text_input(key="uvp.upload_name").value == "upload"  # two files: no single file name to start from
+    at.text_input(key="uvp.upload_name").input("spring shop")
     at.button[0].click().run()
     assert not at.exception
     stored = [r for r in Workspace(workspace_root).list_datasets() if r.n_events == 3]
-    assert len(stored) == 1
+    assert len(stored) == 1 and stored[0].name == "spring shop"
+    assert any(h.value == "Summary · spring shop" for h in at.header)
+    assert at.session_state[app_state.ACTIVE_DATASET] == stored[0].id
+    at.run()  # the same files again: already stored, so no second save button
+    assert not at.exception and not at.button and any("Stored as dataset" in s.value for s in at.success)
     assert metric_values(at)["Users"] == "2"
     previews = [df.value for df in at.dataframe]
     titles = [v for df in previews if "title" in df.columns for v in df["title"]]
