@@ -45,7 +45,8 @@ if not candidates:
     st.stop()
 if st.session_state.get(app_state.EXPLAIN_ITEM) not in candidates:
     st.session_state[app_state.EXPLAIN_ITEM] = candidates[0]
-item_id = st.selectbox("Item to explain", candidates, key=app_state.EXPLAIN_ITEM)
+item_label = app_state.item_label(root, dataset_id)
+item_id = st.selectbox("Item to explain", candidates, format_func=item_label, key=app_state.EXPLAIN_ITEM)
 
 # --- the explanation ---------------------------------------------------------------------------------
 st.header("Why this prediction")
@@ -82,7 +83,7 @@ if st.session_state.get(app_state.TOKEN_REQUEST) == (model_id, dataset_id, user_
 st.header("Compare two items")
 others = [i for i in candidates if i != item_id]
 if others:
-    second = st.selectbox("Second item", others, key="uvp.explain_second")
+    second = st.selectbox("Second item", others, format_func=item_label, key="uvp.explain_second")
     other = app_state.pair_explanation(root, model_id, dataset_id, user_id, second, attributes)
     st.text(f"first item {item_id}: {exp.prediction:.4f} · second item {second}: {other.prediction:.4f} · "
             f"difference {exp.prediction - other.prediction:+.4f} (the sum of the differences below)")  # fmt: skip

@@ -29,7 +29,8 @@ left, right = st.columns(2)
 user_id = left.selectbox("User", user_ids, key=app_state.EXPLAIN_USER)
 top = app_state.top_items(root, model_id, dataset_id, user_id, 10)["item_id"].astype(str).tolist()
 choices = top + [i for i in catalogue if i not in top]
-item_id = right.selectbox("Candidate item (top predicted first)", choices, key="uvp.whatif_item")
+item_label = app_state.item_label(root, dataset_id)
+item_id = right.selectbox("Candidate item (top predicted first)", choices, format_func=item_label, key="uvp.whatif_item")
 if st.session_state.get("uvp.whatif_pair") != (user_id, item_id):  # a new pair starts without edits
     st.session_state["uvp.whatif_pair"] = (user_id, item_id)
     st.session_state[app_state.WHATIF_EDITS] = []
@@ -62,7 +63,7 @@ with tabs[0]:
         except ValueError as exc:
             st.error(str(exc))
 with tabs[1]:
-    added = st.selectbox("Catalogue item", catalogue, key="uvp.whatif_add_item")
+    added = st.selectbox("Catalogue item", catalogue, format_func=item_label, key="uvp.whatif_add_item")
     kind = st.selectbox("Event", model.kinds_, key="uvp.whatif_add_kind")
     days = st.number_input("Days before the prediction", 0.0, 3650.0, 0.0, key="uvp.whatif_add_days")
     if st.button("Add event", key="uvp.whatif_apply_add"):
@@ -111,7 +112,7 @@ with st.form("cohort"):
     attributes = ["(any)", *[col for col in users.columns if col not in ("user_id", "events", "segment")]]
     attribute = b.selectbox("and attribute", attributes, key="uvp.cohort_attr")
     attr_value = c.text_input("equals", key="uvp.cohort_attr_value")
-    cohort_item = st.selectbox("Candidate item for every user", catalogue, key="uvp.cohort_item")
+    cohort_item = st.selectbox("Candidate item for every user", catalogue, format_func=item_label, key="uvp.cohort_item")
     edit_kind = st.radio("Edit", ("one more event in a category", "attribute → value", "drop the last N events"), horizontal=True, key="uvp.cohort_edit")
     a, b, c = st.columns(3)
     categories = sorted(dataset.items["category"].astype(str).unique()) if dataset.items is not None and "category" in dataset.items else []

@@ -461,6 +461,26 @@ def token_explanation(root: str, model_id: str, dataset_id: str, user_id: str, i
     return explain_tokens(model, model.pair_inputs(dataset, user_id, item_id), field)
 
 
+@st.cache_data(max_entries=4, show_spinner=False)
+def item_titles(root: str, dataset_id: str) -> dict[str, str]:
+    """Item id -> title (empty when the dataset has no items table or no title column), for item pickers."""
+    items = load_dataset(root, dataset_id).items
+    if items is None or "title" not in items.columns:
+        return {}
+    return dict(zip(items["item_id"].astype(str), items["title"].fillna("").astype(str), strict=True))
+
+
+def item_label(root: str, dataset_id: str, width: int = 70):
+    """A selectbox format_func showing 'item id · title' (the title cut to `width` characters)."""
+    titles = item_titles(root, dataset_id)
+
+    def label(item_id: str) -> str:
+        title = titles.get(str(item_id), "")
+        return f"{item_id} · {title[:width]}{'…' if len(title) > width else ''}" if title else str(item_id)
+
+    return label
+
+
 @st.cache_data(max_entries=32, show_spinner="Ranking items…")
 def top_items(root: str, model_id: str, dataset_id: str, user_id: str, k: int):
     """The model's top-k unseen items for a user."""

@@ -44,7 +44,7 @@ def _sum_line(at: AppTest) -> tuple[float, float, float]:
     return base, total, prediction
 
 
-def test_explain_a_user_page(registered) -> None:
+def test_explain_a_user_page(registered, rating_dataset) -> None:
     model_id, dataset_id = registered
     at = _open("5_Explain_a_user.py", model_id, dataset_id)
     assert not at.exception, at.exception
@@ -55,6 +55,9 @@ def test_explain_a_user_page(registered) -> None:
     assert abs(base + total - prediction) < 2e-4
     top = at.dataframe[2].value  # profile, history, top items
     assert top["item_id"].iloc[0] == at.selectbox(key=app_state.EXPLAIN_ITEM).value
+    first = top["item_id"].iloc[0]
+    title = str(rating_dataset.items.set_index("item_id").loc[first, "title"])
+    assert at.selectbox(key=app_state.EXPLAIN_ITEM).options[0] == f"{first} · {title}"  # picked by id and title
     assert abs(float(top["score"].iloc[0]) - prediction) < 1e-3
     contributions = next(d.value for d in at.dataframe if "contribution" in d.value.columns)
     assert set(contributions["group"]) == {"profile", "history", "item", "collaborative"}
