@@ -70,7 +70,7 @@ else:
         st.subheader("Validation report")
         report = result.report
         if report.issues:
-            st.dataframe(report.to_frame(), hide_index=True)
+            app_state.validation_table(report.to_frame())
         if not report.ok:
             st.error(f"{len(report.errors)} error(s): nothing was stored. Fix the files or the mapping and upload again.")
             st.stop()
@@ -100,7 +100,7 @@ app_state.overview_metrics(ov, density=True)
 st.caption(f"From {ov.first_event:%Y-%m-%d} to {ov.last_event:%Y-%m-%d} · dataset id {dataset_id}")
 if dataset.warnings:
     with st.expander(f"{len(dataset.warnings)} validation warning(s)"):
-        st.dataframe(ValidationReport(dataset.warnings).to_frame(), hide_index=True)
+        app_state.validation_table(ValidationReport(dataset.warnings).to_frame())
 
 left, right = st.columns(2)
 left.plotly_chart(figures.events_over_time(parts["over_time"]))

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from uvp_core import model_registry, summary
@@ -90,6 +91,21 @@ def active_is_sample() -> bool:
     """Whether this session works on the bundled sample (also when it has not chosen a dataset yet)."""
     active = st.session_state.get(ACTIVE_DATASET)
     return active is None or active == sample_dataset_id()
+
+
+def validation_table(frame: pd.DataFrame) -> None:
+    """Draw a validation report (ValidationReport.to_frame): the message first, every column explained."""
+    st.dataframe(
+        frame, hide_index=True,
+        column_order=["severity", "message", "file", "column", "rows", "n_rows", "example", "rule"],
+        column_config={
+            "message": st.column_config.TextColumn("message", width="large"),
+            "rows": st.column_config.TextColumn("data rows", help="1-based data row numbers (the header row is not counted); the first 10"),
+            "n_rows": st.column_config.NumberColumn("rows in all", help="How many rows break the rule"),
+            "example": st.column_config.TextColumn("example", help="One offending value, as text"),
+            "rule": st.column_config.TextColumn("rule", help="The rule's id, for scripts and support"),
+        },
+    )  # fmt: skip
 
 
 def model_labels(ws: Workspace, *, dated: bool = True) -> dict[str, str] | None:
@@ -211,7 +227,6 @@ def active_model():
 import hashlib  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
-import pandas as pd  # noqa: E402
 
 EVAL_MODEL = "uvp.eval_model_id"
 EVAL_SOURCE = "uvp.eval_source"
