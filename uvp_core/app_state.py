@@ -6,8 +6,10 @@ never on upload objects, and every cache is bounded. Cached values are treated a
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -224,10 +226,6 @@ def active_model():
 # --- diagnostics (issue #4: Segments, Cold start & long tail) -----------------------------------
 # Appended section: evaluation choices and cached scoring. Everything below is keyed on the workspace
 # root, the model id, the dataset id (a content fingerprint) and the test set's content hash.
-import hashlib  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-
-
 EVAL_MODEL = "uvp.eval_model_id"
 EVAL_SOURCE = "uvp.eval_source"
 EVAL_UPLOAD = "uvp.eval_upload"
