@@ -97,6 +97,13 @@ def runs_panel() -> None:
 
 st.header("Training runs")
 runs_panel()
+finished = [r for r in ws.list_runs("train") if r["status"] == "succeeded" and r["progress"].get("history")]
+if finished:
+    with st.expander("Loss and validation curves of finished runs"):
+        run_labels = {r["id"]: f"{r['id']} · {r['params'].get('name', '')} · finished {r.get('finished_at') or ''}" for r in finished}
+        finished_id = st.selectbox("Run", list(run_labels), format_func=run_labels.get, key="uvp.finished_run")
+        history = next(r for r in finished if r["id"] == finished_id)["progress"]["history"]
+        st.plotly_chart(figures.training_curves(pd.DataFrame(history)), key="finished-curve")
 
 # --- registry ----------------------------------------------------------------------------------
 st.header("Registry")

@@ -53,7 +53,8 @@ def test_train_in_background_then_registry_and_card(workspace_root: Path, tiny_b
 
     at.run()
     assert not at.exception
-    registry = at.dataframe[-1].value
+    assert at.selectbox(key="uvp.finished_run").value == run["id"]  # its curves stay viewable after the run
+    registry = next(d.value for d in at.dataframe if "val_rmse" in d.value.columns)
     assert model_id in set(registry["id"])
     card = next(m.value for m in at.markdown if "UVP value model" in m.value)  # rendered, not shown as source
     assert card.startswith("#### UVP value model: rating") and "##### Validation metrics" in card
