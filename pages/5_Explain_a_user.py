@@ -105,5 +105,10 @@ if st.button("Compute group importance", key="uvp.explain_global"):
     )
     table = group_importance(model, dataset, pairs, "segment", config=ExplainConfig(permutations=4),
                              progress=lambda done, total: progress.progress(done / total, text=f"Explained {done} of {total}"))  # fmt: skip
-    st.dataframe(table, hide_index=True, key="group_table")
-    st.plotly_chart(figures.group_importance(table), key="group_figure")
+    st.session_state[app_state.GROUP_TABLE] = ((model_id, dataset_id, int(n_users)), table)  # kept while other widgets change
+kept = st.session_state.get(app_state.GROUP_TABLE)
+if kept and kept[0] == (model_id, dataset_id, int(n_users)):
+    st.dataframe(kept[1], hide_index=True, key="group_table")
+    st.plotly_chart(figures.group_importance(kept[1]), key="group_figure")
+elif kept:
+    st.caption("The last result was for another model, dataset or sample size: compute it again.")

@@ -415,6 +415,7 @@ EXPLAIN_ITEM = "uvp.explain_item"
 EXPLAIN_BACKGROUND = "uvp.explain_background"  # what a masked attribute takes: "mode" | "population" | "absent"
 TOKEN_REQUEST = "uvp.explain_token_request"  # (model, dataset, user, item, field) whose words were asked for
 WHATIF_EDITS = "uvp.whatif_edits"  # the edits the What-if page has applied, in order
+GROUP_TABLE = "uvp.explain_group_table"  # ((model, dataset, sample size), table) of the last group importance
 
 
 def explain_model_picker(ws: Workspace) -> str | None:

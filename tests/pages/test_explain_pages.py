@@ -71,6 +71,8 @@ def test_explain_a_user_page(registered, rating_dataset) -> None:
     assert not at.exception, at.exception
     groups = next(d.value for d in at.dataframe if "mean_abs_shap" in d.value.columns)
     assert {"all", "active"} <= set(groups["segment"])
+    at.slider(key="uvp.explain_k").set_value(5).run()  # another widget: the result stays
+    assert any("mean_abs_shap" in d.value.columns for d in at.dataframe)
 
 
 def test_what_if_page_edit_changes_prediction(registered) -> None:
