@@ -58,7 +58,7 @@ b.metric("Base value (every feature masked)", f"{float(exp.base_values):.4f}")
 c.metric("Sum of contributions", f"{float(exp.values.sum()):+.4f}")
 st.text(f"base value {float(exp.base_values):.4f} + contributions {float(exp.values.sum()):+.4f} = {exp.prediction:.4f} "
         f"({exp.algorithm} SHAP over {len(exp.values)} features, {exp.evaluations:,} model evaluations)")  # fmt: skip
-st.plotly_chart(figures.waterfall(exp, top=12), key="waterfall")
+st.plotly_chart(figures.waterfall(exp, top=12, x_title=figures.output_title(model)), key="waterfall")
 st.dataframe(contributions_frame(exp), hide_index=True, key="contributions")
 left, right = st.columns(2)
 left.plotly_chart(figures.history_timeline(exp, model.pair_inputs(dataset, user_id, item_id)), key="timeline")
@@ -75,6 +75,8 @@ if st.session_state.get(app_state.TOKEN_REQUEST) == (model_id, dataset_id, user_
     words = app_state.token_explanation(root, model_id, dataset_id, user_id, item_id, field)
     st.text(f"base value {float(words.base_values):.4f} + token contributions {float(words.values.sum()):+.4f} "
             f"= {words.prediction:.4f} (all tokens masked -> this text)")  # fmt: skip
+    st.caption("This base value is the prediction with every word of this one text masked and the rest of the input as "
+               "it is, so it differs from the base value above, where every feature is masked.")  # fmt: skip
     table = tokens.token_frame(words)
     st.plotly_chart(figures.token_bars(table, top=20), key="token_bars")
     st.dataframe(table, hide_index=True, key="token_table")

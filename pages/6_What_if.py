@@ -101,7 +101,7 @@ b.metric("Prediction after the edits", f"{result.after:.4f}", delta=f"{result.de
 c.metric("Edits", len(edits))
 exp = result.explanation
 st.text(f"base value {float(exp.base_values):.4f} + contributions {float(exp.values.sum()):+.4f} = {exp.prediction:.4f}")
-st.plotly_chart(figures.waterfall(exp, top=12, title="Why the edited prediction"), key="whatif_waterfall")
+st.plotly_chart(figures.waterfall(exp, top=12, title="Why the edited prediction", x_title=figures.output_title(model)), key="whatif_waterfall")
 st.dataframe(contributions_frame(exp), hide_index=True, key="whatif_contributions")
 
 # --- a cohort ----------------------------------------------------------------------------------------

@@ -80,3 +80,25 @@ def test_attribute_values_lists_a_categorical_attributes_values_only() -> None:
     assert whatif.attribute_values(users, "age") == []  # numeric: typed, not picked
     assert whatif.attribute_values(users, "missing") == []
     assert whatif.attribute_values(users, "note", limit=2) == []  # too many to list
+
+
+def test_an_event_pushed_out_of_the_window_is_counted_not_listed() -> None:
+    from uvp_core.model import HistoryEvent, PairInputs
+
+    events = [HistoryEvent(f"i{j}", "view", pd.Timestamp(f"2024-01-0{j + 1}", tz="UTC")) for j in range(3)]
+    inputs = PairInputs(profile={}, history=[events[2], events[0], events[1]], item={}, n_earlier=4)
+    kept = whatif.within_window(inputs, 2)
+    assert [e.item_id for e in kept.history] == ["i2", "i1"] and kept.n_earlier == 5  # listed order kept; the oldest counted
+    assert whatif.within_window(inputs, 3) is inputs
+
+
+def test_adding_an_event_to_a_full_history_keeps_the_explanation_in_the_window(rating_model, rating_dataset) -> None:
+    counts = rating_dataset.events["user_id"].value_counts()
+    user = str(counts.index[0])
+    assert counts.iloc[0] > rating_model.history_k  # a full window
+    inputs = rating_model.pair_inputs(rating_dataset, user, "i001")
+    edit = whatif.add_event(rating_dataset, "i002", rating_model.kinds_[0], 0.0, rating_model.space_.item_columns)
+    result = whatif.what_if(rating_model, inputs, [edit], background_for(rating_model, rating_dataset), config=ExplainConfig(permutations=1))
+    assert len(result.edited.history) == rating_model.history_k and result.edited.n_earlier == inputs.n_earlier + 1
+    exp = result.explanation
+    assert abs(float(exp.base_values) + float(exp.values.sum()) - result.after) < 1e-4

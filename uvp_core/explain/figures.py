@@ -40,8 +40,13 @@ def waterfall_range(base: float, contributions: np.ndarray, pad: float = 0.15) -
     return lo - margin, hi + margin
 
 
+def output_title(model) -> str:
+    """What a model's predictions (and so its SHAP values) are measured in, for axis titles."""
+    return f"predicted {model.target}" if model.task == "regression" else f"predicted probability of {model.target}"
+
+
 @literal_text
-def waterfall(exp: shap.Explanation, top: int = 10, title: str = "Why this prediction") -> go.Figure:
+def waterfall(exp: shap.Explanation, top: int = 10, title: str = "Why this prediction", x_title: str = "model output") -> go.Figure:
     """Horizontal waterfall: base value, the top contributions (rest summed), the prediction; zoomed to the steps."""
     table = waterfall_table(exp, top).iloc[::-1]  # plotted bottom-up: the largest ends on top, next to the prediction
     labels = ["base value", *table["feature"], "prediction"]
@@ -63,7 +68,7 @@ def waterfall(exp: shap.Explanation, top: int = 10, title: str = "Why this predi
     fig.update_yaxes(type="category", autorange="reversed", categoryorder="array", categoryarray=labels)
     # Zoomed to the running totals (as shap's waterfall is): from 0, the base bar dwarfs every contribution.
     # The base and prediction bars then start off the left edge.
-    fig.update_xaxes(range=waterfall_range(base, table["contribution"].to_numpy()), title="model output")
+    fig.update_xaxes(range=waterfall_range(base, table["contribution"].to_numpy()), title=f"{x_title} (zoomed to the steps)")
     return fig
 
 

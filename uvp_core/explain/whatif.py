@@ -177,6 +177,16 @@ def apply_edits(inputs: PairInputs, edits: Sequence[Edit]) -> PairInputs:
     return out
 
 
+def within_window(inputs: PairInputs, history_k: int) -> PairInputs:
+    """The inputs with only the history_k most recent events listed; older ones (pushed out by an added event)
+    are counted in n_earlier, as the model counts them, so no masked explanation can bring them back into view."""
+    if len(inputs.history) <= history_k:
+        return inputs
+    kept = sorted(used_history(inputs, history_k))
+    return replace(inputs, history=[inputs.history[j] for j in kept],
+                   n_earlier=inputs.n_earlier + len(inputs.history) - len(kept))  # fmt: skip
+
+
 @dataclass(frozen=True)
 class WhatIf:
     """One pair before and after edits."""
@@ -198,7 +208,7 @@ DEFAULT_EXPLAIN = ExplainConfig()  # frozen: safe as a shared default
 def what_if(model, inputs: PairInputs, edits: Sequence[Edit], background: Background, *, explain: bool = True,
             config: ExplainConfig = DEFAULT_EXPLAIN) -> WhatIf:  # fmt: skip
     """Re-predict one pair after edits (one batched call), with the edited prediction's explanation."""
-    edited = apply_edits(inputs, edits)
+    edited = within_window(apply_edits(inputs, edits), model.history_k)
     before, after = model.score_inputs([inputs, edited])
     explanation = explain_inputs(model, edited, background, config) if explain else None
     return WhatIf(float(before), float(after), edited, explanation)
@@ -285,7 +295,7 @@ def cohort_what_if(model, dataset, pairs: pd.DataFrame, edit: Edit, *, resamples
                    seed: int = 0, inputs: Sequence[PairInputs] | None = None) -> CohortWhatIf:  # fmt: skip
     """Apply one edit to every pair of a cohort; predictions before/after and the mean shift with a bootstrap interval."""
     rows = list(inputs) if inputs is not None else cohort_inputs(model, dataset, pairs)
-    edited = [edit.apply(r) for r in rows]
+    edited = [within_window(edit.apply(r), model.history_k) for r in rows]
     scores = model.score_inputs([*rows, *edited])
     before, after = scores[: len(rows)], scores[len(rows) :]
     frame = pd.DataFrame(
