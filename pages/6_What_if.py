@@ -35,6 +35,13 @@ if st.session_state.get("uvp.whatif_pair") != (user_id, item_id):  # a new pair 
     st.session_state["uvp.whatif_pair"] = (user_id, item_id)
     st.session_state[app_state.WHATIF_EDITS] = []
 edits: list = st.session_state[app_state.WHATIF_EDITS]
+
+
+def add_edit(edit) -> None:
+    """Record an edit and redraw, so every tab lists the edited history."""
+    edits.append(edit)
+    st.rerun()
+
 inputs = model.pair_inputs(dataset, user_id, item_id)
 
 tabs = st.tabs(["User attribute", "Add event", "Remove event", "Reorder history", "Item field"])
@@ -59,7 +66,7 @@ with tabs[0]:
         value = st.text_input("New value", value=current_value, key=f"uvp.whatif_attr_value.{name}")
     if st.button("Apply attribute", key="uvp.whatif_apply_attr"):
         try:
-            edits.append(whatif.set_attribute(name, value, inputs.profile.get(name)))
+            add_edit(whatif.set_attribute(name, value, inputs.profile.get(name)))
         except ValueError as exc:
             st.error(str(exc))
 with tabs[1]:
@@ -67,30 +74,36 @@ with tabs[1]:
     kind = st.selectbox("Event", model.kinds_, key="uvp.whatif_add_kind")
     days = st.number_input("Days before the prediction", 0.0, 3650.0, 0.0, key="uvp.whatif_add_days")
     if st.button("Add event", key="uvp.whatif_apply_add"):
-        edits.append(whatif.add_event(dataset, added, kind, days, model.space_.item_columns))
+        add_edit(whatif.add_event(dataset, added, kind, days, model.space_.item_columns))
 current = whatif.apply_edits(inputs, edits)
 table = whatif.history_table(current, model.history_k)
 with tabs[2]:
     if len(table):
-        position = st.selectbox("Event", table["position"].tolist(), key="uvp.whatif_remove",
-                                format_func=lambda j: f"{table.set_index('position').loc[j, 'event']} · {table.set_index('position').loc[j, 'title']} · {table.set_index('position').loc[j, 'time']}")  # fmt: skip
+        position = st.selectbox("Event (most recent first)", table["position"].tolist(), key="uvp.whatif_remove",
+                                format_func=lambda j: whatif.event_label(current, j))  # fmt: skip
         if st.button("Remove event", key="uvp.whatif_apply_remove"):
-            edits.append(whatif.RemoveEvent(int(position)))
+            add_edit(whatif.RemoveEvent(int(position), whatif.event_label(current, int(position))))
 with tabs[3]:
-    n = len(current.history)
+    order = whatif.chronological(current)
+    n = len(order)
     if n > 1:
-        source = st.number_input("Move the event at position (0 = oldest)", 0, n - 1, n - 1, key="uvp.whatif_move_from")
-        target = st.number_input("to position", 0, n - 1, 0, key="uvp.whatif_move_to")
+        places = list(range(n))
+        source = st.selectbox("Event to move", places, index=n - 1, key="uvp.whatif_move_from",
+                              format_func=lambda p: f"{p + 1}. {whatif.event_label(current, order[p])}")  # fmt: skip
+        target = st.selectbox("to place (1 = the oldest)", places, index=0, key="uvp.whatif_move_to",
+                              format_func=lambda p: f"{p + 1}" + (" (the oldest)" if p == 0 else " (the most recent)" if p == n - 1 else ""))  # fmt: skip
+        st.caption("The events keep their dates: moving one gives it the date of the place it moves to, and shifts the others.")
         if st.button("Reorder", key="uvp.whatif_apply_move"):
-            edits.append(whatif.MoveEvent(int(source), int(target)))
+            add_edit(whatif.MoveEvent(int(source), int(target), whatif.event_label(current, order[int(source)])))
 with tabs[4]:
     fields = [c for c in model.space_.item_columns if c != "item_id"] or ["title"]
     field = st.selectbox("Field", fields, key="uvp.whatif_field")
     text = st.text_input("New value", value=str(inputs.item.get(field, "")), key=f"uvp.whatif_field_value.{field}")
     if st.button("Apply item field", key="uvp.whatif_apply_field"):
-        edits.append(whatif.SetItemField(field, whatif.parse_value(text, inputs.item.get(field))))
+        add_edit(whatif.SetItemField(field, whatif.parse_value(text, inputs.item.get(field))))
 if st.button("Reset", key="uvp.whatif_reset"):
     edits.clear()
+    st.rerun()
 
 result = whatif.what_if(model, inputs, edits, background)
 st.dataframe(pd.DataFrame({"edit": [e.describe() for e in edits]}), hide_index=True, key="edits")

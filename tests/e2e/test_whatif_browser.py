@@ -63,7 +63,7 @@ def test_remove_event_after_item_field_edit(
     # browser registers the second edit (count above, both edits listed below) and shows a prediction.
     assert re.fullmatch(r"-?\d+\.\d{4}", a.metric("Prediction after the edits")), after_field
     cells = page.locator(
-        '[role="gridcell"]', has_text=re.compile(r"^(set item price to 79\.0|remove history event \d+)$")
+        '[role="gridcell"]', has_text=re.compile(r"^(set item price to 79\.0|remove history event \d+ \(.+\))$")
     )
     expect(cells).to_have_count(2)  # the edits table (a canvas grid: its cells are in the DOM, not visible)
     a.check("whatif-02-removed")

@@ -112,4 +112,10 @@ def test_remove_event_after_item_field_edit_registers(page: AppTest) -> None:
     assert again == before
     assert after_remove != after_field, "removing a history event did not move the prediction"
     edits = _edits(at)
-    assert edits == ["set item price to 79.0", f"remove history event {position}"], edits
+    assert edits[0] == "set item price to 79.0" and edits[1].startswith(f"remove history event {position} ("), edits
+
+    moved = at.selectbox(key="uvp.whatif_move_from")
+    assert moved.options[-1].startswith(f"{len(moved.options)}. ")  # places are counted from the oldest, 1-based
+    at.button(key="uvp.whatif_apply_move").click().run()  # the most recent event to place 1
+    assert not at.exception, at.exception
+    assert _edits(at)[2] == f"move {moved.options[-1].split('. ', 1)[1]} to place 1 (1 = the oldest)", _edits(at)

@@ -92,9 +92,10 @@ class AddEvent:
 
 @dataclass(frozen=True)
 class RemoveEvent:
-    """Remove the history event at a position of PairInputs.history."""
+    """Remove the history event at a position of PairInputs.history (label: how the analyst saw it, for the log)."""
 
     index: int
+    label: str = ""
 
     def apply(self, inputs: PairInputs) -> PairInputs:
         """The inputs without that event."""
@@ -104,7 +105,7 @@ class RemoveEvent:
 
     def describe(self) -> str:
         """The edit in words."""
-        return f"remove history event {self.index}"
+        return f"remove history event {self.index}" + (f" ({self.label})" if self.label else "")
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,7 @@ class MoveEvent:
 
     source: int
     target: int
+    label: str = ""  # the moved event as the analyst saw it, for the log
 
     def apply(self, inputs: PairInputs) -> PairInputs:
         """The inputs with the history reordered."""
@@ -146,7 +148,7 @@ class MoveEvent:
 
     def describe(self) -> str:
         """The edit in words."""
-        return f"move event {self.source} to position {self.target}"
+        return f"move {self.label or f'event {self.source}'} to place {self.target + 1} (1 = the oldest)"
 
 
 Edit = SetAttribute | SetItemField | AddEvent | RemoveEvent | DropLastEvents | MoveEvent
@@ -389,6 +391,18 @@ def set_attribute(name: str, text: str, like: Any = None) -> SetAttribute:
     if name == "user_id":
         raise ValueError("user_id is not a profile attribute: the model reads it as an ID, not as text.")
     return SetAttribute(name, parse_value(text, like))
+
+
+def event_label(inputs: PairInputs, position: int) -> str:
+    """One history event (a position of inputs.history) in words: 'kind · title · date'."""
+    event = inputs.history[position]
+    title = str(inputs.history_fields.get(event.item_id, {}).get("title", "") or event.item_id)
+    return f"{event.kind} · {title} · {pd.Timestamp(event.timestamp):%Y-%m-%d}"
+
+
+def chronological(inputs: PairInputs) -> list[int]:
+    """Positions of inputs.history from the oldest event to the most recent (MoveEvent's places)."""
+    return sorted(range(len(inputs.history)), key=lambda j: pd.Timestamp(inputs.history[j].timestamp))
 
 
 def history_table(inputs: PairInputs, history_k: int) -> pd.DataFrame:
