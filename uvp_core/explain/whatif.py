@@ -308,11 +308,6 @@ def cohort_what_if(model, dataset, pairs: pd.DataFrame, edit: Edit, *, resamples
     return CohortWhatIf(frame, float(frame["delta"].mean()) if len(frame) else float("nan"), low, high, level)
 
 
-def chronological(inputs: PairInputs, history_k: int) -> list[int]:
-    """History positions the model reads, oldest first (for display and MoveEvent positions)."""
-    return used_history(inputs, history_k)
-
-
 # --- choosing users and cohorts -------------------------------------------------------------------------
 NEW_USER_EVENTS = 5  # users with at most this many events count as "new"
 SEGMENTS = ("all users", "new users (at most 5 events)", "active users (more than 5 events)")
