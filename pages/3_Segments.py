@@ -74,7 +74,8 @@ value = right.selectbox("Value", (error_metric, "mean_prediction", "mean_label",
                         key="uvp.seg_value")  # fmt: skip
 second_spec = segments.SegmentSpec(second, min_count=min_rows)
 two_way = app_state.memo(choice, "two-way", (spec, second_spec, value), lambda: segments.two_way_table(frame, spec, second_spec, task, value))
-st.plotly_chart(figures.two_way_heatmap(two_way, value, x_title="'Against' segment", y_title="'Segment by' segment"), key="two-way")
+st.plotly_chart(figures.two_way_heatmap(two_way, value, x_title=segments.DERIVED_SEGMENTS.get(second, second),
+                                         y_title=segments.DERIVED_SEGMENTS.get(column, column)), key="two-way")  # fmt: skip
 with st.expander("Two-way table"):
     st.dataframe(two_way, hide_index=True)
     download(two_way, "two_way.csv", "dl-two-way")
@@ -113,7 +114,11 @@ if saved:
         cohort = cohorts.Cohort(cohort_name.strip(), tuple(cohorts.CohortFilter(c, o, v) for c, o, v in conditions))
         matched = int(cohorts.cohort_mask(frame, cohort).sum())
         store.save(cohort)
+        st.session_state["uvp.cohort_chosen"] = cohort.name  # the picker below opens on the new cohort
         st.success(f"Cohort saved; it matches {matched:,} evaluation pairs.")
+        if not matched:
+            st.warning("It matches no pair of this evaluation set. Values match exactly (case included); common values here:")
+            st.text("\n".join(f"{c}: {', '.join(cohorts.common_values(frame, c))}" for c, _, _ in conditions))
     except (ValueError, KeyError) as exc:
         st.error("The cohort was not saved:")
         st.text(str(exc))

@@ -87,6 +87,14 @@ def test_segments_page_overall_segments_cohort_and_two_models(workspace, rating_
     north = evalset.pairs["user_id"].map(rating_dataset.users.set_index("user_id")["region"]).eq("North").sum()
     assert difference["n_cohort"].iloc[0] == north
 
+    at.text_input(key="uvp.cohort_value0").input("north")  # matching is exact: no pair, and the page says why
+    at.text_input(key="uvp.cohort_name").input("lower-case north")
+    next(b for b in at.button if b.label == "Save cohort").click().run()
+    assert not at.exception
+    assert any("matches no pair" in w.value for w in at.warning)
+    assert any(t.value.startswith("user.region: ") and "North" in t.value for t in at.text)
+    assert at.selectbox(key="uvp.cohort_chosen").value == "lower-case north"  # the picker opens on the new cohort
+
     at.selectbox(key="uvp.compare_model").set_value(ids[0])
     at.button(key="uvp.compare_run").click().run()
     assert not at.exception

@@ -124,6 +124,11 @@ def cohort_mask(frame: pd.DataFrame, cohort: Cohort) -> np.ndarray:
     return mask
 
 
+def common_values(frame: pd.DataFrame, column: str, n: int = 8) -> list[str]:
+    """The `n` most common values of a column, as text (to suggest what a filter can match)."""
+    return [str(v) for v in frame[column].dropna().value_counts().head(n).index] if column in frame.columns else []
+
+
 def cohort_vs_rest(frame: pd.DataFrame, cohort: Cohort, task: str, boot: Bootstrap | None = DEFAULT_BOOTSTRAP) -> pd.DataFrame:
     """Each metric in the cohort and in the rest, and the difference (cohort − rest) with its interval."""
     mask = cohort_mask(frame, cohort)
