@@ -119,6 +119,8 @@ st.dataframe(contributions_frame(exp), hide_index=True, key="whatif_contribution
 
 # --- a cohort ----------------------------------------------------------------------------------------
 st.header("A cohort")
+EDIT_KINDS = ("one more event in a category", "attribute → value", "drop the last N events")
+edit_kind = st.radio("Edit", EDIT_KINDS, horizontal=True, key="uvp.cohort_edit")
 with st.form("cohort"):
     a, b, c = st.columns(3)
     segment = a.selectbox("Segment", whatif.SEGMENTS, key="uvp.cohort_segment")
@@ -126,27 +128,29 @@ with st.form("cohort"):
     attribute = b.selectbox("and attribute", attributes, key="uvp.cohort_attr")
     attr_value = c.text_input("equals", key="uvp.cohort_attr_value")
     cohort_item = st.selectbox("Candidate item for every user", catalogue, format_func=item_label, key="uvp.cohort_item")
-    edit_kind = st.radio("Edit", ("one more event in a category", "attribute → value", "drop the last N events"), horizontal=True, key="uvp.cohort_edit")
-    a, b, c = st.columns(3)
-    categories = sorted(dataset.items["category"].astype(str).unique()) if dataset.items is not None and "category" in dataset.items else []
-    category = a.selectbox("Category", categories or ["(none)"], key="uvp.cohort_category")
-    event_kind = a.selectbox("Event", model.kinds_, index=len(model.kinds_) - 1, key="uvp.cohort_kind")
-    if attribute_names:
-        set_attr = b.selectbox("Attribute", attribute_names, key="uvp.cohort_set_attr")
+    a, b = st.columns(2)
+    if edit_kind == EDIT_KINDS[0]:
+        categories = sorted(dataset.items["category"].astype(str).unique()) if dataset.items is not None and "category" in dataset.items else []
+        category = a.selectbox("Category", categories or ["(none)"], key="uvp.cohort_category")
+        event_kind = b.selectbox("Event", model.kinds_, index=len(model.kinds_) - 1, key="uvp.cohort_kind")
+    elif edit_kind == EDIT_KINDS[1]:
+        if attribute_names:
+            set_attr = a.selectbox("Attribute", attribute_names, key="uvp.cohort_set_attr")
+        else:
+            set_attr = a.text_input("Attribute name", key="uvp.cohort_set_attr_name", placeholder="region",
+                                    help=whatif.NO_USERS_NOTE)  # fmt: skip
+        set_value = b.text_input("Value", key="uvp.cohort_set_value")
     else:
-        set_attr = b.text_input("Attribute name", key="uvp.cohort_set_attr_name", placeholder="region",
-                                help=whatif.NO_USERS_NOTE)  # fmt: skip
-    set_value = b.text_input("Value", key="uvp.cohort_set_value")
-    drop_n = c.number_input("N", 1, 50, 3, key="uvp.cohort_drop")
+        drop_n = a.number_input("N", 1, 50, 3, key="uvp.cohort_drop")
     run = st.form_submit_button("Run the cohort what-if", type="primary")
 if run:
     chosen = whatif.cohort_users(users, segment, None if attribute == "(any)" else attribute, attr_value)
     if not chosen:
         st.info("No user in this cohort.")
         st.stop()
-    if edit_kind.startswith("one more"):
+    if edit_kind == EDIT_KINDS[0]:
         edit = whatif.add_event_in_category(dataset, category, event_kind, model.space_.item_columns)
-    elif edit_kind.startswith("attribute"):
+    elif edit_kind == EDIT_KINDS[1]:
         try:
             edit = whatif.set_attribute(set_attr, set_value)
         except ValueError as exc:
@@ -156,7 +160,11 @@ if run:
         edit = whatif.DropLastEvents(int(drop_n))
     with st.spinner(f"Scoring {len(chosen):,} users before and after…"):
         cohort = whatif.cohort_what_if(model, dataset, pd.DataFrame({"user_id": chosen, "item_id": cohort_item}), edit)
-    st.text(f"Edit: {edit.describe()} · {len(chosen):,} users")
+    st.session_state[app_state.COHORT_RESULT] = ((model_id, dataset_id), f"Edit: {edit.describe()} · {len(chosen):,} users", cohort)
+kept = st.session_state.get(app_state.COHORT_RESULT)
+if kept and kept[0] == (model_id, dataset_id):  # kept while other widgets change
+    _, described, cohort = kept
+    st.text(described)
     summary = cohort.summary()
     a, b, c = st.columns(3)
     a.metric("Mean before", f"{summary['mean_before']:.4f}")

@@ -416,6 +416,7 @@ EXPLAIN_BACKGROUND = "uvp.explain_background"  # what a masked attribute takes: 
 TOKEN_REQUEST = "uvp.explain_token_request"  # (model, dataset, user, item, field) whose words were asked for
 WHATIF_EDITS = "uvp.whatif_edits"  # the edits the What-if page has applied, in order
 GROUP_TABLE = "uvp.explain_group_table"  # ((model, dataset, sample size), table) of the last group importance
+COHORT_RESULT = "uvp.whatif_cohort_result"  # ((model, dataset), description, CohortWhatIf) of the last cohort what-if
 
 
 def explain_model_picker(ws: Workspace) -> str | None:

@@ -102,11 +102,15 @@ def test_what_if_page_edit_changes_prediction(registered) -> None:
     assert at.metric[2].value == "0" and float(at.metric[1].value) == before
 
     at.selectbox(key="uvp.cohort_segment").set_value("active users (more than 5 events)")
-    at.radio(key="uvp.cohort_edit").set_value("drop the last N events")
-    at.button[-1].click().run()  # the cohort form's submit button
+    at.radio(key="uvp.cohort_edit").set_value("drop the last N events").run()
+    assert [n.key for n in at.number_input if n.key.startswith("uvp.cohort")] == ["uvp.cohort_drop"]  # only this edit's fields
+    assert not any(sb.key == "uvp.cohort_category" for sb in at.selectbox)
+    next(b for b in at.button if b.label == "Run the cohort what-if").click().run()
     assert not at.exception, at.exception
     assert any(t.value.startswith("Edit: drop the last 3 events") for t in at.text)
     assert "bootstrap" in at.metric[-1].label
+    at.selectbox(key="uvp.cohort_segment").set_value("all users").run()  # another widget
+    assert any(t.value.startswith("Edit: drop the last 3 events") for t in at.text)  # the result stays
 
 
 def test_explain_page_token_drill_down(registered) -> None:
