@@ -81,7 +81,8 @@ def test_html_report_is_self_contained_and_escapes_data(rating_run) -> None:
     page = render_html(evaluation.report)
     assert XSS not in page and "<img src=x" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # the title, escaped in the most-popular-items table
-    assert "\\u003cimg src=x onerror=alert(2)\\u003e" in page  # a segment level inside figure JSON
+    # a segment level inside figure JSON: drawn literally by plotly (&lt;), then JSON-escaped (\u0026)
+    assert "\\u0026lt;img src=x onerror=alert(2)\\u0026gt;" in page
     assert "&lt;img src=x onerror=alert(2)&gt;" in page  # and in the segment table
     marker = plotly.offline.get_plotlyjs()[:200]
     assert page.count(marker) == 1 and page.count("Plotly.newPlot(") >= 5

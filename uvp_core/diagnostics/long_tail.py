@@ -132,6 +132,15 @@ def user_popularity_bias(lists: pd.DataFrame, train_events: pd.DataFrame, table:
     return out.rename_axis("user_id").reset_index()
 
 
+POPULARITY_BIAS_HELP = {
+    "n": "users with a training history (the others have no consumed popularity to compare with)",
+    "mean_consumed_popularity": "mean training interactions of the items these users interacted with",
+    "mean_recommended_popularity": "mean training interactions of the items recommended to them",
+    "median_ratio": "median of recommended ÷ consumed popularity: above 1 = lists more popular than the user's taste",
+    "share_users_recommended_more_popular": "share of these users whose recommendations are more popular than what they consumed",
+}
+
+
 def popularity_bias_summary(per_user: pd.DataFrame) -> dict[str, float]:
     """Over users with a history: mean consumed and recommended popularity, median ratio, share of users lifted."""
     known = per_user.dropna(subset=["consumed_popularity"])

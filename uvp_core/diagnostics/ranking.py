@@ -219,6 +219,18 @@ def personalisation(lists: pd.DataFrame, max_users: int = 300, seed: int = 0) ->
     return float(1.0 - jaccard.mean())
 
 
+BEYOND_ACCURACY_HELP = {
+    "users": "users whose top-K lists are scored: users with a relevant held-out item (at most the sample size)",
+    "list_entries": "items listed in all (users × K)",
+    "catalogue_items": "items in the catalogue: the items table plus every item with an event (so it can exceed the items with events)",
+    "coverage": "share of catalogue items that appear in at least one list",
+    "gini_exposure": "inequality of how often items are listed: 0 = every item equally often, 1 = one item takes every slot",
+    "average_popularity": "mean number of training interactions of the listed items",
+    "novelty": "mean −log2(share of training users who interacted with a listed item): higher = less known items",
+    "personalisation": "1 − mean overlap (Jaccard) between two users' lists: higher = more individual lists",
+}
+
+
 def beyond_accuracy(lists: pd.DataFrame, train_events: pd.DataFrame, catalogue: np.ndarray, *, max_users: int = 300, seed: int = 0) -> dict:
     """Coverage, Gini of exposure, average popularity, novelty and personalisation of top-K lists."""
     catalogue = pd.Index(pd.unique(np.asarray(catalogue, dtype=object)))
