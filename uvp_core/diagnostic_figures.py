@@ -20,6 +20,14 @@ MODEL_COLOURS = {"value model": "#1f77b4", "bias baseline": "#ff7f0e"}
 BUCKET_COLOURS = {"head": "#d62728", "torso": "#9467bd", "tail": "#2ca02c"}
 
 
+def _hover_columns(*columns) -> np.ndarray:
+    """customdata rows from columns of mixed types (numbers stay numbers, so hover formats like :, apply)."""
+    out = np.empty((len(columns[0]), len(columns)), dtype=object)
+    for j, column in enumerate(columns):
+        out[:, j] = list(column)
+    return out
+
+
 def _errors(table: pd.DataFrame, metric: str) -> dict:
     """Asymmetric error bars from metric_low / metric_high (none when missing)."""
     low, high = f"{metric}_low", f"{metric}_high"
@@ -35,14 +43,17 @@ def _errors(table: pd.DataFrame, metric: str) -> dict:
 @literal_text
 def metric_by_segment(table: pd.DataFrame, metric: str, *, segment: str = "segment", title: str = "Metric by segment",
                       x_title: str = "segment") -> go.Figure:  # fmt: skip
-    """Bars of one metric per segment (and per model when there is a `model` column), with 95% intervals."""
+    """Bars of one metric per segment (and per model when there is a `model` column), with 95% intervals;
+    segments too small to trust (a `trusted` column that is False) are drawn faded."""
     fig = go.Figure()
     groups = table.groupby("model", sort=False) if "model" in table.columns else [("value model", table)]
     for name, part in groups:
+        trusted = part["trusted"].to_numpy(dtype=bool) if "trusted" in part.columns else np.ones(len(part), bool)
         fig.add_trace(go.Bar(
             x=part[segment].astype(str), y=part[metric], name=str(name), error_y=_errors(part, metric),
-            customdata=np.column_stack([part["n"]]), hovertemplate="%{x}<br>%{y:.4g}<br>n = %{customdata[0]:,}<extra></extra>",
-            marker_color=MODEL_COLOURS.get(str(name)),
+            customdata=_hover_columns(part["n"], np.where(trusted, "", " · too few rows to trust")),
+            hovertemplate="%{x}<br>%{y:.4g}<br>n = %{customdata[0]:,}%{customdata[1]}<extra></extra>",
+            marker={"color": MODEL_COLOURS.get(str(name)), "opacity": np.where(trusted, 1.0, 0.3)},
         ))  # fmt: skip
     fig.update_layout(**LAYOUT, title=title, barmode="group", yaxis_title=metric, legend={"orientation": "h", "y": -0.3})
     fig.update_xaxes(type="category", title=x_title)

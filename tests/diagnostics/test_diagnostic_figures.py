@@ -35,3 +35,10 @@ def test_exposure_chart_names_its_shares_in_words() -> None:
         "share of top-K recommendations",
     }
     assert fig.layout.yaxis.title.text == "share"
+
+
+def test_segments_too_small_to_trust_are_faded() -> None:
+    table = pd.DataFrame({"segment": ["big", "small"], "n": [300, 4], "trusted": [True, False], "rmse": [0.9, 1.4]})
+    bar = figures.metric_by_segment(table, "rmse").data[0]
+    assert list(bar.marker.opacity) == [1.0, 0.3]
+    assert [row[0] for row in bar.customdata] == [300, 4] and bar.customdata[1][1].endswith("too few rows to trust")
