@@ -6,7 +6,7 @@ import dataclasses
 
 import streamlit as st
 
-from uvp_core import app_state, figures
+from uvp_core import app_state, figures, summary
 from uvp_core.data import parse_map_args
 from uvp_core.data.contract import ValidationReport
 
@@ -114,4 +114,4 @@ st.subheader("Preview")
 tables = dataset.tables()
 for tab, frame in zip(st.tabs(list(tables)), tables.values(), strict=True):
     tab.caption(f"{len(frame):,} rows · first 200 shown; text is shown as text")
-    tab.dataframe(frame.head(200), hide_index=True)
+    tab.dataframe(summary.preview(frame), hide_index=True)

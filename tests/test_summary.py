@@ -69,3 +69,14 @@ def test_figures_build_from_summaries(tiny: Dataset) -> None:
     assert figures.label_distribution(summary.label_distribution(tiny.events, "rating"), "rating").data
     assert len(figures.popularity_curve(summary.item_popularity(tiny.events)).data) == 2
     assert figures.history_lengths(summary.history_length_distribution(tiny.events)).data
+
+
+def test_preview_blanks_missing_text_and_keeps_numbers() -> None:
+    import pandas as pd
+
+    from uvp_core.summary import preview
+
+    frame = pd.DataFrame({"title": ["a", None], "price": [1.5, float("nan")], "n": [1, 2]})
+    shown = preview(frame, rows=5)
+    assert list(shown["title"]) == ["a", ""] and shown["price"].isna().tolist() == [False, True]
+    assert frame["title"].isna().tolist() == [False, True]  # the data itself is unchanged

@@ -118,3 +118,12 @@ def head_share(popularity: pd.DataFrame, item_fraction: float = 0.2) -> float:
     """Share of events that go to the most popular `item_fraction` of items."""
     n_head = max(1, int(round(len(popularity) * item_fraction)))
     return float(popularity["events"].iloc[:n_head].sum() / popularity["events"].sum())
+
+
+def preview(frame: pd.DataFrame, rows: int = 200) -> pd.DataFrame:
+    """The first rows of a table for display: empty text cells blank (not "None"), numbers as they are."""
+    head = frame.head(rows).copy()
+    for column in head.columns:
+        if not pd.api.types.is_numeric_dtype(head[column]) and not pd.api.types.is_datetime64_any_dtype(head[column]):
+            head[column] = head[column].astype(object).where(head[column].notna(), "")
+    return head
