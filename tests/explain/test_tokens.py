@@ -9,7 +9,7 @@ import pytest
 import shap
 
 from uvp_core.explain import figures
-from uvp_core.explain.tokens import explain_tokens, field_text, token_frame
+from uvp_core.explain.tokens import explain_tokens, field_text, token_frame, word_frame
 
 
 @pytest.fixture
@@ -48,3 +48,13 @@ def test_token_frame_and_figure_keep_hostile_text_as_data(rating_model, pair):
 def test_unknown_field_is_refused(rating_model, pair):
     with pytest.raises(ValueError, match="Unknown text field 'history'"):
         explain_tokens(rating_model, pair, "history")
+
+
+def test_word_frame_joins_a_words_tokens_and_keeps_the_sums(rating_model, pair):
+    exp = explain_tokens(rating_model, pair, "item", max_evals=120)
+    words = word_frame(exp)
+    assert "".join(words["token"]) == "".join(exp.data)  # the same text, cut at word starts
+    assert words["tokens"].sum() == len(exp.data) and len(words) <= len(exp.data)
+    assert words["contribution"].sum() == pytest.approx(float(np.sum(exp.values)), abs=1e-9)
+    assert not any(any(c.isspace() for c in w.strip()) for w in words["token"])  # one word each
+    assert "Lamp " in list(words["token"]) and "62.94 " in list(words["token"])  # tokens of "62.94" joined

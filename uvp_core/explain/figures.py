@@ -108,13 +108,13 @@ def item_fields(exp: shap.Explanation) -> go.Figure:
 
 
 @literal_text
-def token_bars(table: pd.DataFrame, top: int = 20) -> go.Figure:
-    """The `top` tokens by |contribution| (from tokens.token_frame), labelled by position, in text order."""
+def token_bars(table: pd.DataFrame, top: int = 20, unit: str = "tokens") -> go.Figure:
+    """The `top` tokens (or words) by |contribution| (tokens.token_frame / word_frame), labelled by position, in text order."""
     shown = table.loc[table["contribution"].abs().nlargest(top).index].sort_values("position")
     labels = [f"#{p} {t.strip() or ('(start)' if t == '' else '(space)')}" for p, t in zip(shown["position"], shown["token"], strict=True)]
     fig = go.Figure(go.Bar(x=shown["contribution"], y=labels, orientation="h",
                            marker_color=np.where(shown["contribution"] >= 0, "#54A24B", "#E45756")))  # fmt: skip
-    fig.update_layout(title=f"Top {len(shown)} tokens by |contribution|", height=120 + 22 * max(1, len(shown)), **LAYOUT)
+    fig.update_layout(title=f"Top {len(shown)} {unit} by |contribution|", height=120 + 22 * max(1, len(shown)), **LAYOUT)
     fig.update_yaxes(type="category", autorange="reversed")
     fig.update_xaxes(title="contribution")
     return fig

@@ -58,6 +58,26 @@ def token_frame(exp: shap.Explanation) -> pd.DataFrame:
     )
 
 
+def word_frame(exp: shap.Explanation) -> pd.DataFrame:
+    """One row per word in text order: the tokens of a word joined (a word ends at a token that ends with a
+    space, as the text masker cuts them) and their contributions summed (SHAP values add up, so the sums
+    still add to the prediction)."""
+    words: list[str] = []
+    counts: list[int] = []
+    values: list[float] = []
+    for token, value in zip(exp.data, np.asarray(exp.values, dtype=float), strict=True):
+        token = str(token)
+        if not words or not token or not words[-1] or words[-1][-1].isspace() or token[0].isspace():
+            words.append(token)
+            counts.append(1)
+            values.append(float(value))
+        else:
+            words[-1] += token
+            counts[-1] += 1
+            values[-1] += float(value)
+    return pd.DataFrame({"position": np.arange(len(words)), "token": words, "tokens": counts, "contribution": values})
+
+
 def _check(field: str) -> str:
     """The field name, or a ValueError naming the allowed ones."""
     if field not in TEXT_FIELDS:
