@@ -60,6 +60,10 @@ st.text(f"base value {float(exp.base_values):.4f} + contributions {float(exp.val
         f"({exp.algorithm} SHAP over {len(exp.values)} features, {exp.evaluations:,} model evaluations)")  # fmt: skip
 st.plotly_chart(figures.waterfall(exp, top=12, x_title=figures.output_title(model)), key="waterfall")
 st.dataframe(contributions_frame(exp), hide_index=True, key="contributions")
+if attributes == "mode":
+    st.caption("A field whose value is the one it is masked to (the dataset's most common value or median) gets exactly 0: "
+               "against a typical profile and item, the typical value changes nothing. Choose \"a sample of 8 users\" "
+               "above to credit a user's attributes against the population instead.")  # fmt: skip
 left, right = st.columns(2)
 left.plotly_chart(figures.history_timeline(exp, model.pair_inputs(dataset, user_id, item_id)), key="timeline")
 right.plotly_chart(figures.item_fields(exp), key="item_fields")
