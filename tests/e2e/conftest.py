@@ -200,6 +200,28 @@ class Ui:
 
 
 @pytest.fixture
+def tiny_ratings_open(app_server, analyst, tmp_path: Path, rating_dataset, rating_model) -> tuple[Ui, str]:
+    """The ratings dataset and a tiny model registered in the server's workspace (no training in the browser),
+    and an analyst who opened the app and made that dataset active on the Data page: (ui, dataset id)."""
+    from uvp_core import model_registry
+    from uvp_core.workspace import Workspace
+
+    ws = Workspace(tmp_path / "ws")  # the app server's workspace
+    dataset_id = ws.save_dataset(rating_dataset).id
+    model_registry.save_to_registry(ws, rating_model, name="tiny ratings", dataset_id=dataset_id)
+    ui = analyst("analyst")
+    ui.page.goto(app_server)
+    ui.expect(ui.page.get_by_role("heading", name="Active dataset")).to_be_visible()
+    ui.settle()
+    ui.goto("Data")
+    ui.page.locator('[data-testid="stRadio"]').get_by_text("Stored dataset", exact=True).click()
+    ui.settle()
+    ui.choose("Stored dataset", next(o for o in ui.options("Stored dataset") if dataset_id in o))
+    ui.expect(ui.page.get_by_text(re.compile(r"^Summary · ratings"))).to_be_visible()
+    return ui, dataset_id
+
+
+@pytest.fixture
 def analyst(new_context) -> Callable[[str], Ui]:
     """Open a new analyst: analyst(name) -> Ui on a page in its own browser context (its own session)."""
     return lambda name: Ui(new_context(), name)

@@ -7,33 +7,15 @@ analyst opens the app (no training in the browser). Screenshots go to test-artif
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
-
-from uvp_core import model_registry
-from uvp_core.workspace import Workspace
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def test_remove_event_after_item_field_edit(
-    app_server, analyst, tmp_path: Path, rating_dataset, rating_model
-) -> None:
-    ws = Workspace(tmp_path / "ws")  # the app server's workspace
-    dataset_id = ws.save_dataset(rating_dataset).id
-    model_registry.save_to_registry(ws, rating_model, name="tiny ratings", dataset_id=dataset_id)
-    a = analyst("analyst")
+def test_remove_event_after_item_field_edit(tiny_ratings_open) -> None:
+    a, _ = tiny_ratings_open
     expect, page = a.expect, a.page
-    page.goto(app_server)
-    expect(page.get_by_role("heading", name="Active dataset")).to_be_visible()
-    a.settle()
-    a.goto("Data")
-    page.locator('[data-testid="stRadio"]').get_by_text("Stored dataset", exact=True).click()
-    a.settle()
-    a.choose("Stored dataset", next(o for o in a.options("Stored dataset") if dataset_id in o))
-    expect(page.get_by_text(re.compile(r"^Summary · ratings"))).to_be_visible()
-
     a.goto("What if", "What-if")
     expect(page.get_by_role("heading", name="One user")).to_be_visible()
     edits = page.locator(
