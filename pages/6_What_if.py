@@ -34,6 +34,7 @@ item_id = right.selectbox("Candidate item (top predicted first)", choices, forma
 if st.session_state.get("uvp.whatif_pair") != (user_id, item_id):  # a new pair starts without edits
     st.session_state["uvp.whatif_pair"] = (user_id, item_id)
     st.session_state[app_state.WHATIF_EDITS] = []
+    app_state.forget_widgets("uvp.whatif_attr_value.", "uvp.whatif_attr_other.", "uvp.whatif_field_value.")  # start from this pair's values
 edits: list = st.session_state[app_state.WHATIF_EDITS]
 
 

@@ -431,6 +431,12 @@ def explain_model_picker(ws: Workspace) -> str | None:
     return model_id
 
 
+def forget_widgets(*prefixes: str) -> None:
+    """Drop the state of widgets whose keys start with a prefix, so they start again from their default value."""
+    for key in [k for k in st.session_state if isinstance(k, str) and k.startswith(prefixes)]:
+        del st.session_state[key]
+
+
 def background_picker() -> str:
     """The masking background the analyst picked for explanations ("mode" by default); draws a radio."""
     from uvp_core.explain.features import BACKGROUNDS

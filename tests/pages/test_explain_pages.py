@@ -193,3 +193,18 @@ def app_state_model(ws: Workspace, model_id: str):
     from uvp_core.model import load_model
 
     return load_model(ws.model_dir(model_id))
+
+
+def test_what_if_value_boxes_start_from_the_new_users_values(registered, rating_dataset) -> None:
+    model_id, dataset_id = registered
+    at = _open("6_What_if.py", model_id, dataset_id)
+    at.selectbox(key="uvp.whatif_attr").set_value("region").run()
+    first = at.selectbox(key=app_state.EXPLAIN_USER).value
+    regions = rating_dataset.users.set_index("user_id")["region"]
+    other = next(u for u in at.selectbox(key=app_state.EXPLAIN_USER).options if regions.get(u) not in (None, regions[first]))
+    at.selectbox(key="uvp.whatif_attr_value.region").set_value(regions[other]).run()  # typed-in for the first user
+    at.selectbox(key=app_state.EXPLAIN_USER).set_value(other).run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="uvp.whatif_attr_value.region").value == regions[other]  # the new user's own region
+    at.selectbox(key=app_state.EXPLAIN_USER).set_value(first).run()
+    assert at.selectbox(key="uvp.whatif_attr_value.region").value == regions[first]
