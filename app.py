@@ -19,6 +19,7 @@ PAGES = [
 ]
 ws = app_state.workspace()
 app_state.restore_from_url(ws)  # a reload keeps the dataset, model and user named in the URL
+app_state.keep_shared_widgets()  # the user picked on one page is the user on the next
 try:
     st.navigation(PAGES).run()
 finally:

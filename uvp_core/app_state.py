@@ -559,6 +559,17 @@ URL_KEYS = {ACTIVE_DATASET: "dataset", ACTIVE_MODEL: "model", EXPLAIN_USER: "use
 URL_RESTORED = "uvp.url_restored"
 
 
+SHARED_WIDGETS = (EXPLAIN_USER, EXPLAIN_BACKGROUND)  # widgets on more than one page that should agree
+
+
+def keep_shared_widgets() -> None:
+    """Before a page runs: re-assign the shared widgets' values, so a page without them does not drop them
+    (Streamlit forgets a widget's state when a run does not draw it) and the next page opens on the same user."""
+    for key in SHARED_WIDGETS:
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
+
+
 def restore_from_url(ws: Workspace) -> None:
     """Once per browser session: take the dataset, model, user and item named in the URL (unknown ids are ignored)."""
     if st.session_state.get(URL_RESTORED):

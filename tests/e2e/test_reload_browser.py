@@ -1,4 +1,5 @@
-"""A browser reload keeps the analyst's dataset, model and user (they live in the page URL too).
+"""A browser reload keeps the analyst's dataset, model and user (they live in the page URL too), and the
+user picked on one page is the user on the next.
 
 Session state ends with the browser tab's connection; without the URL a reload reopened the bundled
 sample with the newest model, whatever the analyst had been looking at.
@@ -34,6 +35,8 @@ def test_reload_keeps_dataset_model_and_user(tiny_ratings_open) -> None:
     a.settle()
     expect(user_box).to_have_value("u007")
     expect(page.get_by_role("combobox", name="Model", exact=True).first).to_have_value(re.compile("^tiny ratings"))
+    a.goto("What if", "What-if")  # another page with a user picker: the same user
+    expect(page.get_by_role("combobox", name="User", exact=True).first).to_have_value("u007")
     a.goto("Data")
     expect(page.get_by_text(re.compile(r"^Summary · ratings"))).to_be_visible()  # not the bundled sample
     a.check("reload-02-after")
