@@ -120,7 +120,17 @@ def test_weakest_segments_rank_by_relative_error_and_respect_min_rows() -> None:
     assert top["value"] == pytest.approx(math.sqrt(14 / 3)) and top["relative"] == pytest.approx(math.sqrt(14 / 3) / overall)
     assert top["low"] <= top["value"] <= top["high"]
     assert weakest["relative"].is_monotonic_decreasing and (weakest["n"] >= 3).all()
+    assert (weakest["clearly_worse"] == (weakest["low"] > overall)).all()
     assert S.weakest_segments(frame, specs, "regression", None, min_rows=4).empty
+
+
+def test_clearly_worse_needs_the_whole_interval_on_the_worse_side() -> None:
+    tables = {"c": pd.DataFrame({"segment": ["noisy", "sure"], "n": [40, 400], "rmse": [1.2, 1.0],
+                                 "rmse_low": [0.7, 0.95], "rmse_high": [1.7, 1.05]})}  # fmt: skip
+    ranked = S.rank_weakest(tables, 0.9, "rmse", min_rows=30)
+    assert list(ranked["segment"]) == ["noisy", "sure"] and list(ranked["clearly_worse"]) == [False, True]
+    auc = {"c": pd.DataFrame({"segment": ["a"], "n": [50], "auc": [0.6], "auc_low": [0.55], "auc_high": [0.65]})}
+    assert bool(S.rank_weakest(auc, 0.7, "auc", min_rows=30)["clearly_worse"].iloc[0])  # higher is better: high < overall
 
 
 def test_evaluation_frame_joins_attributes_and_flags_new_users_and_items() -> None:

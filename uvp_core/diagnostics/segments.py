@@ -222,7 +222,7 @@ def prediction_distribution(frame: pd.DataFrame, spec: SegmentSpec, max_rows: in
     return labelled.reset_index(drop=True)
 
 
-WEAKEST_COLUMNS = ["column", "segment", "n", "value", "low", "high", "overall", "relative", "metric"]
+WEAKEST_COLUMNS = ["column", "segment", "n", "value", "low", "high", "overall", "relative", "clearly_worse", "metric"]
 
 
 def rank_weakest(tables: Mapping[str, pd.DataFrame], overall: float, metric: str, *, min_rows: int = 30, top: int = 15) -> pd.DataFrame:
@@ -242,6 +242,8 @@ def rank_weakest(tables: Mapping[str, pd.DataFrame], overall: float, metric: str
     ranked["overall"] = overall
     ranked["relative"] = ranked["value"] / overall if overall else np.nan
     ranked["metric"] = metric
+    # the whole 95% interval on the worse side of overall: not a noisy small segment that happens to rank high
+    ranked["clearly_worse"] = ranked["high"] < overall if metric in HIGHER_IS_BETTER else ranked["low"] > overall
     ranked = ranked.sort_values("relative", ascending=metric in HIGHER_IS_BETTER, kind="stable", na_position="last").head(top)
     return ranked[WEAKEST_COLUMNS].reset_index(drop=True)
 
@@ -258,7 +260,8 @@ def weakest_segments(
 ) -> pd.DataFrame:
     """Segments with the worst error relative to overall (n ≥ min_rows), with 95% intervals.
 
-    Columns: column, segment, n, value, low, high, overall, relative (value / overall), metric. Every
+    Columns: column, segment, n, value, low, high, overall, relative (value / overall), clearly_worse (the whole
+    interval on the worse side of overall), metric. Every
     column's segments are computed in one bootstrap pass (the error metrics are means of per-row values).
     """
     metric = metric or ERROR_METRIC[task]
