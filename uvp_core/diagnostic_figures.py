@@ -182,7 +182,8 @@ def popularity_curve(table: pd.DataFrame) -> go.Figure:
     fig.update_layout(
         **LAYOUT, title="Popularity curve: head, torso and tail", xaxis_title="item rank",
         yaxis={"title": "training interactions", "type": "log"},
-        yaxis2={"title": "cumulative share", "overlaying": "y", "side": "right", "tickformat": ".0%", "range": [0, 1]},
+        yaxis2={"title": "cumulative share", "overlaying": "y", "side": "right", "tickformat": ".0%", "range": [0, 1],
+                "tickvals": [0, 0.25, 0.5, 0.75, 1], "showgrid": False},  # round shares, not the log axis's grid
         legend={"orientation": "h", "y": -0.3},
     )  # fmt: skip
     return fig
@@ -218,7 +219,7 @@ def popularity_bias(per_user: pd.DataFrame) -> go.Figure:
         hovertemplate="user %{customdata[0]}<br>consumed %{x:.1f}<br>recommended %{y:.1f}<extra></extra>",
     ))  # fmt: skip
     fig.update_layout(**LAYOUT, title="Popularity bias per user", xaxis_title="mean popularity consumed (training interactions)",
-                      yaxis_title="mean popularity recommended", legend={"orientation": "h", "y": -0.3})  # fmt: skip
+                      yaxis_title="popularity recommended", legend={"orientation": "h", "y": -0.3})  # fmt: skip
     fig.update_xaxes(type="log", dtick=1)  # ticks at powers of ten only (1, 10, 100, …)
     fig.update_yaxes(type="log", dtick=1)
     return fig

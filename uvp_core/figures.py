@@ -59,7 +59,8 @@ def popularity_curve(table: pd.DataFrame) -> go.Figure:
         title="Item popularity (long tail)",
         xaxis_title="item rank",
         yaxis={"title": "events", "type": "log"},
-        yaxis2={"title": "cumulative share", "overlaying": "y", "side": "right", "tickformat": ".0%", "range": [0, 1]},
+        yaxis2={"title": "cumulative share", "overlaying": "y", "side": "right", "tickformat": ".0%", "range": [0, 1],
+                "tickvals": [0, 0.25, 0.5, 0.75, 1], "showgrid": False},  # round shares, not the log axis's grid
         legend={"orientation": "h", "y": -0.25},
     )
     return fig

@@ -44,4 +44,6 @@ def test_group_and_cohort_figures(rating_model, rating_dataset):
     assert len(fig.data) == 2 and np.isfinite(result.mean_shift)
     deltas = figures.cohort_deltas(result.frame, result.ci_low, result.ci_high)
     assert list(deltas.data[0].x) == list(result.frame["delta"])
+    lo, hi = deltas.layout.xaxis.range  # every bar, the zero line and the interval inside, off the edges
+    assert lo < min(0.0, result.frame["delta"].min(), result.ci_low) and hi > max(0.0, result.frame["delta"].max(), result.ci_high)
     assert deltas.layout.shapes[1].x0 == pytest.approx(result.mean_shift)  # the mean shift line (after the interval band)

@@ -170,6 +170,10 @@ def cohort_deltas(frame: pd.DataFrame, low: float, high: float) -> go.Figure:
     fig.add_vline(x=float(frame["delta"].mean()), line_dash="dash", line_color="#EF553B")
     fig.add_vline(x=0.0, line_color="#888")
     fig.update_layout(height=340, **LAYOUT)
-    fig.update_xaxes(title="after - before")
+    values = np.concatenate([frame["delta"].to_numpy(dtype=float), [0.0, low, high]])
+    values = values[np.isfinite(values)]
+    lo, hi = float(values.min()), float(values.max())
+    pad = 0.08 * (hi - lo) or 1e-3  # the outermost bars and the zero line clear of the edges
+    fig.update_xaxes(title="after - before", range=[lo - pad, hi + pad])
     fig.update_yaxes(title="users")
     return fig
