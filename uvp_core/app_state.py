@@ -169,8 +169,8 @@ def dataset_summaries(root: str, dataset_id: str) -> dict[str, object]:
 
 
 def overview_metrics(overview: summary.Overview, *, density: bool = False) -> None:
-    """The dataset's headline metrics in one row (Home and Data pages): events, users, items, [density,] labels."""
-    cols = st.columns(5 if density else 4)
+    """The dataset's headline counts in one row (Home and Data pages): events, users, items, [density]; labels below."""
+    cols = st.columns(4 if density else 3)
     cols[0].metric("Events", f"{overview.n_events:,}")
     profiled = f"; the users table profiles {overview.n_profiled_users:,}" if overview.n_profiled_users else ""
     cols[1].metric("Users", f"{overview.n_users:,}", help=f"Users with at least one event{profiled}.")
@@ -178,8 +178,7 @@ def overview_metrics(overview: summary.Overview, *, density: bool = False) -> No
     cols[2].metric("Items", f"{overview.n_items:,}", help=f"Items with at least one event{catalogue}.")
     if density:
         cols[3].metric("Density", f"{overview.density:.3%}", help="Distinct (user, item) pairs with an event / (users × items).")
-    labels = ", ".join(overview.label_roles)
-    cols[-1].metric("Labels", labels, help=f"Label columns: {labels}.")  # the value may be cut short on narrow screens
+    st.caption(f"Labels: {plain_markdown(', '.join(overview.label_roles))}")  # text, not a metric: it is never cut short
 
 
 # --- models ------------------------------------------------------------------------------------

@@ -125,7 +125,7 @@ def test_browser_journey(app_server, browser_page, tiny_bert_dir, tmp_path):
     expect(page.get_by_text(re.compile(r"^Summary · "))).to_be_visible()
     assert metric("Events") == "500"
     assert metric("Items") == "20"
-    assert metric("Labels") == "rating"
+    expect(page.get_by_text("Labels: rating", exact=True)).to_be_visible()
     check("03-data-saved")
 
     # --- model: train on the tiny BERT, then use it ----------------------------------------------------

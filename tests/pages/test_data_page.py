@@ -46,6 +46,7 @@ def test_home_opens_on_the_bundled_sample(workspace_root: Path) -> None:
     records = Workspace(workspace_root).list_datasets()
     assert len(records) == 1 and records[0].name == "sample_data"
     assert metric_values(at)["Events"] == f"{records[0].n_events:,}"
+    assert any(c.value == "Labels: rating, event\\_type" for c in at.caption)  # in full, as text (escaped Markdown)
 
 
 def test_data_page_summarises_the_sample(workspace_root: Path) -> None:
