@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from uvp_core import app_state
+from uvp_core.diagnostics import cohorts
 from uvp_core.explain import contributions_frame, figures, whatif
 
 st.set_page_config(page_title="UVP · What-if", layout="wide")
@@ -122,7 +123,12 @@ st.dataframe(contributions_frame(exp), hide_index=True, key="whatif_contribution
 st.header("A cohort")
 EDIT_KINDS = ("one more event in a category", "attribute → value", "drop the last N events")
 edit_kind = st.radio("Edit", EDIT_KINDS, horizontal=True, key="uvp.cohort_edit")
+BY_SEGMENT = "the segment and attribute below"
+saved_cohorts = {c.name: c for c in cohorts.CohortStore(ws.root).list() if whatif.user_level(c)}
 with st.form("cohort"):
+    saved_choice = st.selectbox("Users", [BY_SEGMENT, *saved_cohorts], key="uvp.cohort_saved",
+                                format_func=lambda n: n if n == BY_SEGMENT else f"saved cohort: {n} ({saved_cohorts[n].describe()})",
+                                help="Cohorts saved on the Segments page are offered when every filter is on a user attribute.")  # fmt: skip
     a, b, c = st.columns(3)
     segment = a.selectbox("Segment", whatif.SEGMENTS, key="uvp.cohort_segment")
     attributes = ["(any)", *[col for col in users.columns if col not in ("user_id", "events", "segment")]]
@@ -145,7 +151,10 @@ with st.form("cohort"):
         drop_n = a.number_input("N", 1, 50, 3, key="uvp.cohort_drop")
     run = st.form_submit_button("Run the cohort what-if", type="primary")
 if run:
-    chosen = whatif.cohort_users(users, segment, None if attribute == "(any)" else attribute, attr_value)
+    if saved_choice == BY_SEGMENT:
+        chosen = whatif.cohort_users(users, segment, None if attribute == "(any)" else attribute, attr_value)
+    else:
+        chosen = whatif.saved_cohort_users(users, saved_cohorts[saved_choice])
     if not chosen:
         st.info("No user in this cohort.")
         st.stop()

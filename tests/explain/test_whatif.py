@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from uvp_core.explain import ExplainConfig, background_for, whatif
 
@@ -102,3 +103,17 @@ def test_adding_an_event_to_a_full_history_keeps_the_explanation_in_the_window(r
     assert len(result.edited.history) == rating_model.history_k and result.edited.n_earlier == inputs.n_earlier + 1
     exp = result.explanation
     assert abs(float(exp.base_values) + float(exp.values.sum()) - result.after) < 1e-4
+
+
+def test_a_saved_segments_cohort_of_user_attributes_picks_users(rating_dataset) -> None:
+    from uvp_core.diagnostics.cohorts import Cohort, CohortFilter
+
+    table = whatif.user_table(rating_dataset)
+    north = Cohort("north", (CohortFilter("user.region", "==", "North"),))
+    assert whatif.user_level(north)
+    expected = sorted(table.loc[table["region"] == "North", "user_id"].astype(str))
+    assert sorted(whatif.saved_cohort_users(table, north)) == expected and expected
+    mixed = Cohort("mixed", (CohortFilter("user.region", "==", "North"), CohortFilter("item.category", "==", "Kitchen")))
+    assert not whatif.user_level(mixed)
+    with pytest.raises(ValueError, match="item.category"):
+        whatif.saved_cohort_users(table, mixed)

@@ -11,6 +11,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from uvp_core import app_state, model_registry
+from uvp_core.explain import whatif
 from uvp_core.model import TrainConfig, train
 from uvp_core.workspace import Workspace
 
@@ -208,3 +209,21 @@ def test_what_if_value_boxes_start_from_the_new_users_values(registered, rating_
     assert at.selectbox(key="uvp.whatif_attr_value.region").value == regions[other]  # the new user's own region
     at.selectbox(key=app_state.EXPLAIN_USER).set_value(first).run()
     assert at.selectbox(key="uvp.whatif_attr_value.region").value == regions[first]
+
+
+def test_what_if_runs_on_a_cohort_saved_on_the_segments_page(registered, rating_dataset) -> None:
+    from uvp_core.diagnostics.cohorts import Cohort, CohortFilter, CohortStore
+
+    model_id, dataset_id = registered
+    store = CohortStore(Path(app_state.default_root()))
+    store.save(Cohort("northerners", (CohortFilter("user.region", "==", "North"),)))
+    store.save(Cohort("kitchen buyers", (CohortFilter("item.category", "==", "Kitchen"),)))  # not user-level: not offered
+    at = _open("6_What_if.py", model_id, dataset_id)
+    at.radio(key="uvp.cohort_edit").set_value("drop the last N events").run()
+    users = at.selectbox(key="uvp.cohort_saved")
+    assert [o.split(" (")[0] for o in users.options] == ["the segment and attribute below", "saved cohort: northerners"]
+    users.set_value("northerners")
+    next(b for b in at.button if b.label == "Run the cohort what-if").click().run()
+    assert not at.exception, at.exception
+    north = int(whatif.user_table(rating_dataset)["region"].eq("North").sum())
+    assert any(t.value == f"Edit: drop the last 3 events · {north:,} users" for t in at.text), [t.value for t in at.text]

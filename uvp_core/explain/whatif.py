@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import shap
 
+from uvp_core.diagnostics.cohorts import Cohort, cohort_mask
 from uvp_core.explain.features import Background, copy_inputs, used_history
 from uvp_core.explain.shap_explain import ExplainConfig, explain_inputs
 from uvp_core.model import HistoryEvent, PairInputs
@@ -343,6 +344,23 @@ def cohort_users(table: pd.DataFrame, segment: str = SEGMENTS[0], attribute: str
         chosen = chosen.loc[chosen["segment"] == "active"]
     if attribute:
         chosen = chosen.loc[chosen[attribute].astype(str) == str(value)]
+    if len(chosen) > max_users:
+        chosen = chosen.sample(max_users, random_state=seed).sort_values("user_id")
+    return chosen["user_id"].astype(str).tolist()
+
+
+def user_level(cohort: Cohort) -> bool:
+    """Whether every filter of a saved Segments cohort is on a user attribute (user.<column>), so it can pick users."""
+    return all(f.column.startswith("user.") for f in cohort.filters)
+
+
+def saved_cohort_users(table: pd.DataFrame, cohort: Cohort, max_users: int = 1000, seed: int = 0) -> list[str]:
+    """User ids (of user_table) that a user-level saved cohort selects, a seeded sample of at most max_users."""
+    if not user_level(cohort):
+        raise ValueError(f"The cohort {cohort.name!r} also filters on {', '.join(f.column for f in cohort.filters if not f.column.startswith('user.'))}: "
+                         "only filters on user attributes (user.…) can pick users for a what-if.")  # fmt: skip
+    frame = table.rename(columns={c: f"user.{c}" for c in table.columns if c != "user_id"})
+    chosen = table.loc[cohort_mask(frame, cohort)]
     if len(chosen) > max_users:
         chosen = chosen.sample(max_users, random_state=seed).sort_values("user_id")
     return chosen["user_id"].astype(str).tolist()
