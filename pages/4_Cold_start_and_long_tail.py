@@ -40,6 +40,7 @@ left.plotly_chart(figures.cold_start_curve(users, metric, bucket="history_bucket
                                            x_title="the user's events before the prediction"), key="cold-users")  # fmt: skip
 right.plotly_chart(figures.cold_start_curve(items, metric, bucket="item_count_bucket", title="Items: by training count",
                                             x_title="the item's events before the cutoff"), key="cold-items")  # fmt: skip
+st.caption("Hollow markers: buckets with fewer than 30 rows, too few to trust (the count is under each bucket).")
 with st.expander("Tables", expanded=False):
     st.dataframe(users, hide_index=True)
     download(users, "cold_start_users.csv", "dl-cold-users")

@@ -61,14 +61,19 @@ def metric_by_segment(table: pd.DataFrame, metric: str, *, segment: str = "segme
 
 
 @literal_text
-def cold_start_curve(table: pd.DataFrame, metric: str, *, bucket: str, title: str, x_title: str = "bucket") -> go.Figure:
-    """One line per model of a metric against history-length or item-count buckets, with intervals; counts under the buckets."""
+def cold_start_curve(table: pd.DataFrame, metric: str, *, bucket: str, title: str, x_title: str = "bucket",
+                     min_rows: int = 30) -> go.Figure:  # fmt: skip
+    """One line per model of a metric against history-length or item-count buckets, with intervals; counts under the
+    buckets; buckets with fewer than `min_rows` rows drawn as hollow markers (too few to trust)."""
     fig = go.Figure()
     for name, part in table.groupby("model", sort=False):
+        few = part["n"].to_numpy() < min_rows
         fig.add_trace(go.Scatter(
             x=part[bucket].astype(str), y=part[metric], name=str(name), mode="lines+markers", error_y=_errors(part, metric),
-            customdata=np.column_stack([part["n"]]), hovertemplate="bucket %{x}<br>%{y:.4g}<br>n = %{customdata[0]:,}<extra></extra>",
+            customdata=_hover_columns(part["n"], np.where(few, " · too few rows to trust", "")),
+            hovertemplate="bucket %{x}<br>%{y:.4g}<br>n = %{customdata[0]:,}%{customdata[1]}<extra></extra>",
             line={"color": MODEL_COLOURS.get(str(name))},
+            marker={"symbol": np.where(few, "circle-open", "circle"), "size": np.where(few, 10, 7)},
         ))  # fmt: skip
     fig.update_layout(**LAYOUT, title=title, yaxis_title=metric, legend={"orientation": "h", "y": -0.3})
     counts = table.drop_duplicates(bucket)

@@ -23,6 +23,7 @@ def test_cold_start_curve_shows_each_buckets_count_under_its_label() -> None:
         and fig.layout.xaxis.title.text == "events before"
     )
     assert [trace.name for trace in fig.data] == ["value model", "bias baseline"]
+    assert list(fig.data[0].marker.symbol) == ["circle-open", "circle-open", "circle"]  # n = 1 and 12 are too few
 
 
 def test_exposure_chart_names_its_shares_in_words() -> None:
