@@ -35,7 +35,9 @@ item_id = right.selectbox("Candidate item (top predicted first)", choices, forma
 if st.session_state.get("uvp.whatif_pair") != (user_id, item_id):  # a new pair starts without edits
     st.session_state["uvp.whatif_pair"] = (user_id, item_id)
     st.session_state[app_state.WHATIF_EDITS] = []
-    app_state.forget_widgets("uvp.whatif_attr_value.", "uvp.whatif_attr_other.", "uvp.whatif_field_value.")  # start from this pair's values
+    st.session_state[app_state.WHATIF_ROUND] = st.session_state.get(app_state.WHATIF_ROUND, 0) + 1
+    app_state.forget_widgets("uvp.whatif_attr_value.", "uvp.whatif_attr_other.", "uvp.whatif_field_value.")  # the old pair's boxes
+box_round = st.session_state[app_state.WHATIF_ROUND]  # in the value boxes' keys: new boxes, holding this pair's values
 edits: list = st.session_state[app_state.WHATIF_EDITS]
 
 
@@ -59,13 +61,13 @@ with tabs[0]:
     if known:  # pick one of the values in the data; another value is allowed, with a note
         options = [*known, OTHER_VALUE]
         picked = st.selectbox("New value", options, index=options.index(current_value if current_value in known else OTHER_VALUE),
-                              key=f"uvp.whatif_attr_value.{name}")  # fmt: skip
+                              key=f"uvp.whatif_attr_value.{name}.{box_round}")  # fmt: skip
         value = picked
         if picked == OTHER_VALUE:
-            value = st.text_input("Another value", key=f"uvp.whatif_attr_other.{name}")
+            value = st.text_input("Another value", key=f"uvp.whatif_attr_other.{name}.{box_round}")
             st.caption(f"Not a value of {name} in this dataset: the model has never seen it, so read the change with care.")
     else:
-        value = st.text_input("New value", value=current_value, key=f"uvp.whatif_attr_value.{name}")
+        value = st.text_input("New value", value=current_value, key=f"uvp.whatif_attr_value.{name}.{box_round}")
     if st.button("Apply attribute", key="uvp.whatif_apply_attr"):
         try:
             add_edit(whatif.set_attribute(name, value, inputs.profile.get(name)))
@@ -100,7 +102,7 @@ with tabs[3]:
 with tabs[4]:
     fields = [c for c in model.space_.item_columns if c != "item_id"] or ["title"]
     field = st.selectbox("Field", fields, key="uvp.whatif_field")
-    text = st.text_input("New value", value=str(inputs.item.get(field, "")), key=f"uvp.whatif_field_value.{field}")
+    text = st.text_input("New value", value=str(inputs.item.get(field, "")), key=f"uvp.whatif_field_value.{field}.{box_round}")
     if st.button("Apply item field", key="uvp.whatif_apply_field"):
         add_edit(whatif.SetItemField(field, whatif.parse_value(text, inputs.item.get(field))))
 if st.button("Reset", key="uvp.whatif_reset"):

@@ -414,6 +414,7 @@ EXPLAIN_ITEM = "uvp.explain_item"
 EXPLAIN_BACKGROUND = "uvp.explain_background"  # what a masked attribute takes: "mode" | "population" | "absent"
 TOKEN_REQUEST = "uvp.explain_token_request"  # (model, dataset, user, item, field) whose words were asked for
 WHATIF_EDITS = "uvp.whatif_edits"  # the edits the What-if page has applied, in order
+WHATIF_ROUND = "uvp.whatif_round"  # counts the (user, item) pairs opened on What-if: part of its value boxes' keys
 GROUP_TABLE = "uvp.explain_group_table"  # ((model, dataset, sample size), table) of the last group importance
 COHORT_RESULT = "uvp.whatif_cohort_result"  # ((model, dataset), description, CohortWhatIf) of the last cohort what-if
 

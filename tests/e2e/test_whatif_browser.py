@@ -49,3 +49,20 @@ def test_remove_event_after_item_field_edit(tiny_ratings_open) -> None:
     )
     expect(cells).to_have_count(2)  # the edits table (a canvas grid: its cells are in the DOM, not visible)
     a.check("whatif-02-removed")
+
+
+def test_value_box_starts_from_the_new_users_value(tiny_ratings_open, rating_dataset) -> None:
+    a, _ = tiny_ratings_open
+    expect, page = a.expect, a.page
+    a.goto("What if", "What-if")
+    expect(page.get_by_role("heading", name="One user")).to_be_visible()
+    a.choose("Attribute", "region")
+    regions = rating_dataset.users.set_index("user_id")["region"]
+    users = a.options("User")
+    first = page.get_by_role("combobox", name="User", exact=True).first.input_value()
+    other = next(u for u in users if u in regions.index and regions[u] != regions[first])
+    a.choose("New value", regions[other])  # a value typed in for the first user
+    a.choose("User", other)
+    a.choose("User", first)
+    expect(page.get_by_role("combobox", name="New value", exact=True).first).to_have_value(regions[first])
+    a.check("whatif-03-value-reset")

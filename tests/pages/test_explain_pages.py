@@ -18,6 +18,11 @@ from uvp_core.workspace import Workspace
 REPO = Path(__file__).resolve().parents[2]
 
 
+
+def value_box(widgets, prefix: str):
+    """A What-if value box by its key's stem (the page adds the pair's round to the key, so each pair gets new boxes)."""
+    return next(w for w in widgets if w.key and w.key.startswith(prefix + "."))
+
 @pytest.fixture
 def registered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rating_dataset, tiny_bert_dir) -> tuple[str, str]:
     """An empty workspace holding the ratings dataset and a tiny model trained on it: (model_id, dataset_id)."""
@@ -83,14 +88,14 @@ def test_what_if_page_edit_changes_prediction(registered) -> None:
     assert at.metric[2].value == "0"
     before = float(at.metric[0].value)
     at.selectbox(key="uvp.whatif_field").set_value("price").run()
-    at.text_input(key="uvp.whatif_field_value.price").input("79.0")
+    value_box(at.text_input, "uvp.whatif_field_value.price").input("79.0")
     at.button(key="uvp.whatif_apply_field").click().run()
     at.selectbox(key="uvp.whatif_attr").set_value("region").run()
-    region = at.selectbox(key="uvp.whatif_attr_value.region")
+    region = value_box(at.selectbox, "uvp.whatif_attr_value.region")
     assert region.options == ["North", "South", "Another value…"]  # the data's regions, starting on the user's own
     region.set_value("Another value…").run()
     assert any("Not a value of region" in c.value for c in at.caption)
-    at.text_input(key="uvp.whatif_attr_other.region").input("East")
+    value_box(at.text_input, "uvp.whatif_attr_other.region").input("East")
     at.button(key="uvp.whatif_apply_attr").click().run()
     assert not at.exception, at.exception
     assert at.metric[2].value == "2"
@@ -203,12 +208,12 @@ def test_what_if_value_boxes_start_from_the_new_users_values(registered, rating_
     first = at.selectbox(key=app_state.EXPLAIN_USER).value
     regions = rating_dataset.users.set_index("user_id")["region"]
     other = next(u for u in at.selectbox(key=app_state.EXPLAIN_USER).options if regions.get(u) not in (None, regions[first]))
-    at.selectbox(key="uvp.whatif_attr_value.region").set_value(regions[other]).run()  # typed-in for the first user
+    value_box(at.selectbox, "uvp.whatif_attr_value.region").set_value(regions[other]).run()  # typed-in for the first user
     at.selectbox(key=app_state.EXPLAIN_USER).set_value(other).run()
     assert not at.exception, at.exception
-    assert at.selectbox(key="uvp.whatif_attr_value.region").value == regions[other]  # the new user's own region
+    assert value_box(at.selectbox, "uvp.whatif_attr_value.region").value == regions[other]  # the new user's own region
     at.selectbox(key=app_state.EXPLAIN_USER).set_value(first).run()
-    assert at.selectbox(key="uvp.whatif_attr_value.region").value == regions[first]
+    assert value_box(at.selectbox, "uvp.whatif_attr_value.region").value == regions[first]
 
 
 def test_what_if_runs_on_a_cohort_saved_on_the_segments_page(registered, rating_dataset) -> None:

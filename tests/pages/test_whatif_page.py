@@ -22,6 +22,11 @@ from uvp_core.workspace import Workspace
 REPO = Path(__file__).resolve().parents[2]
 
 
+
+def value_box(widgets, prefix: str):
+    """A What-if value box by its key's stem (the page adds the pair's round to the key, so each pair gets new boxes)."""
+    return next(w for w in widgets if w.key and w.key.startswith(prefix + "."))
+
 @pytest.fixture(scope="module")
 def no_users_dataset(rating_dataset) -> Dataset:
     """The synthetic ratings with events and items only."""
@@ -81,7 +86,7 @@ def test_apply_attribute_without_users_table_adds_it_to_the_profile(page: AppTes
     assert _metrics(at)[2] == "0"
 
     at.text_input(key="uvp.whatif_attr_name").input("region").run()
-    at.text_input(key="uvp.whatif_attr_value.region").input("East")
+    value_box(at.text_input, "uvp.whatif_attr_value.region").input("East")
     at.button(key="uvp.whatif_apply_attr").click().run()
     assert not at.exception, at.exception
     assert not at.error
@@ -98,7 +103,7 @@ def test_remove_event_after_item_field_edit_registers(page: AppTest) -> None:
     at = page
     before, _, _ = _metrics(at)
     at.selectbox(key="uvp.whatif_field").set_value("price").run()
-    at.text_input(key="uvp.whatif_field_value.price").input("79.0")
+    value_box(at.text_input, "uvp.whatif_field_value.price").input("79.0")
     at.button(key="uvp.whatif_apply_field").click().run()
     assert not at.exception, at.exception
     _, after_field, count = _metrics(at)
