@@ -79,12 +79,15 @@ else:
         if stored is None:
             upload_name = st.text_input("Dataset name", value=result.dataset.name, key="uvp.upload_name")
             if st.button("Save to workspace", type="primary"):
-                stored = ws.save_dataset(dataclasses.replace(result.dataset, name=upload_name.strip() or result.dataset.name))
+                saved = ws.save_dataset(dataclasses.replace(result.dataset, name=upload_name.strip() or result.dataset.name))
+                st.session_state[app_state.JUST_SAVED] = saved.id
+                st.rerun()  # redrawn without the name box and the button
         if stored is None:
             st.info("Save the upload to see its summary, train a model on it and explain it.")
             st.stop()  # the summary below would be of another dataset
         app_state.set_active_dataset(stored.id)
-        st.success(f"Stored as dataset {stored.id} ({app_state.plain_markdown(stored.name)}): the active dataset.")
+        how = "Stored as" if st.session_state.get(app_state.JUST_SAVED) == stored.id else "These files are already stored as"
+        st.success(f"{how} dataset {stored.id} ({app_state.plain_markdown(stored.name)}): the active dataset.")
     elif st.session_state.get(app_state.ACTIVE_DATASET) is None:
         st.stop()
 

@@ -62,7 +62,8 @@ min_rows = int(st.number_input("Minimum rows to trust a segment", 1, 10_000, 30,
 spec = segments.SegmentSpec(column, bins=bins, period=period, min_count=min_rows)
 table = app_state.memo(choice, "segment", (spec, min_rows), lambda: segments.segment_table(frame, spec, task, boot, min_rows=min_rows))
 st.plotly_chart(figures.metric_by_segment(table, metric, title=f"{metric} by segment, with 95% intervals"), key="segment-chart")
-st.caption(f"Faded bars: segments with fewer than {min_rows} rows (the minimum to trust), whose intervals are wide.")
+if min_rows > 1:
+    st.caption(f"Faded bars: segments with fewer than {min_rows} rows (the minimum to trust), whose intervals are wide.")
 st.dataframe(table, hide_index=True)
 download(table, "segments.csv", "dl-segments")
 
@@ -117,9 +118,11 @@ if saved:
         matched = int(cohorts.cohort_mask(frame, cohort).sum())
         store.save(cohort)
         st.session_state["uvp.cohort_chosen"] = cohort.name  # the picker below opens on the new cohort
-        st.success(f"Cohort saved; it matches {matched:,} evaluation pairs.")
-        if not matched:
-            st.warning("It matches no pair of this evaluation set. Values match exactly (case included); common values here:")
+        if matched:
+            st.success(f"Cohort saved; it matches {matched:,} evaluation pairs.")
+        else:
+            st.warning("Cohort saved, but it matches no pair of this evaluation set. Values match exactly (case included); "
+                       "common values here:")  # fmt: skip
             st.text("\n".join(f"{c}: {', '.join(cohorts.common_values(frame, c))}" for c, _, _ in conditions))
     except (ValueError, KeyError) as exc:
         st.error("The cohort was not saved:")
@@ -130,10 +133,13 @@ if saved_cohorts:
     cohort = saved_cohorts[chosen]
     st.text(f"Filters: {cohort.describe()}")
     try:
-        difference = app_state.memo(choice, "cohort", (cohort,), lambda: cohorts.cohort_vs_rest(frame, cohort, task, boot))
-        st.plotly_chart(figures.differences(difference, label="metric", title="Cohort − rest, with 95% intervals"), key="cohort-diff")
-        st.dataframe(difference, hide_index=True)
-        download(difference, "cohort_vs_rest.csv", "dl-cohort")
+        if not cohorts.cohort_mask(frame, cohort).any():
+            st.info("This cohort matches no pair of this evaluation set, so there is nothing to compare.")
+        else:
+            difference = app_state.memo(choice, "cohort", (cohort,), lambda: cohorts.cohort_vs_rest(frame, cohort, task, boot))
+            st.plotly_chart(figures.differences(difference, label="metric", title="Cohort − rest, with 95% intervals"), key="cohort-diff")
+            st.dataframe(difference, hide_index=True)
+            download(difference, "cohort_vs_rest.csv", "dl-cohort")
     except (ValueError, KeyError, TypeError) as exc:
         st.error("This cohort cannot be compared on this evaluation set:")
         st.text(str(exc))

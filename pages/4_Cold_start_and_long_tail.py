@@ -98,15 +98,15 @@ left.plotly_chart(figures.ranking_metrics(ranks), key="ranking")
 left.dataframe(ranks, hide_index=True)
 lists = app_state.memo(choice, "lists", rank_key, lambda: ranking.top_k_lists(candidates, k))
 extra = app_state.memo(choice, "beyond", rank_key, lambda: ranking.beyond_accuracy(lists, evalset.train_events, long_tail.catalogue_items(dataset)))
-right.dataframe([{"metric": name, "value": value, "meaning": ranking.BEYOND_ACCURACY_HELP.get(name, "")} for name, value in extra.items()],
-                hide_index=True)  # fmt: skip
 download(ranks, "ranking.csv", "dl-ranking")
+st.dataframe([{"metric": name, "value": value, "meaning": ranking.BEYOND_ACCURACY_HELP.get(name, "")} for name, value in extra.items()],
+             hide_index=True)  # fmt: skip  (full width: the meanings are long)
 exposure = long_tail.exposure_table(lists, popularity)
 left, right = st.columns(2)
 left.plotly_chart(figures.exposure_shares(exposure), key="exposure")
 left.dataframe(exposure, hide_index=True)
 bias_users = app_state.memo(choice, "popularity-bias", (*rank_key, cuts), lambda: long_tail.user_popularity_bias(lists, evalset.train_events, popularity))
 right.plotly_chart(figures.popularity_bias(bias_users), key="popularity-bias")
-right.dataframe([{"metric": name, "value": value, "meaning": long_tail.POPULARITY_BIAS_HELP.get(name, "")}
-                 for name, value in long_tail.popularity_bias_summary(bias_users).items()], hide_index=True)  # fmt: skip
+st.dataframe([{"metric": name, "value": value, "meaning": long_tail.POPULARITY_BIAS_HELP.get(name, "")}
+              for name, value in long_tail.popularity_bias_summary(bias_users).items()], hide_index=True)  # fmt: skip
 download(bias_users, "popularity_bias_users.csv", "dl-bias")

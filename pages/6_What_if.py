@@ -113,8 +113,8 @@ result = whatif.what_if(model, inputs, edits, background)
 st.dataframe(pd.DataFrame({"edit": [e.describe() for e in edits]}), hide_index=True, key="edits")
 a, b, c = st.columns(3)
 a.metric("Prediction before", f"{result.before:.4f}")
-b.metric("Prediction after the edits", f"{result.after:.4f}", delta=f"{result.delta:+.4f}",
-         delta_color="normal" if round(result.delta, 4) else "off")  # no green arrow for no change
+b.metric("Prediction after the edits", f"{result.after:.4f}",
+         delta=f"{result.delta:+.4f}" if round(result.delta, 4) else None)  # no arrow for no change
 c.metric("Edits", len(edits))
 exp = result.explanation
 st.text(f"base value {float(exp.base_values):.4f} + contributions {float(exp.values.sum()):+.4f} = {exp.prediction:.4f}")
@@ -172,7 +172,9 @@ if run:
         edit = whatif.DropLastEvents(int(drop_n))
     with st.spinner(f"Scoring {len(chosen):,} users before and after…"):
         cohort = whatif.cohort_what_if(model, dataset, pd.DataFrame({"user_id": chosen, "item_id": cohort_item}), edit)
-    st.session_state[app_state.COHORT_RESULT] = ((model_id, dataset_id), f"Edit: {edit.describe()} · {len(chosen):,} users", cohort)
+    who = saved_choice if saved_choice != BY_SEGMENT else segment + (f", {attribute} = {attr_value}" if attribute != "(any)" else "")
+    described = f"Edit: {edit.describe()} · {len(chosen):,} users ({who}) · candidate item {item_label(cohort_item)}"
+    st.session_state[app_state.COHORT_RESULT] = ((model_id, dataset_id), described, cohort)
 kept = st.session_state.get(app_state.COHORT_RESULT)
 if kept and kept[0] == (model_id, dataset_id):  # kept while other widgets change
     _, described, cohort = kept

@@ -25,6 +25,7 @@ from uvp_core.workspace import Workspace, default_root
 ACTIVE_DATASET = "uvp.active_dataset_id"
 DATA_SOURCE = "uvp.data_source"
 UPLOAD_MAPPING = "uvp.upload_mapping_text"
+JUST_SAVED = "uvp.just_saved_dataset_id"  # the upload this session saved last (its message says "Stored", not "already")
 
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sample_data"
 

@@ -80,8 +80,15 @@ def test_upload_valid_files_then_save(workspace_root: Path) -> None:
     assert len(stored) == 1 and stored[0].name == "spring shop"
     assert any(h.value == "Summary · spring shop" for h in at.header)
     assert at.session_state[app_state.ACTIVE_DATASET] == stored[0].id
-    at.run()  # the same files again: already stored, so no second save button
-    assert not at.exception and not at.button and any("Stored as dataset" in s.value for s in at.success)
+    assert not any(b.label == "Save to workspace" for b in at.button)  # redrawn after the save: no second save
+    assert any(s.value.startswith("Stored as dataset") for s in at.success)
+    again = page("pages/1_Data.py").run()  # another session uploads the same files
+    again.radio(key="uvp.data_source").set_value("Upload files").run()
+    again.file_uploader(key="uvp.uploader").set_value(
+        [("events.csv", EVENTS_CSV, "text/csv"), ("items.csv", ITEMS_CSV, "text/csv")]
+    ).run()
+    assert not again.exception and not again.button
+    assert any(s.value.startswith("These files are already stored as dataset") for s in again.success)
     assert metric_values(at)["Users"] == "2"
     previews = [df.value for df in at.dataframe]
     titles = [v for df in previews if "title" in df.columns for v in df["title"]]

@@ -91,7 +91,8 @@ def test_segments_page_overall_segments_cohort_and_two_models(workspace, rating_
     at.text_input(key="uvp.cohort_name").input("lower-case north")
     next(b for b in at.button if b.label == "Save cohort").click().run()
     assert not at.exception
-    assert any("matches no pair" in w.value for w in at.warning)
+    assert any("matches no pair" in w.value for w in at.warning) and not any("Cohort saved" in x.value for x in at.success)
+    assert not at.error and any("nothing to compare" in i.value for i in at.info)  # one consistent message, no error
     assert any(t.value.startswith("user.region: ") and "North" in t.value for t in at.text)
     assert at.selectbox(key="uvp.cohort_chosen").value == "lower-case north"  # the picker opens on the new cohort
 

@@ -88,7 +88,8 @@ class AddEvent:
 
     def describe(self) -> str:
         """The edit in words."""
-        return f"add a {self.kind} of item {self.item_id}, {self.days_before:g} days before"
+        title = dict(self.fields).get("title")
+        return f"add a {self.kind} of item {self.item_id}{f' ({title})' if title else ''}, {self.days_before:g} days before"
 
 
 @dataclass(frozen=True)
