@@ -82,7 +82,8 @@ def runs_panel() -> None:
             st.text(f"Run {run['id']} · {run['params'].get('name', '')} · {status}")
             st.progress(model_registry.progress_fraction(progress, run["params"].get("epochs")), text=model_registry.progress_text(progress))
             if progress.get("history"):
-                st.plotly_chart(figures.training_curves(pd.DataFrame(progress["history"])), key=f"curve-{run['id']}")
+                st.plotly_chart(figures.training_curves(pd.DataFrame(progress["history"]), model_registry.validation_metric_name(
+                    run["params"].get("target", ""))), key=f"curve-{run['id']}")  # fmt: skip
             if run.get("error"):
                 st.error(app_state.plain_markdown(run["error"]))
             if status in ("queued", "running"):
@@ -102,8 +103,9 @@ if finished:
     with st.expander("Loss and validation curves of finished runs"):
         run_labels = {r["id"]: f"{r['id']} · {r['params'].get('name', '')} · finished {r.get('finished_at') or ''}" for r in finished}
         finished_id = st.selectbox("Run", list(run_labels), format_func=run_labels.get, key="uvp.finished_run")
-        history = next(r for r in finished if r["id"] == finished_id)["progress"]["history"]
-        st.plotly_chart(figures.training_curves(pd.DataFrame(history)), key="finished-curve")
+        finished_run = next(r for r in finished if r["id"] == finished_id)
+        metric_name = model_registry.validation_metric_name(finished_run["params"].get("target", ""))
+        st.plotly_chart(figures.training_curves(pd.DataFrame(finished_run["progress"]["history"]), metric_name), key="finished-curve")
 
 # --- registry ----------------------------------------------------------------------------------
 st.header("Registry")

@@ -61,7 +61,8 @@ elif kind == "date":
 min_rows = int(st.number_input("Minimum rows to trust a segment", 1, 10_000, 30, key="uvp.seg_min_rows"))
 spec = segments.SegmentSpec(column, bins=bins, period=period, min_count=min_rows)
 table = app_state.memo(choice, "segment", (spec, min_rows), lambda: segments.segment_table(frame, spec, task, boot, min_rows=min_rows))
-st.plotly_chart(figures.metric_by_segment(table, metric, title=f"{metric} by segment, with 95% intervals"), key="segment-chart")
+st.plotly_chart(figures.metric_by_segment(table, metric, title=f"{metric} by segment, with 95% intervals",
+                                          x_title=segments.DERIVED_SEGMENTS.get(column, column)), key="segment-chart")  # fmt: skip
 if min_rows > 1:
     st.caption(f"Faded bars: segments with fewer than {min_rows} rows (the minimum to trust), whose intervals are wide.")
 st.dataframe(table, hide_index=True)

@@ -7,6 +7,7 @@ import streamlit as st
 
 from uvp_core import app_state
 from uvp_core.explain import ExplainConfig, compare_explanations, contributions_frame, figures, group_importance, tokens, whatif
+from uvp_core.explain.features import GROUP_LABELS
 
 st.set_page_config(page_title="UVP · Explain a user", layout="wide")
 st.title("Explain a user")
@@ -66,7 +67,10 @@ if attributes == "mode":
                "above to credit a user's attributes against the population instead.")  # fmt: skip
 left, right = st.columns(2)
 left.plotly_chart(figures.history_timeline(exp, model.pair_inputs(dataset, user_id, item_id)), key="timeline")
-right.plotly_chart(figures.item_fields(exp), key="item_fields")
+if (exp.groups == "item").any():
+    right.plotly_chart(figures.item_fields(exp), key="item_fields")
+else:
+    right.caption("The candidate item has no fields to explain: this dataset has no items table.")
 
 # --- inside one text: tokens --------------------------------------------------------------------------
 st.header("Inside a text: which words")
@@ -114,7 +118,8 @@ if st.button("Compute group importance", key="uvp.explain_global"):
     st.session_state[app_state.GROUP_TABLE] = ((model_id, dataset_id, int(n_users)), table)  # kept while other widgets change
 kept = st.session_state.get(app_state.GROUP_TABLE)
 if kept and kept[0] == (model_id, dataset_id, int(n_users)):
-    st.dataframe(kept[1], hide_index=True, key="group_table")
+    st.dataframe(kept[1].assign(group=kept[1]["group"].map(GROUP_LABELS).fillna(kept[1]["group"])), hide_index=True,
+                 key="group_table")  # the chart's group names  # fmt: skip
     st.plotly_chart(figures.group_importance(kept[1]), key="group_figure")
 elif kept:
     st.caption("The last result was for another model, dataset or sample size: compute it again.")

@@ -80,3 +80,14 @@ def test_preview_blanks_missing_text_and_keeps_numbers() -> None:
     shown = preview(frame, rows=5)
     assert list(shown["title"]) == ["a", ""] and shown["price"].isna().tolist() == [False, True]
     assert frame["title"].isna().tolist() == [False, True]  # the data itself is unchanged
+
+
+def test_training_curves_name_their_validation_metric() -> None:
+    import pandas as pd
+
+    from uvp_core import figures, model_registry
+
+    history = pd.DataFrame({"epoch": [1, 2], "loss": [0.9, 0.8], "val_metric": [0.87, 0.86]})
+    fig = figures.training_curves(history, model_registry.validation_metric_name("rating"))
+    assert fig.data[1].name == "validation RMSE" and fig.layout.yaxis2.title.text == "validation RMSE (lower is better)"
+    assert model_registry.validation_metric_name("purchase") == "validation log loss"

@@ -76,16 +76,16 @@ def history_lengths(table: pd.DataFrame) -> go.Figure:
 
 
 @literal_text
-def training_curves(history: pd.DataFrame) -> go.Figure:
-    """Training loss and validation metric per epoch (columns epoch, loss, val_metric)."""
+def training_curves(history: pd.DataFrame, metric_name: str = "validation metric") -> go.Figure:
+    """Training loss and validation metric per epoch (columns epoch, loss, val_metric); both lower is better."""
     fig = go.Figure()
     if "loss" in history.columns:
         fig.add_trace(go.Scatter(x=history["epoch"], y=history["loss"], name="training loss", mode="lines+markers"))
     fig.add_trace(
-        go.Scatter(x=history["epoch"], y=history["val_metric"], name="validation metric", mode="lines+markers", yaxis="y2")
+        go.Scatter(x=history["epoch"], y=history["val_metric"], name=metric_name, mode="lines+markers", yaxis="y2")
     )
     fig.update_layout(
         **LAYOUT, title="Training curves", xaxis_title="epoch", yaxis_title="loss",
-        yaxis2={"title": "validation", "overlaying": "y", "side": "right"}, legend={"orientation": "h", "y": -0.3},
+        yaxis2={"title": f"{metric_name} (lower is better)", "overlaying": "y", "side": "right"}, legend={"orientation": "h", "y": -0.3},
     )
     return fig

@@ -137,6 +137,11 @@ def runs_frame(runs: list[dict[str, Any]]) -> pd.DataFrame:
     )
 
 
+def validation_metric_name(target: str) -> str:
+    """What a run's early-stopping metric is (training.val_metric): RMSE for ratings, log loss for binary targets."""
+    return "validation RMSE" if target == "rating" else "validation log loss"
+
+
 def progress_fraction(progress: dict[str, Any], max_epochs: int | None) -> float:
     """How far a run is, 0..1: the phase's step share, or epochs done of the maximum when training."""
     if progress.get("phase") == "done":
