@@ -91,7 +91,7 @@ st.header("Weakest segments")
 specs = report.default_specs(frame, min_rows)
 weakest = app_state.memo(choice, "weakest", (min_rows,), lambda: segments.weakest_segments(frame, specs, task, boot, min_rows=min_rows))
 st.text(f"Largest {weakest['metric'].iloc[0] if len(weakest) else error_metric} relative to overall, among segments with at least {min_rows} rows; "
-        "clearly_worse: the whole 95% interval is worse than overall (otherwise the rank may be noise).")  # fmt: skip
+        "clearly_worse (solid bars): the whole 95% interval is worse than overall; pale bars may be noise.")  # fmt: skip
 if len(weakest):
     st.plotly_chart(figures.weakest_segments(weakest), key="weakest")
 st.dataframe(weakest, hide_index=True)

@@ -136,12 +136,15 @@ def prediction_distribution(table: pd.DataFrame, kind: str = "box") -> go.Figure
 
 @literal_text
 def weakest_segments(table: pd.DataFrame) -> go.Figure:
-    """Horizontal bars of the weakest segments' error relative to overall (1 = as good as overall)."""
+    """Horizontal bars of the weakest segments' error relative to overall (1 = as good as overall); segments whose
+    whole interval is worse than overall (`clearly_worse`) solid, the others (maybe noise) pale."""
     labels = (table["column"].astype(str) + " = " + table["segment"].astype(str)).to_numpy()
+    clear = table["clearly_worse"].fillna(False).to_numpy(dtype=bool) if "clearly_worse" in table.columns else np.ones(len(table), bool)
     fig = go.Figure(go.Bar(
         y=labels, x=table["relative"], orientation="h",
-        customdata=np.column_stack([table["n"], table["value"]]),
-        hovertemplate="%{y}<br>relative %{x:.3f}<br>value %{customdata[1]:.4g}<br>n = %{customdata[0]:,}<extra></extra>",
+        marker={"color": np.where(clear, "#d62728", "#f4b6b6")},
+        customdata=_hover_columns(table["n"], table["value"], np.where(clear, "clearly worse than overall", "interval includes overall")),
+        hovertemplate="%{y}<br>relative %{x:.3f}<br>value %{customdata[1]:.4g}<br>n = %{customdata[0]:,}<br>%{customdata[2]}<extra></extra>",
     ))  # fmt: skip
     fig.add_vline(x=1.0, line_dash="dash", line_color="grey")
     values = table["relative"].to_numpy(dtype=float)

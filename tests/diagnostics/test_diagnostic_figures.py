@@ -43,3 +43,10 @@ def test_segments_too_small_to_trust_are_faded() -> None:
     bar = figures.metric_by_segment(table, "rmse").data[0]
     assert list(bar.marker.opacity) == [1.0, 0.3]
     assert [row[0] for row in bar.customdata] == [300, 4] and bar.customdata[1][1].endswith("too few rows to trust")
+
+
+def test_weakest_segments_chart_marks_the_clearly_worse_ones() -> None:
+    table = pd.DataFrame({"column": ["c", "c"], "segment": ["sure", "noisy"], "n": [400, 40], "value": [1.0, 1.2],
+                          "relative": [1.1, 1.3], "clearly_worse": [True, False]})  # fmt: skip
+    bar = figures.weakest_segments(table).data[0]
+    assert list(bar.marker.color) == ["#d62728", "#f4b6b6"] and bar.customdata[1][2] == "interval includes overall"
