@@ -610,18 +610,16 @@ def warn_if_other_data(ws: Workspace, model_id: str, dataset_id: str) -> None:
     """A warning when the model was trained on another dataset than the active one (its IDs then mean little)."""
     if model_trained_on(str(ws.root.resolve()), model_id, dataset_id):
         return
-    trained_id = ws.get_model_record(model_id).dataset_id
-    trained = ws.get_dataset_record(trained_id).name if trained_id and _known_dataset(ws, trained_id) else "another dataset"
+    trained = _dataset_name(ws, ws.get_model_record(model_id).dataset_id) or "another dataset"
     active = ws.get_dataset_record(dataset_id).name
     st.warning(f"This model was trained on {plain_markdown(trained)}, not on the active dataset "
                f"({plain_markdown(active)}). Users and items it never saw are scored from their text and attributes "
                "only. Pick a model trained on this dataset, or change the dataset on the Data page.")  # fmt: skip
 
 
-def _known_dataset(ws: Workspace, dataset_id: str) -> bool:
-    """Whether the workspace still holds a dataset id."""
+def _dataset_name(ws: Workspace, dataset_id: str | None) -> str | None:
+    """A stored dataset's name (None when the id is empty or no longer in the workspace), from one lookup."""
     try:
-        ws.get_dataset_record(dataset_id)
+        return ws.get_dataset_record(dataset_id).name if dataset_id else None
     except (KeyError, ValueError):
-        return False
-    return True
+        return None
