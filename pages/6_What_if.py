@@ -31,10 +31,11 @@ user_id = left.selectbox("User", user_ids, key=app_state.EXPLAIN_USER)
 top = app_state.top_items(root, model_id, dataset_id, user_id, 10)["item_id"].astype(str).tolist()
 choices = top + [i for i in catalogue if i not in top]
 item_label = app_state.item_label(root, dataset_id)
+app_state.whatif_restored_item(dataset_id, choices)  # a reloaded link reopens its item
 item_id = right.selectbox("Candidate item (top predicted first)", choices, format_func=item_label, key="uvp.whatif_item")
-if st.session_state.get("uvp.whatif_pair") != (user_id, item_id):  # a new pair starts without edits
-    st.session_state["uvp.whatif_pair"] = (user_id, item_id)
-    st.session_state[app_state.WHATIF_EDITS] = []
+if st.session_state.get(app_state.WHATIF_PAIR) != (dataset_id, user_id, item_id):  # a new pair starts without edits
+    st.session_state[app_state.WHATIF_PAIR] = (dataset_id, user_id, item_id)
+    st.session_state[app_state.WHATIF_EDITS] = app_state.whatif_restored(model, dataset, dataset_id, user_id, item_id)  # or a link's
     st.session_state[app_state.WHATIF_ROUND] = st.session_state.get(app_state.WHATIF_ROUND, 0) + 1
     app_state.forget_widgets("uvp.whatif_attr_value.", "uvp.whatif_attr_other.", "uvp.whatif_field_value.")  # the old pair's boxes
 box_round = st.session_state[app_state.WHATIF_ROUND]  # in the value boxes' keys: new boxes, holding this pair's values
@@ -111,6 +112,11 @@ if st.button("Reset", key="uvp.whatif_reset"):
 
 result = whatif.what_if(model, inputs, edits, background)
 st.dataframe(pd.DataFrame({"edit": [e.describe() for e in edits]}), hide_index=True, key="edits")
+if edits:
+    link = app_state.whatif_link() or ""
+    st.caption("The edits are kept in this page's link: a reload, or the link sent to a colleague with the same workspace, reopens them."
+               if len(link) <= app_state.WHATIF_URL_MAX else
+               "These edits are too long to keep in this page's link: a reload would lose them.")  # fmt: skip
 a, b, c = st.columns(3)
 a.metric("Prediction before", f"{result.before:.4f}")
 b.metric("Prediction after the edits", f"{result.after:.4f}",

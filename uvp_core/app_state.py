@@ -7,6 +7,7 @@ never on upload objects, and every cache is bounded. Cached values are treated a
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -558,6 +559,10 @@ def explain_context_or_stop(ws: Workspace) -> ExplainContext:
 # (?dataset=…&model=…&user=…&item=…), so a reload or a shared link reopens the same dataset, model and user.
 URL_KEYS = {ACTIVE_DATASET: "dataset", ACTIVE_MODEL: "model", EXPLAIN_USER: "user", EXPLAIN_ITEM: "item"}
 URL_RESTORED = "uvp.url_restored"
+WHATIF_PARAM = "whatif"  # the What-if page's pair and edits: {"dataset", "user", "item", "edits": whatif.edit_records}
+WHATIF_PAIR = "uvp.whatif_pair"  # (dataset, user, item) the What-if edits belong to
+WHATIF_FROM_URL = "uvp.whatif_from_url"  # the pair and edits a reloaded link carried, until the What-if page takes them
+WHATIF_URL_MAX = 4000  # characters: longer edit lists are not written into the link (a reload then loses them)
 
 
 SHARED_WIDGETS = (EXPLAIN_USER, EXPLAIN_BACKGROUND)  # widgets on more than one page that should agree
@@ -586,14 +591,61 @@ def restore_from_url(ws: Workspace) -> None:
         except (KeyError, ValueError):
             continue  # a stale or mistyped link: the page falls back to its default
         st.session_state[key] = value  # users and items are checked by the pages that list them
+    try:
+        carried = json.loads(st.query_params.get(WHATIF_PARAM) or "null")
+    except ValueError:
+        carried = None
+    if isinstance(carried, dict):
+        st.session_state[WHATIF_FROM_URL] = carried  # checked against the data by the What-if page (whatif_restored)
 
 
 def remember_in_url() -> None:
-    """Write this session's dataset, model, user and item into the URL (after the page has run)."""
+    """Write this session's dataset, model, user and item, and the What-if edits, into the URL (after the page has run)."""
     for key, name in URL_KEYS.items():
         value = st.session_state.get(key)
         if value and st.query_params.get(name) != str(value):
             st.query_params[name] = str(value)
+    link = whatif_link()
+    if link and len(link) <= WHATIF_URL_MAX:
+        if st.query_params.get(WHATIF_PARAM) != link:
+            st.query_params[WHATIF_PARAM] = link
+    elif WHATIF_PARAM in st.query_params and WHATIF_FROM_URL not in st.session_state:
+        del st.query_params[WHATIF_PARAM]
+
+
+def whatif_link() -> str | None:
+    """The What-if pair and edits as the URL keeps them (None when there are no edits)."""
+    pair, edits = st.session_state.get(WHATIF_PAIR), st.session_state.get(WHATIF_EDITS)
+    if not pair or not edits:
+        return None
+    from uvp_core.explain import whatif
+
+    dataset_id, user_id, item_id = pair
+    record = {"dataset": dataset_id, "user": user_id, "item": item_id, "edits": whatif.edit_records(edits)}
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+
+
+def whatif_restored_item(dataset_id: str, choices: Sequence[str]) -> None:
+    """Before the What-if item picker: select the item a reloaded link named (when it is one of the choices)."""
+    carried = st.session_state.get(WHATIF_FROM_URL) or {}
+    if carried.get("dataset") == dataset_id and carried.get("item") in choices and "uvp.whatif_item" not in st.session_state:
+        st.session_state["uvp.whatif_item"] = carried["item"]
+
+
+def whatif_restored(model, dataset, dataset_id: str, user_id: str, item_id: str) -> list:
+    """The edits a reloaded link carried for this pair (taken once; [] for any other pair), a warning when they no longer apply."""
+    from uvp_core.explain import whatif
+
+    carried = st.session_state.pop(WHATIF_FROM_URL, None) or {}
+    if [carried.get("dataset"), carried.get("user"), carried.get("item")] != [dataset_id, user_id, item_id]:
+        return []
+    try:
+        edits = whatif.edits_from_records(carried.get("edits"), dataset, model.space_.item_columns)
+        whatif.apply_edits(model.pair_inputs(dataset, user_id, item_id), edits)  # positions still in the history
+    except (ValueError, IndexError) as exc:
+        st.warning(f"The edits in this page's link no longer apply to this user and item ({plain_markdown(str(exc))}); starting without edits.")
+        return []
+    return edits
 
 
 def default_model_id(ws: Workspace, ids: Sequence[str]) -> str:

@@ -1,4 +1,4 @@
-"""What-if in a real browser (issue #5): "Remove event" after an item-field edit registers.
+"""What-if in a real browser (issue #5): "Remove event" after an item-field edit registers, and a reload keeps both.
 
 A tiny model trained on the synthetic ratings is registered in the server's workspace before the
 analyst opens the app (no training in the browser). Screenshots go to test-artifacts/e2e/whatif-*.png.
@@ -49,6 +49,16 @@ def test_remove_event_after_item_field_edit(tiny_ratings_open) -> None:
     )
     expect(cells).to_have_count(2)  # the edits table (a canvas grid: its cells are in the DOM, not visible)
     a.check("whatif-02-removed")
+    after_remove = a.metric("Prediction after the edits")
+
+    assert "whatif=" in page.url, page.url  # the edits are kept in the link: a reload reopens them
+    page.reload()
+    expect(page.get_by_role("heading", name="One user")).to_be_visible()
+    a.settle()
+    expect(edits.locator('[data-testid="stMetricValue"]')).to_have_text("2")
+    expect(cells).to_have_count(2)
+    assert (a.metric("Prediction before"), a.metric("Prediction after the edits")) == (before, after_remove)
+    a.check("whatif-02b-reloaded")
 
 
 def test_value_box_starts_from_the_new_users_value(tiny_ratings_open, rating_dataset) -> None:

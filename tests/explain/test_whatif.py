@@ -117,3 +117,31 @@ def test_a_saved_segments_cohort_of_user_attributes_picks_users(rating_dataset) 
     assert not whatif.user_level(mixed)
     with pytest.raises(ValueError, match="item.category"):
         whatif.saved_cohort_users(table, mixed)
+
+
+def test_edits_survive_a_json_round_trip(rating_model, rating_dataset) -> None:
+    import json
+
+    inputs = rating_model.pair_inputs(rating_dataset, "u001", "i005")
+    columns = rating_model.space_.item_columns
+    edits = [whatif.SetAttribute("region", "South"), whatif.SetItemField("price", np.float64(12.5)),
+             whatif.add_event(rating_dataset, "i004", "rated 5", 2.0, columns), whatif.RemoveEvent(1, "rated 4 · x · 2024-01-01"),
+             whatif.MoveEvent(2, 0, "moved"), whatif.DropLastEvents(1)]  # fmt: skip
+    text = json.dumps(whatif.edit_records(edits))  # what the page's link holds
+    assert "title" not in text, "an added event's item text belongs in the catalogue, not in the link"
+    back = whatif.edits_from_records(json.loads(text), rating_dataset, columns)
+    assert back == edits
+    assert rating_model.score_inputs([whatif.apply_edits(inputs, back)])[0] == rating_model.score_inputs([whatif.apply_edits(inputs, edits)])[0]
+
+
+@pytest.mark.parametrize(("records", "message"), [
+    ({"op": "drop_last_events", "n": 1}, "must be a list"),
+    ([{"op": "explode"}], "edit 1: 'op' must be one of set_attribute"),
+    ([{"op": "drop_last_events", "n": 1}, {"op": "set_attribute", "value": "x"}], "edit 2 (set_attribute): missing 'name'"),
+    ([{"op": "move_event", "source": "1", "target": 0}], "edit 1 (move_event): source, target must be whole numbers"),
+    ([{"op": "add_event", "item_id": "no-such-item", "kind": "rated 5"}], "edit 1 (add_event): item 'no-such-item' is not in the catalogue"),
+    ([{"op": "set_item_field", "name": "title", "value": {"html": 1}}], "'value' must be text, a number or null"),
+])  # fmt: skip
+def test_malformed_edit_records_are_refused_with_the_record_and_rule(rating_dataset, records, message) -> None:
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        whatif.edits_from_records(records, rating_dataset)

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,47 @@ def test_remove_event_after_item_field_edit_registers(page: AppTest) -> None:
     at.button(key="uvp.whatif_apply_move").click().run()  # the most recent event to place 1
     assert not at.exception, at.exception
     assert _edits(at)[2] == f"move {moved.options[-1].split('. ', 1)[1]} to place 1 (1 = the oldest)", _edits(at)
+
+
+def test_the_edits_are_kept_in_the_page_link_and_a_reload_reopens_them(page: AppTest) -> None:
+    """A reload used to lose every edit (session state ends with the tab's connection); the edits now live
+    in the URL too. AppTest runs app.py (where the URL is written and read) on its first run only."""
+    at = page
+    dataset_id, model_id = at.session_state[app_state.ACTIVE_DATASET], at.session_state[app_state.ACTIVE_MODEL]
+    at.selectbox(key="uvp.whatif_field").set_value("price").run()
+    value_box(at.text_input, "uvp.whatif_field_value.price").input("79.0")
+    at.button(key="uvp.whatif_apply_field").click().run()
+    at.button(key="uvp.whatif_apply_remove").click().run()
+    assert not at.exception, at.exception
+    edits, (before, after, count) = _edits(at), _metrics(at)
+    assert count == "2" and any("kept in this page's link" in c.value for c in at.caption)
+
+    writer = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)  # the session's state, written into its URL
+    for key in (app_state.ACTIVE_DATASET, app_state.ACTIVE_MODEL, app_state.WHATIF_PAIR, app_state.WHATIF_EDITS):
+        writer.session_state[key] = at.session_state[key]
+    writer.run()
+    assert not writer.exception, writer.exception
+    link = writer.query_params["whatif"]
+    link = link[0] if isinstance(link, list) else link
+    assert json.loads(link)["edits"][0] == {"op": "set_item_field", "name": "price", "value": 79.0}
+
+    reloaded = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)  # a fresh session opened on that URL
+    reloaded.query_params.update({"dataset": dataset_id, "model": model_id, "whatif": link})
+    reloaded.run()
+    reloaded.switch_page("pages/6_What_if.py").run()
+    assert not reloaded.exception, reloaded.exception
+    assert _edits(reloaded) == edits and _metrics(reloaded) == (before, after, "2")
+
+
+def test_a_link_whose_edits_no_longer_apply_opens_without_them(page: AppTest) -> None:
+    at = page
+    dataset_id, model_id = at.session_state[app_state.ACTIVE_DATASET], at.session_state[app_state.ACTIVE_MODEL]
+    user_id, item_id = at.selectbox(key=app_state.EXPLAIN_USER).value, at.selectbox(key="uvp.whatif_item").value
+    stale = {"dataset": dataset_id, "user": user_id, "item": item_id, "edits": [{"op": "move_event", "source": 999, "target": 0}]}
+    reloaded = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+    reloaded.query_params.update({"dataset": dataset_id, "model": model_id, "user": user_id, "whatif": json.dumps(stale)})
+    reloaded.run()
+    reloaded.switch_page("pages/6_What_if.py").run()
+    assert not reloaded.exception, reloaded.exception
+    assert any("no longer apply" in w.value for w in reloaded.warning)
+    assert _metrics(reloaded)[2] == "0"

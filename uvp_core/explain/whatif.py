@@ -173,6 +173,57 @@ def add_event_in_category(dataset, category: str, kind: str, columns: Sequence[s
     return add_event(dataset, best, kind, 0.0, columns)
 
 
+EDIT_OPS = {"set_attribute": SetAttribute, "set_item_field": SetItemField, "add_event": AddEvent, "remove_event": RemoveEvent,
+            "drop_last_events": DropLastEvents, "move_event": MoveEvent}  # fmt: skip
+_FIELDS = {SetAttribute: ("name", "value"), SetItemField: ("name", "value"), AddEvent: ("item_id", "kind", "days_before"),
+           RemoveEvent: ("index", "label"), DropLastEvents: ("n",), MoveEvent: ("source", "target", "label")}  # fmt: skip
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready scalar (numpy numbers as Python ones)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def edit_records(edits: Sequence[Edit]) -> list[dict]:
+    """The edits as JSON-ready records ({"op": ..., fields}); an added event keeps its item id, not the item's text."""
+    ops = {cls: op for op, cls in EDIT_OPS.items()}
+    return [{"op": ops[type(e)], **{f: _plain(getattr(e, f)) for f in _FIELDS[type(e)]}} for e in edits]
+
+
+def edits_from_records(records: Any, dataset, columns: Sequence[str] | None = None) -> list[Edit]:
+    """Edits rebuilt from edit_records' output (added events take their item's fields from the dataset again);
+    ValueError naming the record and the rule when one is malformed."""
+    if not isinstance(records, list):
+        raise ValueError("the edits must be a list of records")
+    out: list[Edit] = []
+    for n, record in enumerate(records, start=1):
+        cls = EDIT_OPS.get(record.get("op")) if isinstance(record, dict) else None
+        if cls is None:
+            raise ValueError(f"edit {n}: 'op' must be one of {', '.join(EDIT_OPS)}")
+        values = {f: record[f] for f in _FIELDS[cls] if f in record}
+        try:
+            if cls is AddEvent:
+                item_id = str(values["item_id"])
+                if dataset.items is not None and item_id not in set(dataset.items["item_id"].astype(str)):
+                    raise ValueError(f"item {item_id!r} is not in the catalogue")
+                out.append(add_event(dataset, item_id, str(values["kind"]), float(values.get("days_before", 0.0)), columns))
+            elif cls in (SetAttribute, SetItemField):
+                value = values["value"]
+                if not (value is None or isinstance(value, str | int | float)) or isinstance(value, bool):
+                    raise ValueError("'value' must be text, a number or null")
+                out.append(cls(str(values["name"]), value))
+            else:
+                numbers = {f: v for f, v in values.items() if f != "label"}
+                if any(isinstance(v, bool) or not isinstance(v, int) for v in numbers.values()):
+                    raise ValueError(f"{', '.join(numbers) or 'its fields'} must be whole numbers")
+                out.append(cls(**numbers, **({"label": str(values["label"])} if "label" in values else {})))
+        except KeyError as exc:
+            raise ValueError(f"edit {n} ({record['op']}): missing {exc.args[0]!r}") from None
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"edit {n} ({record['op']}): {exc}") from None
+    return out
+
+
 def apply_edits(inputs: PairInputs, edits: Sequence[Edit]) -> PairInputs:
     """The inputs after every edit, in order (the original is unchanged)."""
     out = copy_inputs(inputs)
