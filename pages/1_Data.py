@@ -7,7 +7,7 @@ import dataclasses
 import streamlit as st
 
 from uvp_core import app_state, figures, summary
-from uvp_core.data import parse_map_args
+from uvp_core.data import layout_name, parse_map_args
 from uvp_core.data.contract import ValidationReport
 
 st.set_page_config(page_title="UVP · Data", layout="wide")
@@ -66,7 +66,7 @@ else:
             [{"table": t, "role": r, "column": c} for t, roles in result.mapping.items() for r, c in roles.items()],
             hide_index=True,
         )
-        st.caption(f"Detected layout: {result.layout}")
+        st.caption(f"Read as {layout_name(result.layout)}.")
         st.subheader("Validation report")
         report = result.report
         if report.issues:

@@ -43,11 +43,15 @@ edits: list = st.session_state[app_state.WHATIF_EDITS]
 
 
 def add_edit(edit) -> None:
-    """Record an edit and redraw, so every tab lists the edited history."""
+    """Record an edit and redraw, so every tab lists the edited history (an edit that changes nothing is not recorded)."""
+    if not whatif.changes(current, edit):
+        st.info(f"Nothing to change: {edit.describe()} leaves the inputs as they are.")
+        return
     edits.append(edit)
     st.rerun()
 
 inputs = model.pair_inputs(dataset, user_id, item_id)
+current = whatif.apply_edits(inputs, edits)
 
 tabs = st.tabs(["User attribute", "Add event", "Remove event", "Reorder history", "Item field"])
 attribute_names = whatif.attribute_names(model)
@@ -80,7 +84,6 @@ with tabs[1]:
     days = st.number_input("Days before the prediction", 0.0, 3650.0, 0.0, key="uvp.whatif_add_days")
     if st.button("Add event", key="uvp.whatif_apply_add"):
         add_edit(whatif.add_event(dataset, added, kind, days, model.space_.item_columns))
-current = whatif.apply_edits(inputs, edits)
 table = whatif.history_table(current, model.history_k)
 with tabs[2]:
     if len(table):

@@ -338,3 +338,17 @@ def test_folder_without_data_files_lists_what_it_found(tmp_path) -> None:
     (tmp_path / "README.md").write_text("x")
     issue = one_issue(load_path(tmp_path), "no_events_file")
     assert "book.xlsx" in issue.message and "README.md" in issue.message
+
+
+def test_every_layout_has_a_name_an_analyst_can_read() -> None:
+    """The Data page said "Detected layout: movielens" for any file called ratings.csv; it now says what it read."""
+    import re
+    from pathlib import Path
+
+    from uvp_core.data import LAYOUT_NAMES, layout_name
+
+    source = (Path(__file__).resolve().parents[2] / "uvp_core" / "data" / "importers.py").read_text()
+    layouts = set(re.findall(r'layout(?:=| = )"([a-z0-9-]+)"', source)) | {"folder", "upload"}  # + the generic ones
+    assert layouts >= {"movielens", "movielens-100k", "transactions", "amazon-reviews"}
+    assert layouts <= set(LAYOUT_NAMES), layouts - set(LAYOUT_NAMES)
+    assert layout_name("movielens").startswith("a ratings file")

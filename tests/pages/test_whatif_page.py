@@ -169,3 +169,17 @@ def test_a_link_whose_edits_no_longer_apply_opens_without_them(page: AppTest) ->
     assert not reloaded.exception, reloaded.exception
     assert any("no longer apply" in w.value for w in reloaded.warning)
     assert _metrics(reloaded)[2] == "0"
+
+
+def test_an_edit_that_changes_nothing_is_not_recorded(page: AppTest) -> None:
+    """Applying an item field at its current value used to add a do-nothing line to the edit log."""
+    at = page
+    at.selectbox(key="uvp.whatif_field").set_value("price").run()
+    at.button(key="uvp.whatif_apply_field").click().run()  # the box holds the item's own price
+    assert not at.exception, at.exception
+    assert any(i.value.startswith("Nothing to change: set item price to") for i in at.info)
+    assert _metrics(at)[2] == "0"
+    moved = at.selectbox(key="uvp.whatif_move_to")
+    moved.set_value(at.selectbox(key="uvp.whatif_move_from").value).run()  # an event to its own place
+    at.button(key="uvp.whatif_apply_move").click().run()
+    assert _metrics(at)[2] == "0"

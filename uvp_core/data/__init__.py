@@ -30,10 +30,12 @@ __all__ = [
     "MAX_FILE_ENV",
     "DataValidationError",
     "Dataset",
+    "LAYOUT_NAMES",
     "LoadResult",
     "ValidationIssue",
     "ValidationReport",
     "detect_mapping",
+    "layout_name",
     "load_path",
     "load_uploads",
     "parse_map_args",
@@ -42,6 +44,21 @@ __all__ = [
 _DATA_SUFFIX = re.compile(
     r"(\.(csv|tsv|txt|dat|data|psv|tab|parquet|pq|json|jsonl|ndjson))?(\.gz)?$", re.IGNORECASE
 )
+
+
+LAYOUT_NAMES = {
+    "folder": "a dataset folder (events, optional items and users tables)",
+    "upload": "tables recognised by their columns",
+    "movielens": "a ratings file (MovieLens style: ratings, optional movies and tags)",
+    "movielens-100k": "MovieLens 100k (u.data, u.item, u.user)",
+    "amazon-reviews": "Amazon reviews (one review per row)",
+    "transactions": "a transaction log (one purchase line per row)",
+}
+
+
+def layout_name(layout: str) -> str:
+    """How a detected layout reads to an analyst ("movielens" -> "a ratings file (MovieLens style: ...)")."""
+    return LAYOUT_NAMES.get(layout, layout)
 
 
 @dataclass(frozen=True)

@@ -232,6 +232,12 @@ def apply_edits(inputs: PairInputs, edits: Sequence[Edit]) -> PairInputs:
     return out
 
 
+def changes(inputs: PairInputs, edit: Edit) -> bool:
+    """Whether an edit changes these inputs (setting a value to what it already is does not)."""
+    edited = edit.apply(inputs)
+    return (edited.profile, edited.item, edited.history) != (inputs.profile, inputs.item, inputs.history)
+
+
 def within_window(inputs: PairInputs, history_k: int) -> PairInputs:
     """The inputs with only the history_k most recent events listed; older ones (pushed out by an added event)
     are counted in n_earlier, as the model counts them, so no masked explanation can bring them back into view."""
