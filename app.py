@@ -20,6 +20,7 @@ PAGES = [
 ws = app_state.workspace()
 app_state.restore_from_url(ws)  # a reload keeps the dataset, model and user named in the URL
 app_state.keep_shared_widgets()  # the user picked on one page is the user on the next
+app_state.preload_session_model(ws)  # in the background: the diagnostics and explain pages find it loaded
 try:
     st.navigation(PAGES).run()
 finally:

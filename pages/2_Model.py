@@ -71,6 +71,9 @@ def runs_panel() -> None:
     seen = st.session_state.setdefault(app_state.SEEN_SUCCEEDED_RUNS, succeeded)
     if succeeded - seen:  # a run just put a model in the registry: redraw the whole page
         st.session_state[app_state.SEEN_SUCCEEDED_RUNS] = succeeded
+        for run in runs:
+            if run["id"] in succeeded - seen:  # loaded in the background while the analyst reads the results
+                app_state.preload_model(ws, (run.get("result") or {}).get("model_id"))
         st.rerun()
     st.dataframe(model_registry.runs_frame(runs), hide_index=True)
     for run in runs[:5]:

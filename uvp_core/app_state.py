@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from uvp_core.text.markdown import plain_markdown
 from uvp_core.workspace import Workspace, default_root
 
 # --- session-state keys (per browser session) --------------------------------------------------
+log = logging.getLogger(__name__)
+
 ACTIVE_DATASET = "uvp.active_dataset_id"
 DATA_SOURCE = "uvp.data_source"
 UPLOAD_MAPPING = "uvp.upload_mapping_text"
@@ -186,6 +189,7 @@ def overview_metrics(overview: summary.Overview, *, density: bool = False) -> No
 # --- models ------------------------------------------------------------------------------------
 ACTIVE_MODEL = "uvp.active_model_id"
 SEEN_SUCCEEDED_RUNS = "uvp.seen_succeeded_runs"  # runs whose model the Model page has already drawn
+PRELOADED = "uvp.model_preloaded"  # this session has asked for its model to be loaded in the background
 
 
 def session_owner() -> str:
@@ -214,6 +218,45 @@ def load_model(root: str, model_id: str):
     model = load(_workspace(root).model_dir(model_id))
     model.warm_up()  # encoder kernels set up here, under the load spinner, not in the first explanation
     return model
+
+
+_preloading: set[tuple[str, str]] = set()  # (workspace root, model id) being loaded by preload_model's threads
+_preload_lock = threading.Lock()
+
+
+def preload_model(ws: Workspace, model_id: str | None) -> threading.Thread | None:
+    """Load a model into load_model's cache in a background thread (tracing the encoder takes ~10 s on 2 cores), so
+    the page that needs it next finds it ready; a page asking meanwhile waits for this load instead of repeating it."""
+    if not model_id:
+        return None
+    key = (str(ws.root.resolve()), model_id)
+    with _preload_lock:
+        if key in _preloading:
+            return None
+        _preloading.add(key)
+
+    def run() -> None:
+        try:
+            load_model(*key)
+        except Exception as exc:  # noqa: BLE001 - a page that needs the model reports the error itself
+            log.info("preloading model %s failed: %s", model_id, exc)
+        finally:
+            with _preload_lock:
+                _preloading.discard(key)
+
+    thread = threading.Thread(target=run, name=f"uvp-preload-{model_id}", daemon=True)
+    thread.start()
+    return thread
+
+
+def preload_session_model(ws: Workspace) -> None:
+    """Once per browser session: preload the model its pickers will start on (the URL's, else the newest on its dataset)."""
+    if st.session_state.get(PRELOADED):
+        return
+    st.session_state[PRELOADED] = True
+    ids = [m.id for m in ws.list_models()]
+    if ids:
+        preload_model(ws, default_model_id(ws, ids))
 
 
 def active_model():

@@ -233,3 +233,31 @@ def test_what_if_runs_on_a_cohort_saved_on_the_segments_page(registered, rating_
     north = int(whatif.user_table(rating_dataset)["region"].eq("North").sum())
     assert any(t.value.startswith(f"Edit: drop the last 3 events · {north:,} users (northerners) · candidate item ") for t in at.text), [
         t.value for t in at.text]  # fmt: skip
+
+
+def test_a_new_session_loads_its_model_in_the_background(registered, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading a MiniLM model (checks, encoder tracing) takes ~13 s on 2 cores; the first visit to a diagnostics
+    page used to wait for all of it. app.py now starts the load when a session opens, once."""
+    import threading
+
+    import uvp_core.model
+
+    model_id, _ = registered
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    assert at.session_state[app_state.PRELOADED]
+    for thread in threading.enumerate():
+        if thread.name == f"uvp-preload-{model_id}":
+            thread.join(120)
+    root = str(Path(app_state.default_root()).resolve())
+    monkeypatch.setattr(uvp_core.model, "load_model", lambda *a, **k: pytest.fail("loaded again: the preload did not fill the cache"))
+    assert app_state.load_model(root, model_id).target == "rating"  # from the cache the background load filled
+    release = threading.Event()
+    monkeypatch.setattr(app_state, "load_model", lambda *a: release.wait(60))  # a load still running
+    ws = Workspace(root)
+    first = app_state.preload_model(ws, model_id)
+    assert first is not None and app_state.preload_model(ws, model_id) is None  # a second request starts no second load
+    release.set()
+    first.join(60)
+    assert not first.is_alive()
