@@ -220,6 +220,18 @@ def load_model(root: str, model_id: str):
     return model
 
 
+class _BackgroundThreadsQuiet(logging.Filter):
+    """Drops Streamlit's "missing ScriptRunContext" warning for this module's background threads (they draw nothing)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for records from a uvp-… thread."""
+        return not record.threadName.startswith("uvp-")
+
+
+_context_log = logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context")
+if not any(isinstance(f, _BackgroundThreadsQuiet) for f in _context_log.filters):
+    _context_log.addFilter(_BackgroundThreadsQuiet())
+
 _preloading: set[tuple[str, str]] = set()  # (workspace root, model id) being loaded by preload_model's threads
 _preload_lock = threading.Lock()
 
