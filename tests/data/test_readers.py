@@ -282,9 +282,14 @@ def test_limit_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve_max_bytes(2) == 2 * 1024 * 1024  # the argument wins
     result = load_uploads({"events.csv": events_csv(*[ROW] * 200)})
     assert one_issue(result, "file_too_large").file == "events.csv"
-    monkeypatch.setenv("UVP_MAX_FILE_MB", "lots")
-    with pytest.raises(ValueError, match="UVP_MAX_FILE_MB"):
-        resolve_max_bytes()
+    for bad in ("lots", "inf", "1e400", "-1"):  # inf used to escape as an OverflowError with a traceback
+        monkeypatch.setenv("UVP_MAX_FILE_MB", bad)
+        with pytest.raises(ValueError, match="UVP_MAX_FILE_MB"):
+            resolve_max_bytes()
+    monkeypatch.delenv("UVP_MAX_FILE_MB")
+    monkeypatch.setenv("UVP_MAX_CELL_CHARS", "0")  # every non-empty cell used to fail as "longer than 0 characters"
+    with pytest.raises(ValueError, match="UVP_MAX_CELL_CHARS='0' must be a positive"):
+        load_uploads({"events.csv": events_csv(ROW)})
 
 
 def _gzip_bomb(total_mb: int) -> bytes:

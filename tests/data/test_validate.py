@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from uvp_data_testkit import assert_ok, events_csv, issues_of, load_events, one_issue, rules_of
 
-from uvp_core.data import load_uploads
+from uvp_core.data import load_path, load_uploads
 from uvp_core.data.validate import to_id, to_timestamps
 
 NOW = pd.Timestamp.now(tz="UTC")
@@ -106,12 +106,28 @@ def test_ids_are_text_with_leading_zeros_kept() -> None:
     assert events["item_id"].tolist() == ["0042", "1e3"]
 
 
-def test_float_formatted_id_column_loses_dot_zero_only_when_the_whole_column_is() -> None:
+def test_a_float_formatted_id_loses_dot_zero_value_by_value_so_tables_agree() -> None:
+    """The rule used to be decided per column: events.csv's `5.0` became `5`, while items.csv kept `5.0`
+    because that column also held `A7`, so consistent files were refused as unknown items `5`."""
     assert to_id(pd.Series(["17850.0", "13047.0", None], dtype="str")).tolist()[:2] == ["17850", "13047"]
-    assert to_id(pd.Series(["17850.0", "A12.0", "3"], dtype="str")).tolist() == ["17850.0", "A12.0", "3"]
-    assert to_id(pd.Series(["1.5", "2.0"], dtype="str")).tolist() == ["1.5", "2.0"]
-    assert to_id(pd.Series([1.0, 2.0, np.nan])).tolist()[:2] == ["1", "2"]
+    assert to_id(pd.Series(["17850.0", "A12.0", "3", "007.0"], dtype="str")).tolist() == ["17850", "A12.0", "3", "007"]
+    assert to_id(pd.Series(["1.5", "2.0"], dtype="str")).tolist() == ["1.5", "2"]
+    assert to_id(pd.Series([1.0, 1.5, np.nan])).tolist()[:2] == ["1", "1.5"]  # JSON 1 next to 1.5 is read as 1.0
     assert to_id(pd.Series([9007199254740993], dtype="Int64")).tolist() == ["9007199254740993"]
+
+
+def test_ids_too_large_for_floating_point_are_refused_not_merged(tmp_path) -> None:
+    """JSON Lines user IDs 9007199254740993 and 9007199254740992 next to 2**64 were read as one float
+    (9007199254740992.0): two users became one, and validation said nothing."""
+    folder = tmp_path / "big"
+    folder.mkdir()
+    rows = [(9007199254740993, "a"), (9007199254740992, "b"), (18446744073709551616, "c")]
+    (folder / "events.jsonl").write_text("".join(
+        f'{{"user_id": {u}, "item_id": "{i}", "timestamp": 1700000000, "rating": 4}}\n' for u, i in rows))  # fmt: skip
+    result = load_path(folder)
+    assert result.dataset is None
+    issue = next(i for i in result.report.errors if i.rule == "inexact_id")
+    assert (issue.file, issue.column, issue.rows) == ("events.jsonl", "user_id", (1, 2, 3))
 
 
 def test_missing_ids_are_errors_with_rows() -> None:
@@ -329,3 +345,35 @@ def test_html_and_script_text_is_stored_verbatim_and_survives_a_round_trip(tmp_p
 def test_fingerprint_is_stable_across_loads(rows: int) -> None:
     data = [f"u{i},i{i},160000000{i},4" for i in range(rows)]
     assert load_events(*data).dataset.fingerprint() == load_events(*data).dataset.fingerprint()
+
+
+# --- files the loader used to crash on or store wrongly (a hostile-input audit, session 8) -----------
+
+
+def test_every_row_ragged_gets_a_report_not_a_crash() -> None:
+    """A header one column short on every row: `validate` used to stop on "zero-size array to reduction"."""
+    result = load_uploads({"events.csv": b"user_id,item_id,timestamp\nu0,i0,1700000000,1\nu1,i1,1700000060,2\n"})
+    assert result.dataset is None
+    assert one_issue(result, "ragged_rows").rows == (1, 2)
+
+
+def test_a_transaction_log_with_nothing_left_is_refused() -> None:
+    """Every row a cancellation: 0 events used to be stored as a valid dataset."""
+    log = (b"InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+           b"C1,A,Mug,-1,2011-01-01 10:00,2.5,17850,UK\nC2,B,Cup,-2,2011-01-02 10:00,1.5,17851,UK\n")  # fmt: skip
+    result = load_uploads({"retail.csv": log})
+    assert result.dataset is None
+    assert "dropped_cancellation" in rules_of(result)
+    assert one_issue(result, "no_events").file == "retail.csv"
+
+
+def test_excel_sep_line_names_the_delimiter() -> None:
+    result = load_uploads({"events.csv": b"sep=;\r\nuser_id;item_id;timestamp;rating\r\nu0;i0;1700000000;4\r\nu1;i1;1700000060;2\r\n"})
+    assert_ok(result)
+    assert result.dataset.events["user_id"].tolist() == ["u0", "u1"]
+
+
+def test_infinite_epoch_timestamps_are_out_of_range_not_1970() -> None:
+    parsed = to_timestamps(pd.Series([1700000000.0, np.inf, -np.inf]))
+    assert parsed.out_of_range.tolist() == [False, True, True]
+    assert parsed.values.isna().tolist() == [False, True, True]

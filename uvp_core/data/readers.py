@@ -158,8 +158,8 @@ def resolve_max_bytes(max_file_mb: float | None = None) -> int:
                 raise ValueError(f"{MAX_FILE_ENV}={env!r} is not a number of megabytes") from exc
         else:
             max_file_mb = DEFAULT_MAX_FILE_MB
-    if not max_file_mb > 0:
-        raise ValueError(f"max_file_mb must be positive, got {max_file_mb!r}")
+    if not 0 < max_file_mb < float("inf"):
+        raise ValueError(f"the file size limit ({MAX_FILE_ENV} or max_file_mb) must be a positive, finite number of megabytes, got {max_file_mb!r}")
     return int(max_file_mb * 1024 * 1024)
 
 
@@ -535,6 +535,9 @@ def _scan_ragged(
     return np.asarray(good, dtype=np.int64), bad, examples
 
 
+_EXCEL_SEP = re.compile(rb"sep=([^\r\n])\r?\n")  # a first line "sep=;" (written by Excel) names the delimiter
+
+
 def _read_csv(
     data: bytes,
     file: str,
@@ -545,6 +548,10 @@ def _read_csv(
     quoting: bool,
 ) -> ReadOutcome:
     issues: list[ValidationIssue] = []
+    excel = _EXCEL_SEP.match(data[:16])
+    if excel and header:  # Excel's "sep=;" first line names the delimiter; the header follows it
+        delimiter = delimiter or excel.group(1).decode()
+        data = data[excel.end() :]
     truncated = len(data) > _SNIFF_BYTES
     head_text = data[:_SNIFF_BYTES].decode("utf-8", errors="replace")
     if not head_text.strip():

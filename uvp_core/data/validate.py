@@ -51,7 +51,7 @@ _TRUE_TEXT = frozenset({"true", "t", "yes"})
 _FALSE_TEXT = frozenset({"false", "f", "no"})
 _TEXT_ROLES = frozenset({"review_text", "title", "description", "category"})
 _NUMBER_ROLES = frozenset({"revenue", "quantity", "price"})
-_FLOAT_INT = r"[+-]?\d+\.0+"
+_WHOLE_WITH_ZEROS = r"^([+-]?\d+)\.0+$"  # "17850.0": a whole-number ID written as a float
 MAX_CELL_CHARS = 1_000_000  # longest text cell accepted (about 1 MB); env UVP_MAX_CELL_CHARS overrides
 MAX_CELL_ENV = "UVP_MAX_CELL_CHARS"
 
@@ -135,8 +135,12 @@ def _text_values(series: pd.Series) -> pd.Series:
     return series.astype("str")
 
 
+EXACT_ID_LIMIT = 2**53  # IDs stored as floating-point numbers are exact below this
+
+
 def to_id(series: pd.Series) -> pd.Series:
-    """IDs as `str` without surrounding spaces; empty -> missing; `17850.0`-style columns lose `.0`."""
+    """IDs as `str` without surrounding spaces; empty -> missing; a whole number written `17850.0` loses `.0`
+    (value by value, so the same ID reads the same in every table)."""
     dtype = series.dtype
     if pd.api.types.is_bool_dtype(dtype):
         out = _text_values(series)
@@ -144,18 +148,23 @@ def to_id(series: pd.Series) -> pd.Series:
         out = series.astype("Int64").astype("str")
     elif pd.api.types.is_float_dtype(dtype):
         values = series.to_numpy(dtype=float, na_value=np.nan)
-        finite = np.isfinite(values)
-        if np.all(np.equal(np.mod(values[finite], 1), 0)) and np.all(np.abs(values[finite]) < 2**53):
-            out = series.astype("Int64").astype("str")
-        else:
-            out = _text_values(series)
+        with np.errstate(invalid="ignore"):
+            whole = np.isfinite(values) & (np.mod(values, 1) == 0) & (np.abs(values) < EXACT_ID_LIMIT)
+        ints = pd.Series(np.where(whole, values, 0).astype(np.int64), index=series.index).astype("str")
+        out = _text_values(series).where(~whole, ints)
     else:
         out = _text_values(series).str.strip()
         out = out.where(out != "")
-        present = out.dropna()
-        if len(present) and present.str.fullmatch(_FLOAT_INT).all():
-            out = out.str.replace(r"\.0+$", "", regex=True)
+        out = out.str.replace(_WHOLE_WITH_ZEROS, r"\1", regex=True)
     return out
+
+
+def inexact_ids(series: pd.Series) -> np.ndarray:
+    """Rows whose ID is a floating-point number at or above 2**53: digits may already be lost (two IDs can merge)."""
+    if not pd.api.types.is_float_dtype(series.dtype):
+        return np.zeros(len(series), bool)
+    values = series.to_numpy(dtype=float, na_value=np.nan)
+    return np.isfinite(values) & (np.abs(values) >= EXACT_ID_LIMIT)
 
 
 @dataclass
@@ -200,7 +209,7 @@ def _epoch(values: np.ndarray, max_ms: float) -> tuple[np.ndarray, np.ndarray, s
     unit = "ms" if median > MS_THRESHOLD else "s"
     ms = values * 1000.0 if unit == "s" else values
     min_ms = MIN_TIMESTAMP.value / 1e6
-    out_of_range = finite & ((ms < min_ms) | (ms > max_ms))
+    out_of_range = ~np.isnan(values) & (~finite | (ms < min_ms) | (ms > max_ms))  # ±inf is out of range, not 1970
     ok = finite & ~out_of_range
     result = np.zeros(len(values), dtype=np.int64)
     result[ok] = np.round(ms[ok]).astype(np.int64)
@@ -289,6 +298,11 @@ def _missing_required(table: str, raw: RawTable, mapping: Mapping[str, str], iss
 
 def _ids(table: str, role: str, raw: RawTable, column: str, issues: _Issues) -> pd.Series:
     ids = to_id(raw.frame[column])
+    issues.add(_rows_issue(
+        "inexact_id", raw, column, inexact_ids(raw.frame[column]), raw.frame[column],
+        f"{{n}} {role}(s) are numbers of 2^53 or more, which this file stores as floating point: their last digits may "
+        f"be lost, and two IDs can become one. Write the IDs as text (in JSON: quoted).",
+    ))  # fmt: skip
     issues.add(
         _rows_issue(
             "missing_value",
@@ -627,16 +641,19 @@ def max_cell_chars() -> int:
     """The longest text cell accepted: env UVP_MAX_CELL_CHARS, else MAX_CELL_CHARS."""
     env = os.environ.get(MAX_CELL_ENV, "").strip()
     try:
-        return int(env) if env else MAX_CELL_CHARS
+        limit = int(env) if env else MAX_CELL_CHARS
     except ValueError as exc:
         raise ValueError(f"{MAX_CELL_ENV}={env!r} is not a whole number of characters") from exc
+    if limit < 1:
+        raise ValueError(f"{MAX_CELL_ENV}={env!r} must be a positive number of characters")
+    return limit
 
 
 def _long_cells(raw: RawTable, limit: int, issues: _Issues) -> None:
     """An error per column holding text cells longer than `limit` characters (nothing in the data needs them)."""
     for column in raw.frame.columns:
         values = raw.frame[column]
-        if values.dtype.kind in "biufcmM":
+        if values.dtype.kind in "biufcmM" or not len(values):
             continue
         lengths = values.astype("string").str.len().to_numpy(dtype="float64", na_value=0.0)
         issues.add(_rows_issue(
@@ -673,6 +690,9 @@ def build_dataset(
                     events, raw, used["events"][role], role, other[role], plans[table].raw.file, issues
                 )
         _duplicate_events(events, raw, issues)
+        if events.empty and not any(i.severity == "error" for i in issues):
+            issues.add(ValidationIssue("error", raw.file, None, "no_events", "No events are left to store: every row "
+                                       "was dropped (see the warnings above for why). Check the file or its column mapping."))  # fmt: skip
     report = ValidationReport(tuple(issues))
     if not report.ok or events is None:
         return None, report, shown
