@@ -377,3 +377,11 @@ def test_infinite_epoch_timestamps_are_out_of_range_not_1970() -> None:
     parsed = to_timestamps(pd.Series([1700000000.0, np.inf, -np.inf]))
     assert parsed.out_of_range.tolist() == [False, True, True]
     assert parsed.values.isna().tolist() == [False, True, True]
+
+
+def test_ids_that_read_like_missing_values_are_kept_with_a_warning() -> None:
+    """NULL, None, nan, N/A and - became five distinct users with no word said."""
+    result = load_events("NULL,i1,1600000000,4", "N/A,i2,1600000000,4", "u1,-,1600000000,4", "u2,i1,1600000000,3")
+    assert_ok(result)
+    found = issues_of(result, "placeholder_id")
+    assert {i.column: (i.severity, i.rows) for i in found} == {"item_id": ("warning", (3,)), "user_id": ("warning", (1, 2))}

@@ -135,6 +135,7 @@ def _text_values(series: pd.Series) -> pd.Series:
     return series.astype("str")
 
 
+PLACEHOLDER_IDS = frozenset({"null", "none", "nan", "n/a", "na", "-", "?", "undefined", "nil"})  # missing-value words
 EXACT_ID_LIMIT = 2**53  # IDs stored as floating-point numbers are exact below this
 
 
@@ -313,6 +314,13 @@ def _ids(table: str, role: str, raw: RawTable, column: str, issues: _Issues) -> 
             f"{{n}} row(s) have no {role}; every {table} row needs one.",
         )
     )
+    placeholder = ids.str.strip().str.lower().isin(PLACEHOLDER_IDS).fillna(False).to_numpy(dtype=bool)
+    issues.add(_rows_issue(
+        "placeholder_id", raw, column, placeholder, ids,
+        f"{{n}} row(s) have a {role} that reads like a missing value (NULL, None, nan, N/A, -): kept as an ID "
+        f"of its own, so all those rows belong to one {role.removesuffix('_id')}. Check how the file was exported.",
+        severity="warning",
+    ))  # fmt: skip
     return ids
 
 
