@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pandas as pd
 import pytest
-from uvp_data_testkit import assert_ok, events_csv, issues_of, load_events, one_issue, rules_of
+from uvp_data_testkit import EVENTS_HEADER, assert_ok, events_csv, issues_of, load_events, one_issue, rules_of
 
 from uvp_core.data import load_path, load_uploads
 from uvp_core.data.validate import to_id, to_timestamps
@@ -385,3 +385,13 @@ def test_ids_that_read_like_missing_values_are_kept_with_a_warning() -> None:
     assert_ok(result)
     found = issues_of(result, "placeholder_id")
     assert {i.column: (i.severity, i.rows) for i in found} == {"item_id": ("warning", (3,)), "user_id": ("warning", (1, 2))}
+
+
+def test_a_nul_character_is_reported_by_row_and_column_wherever_it_is() -> None:
+    """Early in a file it refused the whole file as "binary" (no row named); after the first 64 KiB it was stored."""
+    filler = "".join(f"u{n},i{n % 7},{1600000000 + n},4\n" for n in range(5000))  # past the 64 KiB sniff window
+    for rows in (f"u0,i\x001,1600000000,4\n{filler}", f"{filler}u0,i\x001,1600000000,4\n"):
+        result = load_uploads({"events.csv": (EVENTS_HEADER + "\n" + rows).encode()})
+        issue = one_issue(result, "nul_character")
+        assert result.dataset is None and issue.column == "item_id" and issue.example == "i␀1"
+        assert issue.rows in ((1,), (5001,))

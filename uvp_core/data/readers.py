@@ -265,8 +265,8 @@ def _utf16_guess(sample: bytes) -> str | None:
 def _looks_binary(sample: bytes) -> bool:
     if not sample:
         return False
-    if b"\x00" in sample:
-        return True
+    if sample.count(b"\x00") > max(2, len(sample) // 100):  # UTF-16, images, archives; a stray NUL in text is
+        return True  # reported by row and column instead (validate: nul_character)
     controls = len(sample) - len(sample.translate(None, _CONTROL_BYTES))
     return controls / len(sample) > 0.05
 

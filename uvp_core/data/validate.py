@@ -672,6 +672,20 @@ def _long_cells(raw: RawTable, limit: int, issues: _Issues) -> None:
         ))  # fmt: skip
 
 
+def _nul_cells(raw: RawTable, issues: _Issues) -> None:
+    """An error per column holding text cells with a NUL character (0x00): no title or ID holds one."""
+    for column in raw.frame.columns:
+        values = raw.frame[column]
+        if values.dtype.kind in "biufcmM" or not len(values):
+            continue
+        nul = values.astype("string").str.contains("\x00", regex=False).fillna(False).to_numpy(dtype=bool)
+        issues.add(_rows_issue(
+            "nul_character", raw, str(column), nul, values.astype("string").str.replace("\x00", "␀", regex=False),
+            "{n} cell(s) contain a NUL character (byte 0x00), which no title, description or ID should hold: "
+            "remove it (it often comes from a damaged export or a binary field).",
+        ))  # fmt: skip
+
+
 def build_dataset(
     bundle: Bundle, explicit: Mapping[str, str] | None = None, *, now: pd.Timestamp | None = None
 ) -> tuple[Dataset | None, ValidationReport, dict[str, dict[str, str]]]:
@@ -680,6 +694,7 @@ def build_dataset(
     limit = max_cell_chars()
     for plan in bundle.tables.values():
         _long_cells(plan.raw, limit, issues)
+        _nul_cells(plan.raw, issues)
     used, shown = _plan_mapping(bundle, explicit or {}, issues)
     tables: dict[str, pd.DataFrame | None] = {}
     plans = bundle.tables
