@@ -395,3 +395,13 @@ def test_a_nul_character_is_reported_by_row_and_column_wherever_it_is() -> None:
         issue = one_issue(result, "nul_character")
         assert result.dataset is None and issue.column == "item_id" and issue.example == "i␀1"
         assert issue.rows in ((1,), (5001,))
+
+
+def test_ratings_far_outside_the_rest_get_a_warning() -> None:
+    """A 999 among 1-5 stars passed silently, and the model's rating scale stretched to it."""
+    rows = [f"u{n},i{n % 9},{1600000000 + n},{1 + n % 5}" for n in range(200)]
+    result = load_events(*rows, "u1,i1,1600009999,999", "u2,i2,1600009999,-7")
+    assert_ok(result)
+    issue = one_issue(result, "rating_outlier")
+    assert (issue.severity, issue.column, issue.rows, issue.n_rows) == ("warning", "rating", (201, 202), 2)
+    assert not issues_of(load_events(*rows), "rating_outlier")  # 1 and 5 stars are not outliers

@@ -445,6 +445,24 @@ def _timestamps(raw: RawTable, column: str, issues: _Issues, now: pd.Timestamp |
     return times.values
 
 
+def _rating_outliers(raw: RawTable, column: str, values: np.ndarray) -> ValidationIssue | None:
+    """A warning for ratings far outside the rest (beyond 3 interquartile ranges, at least 3 units, of the middle
+    half): kept, but one 999 among 1-5 stars stretches the rating scale the model and charts use."""
+    finite = values[np.isfinite(values)]
+    if len(finite) < 4:
+        return None
+    low, high = np.quantile(finite, [0.25, 0.75])
+    reach = 3 * max(high - low, 1.0)
+    with np.errstate(invalid="ignore"):
+        far = (values < low - reach) | (values > high + reach)
+    return _rows_issue(
+        "rating_outlier", raw, column, far, pd.Series(values, index=raw.frame.index),
+        f"{{n}} rating(s) lie far outside the rest (the middle half is {low:g} to {high:g}): kept, but the rating "
+        "scale then runs to them. Check for typos or a sentinel value such as 999 or -1.",
+        severity="warning",
+    )
+
+
 def canonical_events(
     raw: RawTable, mapping: Mapping[str, str], issues: _Issues, now: pd.Timestamp | None = None
 ) -> pd.DataFrame | None:
@@ -476,6 +494,7 @@ def canonical_events(
     if "rating" in mapping:
         numbers = to_numbers(raw.frame[mapping["rating"]])
         _numbers_issues(raw, mapping["rating"], "rating", numbers, True, issues)
+        issues.add(_rating_outliers(raw, mapping["rating"], numbers.values))
         out["rating"] = pd.Series(numbers.values, index=raw.frame.index)
         covered |= ~np.isnan(numbers.values)
         invalid |= numbers.non_numeric | numbers.non_finite
