@@ -15,6 +15,7 @@ def test_shipped_config_keeps_xsrf_and_an_upload_limit() -> None:
     assert 1 <= server["maxUploadSize"] <= 4096
     assert config["browser"]["gatherUsageStats"] is False
     assert ".venv" in server["folderWatchBlacklist"]
+    assert server["fileWatcherType"] == "none"  # watching the folder (with .venv) cost tens of seconds of CPU per page load
 
 
 def test_no_page_turns_on_unsafe_html() -> None:
