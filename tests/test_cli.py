@@ -81,6 +81,12 @@ def test_train_predict_recommend_round_trip(tmp_path: Path, tiny_bert_dir: Path)
     listed = pd.read_csv(pd.io.common.StringIO(top.stdout), dtype={"item_id": str})
     assert len(listed) == 5 and listed["score"].is_monotonic_decreasing
 
+    (tmp_path / "none.csv").write_text("user_id,item_id\n")  # a header and no pairs: an empty result, not a traceback
+    empty = cli("predict", "--model", str(model_dir), "--data", str(SAMPLE), "--pairs", str(tmp_path / "none.csv"),
+                "--out", str(tmp_path / "deeper" / "none-out.csv"))  # fmt: skip
+    assert empty.returncode == 0, empty.stderr
+    assert (tmp_path / "deeper" / "none-out.csv").read_text().strip() == "user_id,item_id,prediction"
+
 
 def test_predict_refuses_a_pickle_model(tmp_path: Path) -> None:
     folder = tmp_path / "model"
@@ -91,3 +97,30 @@ def test_predict_refuses_a_pickle_model(tmp_path: Path) -> None:
                   "--out", str(tmp_path / "out.csv"))
     assert refused.returncode == 1 and "error:" in refused.stderr
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_bad_pairs_and_options_are_refused_before_any_work(tmp_path: Path) -> None:
+    """Found by a CLI audit: a pairs row with one field too many shifted every column (exit 0, wrong ids); a folder
+    as --out, --k 0 and a file as train --out were found only after the work (or never)."""
+    shifted = tmp_path / "shifted.csv"
+    shifted.write_text("user_id,item_id\nU00042,003004,2025-01-01\nU02998,007395\n,\n")
+    bad = cli("predict", "--model", str(tmp_path / "no-model"), "--data", str(SAMPLE), "--pairs", str(shifted),
+              "--out", str(tmp_path / "out.csv"))  # fmt: skip
+    assert bad.returncode == 1 and "row(s) 1 have a different number of fields than the header (2)" in bad.stderr, bad.stderr
+    assert "Traceback" not in bad.stderr and not (tmp_path / "out.csv").exists()
+    blank = tmp_path / "blank.csv"
+    blank.write_text("user_id,item_id\nu1,\n,i2\n")  # every problem at once
+    both = cli("predict", "--model", str(tmp_path / "no-model"), "--data", str(SAMPLE), "--pairs", str(blank), "--out", str(tmp_path / "o.csv"))
+    assert both.returncode == 1 and "user_id is empty in row(s) 2" in both.stderr and "item_id is empty in row(s) 1" in both.stderr
+
+    folder_out = cli("predict", "--model", str(tmp_path), "--data", str(SAMPLE), "--pairs", str(blank), "--out", str(tmp_path))
+    assert folder_out.returncode == 2 and "is a folder" in folder_out.stderr
+    zero_k = cli("recommend", "--model", str(tmp_path), "--data", str(SAMPLE), "--user", "U00042", "--k", "0")
+    assert zero_k.returncode == 2 and "--k must be at least 1" in zero_k.stderr
+    (tmp_path / "taken.txt").write_text("not a model")
+    taken = cli("train", "--data", str(SAMPLE), "--out", str(tmp_path / "taken.txt"), "--epochs", "1")
+    assert taken.returncode == 2 and "refusing to replace it" in taken.stderr and "epoch" not in taken.stderr
+    for option, value, message in (("--permutations", "0", "--permutations must be at least 1"), ("--time", "garbage", "not an ISO 8601 time")):
+        refused = cli("explain", "--model", str(tmp_path), "--data", str(SAMPLE), "--user", "U00042", "--item", "000001",
+                      "--out", str(tmp_path / "e.json"), option, value)  # fmt: skip
+        assert refused.returncode == 2 and message in refused.stderr, refused.stderr

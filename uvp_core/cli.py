@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from uvp_core.data import LoadResult, load_path, parse_map_args
+from uvp_core.data.validate import PairsFileError, read_pairs_csv
 from uvp_core.workspace import Workspace
 
 log = logging.getLogger("uvp_core")
@@ -101,7 +102,9 @@ class ConsoleProgress:
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a value model on all events in --data and save it to --out."""
     from uvp_core.model import TrainConfig, train
+    from uvp_core.model.persistence import check_save_target
 
+    check_save_target(args.out)  # before minutes of training, not after
     result = _load(args)
     if result.dataset is None:
         return 1
@@ -113,11 +116,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def read_pairs(path: Path) -> pd.DataFrame:
-    """A pairs CSV (user_id,item_id[,timestamp]) with ids as text; ValueError names the problem."""
-    from uvp_core.data.validate import read_pairs_csv
-
-    return read_pairs_csv(path, str(path), "user_id,item_id[,timestamp]")[1]
+def read_pairs(path: Path, encoding: str | None = None) -> pd.DataFrame:
+    """A pairs CSV (user_id,item_id[,timestamp]) with ids as text; PairsFileError names the problem."""
+    return read_pairs_csv(path, str(path), "user_id,item_id[,timestamp]", encoding)[1]
 
 
 class ModelRefused(Exception):
@@ -136,23 +137,42 @@ def _load_model(path: Path):
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Score user/item pairs; write user_id,item_id,prediction in input order."""
+    from uvp_core.atomic import atomic_write_text
+
+    _writable(args.out)
+    pairs = read_pairs(args.pairs, args.encoding)  # the pairs file's problems first: it is quick to read
     result = _load(args)
     if result.dataset is None:
         return 1
-    pairs = read_pairs(args.pairs)
     model = _load_model(args.model)
     out = pairs[["user_id", "item_id"]].assign(prediction=model.predict(result.dataset, pairs))
-    out.to_csv(args.out, index=False)
+    atomic_write_text(args.out, out.to_csv(index=False))
     print(f"Wrote {len(out):,} predictions to {args.out}")
     return 0
 
 
+def _writable(path: Path) -> None:
+    """Refuse an output path that is a folder before any work is done (missing parent folders are created on writing)."""
+    if Path(path).is_dir():
+        raise IsADirectoryError(f"--out {path} is a folder; give a file name")
+
+
+def _at_least_one(value: int, option: str) -> None:
+    """A usage error unless a count option is at least 1."""
+    if value < 1:
+        raise ValueError(f"{option} must be at least 1, got {value}")
+
+
 def cmd_recommend(args: argparse.Namespace) -> int:
     """Print the top-K items for one user as CSV."""
+    _at_least_one(args.k, "--k")
     result = _load(args)
     if result.dataset is None:
         return 1
     model = _load_model(args.model)
+    if not (result.dataset.events["user_id"] == args.user).any():
+        print(f"note: user {args.user!r} has no events in --data: the list comes from their profile (if any) and the items alone",
+              file=sys.stderr)  # fmt: skip
     top = model.recommend(result.dataset, args.user, k=args.k)
     top.to_csv(sys.stdout, index=False)
     return 0
@@ -164,12 +184,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from uvp_core.diagnostics import evaluation_set, metrics, ranking, report, scoring
     from uvp_core.diagnostics.html_report import render_html
 
+    for value, option in ((args.k, "--k"), (args.negatives, "--negatives"), (args.ranking_users, "--ranking-users")):
+        _at_least_one(value, option)
     result = _load(args)
     if result.dataset is None:
         return 1
     model = _load_model(args.model)
     if args.test is not None:
-        evalset = evaluation_set.annotate_test_set(evaluation_set.read_test_set(args.test, result.dataset, model.target), model, result.dataset)
+        evalset = evaluation_set.annotate_test_set(evaluation_set.read_test_set(args.test, result.dataset, model.target, encoding=args.encoding), model, result.dataset)
     elif args.holdout is not None:
         evalset = evaluation_set.holdout(result.dataset, model.target, args.holdout)
     else:
@@ -206,7 +228,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if model_a.target != model_b.target:
         raise ValueError(f"The two models predict different targets ({model_a.target!r} and {model_b.target!r}).")
     if args.test is not None:
-        evalset = evaluation_set.annotate_test_set(evaluation_set.read_test_set(args.test, dataset, model_a.target), model_a, dataset)
+        evalset = evaluation_set.annotate_test_set(evaluation_set.read_test_set(args.test, dataset, model_a.target, encoding=args.encoding), model_a, dataset)
     else:
         evalset = evaluation_set.holdout_for_models(model_a, model_b, dataset)
     print(f"evaluation set: {evalset.note}", file=sys.stderr)
@@ -237,13 +259,18 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from uvp_core.atomic import atomic_write_text
     from uvp_core.explain import ExplainConfig, background_for, explain_pair, explanation_record
 
+    _at_least_one(args.permutations, "--permutations")
+    try:
+        when = None if args.time is None else pd.Timestamp(args.time)
+    except ValueError:
+        raise ValueError(f"--time {args.time!r} is not an ISO 8601 time (e.g. 2025-01-31 or 2025-01-31T12:00:00Z)") from None
     result = _load(args)
     if result.dataset is None:
         return 1
     model = _load_model(args.model)
     config = ExplainConfig(permutations=args.permutations, seed=args.seed)
     background = background_for(model, result.dataset, attributes=args.background, seed=args.seed)
-    exp = explain_pair(model, result.dataset, args.user, args.item, args.time, background=background, config=config)
+    exp = explain_pair(model, result.dataset, args.user, args.item, when, background=background, config=config)
     record = {"user_id": args.user, "item_id": args.item, "target": model.target, "background": args.background,
               **explanation_record(exp)}  # fmt: skip
     atomic_write_text(args.out, json.dumps(record, indent=2, ensure_ascii=False))
@@ -359,9 +386,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     try:
         return args.func(args)
-    except ModelRefused as exc:
+    except (ModelRefused, PairsFileError) as exc:  # invalid model or pairs/test file: like invalid data
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except (ValueError, FileNotFoundError) as exc:  # bad --map syntax, a bad pairs file and similar
-        print(f"error: {exc}", file=sys.stderr)
+    except (ValueError, FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
+        print(f"error: {exc}", file=sys.stderr)  # bad options, --map syntax, paths that are not what they must be
         return 2

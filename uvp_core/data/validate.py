@@ -18,10 +18,11 @@ Conversions (all vectorised):
 
 from __future__ import annotations
 
+import csv
 import io
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -642,25 +643,68 @@ def _plan_mapping(
     return used, shown
 
 
-def read_pairs_csv(source: str | Path | bytes, label: str, needs: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(the CSV as text, its user_id, item_id[, timestamp] pairs) from a path or bytes; ValueError names
-    the file (`label`), the column and the rows; `needs` says what the file should hold."""
-    frame = pd.read_csv(io.BytesIO(source) if isinstance(source, bytes) else source, dtype=str, keep_default_na=False)
+class PairsFileError(ValueError):
+    """A pairs or test CSV that cannot be used; the message names the file, the columns and the rows."""
+
+
+def _row_list(rows: Sequence[int]) -> str:
+    """'1, 2, 3' (the first ten) plus how many more."""
+    shown = ", ".join(str(r) for r in rows[:10])
+    return shown + (f" and {len(rows) - 10:,} more" if len(rows) > 10 else "")
+
+
+def _pairs_table(source: str | Path | bytes, label: str, needs: str, encoding: str | None) -> pd.DataFrame:
+    """The CSV as a frame of text (empty cells ""), refusing a file it cannot read as a table."""
+    raw = source if isinstance(source, bytes) else Path(source).read_bytes()
+    try:
+        text = raw.decode(encoding or "utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise PairsFileError(f"{label}: not {encoding or 'UTF-8'} text (byte 0x{raw[exc.start]:02x} on line {line}); "
+                             "save it as UTF-8, or pass --encoding") from None  # fmt: skip
+    try:
+        records = [r for r in csv.reader(io.StringIO(text, newline="")) if r]
+    except csv.Error as exc:
+        raise PairsFileError(f"{label}: not a readable CSV file ({exc})") from None
+    if not records:
+        raise PairsFileError(f"{label}: the file is empty (it needs a header line and rows: {needs})")
+    header, body = [c.strip() for c in records[0]], records[1:]
+    problems = []
+    twice = sorted({c for c in header if header.count(c) > 1})
+    if twice:
+        problems.append(f"column(s) {', '.join(twice)} appear more than once in the header")
+    ragged = [n for n, r in enumerate(body, start=1) if len(r) != len(header)]
+    if ragged:
+        problems.append(f"row(s) {_row_list(ragged)} have a different number of fields than the header ({len(header)}), "
+                        "so the columns would shift; check the delimiter and quoting")  # fmt: skip
+    if problems:
+        raise PairsFileError(f"{label}: " + "; ".join(problems) + f" (needs {needs})")
+    return pd.DataFrame(body, columns=header, dtype=str)
+
+
+def read_pairs_csv(source: str | Path | bytes, label: str, needs: str, encoding: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the CSV as text, its user_id, item_id[, timestamp] pairs) from a path or bytes; PairsFileError names the
+    file (`label`), the columns and every bad row (rows count from 1 after the header); `needs` says what it should hold."""
+    frame = _pairs_table(source, label, needs, encoding)
     missing = [c for c in ("user_id", "item_id") if c not in frame.columns]
     if missing:
-        raise ValueError(f"{label}: missing column(s) {', '.join(missing)} (needs {needs})")
+        raise PairsFileError(f"{label}: missing column(s) {', '.join(missing)} (needs {needs}; the header has "
+                             f"{', '.join(frame.columns) or 'nothing'})")  # fmt: skip
     pairs = pd.DataFrame({"user_id": to_id(frame["user_id"]), "item_id": to_id(frame["item_id"])})
+    problems = []
     for column in ("user_id", "item_id"):
-        empty = pairs[column].isna().to_numpy().nonzero()[0]
-        if len(empty):
-            raise ValueError(f"{label}: column {column} is empty in row(s) {', '.join(str(r + 1) for r in empty[:10])}")
+        empty = (pairs[column].isna().to_numpy().nonzero()[0] + 1).tolist()
+        if empty:
+            problems.append(f"column {column} is empty in row(s) {_row_list(empty)}")
     if "timestamp" in frame.columns:
         times = to_timestamps(frame["timestamp"])
-        bad = (times.unparseable | times.out_of_range).nonzero()[0]
-        if len(bad):
-            rows = ", ".join(str(r + 1) for r in bad[:10])
-            raise ValueError(f"{label}: column timestamp has unreadable or out-of-range values in row(s) {rows}")
+        bad = ((times.unparseable | times.out_of_range).nonzero()[0] + 1).tolist()
+        if bad:
+            problems.append(f"column timestamp has unreadable or out-of-range values (ISO 8601 or Unix seconds/ms, "
+                            f"1990 to tomorrow) in row(s) {_row_list(bad)}")  # fmt: skip
         pairs["timestamp"] = times.values
+    if problems:
+        raise PairsFileError(f"{label}: " + "; ".join(problems))
     return frame, pairs
 
 

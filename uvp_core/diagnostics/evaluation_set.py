@@ -238,21 +238,22 @@ def annotate_test_set(evalset: EvaluationSet, model: Any, dataset: Dataset) -> E
     return replace(evalset, note=note)
 
 
-def read_test_set(source: str | Path | bytes, dataset: Dataset, target: str, *, name: str | None = None) -> EvaluationSet:
-    """A test CSV (path or bytes) as an EvaluationSet; ValueError names the problem."""
-    from uvp_core.data.validate import read_pairs_csv
+def read_test_set(source: str | Path | bytes, dataset: Dataset, target: str, *, name: str | None = None,
+                  encoding: str | None = None) -> EvaluationSet:  # fmt: skip
+    """A test CSV (path or bytes) as an EvaluationSet; PairsFileError (a ValueError) names the problem."""
+    from uvp_core.data.validate import PairsFileError, read_pairs_csv
 
     label = name or (Path(source).name if not isinstance(source, bytes) else "test.csv")
-    frame, rows = read_pairs_csv(source, label, "user_id,item_id[,timestamp] and the label")
+    frame, rows = read_pairs_csv(source, label, "user_id,item_id[,timestamp] and the label", encoding)
     for column in ("rating", "label", "event_type"):
         if column in frame.columns:
             rows[column] = frame[column].replace("", None)
     try:
         pairs = labelled_pairs(rows, target)
     except ValueError as exc:
-        raise ValueError(f"{label}: {exc}") from exc
+        raise PairsFileError(f"{label}: {exc}") from exc
     if not len(pairs):
-        raise ValueError(f"{label}: no row carries a usable {target!r} label.")
+        raise PairsFileError(f"{label}: no row carries a usable {target!r} label.")
     present = pairs["timestamp"].dropna()
     cutoff = present.min() if len(present) else None
     dropped = len(rows) - len(pairs) if target == "rating" or "label" in rows.columns else 0

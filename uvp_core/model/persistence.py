@@ -169,7 +169,8 @@ def check_model_folder(path: str | Path) -> dict:
     """Every file-level check of a model folder, without loading it; returns its uvp_model.json."""
     folder = Path(path).expanduser().resolve()
     if not folder.is_dir():
-        raise ModelLoadError(f"Model folder {folder} does not exist.", folder)
+        what = "is a file, not a model folder" if folder.exists() else "does not exist"
+        raise ModelLoadError(f"Model folder {folder} {what}.", folder)
     refuse_escaping_links(folder)
     refuse_unsafe_files(folder)
     meta = read_meta(folder)
@@ -180,13 +181,19 @@ def check_model_folder(path: str | Path) -> dict:
 # --- saving -----------------------------------------------------------------------------------
 
 
+def check_save_target(path: str | Path) -> Path:
+    """The resolved folder a model may be saved to; FileExistsError when something else is there (check before training)."""
+    target = Path(path).expanduser().resolve()
+    if target.exists() and not (target.is_dir() and ((target / META_FILE).is_file() or not any(target.iterdir()))):
+        raise FileExistsError(f"{target} exists and is not a UVP model folder; refusing to replace it.")
+    return target
+
+
 def save_model(model, path: str | Path) -> Path:
     """Write `model` to folder `path` atomically (replacing an older UVP model folder there)."""
     from uvp_core.model.card import model_card
 
-    target = Path(path).expanduser().resolve()
-    if target.exists() and not (target.is_dir() and ((target / META_FILE).is_file() or not any(target.iterdir()))):
-        raise FileExistsError(f"{target} exists and is not a UVP model folder; refusing to replace it.")
+    target = check_save_target(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     # staging names (atomic.STAGING_PREFIX + writer pid) let Workspace.clean_leftovers remove a killed writer's files
     tmp = target.parent / staging_name(target.name)

@@ -246,11 +246,15 @@ class ValueModel:
         there is no timestamp column or the value is missing). Unknown users/items are scored from text,
         attributes and history. Each pair's prediction is independent of the other pairs in the call.
         """
+        if not len(pairs):
+            return np.zeros(0)
         with self._lock:
             return self._predict(dataset, pairs)
 
     def recommend(self, dataset, user_id: str, k: int = 10, *, exclude_seen: bool = True) -> pd.DataFrame:
         """Top-k items for a user (items they have not interacted with), with scores, best first."""
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
         with self._lock:
             return self._recommend(dataset, user_id, k, exclude_seen=exclude_seen)
 
