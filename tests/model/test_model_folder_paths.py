@@ -17,6 +17,7 @@ import pytest
 
 from uvp_core import model_registry
 from uvp_core.model import ModelLoadError, load_model
+from uvp_core.model.persistence import meta_checksum
 from uvp_core.workspace import ModelRecord, Workspace
 
 pytestmark = pytest.mark.slow
@@ -29,10 +30,12 @@ def saved(rating_model, tmp_path: Path) -> Path:
 
 
 def _list_extra_file(folder: Path, name: str, content: bytes) -> None:
-    """Record `name` with the sha256 of `content` in uvp_model.json, as a hostile author would."""
+    """Record `name` with the sha256 of `content` in uvp_model.json, as a hostile author would (who also
+    recomputes the file's own checksum, so it is the path rule that must refuse it)."""
     meta_path = folder / "uvp_model.json"
     meta = json.loads(meta_path.read_text())
     meta["files"][name] = hashlib.sha256(content).hexdigest()
+    meta["meta_sha256"] = meta_checksum(meta)
     meta_path.write_text(json.dumps(meta))
 
 

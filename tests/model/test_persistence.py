@@ -146,6 +146,7 @@ def _as_older_model(saved, drop_tensors: list[str], drop_head_keys: list[str]) -
     meta = json.loads((saved / "uvp_model.json").read_text())
     meta["files"]["model.safetensors"] = hashlib.sha256((saved / "model.safetensors").read_bytes()).hexdigest()
     dropped = {key: meta["head"].pop(key) for key in drop_head_keys}
+    meta.pop("meta_sha256")  # older UVPs wrote no checksum of uvp_model.json itself
     (saved / "uvp_model.json").write_text(json.dumps(meta))
     return dropped
 
@@ -167,3 +168,16 @@ def test_model_saved_before_the_cross_terms_loads_without_them(rating_model, rat
     loaded = load_model(saved)
     assert loaded.head_.crosses is False and not hasattr(loaded.head_, "cross")
     assert np.isfinite(loaded.predict(rating_dataset, _pairs(rating_dataset))).all()
+
+
+def test_refuses_an_edited_model_description(saved, rating_dataset):
+    """A CLI audit changed label_stats.mean by -1 in uvp_model.json: every prediction moved by -1, no complaint."""
+    meta_path = saved / "uvp_model.json"
+    meta = json.loads(meta_path.read_text())
+    assert meta["meta_sha256"]
+    edited = {**meta, "label_stats": {**meta["label_stats"], "mean": meta["label_stats"]["mean"] - 1.0}}
+    meta_path.write_text(json.dumps(edited, indent=2))
+    with pytest.raises(ModelLoadError, match="was changed after the model was saved"):
+        load_model(saved)
+    meta_path.write_text(json.dumps({k: v for k, v in meta.items() if k != "meta_sha256"}))  # saved before the checksum
+    assert load_model(saved).predict(rating_dataset, _pairs(rating_dataset)).shape == (40,)

@@ -7,7 +7,8 @@ A model folder holds:
   encoder/            the fine-tuned encoder (save_pretrained, safetensors) - only for mode "finetune"
   uvp_model.json      format version, library versions, encoder origin + sha256, templates (version and
                       rules), target/task, data fingerprint, training config, metrics, calibration, and
-                      the sha256 of every other file (so truncation or tampering is detected)
+                      the sha256 of every other file (so truncation or tampering is detected), and
+                      meta_sha256, a checksum of its own content (an edit by hand is refused too)
   README.md           the model card
 Writes are atomic: everything goes to a temporary folder beside the target, which is then renamed.
 """
@@ -73,6 +74,16 @@ def _write_json(path: Path, data: dict) -> None:
     """Pretty strict JSON, UTF-8."""
     text = json.dumps(_json_safe(data), indent=2, ensure_ascii=False, allow_nan=False)
     path.write_text(text + "\n", encoding="utf-8")
+
+
+META_CHECKSUM = "meta_sha256"  # uvp_model.json's checksum of its own content (models saved before it have none)
+
+
+def meta_checksum(meta: dict) -> str:
+    """sha256 of uvp_model.json's content without its checksum field, as canonical JSON (sorted keys, no spaces)."""
+    body = {k: v for k, v in meta.items() if k != META_CHECKSUM}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _sha256(path: Path) -> str:
@@ -203,6 +214,7 @@ def save_model(model, path: str | Path) -> Path:
         meta = json.loads((tmp / META_FILE).read_text(encoding="utf-8"))
         (tmp / CARD_FILE).write_text(model_card(meta), encoding="utf-8")
         meta["files"][CARD_FILE] = _sha256(tmp / CARD_FILE)
+        meta[META_CHECKSUM] = meta_checksum(meta)  # an edit by hand (a label mean, the target) is refused on loading
         _write_json(tmp / META_FILE, meta)
         fsync_tree(tmp)  # durable content before the rename publishes it
         old = None
@@ -295,6 +307,10 @@ def read_meta(folder: Path) -> dict:
             f"{', '.join(map(str, SUPPORTED_VERSIONS))}. Retrain the model or upgrade UVP.",
             path,
         )
+    if META_CHECKSUM in meta and meta[META_CHECKSUM] != meta_checksum(meta):
+        raise ModelLoadError(f"{path} was changed after the model was saved (its {META_CHECKSUM} does not match its "
+                             "content): the settings and statistics it holds can no longer be trusted. Use an "
+                             "unchanged copy or retrain.", path)  # fmt: skip
     return meta
 
 
