@@ -52,8 +52,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         return 1
     events = result.dataset.events
     print(
-        f"OK: layout {result.layout}; {len(events):,} events, {events['user_id'].nunique():,} users, "
-        f"{events['item_id'].nunique():,} items; {len(result.report.warnings)} warning(s)."
+        f"OK: layout {result.layout}; {len(events):,} events, {events['user_id'].nunique():,} users and "
+        f"{events['item_id'].nunique():,} items with events; {len(result.report.warnings)} warning(s)."
     )
     return 0
 
@@ -68,6 +68,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if args.name:
         dataset = replace(dataset, name=args.name)
     record = Workspace(args.workspace).save_dataset(dataset)
+    if record.name != dataset.name:
+        print(f"note: this data is already stored as {record.name!r} ({record.id}); its name stays.", file=sys.stderr)
     print(record.id)
     return 0
 
@@ -111,6 +113,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in {"epochs": args.epochs, "seed": args.seed}.items() if v is not None}
     config = TrainConfig(mode=args.mode, target=args.target, **overrides)
     model = train(result.dataset, config, encoder_dir=args.encoder, progress=ConsoleProgress())
+    if (Path(args.out) / "uvp_model.json").is_file():
+        print(f"note: replacing the model saved in {args.out}", file=sys.stderr)
     path = model.save(args.out)
     print(json.dumps({"model": str(path), "target": model.target, "task": model.task, "metrics": model.metrics_}, default=str))
     return 0

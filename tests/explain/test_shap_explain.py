@@ -198,3 +198,13 @@ def test_population_background_is_additive_on_the_real_encoder_path(rating_model
     masked_all = [masked_inputs(inputs, features, np.zeros(len(features), bool), row) for row in background.rows()]
     assert len({repr(sorted(row.profile.items())) for row in masked_all}) > 1  # the sampled users differ
     assert float(exp.base_values) == pytest.approx(float(np.mean(rating_model.score_inputs(masked_all))), abs=1e-6)
+
+
+def test_an_id_the_model_never_saw_is_not_called_a_learned_bias(rating_model, rating_dataset):
+    """explain on an unknown user labelled it "user ID NEWUSER (learned user bias)"; no bias was learned for it."""
+    from uvp_core.explain import background_for
+
+    inputs = rating_model.pair_inputs(rating_dataset, "NEWUSER", "i001")
+    names = explain_inputs(rating_model, inputs, background_for(rating_model, rating_dataset)).feature_names
+    assert "user ID NEWUSER (not seen in training: no learned bias)" in names
+    assert "item ID i001 (learned item bias, popularity)" in names

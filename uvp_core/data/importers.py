@@ -418,7 +418,7 @@ def import_transactions(raw: RawTable, ctx: _Context, name: str) -> Bundle:
     missing = [r for r in TRANSACTION_REQUIRED if r not in roles]
     for role in missing:
         bundle.issues.append(_error(raw.file, "missing_required_column",
-                                    f"The transaction log needs a {role!r} column; map one with {role}=COLUMN.",
+                                    f"The transaction log needs the column {role!r}; map one with {role}=COLUMN.",
                                     column=role))  # fmt: skip
     if missing:
         bundle.unreadable.update({"events", "items", "users"})

@@ -355,8 +355,8 @@ def to_utf8(data: bytes, file: str, encoding: str | None, has_header: bool = Tru
             _error(
                 file,
                 "non_utf8_encoding",
-                f"The file is encoded as {wide}, not UTF-8; re-save it as UTF-8 (or pass "
-                f"encoding='{wide.lower()}').",
+                f"The file is encoded as {wide}, not UTF-8; re-save it as UTF-8 (or read it as it is: "
+                f"--encoding {wide.lower()} on the command line, encoding='{wide.lower()}' in Python).",
             )
         )
     if sample.startswith(b"\xef\xbb\xbf"):
@@ -389,7 +389,7 @@ def to_utf8(data: bytes, file: str, encoding: str | None, has_header: bool = Tru
             file,
             "non_utf8_encoding",
             f"The file is not UTF-8 (byte 0x{data[bad]:02x} on line {line_no}); it looks like {guess}. "
-            f"Re-save it as UTF-8, or pass encoding='{guess}' to read it as {guess}.",
+            f"Re-save it as UTF-8, or read it as {guess}: --encoding {guess} on the command line, encoding='{guess}' in Python.",
             rows=(row,) if row > 0 else (),
             n_rows=1 if row > 0 else 0,
             example=_clip(line.decode(guess, errors="replace")),

@@ -290,7 +290,7 @@ def _missing_required(table: str, raw: RawTable, mapping: Mapping[str, str], iss
                     file=raw.file,
                     column=role,
                     rule="missing_required_column",
-                    message=f"The {table} table needs a {role!r} column; none of the columns "
+                    message=f"The {table} table needs the column {role!r}; none of the columns "
                     f"({', '.join(map(str, raw.frame.columns))}) matches it (synonyms include {examples}). "
                     f"Rename a column or map one with {role}=COLUMN.",
                 )

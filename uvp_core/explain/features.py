@@ -138,8 +138,9 @@ def used_history(inputs: PairInputs, history_k: int) -> list[int]:
     return order[-history_k:] if history_k else []
 
 
-def pair_features(inputs: PairInputs, history_k: int) -> list[Feature]:
-    """The interpretable features of one pair: attributes, history events (most recent first), item fields, IDs."""
+def pair_features(inputs: PairInputs, history_k: int, *, known_user: bool = True, known_item: bool = True) -> list[Feature]:
+    """The interpretable features of one pair: attributes, history events (most recent first), item fields, IDs
+    (an ID the model never saw in training is named so: it has no learned bias)."""
     out = [
         Feature(f"{attribute_name(k)} = {format_value(v)}", "profile", "attribute", k, format_value(v))
         for k, v in inputs.profile.items()
@@ -153,9 +154,11 @@ def pair_features(inputs: PairInputs, history_k: int) -> list[Feature]:
         if k != "item_id" and not is_missing(v):
             out.append(Feature(f"item {attribute_name(k)} = {_short(format_value(v))}", "item", "item_field", k, format_value(v)))
     if inputs.user_id is not None:
-        out.append(Feature(f"user ID {inputs.user_id} (learned user bias)", "collaborative", "user_id", "user_id", str(inputs.user_id)))
+        about = "learned user bias" if known_user else "not seen in training: no learned bias"
+        out.append(Feature(f"user ID {inputs.user_id} ({about})", "collaborative", "user_id", "user_id", str(inputs.user_id)))
     if inputs.item_id is not None:
-        out.append(Feature(f"item ID {inputs.item_id} (learned item bias, popularity)", "collaborative", "item_id", "item_id", str(inputs.item_id)))
+        about = "learned item bias, popularity" if known_item else "not seen in training: no learned bias"
+        out.append(Feature(f"item ID {inputs.item_id} ({about})", "collaborative", "item_id", "item_id", str(inputs.item_id)))
     return _unique_names(out)
 
 
