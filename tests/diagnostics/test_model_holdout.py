@@ -152,3 +152,15 @@ def test_the_cutoff_is_recorded_with_the_model_and_matches_the_recomputed_one(ra
     older = SimpleNamespace(**{**vars(rating_model), "metrics_": {}})  # a model saved before the cutoff was recorded
     older.target, older.task, older.config = rating_model.target, rating_model.task, rating_model.config
     assert E.model_validation_cutoff(older, rating_dataset) == pd.Timestamp(recorded)
+
+
+def test_a_test_file_note_says_how_many_rows_had_no_usable_label(rating_model, rating_dataset, tmp_path) -> None:
+    """evaluate --test left rows with ratings 'five' or empty out quietly (only a count deep in the JSON)."""
+    from uvp_core.diagnostics import evaluation_set
+
+    late = rating_dataset.events.tail(3)
+    rows = [f"{u},{i},{t.isoformat()},{r}" for u, i, t, r in zip(late["user_id"], late["item_id"], late["timestamp"], ["4", "five", ""], strict=True)]
+    (tmp_path / "t.csv").write_text("user_id,item_id,timestamp,rating\n" + "\n".join(rows) + "\n")
+    evalset = evaluation_set.read_test_set(tmp_path / "t.csv", rating_dataset, "rating")
+    note = evaluation_set.annotate_test_set(evalset, rating_model, rating_dataset).note
+    assert len(evalset.pairs) == 1 and note.endswith("; 2 row(s) without a usable label were left out")

@@ -217,24 +217,28 @@ def holdout_for_models(model_a: Any, model_b: Any, dataset: Dataset, fraction: f
 def annotate_test_set(evalset: EvaluationSet, model: Any, dataset: Dataset) -> EvaluationSet:
     """A test set with a note saying whether the model could have trained on its rows (by the model's validation cutoff)."""
     name = evalset.source
-    if not trained_on(model, dataset):
-        note = f"test file {name}: the model was trained on other data (its data fingerprint differs), so whether it saw these rows is unknown"
-        return replace(evalset, note=note)
-    cutoff = model_validation_cutoff(model, dataset)
+    same_data = trained_on(model, dataset)
+    cutoff = model_validation_cutoff(model, dataset) if same_data else None
     times = evalset.pairs["timestamp"]
-    if cutoff is None:
+    if not same_data:
+        note = f"test file {name}: the model was trained on other data (its data fingerprint differs), so whether it saw these rows is unknown"
+    elif cutoff is None:
         note = f"partly in-sample: the model split its validation set at random, so it may have trained on rows of test file {name}"
     elif times.isna().any():
         note = f"test file {name}: rows without a timestamp — whether the model trained on them cannot be told"
     else:
         before = int((times < cutoff).sum())
         if before:
+            share = "every row" if before == len(times) else f"{before:,} of {len(times):,} rows"
             note = (
-                f"partly in-sample: {before:,} of {len(times):,} rows of test file {name} are before {_format_time(cutoff)}, "
-                "where the model's training data ends — it may have trained on them, so numbers are optimistic"
+                f"{'in-sample' if before == len(times) else 'partly in-sample'}: {share} of test file {name} "
+                f"{'is' if before == 1 else 'are'} before {_format_time(cutoff)}, where the model's training data ends — "
+                "it may have trained on them, so numbers are optimistic"
             )
         else:
             note = f"held-out: every row of test file {name} is from {_format_time(cutoff)} on, after the model's training data"
+    if evalset.dropped_rows:
+        note += f"; {evalset.dropped_rows:,} row(s) without a usable label were left out"
     return replace(evalset, note=note)
 
 
