@@ -72,6 +72,9 @@ def model_card(meta: dict) -> str:
         "## Validation metrics",
         "",
         *_metric_lines(meta["metrics"]),
+        *(["- These come from the validation period's training examples (its purchases or positives, non-converting "
+           "events and sampled items); the diagnostics pages score that period's events against their own candidates, "
+           "so their AUC and log loss differ."] if task == "binary" else []),
         "",
         "## Training",
         "",
@@ -89,7 +92,8 @@ def model_card(meta: dict) -> str:
         "scores = model.predict(dataset, pairs)  # pairs: user_id, item_id[, timestamp]",
         "```",
         "",
-        "Loading checks every file's sha256, refuses pickles and custom code, and checks the encoder's weights.",
+        "Loading checks every file's sha256 and uvp_model.json's own checksum, refuses pickles and custom code, and "
+        "checks the encoder's weights.",
         "",
         "## Limits",
         "",
