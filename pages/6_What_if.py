@@ -32,7 +32,7 @@ top = app_state.top_items(root, model_id, dataset_id, user_id, 10)["item_id"].as
 choices = top + [i for i in catalogue if i not in top]
 item_label = app_state.item_label(root, dataset_id)
 app_state.whatif_restored_item(dataset_id, choices)  # a reloaded link reopens its item
-item_id = right.selectbox("Candidate item (top predicted first)", choices, format_func=item_label, key="uvp.whatif_item")
+item_id = right.selectbox("Candidate item (top predicted first)", choices, format_func=item_label, key=app_state.WHATIF_ITEM)
 if st.session_state.get(app_state.WHATIF_PAIR) != (dataset_id, user_id, item_id):  # a new pair starts without edits
     st.session_state[app_state.WHATIF_PAIR] = (dataset_id, user_id, item_id)
     st.session_state[app_state.WHATIF_EDITS] = app_state.whatif_restored(model, dataset, dataset_id, user_id, item_id)  # or a link's

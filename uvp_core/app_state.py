@@ -23,9 +23,9 @@ from uvp_core.data.contract import Dataset
 from uvp_core.text.markdown import plain_markdown
 from uvp_core.workspace import Workspace, default_root
 
-# --- session-state keys (per browser session) --------------------------------------------------
 log = logging.getLogger(__name__)
 
+# --- session-state keys (per browser session) --------------------------------------------------
 ACTIVE_DATASET = "uvp.active_dataset_id"
 DATA_SOURCE = "uvp.data_source"
 UPLOAD_MAPPING = "uvp.upload_mapping_text"
@@ -471,6 +471,7 @@ EXPLAIN_ITEM = "uvp.explain_item"
 EXPLAIN_BACKGROUND = "uvp.explain_background"  # what a masked attribute takes: "mode" | "population" | "absent"
 TOKEN_REQUEST = "uvp.explain_token_request"  # (model, dataset, user, item, field) whose words were asked for
 WHATIF_EDITS = "uvp.whatif_edits"  # the edits the What-if page has applied, in order
+WHATIF_ITEM = "uvp.whatif_item"  # the What-if page's candidate item picker
 WHATIF_ROUND = "uvp.whatif_round"  # counts the (user, item) pairs opened on What-if: part of its value boxes' keys
 GROUP_TABLE = "uvp.explain_group_table"  # ((model, dataset, sample size), table) of the last group importance
 COHORT_RESULT = "uvp.whatif_cohort_result"  # ((model, dataset), description, CohortWhatIf) of the last cohort what-if
@@ -683,8 +684,8 @@ def whatif_link() -> str | None:
 def whatif_restored_item(dataset_id: str, choices: Sequence[str]) -> None:
     """Before the What-if item picker: select the item a reloaded link named (when it is one of the choices)."""
     carried = st.session_state.get(WHATIF_FROM_URL) or {}
-    if carried.get("dataset") == dataset_id and carried.get("item") in choices and "uvp.whatif_item" not in st.session_state:
-        st.session_state["uvp.whatif_item"] = carried["item"]
+    if carried.get("dataset") == dataset_id and carried.get("item") in choices and WHATIF_ITEM not in st.session_state:
+        st.session_state[WHATIF_ITEM] = carried["item"]
 
 
 def whatif_restored(model, dataset, dataset_id: str, user_id: str, item_id: str) -> list:

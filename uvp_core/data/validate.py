@@ -720,33 +720,28 @@ def max_cell_chars() -> int:
     return limit
 
 
-def _long_cells(raw: RawTable, limit: int, issues: _Issues) -> None:
-    """An error per column holding text cells longer than `limit` characters (nothing in the data needs them)."""
+def _text_cells(raw: RawTable, limit: int, issues: _Issues) -> None:
+    """Per text column, an error for cells longer than `limit` characters (nothing in the data needs them) and one
+    for cells holding a NUL character (0x00: no title, description or ID holds one)."""
     for column in raw.frame.columns:
         values = raw.frame[column]
         if values.dtype.kind in "biufcmM" or not len(values):
             continue
-        lengths = values.astype("string").str.len().to_numpy(dtype="float64", na_value=0.0)
+        text = values.astype("string")
+        lengths = text.str.len().to_numpy(dtype="float64", na_value=0.0)
         issues.add(_rows_issue(
             "cell_too_long", raw, str(column), lengths > limit, None,
             f"{{n}} cell(s) are longer than {limit:,} characters (the longest has {int(lengths.max()):,}): "
             f"a text that long is not a title, description or ID; check the quoting (an unclosed quote joins "
             f"the rest of the file into one cell) or raise {MAX_CELL_ENV}.",
         ))  # fmt: skip
-
-
-def _nul_cells(raw: RawTable, issues: _Issues) -> None:
-    """An error per column holding text cells with a NUL character (0x00): no title or ID holds one."""
-    for column in raw.frame.columns:
-        values = raw.frame[column]
-        if values.dtype.kind in "biufcmM" or not len(values):
-            continue
-        nul = values.astype("string").str.contains("\x00", regex=False).fillna(False).to_numpy(dtype=bool)
-        issues.add(_rows_issue(
-            "nul_character", raw, str(column), nul, values.astype("string").str.replace("\x00", "␀", regex=False),
-            "{n} cell(s) contain a NUL character (byte 0x00), which no title, description or ID should hold: "
-            "remove it (it often comes from a damaged export or a binary field).",
-        ))  # fmt: skip
+        nul = text.str.contains("\x00", regex=False).fillna(False).to_numpy(dtype=bool)
+        if nul.any():
+            issues.add(_rows_issue(
+                "nul_character", raw, str(column), nul, text.str.replace("\x00", "␀", regex=False),
+                "{n} cell(s) contain a NUL character (byte 0x00), which no title, description or ID should hold: "
+                "remove it (it often comes from a damaged export or a binary field).",
+            ))  # fmt: skip
 
 
 def build_dataset(
@@ -756,8 +751,7 @@ def build_dataset(
     issues = _Issues(bundle.issues)
     limit = max_cell_chars()
     for plan in bundle.tables.values():
-        _long_cells(plan.raw, limit, issues)
-        _nul_cells(plan.raw, issues)
+        _text_cells(plan.raw, limit, issues)
     used, shown = _plan_mapping(bundle, explicit or {}, issues)
     tables: dict[str, pd.DataFrame | None] = {}
     plans = bundle.tables
