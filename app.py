@@ -17,11 +17,12 @@ PAGES = [
     st.Page("pages/5_Explain_a_user.py", title="Explain a user"),
     st.Page("pages/6_What_if.py", title="What if"),
 ]
+navigation = st.navigation(PAGES)  # first: until it runs, the sidebar lists the pages/ folder (with an "app" entry)
 ws = app_state.workspace()
 app_state.restore_from_url(ws)  # a reload keeps the dataset, model and user named in the URL
 app_state.keep_shared_widgets()  # the user picked on one page is the user on the next
 app_state.preload_session_model(ws)  # in the background: the diagnostics and explain pages find it loaded
 try:
-    st.navigation(PAGES).run()
+    navigation.run()
 finally:
     app_state.remember_in_url()

@@ -72,8 +72,12 @@ def runs_panel() -> None:
     if succeeded - seen:  # a run just put a model in the registry: redraw the whole page
         st.session_state[app_state.SEEN_SUCCEEDED_RUNS] = succeeded
         for run in runs:
-            if run["id"] in succeeded - seen:  # loaded in the background while the analyst reads the results
-                app_state.preload_model(ws, (run.get("result") or {}).get("model_id"))
+            model_id = (run.get("result") or {}).get("model_id")
+            if run["id"] in succeeded - seen and model_id:
+                app_state.preload_model(ws, model_id)  # loaded in the background while the analyst reads the results
+                if run.get("owner") == app_state.session_owner():  # the analyst's own new model: every page uses it
+                    app_state.use_model(model_id)
+                    st.session_state[app_state.JUST_TRAINED] = model_id
         st.rerun()
     st.dataframe(model_registry.runs_frame(runs), hide_index=True)
     for run in runs[:5]:
@@ -123,7 +127,7 @@ else:
                           format_func=model_labels.get, key="uvp.registry_model")
     use, delete = st.columns(2)
     if use.button("Use this model", type="primary"):
-        st.session_state[app_state.ACTIVE_MODEL] = chosen
+        app_state.use_model(chosen)
     confirm = delete.popover("Delete this model…")
     confirm.warning(f"This removes {app_state.plain_markdown(model_labels[chosen])} and its folder from the workspace. "
                     "It cannot be undone.")  # fmt: skip
@@ -133,7 +137,9 @@ else:
             del st.session_state[app_state.ACTIVE_MODEL]
         st.rerun()
     if st.session_state.get(app_state.ACTIVE_MODEL):
-        st.success(f"Active model: {app_state.plain_markdown(model_labels.get(st.session_state[app_state.ACTIVE_MODEL], '?'))}")
+        fresh = st.session_state.pop(app_state.JUST_TRAINED, None) == st.session_state[app_state.ACTIVE_MODEL]
+        st.success(("Your run has finished; its model is now the one every page uses: " if fresh else "Active model: ")
+                   + app_state.plain_markdown(model_labels.get(st.session_state[app_state.ACTIVE_MODEL], "?")))  # fmt: skip
     with st.expander("Model card", expanded=True):
         card = model_registry.model_card_markdown(ws, chosen)  # names from the data are escaped: shown literally
         if card is None:
@@ -148,8 +154,12 @@ with st.form("load"):
     loaded = st.form_submit_button("Check and add to the registry")
 if loaded and folder.strip():
     try:
+        known = {m.id for m in models}
         model_id = model_registry.import_model_folder(ws, Path(folder.strip()))
-        st.session_state[app_state.ACTIVE_MODEL] = model_id
-        st.success(f"Added as {app_state.plain_markdown(model_id)} and made active.")
+        app_state.use_model(model_id)
+        st.session_state[app_state.MODEL_IMPORTED] = ("This folder is already in the registry as " if model_id in known else "Added as ") + model_id + "; it is now active."
+        st.rerun()  # the registry above lists it
     except (ValueError, FileNotFoundError) as exc:
         st.error(app_state.plain_markdown(str(exc)))
+if app_state.MODEL_IMPORTED in st.session_state:
+    st.success(app_state.plain_markdown(st.session_state.pop(app_state.MODEL_IMPORTED)))

@@ -271,6 +271,16 @@ def preload_session_model(ws: Workspace) -> None:
         preload_model(ws, default_model_id(ws, ids))
 
 
+MODEL_IMPORTED = "uvp.model_imported_message"  # what the last model-folder import did (shown once, after the rerun)
+JUST_TRAINED = "uvp.just_trained_model_id"  # a model this session's own run has just added (the Model page says so once)
+
+
+def use_model(model_id: str) -> None:
+    """Make a model the one every page of this session starts on (model pickers drop their previous choice)."""
+    st.session_state[ACTIVE_MODEL] = model_id
+    forget_widgets(EXPLAIN_MODEL, EVAL_MODEL)
+
+
 def active_model():
     """The model this session works with, if one is chosen."""
     model_id = st.session_state.get(ACTIVE_MODEL)
@@ -466,6 +476,7 @@ def memo(choice: EvaluationChoice, view: str, params: tuple, compute):
 # --- explanations (issue #5: Explain a user, What-if) -------------------------------------------
 # Appended section. Cached on the workspace root, the model id and the dataset id (a content
 # fingerprint); cached explanations and tables are read-only.
+EXPLAIN_MODEL = "uvp.explain_model"  # the Explain and What-if pages' model picker
 EXPLAIN_USER = "uvp.explain_user"
 EXPLAIN_ITEM = "uvp.explain_item"
 EXPLAIN_BACKGROUND = "uvp.explain_background"  # what a masked attribute takes: "mode" | "population" | "absent"
@@ -483,7 +494,7 @@ def explain_model_picker(ws: Workspace) -> str | None:
     if labels is None:
         return None
     ids = list(labels)
-    model_id = st.selectbox("Model", ids, index=ids.index(default_model_id(ws, ids)), format_func=labels.get, key="uvp.explain_model")
+    model_id = st.selectbox("Model", ids, index=ids.index(default_model_id(ws, ids)), format_func=labels.get, key=EXPLAIN_MODEL)
     st.session_state[ACTIVE_MODEL] = model_id
     warn_if_other_data(ws, model_id, active_dataset_id())
     return model_id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from dataclasses import asdict
@@ -53,6 +54,20 @@ def _register(ws: Workspace, model: Any, model_id: str, *, name: str, dataset_id
     return model_id
 
 
+def _registered_copy(ws: Workspace, folder: Path) -> str | None:
+    """The id of a registered model whose files are exactly this folder's (by the sha256s in uvp_model.json), if any."""
+    from uvp_core.model.persistence import META_FILE
+
+    def files(path: Path) -> dict | None:
+        try:
+            return json.loads((path / META_FILE).read_text(encoding="utf-8")).get("files")
+        except (OSError, ValueError, AttributeError):
+            return None
+
+    wanted = files(folder)
+    return next((m.id for m in ws.list_models() if wanted and files(ws.model_dir(m.id)) == wanted), None)
+
+
 def import_model_folder(ws: Workspace, folder: Path) -> str:
     """Check a model folder (all load checks), copy it into the workspace and register it.
 
@@ -62,17 +77,20 @@ def import_model_folder(ws: Workspace, folder: Path) -> str:
     from uvp_core.model import ModelLoadError, load_model
     from uvp_core.model.persistence import check_model_folder
 
-    folder = Path(folder)
+    folder = Path(str(folder).strip().strip("'\"")).expanduser()  # a pasted path may come quoted, or with ~
     if ".." in folder.parts:
         raise ValueError(
             f"{folder} was refused: a model folder path may not contain '..' segments; give the folder's full path."
         )
     if not folder.is_dir():
-        raise FileNotFoundError(f"{folder} is not a folder")
+        raise FileNotFoundError(f"{folder} is a file, not a model folder" if folder.exists() else f"{folder} does not exist")
     try:
         model = load_model(folder)
     except ModelLoadError as exc:
         raise ValueError(f"{folder} was refused: {exc}") from exc
+    same = _registered_copy(ws, folder)
+    if same is not None:
+        return same
     model_id = ws.new_model_id()
     with staged_dir(ws.model_dir(model_id)) as stage:
         shutil.copytree(folder, stage, dirs_exist_ok=True, symlinks=False)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from uvp_core import model_registry
+from uvp_core import app_state, model_registry
 from uvp_core.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[2]
@@ -53,6 +53,9 @@ def test_train_in_background_then_registry_and_card(workspace_root: Path, tiny_b
 
     at.run()
     assert not at.exception
+    # the analyst's own new model is the one every page now uses (an older choice used to stay pinned)
+    assert at.session_state[app_state.ACTIVE_MODEL] == model_id
+    assert any(s.value.startswith("Your run has finished; its model is now the one every page uses") for s in at.success)
     assert at.selectbox(key="uvp.finished_run").value == run["id"]  # its curves stay viewable after the run
     registry = next(d.value for d in at.dataframe if "val_rmse" in d.value.columns)
     assert model_id in set(registry["id"])
@@ -100,3 +103,16 @@ def test_deleting_a_model_asks_first(workspace_root: Path, rating_dataset, ratin
     at.button(key="uvp.delete_model").click().run()
     assert not at.exception, at.exception
     assert ws.list_models() == [] and not (workspace_root / "models" / model_id).exists()
+
+
+def test_loading_the_same_folder_twice_registers_it_once(workspace_root: Path, tmp_path: Path, rating_model) -> None:
+    """A folder imported again (here with a trailing slash and quotes, as pasted) made a second registry entry."""
+    folder = rating_model.save(tmp_path / "saved")
+    at = AppTest.from_file(str(REPO / "pages/2_Model.py"), default_timeout=120).run()
+    for typed, said in ((str(folder), "Added as "), (f'"{folder}/"', "This folder is already in the registry as ")):
+        at.text_input(key="uvp.load_folder").input(typed)
+        next(b for b in at.button if b.label == "Check and add to the registry").click().run()
+        assert not at.exception and not at.error, [e.value for e in at.error]
+        assert any(s.value.startswith(said) for s in at.success), [s.value for s in at.success]
+    assert len(Workspace(workspace_root).list_models()) == 1
+    assert at.session_state[app_state.ACTIVE_MODEL] == Workspace(workspace_root).list_models()[0].id
