@@ -8,6 +8,9 @@ import pandas as pd
 import streamlit as st
 
 from uvp_core import app_state, figures, jobs, model_registry
+from uvp_core.model import TrainConfig
+
+TRAIN_DEFAULTS = TrainConfig()
 
 st.set_page_config(page_title="UVP · Model", layout="wide")
 st.title("Model")
@@ -44,6 +47,9 @@ with st.form("train"):
     seed = d.number_input("Seed", 0, 2**31 - 1, 0)
     name = st.text_input("Model name", placeholder=f"{record.name} (the dataset's name when left empty)",
                          help="Pickers show it with the target and the model id.")
+    st.caption(f"finetune on a CPU is capped to {TRAIN_DEFAULTS.max_samples:,} training examples and "
+               f"{TRAIN_DEFAULTS.finetune_epochs} epochs (Max epochs applies to frozen); the run first times a few steps and "
+               "shows its estimate in its status below, so you can cancel it before it goes on.")  # fmt: skip
     submitted = st.form_submit_button("Queue training", type="primary")
 if submitted:
     name = name.strip() or record.name
@@ -87,7 +93,7 @@ def runs_panel() -> None:
         with st.container(border=True):
             progress = run["progress"]
             st.text(f"Run {run['id']} · {run['params'].get('name', '')} · {status}")
-            st.progress(model_registry.progress_fraction(progress, run["params"].get("epochs")), text=model_registry.progress_text(progress))
+            st.progress(model_registry.progress_fraction(progress, model_registry.run_epochs(run["params"])), text=model_registry.progress_text(progress))
             if progress.get("history"):
                 st.plotly_chart(figures.training_curves(pd.DataFrame(progress["history"]), model_registry.validation_metric_name(
                     run["params"].get("target", ""))), key=f"curve-{run['id']}")  # fmt: skip

@@ -59,3 +59,16 @@ def test_dead_worker_marks_run_interrupted_and_resume_requeues(
     assert ws.get_run(run_id)["status"] == "succeeded"
     with pytest.raises(ValueError, match="succeeded"):
         jobs.resume(ws, run_id, start_worker=False)
+
+
+def test_finetune_progress_counts_its_own_epochs_and_shows_the_estimate() -> None:
+    """A finetune run's bar peaked at 10% (measured against the form's 30 frozen epochs, while it runs 3), and its
+    "Fine-tuning will take about 42.5 minutes" message never reached the page."""
+    from uvp_core import model_registry
+
+    finetune = {"mode": "finetune", "epochs": 30}
+    assert model_registry.run_epochs(finetune) == 3 and model_registry.run_epochs({"mode": "frozen", "epochs": 30}) == 30
+    last_step = {"phase": "training", "epoch": 3, "step": 63, "total_steps": 63}
+    assert model_registry.progress_fraction(last_step, model_registry.run_epochs(finetune)) == 1.0
+    estimate = {"phase": "estimate", "eta_seconds": 2549.0, "message": "Fine-tuning will take about 42.5 minutes"}
+    assert model_registry.progress_text(estimate) == "Fine-tuning will take about 42.5 minutes"

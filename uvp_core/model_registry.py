@@ -172,10 +172,20 @@ def progress_fraction(progress: dict[str, Any], max_epochs: int | None) -> float
     return within
 
 
+def run_epochs(params: dict[str, Any]) -> int:
+    """The most epochs a queued run can take: its `epochs`, or TrainConfig's `finetune_epochs` in finetune mode."""
+    from uvp_core.model import TrainConfig
+
+    fields = {k: v for k, v in params.items() if k in ("mode", "epochs", "finetune_epochs")}
+    return TrainConfig(**fields).n_epochs
+
+
 def progress_text(progress: dict[str, Any]) -> str:
     """One line describing a run's last progress report."""
     if not progress:
         return "waiting for the worker…"
+    if progress.get("phase") == "estimate" and progress.get("message"):
+        return str(progress["message"])  # "Fine-tuning will take about 42.5 minutes"
     parts = [str(progress.get("phase", ""))]
     if progress.get("epoch"):
         parts.append(f"epoch {progress['epoch']}")
