@@ -6,7 +6,17 @@ import pandas as pd
 import streamlit as st
 
 from uvp_core import app_state
-from uvp_core.explain import ExplainConfig, compare_explanations, contributions_frame, figures, group_importance, tokens, whatif
+from uvp_core.explain import (
+    CAPPED_NOTE,
+    ExplainConfig,
+    capped_at,
+    compare_explanations,
+    contributions_frame,
+    figures,
+    group_importance,
+    tokens,
+    whatif,
+)
 from uvp_core.explain.features import GROUP_LABELS
 
 st.set_page_config(page_title="UVP · Explain a user", layout="wide")
@@ -20,7 +30,7 @@ model, dataset, users = context.model, context.dataset, context.users
 # --- pick a user -------------------------------------------------------------------------------------
 st.header("User")
 query = st.text_input("Search users by id or attribute", key="uvp.explain_query")
-found = whatif.search_users(users, query)
+found = whatif.search_users(users, query, keep=st.session_state.get(app_state.EXPLAIN_USER))  # a linked user stays listed
 if found.empty:
     st.info("No user matches this search.")
     st.stop()
@@ -34,12 +44,19 @@ left.dataframe(users.loc[users["user_id"] == user_id].T.rename(columns=lambda _:
 inputs = model.pair_inputs(dataset, user_id, "")  # the history is the same for every candidate item
 right.subheader(f"History the model reads (most recent {model.history_k})")
 right.dataframe(whatif.history_table(inputs, model.history_k), hide_index=True)
+if inputs.time is not None:
+    right.caption(f"Predicted as of {pd.Timestamp(inputs.time):%Y-%m-%d %H:%M} UTC, the time of the latest event in the data: "
+                  "the explanation's \"… days before\" count back from then.")  # fmt: skip
 
 # --- top items ---------------------------------------------------------------------------------------
 st.header("Top predicted items")
 k = st.slider("How many", 3, 30, 10, key="uvp.explain_k")
 top = app_state.top_items(root, model_id, dataset_id, user_id, k)
 st.dataframe(top, hide_index=True)
+cap = capped_at(model, float(top["score"].max())) if len(top) else None
+if cap is not None and (top["score"] == cap).sum() > 1:
+    st.caption(f"Predictions are capped at the end of the rating scale ({cap:g}); the items shown at {cap:g} are ranked "
+               "by the model's score before the cap.")  # fmt: skip
 candidates = top["item_id"].astype(str).tolist()
 if not candidates:
     st.info("This user has interacted with every item.")
@@ -60,6 +77,8 @@ c.metric("Sum of contributions", f"{float(exp.values.sum()):+.4f}")
 st.text(f"base value {float(exp.base_values):.4f} + contributions {float(exp.values.sum()):+.4f} = {exp.prediction:.4f} "
         f"({exp.algorithm} SHAP over {len(exp.values)} features, {exp.evaluations:,} model evaluations)")  # fmt: skip
 st.plotly_chart(figures.waterfall(exp, top=12, x_title=figures.output_title(model)), key="waterfall")
+if (cap := capped_at(model, exp.prediction)) is not None:
+    st.caption(CAPPED_NOTE.format(cap=cap))
 st.dataframe(contributions_frame(exp), hide_index=True, key="contributions")
 if attributes == "mode":
     st.caption("A field whose value is the one it is masked to (the dataset's most common value or median) gets exactly 0: "
@@ -97,6 +116,9 @@ if others:
     other = app_state.pair_explanation(root, model_id, dataset_id, user_id, second, attributes)
     st.text(f"first item {item_id}: {exp.prediction:.4f} · second item {second}: {other.prediction:.4f} · "
             f"difference {exp.prediction - other.prediction:+.4f} (the sum of the differences below)")  # fmt: skip
+    if capped_at(model, exp.prediction) is not None and capped_at(model, other.prediction) == capped_at(model, exp.prediction):
+        st.info("Both predictions are capped at the same end of the rating scale, so the difference is 0 whatever the "
+                "features say; the items above are still ranked by the model's score before the cap.")  # fmt: skip
     comparison = compare_explanations(exp, other)
     st.plotly_chart(figures.compare_items(comparison), key="compare")
     st.dataframe(comparison, hide_index=True, key="compare_table")

@@ -208,3 +208,15 @@ def test_an_id_the_model_never_saw_is_not_called_a_learned_bias(rating_model, ra
     names = explain_inputs(rating_model, inputs, background_for(rating_model, rating_dataset)).feature_names
     assert "user ID NEWUSER (not seen in training: no learned bias)" in names
     assert "item ID i001 (learned item bias, popularity)" in names
+
+
+def test_a_prediction_at_the_end_of_the_rating_scale_is_recognised(rating_model):
+    """MovieLens user 1's top ten items all showed 5 (the cap), and their explanations split credit for a capped
+    value without saying so; the Explain page now says when a prediction sits at the cap."""
+    from uvp_core.explain import capped_at
+
+    stats = rating_model.label_stats_
+    assert capped_at(rating_model, float(stats["max"])) == stats["max"]
+    assert capped_at(rating_model, float(stats["min"])) == stats["min"]
+    assert capped_at(rating_model, (stats["min"] + stats["max"]) / 2) is None
+    assert capped_at(ToyModel(), 5.0) is None  # no rating scale: nothing is capped

@@ -145,3 +145,12 @@ def test_edits_survive_a_json_round_trip(rating_model, rating_dataset) -> None:
 def test_malformed_edit_records_are_refused_with_the_record_and_rule(rating_dataset, records, message) -> None:
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         whatif.edits_from_records(records, rating_dataset)
+
+
+def test_a_chosen_user_beyond_the_first_200_stays_listed() -> None:
+    """A link to MovieLens user 414 opened on user 1: the picker lists the first 200 users and reset the choice."""
+    table = pd.DataFrame({"user_id": [str(n) for n in range(1, 611)], "events": 20})
+    listed = whatif.search_users(table, "", keep="414")["user_id"].tolist()
+    assert listed[0] == "414" and len(listed) == 200 and listed.count("414") == 1
+    assert whatif.search_users(table, "", keep="7")["user_id"].tolist()[:2] == ["7", "1"]
+    assert whatif.search_users(table, "", keep="nobody")["user_id"].tolist()[:2] == ["1", "2"]

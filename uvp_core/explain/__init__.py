@@ -13,7 +13,9 @@ Public surface:
 from uvp_core.explain import figures, whatif
 from uvp_core.explain.features import GROUP_LABELS, GROUPS, Background, Feature, background_for, masked_inputs, pair_features
 from uvp_core.explain.shap_explain import (
+    CAPPED_NOTE,
     ExplainConfig,
+    capped_at,
     compare_explanations,
     contributions_frame,
     explain_inputs,
@@ -31,6 +33,8 @@ __all__ = [
     "ExplainConfig",
     "Feature",
     "background_for",
+    "capped_at",
+    "CAPPED_NOTE",
     "compare_explanations",
     "contributions_frame",
     "explain_inputs",

@@ -175,6 +175,19 @@ def explain_pair(model, dataset, user_id: str, item_id: str, time=None, *, backg
     return explain_inputs(model, inputs, background or background_for(model, dataset), config)
 
 
+def capped_at(model, value: float) -> float | None:
+    """The end of the rating scale a regression prediction sits at (predictions are clipped to the training labels'
+    range), or None (binary models, or a value inside the range)."""
+    if getattr(model, "task", None) != "regression":
+        return None
+    stats = model.label_stats_
+    return next((float(end) for end in (stats["max"], stats["min"]) if abs(value - end) < 1e-9), None)
+
+
+CAPPED_NOTE = ("This prediction is at the end of the rating scale ({cap:g}), where predictions are capped: the contributions "
+               "explain the capped value, so the credit for the part the model put beyond the cap is shared among the features.")
+
+
 def contributions_frame(exp: shap.Explanation) -> pd.DataFrame:
     """One row per feature: feature, group, value (data), contribution; largest |contribution| first."""
     frame = pd.DataFrame(

@@ -383,11 +383,13 @@ def user_table(dataset) -> pd.DataFrame:
     return frame.sort_values("user_id", kind="stable").reset_index(drop=True)
 
 
-def search_users(table: pd.DataFrame, query: str, limit: int = 200) -> pd.DataFrame:
-    """Users whose id or any attribute contains the query (case-insensitive), at most `limit`."""
+def search_users(table: pd.DataFrame, query: str, limit: int = 200, keep: str | None = None) -> pd.DataFrame:
+    """Users whose id or any attribute contains the query (case-insensitive), at most `limit`; with no query,
+    `keep` (the user already chosen, e.g. from a link) is listed first even when it is not among the first `limit`."""
     query = query.strip().lower()
     if not query:
-        return table.head(limit)
+        kept = table.loc[table["user_id"] == keep] if keep is not None else table.iloc[:0]
+        return pd.concat([kept, table.loc[table["user_id"] != keep].head(limit - len(kept))]) if len(kept) else table.head(limit)
     text = table.drop(columns=["events"]).astype(str).apply(lambda c: c.str.lower().str.contains(query, regex=False))
     return table.loc[text.any(axis=1)].head(limit)
 
