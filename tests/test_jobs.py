@@ -72,3 +72,13 @@ def test_finetune_progress_counts_its_own_epochs_and_shows_the_estimate() -> Non
     assert model_registry.progress_fraction(last_step, model_registry.run_epochs(finetune)) == 1.0
     estimate = {"phase": "estimate", "eta_seconds": 2549.0, "message": "Fine-tuning will take about 42.5 minutes"}
     assert model_registry.progress_text(estimate) == "Fine-tuning will take about 42.5 minutes"
+
+
+def test_runs_table_tells_runs_of_one_dataset_apart() -> None:
+    """Two default runs with different seeds looked identical in the runs table (same name, no seed column)."""
+    from uvp_core import model_registry
+
+    runs = [{"id": f"r{seed}", "params": {"name": "sample_data", "seed": seed, "epochs": 30, "mode": "frozen"}, "status": "succeeded",
+             "created_at": "2026-11-29T14:00:00Z"} for seed in (0, 9)]  # fmt: skip
+    table = model_registry.runs_frame(runs)
+    assert table["seed"].tolist() == [0, 9] and table["epochs"].tolist() == [30, 30]

@@ -85,7 +85,7 @@ def training_curves(history: pd.DataFrame, metric_name: str = "validation metric
         go.Scatter(x=history["epoch"], y=history["val_metric"], name=metric_name, mode="lines+markers", yaxis="y2")
     )
     fig.update_layout(
-        **LAYOUT, title="Training curves", xaxis_title="epoch", yaxis_title="loss",
+        **LAYOUT, title="Training curves", xaxis={"title": "epoch", "dtick": 1}, yaxis_title="loss",  # whole epochs
         yaxis2={"title": f"{metric_name} (lower is better)", "overlaying": "y", "side": "right"}, legend={"orientation": "h", "y": -0.3},
     )
     return fig

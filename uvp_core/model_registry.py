@@ -141,12 +141,13 @@ def models_frame(models: list[ModelRecord]) -> pd.DataFrame:
 
 
 def runs_frame(runs: list[dict[str, Any]]) -> pd.DataFrame:
-    """Training runs as a table: run, name, status, target, mode, dataset, created, finished, model."""
+    """Training runs as a table: run, name, status, target, mode, seed, epochs, dataset, created, finished, model."""
     return pd.DataFrame(
         [
             {
                 "run": r["id"], "name": r["params"].get("name", ""), "status": r["status"],
                 "target": r["params"].get("target", ""), "mode": r["params"].get("mode", "frozen"),
+                "seed": r["params"].get("seed", 0), "epochs": run_epochs(r["params"]),  # runs of one dataset differ here
                 "dataset": r["params"].get("dataset_id", ""), "created": r["created_at"], "finished": r.get("finished_at") or "",
                 "model": (r.get("result") or {}).get("model_id", ""),
             }
