@@ -580,8 +580,16 @@ def top_items(root: str, model_id: str, dataset_id: str, user_id: str, k: int):
 # --- page set-up shared by the diagnostics pages and by the explanation pages -------------------
 
 
+def note_training_load(ws: Workspace) -> None:
+    """A caption when a training run is running: it shares this machine's cores, so pages are slower until it ends."""
+    if any(r["status"] == "running" for r in ws.list_runs("train")):
+        st.caption("A training run is running on this machine and shares its processor cores: this page is slower "
+                   "until it finishes (see the Model page).")  # fmt: skip
+
+
 def evaluation_or_stop(ws: Workspace) -> tuple[EvaluationChoice, PageEvaluation]:
     """The picked model and evaluation set, scored; stops the page with a message when there is none."""
+    note_training_load(ws)
     choice = evaluation_picker(ws)
     if choice is None:
         st.stop()
@@ -610,6 +618,7 @@ class ExplainContext:
 
 def explain_context_or_stop(ws: Workspace) -> ExplainContext:
     """The picked model with the active dataset; stops the page when no model can be picked."""
+    note_training_load(ws)
     root = str(ws.root.resolve())
     model_id = explain_model_picker(ws)
     if model_id is None:

@@ -261,3 +261,15 @@ def test_a_new_session_loads_its_model_in_the_background(registered, monkeypatch
     release.set()
     first.join(60)
     assert not first.is_alive()
+
+
+def test_pages_say_when_a_training_run_shares_the_cores(registered) -> None:
+    """While a run trained, Segments took 95 s and Explain 42 s to load (3-15 s idle), and neither said why."""
+    model_id, dataset_id = registered
+    ws = Workspace(Path(app_state.default_root()))
+    at = _open("5_Explain_a_user.py", model_id, dataset_id)
+    assert not any("training run is running" in c.value for c in at.caption)
+    run_id = ws.create_run("train", {"dataset_id": dataset_id}, "someone")
+    ws.update_run(run_id, status="running")
+    at.run()
+    assert any(c.value.startswith("A training run is running on this machine") for c in at.caption)
