@@ -116,7 +116,7 @@ if others:
     other = app_state.pair_explanation(root, model_id, dataset_id, user_id, second, attributes)
     st.text(f"first item {item_id}: {exp.prediction:.4f} · second item {second}: {other.prediction:.4f} · "
             f"difference {exp.prediction - other.prediction:+.4f} (the sum of the differences below)")  # fmt: skip
-    if capped_at(model, exp.prediction) is not None and capped_at(model, other.prediction) == capped_at(model, exp.prediction):
+    if cap is not None and capped_at(model, other.prediction) == cap:  # cap: where the first prediction sits (above)
         st.info("Both predictions are capped at the same end of the rating scale, so the difference is 0 whatever the "
                 "features say; the items above are still ranked by the model's score before the cap.")  # fmt: skip
     comparison = compare_explanations(exp, other)
