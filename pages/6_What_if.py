@@ -148,7 +148,7 @@ with st.form("cohort"):
     cohort_item = st.selectbox("Candidate item for every user", catalogue, format_func=item_label, key="uvp.cohort_item")
     a, b = st.columns(2)
     if edit_kind == EDIT_KINDS[0]:
-        categories = sorted(dataset.items["category"].astype(str).unique()) if dataset.items is not None and "category" in dataset.items else []
+        categories = whatif.category_values(dataset.items)  # single categories, also from "Crime|Thriller"
         category = a.selectbox("Category", categories or ["(none)"], key="uvp.cohort_category")
         event_kind = b.selectbox("Event", model.kinds_, index=len(model.kinds_) - 1, key="uvp.cohort_kind")
     elif edit_kind == EDIT_KINDS[1]:

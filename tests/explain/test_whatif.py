@@ -154,3 +154,16 @@ def test_a_chosen_user_beyond_the_first_200_stays_listed() -> None:
     assert listed[0] == "414" and len(listed) == 200 and listed.count("414") == 1
     assert whatif.search_users(table, "", keep="7")["user_id"].tolist()[:2] == ["7", "1"]
     assert whatif.search_users(table, "", keep="nobody")["user_id"].tolist()[:2] == ["1", "2"]
+
+
+def test_cohort_categories_are_single_genres_of_multi_genre_items() -> None:
+    """The cohort picker listed every MovieLens genre combination ("Crime|Film-Noir|Thriller"), hundreds of them."""
+    from uvp_core.data.contract import Dataset
+
+    items = pd.DataFrame({"item_id": ["a", "b", "c"], "category": ["Crime|Thriller", "Comedy", "Thriller|Comedy"], "title": ["A", "B", "C"]})
+    events = pd.DataFrame({"user_id": ["u", "u", "v"], "item_id": ["c", "c", "a"],
+                           "timestamp": pd.to_datetime([1, 2, 3], unit="D", utc=True), "rating": [4.0, 5.0, 3.0]})  # fmt: skip
+    assert whatif.category_values(items) == ["Comedy", "Crime", "Thriller"]
+    dataset = Dataset(events=events, items=items, users=None, name="genres")
+    assert whatif.add_event_in_category(dataset, "Thriller", "rated 5").item_id == "c"  # the most popular Thriller item
+    assert whatif.add_event_in_category(dataset, "Crime", "rated 5").item_id == "a"

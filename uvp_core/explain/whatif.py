@@ -162,10 +162,23 @@ def add_event(dataset, item_id: str, kind: str, days_before: float = 0.0, column
     return AddEvent(item_id, kind, tuple(fields.items()), days_before)
 
 
+CATEGORY_SEPARATOR = "|"  # items of several categories list them joined (MovieLens genres: "Crime|Thriller")
+
+
+def category_values(items: pd.DataFrame | None) -> list[str]:
+    """The single categories of a catalogue, sorted ("Crime|Thriller" counts as Crime and Thriller)."""
+    if items is None or "category" not in items:
+        return []
+    parts = items["category"].dropna().astype(str).str.split(CATEGORY_SEPARATOR, regex=False).explode().str.strip()
+    return sorted(set(parts[parts != ""]))
+
+
 def add_event_in_category(dataset, category: str, kind: str, columns: Sequence[str] | None = None) -> AddEvent:
-    """An AddEvent on the most popular item of a category ("one more purchase in category X")."""
+    """An AddEvent on the most popular item of a category ("one more purchase in category X"; an item listing
+    several categories, "Crime|Thriller", is in each)."""
     items = dataset.items
-    ids = items.loc[items["category"].astype(str) == str(category), "item_id"].astype(str)
+    listed = items["category"].astype(str).str.split(CATEGORY_SEPARATOR, regex=False)
+    ids = items.loc[listed.apply(lambda values: str(category) in [v.strip() for v in values]), "item_id"].astype(str)
     if ids.empty:
         raise ValueError(f"no item in category {category!r}")
     counts = dataset.events["item_id"].astype(str).value_counts()
