@@ -39,3 +39,15 @@ def test_explain_command_writes_additive_json(tmp_path: Path, rating_model, rati
     assert sampled["background"] == "population" and sampled["prediction"] == record["prediction"]
     assert abs(sampled["base_value"] + sum(c["value"] for c in sampled["contributions"]) - sampled["prediction"]) < 1e-4
     assert sampled["base_value"] != record["base_value"]  # averaged over sampled users' attributes
+
+    many = tmp_path / "pairs.csv"  # one process for many pairs: a call each paid imports, loading and shap's compile
+    many.write_text("user_id,item_id\nu001,i005\nu002,i003\nNEWUSER,i001\n")
+    batch = tmp_path / "batch.json"
+    code = main(["explain", "--model", str(model_dir), "--data", str(data), "--pairs", str(many), "--out", str(batch), "--permutations", "2"])
+    assert code == 0
+    records = json.loads(batch.read_text())["explanations"]
+    assert [(r["user_id"], r["item_id"]) for r in records] == [("u001", "i005"), ("u002", "i003"), ("NEWUSER", "i001")]
+    assert records[0]["prediction"] == record["prediction"] and records[0]["contributions"] == record["contributions"]
+    for r in records:
+        assert abs(r["base_value"] + sum(c["value"] for c in r["contributions"]) - r["prediction"]) < 1e-4
+    assert main(["explain", "--model", str(model_dir), "--data", str(data), "--user", "u001", "--out", str(batch)]) == 2  # no item
