@@ -65,6 +65,9 @@ if submitted:
         st.error(app_state.plain_markdown(str(exc)))
 
 
+RESUMABLE = ("interrupted", "failed", "cancelled")  # runs jobs.resume queues again
+
+
 @st.fragment(run_every=2.0)
 def runs_panel() -> None:
     """Live status of the training runs: progress, curves, cancel and resume."""
@@ -88,7 +91,7 @@ def runs_panel() -> None:
     st.dataframe(model_registry.runs_frame(runs), hide_index=True)
     for run in runs[:5]:
         status = run["status"]
-        if status not in (*jobs.ACTIVE_STATUSES, "interrupted", "failed"):
+        if status not in (*jobs.ACTIVE_STATUSES, *RESUMABLE):  # a cancelled run stays in view: it can go on
             continue
         with st.container(border=True):
             progress = run["progress"]
@@ -103,7 +106,7 @@ def runs_panel() -> None:
                 if st.button("Cancel", key=f"cancel-{run['id']}"):
                     jobs.request_cancel(ws, run["id"])
                     st.rerun(scope="fragment")
-            elif status in ("interrupted", "failed"):
+            elif status in RESUMABLE:  # from its last checkpoint
                 if st.button("Resume", key=f"resume-{run['id']}"):
                     jobs.resume(ws, run["id"])
                     st.rerun(scope="fragment")

@@ -116,3 +116,14 @@ def test_loading_the_same_folder_twice_registers_it_once(workspace_root: Path, t
         assert any(s.value.startswith(said) for s in at.success), [s.value for s in at.success]
     assert len(Workspace(workspace_root).list_models()) == 1
     assert at.session_state[app_state.ACTIVE_MODEL] == Workspace(workspace_root).list_models()[0].id
+
+
+def test_a_cancelled_run_stays_in_view_and_can_resume(workspace_root: Path) -> None:
+    """A cancelled run vanished from the panel with no confirmation, and could not be resumed from the page."""
+    ws = Workspace(workspace_root)
+    run_id = ws.create_run("train", {"dataset_id": "d", "name": "my run", "epochs": 5}, "someone")
+    ws.update_run(run_id, status="cancelled")
+    at = AppTest.from_file(str(REPO / "pages/2_Model.py"), default_timeout=120).run()
+    assert not at.exception, at.exception
+    assert any(t.value == f"Run {run_id} · my run · cancelled" for t in at.text)
+    assert any(b.key == f"resume-{run_id}" for b in at.button)
