@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from dataclasses import asdict
@@ -56,12 +55,13 @@ def _register(ws: Workspace, model: Any, model_id: str, *, name: str, dataset_id
 
 def _registered_copy(ws: Workspace, folder: Path) -> str | None:
     """The id of a registered model whose files are exactly this folder's (by the sha256s in uvp_model.json), if any."""
-    from uvp_core.model.persistence import META_FILE
+    from uvp_core.model import ModelLoadError
+    from uvp_core.model.persistence import read_meta
 
     def files(path: Path) -> dict | None:
         try:
-            return json.loads((path / META_FILE).read_text(encoding="utf-8")).get("files")
-        except (OSError, ValueError, AttributeError):
+            return read_meta(path).get("files")
+        except ModelLoadError:
             return None
 
     wanted = files(folder)
