@@ -185,6 +185,8 @@ def test_seconds_milliseconds_and_iso_give_the_same_instant() -> None:
     for values in (
         ["1600000000"],
         ["1600000000000"],
+        ["1600000000000000"],  # microseconds (Spark, Kafka exports)
+        ["1600000000000000000"],  # nanoseconds (pandas, Arrow)
         ["2020-09-13T12:26:40Z"],
         ["2020-09-13 14:26:40+02:00"],
         ["2020-09-13T12:26:40"],
@@ -231,6 +233,12 @@ def test_epoch_unit_is_decided_per_column_by_magnitude() -> None:
     millis = load_events("u1,i1,1600000000000,4", "u2,i2,1600000001000,4", "u3,i3,1600000000,4")
     issue = one_issue(millis, "timestamp_out_of_range")
     assert issue.rows == (3,) and "Unix milliseconds" in issue.message
+    micros = load_events("u1,i1,1600000000000000,4", "u2,i2,1600000001000000,4", "u3,i3,1600000000000,4")
+    issue = one_issue(micros, "timestamp_out_of_range")  # a millisecond value among microseconds: 1970
+    assert issue.rows == (3,) and "Unix microseconds" in issue.message
+    assert micros.dataset is None
+    nanos = to_timestamps(pd.Series([1600000000123456789, 1600000001000000000]), NOW)
+    assert nanos.unit == "ns" and nanos.values.iloc[0] == pd.Timestamp("2020-09-13T12:26:40.123Z")
 
 
 def test_missing_timestamp_is_an_error() -> None:

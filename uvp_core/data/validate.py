@@ -4,8 +4,8 @@ Conversions (all vectorised):
 - IDs become `str`, surrounding spaces removed. Integer-typed IDs are written without a decimal
   point; a text column whose every value looks like `17850.0` (a float-formatted export) loses the
   `.0`. Nothing else is changed, so leading zeros stay.
-- `timestamp` becomes datetime64[ms, UTC] from Unix seconds or milliseconds (decided per column: a
-  median magnitude above 1e11 means milliseconds) or ISO 8601 text (no offset means UTC). It must lie
+- `timestamp` becomes datetime64[ms, UTC] from Unix seconds, milliseconds, microseconds or nanoseconds
+  (decided per column by the median magnitude: above 1e11 milliseconds, 1e14 microseconds, 1e17 nanoseconds) or ISO 8601 text (no offset means UTC). It must lie
   between 1990-01-01 and one day from now.
 - `rating`, `revenue`, `quantity` and items `price` become float64; text that is not a number, and
   NaN/inf, are errors. `label` must be 0/1 (or true/false) in every row and becomes int8.
@@ -46,7 +46,8 @@ from uvp_core.data.readers import RawTable
 log = logging.getLogger(__name__)
 
 MIN_TIMESTAMP = pd.Timestamp("1990-01-01", tz="UTC")
-MS_THRESHOLD = 1e11  # median |value| above this: Unix milliseconds, else seconds
+EPOCH_UNITS = ((1e17, "ns", 1e-6), (1e14, "us", 1e-3), (1e11, "ms", 1.0), (-np.inf, "s", 1000.0))  # (median |value| above, unit, to ms)
+EPOCH_UNIT_NAMES = {"s": "Unix seconds", "ms": "Unix milliseconds", "us": "Unix microseconds", "ns": "Unix nanoseconds"}
 _NAN_TEXT = frozenset({"nan", "-nan", "+nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"})
 _TRUE_TEXT = frozenset({"true", "t", "yes"})
 _FALSE_TEXT = frozenset({"false", "f", "no"})
@@ -208,8 +209,8 @@ def _epoch(values: np.ndarray, max_ms: float) -> tuple[np.ndarray, np.ndarray, s
     """Epoch numbers -> int64 ms, with the out-of-range mask and the unit used."""
     finite = np.isfinite(values)
     median = float(np.median(np.abs(values[finite]))) if finite.any() else 0.0
-    unit = "ms" if median > MS_THRESHOLD else "s"
-    ms = values * 1000.0 if unit == "s" else values
+    unit, scale = next((u, k) for above, u, k in EPOCH_UNITS if median > above)
+    ms = values * scale
     min_ms = MIN_TIMESTAMP.value / 1e6
     out_of_range = ~np.isnan(values) & (~finite | (ms < min_ms) | (ms > max_ms))  # ±inf is out of range, not 1970
     ok = finite & ~out_of_range
@@ -224,9 +225,9 @@ def _in_range(ts: pd.Series, max_ts: pd.Timestamp) -> tuple[pd.Series, np.ndarra
 
 
 def to_timestamps(series: pd.Series, now: pd.Timestamp | None = None) -> _Times:
-    """Parse Unix s/ms or ISO 8601 into datetime64[ms, UTC], with masks of bad cells.
+    """Parse Unix s/ms/us/ns or ISO 8601 into datetime64[ms, UTC], with masks of bad cells.
 
-    Numbers are epoch values (seconds or milliseconds by the column's median magnitude); other
+    Numbers are epoch values (their unit set by the column's median magnitude, EPOCH_UNITS); other
     text is read as ISO 8601, so a column may mix both. Naive datetimes are taken as UTC.
     """
     now = now or pd.Timestamp.now(tz="UTC")
@@ -418,7 +419,7 @@ def _binary_labels(raw: RawTable, column: str, issues: _Issues) -> pd.Series:
 def _timestamps(raw: RawTable, column: str, issues: _Issues, now: pd.Timestamp | None) -> pd.Series:
     times = to_timestamps(raw.frame[column], now)
     values = raw.frame[column]
-    unit = {"s": " (read as Unix seconds)", "ms": " (read as Unix milliseconds)"}.get(times.unit, "")
+    unit = f" (read as {EPOCH_UNIT_NAMES[times.unit]})" if times.unit in EPOCH_UNIT_NAMES else ""
     issues.add(
         _rows_issue("missing_value", raw, column, times.missing, None, "{n} row(s) have no timestamp.")
     )
@@ -429,7 +430,7 @@ def _timestamps(raw: RawTable, column: str, issues: _Issues, now: pd.Timestamp |
             column,
             times.unparseable,
             values,
-            "{n} row(s) have a timestamp that cannot be read; use Unix seconds, Unix milliseconds or "
+            "{n} row(s) have a timestamp that cannot be read; use Unix seconds (or milliseconds, microseconds, nanoseconds) or "
             "ISO 8601 (e.g. 2024-05-01T13:45:00Z).",
         )
     )
@@ -700,7 +701,7 @@ def read_pairs_csv(source: str | Path | bytes, label: str, needs: str, encoding:
         times = to_timestamps(frame["timestamp"])
         bad = ((times.unparseable | times.out_of_range).nonzero()[0] + 1).tolist()
         if bad:
-            problems.append(f"column timestamp has unreadable or out-of-range values (ISO 8601 or Unix seconds/ms, "
+            problems.append(f"column timestamp has unreadable or out-of-range values (ISO 8601 or Unix seconds/ms/us/ns, "
                             f"1990 to tomorrow) in row(s) {_row_list(bad)}")  # fmt: skip
         pairs["timestamp"] = times.values
     if problems:
