@@ -32,3 +32,14 @@ def test_card_shows_hostile_names_as_text(rating_model, tmp_path) -> None:
         assert made not in html, made
     assert html.replace("\u2060", "").count(_escape_html(HOSTILE)) >= 8  # (a word joiner breaks bare URLs) title, what it predicts, kinds, columns (2), one-hot, encoder, metric
     assert "<h1>UVP value model: " in html and "<h2>Validation metrics</h2>" in html
+
+
+def test_validation_metrics_section_holds_quality_only(rating_model, tmp_path) -> None:
+    meta = json.loads((rating_model.save(tmp_path / "model") / "uvp_model.json").read_text())
+    card = model_card(meta)
+    quality = card.split("## Validation metrics")[1].split("## Training")[0]
+    training = card.split("## Training")[1].split("## How to load")[0]
+    assert "- RMSE: " in quality and "- baseline RMSE: " in quality
+    assert "examples" not in quality and "seconds" not in quality and "epoch" not in quality  # counts and settings moved
+    assert f"- training examples: {meta['metrics']['n_train']}" in training and "- best epoch \\(kept\\): " in training
+    assert "batch_size" not in card  # shown once, on the Mode line

@@ -11,12 +11,39 @@ def _code(value) -> str:
     return "`" + str(value).replace("`", "") + "`"
 
 
-def _metric_lines(metrics: dict) -> list[str]:
-    """Bulleted metric lines (numbers rounded; names and texts shown literally)."""
+METRIC_LABELS = {  # metrics_ key -> what the card calls it, by section; keys not listed go under "Other"
+    "quality": {
+        "val_rmse": "RMSE", "val_mae": "MAE", "val_auc": "AUC", "val_logloss": "log loss",
+        "val_logloss_uncalibrated": "log loss before calibration", "val_brier": "Brier score",
+        "val_base_rate": "share of positives", "baseline_rmse": "baseline RMSE", "baseline_auc": "baseline AUC",
+        "baseline": "baseline model",
+    },
+    "examples": {
+        "n_train": "training examples", "n_validation": "validation examples",
+        "n_sampled_negatives": "sampled negatives", "n_cold_users_validation": "validation examples of users unseen in training",
+        "n_cold_items_validation": "validation examples of items unseen in training",
+        "validation_split": "validation split", "validation_cutoff": "validation period starts",
+    },
+    "run": {
+        "best_epoch": "best epoch (kept)", "epochs_run": "epochs run",
+        "fold_prior": "fold-in prior (pseudo-events)", "fold_prior_source": "fold-in prior chosen on",
+        "train_seconds": "training seconds",
+    },
+}
+SHOWN_ELSEWHERE = {"batch_size"}  # on the card's "Mode ..." line
+
+
+def _metric_lines(metrics: dict, section: str | None) -> list[str]:
+    """Bulleted lines of one section's metrics (section None: the keys no section lists), numbers rounded, texts literal."""
+    listed = {k for labels in METRIC_LABELS.values() for k in labels} | SHOWN_ELSEWHERE
+    labels = METRIC_LABELS[section] if section else {k: k for k in metrics if k not in listed}
     lines = []
-    for key, value in metrics.items():
-        value = f"{value:.4f}" if isinstance(value, float) else md(str(value))
-        lines.append(f"- {md(key)}: {value}")
+    for key, label in labels.items():
+        if key not in metrics:
+            continue
+        value = metrics[key]
+        value = f"{value:.4g}" if isinstance(value, float) else md(str(value))
+        lines.append(f"- {md(label)}: {value}")
     return lines
 
 
@@ -71,13 +98,16 @@ def model_card(meta: dict) -> str:
         "",
         "## Validation metrics",
         "",
-        *_metric_lines(meta["metrics"]),
+        *_metric_lines(meta["metrics"], "quality"),
         *(["- These come from the validation period's training examples (its purchases or positives, non-converting "
            "events and sampled items); the diagnostics pages score that period's events against their own candidates, "
            "so their AUC and log loss differ."] if task == "binary" else []),
         "",
         "## Training",
         "",
+        *_metric_lines(meta["metrics"], "examples"),
+        *_metric_lines(meta["metrics"], "run"),
+        *_metric_lines(meta["metrics"], None),
         f"- Mode {_code(config['mode'])}, seed {md(str(config['seed']))}, up to "
         f"{md(str(config['finetune_epochs'] if config['mode'] == 'finetune' else config['epochs']))} epochs with early "
         f"stopping (patience {md(str(config['patience']))}), batch "
