@@ -41,11 +41,24 @@ def test_additive_permutation_rating(rating_model, rating_dataset):
 
 def test_additive_exact_purchase_probability(purchase_model, binary_dataset):
     inputs = purchase_model.pair_inputs(binary_dataset, "u002", "i007")
-    inputs = replace(inputs, history=inputs.history[:3])  # 2 + 3 + 4 + 2 = 11 features: exact
+    inputs = replace(inputs, history=inputs.history[:3], n_earlier=0)  # 2 + 3 + 4 + 2 = 11 features: exact
     exp = explain_inputs(purchase_model, inputs, Background())
     assert exp.algorithm == "exact" and len(exp.values) == 11
     _check_additive(exp, purchase_model.score_inputs([inputs])[0])
     assert 0.0 <= exp.prediction <= 1.0
+
+
+def test_earlier_events_are_a_feature_so_the_base_value_is_the_same_for_every_user(rating_model, rating_dataset):
+    inputs = rating_model.pair_inputs(rating_dataset, "u001", "i005")
+    short = replace(inputs, history=inputs.history[-3:], n_earlier=0)
+    long = replace(inputs, history=inputs.history[-3:], n_earlier=40)  # 40 older events: only their count is read
+    a, b = (explain_inputs(rating_model, x, Background(), ExplainConfig(permutations=3)) for x in (short, long))
+    assert float(a.base_values) == pytest.approx(float(b.base_values), abs=1e-9)  # it used to carry the 40 events' count
+    earlier = [j for j, f in enumerate(b.features) if f.kind == "earlier"]
+    assert len(earlier) == 1 and b.features[earlier[0]].name.startswith("40 earlier events") and b.groups[earlier[0]] == "history"
+    assert not [f for f in a.features if f.kind == "earlier"]
+    assert rating_model.score_inputs([short])[0] != rating_model.score_inputs([long])[0]  # the count matters to the model
+    _check_additive(b, rating_model.score_inputs([long])[0])
 
 
 class ToyModel:

@@ -15,6 +15,9 @@ Masking a feature means the model really reads the input without it, through `Va
                      value is then credited for how it differs from the population);
 - history event   -> the event is removed from the history (it leaves the pooled set and the history
                      length drops by one);
+- earlier events  -> (users with more events than the model reads one by one) the older events' count
+                     leaves the history length; without this feature that count would sit in the base
+                     value, which would then differ between users;
 - item field      -> the background value: the most common value for categorical fields, the median
                      for numeric ones (price), left out of the text for free-form fields (title,
                      description);
@@ -48,7 +51,7 @@ class Feature:
 
     name: str  # in the analyst's words, e.g. "membership tier = premium"
     group: str  # one of GROUPS
-    kind: str  # "attribute" | "event" | "item_field" | "user_id" | "item_id"
+    kind: str  # "attribute" | "event" | "earlier" | "item_field" | "user_id" | "item_id"
     key: str | int  # attribute / field name, or the event's position in PairInputs.history
     value: str  # the data value shown to the analyst
 
@@ -150,6 +153,10 @@ def pair_features(inputs: PairInputs, history_k: int, *, known_user: bool = True
         event = inputs.history[j]
         label = event_label(event, inputs.history_fields.get(event.item_id, {}), inputs.time)
         out.append(Feature(label, "history", "event", j, f"{event.item_id} · {event.kind} · {pd.Timestamp(event.timestamp):%Y-%m-%d %H:%M}"))
+    if inputs.n_earlier > 0:
+        n = int(inputs.n_earlier)
+        out.append(Feature(f"{n:,} earlier event{'' if n == 1 else 's'} (only their number is read: history length)", "history",
+                           "earlier", "n_earlier", str(n)))  # fmt: skip
     for k, v in inputs.item.items():
         if k != "item_id" and not is_missing(v):
             out.append(Feature(f"item {attribute_name(k)} = {_short(format_value(v))}", "item", "item_field", k, format_value(v)))
@@ -184,7 +191,7 @@ def masked_inputs(inputs: PairInputs, features: Sequence[Feature], keep: np.ndar
     profile = dict(inputs.profile)
     item = dict(inputs.item)
     drop_events: set[int] = set()
-    user_id, item_id = inputs.user_id, inputs.item_id
+    user_id, item_id, n_earlier = inputs.user_id, inputs.item_id, inputs.n_earlier
     for feature, kept in zip(features, keep, strict=True):
         if kept:
             continue
@@ -194,6 +201,8 @@ def masked_inputs(inputs: PairInputs, features: Sequence[Feature], keep: np.ndar
             _replace(item, feature.key, background.item.get(feature.key, ABSENT))
         elif feature.kind == "event":
             drop_events.add(int(feature.key))
+        elif feature.kind == "earlier":
+            n_earlier = 0
         elif feature.kind == "user_id":
             user_id = None
         elif feature.kind == "item_id":
@@ -201,7 +210,7 @@ def masked_inputs(inputs: PairInputs, features: Sequence[Feature], keep: np.ndar
     history = [e for j, e in enumerate(inputs.history) if j not in drop_events] if drop_events else list(inputs.history)
     return PairInputs(
         profile=profile, history=history, item=item, user_id=user_id, item_id=item_id, time=inputs.time,
-        n_earlier=inputs.n_earlier,
+        n_earlier=n_earlier,
         item_popularity=None if item_id is None else inputs.item_popularity,
         history_fields=inputs.history_fields,
     )
