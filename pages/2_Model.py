@@ -114,7 +114,7 @@ def runs_panel() -> None:
 
 st.header("Training runs")
 runs_panel()
-finished = [r for r in ws.list_runs("train") if r["status"] == "succeeded" and r["progress"].get("history")]
+finished = [r for r in ws.list_runs("train", status="succeeded") if r["progress"].get("history")]
 if finished:
     with st.expander("Loss and validation curves of finished runs"):
         run_labels = {r["id"]: f"{r['id']} · {r['params'].get('name', '')} · finished {r.get('finished_at') or ''}" for r in finished}

@@ -108,6 +108,8 @@ def test_models_registry_and_runs_queue(tmp_path: Path) -> None:
     assert ws.claim_next_run(3) is None
     ws.update_run(first, status="succeeded", progress={"step": 5})
     assert ws.get_run(first)["progress"] == {"step": 5}
+    assert [r["id"] for r in ws.list_runs("train", status="running")] == [second]
+    assert [r["id"] for r in ws.list_runs(status="succeeded")] == [first] and ws.list_runs("explain", status="running") == []
     with pytest.raises(ValueError, match="Unknown run fields"):
         ws.update_run(first, nonsense=1)
 

@@ -582,7 +582,7 @@ def top_items(root: str, model_id: str, dataset_id: str, user_id: str, k: int):
 
 def note_training_load(ws: Workspace) -> None:
     """A caption when a training run is running: it shares this machine's cores, so pages are slower until it ends."""
-    if any(r["status"] == "running" for r in ws.list_runs("train")):
+    if ws.list_runs("train", status="running"):
         st.caption("A training run is running on this machine and shares its processor cores: this page is slower "
                    "until it finishes (see the Model page).")  # fmt: skip
 

@@ -422,11 +422,12 @@ class Workspace:
             raise KeyError(f"No run with id {run_id!r} in workspace {self.root}")
         return _run_dict(row)
 
-    def list_runs(self, kind: str | None = None) -> list[dict[str, Any]]:
-        """Runs, newest first, optionally of one kind."""
+    def list_runs(self, kind: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
+        """Runs, newest first, optionally of one kind and one status."""
         with self.connect() as conn:
             rows = conn.execute(
-                "SELECT * FROM runs WHERE ? IS NULL OR kind = ? ORDER BY rowid DESC", (kind, kind)
+                "SELECT * FROM runs WHERE (? IS NULL OR kind = ?) AND (? IS NULL OR status = ?) ORDER BY rowid DESC",
+                (kind, kind, status, status),
             ).fetchall()
         return [_run_dict(r) for r in rows]
 
