@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pandas as pd
 import streamlit as st
 
@@ -133,7 +135,13 @@ st.dataframe(contributions_frame(exp), hide_index=True, key="whatif_contribution
 # --- a cohort ----------------------------------------------------------------------------------------
 st.header("A cohort")
 EDIT_KINDS = ("one more event in a category", "attribute → value", "drop the last N events")
-edit_kind = st.radio("Edit", EDIT_KINDS, horizontal=True, key="uvp.cohort_edit")
+categories = whatif.category_values(dataset.items)  # single categories, also from "Crime|Thriller"
+edit_kinds = EDIT_KINDS if categories else EDIT_KINDS[1:]  # no item categories in this dataset: nothing to add by category
+if st.session_state.get("uvp.cohort_edit") not in edit_kinds:
+    st.session_state.pop("uvp.cohort_edit", None)
+edit_kind = st.radio("Edit", edit_kinds, horizontal=True, key="uvp.cohort_edit")
+if not categories:
+    st.caption("\"One more event in a category\" needs a category column in the items table; this dataset has none.")
 BY_SEGMENT = "the segment and attribute below"
 saved_cohorts = {c.name: c for c in cohorts.CohortStore(ws.root).list() if whatif.user_level(c)}
 with st.form("cohort"):
@@ -148,8 +156,7 @@ with st.form("cohort"):
     cohort_item = st.selectbox("Candidate item for every user", catalogue, format_func=item_label, key="uvp.cohort_item")
     a, b = st.columns(2)
     if edit_kind == EDIT_KINDS[0]:
-        categories = whatif.category_values(dataset.items)  # single categories, also from "Crime|Thriller"
-        category = a.selectbox("Category", categories or ["(none)"], key="uvp.cohort_category")
+        category = a.selectbox("Category", categories, key="uvp.cohort_category")
         event_kind = b.selectbox("Event", model.kinds_, index=len(model.kinds_) - 1, key="uvp.cohort_kind")
     elif edit_kind == EDIT_KINDS[1]:
         if attribute_names:
@@ -163,9 +170,10 @@ with st.form("cohort"):
     run = st.form_submit_button("Run the cohort what-if", type="primary")
 if run:
     if saved_choice == BY_SEGMENT:
-        chosen = whatif.cohort_users(users, segment, None if attribute == "(any)" else attribute, attr_value)
+        pick = partial(whatif.cohort_users, users, segment, None if attribute == "(any)" else attribute, attr_value)
     else:
-        chosen = whatif.saved_cohort_users(users, saved_cohorts[saved_choice])
+        pick = partial(whatif.saved_cohort_users, users, saved_cohorts[saved_choice])
+    chosen, in_cohort = pick(), len(pick(max_users=len(users)))
     if not chosen:
         st.info("No user in this cohort.")
         st.stop()
@@ -182,7 +190,10 @@ if run:
     with st.spinner(f"Scoring {len(chosen):,} users before and after…"):
         cohort = whatif.cohort_what_if(model, dataset, pd.DataFrame({"user_id": chosen, "item_id": cohort_item}), edit)
     who = saved_choice if saved_choice != BY_SEGMENT else segment + (f", {attribute} = {attr_value}" if attribute != "(any)" else "")
-    described = f"Edit: {edit.describe()} · {len(chosen):,} users ({who}) · candidate item {item_label(cohort_item)}"
+    sampled = f"a seeded sample of {len(chosen):,} of its {in_cohort:,} users" if in_cohort > len(chosen) else f"{len(chosen):,} users"
+    described = f"Edit: {edit.describe()} · {who}: {sampled} · candidate item {item_label(cohort_item)}"
+    if edit_kind == EDIT_KINDS[1]:
+        cohort = whatif.with_value_before(cohort, users, set_attr)
     st.session_state[app_state.COHORT_RESULT] = ((model_id, dataset_id), described, cohort)
 kept = st.session_state.get(app_state.COHORT_RESULT)
 if kept and kept[0] == (model_id, dataset_id):  # kept while other widgets change
@@ -194,6 +205,6 @@ if kept and kept[0] == (model_id, dataset_id):  # kept while other widgets chang
     b.metric("Mean after", f"{summary['mean_after']:.4f}", delta=f"{cohort.mean_shift:+.4f}")
     c.metric(f"{cohort.level:.0%} bootstrap interval of the shift", f"[{cohort.ci_low:+.4f}, {cohort.ci_high:+.4f}]")
     left, right = st.columns(2)
-    left.plotly_chart(figures.cohort_shift(cohort.frame), key="cohort_shift")
-    right.plotly_chart(figures.cohort_deltas(cohort.frame, cohort.ci_low, cohort.ci_high), key="cohort_deltas")
+    left.plotly_chart(figures.cohort_shift(cohort.frame, figures.output_title(model)), key="cohort_shift")
+    right.plotly_chart(figures.cohort_deltas(cohort.frame, cohort.ci_low, cohort.ci_high, figures.output_title(model)), key="cohort_deltas")
     st.dataframe(cohort.frame, hide_index=True, key="cohort_frame")

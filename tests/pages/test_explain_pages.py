@@ -231,7 +231,7 @@ def test_what_if_runs_on_a_cohort_saved_on_the_segments_page(registered, rating_
     next(b for b in at.button if b.label == "Run the cohort what-if").click().run()
     assert not at.exception, at.exception
     north = int(whatif.user_table(rating_dataset)["region"].eq("North").sum())
-    assert any(t.value.startswith(f"Edit: drop the last 3 events · {north:,} users (northerners) · candidate item ") for t in at.text), [
+    assert any(t.value.startswith(f"Edit: drop the last 3 events · northerners: {north:,} users · candidate item ") for t in at.text), [
         t.value for t in at.text]  # fmt: skip
 
 

@@ -183,3 +183,30 @@ def test_an_edit_that_changes_nothing_is_not_recorded(page: AppTest) -> None:
     moved.set_value(at.selectbox(key="uvp.whatif_move_from").value).run()  # an event to its own place
     at.button(key="uvp.whatif_apply_move").click().run()
     assert _metrics(at)[2] == "0"
+
+
+def test_cohort_what_if_without_item_categories_offers_no_category_edit(tmp_path, monkeypatch, rating_dataset, tiny_bert_dir) -> None:
+    """A purchase log's items have no category: the cohort form used to offer "one more event in a category" with
+    "(none)" and crash (KeyError) when run. The attribute edit also shows each user's value before it."""
+    dataset = Dataset(events=rating_dataset.events, items=rating_dataset.items.drop(columns=["category"]),
+                      users=rating_dataset.users, name="no categories")  # fmt: skip
+    torch.set_num_threads(1)
+    model = train(dataset, TrainConfig(epochs=1, batch_size=64), encoder_dir=tiny_bert_dir)
+    monkeypatch.setenv("UVP_WORKSPACE", str(tmp_path / "ws"))
+    ws = Workspace(tmp_path / "ws")
+    dataset_id = ws.save_dataset(dataset).id
+    model_id = model_registry.save_to_registry(ws, model, name="no categories", dataset_id=dataset_id)
+    at = AppTest.from_file(str(REPO / "pages" / "6_What_if.py"), default_timeout=120)
+    at.session_state[app_state.ACTIVE_MODEL] = model_id
+    at.session_state[app_state.ACTIVE_DATASET] = dataset_id
+    at.run()
+    assert not at.exception, at.exception
+    edit = at.radio(key="uvp.cohort_edit")
+    assert list(edit.options) == ["attribute → value", "drop the last N events"] and edit.value == "attribute → value"
+    attribute = at.selectbox(key="uvp.cohort_set_attr")
+    at.text_input(key="uvp.cohort_set_value").input(str(rating_dataset.users[attribute.value].iloc[0]))
+    next(b for b in at.button if b.label == "Run the cohort what-if").click().run()
+    assert not at.exception, at.exception
+    frame = next(d.value for d in at.dataframe if "delta" in d.value.columns)
+    assert f"{attribute.value} before" in frame.columns and len(frame) == rating_dataset.users["user_id"].nunique()
+    assert any(t.value.startswith("Edit: set ") and f"all users: {len(frame)} users" in t.value for t in at.text)

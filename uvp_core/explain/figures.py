@@ -149,27 +149,27 @@ def compare_items(table: pd.DataFrame, top: int = 12) -> go.Figure:
 
 
 @literal_text
-def cohort_shift(frame: pd.DataFrame) -> go.Figure:
-    """Distribution of predicted value before and after a cohort edit (from whatif.cohort_what_if)."""
+def cohort_shift(frame: pd.DataFrame, x_title: str = "prediction") -> go.Figure:
+    """Distribution of predictions before and after a cohort edit (from whatif.cohort_what_if), x axis in x_title's units."""
     long = pd.concat([
         pd.DataFrame({"prediction": frame["before"], "when": "before"}),
         pd.DataFrame({"prediction": frame["after"], "when": "after the edit"}),
     ])  # fmt: skip
-    fig = px.histogram(long, x="prediction", color="when", barmode="overlay", opacity=0.6, nbins=40, title="Predicted value of the cohort")
+    fig = px.histogram(long, x="prediction", color="when", barmode="overlay", opacity=0.6, nbins=40, title="Predictions for the cohort")
     for name, colour in (("before", "#636EFA"), ("after", "#EF553B")):
         fig.add_vline(x=float(frame[name].mean()), line_dash="dash", line_color=colour)
-    fig.update_layout(height=340, **LAYOUT)
+    fig.update_layout(height=340, xaxis_title=x_title, **LAYOUT)
     return fig
 
 
 @literal_text
-def cohort_deltas(frame: pd.DataFrame, low: float, high: float) -> go.Figure:
+def cohort_deltas(frame: pd.DataFrame, low: float, high: float, x_title: str = "prediction") -> go.Figure:
     """Histogram of each user's change in prediction (after - before), with the mean shift and its interval."""
     fig = px.histogram(frame, x="delta", nbins=40, title="Change in prediction per user")
     fig.add_vrect(x0=low, x1=high, fillcolor="#EF553B", opacity=0.15, line_width=0)
     fig.add_vline(x=float(frame["delta"].mean()), line_dash="dash", line_color="#EF553B")
     fig.add_vline(x=0.0, line_color="#888")
-    fig.update_layout(height=340, **LAYOUT)
+    fig.update_layout(height=340, xaxis_title=f"change in {x_title}", **LAYOUT)
     values = np.concatenate([frame["delta"].to_numpy(dtype=float), [0.0, low, high]])
     values = values[np.isfinite(values)]
     lo, hi = float(values.min()), float(values.max())

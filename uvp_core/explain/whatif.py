@@ -422,6 +422,16 @@ def cohort_users(table: pd.DataFrame, segment: str = SEGMENTS[0], attribute: str
     return chosen["user_id"].astype(str).tolist()
 
 
+def with_value_before(result: CohortWhatIf, users: pd.DataFrame, attribute: str) -> CohortWhatIf:
+    """The result with each user's value of `attribute` before the edit as a column (an attribute edit leaves users who
+    already had the new value unchanged: this tells them apart)."""
+    if attribute not in users.columns:
+        return result
+    values = users.drop_duplicates("user_id").assign(user_id=lambda t: t["user_id"].astype(str)).set_index("user_id")[attribute]
+    before = result.frame["user_id"].astype(str).map(values)
+    return replace(result, frame=result.frame.assign(**{f"{attribute} before": before}))
+
+
 def user_level(cohort: Cohort) -> bool:
     """Whether every filter of a saved Segments cohort is on a user attribute (user.<column>), so it can pick users."""
     return all(f.column.startswith("user.") for f in cohort.filters)
