@@ -89,3 +89,49 @@ def test_bias_baseline_by_hand() -> None:
     assert one_step.item_bias_[0] == pytest.approx(0.5) and one_step.user_bias_[0] == pytest.approx(0.5)
     clipped = BiasBaseline(reg=0.0, clip=(0.0, 1.0)).fit(users, items, y / 5)
     assert clipped.predict(users, items).max() <= 1.0
+
+
+def purchase_log() -> Dataset:
+    """A purchase log: 40 users buy from 30 items on days 0..39, every event a purchase (no negatives in the data)."""
+    rng = np.random.default_rng(3)
+    n = 400
+    events = pd.DataFrame({
+        "user_id": [f"u{j}" for j in rng.integers(0, 40, n)],
+        "item_id": [f"i{j}" for j in rng.integers(0, 30, n)],
+        "timestamp": stamps(sorted(rng.integers(0, 40, n).tolist())),
+        "event_type": "purchase",
+    }).drop_duplicates(["user_id", "item_id"]).reset_index(drop=True)  # fmt: skip
+    return Dataset(events=events)
+
+
+def test_a_positives_only_set_gets_sampled_negatives_and_the_baseline_too() -> None:
+    """Every event of a purchase log is a positive: AUC was undefined and the bias baseline, fitted on all-1 labels,
+    predicted 1 and looked perfect. Each positive now gets one sampled item the user never interacted with."""
+    from uvp_core.diagnostics.frame import train_labels
+
+    dataset = purchase_log()
+    evalset = E.holdout(dataset, "purchase", fraction=0.2)
+    observed = evalset.observed_pairs
+    assert (observed["y"] == 1).all() and evalset.sampled_negatives == len(observed)
+    negatives = evalset.pairs.iloc[len(observed):]
+    assert (negatives["y"] == 0).all() and set(negatives.columns) == set(observed.columns)
+    seen = set(zip(dataset.events["user_id"], dataset.events["item_id"], strict=True))
+    assert not seen & set(zip(negatives["user_id"], negatives["item_id"], strict=True))  # items they never touched
+    assert negatives["timestamp"].tolist() == observed["timestamp"].tolist()  # at their positive's time
+    assert "sampled items the users never interacted with were added as negatives" in evalset.note
+    labels = train_labels(evalset)
+    assert set(labels["y"]) == {0.0, 1.0}  # the baseline learns from both classes
+    assert E.holdout(dataset, "purchase", fraction=0.2).fingerprint() == evalset.fingerprint()  # seeded
+    rated = E.holdout(ratings_dataset(), "rating", fraction=0.2)
+    assert rated.sampled_negatives == 0 and "negatives" not in rated.note
+
+
+def test_a_label_column_of_ones_gets_the_same_negatives_in_the_baseline() -> None:
+    from uvp_core.diagnostics.frame import evaluation_frame
+
+    log = purchase_log().events
+    dataset = Dataset(events=log.drop(columns=["event_type"]).assign(label=1))  # a transactions layout: label 1 on every row
+    evalset = E.holdout(dataset, "label", fraction=0.2)
+    assert evalset.sampled_negatives == len(evalset.observed_pairs)
+    frame = evaluation_frame(evalset.pairs.assign(prediction=0.5), dataset, evalset)
+    assert frame["baseline"].max() < 0.9 and 0.3 < frame["baseline"].mean() < 0.7  # it was 1 everywhere: "perfect"

@@ -24,6 +24,12 @@ Every set carries a `note`: one plain sentence for the analyst starting "held-ou
 Labels: `rating` as is (rows without a rating are dropped); `label` as 0/1; event types are collapsed per
 (user, item) pair — y = 1 when any of the pair's rows has the target type, time = the pair's first row —
 the same way training treats a converting pair.
+
+Positives only (a purchase log, where every event is a purchase): a binary set whose pairs are all
+positives gets, per positive, one sampled item the user never interacted with anywhere in the dataset,
+at the positive's time, as a negative (`with_sampled_negatives`) — as training samples its negatives.
+Without them AUC is undefined and a baseline predicting "always 1" looks perfect. They are appended
+after the observed pairs (`EvaluationSet.observed_pairs` leaves them out) and the note says so.
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ from uvp_core.data.contract import TIMESTAMP_DTYPE, Dataset
 
 PAIR_COLUMNS = ("user_id", "item_id", "timestamp", "y")
 DEFAULT_HOLDOUT = 0.1
+NEGATIVES_PER_POSITIVE = 1  # sampled negatives per positive for a positives-only binary set
+NEGATIVES_SEED = 0
 
 
 def target_task(target: str) -> str:
@@ -58,6 +66,12 @@ class EvaluationSet:
     source: str  # "holdout" or the test file's name
     dropped_rows: int = 0  # test rows without a usable label
     note: str = ""  # one plain sentence for the analyst: held out from the model's training or not, and how
+    sampled_negatives: int = 0  # the last rows of `pairs`: sampled negatives of a positives-only set
+
+    @property
+    def observed_pairs(self) -> pd.DataFrame:
+        """The pairs that are real events (without the sampled negatives)."""
+        return self.pairs.iloc[: len(self.pairs) - self.sampled_negatives]
 
     @property
     def task(self) -> str:
@@ -96,6 +110,51 @@ def labelled_pairs(rows: pd.DataFrame, target: str) -> pd.DataFrame:
     return pairs[list(PAIR_COLUMNS)]
 
 
+def positives_only(pairs: pd.DataFrame, target: str) -> bool:
+    """Whether a binary target's labelled pairs are all positives (nothing to tell them from)."""
+    return target_task(target) == "binary" and len(pairs) > 0 and bool((pairs["y"] == 1).all())
+
+
+def sampled_negative_pairs(events: pd.DataFrame, positives: pd.DataFrame, universe: np.ndarray,
+                           per_positive: int = NEGATIVES_PER_POSITIVE, seed: int = NEGATIVES_SEED) -> pd.DataFrame:  # fmt: skip
+    """Per positive (user_id, item_id, timestamp), `per_positive` items the user has no event on, at its time, y = 0."""
+    from uvp_core.model.examples import Examples, sample_negatives
+
+    n = len(positives)
+    rows = Examples(positives["user_id"].to_numpy(dtype=object), positives["item_id"].to_numpy(dtype=object),
+                    np.arange(n, dtype=np.int64), np.ones(n, np.float32), np.zeros(n, bool))  # times: the positive's row  # fmt: skip
+    drawn = sample_negatives(events["user_id"].to_numpy(dtype=object), events["item_id"].to_numpy(dtype=object), rows,
+                             per_positive, seed, np.asarray(universe, dtype=object))  # fmt: skip
+    return pd.DataFrame({
+        "user_id": pd.array(drawn.users.astype(str), dtype=positives["user_id"].dtype),
+        "item_id": pd.array(drawn.items.astype(str), dtype=positives["item_id"].dtype),
+        "timestamp": positives["timestamp"].to_numpy()[drawn.times] if n else positives["timestamp"].iloc[:0],
+        "y": np.zeros(len(drawn), np.float64),
+    })  # fmt: skip
+
+
+def with_sampled_negatives(evalset: EvaluationSet, dataset: Dataset) -> EvaluationSet:
+    """A positives-only binary set with sampled negatives appended (module docstring); any other set unchanged."""
+    if evalset.sampled_negatives or not positives_only(evalset.pairs, evalset.target):
+        return evalset
+    from uvp_core.model.features import _all_items
+
+    negatives = sampled_negative_pairs(dataset.events, evalset.pairs, _all_items(dataset))
+    if not len(negatives):
+        return evalset
+    pairs = pd.concat([evalset.pairs, negatives], ignore_index=True)
+    added = replace(evalset, pairs=pairs, sampled_negatives=len(negatives))
+    return replace(added, note=evalset.note + negatives_note(added))
+
+
+def negatives_note(evalset: EvaluationSet) -> str:
+    """The note's sentence on sampled negatives ('' when there are none)."""
+    if not evalset.sampled_negatives:
+        return ""
+    return (f"; every event is a positive, so {evalset.sampled_negatives:,} sampled items the users never interacted with "
+            f"were added as negatives ({NEGATIVES_PER_POSITIVE} per positive, as training does)")  # fmt: skip
+
+
 def label_events(events: pd.DataFrame, target: str) -> pd.DataFrame:
     """The events that carry a label for the target (rated events; labelled events; all events for event types)."""
     if target == "rating":
@@ -124,7 +183,8 @@ def _holdout_at(dataset: Dataset, target: str, cutoff: pd.Timestamp, source: str
     pairs = labelled_pairs(test_rows, target)
     if not len(pairs):
         raise ValueError(f"No event with a {target!r} label at or after {_format_time(cutoff)}.")
-    return EvaluationSet(pairs=pairs, train_events=_train_events(events, cutoff), cutoff=cutoff, target=target, source=source, note=note)
+    evalset = EvaluationSet(pairs=pairs, train_events=_train_events(events, cutoff), cutoff=cutoff, target=target, source=source, note=note)
+    return with_sampled_negatives(evalset, dataset)
 
 
 def holdout(dataset: Dataset, target: str, fraction: float = DEFAULT_HOLDOUT) -> EvaluationSet:
@@ -151,7 +211,9 @@ def all_label_events(dataset: Dataset, target: str, *, in_sample: bool) -> Evalu
         else "all label events of this dataset; the model was trained on other data (its data fingerprint differs), "
         "so these events are new to it unless the two datasets overlap"
     )
-    return EvaluationSet(pairs=pairs, train_events=dataset.events, cutoff=None, target=target, source="all events", note=note)
+    return with_sampled_negatives(
+        EvaluationSet(pairs=pairs, train_events=dataset.events, cutoff=None, target=target, source="all events", note=note), dataset
+    )
 
 
 def trained_on(model: Any, dataset: Dataset) -> bool:
@@ -194,7 +256,7 @@ def model_holdout(model: Any, dataset: Dataset, fraction: float = DEFAULT_HOLDOU
         evalset = holdout(dataset, target, fraction)
         return replace(evalset, note=(
             "in-sample: the model split its validation set at random (too few distinct timestamps), so it trained on "
-            "most of these events — numbers are optimistic"
+            "most of these events — numbers are optimistic" + negatives_note(evalset)
         ))  # fmt: skip
     share = f"{model.config.val_fraction:.0%}"
     note = (
@@ -239,7 +301,7 @@ def annotate_test_set(evalset: EvaluationSet, model: Any, dataset: Dataset) -> E
             note = f"held-out: every row of test file {name} is from {_format_time(cutoff)} on, after the model's training data"
     if evalset.dropped_rows:
         note += f"; {evalset.dropped_rows:,} row(s) without a usable label were left out"
-    return replace(evalset, note=note)
+    return replace(evalset, note=note + negatives_note(evalset))
 
 
 def read_test_set(source: str | Path | bytes, dataset: Dataset, target: str, *, name: str | None = None,
@@ -261,7 +323,7 @@ def read_test_set(source: str | Path | bytes, dataset: Dataset, target: str, *, 
     present = pairs["timestamp"].dropna()
     cutoff = present.min() if len(present) else None
     dropped = len(rows) - len(pairs) if target == "rating" or "label" in rows.columns else 0
-    return EvaluationSet(
+    return with_sampled_negatives(EvaluationSet(
         pairs=pairs, train_events=_train_events(dataset.events, cutoff), cutoff=cutoff, target=target, source=label,
         dropped_rows=dropped, note=f"test file {label}: held out only if the model did not train on its rows",
-    )
+    ), dataset)  # fmt: skip

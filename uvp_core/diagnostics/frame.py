@@ -23,7 +23,7 @@ import pandas as pd
 from uvp_core.data.contract import Dataset
 from uvp_core.diagnostics.baseline import BiasBaseline
 from uvp_core.diagnostics.cold_start import count_bucket
-from uvp_core.diagnostics.evaluation_set import EvaluationSet, labelled_pairs
+from uvp_core.diagnostics.evaluation_set import EvaluationSet, label_events, labelled_pairs, positives_only, sampled_negative_pairs
 from uvp_core.diagnostics.long_tail import BUCKETS, DEFAULT_CUTS, TailCuts, bucket_codes
 
 MS_PER_DAY = 86_400_000
@@ -118,13 +118,16 @@ def _attributes(table: pd.DataFrame | None, key: str, prefix: str) -> pd.DataFra
 
 
 def train_labels(evalset: EvaluationSet) -> pd.DataFrame:
-    """The training events' labels for the model's target (for the bias baseline)."""
-    from uvp_core.diagnostics.evaluation_set import label_events
-
+    """The training events' labels for the model's target (for the bias baseline); positives-only binary labels get
+    sampled negatives, as the evaluation pairs do (evaluation_set.with_sampled_negatives)."""
     rows = label_events(evalset.train_events, evalset.target)
     if not len(rows) or (evalset.target != "rating" and "label" not in rows.columns and "event_type" not in rows.columns):
         return pd.DataFrame(columns=["user_id", "item_id", "timestamp", "y"])
-    return labelled_pairs(rows, evalset.target)
+    labels = labelled_pairs(rows, evalset.target)
+    if positives_only(labels, evalset.target):
+        universe = pd.unique(evalset.train_events["item_id"].to_numpy(dtype=object))
+        labels = pd.concat([labels, sampled_negative_pairs(evalset.train_events, labels, universe)], ignore_index=True)
+    return labels
 
 
 def fit_baseline(evalset: EvaluationSet, reg: float = 5.0) -> BiasBaseline | None:
@@ -147,9 +150,10 @@ def _baseline(evalset: EvaluationSet, train_user: np.ndarray, train_item: np.nda
         keep = ~np.isnan(y)
         if not keep.any():
             return None
-        model = BiasBaseline(reg=reg, clip=clip).fit(train_user[keep], train_item[keep], y[keep])
-        return model.predict(pair_user, pair_item)
-    labels = train_labels(evalset)  # event types: collapsed per pair first
+        if not (clip is not None and (y[keep] == 1).all()):  # positives only: through train_labels, with sampled negatives
+            model = BiasBaseline(reg=reg, clip=clip).fit(train_user[keep], train_item[keep], y[keep])
+            return model.predict(pair_user, pair_item)
+    labels = train_labels(evalset)  # event types (collapsed per pair first), or positives-only labels
     if not len(labels):
         return None
     model = BiasBaseline(reg=reg, clip=clip).fit(

@@ -53,8 +53,9 @@ def score_pairs(model: Scorer, dataset: Dataset, evalset: EvaluationSet) -> pd.D
 def build_candidates(dataset: Dataset, evalset: EvaluationSet, config: EvalConfig) -> tuple[pd.DataFrame, dict]:
     """Candidate pairs for top-K metrics (not yet scored) and their description."""
     threshold = relevance_threshold(evalset, config)
-    relevant = ranking.relevant_mask(evalset.pairs, evalset.task, threshold)
-    return ranking.candidate_pairs(evalset.pairs, relevant, dataset.events, long_tail.catalogue_items(dataset), config.candidates)
+    observed = evalset.observed_pairs  # sampled negatives are not events: they stay candidates
+    relevant = ranking.relevant_mask(observed, evalset.task, threshold)
+    return ranking.candidate_pairs(observed, relevant, dataset.events, long_tail.catalogue_items(dataset), config.candidates)
 
 
 def score_candidates(model: Scorer, dataset: Dataset, candidates: pd.DataFrame) -> pd.DataFrame:
