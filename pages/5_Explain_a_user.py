@@ -79,7 +79,8 @@ st.text(f"base value {float(exp.base_values):.4f} + contributions {float(exp.val
 st.plotly_chart(figures.waterfall(exp, top=12, x_title=figures.output_title(model)), key="waterfall")
 if (cap := capped_at(model, exp.prediction)) is not None:
     st.caption(CAPPED_NOTE.format(cap=cap))
-st.dataframe(contributions_frame(exp), hide_index=True, key="contributions")
+contributions = contributions_frame(exp)
+st.dataframe(contributions, hide_index=True, key="contributions", column_config=app_state.four_decimals(contributions))
 if attributes == "mode":
     st.caption("A field whose value is the one it is masked to (the dataset's most common value or median) gets exactly 0: "
                "against a typical profile and item, the typical value changes nothing. Choose \"a sample of 8 users\" "
@@ -106,7 +107,7 @@ if st.session_state.get(app_state.TOKEN_REQUEST) == (model_id, dataset_id, user_
                "it is, so it differs from the base value above, where every feature is masked.")  # fmt: skip
     table = tokens.word_frame(words)  # a word's tokens ("62", ".", "94") summed: SHAP values add up
     st.plotly_chart(figures.token_bars(table, top=20, unit="words"), key="token_bars")
-    st.dataframe(table, hide_index=True, key="token_table")
+    st.dataframe(table, hide_index=True, key="token_table", column_config=app_state.four_decimals(table))
 
 # --- compare two items -------------------------------------------------------------------------------
 st.header("Compare two items")
@@ -121,7 +122,7 @@ if others:
                 "features say; the items above are still ranked by the model's score before the cap.")  # fmt: skip
     comparison = compare_explanations(exp, other)
     st.plotly_chart(figures.compare_items(comparison), key="compare")
-    st.dataframe(comparison, hide_index=True, key="compare_table")
+    st.dataframe(comparison, hide_index=True, key="compare_table", column_config=app_state.four_decimals(comparison))
 
 # --- global and by segment ---------------------------------------------------------------------------
 st.header("Global and by segment")

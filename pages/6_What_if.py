@@ -130,7 +130,8 @@ c.metric("Edits", len(edits))
 exp = result.explanation
 st.text(f"base value {float(exp.base_values):.4f} + contributions {float(exp.values.sum()):+.4f} = {exp.prediction:.4f}")
 st.plotly_chart(figures.waterfall(exp, top=12, title="Why the edited prediction", x_title=figures.output_title(model)), key="whatif_waterfall")
-st.dataframe(contributions_frame(exp), hide_index=True, key="whatif_contributions")
+contributions = contributions_frame(exp)
+st.dataframe(contributions, hide_index=True, key="whatif_contributions", column_config=app_state.four_decimals(contributions))
 
 # --- a cohort ----------------------------------------------------------------------------------------
 st.header("A cohort")
@@ -207,4 +208,4 @@ if kept and kept[0] == (model_id, dataset_id):  # kept while other widgets chang
     left, right = st.columns(2)
     left.plotly_chart(figures.cohort_shift(cohort.frame, figures.output_title(model)), key="cohort_shift")
     right.plotly_chart(figures.cohort_deltas(cohort.frame, cohort.ci_low, cohort.ci_high, figures.output_title(model)), key="cohort_deltas")
-    st.dataframe(cohort.frame, hide_index=True, key="cohort_frame")
+    st.dataframe(cohort.frame, hide_index=True, key="cohort_frame", column_config=app_state.four_decimals(cohort.frame))

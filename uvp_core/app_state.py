@@ -580,6 +580,16 @@ def top_items(root: str, model_id: str, dataset_id: str, user_id: str, k: int):
 # --- page set-up shared by the diagnostics pages and by the explanation pages -------------------
 
 
+SIGNED_COLUMNS = ("contribution", "difference", "delta")  # explanation tables' changes, shown with their sign
+
+
+def four_decimals(frame: pd.DataFrame) -> dict:
+    """st.dataframe column_config showing a table's float columns to 4 decimals, as the metrics and charts do
+    (floating-point noise such as 1e-17 left by exact Shapley arithmetic reads 0.0000, not 0.00000000000000001)."""
+    return {c: st.column_config.NumberColumn(format="%+.4f" if c in SIGNED_COLUMNS else "%.4f")
+            for c in frame.columns if pd.api.types.is_float_dtype(frame[c])}  # fmt: skip
+
+
 def note_training_load(ws: Workspace) -> None:
     """A caption when a training run is running: it shares this machine's cores, so pages are slower until it ends."""
     if ws.list_runs("train", status="running"):

@@ -7,7 +7,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from uvp_core.explain import ExplainConfig, compare_explanations, explain_pair, figures, group_importance, whatif
+from dataclasses import replace
+
+from uvp_core.explain import Background, ExplainConfig, compare_explanations, explain_inputs, explain_pair, figures, group_importance, whatif
 
 
 def test_waterfall_top_and_rest_add_up(rating_model, rating_dataset):
@@ -20,8 +22,14 @@ def test_waterfall_top_and_rest_add_up(rating_model, rating_dataset):
     lo, hi = fig.layout.xaxis.range  # zoomed to the steps: every running total inside, with some margin
     totals = float(exp.base_values) + np.cumsum([0.0, *table["contribution"]])
     assert lo < totals.min() and totals.max() < hi and hi - lo < 2 * (totals.max() - totals.min()) + 1e-2
-    timeline = figures.history_timeline(exp, rating_model.pair_inputs(rating_dataset, "u001", "i005"))
-    assert len(timeline.data[0].x) == int((exp.groups == "history").sum())
+    inputs = rating_model.pair_inputs(rating_dataset, "u001", "i005")
+    timeline = figures.history_timeline(exp, inputs)
+    assert len(timeline.data[0].x) == sum(f.kind == "event" for f in exp.features)
+    assert timeline.layout.xaxis.range is None  # spread over days: plotly's own range
+    moment = pd.Timestamp("2024-03-01 12:07", tz="UTC")  # every event at one moment (one invoice of a purchase log)
+    same = replace(inputs, history=[replace(e, timestamp=moment) for e in inputs.history], time=moment + pd.Timedelta(days=1))
+    lo, hi = (pd.Timestamp(x) for x in figures.history_timeline(explain_inputs(rating_model, same, Background()), same).layout.xaxis.range)
+    assert hi - lo == pd.Timedelta(days=2) and lo < moment < hi  # not an axis of milliseconds
     assert len(figures.item_fields(exp).data[0].y) == 4
     other = explain_pair(rating_model, rating_dataset, "u001", "i006", config=ExplainConfig(permutations=2))
     comparison = compare_explanations(exp, other)

@@ -233,3 +233,15 @@ def test_a_prediction_at_the_end_of_the_rating_scale_is_recognised(rating_model)
     assert capped_at(rating_model, float(stats["min"])) == stats["min"]
     assert capped_at(rating_model, (stats["min"] + stats["max"]) / 2) is None
     assert capped_at(ToyModel(), 5.0) is None  # no rating scale: nothing is capped
+
+
+def test_a_feature_equal_to_its_background_gets_exactly_zero(rating_model, rating_dataset):
+    from uvp_core.explain import background_for
+    """Exact Shapley arithmetic left ~1e-17 on such features, shown as 0.00000000000000009 or -0.0000."""
+    background = background_for(rating_model, rating_dataset)
+    inputs = rating_model.pair_inputs(rating_dataset, "u001", "i005")
+    inputs = replace(inputs, profile={**inputs.profile, **background.profile}, history=inputs.history[-3:], n_earlier=0)
+    exp = explain_inputs(rating_model, inputs, background)
+    typical = [j for j, f in enumerate(exp.features) if f.kind == "attribute"]
+    assert typical and all(exp.values[j] == 0.0 for j in typical)
+    _check_additive(exp, rating_model.score_inputs([inputs])[0])

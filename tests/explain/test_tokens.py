@@ -9,7 +9,7 @@ import pytest
 import shap
 
 from uvp_core.explain import figures
-from uvp_core.explain.tokens import explain_tokens, field_text, token_frame, word_frame
+from uvp_core.explain.tokens import SPECIAL_TOKENS, explain_tokens, field_text, token_frame, word_frame
 
 
 @pytest.fixture
@@ -53,7 +53,9 @@ def test_unknown_field_is_refused(rating_model, pair):
 def test_word_frame_joins_a_words_tokens_and_keeps_the_sums(rating_model, pair):
     exp = explain_tokens(rating_model, pair, "item", max_evals=120)
     words = word_frame(exp)
-    assert "".join(words["token"]) == "".join(exp.data)  # the same text, cut at word starts
+    assert "".join(w for w in words["token"] if w not in SPECIAL_TOKENS) == "".join(exp.data)  # the same text, cut at word starts
+    assert (exp.data[0], exp.data[-1]) == ("", "")  # the tokenizer's [CLS] and [SEP] have no text: they are named
+    assert (words["token"].iloc[0], words["token"].iloc[-1]) == SPECIAL_TOKENS == tuple(token_frame(exp)["token"].iloc[[0, -1]])
     assert words["tokens"].sum() == len(exp.data) and len(words) <= len(exp.data)
     assert words["contribution"].sum() == pytest.approx(float(np.sum(exp.values)), abs=1e-9)
     assert not any(any(c.isspace() for c in w.strip()) for w in words["token"])  # one word each

@@ -90,6 +90,9 @@ def history_timeline(exp: shap.Explanation, inputs: PairInputs) -> go.Figure:
     fig.update_traces(marker={"size": 12, "line": {"width": 1, "color": "#333"}})
     fig.add_hline(y=0, line_dash="dot", line_color="#888")
     fig.update_layout(height=320, **LAYOUT)
+    if len(table) and (table["time"].max() - table["time"].min()) < pd.Timedelta(hours=1):  # one moment: a day each side,
+        middle = table["time"].min() + (table["time"].max() - table["time"].min()) / 2  # not an axis of milliseconds
+        fig.update_xaxes(range=[middle - pd.Timedelta(days=1), middle + pd.Timedelta(days=1)])
     return fig
 
 
@@ -111,7 +114,7 @@ def item_fields(exp: shap.Explanation) -> go.Figure:
 def token_bars(table: pd.DataFrame, top: int = 20, unit: str = "tokens") -> go.Figure:
     """The `top` tokens (or words) by |contribution| (tokens.token_frame / word_frame), labelled by position, in text order."""
     shown = table.loc[table["contribution"].abs().nlargest(top).index].sort_values("position")
-    labels = [f"#{p} {t.strip() or ('(start)' if t == '' else '(space)')}" for p, t in zip(shown["position"], shown["token"], strict=True)]
+    labels = [f"#{p} {t.strip() or '(space)'}" for p, t in zip(shown["position"], shown["token"], strict=True)]
     fig = go.Figure(go.Bar(x=shown["contribution"], y=labels, orientation="h",
                            marker_color=np.where(shown["contribution"] >= 0, "#54A24B", "#E45756")))  # fmt: skip
     fig.update_layout(title=f"Top {len(shown)} {unit} by |contribution|", height=120 + 22 * max(1, len(shown)), **LAYOUT)

@@ -47,12 +47,24 @@ def explain_tokens(model, inputs: PairInputs, field: str = "item", max_evals: in
     return result
 
 
+SPECIAL_TOKENS = ("[start]", "[end]")  # how the tokenizer's empty first and last tokens (BERT's [CLS], [SEP]) are shown
+
+
+def _named_ends(tokens: list[str]) -> list[str]:
+    """The tokens with an empty first and last one named SPECIAL_TOKENS (they have no text of their own)."""
+    tokens = list(tokens)
+    for position, name in ((0, SPECIAL_TOKENS[0]), (len(tokens) - 1, SPECIAL_TOKENS[1])):
+        if tokens and tokens[position] == "":
+            tokens[position] = name
+    return tokens
+
+
 def token_frame(exp: shap.Explanation) -> pd.DataFrame:
-    """One row per token in text order: position, token (as text), contribution."""
+    """One row per token in text order: position, token (as text; the empty ends named SPECIAL_TOKENS), contribution."""
     return pd.DataFrame(
         {
             "position": np.arange(len(exp.values)),
-            "token": [str(t) for t in exp.data],
+            "token": _named_ends([str(t) for t in exp.data]),
             "contribution": np.asarray(exp.values, dtype=float),
         }
     )
@@ -75,7 +87,7 @@ def word_frame(exp: shap.Explanation) -> pd.DataFrame:
             words[-1] += token
             counts[-1] += 1
             values[-1] += float(value)
-    return pd.DataFrame({"position": np.arange(len(words)), "token": words, "tokens": counts, "contribution": values})
+    return pd.DataFrame({"position": np.arange(len(words)), "token": _named_ends(words), "tokens": counts, "contribution": values})
 
 
 def _check(field: str) -> str:
