@@ -189,6 +189,24 @@ def test_isotonic_calibration_keeps_the_ranking_inside_a_step() -> None:
     assert np.allclose(probabilities, [1e-4, 1e-4, 1e-4, 0.45005, 0.9], atol=1e-5)
 
 
+def test_centred_isotonic_calibration_does_not_tie_whole_steps() -> None:
+    from sklearn.isotonic import IsotonicRegression
+
+    from uvp_core.model.value_model import apply_calibration, calibrate
+
+    rng = np.random.default_rng(0)
+    raw = rng.normal(0, 2, 5000)
+    y = (rng.random(5000) < 1 / (1 + np.exp(-raw))).astype(float)
+    calibration = calibrate(raw, y)
+    assert calibration["method"] == "isotonic" and calibration["centred"]
+    grid = np.linspace(np.min(calibration["x"]), np.max(calibration["x"]), 2000)
+    centred = apply_calibration(calibration, grid)
+    steps = IsotonicRegression(y_min=1e-4, y_max=1 - 1e-4, out_of_bounds="clip").fit(raw, y).predict(grid)
+    assert len(np.unique(np.round(steps, 4))) < 100  # plain isotonic: a few dozen values, whole ranges tied
+    assert len(np.unique(np.round(centred, 4))) > 1500 and np.all(np.diff(centred) > 0)
+    assert np.max(np.abs(centred - 1 / (1 + np.exp(-grid)))) < 0.08  # still calibrated: close to the true probability
+
+
 def test_head_starts_at_the_ridge_bias_model(rating_dataset):
     """bias_init: user and item biases start at regularised mean residuals, unknown rows at zero, the cross
     terms at their ridge fit, the rest of the content part at zero."""

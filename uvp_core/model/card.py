@@ -62,7 +62,8 @@ def model_card(meta: dict) -> str:
         f"{meta['label_stats']['min']:g}-{meta['label_stats']['max']:g})"
         if task == "regression"
         else f"the probability that a user's interaction with an item is a **{target}** (binary, calibrated with "
-        f"{meta['calibration'].get('method', 'none')} scaling on the validation split)"
+        f"{'centred ' if meta['calibration'].get('centred') else ''}{meta['calibration'].get('method', 'none')} scaling on "
+        "the validation split)"
     )
     encoder_text = (
         f"fine-tuned from {md(encoder['origin'])} (weights in `encoder/`)"

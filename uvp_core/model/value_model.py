@@ -46,28 +46,40 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 def calibrate(raw: np.ndarray, y: np.ndarray) -> dict:
-    """Fit probability calibration on validation logits: isotonic (>= 1000 rows, both classes) or Platt."""
+    """Fit probability calibration on validation logits: centred isotonic (>= 1000 rows, both classes) or Platt."""
     raw, y = np.asarray(raw, dtype=np.float64), np.asarray(y, dtype=np.float64)
     if len(y) < 2 or y.min() == y.max():
         return {"method": "none"}
     if len(y) >= 1000 and min(y.sum(), len(y) - y.sum()) >= 50:
-        from sklearn.isotonic import IsotonicRegression
-
-        iso = IsotonicRegression(y_min=1e-4, y_max=1 - 1e-4, out_of_bounds="clip").fit(raw, y)
-        return {"method": "isotonic", "x": iso.X_thresholds_.tolist(), "y": iso.y_thresholds_.tolist()}
+        x, p = centred_isotonic(raw, y)
+        return {"method": "isotonic", "centred": True, "x": x.tolist(), "y": p.tolist()}
     from sklearn.linear_model import LogisticRegression
 
     platt = LogisticRegression(C=1e4).fit(raw[:, None], y)
     return {"method": "platt", "a": float(platt.coef_[0, 0]), "b": float(platt.intercept_[0])}
 
 
+def centred_isotonic(raw: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Isotonic regression's steps as points at each step's mean logit, to interpolate between (centred isotonic
+    regression): a strictly increasing map, so predictions no longer tie across whole steps."""
+    from sklearn.isotonic import IsotonicRegression
+
+    order = np.argsort(raw, kind="stable")
+    xs = raw[order]
+    fitted = IsotonicRegression(y_min=1e-4, y_max=1 - 1e-4, out_of_bounds="clip").fit(xs, y[order]).predict(xs)
+    starts = np.r_[0, np.flatnonzero(np.diff(fitted) != 0) + 1]  # one step per run of equal fitted values
+    centres = np.add.reduceat(xs, starts) / np.diff(np.r_[starts, len(xs)])
+    return centres, fitted[starts]
+
+
 def apply_calibration(calibration: dict, raw: np.ndarray) -> np.ndarray:
     """Calibrated probabilities from logits."""
     method = calibration.get("method", "none")
     if method == "isotonic":
-        # Isotonic calibration is a step function: whole ranges of logits share one probability,
-        # which would erase the ranking (AUC, top-K) among them. A tie-breaker far below any
-        # meaningful probability difference keeps the order of the logits.
+        # Isotonic calibration is a step function (models saved before centred steps; centred ones are flat
+        # only beyond their end points): whole ranges of logits share one probability, which would erase the
+        # ranking (AUC, top-K) among them. A tie-breaker far below any meaningful probability difference keeps
+        # the order of the logits.
         stepped = np.interp(raw, calibration["x"], calibration["y"])
         return np.clip(stepped + ISOTONIC_TIE_BREAK * (sigmoid(raw) - 0.5), 0.0, 1.0)
     if method == "platt":
