@@ -45,20 +45,24 @@ def no_users_model(no_users_dataset, tiny_bert_dir):
     )
 
 
-@pytest.fixture
-def page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_users_dataset, no_users_model) -> AppTest:
-    """The What-if page opened on the no-users model and dataset in an empty workspace."""
-    root = tmp_path / "ws"
+def open_page(root: Path, monkeypatch: pytest.MonkeyPatch, dataset: Dataset, model, name: str) -> AppTest:
+    """The What-if page opened on a model and its dataset, registered in a new workspace at root."""
     monkeypatch.setenv("UVP_WORKSPACE", str(root))
     ws = Workspace(root)
-    dataset_id = ws.save_dataset(no_users_dataset).id
-    model_id = model_registry.save_to_registry(ws, no_users_model, name="no users", dataset_id=dataset_id)
+    dataset_id = ws.save_dataset(dataset).id
+    model_id = model_registry.save_to_registry(ws, model, name=name, dataset_id=dataset_id)
     at = AppTest.from_file(str(REPO / "pages" / "6_What_if.py"), default_timeout=120)
     at.session_state[app_state.ACTIVE_MODEL] = model_id
     at.session_state[app_state.ACTIVE_DATASET] = dataset_id
     at.run()
     assert not at.exception, at.exception
     return at
+
+
+@pytest.fixture
+def page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_users_dataset, no_users_model) -> AppTest:
+    """The What-if page opened on the no-users model and dataset in an empty workspace."""
+    return open_page(tmp_path / "ws", monkeypatch, no_users_dataset, no_users_model, "no users")
 
 
 def _metrics(at: AppTest) -> tuple[float, float, str]:
@@ -192,15 +196,7 @@ def test_cohort_what_if_without_item_categories_offers_no_category_edit(tmp_path
                       users=rating_dataset.users, name="no categories")  # fmt: skip
     torch.set_num_threads(1)
     model = train(dataset, TrainConfig(epochs=1, batch_size=64), encoder_dir=tiny_bert_dir)
-    monkeypatch.setenv("UVP_WORKSPACE", str(tmp_path / "ws"))
-    ws = Workspace(tmp_path / "ws")
-    dataset_id = ws.save_dataset(dataset).id
-    model_id = model_registry.save_to_registry(ws, model, name="no categories", dataset_id=dataset_id)
-    at = AppTest.from_file(str(REPO / "pages" / "6_What_if.py"), default_timeout=120)
-    at.session_state[app_state.ACTIVE_MODEL] = model_id
-    at.session_state[app_state.ACTIVE_DATASET] = dataset_id
-    at.run()
-    assert not at.exception, at.exception
+    at = open_page(tmp_path / "ws", monkeypatch, dataset, model, "no categories")
     edit = at.radio(key="uvp.cohort_edit")
     assert list(edit.options) == ["attribute → value", "drop the last N events"] and edit.value == "attribute → value"
     attribute = at.selectbox(key="uvp.cohort_set_attr")
