@@ -16,13 +16,18 @@ from uvp_core.workspace import ModelRecord, Workspace, utc_now
 
 
 def target_choices(dataset: Dataset) -> list[str]:
-    """Targets this dataset supports: rating, label, then its event types in funnel order."""
+    """Targets this dataset supports: rating, label, then its event types in funnel order (label last when it is 1 on
+    every row and event types name the same thing, as in a transaction log)."""
+    from uvp_core.model.examples import named_positives
+
     events = dataset.events
     choices = [role for role in ("rating", "label") if role in events.columns and events[role].notna().any()]
     if "event_type" in events.columns:
         present = set(events["event_type"].dropna().unique())
         order = [t for t in reversed(EVENT_TYPE_ORDER) if t in present]
         choices += order + sorted(present - set(order))
+    if "label" in choices and named_positives(events):
+        choices = [c for c in choices if c != "label"] + ["label"]
     return choices
 
 

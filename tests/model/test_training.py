@@ -53,6 +53,20 @@ def test_label_target(binary_dataset, tiny_bert_dir):
     assert np.all(np.isfinite(model.predict(dataset, _pairs(dataset))))
 
 
+def test_a_transaction_log_is_named_by_its_event_type_not_label(binary_dataset) -> None:
+    """The transactions importer marks every purchase line label 1 and event_type purchase: "auto" and the Model page
+    used to pick "label", so every chart read "probability of label"."""
+    from uvp_core.model.examples import resolve_target
+    from uvp_core.model_registry import target_choices
+
+    purchases = binary_dataset.events.loc[binary_dataset.events["event_type"] == "purchase"]
+    log = Dataset(events=purchases.assign(label=np.int8(1)), items=binary_dataset.items)
+    assert resolve_target(log.events, "auto") == ("purchase", "binary") and target_choices(log) == ["purchase", "label"]
+    assert resolve_target(log.events, "label") == ("label", "binary")  # still there when asked for
+    mixed = binary_dataset.events.assign(label=(binary_dataset.events["event_type"] == "purchase").astype("int8"))
+    assert resolve_target(mixed, "auto") == ("label", "binary") and target_choices(Dataset(events=mixed))[0] == "label"
+
+
 def test_unknown_target_is_refused(rating_dataset, tiny_bert_dir):
     with pytest.raises(ValueError, match="purchase"):
         train(rating_dataset, TrainConfig(target="purchase"), encoder_dir=tiny_bert_dir)

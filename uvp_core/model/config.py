@@ -13,7 +13,8 @@ class TrainConfig:
     mode: str = "frozen"  # "frozen": encoder fixed, texts encoded once, only the head trains (fast on CPU);
     #                      "finetune": the encoder trains with the head (slow on CPU: capped by max_samples)
     target: str = "auto"  # "rating" (regression), "label", or an event type such as "purchase"/"click" (binary);
-    #                       "auto" picks rating, else label, else purchase, else click
+    #                       "auto" picks rating, else label, else purchase, else click (label after them
+    #                       when it is 1 on every row: examples.named_positives)
     epochs: int = 30  # upper bound; early stopping usually ends sooner
     batch_size: int = 1024  # examples per step (frozen mode), halved down to 64 while an epoch has under min_steps steps
     min_steps: int = 25  # ... so that small datasets get enough steps (3,500 ratings at 1,024 a batch: 4 steps an epoch)

@@ -34,6 +34,15 @@ class Examples:
         return len(self.y)
 
 
+def named_positives(events: pd.DataFrame) -> bool:
+    """Whether the label column is 1 on every labelled row while the events also carry event types (a transaction log
+    marks each purchase line label 1): the event type then names the same target in the analyst's words."""
+    if "label" not in events.columns or "event_type" not in events.columns:
+        return False
+    label = pd.to_numeric(events["label"], errors="coerce").dropna()
+    return len(label) > 0 and bool((label == 1).all()) and events["event_type"].notna().any()
+
+
 def resolve_target(events: pd.DataFrame, target: str) -> tuple[str, str]:
     """(target, task) for a requested target: task is 'regression' for rating, else 'binary'."""
     has_rating = "rating" in events.columns and events["rating"].notna().any()
@@ -42,11 +51,13 @@ def resolve_target(events: pd.DataFrame, target: str) -> tuple[str, str]:
     if target == "auto":
         if has_rating:
             return "rating", "regression"
-        if has_label:
+        if has_label and not named_positives(events):
             return "label", "binary"
         for name in BINARY_DEFAULTS:
             if name in types:
                 return name, "binary"
+        if has_label:
+            return "label", "binary"
         raise ValueError("No target found: the events have no rating, no label and no purchase/click events.")
     if target == "rating":
         if not has_rating:
