@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from dataclasses import replace
-
-from uvp_core.explain import Background, ExplainConfig, compare_explanations, explain_inputs, explain_pair, figures, group_importance, whatif
+from uvp_core.explain import (
+    Background,
+    ExplainConfig,
+    compare_explanations,
+    explain_inputs,
+    explain_pair,
+    figures,
+    group_importance,
+    whatif,
+)
 
 
 def test_waterfall_top_and_rest_add_up(rating_model, rating_dataset):

@@ -5,8 +5,8 @@ Conversions (all vectorised):
   point; a text column whose every value looks like `17850.0` (a float-formatted export) loses the
   `.0`. Nothing else is changed, so leading zeros stay.
 - `timestamp` becomes datetime64[ms, UTC] from Unix seconds, milliseconds, microseconds or nanoseconds
-  (decided per column by the median magnitude: above 1e11 milliseconds, 1e14 microseconds, 1e17 nanoseconds) or ISO 8601 text (no offset means UTC). It must lie
-  between 1990-01-01 and one day from now.
+  (decided per column by the median magnitude: above 1e11 milliseconds, 1e14 microseconds, 1e17
+  nanoseconds) or ISO 8601 text (no offset means UTC). It must lie between 1990-01-01 and one day from now.
 - `rating`, `revenue`, `quantity` and items `price` become float64; text that is not a number, and
   NaN/inf, are errors. `label` must be 0/1 (or true/false) in every row and becomes int8.
   `event_type` is stripped and lower-cased.

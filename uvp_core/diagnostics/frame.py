@@ -23,7 +23,13 @@ import pandas as pd
 from uvp_core.data.contract import Dataset
 from uvp_core.diagnostics.baseline import BiasBaseline
 from uvp_core.diagnostics.cold_start import count_bucket
-from uvp_core.diagnostics.evaluation_set import EvaluationSet, label_events, labelled_pairs, positives_only, sampled_negative_pairs
+from uvp_core.diagnostics.evaluation_set import (
+    EvaluationSet,
+    label_events,
+    labelled_pairs,
+    positives_only,
+    sampled_negative_pairs,
+)
 from uvp_core.diagnostics.long_tail import BUCKETS, DEFAULT_CUTS, TailCuts, bucket_codes
 
 MS_PER_DAY = 86_400_000
