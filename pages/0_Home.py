@@ -6,6 +6,8 @@ import streamlit as st
 
 from uvp_core import app_state
 
+app_state.ensure_navigation()  # a link opened on a fresh server: run through app.py
+
 st.title("UVP · User Value Predictor")
 st.write(
     "Predict how much a user will value an item — a rating, a click, a purchase — and see why. "

@@ -10,6 +10,8 @@ from uvp_core import app_state, figures, summary
 from uvp_core.data import layout_name, parse_map_args
 from uvp_core.data.contract import ValidationReport
 
+app_state.ensure_navigation()  # a link opened on a fresh server: run through app.py
+
 st.set_page_config(page_title="UVP · Data", layout="wide")
 st.title("Data")
 

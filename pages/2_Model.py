@@ -10,6 +10,8 @@ import streamlit as st
 from uvp_core import app_state, figures, jobs, model_registry
 from uvp_core.model import TrainConfig
 
+app_state.ensure_navigation()  # a link opened on a fresh server: run through app.py
+
 TRAIN_DEFAULTS = TrainConfig()
 
 st.set_page_config(page_title="UVP · Model", layout="wide")

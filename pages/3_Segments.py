@@ -8,6 +8,8 @@ from uvp_core import app_state, export
 from uvp_core import diagnostic_figures as figures
 from uvp_core.diagnostics import cohorts, compare, metrics, report, segments
 
+app_state.ensure_navigation()  # a link opened on a fresh server: run through app.py
+
 st.set_page_config(page_title="UVP · Segments", layout="wide")
 st.title("Segments")
 

@@ -8,6 +8,8 @@ from uvp_core import app_state, export
 from uvp_core import diagnostic_figures as figures
 from uvp_core.diagnostics import cold_start, long_tail, metrics, ranking, report
 
+app_state.ensure_navigation()  # a link opened on a fresh server: run through app.py
+
 st.set_page_config(page_title="UVP · Cold start & long tail", layout="wide")
 st.title("Cold start & long tail")
 

@@ -19,6 +19,8 @@ from uvp_core.explain import (
 )
 from uvp_core.explain.features import GROUP_LABELS
 
+app_state.ensure_navigation()  # a link opened on a fresh server: run through app.py
+
 st.set_page_config(page_title="UVP · Explain a user", layout="wide")
 st.title("Explain a user")
 

@@ -11,6 +11,8 @@ from uvp_core import app_state
 from uvp_core.diagnostics import cohorts
 from uvp_core.explain import contributions_frame, figures, whatif
 
+app_state.ensure_navigation()  # a link opened on a fresh server: run through app.py
+
 st.set_page_config(page_title="UVP · What-if", layout="wide")
 st.title("What-if")
 

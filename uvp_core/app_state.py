@@ -654,6 +654,18 @@ WHATIF_URL_MAX = 4000  # characters: longer edit lists are not written into the 
 SHARED_WIDGETS = (EXPLAIN_USER, EXPLAIN_BACKGROUND)  # widgets on more than one page that should agree
 
 
+def ensure_navigation() -> None:
+    """First call of every page. A link straight to a page (/Segments?dataset=…), opened on a server where no session
+    has run app.py yet, runs that page on its own: Streamlit's older pages/-folder mode, which skips app.py (its
+    navigation, and restoring the link's dataset, model and user) and lists an extra "app" entry. Leave that mode
+    and rerun, so app.py runs and opens the same page."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False  # what st.navigation sets: app.py's list is the one navigation
+        st.rerun()
+
+
 def keep_shared_widgets() -> None:
     """Before a page runs: re-assign the shared widgets' values, so a page without them does not drop them
     (Streamlit forgets a widget's state when a run does not draw it) and the next page opens on the same user."""

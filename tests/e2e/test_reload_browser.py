@@ -40,3 +40,25 @@ def test_reload_keeps_dataset_model_and_user(tiny_ratings_open) -> None:
     a.goto("Data")
     expect(page.get_by_text(re.compile(r"^Summary · ratings"))).to_be_visible()  # not the bundled sample
     a.check("reload-02-after")
+
+
+def test_a_link_opened_first_on_a_fresh_server_restores_its_dataset(app_server, analyst, tmp_path, rating_dataset, rating_model) -> None:
+    """On a server where no session had run app.py yet, a link straight to a page ran that page alone (Streamlit's
+    pages/-folder mode): the sidebar listed an extra "app" entry and the link's dataset and model were ignored, so a
+    colleague's link opened the bundled sample."""
+    from uvp_core import model_registry
+    from uvp_core.workspace import Workspace
+
+    ws = Workspace(tmp_path / "ws")  # the app server's workspace
+    dataset_id = ws.save_dataset(rating_dataset).id
+    model_id = model_registry.save_to_registry(ws, rating_model, name="tiny ratings", dataset_id=dataset_id)
+    a = analyst("colleague")
+    a.page.goto(f"{app_server}/Segments?dataset={dataset_id}&model={model_id}")  # the first visit of this server
+    a.expect(a.page.locator("h1", has_text="Segments").first).to_be_visible()
+    a.settle()
+    a.expect(a.page.get_by_text("evaluation pairs", exact=False).first).to_be_visible()
+    a.check("deep-link-01-fresh-server")
+    nav = [t.strip() for t in a.page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()]
+    assert "app" not in nav and "Segments" in nav, nav
+    assert a.page.get_by_text("not on the active dataset").count() == 0  # the link's dataset, not the sample
+    assert re.search(rf"[?&]dataset={dataset_id}\b", a.page.url), a.page.url
