@@ -88,7 +88,7 @@ def test_record_and_frame_add_up(rating_model, rating_dataset):
     total = record["base_value"] + sum(c["value"] for c in record["contributions"])
     assert abs(total - record["prediction"]) < 1e-4
     frame = contributions_frame(exp)
-    assert list(frame.columns) == ["feature", "group", "value", "contribution"]
+    assert list(frame.columns) == ["feature", "group", "feature value", "contribution"]
     assert frame["contribution"].abs().is_monotonic_decreasing
 
 

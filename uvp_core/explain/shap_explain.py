@@ -193,12 +193,13 @@ CAPPED_NOTE = ("This prediction is at the end of the rating scale ({cap:g}), whe
 
 
 def contributions_frame(exp: shap.Explanation) -> pd.DataFrame:
-    """One row per feature: feature, group, value (data), contribution; largest |contribution| first."""
+    """One row per feature: feature, group, feature value (the data), contribution; largest |contribution| first.
+    ("feature value", not "value": in the CLI's JSON, a contribution's `value` is its SHAP value.)"""
     frame = pd.DataFrame(
         {
             "feature": list(exp.feature_names),
             "group": list(exp.groups),
-            "value": [str(v) for v in exp.data],
+            "feature value": [str(v) for v in exp.data],
             "contribution": np.asarray(exp.values, dtype=float),
         }
     )
