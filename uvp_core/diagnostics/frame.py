@@ -156,7 +156,8 @@ def _baseline(evalset: EvaluationSet, train_user: np.ndarray, train_item: np.nda
         keep = ~np.isnan(y)
         if not keep.any():
             return None
-        if not (clip is not None and (y[keep] == 1).all()):  # positives only: through train_labels, with sampled negatives
+        positives_only_labels = evalset.task == "binary" and bool((y[keep] == 1).all())
+        if not positives_only_labels:  # else through train_labels, which adds the sampled negatives
             model = BiasBaseline(reg=reg, clip=clip).fit(train_user[keep], train_item[keep], y[keep])
             return model.predict(pair_user, pair_item)
     labels = train_labels(evalset)  # event types (collapsed per pair first), or positives-only labels

@@ -165,20 +165,25 @@ def add_event(dataset, item_id: str, kind: str, days_before: float = 0.0, column
 CATEGORY_SEPARATOR = "|"  # items of several categories list them joined (MovieLens genres: "Crime|Thriller")
 
 
+def _item_categories(items: pd.DataFrame) -> pd.Series:
+    """Each item's single categories, as a list ("Crime|Thriller" -> ["Crime", "Thriller"]; no category: no row)."""
+    listed = items["category"].dropna().astype(str).str.split(CATEGORY_SEPARATOR, regex=False)
+    return listed.apply(lambda values: [v.strip() for v in values if v.strip()])
+
+
 def category_values(items: pd.DataFrame | None) -> list[str]:
     """The single categories of a catalogue, sorted ("Crime|Thriller" counts as Crime and Thriller)."""
     if items is None or "category" not in items:
         return []
-    parts = items["category"].dropna().astype(str).str.split(CATEGORY_SEPARATOR, regex=False).explode().str.strip()
-    return sorted(set(parts[parts != ""]))
+    return sorted({c for values in _item_categories(items) for c in values})
 
 
 def add_event_in_category(dataset, category: str, kind: str, columns: Sequence[str] | None = None) -> AddEvent:
     """An AddEvent on the most popular item of a category ("one more purchase in category X"; an item listing
     several categories, "Crime|Thriller", is in each)."""
     items = dataset.items
-    listed = items["category"].astype(str).str.split(CATEGORY_SEPARATOR, regex=False)
-    ids = items.loc[listed.apply(lambda values: str(category) in [v.strip() for v in values]), "item_id"].astype(str)
+    listed = _item_categories(items)
+    ids = items.loc[listed.index[listed.apply(lambda values: str(category) in values)], "item_id"].astype(str)
     if ids.empty:
         raise ValueError(f"no item in category {category!r}")
     counts = dataset.events["item_id"].astype(str).value_counts()
