@@ -7,7 +7,7 @@ import copy
 import numpy as np
 import pandas as pd
 
-from uvp_core.model.features import MAX_LEVELS, fit_levels, one_hot
+from uvp_core.model.features import MAX_LEVELS, fit_levels, fit_words, one_hot, word_hot
 
 
 def test_fit_levels_takes_short_categorical_columns_only():
@@ -154,3 +154,31 @@ def test_as_new_users_keeps_only_the_first_events_and_forgets_the_user(rating_da
     codes = sim.hist_item[0][sim.hist_mask[0]].tolist()
     assert [prep.space.item_ids[c - 1] for c in codes] == earliest  # the user's first five items, oldest first
     assert not torch.equal(sim.numeric[:, 0], x.numeric[rows, 0])  # the history length is the new user's
+
+
+def test_fit_words_keeps_words_in_some_but_not_most_items_and_word_hot_marks_them():
+    titles = [f"Bamboo Mug {j}" if j % 5 == 0 else f"Steel Mug {j}" for j in range(50)]
+    descriptions = ["an eco choice" if j % 5 == 0 else "made for the kitchen" for j in range(50)]
+    frame = pd.DataFrame({"item_id": [f"i{j}" for j in range(50)], "title": titles, "description": descriptions, "brand": ["Acme"] * 50})
+    words = fit_words(frame)
+    # "mug" is in every item (over WORD_SHARE's 30%), "for"/"the"/"an" are stop words or short, brand is not free text
+    assert words == ["bamboo", "choice", "eco"]
+    assert fit_words(frame, limit=2) == ["bamboo", "choice"]  # equally common: alphabetical
+    block = word_hot([{"title": "ECO bamboo cup"}, {"description": "Eco-friendly"}, {"title": None}, {}], words)
+    assert block.tolist() == [[1, 0, 1], [0, 0, 1], [0, 0, 0], [0, 0, 0]]
+
+
+def test_a_rating_model_with_profile_attributes_reads_item_words_and_a_binary_one_does_not(rating_model, rating_dataset):
+    space = rating_model.space_
+    assert space.item_words and space.item_width == sum(map(len, space.item_levels.values())) + len(space.item_words)
+    head = rating_model.head_
+    assert head.crosses and head.item_match == head.item_extra - len(space.item_words)
+    fields = rating_dataset.items.iloc[0].to_dict()
+    hot = space.item_hot([fields])[0]
+    assert hot[head.item_match :].tolist() == word_hot([fields], space.item_words)[0].tolist()
+    from uvp_core.model.examples import build_examples, fit_space
+
+    examples = build_examples(rating_dataset.events, "rating", 1, 0, None)
+    every = np.ones(len(examples.times), bool)
+    assert fit_space(rating_dataset, examples, every, None, 5, "rating").item_words == space.item_words
+    assert fit_space(rating_dataset, examples, every, None, 5, "label").item_words == []  # binary heads have no crosses

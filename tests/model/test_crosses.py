@@ -15,9 +15,9 @@ PROFILE_HOT = torch.tensor([[1.0, 0], [0, 1]])
 N_KINDS, N_NUMERIC = 3, 4  # kinds 1, 2, 3; kind 3 is a rating kind ("rated 5")
 
 
-def _head() -> ValueHead:
-    head = ValueHead(text_dim=4, n_users=2, n_items=4, n_kinds=N_KINDS, n_numeric=N_NUMERIC, hidden=8, item_extra=3,
-                     user_extra=2, fold_in=True, ratings_via_fold_in=True, crosses=True)  # fmt: skip
+def _head(item_words: int = 0) -> ValueHead:
+    head = ValueHead(text_dim=4, n_users=2, n_items=4, n_kinds=N_KINDS, n_numeric=N_NUMERIC, hidden=8, item_extra=3 + item_words,
+                     user_extra=2, fold_in=True, ratings_via_fold_in=True, crosses=True, item_words=item_words)  # fmt: skip
     head.rated_kind[3] = 1.0
     return head
 
@@ -42,6 +42,17 @@ def test_cross_design_columns():
     assert torch.equal(match, expected)
     cold = head.cross_design(ITEM_HOT, PROFILE_HOT, _inputs(user=0))[0][2 * (3 + N_NUMERIC) :].view(N_KINDS + 2, 3)
     assert cold[0, 0] == 1.0 and cold[N_KINDS + 1].sum() == 0  # an unknown user's rating reads as an event, value unread
+
+
+def test_item_words_cross_with_the_profile_but_not_with_the_history():
+    words = torch.tensor([[1.0], [1.0], [0.0], [0.0]])  # the candidate (row 0) and history row 1 share a word
+    head = _head(item_words=1)
+    design = head.cross_design(torch.cat([ITEM_HOT, words], 1), PROFILE_HOT, _inputs(user=1))[0]
+    assert len(design) == head.cross.numel() == 2 * (4 + N_NUMERIC) + (N_KINDS + 2) * 3
+    attr = design[: 2 * (4 + N_NUMERIC)].view(2, 4 + N_NUMERIC)
+    assert attr[1].tolist() == [1.0, 0, 0, 1, 1, 2, 3, 4]  # profile value 2 x (candidate A, its word, numeric)
+    plain = _head().cross_design(ITEM_HOT, PROFILE_HOT, _inputs(user=1))[0]
+    assert torch.equal(design[2 * (4 + N_NUMERIC) :], plain[2 * (3 + N_NUMERIC) :])  # history matches: levelled values only
 
 
 def test_score_adds_the_weighted_columns():

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from uvp_core.model.features import FeatureSpace, fit_levels, fit_rating_kinds, price_edges, to_ms
+from uvp_core.model.features import FeatureSpace, fit_levels, fit_rating_kinds, fit_words, price_edges, to_ms
 from uvp_core.text.templates import TemplateContext
 
 log = logging.getLogger(__name__)
@@ -170,6 +170,7 @@ def fit_space(dataset, examples: Examples, train: np.ndarray, cutoff: int | None
     template = TemplateContext(price_edges=price_edges(dataset.items), rating_max=rating_max, history_k=history_k)
     user_columns = [c for c in dataset.users.columns if c != "user_id"] if dataset.users is not None else []
     item_columns = [c for c in dataset.items.columns if c != "item_id"] if dataset.items is not None else []
+    user_levels = fit_levels(dataset.users, user_columns)
     return FeatureSpace(
         user_ids=[str(u) for u in user_ids],
         item_ids=[str(i) for i in item_ids],
@@ -179,8 +180,10 @@ def fit_space(dataset, examples: Examples, train: np.ndarray, cutoff: int | None
         rating_bins=bins,
         user_columns=user_columns,
         item_columns=item_columns,
-        user_levels=fit_levels(dataset.users, user_columns),
+        user_levels=user_levels,
         item_levels=fit_levels(dataset.items, item_columns),
+        # words: for the profile x word crosses, which only rating models have (training.build_head)
+        item_words=fit_words(dataset.items) if user_levels and target == "rating" else [],
         template=template,
         target_kinds=target_kind_names(target, [str(k) for k in kinds]) if target else [],
     )

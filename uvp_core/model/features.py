@@ -7,6 +7,7 @@ distinct text (items once per item, profiles once per distinct profile).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -28,6 +29,7 @@ from uvp_core.text.templates import (
 NUMERIC_FEATURES = ("log_history_length", "log_item_popularity", "log_price", "price_missing")
 MAX_RATING_LEVELS = 20  # more distinct rating values than this -> 10 equal-width rating buckets
 MS_PER_DAY = 86_400_000.0
+WORD_PATTERN = re.compile(r"[a-z]{3,}")
 
 
 def to_ms(values: pd.Series | Sequence) -> np.ndarray:
@@ -62,6 +64,10 @@ class FeatureSpace:
     item_levels: dict[str, list[str]] = field(default_factory=dict)  # categorical item columns -> values (one-hot)
     #   Read next to the text: a few thousand ratings are too few to find a tier or category in a sentence
     #   embedding, and a one-hot gives it to the head directly. Empty (models saved before this) = text only.
+    item_words: list[str] = field(default_factory=list)  # words of the items' free text (title, description) whose
+    #   presence follows the item one-hot block (fit_words): a profile attribute x word cross ("eco" for West
+    #   users) is learnable from a few thousand ratings where the same effect inside a sentence embedding is not.
+    #   Empty (models saved before this, or no levelled profile attribute to cross with) = none.
     numeric_mean: list[float] = field(default_factory=lambda: [0.0] * len(NUMERIC_FEATURES))
     numeric_std: list[float] = field(default_factory=lambda: [1.0] * len(NUMERIC_FEATURES))
 
@@ -78,8 +84,14 @@ class FeatureSpace:
 
     @property
     def item_width(self) -> int:
-        """Width of the item one-hot block."""
-        return sum(len(v) for v in self.item_levels.values())
+        """Width of the item one-hot block (levelled columns, then words)."""
+        return sum(len(v) for v in self.item_levels.values()) + len(self.item_words)
+
+    def item_hot(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray | None:
+        """[n, item_width] item one-hot block of item field records (levelled values, then words); None if empty."""
+        if not self.item_width:
+            return None
+        return np.concatenate([one_hot(records, self.item_levels), word_hot(records, self.item_words)], axis=1)
 
     def user_codes(self, user_ids: Sequence[str] | np.ndarray) -> np.ndarray:
         """ID codes (0 = unknown) for user ids."""
@@ -186,6 +198,45 @@ def price_edges(items: pd.DataFrame | None) -> tuple[float, ...]:
 
 MAX_LEVELS = 32  # a categorical column with more distinct values than this is read from the text alone
 FREE_TEXT_COLUMNS = ("title", "description")
+MAX_WORDS = 32  # item words read as indicators (fit_words)
+WORD_SHARE = (0.02, 0.3)  # ... each in at least / at most this share of the items
+STOP_WORDS = frozenset(
+    "about after all also and any are but can for from has have her his into its more not one our out over she "
+    "than that the their them then there these they this those too two use very was were what when which who "
+    "will with you your".split()
+)
+
+
+def item_words(record: Mapping[str, Any]) -> set[str]:
+    """The lower-case words (3+ letters, not stop words) of a record's free-text fields."""
+    text = " ".join(str(record[c]) for c in FREE_TEXT_COLUMNS if c in record and not is_missing(record[c]))
+    return {w for w in WORD_PATTERN.findall(text.lower()) if w not in STOP_WORDS}
+
+
+def fit_words(frame: pd.DataFrame | None, limit: int = MAX_WORDS) -> list[str]:
+    """The `limit` words in most items' free text, among those in WORD_SHARE of the items (ties: alphabetical)."""
+    columns = [c for c in FREE_TEXT_COLUMNS if frame is not None and c in frame.columns]
+    if not columns or not len(frame):
+        return []
+    items = frame.drop_duplicates("item_id") if "item_id" in frame.columns else frame
+    counts: dict[str, int] = {}
+    for record in items[columns].to_dict("records"):
+        for word in item_words(record):
+            counts[word] = counts.get(word, 0) + 1
+    low, high = WORD_SHARE[0] * len(items), WORD_SHARE[1] * len(items)
+    kept = [w for w, c in counts.items() if max(low, 2) <= c <= high]
+    return sorted(sorted(kept), key=lambda w: -counts[w])[:limit]
+
+
+def word_hot(records: Sequence[Mapping[str, Any]], words: Sequence[str]) -> np.ndarray:
+    """[n, len(words)] float32: 1 where the record's free text has the word (item_words)."""
+    out = np.zeros((len(records), len(words)), dtype=np.float32)
+    if words:
+        position = {w: j for j, w in enumerate(words)}
+        for r, record in enumerate(records):
+            for word in item_words(record) & position.keys():
+                out[r, position[word]] = 1.0
+    return out
 
 
 def fit_levels(frame: pd.DataFrame | None, columns: Sequence[str]) -> dict[str, list[str]]:
@@ -305,7 +356,7 @@ class Context:
         space = self.space
         records = field_records(self.items_frame, ids, "item_id", space.item_columns)
         texts = [render_item(fields, i, space.template) for fields, i in zip(records, ids, strict=True)]
-        return texts, one_hot(records, space.item_levels) if space.item_levels else None
+        return texts, space.item_hot(records)
 
     def _render_profiles(self, ids: list[str]) -> tuple[list[str], np.ndarray | None]:
         """Profile texts and one-hot blocks of user ids, from one lookup of their rows."""

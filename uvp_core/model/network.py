@@ -14,9 +14,9 @@ FOLD_IN_PRIOR = 5.0  # pseudo-events shrinking an unknown user's fold-in bias: t
 NO_FOLD_IN = 1e9  # a fold-in prior this large turns the fold-in off (a candidate of training.choose_fold_prior)
 
 
-def cross_width(n_kinds: int, n_numeric: int, item_extra: int, user_extra: int) -> int:
+def cross_width(n_kinds: int, n_numeric: int, item_extra: int, user_extra: int, item_words: int = 0) -> int:
     """How many cross weights a head has (ValueHead.cross_design's columns)."""
-    return user_extra * (item_extra + n_numeric) + (n_kinds + 2) * item_extra
+    return user_extra * (item_extra + n_numeric) + (n_kinds + 2) * (item_extra - item_words)
 
 
 def mlp(n_in: int, n_hidden: int, n_out: int, dropout: float) -> nn.Sequential:
@@ -33,7 +33,8 @@ class ValueHead(nn.Module):
     A history event = projected item-text embedding + event-kind embedding + recency projection.
     Code 0 of every ID/kind table is the shared "unknown" row (trained by random ID dropout).
     Item and profile rows are text embeddings followed by one-hot categorical attributes (widths
-    item_extra / user_extra; see FeatureSpace.item_levels), projected together.
+    item_extra / user_extra; see FeatureSpace.item_levels), projected together. The item block ends with
+    item_words word indicators (FeatureSpace.item_words).
     With fold_in, an unknown user (no ID row) also gets a learned bias from the kinds of its visible
     events (for ratings: how it rated so far, less each rated item's own bias), shrunk towards zero
     for short histories: sum of (kind value - item bias) / (events + fold_prior) -- the fold-in a
@@ -45,7 +46,8 @@ class ValueHead(nn.Module):
     fit: training.init_biases) -- profile attribute x candidate attribute or numeric feature (a membership
     tier x price), and per event kind, "one of the history events read is on an item sharing the
     candidate's category (or other attribute value)" -- plus profile attribute x projected candidate text
-    (`attr_text`, from zero).
+    (`attr_text`, from zero). A candidate's words count as its attribute values in the first kind of term
+    (a West member x "eco" in the item text) but not in the second (words shared with a history item).
     """
 
     def __init__(
@@ -64,11 +66,13 @@ class ValueHead(nn.Module):
         user_extra: int = 0,
         ratings_via_fold_in: bool = False,
         crosses: bool = False,
+        item_words: int = 0,
     ):
         super().__init__()
         self.hidden = hidden
         self.crosses = crosses
         self.item_extra, self.user_extra, self.n_numeric = item_extra, user_extra, n_numeric
+        self.item_match = item_extra - item_words  # the item block's levelled columns (history matches read these only)
         self.fold_in = fold_in
         self.ratings_via_fold_in = ratings_via_fold_in
         self.item_text = nn.Linear(text_dim + item_extra, hidden)  # item text embedding + its one-hot attributes
@@ -91,7 +95,7 @@ class ValueHead(nn.Module):
             self.register_buffer("fold_prior", torch.full((1,), FOLD_IN_PRIOR))  # pseudo-events; set by training (choose_fold_prior)
         if crosses:
             self.attr_text = nn.Parameter(torch.zeros(user_extra, hidden))
-            self.cross = nn.Parameter(torch.zeros(cross_width(n_kinds, n_numeric, item_extra, user_extra)))
+            self.cross = nn.Parameter(torch.zeros(cross_width(n_kinds, n_numeric, item_extra, user_extra, item_words)))
         for table in (self.user_id, self.item_id, self.kind):
             nn.init.normal_(table.weight, std=0.01)
         for table in (self.user_bias, self.item_bias):
@@ -140,17 +144,18 @@ class ValueHead(nn.Module):
         if self.user_extra:
             target = torch.cat([item_hot[x.item_row], x.numeric], dim=-1)
             parts.append((profile_hot[x.profile_row].unsqueeze(-1) * target.unsqueeze(1)).flatten(1))
-        if self.item_extra:
+        if self.item_match:
             parts.append(self._match_columns(item_hot, x, self.read_kinds(x)))
         return torch.cat(parts, dim=-1) if parts else x.numeric.new_zeros(len(x), 0)
 
     def _match_columns(self, item_hot: torch.Tensor, x: Inputs, kind: torch.Tensor) -> torch.Tensor:
-        """[B, (kinds + 2) * item_extra]: per kind group (each kind; all rating kinds together) and candidate
+        """[B, (kinds + 2) * item_match]: per kind group (each kind; all rating kinds together) and candidate
         attribute value, 1 if one of the history events read is of that kind on an item with that value
         (kind: the history kinds as read, see read_kinds)."""
         groups = self.kind.num_embeddings + 1  # the last group: every rating kind ("rated 4", "rated 5")
         if self.fold_in:
             kind = torch.where(self.rated_kind[kind] > 0, torch.full_like(kind, groups - 1), kind)
+        item_hot = item_hot[:, : self.item_match]
         cand_hot = item_hot[x.item_row]
         same = item_hot[x.hist_row] * cand_hot.unsqueeze(1) * x.hist_mask.unsqueeze(-1)  # [B, K, item_extra]
         counts = torch.zeros(len(cand_hot), groups, same.shape[-1], dtype=same.dtype, device=same.device)
@@ -166,7 +171,7 @@ class ValueHead(nn.Module):
             attr = self.cross[: self.n_cross_attr].view(self.user_extra, -1)
             out = out + ((profile @ attr) * torch.cat([item_hot[x.item_row], x.numeric], dim=-1)).sum(-1)
             out = out + ((profile @ self.attr_text) * candidate).sum(-1)
-        if self.item_extra:
+        if self.item_match:
             out = out + self._match_columns(item_hot, x, kind) @ self.cross[self.n_cross_attr :]
         return out
 

@@ -410,6 +410,7 @@ def load_model(path: str | Path, *, encoder_dir: str | Path | None = None):
             item_extra=space.item_width,
             user_extra=space.user_width,
             crosses=bool(meta["head"].get("crosses", False)),  # models saved before the cross terms have none
+            item_words=len(space.item_words),  # models saved before the word indicators have none
         )
         state = load_file(str(folder / HEAD_FILE))
         if head.fold_in and "fold_prior" not in state:  # saved before the prior was fitted: the fixed default

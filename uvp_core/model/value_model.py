@@ -347,7 +347,8 @@ class ValueModel:
             return table.setdefault(key, len(table))
 
         def item_key(text: str, fields: dict) -> tuple[str, bytes]:
-            return text, one_hot([fields], space.item_levels)[0].tobytes() if space.item_levels else b""
+            hot = space.item_hot([fields])
+            return text, hot[0].tobytes() if hot is not None else b""
 
         def history_text(item_id: str, fields: dict) -> tuple[str, bytes]:
             key = (item_id, repr(fields))
