@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import stamp  # noqa: E402
 from uvp_core.data import load_path  # noqa: E402
-from uvp_core.explain import background_for, explain_inputs, masked_inputs, pair_features, warm_up, whatif  # noqa: E402
+from uvp_core.explain import ExplainConfig, background_for, explain_inputs, masked_inputs, pair_features, warm_up, whatif  # noqa: E402
 from uvp_core.model import TrainConfig, load_model, train  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
@@ -118,10 +118,12 @@ def driver_sets(effect: dict, exp, inputs) -> tuple[set[int], set[int]]:
     driver, partner = set(), set()
     kind = effect["driver"]["kind"]
     for j, f in enumerate(exp.features):
-        if kind == "history_category" and f.kind == "event":
-            event = inputs.history[int(f.key)]
-            fields = inputs.history_fields.get(event.item_id, {})
-            if str(fields.get("category")) == effect["driver"]["category"] and _is_event_type(event.kind, effect["driver"]["event_type"]):
+        if kind == "history_category" and f.kind in ("event", "item_events"):  # an event, or an item with its events
+            events = [inputs.history[int(f.key)]] if f.kind == "event" else [e for e in inputs.history if e.item_id == f.key]
+            fields = inputs.history_fields.get(events[0].item_id, {})
+            if str(fields.get("category")) == effect["driver"]["category"] and any(
+                _is_event_type(e.kind, effect["driver"]["event_type"]) for e in events
+            ):
                 driver.add(j)
         if kind == "history_category" and f.kind == "item_field" and f.key == "category":
             partner.add(j)
@@ -144,8 +146,9 @@ def ranked_first(values: np.ndarray, chosen: set[int]) -> bool:
     return abs(float(np.sum(values[list(chosen)]))) > (max(others) if others else 0.0)
 
 
-def driver_recovery(model, dataset, truth: dict, backgrounds: dict, n: int, seed: int) -> list[dict]:
-    """Per planted effect and background: share of probe pairs whose planted driver is ranked first."""
+def driver_recovery(model, dataset, truth: dict, backgrounds: dict, n: int, seed: int, history: str = "item") -> list[dict]:
+    """Per planted effect and background: share of probe pairs whose planted driver is ranked first (history:
+    a history feature is one item with its events, the default, or one event)."""
     rng = np.random.default_rng(seed)
     out = []
     for effect in truth["effects"]:
@@ -155,12 +158,12 @@ def driver_recovery(model, dataset, truth: dict, backgrounds: dict, n: int, seed
             alone, paired, shifts = [], [], []
             for user_id, item_id in chosen:
                 inputs = model.pair_inputs(dataset, user_id, item_id)
-                exp = explain_inputs(model, inputs, background)
+                exp = explain_inputs(model, inputs, background, ExplainConfig(history=history))
                 driver, with_partner = driver_sets(effect, exp, inputs)
                 alone.append(ranked_first(exp.values, driver))
                 paired.append(ranked_first(exp.values, with_partner))
                 shifts.append(float(np.sum(exp.values[list(driver)])) if driver else 0.0)
-            out.append({"effect": effect["id"], "background": name, "n": len(chosen), "driver_first": float(np.mean(alone)),
+            out.append({"effect": effect["id"], "background": name if history == "item" else f"{name}, one feature per event", "n": len(chosen), "driver_first": float(np.mean(alone)),
                         "driver_or_partner_first": float(np.mean(paired)), "mean_driver_shap": float(np.mean(shifts))})  # fmt: skip
     return out
 
@@ -282,6 +285,7 @@ def main() -> int:
     log.info("deletion: %s", deletion)
     backgrounds = {name: background_for(model, dataset, attributes=name) for name in BACKGROUND_NAMES}
     recovery = driver_recovery(model, dataset, truth, backgrounds, args.probes, args.seed)
+    recovery += driver_recovery(model, dataset, truth, {"mode": backgrounds["mode"]}, args.probes, args.seed, history="event")
     log.info("recovery: %s", recovery)
     ceiling = perfect_rule_ceiling(truth, dataset, backgrounds)
 

@@ -281,7 +281,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if result.dataset is None:
         return 1
     model = _load_model(args.model)
-    config = ExplainConfig(permutations=args.permutations, seed=args.seed)
+    config = ExplainConfig(permutations=args.permutations, seed=args.seed, history=args.history)
     background = background_for(model, result.dataset, attributes=args.background, seed=args.seed)
     records = []
     for user_id, item_id, time_ in wanted:  # one process: the model, shap's compiled code and the encodings are reused
@@ -394,6 +394,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="a masked user attribute takes: its most common value (default), each of a sample of "
                               "8 users' values in turn (population), or is left out (absent)")  # fmt: skip
     explain.add_argument("--seed", type=int, default=0, help="permutation order and population sample seed")
+    explain.add_argument("--history", choices=("item", "event"), default="item",  # explain.features.HISTORY_UNITS (not imported: shap is slow to load)
+                         help="a history feature: one item with all its events read (default), or one event")
     explain.set_defaults(func=cmd_explain)
     return parser
 

@@ -40,6 +40,15 @@ def test_explain_command_writes_additive_json(tmp_path: Path, rating_model, rati
     assert abs(sampled["base_value"] + sum(c["value"] for c in sampled["contributions"]) - sampled["prediction"]) < 1e-4
     assert sampled["base_value"] != record["base_value"]  # averaged over sampled users' attributes
 
+    per_event = tmp_path / "events.json"
+    code = main(["explain", "--model", str(model_dir), "--data", str(data), "--user", "u001", "--item", "i005",
+                 "--out", str(per_event), "--permutations", "2", "--history", "event"])  # fmt: skip
+    events = json.loads(per_event.read_text())
+    assert code == 0 and events["prediction"] == record["prediction"]
+    history = [sum(c["group"] == "history" for c in r["contributions"]) for r in (record, events)]
+    assert history[0] < history[1]  # one feature per item read, or one per event
+    assert abs(events["base_value"] + sum(c["value"] for c in events["contributions"]) - events["prediction"]) < 1e-4
+
     many = tmp_path / "pairs.csv"  # one process for many pairs: a call each paid imports, loading and shap's compile
     many.write_text("user_id,item_id\nu001,i005\nu002,i003\nNEWUSER,i001\n")
     batch = tmp_path / "batch.json"

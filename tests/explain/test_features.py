@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import numpy as np
+from dataclasses import replace
 
-from uvp_core.explain import background_for, masked_inputs, pair_features
+import numpy as np
+import pandas as pd
+import pytest
+
+from uvp_core.explain import Background, background_for, masked_inputs, pair_features
+from uvp_core.model import HistoryEvent
 
 
 def test_features_cover_profile_history_item_and_ids(rating_model, rating_dataset):
@@ -12,11 +17,33 @@ def test_features_cover_profile_history_item_and_ids(rating_model, rating_datase
     features = pair_features(inputs, rating_model.history_k)
     groups = [f.group for f in features]
     assert groups.count("profile") == 2  # age_band, region
-    assert groups.count("history") == min(len(inputs.history), rating_model.history_k)
+    read = inputs.history[-rating_model.history_k :]
+    assert groups.count("history") == len({e.item_id for e in read})  # one feature per item read
+    assert {f.key for f in features if f.group == "history"} == {e.item_id for e in read}
     assert {f.key for f in features if f.group == "item"} == {"title", "category", "price", "description"}
     assert [f.kind for f in features if f.group == "collaborative"] == ["user_id", "item_id"]
-    event = next(f for f in features if f.kind == "event")
-    assert "before" in event.name  # "rated 3 Red Mug 25, 3 months before"
+    item = next(f for f in features if f.kind == "item_events")
+    assert "before" in item.name  # "rated 3 Red Mug 25, 3 months before"
+    per_event = pair_features(inputs, rating_model.history_k, history="event")
+    assert [f.group for f in per_event].count("history") == min(len(inputs.history), rating_model.history_k)
+    assert all(f.kind == "event" for f in per_event if f.group == "history")
+
+
+def test_an_items_events_are_one_feature_named_in_order(rating_model, rating_dataset):
+    inputs = rating_model.pair_inputs(rating_dataset, "u001", "i005")
+    t = pd.Timestamp("2024-06-01", tz="UTC")
+    funnel = [HistoryEvent("i003", kind, t + pd.Timedelta(minutes=m)) for m, kind in enumerate(("view", "cart", "view", "purchase"))]
+    other = HistoryEvent("i004", "view", t + pd.Timedelta(days=1))
+    edited = replace(inputs, history=[*funnel, other], time=t + pd.Timedelta(days=4))
+    history = [f for f in pair_features(edited, rating_model.history_k) if f.group == "history"]
+    assert [f.key for f in history] == ["i004", "i003"]  # most recent first
+    assert history[1].name.startswith("viewed, added to cart and purchased ") and history[1].name.endswith(", 3 days before")
+    assert history[1].value.startswith("i003 · view → cart → view → purchase · 2024-06-01 00:03")
+    keep = np.array([f.key != "i003" for f in pair_features(edited, rating_model.history_k)])
+    masked = masked_inputs(edited, pair_features(edited, rating_model.history_k), keep, Background())
+    assert masked.history == [other]  # every event of the item leaves the history
+    with pytest.raises(ValueError, match="history must be one of"):
+        pair_features(edited, rating_model.history_k, history="session")
 
 
 def test_background_is_mode_median_or_absent(rating_model, rating_dataset):
@@ -39,9 +66,9 @@ def test_masking_replaces_removes_and_unknowns(rating_model, rating_dataset):
     assert masked.user_id is None and masked.item_id is None
     assert masked.profile == background.profile
     assert "title" not in masked.item and masked.item["price"] == background.item["price"]
-    used = {f.key for f in features if f.kind == "event"}
-    assert len(masked.history) == len(inputs.history) - len(used)
-    assert inputs.user_id == "u001" and len(inputs.history) >= len(used)  # the original is unchanged
+    used = {f.key for f in features if f.kind == "item_events"}
+    assert len(masked.history) == sum(e.item_id not in used for e in inputs.history) < len(inputs.history)
+    assert inputs.user_id == "u001" and {e.item_id for e in inputs.history} >= used  # the original is unchanged
     # masking changes what the model sees, so (generically) the prediction
     scores = rating_model.score_inputs([inputs, masked])
     assert scores[0] != scores[1]

@@ -1,8 +1,9 @@
 """Interpretable features of one (user, item) prediction and how each one is masked.
 
-A feature is something an analyst can name: one user attribute, one history event in the model's
-input ("purchased Blue Ceramic Mug, 3 days before"), one field of the candidate item, or the
-collaborative part (the user's ID row, the item's ID row with its popularity).
+A feature is something an analyst can name: one user attribute, one item of the history in the model's
+input with its events ("viewed, added to cart and purchased Blue Ceramic Mug, 3 days before"; or, with
+history="event", each event on its own), one field of the candidate item, or the collaborative part
+(the user's ID row, the item's ID row with its popularity).
 
 Masking a feature means the model really reads the input without it, through `ValueModel.score_inputs`
 (texts are re-rendered and re-encoded; never a zeroed embedding):
@@ -13,8 +14,11 @@ Masking a feature means the model really reads the input without it, through `Va
                      seeded sample of users' values in turn, the prediction being their average
                      (interventional SHAP over that sample: an attribute equal to the most common
                      value is then credited for how it differs from the population);
-- history event   -> the event is removed from the history (it leaves the pooled set and the history
-                     length drops by one);
+- history item    -> its events are removed from the history (they leave the pooled set and the
+                     history length drops by their number). One feature per item, not per event, by
+                     default: a purchase comes with the view, click and cart before it, and Shapley
+                     would split what the model reads from that one interaction between its events;
+- history event   -> (history="event") the event is removed from the history;
 - earlier events  -> (users with more events than the model reads one by one) the older events' count
                      leaves the history length; without this feature that count would sit in the base
                      value, which would then differ between users;
@@ -42,6 +46,7 @@ from uvp_core.text.templates import EVENT_VERBS, attribute_name, describe_gap, f
 GROUPS = ("profile", "history", "item", "collaborative")
 GROUP_LABELS = {"profile": "user profile", "history": "history", "item": "item text", "collaborative": "collaborative (IDs)"}
 FREE_TEXT_FIELDS = ("title", "description")  # always left out of the text when masked
+HISTORY_UNITS = ("item", "event")  # a history feature is one item with its events (default), or one event
 ABSENT = None  # a background of None: the field is left out of the rendered text
 
 
@@ -51,8 +56,8 @@ class Feature:
 
     name: str  # in the analyst's words, e.g. "membership tier = premium"
     group: str  # one of GROUPS
-    kind: str  # "attribute" | "event" | "earlier" | "item_field" | "user_id" | "item_id"
-    key: str | int  # attribute / field name, or the event's position in PairInputs.history
+    kind: str  # "attribute" | "item_events" | "event" | "earlier" | "item_field" | "user_id" | "item_id"
+    key: str | int  # attribute / field name, the history item's id, or the event's position in PairInputs.history
     value: str  # the data value shown to the analyst
 
 
@@ -141,18 +146,50 @@ def used_history(inputs: PairInputs, history_k: int) -> list[int]:
     return order[-history_k:] if history_k else []
 
 
-def pair_features(inputs: PairInputs, history_k: int, *, known_user: bool = True, known_item: bool = True) -> list[Feature]:
-    """The interpretable features of one pair: attributes, history events (most recent first), item fields, IDs
-    (an ID the model never saw in training is named so: it has no learned bias)."""
+def item_events_label(events: Sequence[HistoryEvent], fields: dict, now: pd.Timestamp | None) -> str:
+    """One history item's events in words: 'viewed, added to cart and purchased Blue Ceramic Mug, 3 days before'
+    (its distinct kinds in time order; the time of its latest event)."""
+    kinds = list(dict.fromkeys(str(e.kind) for e in events))
+    verbs = [EVENT_VERBS.get(k, k) for k in kinds]
+    joined = verbs[0] if len(verbs) == 1 else ", ".join(verbs[:-1]) + " and " + verbs[-1]
+    latest = events[-1]
+    when = describe_gap(pd.Timestamp(now) - pd.Timestamp(latest.timestamp)) if now is not None else f"on {pd.Timestamp(latest.timestamp):%Y-%m-%d}"
+    return f"{joined} {item_label(fields, latest.item_id)}, {when}"
+
+
+def _history_features(inputs: PairInputs, used: list[int], history: str) -> list[Feature]:
+    """The history read, most recent first: one feature per item (history="item") or per event ("event")."""
+    out = []
+    if history == "event":
+        for j in reversed(used):
+            event = inputs.history[j]
+            label = event_label(event, inputs.history_fields.get(event.item_id, {}), inputs.time)
+            out.append(Feature(label, "history", "event", j, f"{event.item_id} · {event.kind} · {pd.Timestamp(event.timestamp):%Y-%m-%d %H:%M}"))
+        return out
+    by_item: dict[str, list[HistoryEvent]] = {}
+    for j in reversed(used):  # most recent first: an item sits where its latest event is
+        by_item.setdefault(inputs.history[j].item_id, []).append(inputs.history[j])
+    for item_id, events in by_item.items():
+        events = events[::-1]  # oldest first
+        label = item_events_label(events, inputs.history_fields.get(item_id, {}), inputs.time)
+        value = f"{item_id} · {' → '.join(str(e.kind) for e in events)} · {pd.Timestamp(events[-1].timestamp):%Y-%m-%d %H:%M}"
+        out.append(Feature(label, "history", "item_events", item_id, value))
+    return out
+
+
+def pair_features(inputs: PairInputs, history_k: int, *, known_user: bool = True, known_item: bool = True,
+                  history: str = "item") -> list[Feature]:  # fmt: skip
+    """The interpretable features of one pair: attributes, the history read (most recent first; one feature per
+    item, or per event with history="event"), item fields, IDs (an ID the model never saw in training is named
+    so: it has no learned bias)."""
+    if history not in HISTORY_UNITS:
+        raise ValueError(f"history must be one of {HISTORY_UNITS}, not {history!r}")
     out = [
         Feature(f"{attribute_name(k)} = {format_value(v)}", "profile", "attribute", k, format_value(v))
         for k, v in inputs.profile.items()
         if k != "user_id" and not is_missing(v)
     ]
-    for j in reversed(used_history(inputs, history_k)):
-        event = inputs.history[j]
-        label = event_label(event, inputs.history_fields.get(event.item_id, {}), inputs.time)
-        out.append(Feature(label, "history", "event", j, f"{event.item_id} · {event.kind} · {pd.Timestamp(event.timestamp):%Y-%m-%d %H:%M}"))
+    out.extend(_history_features(inputs, used_history(inputs, history_k), history))
     if inputs.n_earlier > 0:
         n = int(inputs.n_earlier)
         out.append(Feature(f"{n:,} earlier event{'' if n == 1 else 's'} (only their number is read: history length)", "history",
@@ -191,6 +228,7 @@ def masked_inputs(inputs: PairInputs, features: Sequence[Feature], keep: np.ndar
     profile = dict(inputs.profile)
     item = dict(inputs.item)
     drop_events: set[int] = set()
+    drop_items: set[str] = set()
     user_id, item_id, n_earlier = inputs.user_id, inputs.item_id, inputs.n_earlier
     for feature, kept in zip(features, keep, strict=True):
         if kept:
@@ -199,6 +237,8 @@ def masked_inputs(inputs: PairInputs, features: Sequence[Feature], keep: np.ndar
             _replace(profile, feature.key, background.profile.get(feature.key, ABSENT))
         elif feature.kind == "item_field":
             _replace(item, feature.key, background.item.get(feature.key, ABSENT))
+        elif feature.kind == "item_events":
+            drop_items.add(str(feature.key))
         elif feature.kind == "event":
             drop_events.add(int(feature.key))
         elif feature.kind == "earlier":
@@ -207,7 +247,7 @@ def masked_inputs(inputs: PairInputs, features: Sequence[Feature], keep: np.ndar
             user_id = None
         elif feature.kind == "item_id":
             item_id = None
-    history = [e for j, e in enumerate(inputs.history) if j not in drop_events] if drop_events else list(inputs.history)
+    history = [e for j, e in enumerate(inputs.history) if j not in drop_events and e.item_id not in drop_items]
     return PairInputs(
         profile=profile, history=history, item=item, user_id=user_id, item_id=item_id, time=inputs.time,
         n_earlier=n_earlier,

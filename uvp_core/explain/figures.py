@@ -74,13 +74,16 @@ def waterfall(exp: shap.Explanation, top: int = 10, title: str = "Why this predi
 
 @literal_text
 def history_timeline(exp: shap.Explanation, inputs: PairInputs) -> go.Figure:
-    """The user's history events the model reads, over time, coloured by their contribution."""
-    rows = [
-        {"time": pd.Timestamp(inputs.history[int(f.key)].timestamp), "event": f.name, "contribution": float(v),
-         "item_id": inputs.history[int(f.key)].item_id}  # fmt: skip
-        for f, v in zip(exp.features, exp.values, strict=True)
-        if f.kind == "event"
-    ]
+    """The user's history the model reads, over time, coloured by contribution (an item at its latest event)."""
+    rows = []
+    for f, v in zip(exp.features, exp.values, strict=True):
+        if f.kind == "event":
+            event = inputs.history[int(f.key)]
+        elif f.kind == "item_events":
+            event = max((e for e in inputs.history if e.item_id == f.key), key=lambda e: pd.Timestamp(e.timestamp))
+        else:
+            continue
+        rows.append({"time": pd.Timestamp(event.timestamp), "event": f.name, "contribution": float(v), "item_id": event.item_id})
     table = pd.DataFrame(rows, columns=["time", "event", "contribution", "item_id"])
     bound = float(table["contribution"].abs().max()) if len(table) else 1.0
     fig = px.scatter(

@@ -34,6 +34,7 @@ class ExplainConfig:
     exact_max: int = EXACT_MAX  # exact Shapley values up to this many features
     permutations: int = PERMUTATIONS  # permutation pairs beyond exact_max
     seed: int = 0  # permutation order seed (results are reproducible)
+    history: str = "item"  # a history feature: one item with its events ("item") or one event ("event"); see features
 
 
 class CoalitionModel:
@@ -70,7 +71,7 @@ def explain_inputs(model, inputs: PairInputs, background: Background, config: Ex
     space = getattr(model, "space_", None)  # None: a stand-in model without ID vocabularies (tests)
     known_user = space is None or inputs.user_id is None or bool(space.user_codes([inputs.user_id])[0])
     known_item = space is None or inputs.item_id is None or bool(space.item_codes([inputs.item_id])[0])
-    features = pair_features(inputs, model.history_k, known_user=known_user, known_item=known_item)
+    features = pair_features(inputs, model.history_k, known_user=known_user, known_item=known_item, history=config.history)
     m = len(features)
     f = CoalitionModel(model, inputs, features, background)
     names = [feat.name for feat in features]
