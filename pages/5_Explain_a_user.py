@@ -63,15 +63,15 @@ candidates = top["item_id"].astype(str).tolist()
 if not candidates:
     st.info("This user has interacted with every item.")
     st.stop()
-if st.session_state.get(app_state.EXPLAIN_ITEM) not in candidates:
-    st.session_state[app_state.EXPLAIN_ITEM] = candidates[0]
+app_state.default_explain_item(user_id, candidates)
 item_label = app_state.item_label(root, dataset_id)
 item_id = st.selectbox("Item to explain", candidates, format_func=item_label, key=app_state.EXPLAIN_ITEM)
 
 # --- the explanation ---------------------------------------------------------------------------------
 st.header("Why this prediction")
 attributes = app_state.background_picker()
-exp = app_state.pair_explanation(root, model_id, dataset_id, user_id, item_id, attributes)
+history = app_state.history_unit_picker()
+exp = app_state.pair_explanation(root, model_id, dataset_id, user_id, item_id, attributes, history)
 a, b, c = st.columns(3)
 a.metric("Prediction", f"{exp.prediction:.4f}")
 b.metric("Base value (every feature masked)", f"{float(exp.base_values):.4f}")
@@ -116,7 +116,7 @@ st.header("Compare two items")
 others = [i for i in candidates if i != item_id]
 if others:
     second = st.selectbox("Second item", others, format_func=item_label, key="uvp.explain_second")
-    other = app_state.pair_explanation(root, model_id, dataset_id, user_id, second, attributes)
+    other = app_state.pair_explanation(root, model_id, dataset_id, user_id, second, attributes, history)
     st.text(f"first item {item_id}: {exp.prediction:.4f} · second item {second}: {other.prediction:.4f} · "
             f"difference {exp.prediction - other.prediction:+.4f} (the sum of the differences below)")  # fmt: skip
     if cap is not None and capped_at(model, other.prediction) == cap:  # cap: where the first prediction sits (above)

@@ -479,13 +479,23 @@ def memo(choice: EvaluationChoice, view: str, params: tuple, compute):
 EXPLAIN_MODEL = "uvp.explain_model"  # the Explain and What-if pages' model picker
 EXPLAIN_USER = "uvp.explain_user"
 EXPLAIN_ITEM = "uvp.explain_item"
+EXPLAIN_ITEM_USER = "uvp.explain_item_user"  # the user the Item to explain was picked for
 EXPLAIN_BACKGROUND = "uvp.explain_background"  # what a masked attribute takes: "mode" | "population" | "absent"
+EXPLAIN_HISTORY = "uvp.explain_history"  # a history feature: "item" (its events together) | "event"
 TOKEN_REQUEST = "uvp.explain_token_request"  # (model, dataset, user, item, field) whose words were asked for
 WHATIF_EDITS = "uvp.whatif_edits"  # the edits the What-if page has applied, in order
 WHATIF_ITEM = "uvp.whatif_item"  # the What-if page's candidate item picker
 WHATIF_ROUND = "uvp.whatif_round"  # counts the (user, item) pairs opened on What-if: part of its value boxes' keys
 GROUP_TABLE = "uvp.explain_group_table"  # ((model, dataset, sample size), table) of the last group importance
 COHORT_RESULT = "uvp.whatif_cohort_result"  # ((model, dataset), description, CohortWhatIf) of the last cohort what-if
+
+
+def default_explain_item(user_id: str, candidates: list[str]) -> None:
+    """Before the Item to explain picker: another user's pick, or an item not among the candidates, gives way to
+    the user's top item (a pick made for this user, or named in a link, stays)."""
+    if st.session_state.get(EXPLAIN_ITEM) not in candidates or st.session_state.get(EXPLAIN_ITEM_USER, user_id) != user_id:
+        st.session_state[EXPLAIN_ITEM] = candidates[0]
+    st.session_state[EXPLAIN_ITEM_USER] = user_id
 
 
 def explain_model_picker(ws: Workspace) -> str | None:
@@ -516,6 +526,18 @@ def background_picker() -> str:
                          "users credits every value against the population (interventional SHAP), at up to 8 times the cost.")  # fmt: skip
 
 
+HISTORY_UNIT_LABELS = {"item": "one per item (its events together)", "event": "one per event"}  # explain.features.HISTORY_UNITS
+
+
+def history_unit_picker() -> str:
+    """How the explanation counts the history ("item" by default); draws a radio."""
+    return st.radio("History features", list(HISTORY_UNIT_LABELS), format_func=HISTORY_UNIT_LABELS.get, horizontal=True,
+                    key=EXPLAIN_HISTORY,
+                    help="One per item: a purchase with the view, click and cart before it is one feature, credited as one "
+                         "interaction. One per event: each is credited on its own, so what one interaction tells the model "
+                         "is split between its events.")  # fmt: skip
+
+
 @st.cache_resource(max_entries=4, show_spinner=False)
 def explain_background(root: str, model_id: str, dataset_id: str, attributes: str = "mode"):
     """The masking background of a dataset for a model: most common / median values, a user sample, or absent."""
@@ -533,13 +555,15 @@ def explain_user_table(root: str, dataset_id: str):
 
 
 @st.cache_resource(max_entries=64, show_spinner="Explaining…")
-def pair_explanation(root: str, model_id: str, dataset_id: str, user_id: str, item_id: str, attributes: str = "mode"):
-    """The SHAP explanation of one (user, item) prediction, against the chosen background."""
-    from uvp_core.explain import explain_pair
+def pair_explanation(root: str, model_id: str, dataset_id: str, user_id: str, item_id: str, attributes: str = "mode",
+                     history: str = "item"):  # fmt: skip
+    """The SHAP explanation of one (user, item) prediction, against the chosen background (history: a history
+    feature is one item with its events, or one event)."""
+    from uvp_core.explain import ExplainConfig, explain_pair
 
     model, dataset = load_model(root, model_id), load_dataset(root, dataset_id)
     background = explain_background(root, model_id, dataset_id, attributes)
-    return explain_pair(model, dataset, user_id, item_id, background=background)
+    return explain_pair(model, dataset, user_id, item_id, background=background, config=ExplainConfig(history=history))
 
 
 @st.cache_resource(max_entries=16, show_spinner="Masking tokens and re-scoring…")

@@ -73,6 +73,13 @@ def test_explain_a_user_page(registered, rating_dataset) -> None:
     base_pop, total_pop, prediction_pop = _sum_line(at)
     assert abs(base_pop + total_pop - prediction_pop) < 2e-4 and prediction_pop == pytest.approx(prediction, abs=1e-9)
     assert base_pop != pytest.approx(base, abs=1e-9)  # the base value is now the population's average, not the typical user's
+    history = [c for c in contributions["group"] if c == "history"]
+    at.radio(key=app_state.EXPLAIN_HISTORY).set_value("event").run()  # one feature per event
+    assert not at.exception, at.exception
+    per_event = next(d.value for d in at.dataframe if "contribution" in d.value.columns)
+    assert (per_event["group"] == "history").sum() > len(history)
+    assert abs(sum(_sum_line(at)[:2]) - prediction_pop) < 2e-4
+    at.radio(key=app_state.EXPLAIN_HISTORY).set_value("item").run()
     at.button(key="uvp.explain_global").click().run()
     assert not at.exception, at.exception
     groups = next(d.value for d in at.dataframe if "mean_abs_shap" in d.value.columns)
@@ -117,6 +124,28 @@ def test_what_if_page_edit_changes_prediction(registered) -> None:
     assert "bootstrap" in at.metric[-1].label
     at.selectbox(key="uvp.cohort_segment").set_value("all users").run()  # another widget
     assert any(t.value.startswith("Edit: drop the last 3 events") for t in at.text)  # the result stays
+
+
+def test_another_user_opens_on_their_own_top_item(registered) -> None:
+    """An item picked for one user gives way to the next user's top item, even when it is among theirs too."""
+    model_id, dataset_id = registered
+    at = _open("5_Explain_a_user.py", model_id, dataset_id)
+    at.slider(key="uvp.explain_k").set_value(30).run()  # long lists: the picked item is among the next user's too
+    first_user = at.selectbox(key=app_state.EXPLAIN_USER).value
+    picked = at.dataframe[2].value["item_id"].iloc[-1]
+    at.selectbox(key=app_state.EXPLAIN_ITEM).set_value(picked).run()
+    assert at.selectbox(key=app_state.EXPLAIN_ITEM).value == picked
+    for other in at.selectbox(key=app_state.EXPLAIN_USER).options[1:6]:
+        at.selectbox(key=app_state.EXPLAIN_USER).set_value(other).run()
+        assert not at.exception, at.exception
+        top = at.dataframe[2].value["item_id"].tolist()
+        assert at.selectbox(key=app_state.EXPLAIN_ITEM).value == top[0]
+        if picked in top[1:]:
+            break
+    else:
+        pytest.fail(f"{picked} is in none of five other users' top 30 (the check needs one)")
+    at.selectbox(key=app_state.EXPLAIN_USER).set_value(first_user).run()
+    assert at.selectbox(key=app_state.EXPLAIN_ITEM).value == at.dataframe[2].value["item_id"].iloc[0]
 
 
 def test_explain_page_token_drill_down(registered) -> None:
