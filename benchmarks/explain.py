@@ -81,13 +81,14 @@ def time_explanations(model, dataset, pairs, background, max_features: int | Non
             "max_additivity_error": float(max(errors)), "features_median": float(np.median(sizes)), "n": len(s)}  # fmt: skip
 
 
-def deletion_check(model, dataset, pairs, background, seed: int, draws: int = 10) -> dict:
-    """Share of predictions where masking the top-3 |SHAP| features moves the prediction more than 3 random ones."""
+def deletion_check(model, dataset, pairs, background, seed: int, draws: int = 10, history: str = "item") -> dict:
+    """Share of predictions where masking the top-3 |SHAP| features moves the prediction more than 3 random ones
+    (history: a history feature is one item with its events, the default, or one event)."""
     rng = np.random.default_rng(seed)
     wins_mean, wins_single, ties = [], [], []
     for row in pairs.itertuples(index=False):
         inputs = model.pair_inputs(dataset, row.user_id, row.item_id)
-        exp = explain_inputs(model, inputs, background)
+        exp = explain_inputs(model, inputs, background, ExplainConfig(history=history))
         features, m = exp.features, len(exp.values)
         if m < 4:
             continue
@@ -246,6 +247,7 @@ def main() -> int:
     parser.add_argument("--save", default=None, help="save the trained model here")
     parser.add_argument("--pairs", type=int, default=30)
     parser.add_argument("--probes", type=int, default=60, help="probe pairs per planted effect")
+    parser.add_argument("--deletion-pairs", type=int, default=100, help="sampled predictions of the deletion check (30 before session 10)")
     parser.add_argument("--cohort", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="also write the results as JSON here")
@@ -281,7 +283,9 @@ def main() -> int:
     cohort_s = cohort_runs[-1]
     log.info("cohort what-if over %d users: cold %.2f s, warm %.2f s, %s", len(users), cohort_runs[0], cohort_s, cohort.summary())
 
-    deletion = deletion_check(model, dataset, sample_pairs(dataset, args.pairs, args.seed + 1), background, args.seed)
+    deletion = deletion_check(model, dataset, sample_pairs(dataset, args.deletion_pairs, args.seed + 1), background, args.seed)
+    deletion_events = deletion_check(model, dataset, sample_pairs(dataset, args.deletion_pairs, args.seed + 1), background, args.seed,
+                                     history="event")  # fmt: skip
     log.info("deletion: %s", deletion)
     backgrounds = {name: background_for(model, dataset, attributes=name) for name in BACKGROUND_NAMES}
     recovery = driver_recovery(model, dataset, truth, backgrounds, args.probes, args.seed)
@@ -302,6 +306,7 @@ def main() -> int:
         f"| cohort what-if, {len(users):,} users ({edit.describe()}) | cold {cohort_runs[0]:.2f} s · warm {cohort_s:.2f} s; mean shift {cohort.mean_shift:+.4f} [{cohort.ci_low:+.4f}, {cohort.ci_high:+.4f}] |",
         f"| deletion check: top-3 moves more than 3 random (mean of 10 draws) | {deletion['vs_mean_of_10_random']:.0%} of {deletion['n']} |",
         f"| deletion check: top-3 moves more than one random draw of 3 | {deletion['vs_one_random']:.0%} of {deletion['n']} (ties {deletion['ties_with_one_random']:.0%}) |",
+        f"| deletion check, one feature per event: top-3 vs the mean of 10 random draws / vs one draw | {deletion_events['vs_mean_of_10_random']:.0%} / {deletion_events['vs_one_random']:.0%} of {deletion_events['n']} |",
         "", "Planted-driver recovery on probe pairs (driver ranked first: |sum of SHAP over the driver's features| above every other feature's |SHAP|):", "",
         "| effect | background | n | driver first | driver + partner first | mean SHAP of driver |", "|---|---|---:|---:|---:|---:|",
         *[f"| {r['effect']} | {r['background']} | {r['n']} | {r['driver_first']:.0%} | {r['driver_or_partner_first']:.0%} | {r['mean_driver_shap']:+.4f} |" for r in recovery],
@@ -312,7 +317,7 @@ def main() -> int:
     print("\n".join(lines))
     if args.json:
         Path(args.json).write_text(json.dumps({"train_s": train_s, "warm_up_s": warm_s, "cold_s": cold_s, "full": full, "capped": capped, "population": population, "cohort_s": cohort_runs,
-                                               "cohort": cohort.summary(), "deletion": deletion, "recovery": recovery, "ceiling": ceiling}, indent=2))  # fmt: skip
+                                               "cohort": cohort.summary(), "deletion": deletion, "deletion_events": deletion_events, "recovery": recovery, "ceiling": ceiling}, indent=2))  # fmt: skip
     return 0
 
 

@@ -7,7 +7,7 @@ import copy
 import numpy as np
 import pandas as pd
 
-from uvp_core.model.features import MAX_LEVELS, fit_levels, fit_words, one_hot, word_hot
+from uvp_core.model.features import MAX_LEVELS, MAX_WORDS, fit_levels, fit_words, one_hot, word_hot
 
 
 def test_fit_levels_takes_short_categorical_columns_only():
@@ -166,6 +166,12 @@ def test_fit_words_keeps_words_in_some_but_not_most_items_and_word_hot_marks_the
     assert fit_words(frame, limit=2) == ["bamboo", "choice"]  # equally common: alphabetical
     block = word_hot([{"title": "ECO bamboo cup"}, {"description": "Eco-friendly"}, {"title": None}, {}], words)
     assert block.tolist() == [[1, 0, 1], [0, 0, 1], [0, 0, 0], [0, 0, 0]]
+
+
+def test_the_word_budget_grows_with_the_training_ratings():
+    from uvp_core.model.examples import WORD_ROWS, word_budget
+
+    assert word_budget(WORD_ROWS - 1) == 0 and word_budget(3505) == 8 and word_budget(10**6) == MAX_WORDS
 
 
 def test_a_rating_model_with_profile_attributes_reads_item_words_and_a_binary_one_does_not(rating_model, rating_dataset):

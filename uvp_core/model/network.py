@@ -137,6 +137,13 @@ class ValueHead(nn.Module):
         """How many of `cross`'s weights are profile value x (candidate value or numeric feature) ones (the first)."""
         return self.user_extra * (self.item_extra + self.n_numeric)
 
+    @property
+    def word_columns(self) -> torch.Tensor:
+        """[cross weights] bool: the profile value x candidate word ones (penalised as a block of their own)."""
+        target = torch.arange(self.item_extra + self.n_numeric)
+        words = (target >= self.item_match) & (target < self.item_extra)
+        return torch.cat([words.repeat(self.user_extra), torch.zeros(self.cross.numel() - self.n_cross_attr, dtype=torch.bool)])
+
     def cross_design(self, item_hot: torch.Tensor, profile_hot: torch.Tensor, x: Inputs) -> torch.Tensor:
         """[B, P] columns weighted by `cross`: profile one-hot x (candidate one-hot, numeric features), then per
         kind group x candidate attribute value (see _match_columns). Tables: one-hot rows of item/profile texts."""

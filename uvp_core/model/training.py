@@ -390,7 +390,7 @@ def init_biases(head: ValueHead, prep: Prepared, reg: float = 5.0, iterations: i
     mu, bu, bi = ridge_biases(u, i, y, n_users, n_items, reg, iterations)
     if head.crosses and head.cross.numel():  # alternate: cross weights on what the biases leave, then biases on what those leave
         fit_rows = np.unique(np.linspace(0, len(y) - 1, min(len(y), CROSS_FIT_ROWS)).astype(np.int64))
-        ridge = RidgeGCV(_cross_design(head, prep, fit_rows), n_strong=head.n_cross_attr)
+        ridge = RidgeGCV(_cross_design(head, prep, fit_rows), n_strong=head.n_cross_attr, blocks=[head.word_columns.numpy()])
         for _ in range(3):  # the design's SVD is computed once for all three fits
             w, chosen = ridge((y - mu - bu[u] - bi[i])[fit_rows])
             with torch.no_grad():
