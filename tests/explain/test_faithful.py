@@ -80,3 +80,56 @@ def test_membership_tier_ranked_first_for_premium_probe_pairs(planted, tiny_bert
     assert len(probes) == 50
     assert np.mean(first) >= 0.9, f"membership_tier ranked first for {np.mean(first):.0%} of {len(probes)} probe pairs"
 
+
+
+@pytest.fixture(scope="module")
+def planted_eco():
+    """(dataset with ratings from the planted eco text x West rule, held-out West users' probe pairs on eco items).
+
+    As above, but for `eco_text_x_region`: the sample's users (profile: region only) and items, ratings drawn
+    from that rule alone plus noise, and every other West user held out (no events), so that the effect must
+    come from the profile and the item's words, not from ID rows. West is the most common region here, as in
+    the sample, so the masked region (the most common value) keeps the effect on and the item's text is the
+    whole driver. The words reach the head as item-word indicators (FeatureSpace.item_words): the tiny test
+    BERT's random sentence vectors carry nothing."""
+    sample = load_path(SAMPLE).dataset
+    truth = json.loads((SAMPLE / "ground_truth.json").read_text())
+    effect = next(e for e in truth["effects"] if e["id"] == "eco_text_x_region")
+    users = sample.users[["user_id", "region"]]
+    west = users.loc[users["region"] == "West"].head(160)
+    chosen = pd.concat([west, users.loc[users["region"] != "West"].head(120)]).reset_index(drop=True)
+    held_out = set(west["user_id"].iloc[1::2])
+    trained = chosen.loc[~chosen["user_id"].isin(held_out)]
+    items = sample.items
+    eco = items["title"].str.cat(items["description"], sep=" ").str.contains(effect["driver"]["text_pattern"], regex=True)
+    rng = np.random.default_rng(0)
+    u = np.repeat(trained["user_id"].to_numpy(dtype=object), 24)
+    i = rng.choice(items["item_id"].to_numpy(dtype=object), len(u))
+    is_west = chosen.set_index("user_id").loc[u, "region"].to_numpy() == "West"
+    delta = effect["rating_delta"] * (is_west & eco.set_axis(items["item_id"]).loc[i].to_numpy())
+    start = pd.Timestamp("2025-01-01", tz="UTC").value // 10**6
+    events = pd.DataFrame({
+        "user_id": pd.array(u, dtype="str"), "item_id": pd.array(i, dtype="str"),
+        "timestamp": pd.to_datetime(np.sort(rng.integers(0, 200 * 86_400_000, len(u))) + start, unit="ms", utc=True).astype("datetime64[ms, UTC]"),
+        "rating": np.clip(3.0 + delta + rng.normal(0, 0.15, len(u)), 1, 5),
+    }).drop_duplicates(["user_id", "item_id"])  # fmt: skip
+    dataset = Dataset(events=events.reset_index(drop=True), items=items, users=chosen, name="planted eco x West")
+    eco_items = items.loc[eco.to_numpy(), "item_id"].to_numpy(dtype=object)
+    probes = [(user, eco_items[j % len(eco_items)]) for j, user in enumerate(sorted(held_out))]
+    return dataset, probes
+
+
+def test_eco_words_ranked_first_for_held_out_west_users(planted_eco, tiny_bert_dir):
+    dataset, probes = planted_eco
+    model = train(dataset, TrainConfig(epochs=12, batch_size=64, patience=20, seed=0), encoder_dir=tiny_bert_dir)
+    assert {"eco", "bamboo"} & set(model.space_.item_words)
+    background = background_for(model, dataset)
+    assert background.profile["region"] == "West"  # masked region: the effect stays on, the text is the driver
+    first = []
+    for user_id, item_id in probes:
+        exp = explain_pair(model, dataset, user_id, item_id, background=background, config=ExplainConfig(permutations=4))
+        text = [j for j, f in enumerate(exp.features) if f.kind == "item_field" and f.key in ("title", "description")]
+        others = [abs(v) for j, v in enumerate(exp.values) if j not in text]
+        first.append(abs(float(exp.values[text].sum())) > max(others))
+    assert len(probes) == 80
+    assert np.mean(first) >= 0.9, f"the eco text ranked first for {np.mean(first):.0%} of {len(probes)} probe pairs"
