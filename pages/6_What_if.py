@@ -9,7 +9,7 @@ import streamlit as st
 
 from uvp_core import app_state
 from uvp_core.diagnostics import cohorts
-from uvp_core.explain import contributions_frame, figures, whatif
+from uvp_core.explain import ExplainConfig, contributions_frame, figures, whatif
 
 app_state.ensure_navigation()  # a link opened on a fresh server: run through app.py
 
@@ -21,6 +21,7 @@ context = app_state.explain_context_or_stop(ws)
 root, model_id, dataset_id = context.root, context.model_id, context.dataset_id
 model, dataset, users = context.model, context.dataset, context.users
 background = app_state.explain_background(root, model_id, dataset_id, app_state.background_picker())
+history = app_state.history_unit_picker()
 catalogue = dataset.items["item_id"].astype(str).tolist() if dataset.items is not None else sorted(dataset.events["item_id"].astype(str).unique())
 
 OTHER_VALUE = "Another value…"
@@ -117,7 +118,7 @@ if st.button("Reset", key="uvp.whatif_reset"):
     edits.clear()
     st.rerun()
 
-result = whatif.what_if(model, inputs, edits, background)
+result = whatif.what_if(model, inputs, edits, background, config=ExplainConfig(history=history))
 st.dataframe(pd.DataFrame({"edit": [e.describe() for e in edits]}), hide_index=True, key="edits")
 if edits:
     link = app_state.whatif_link() or ""

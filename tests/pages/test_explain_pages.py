@@ -111,6 +111,12 @@ def test_what_if_page_edit_changes_prediction(registered) -> None:
     assert after != before and at.metric[1].delta.strip("+-") != "0.0000"
     base, total, prediction = _sum_line(at)
     assert abs(prediction - after) < 1e-4 and abs(base + total - prediction) < 2e-4
+    per_item = next(d.value for d in at.dataframe if "contribution" in d.value.columns)
+    at.radio(key=app_state.EXPLAIN_HISTORY).set_value("event").run()  # the edited prediction, one feature per event
+    per_event = next(d.value for d in at.dataframe if "contribution" in d.value.columns)
+    assert (per_event["group"] == "history").sum() > (per_item["group"] == "history").sum()
+    assert abs(sum(_sum_line(at)[:2]) - after) < 2e-4 and at.metric[2].value == "2"
+    at.radio(key=app_state.EXPLAIN_HISTORY).set_value("item").run()
     at.button(key="uvp.whatif_reset").click().run()
     assert at.metric[2].value == "0" and float(at.metric[1].value) == before
 
