@@ -25,12 +25,13 @@ def test_card_shows_hostile_names_as_text(rating_model, tmp_path) -> None:
     meta["features"]["user_columns"] = [HOSTILE]
     meta["features"]["item_columns"] = ["title", HOSTILE]
     meta["features"]["one_hot"] = {HOSTILE: 3}
+    meta["features"]["item_words"] = [HOSTILE, "eco"]
     meta["encoder"]["origin"] = HOSTILE
     meta["metrics"][HOSTILE] = HOSTILE
     html = MarkdownIt("commonmark").render(model_card(meta))
     for made in ("<img", "<a ", "<strong>loud", "<em>x", "<code>code", "<h1>_x"):  # what the names would make unescaped
         assert made not in html, made
-    assert html.replace("\u2060", "").count(_escape_html(HOSTILE)) >= 8  # (a word joiner breaks bare URLs) title, what it predicts, kinds, columns (2), one-hot, encoder, metric
+    assert html.replace("\u2060", "").count(_escape_html(HOSTILE)) >= 9  # (a word joiner breaks bare URLs) title, what it predicts, kinds, columns (2), one-hot, item words, encoder, metric
     assert "<h1>UVP value model: " in html and "<h2>Validation metrics</h2>" in html
 
 
@@ -43,3 +44,5 @@ def test_validation_metrics_section_holds_quality_only(rating_model, tmp_path) -
     assert "examples" not in quality and "seconds" not in quality and "epoch" not in quality  # counts and settings moved
     assert f"- training examples: {meta['metrics']['n_train']}" in training and "- best epoch \\(kept\\): " in training
     assert "batch_size" not in card  # shown once, on the Mode line
+    words = rating_model.space_.item_words
+    assert words and f"- Item words read as indicators, crossed with each profile value: {', '.join(words)}." in card

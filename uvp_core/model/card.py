@@ -85,6 +85,8 @@ def model_card(meta: dict) -> str:
         f"- Categorical attributes also read as one-hot next to their text: "
         f"{', '.join(f'{md(c)} ({n} values)' for c, n in features.get('one_hot', {}).items()) or 'none'}.",
         *([_CROSS_LINE] if meta.get("head", {}).get("crosses") and features.get("one_hot") else []),
+        *([f"- Item words read as indicators, crossed with each profile value: {', '.join(md(w) for w in features['item_words'])}."]
+          if features.get("item_words") else []),  # fmt: skip
         *([_fold_in_line(float(meta["head"].get("fold_prior", 5.0)))] if meta.get("head", {}).get("fold_in") else []),
         f"- Templates: version {_code(meta['templates']['version'])} (rules in `uvp_model.json`).",
         "",
