@@ -32,6 +32,16 @@ from uvp_core.model import TrainConfig, train
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
 
 
+def _planted_ratings(users: np.ndarray, items: np.ndarray, delta: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+    """Rating events: 3 stars + the planted delta + small noise, at random times over 200 days, one per (user, item)."""
+    start = pd.Timestamp("2025-01-01", tz="UTC").value // 10**6
+    return pd.DataFrame({
+        "user_id": pd.array(users, dtype="str"), "item_id": pd.array(items, dtype="str"),
+        "timestamp": pd.to_datetime(np.sort(rng.integers(0, 200 * 86_400_000, len(users))) + start, unit="ms", utc=True).astype("datetime64[ms, UTC]"),
+        "rating": np.clip(3.0 + delta + rng.normal(0, 0.15, len(users)), 1, 5),
+    }).drop_duplicates(["user_id", "item_id"])  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def planted():
     """(dataset with ratings from the planted tier x price rule, ground truth, premium-tier probe pairs)."""
@@ -57,12 +67,7 @@ def planted():
     premium_item = items.set_index("item_id").loc[i, "price"].to_numpy() >= cut
     delta = effects["premium_tier_x_premium_price"]["rating_delta"] * ((tier == "premium") & premium_item) + effects[
         "basic_tier_x_premium_price"]["rating_delta"] * ((tier == "basic") & premium_item)  # fmt: skip
-    start = pd.Timestamp("2025-01-01", tz="UTC").value // 10**6
-    events = pd.DataFrame({
-        "user_id": pd.array(u, dtype="str"), "item_id": pd.array(i, dtype="str"),
-        "timestamp": pd.to_datetime(np.sort(rng.integers(0, 200 * 86_400_000, len(u))) + start, unit="ms", utc=True).astype("datetime64[ms, UTC]"),
-        "rating": np.clip(3.0 + delta + rng.normal(0, 0.15, len(u)), 1, 5),
-    }).drop_duplicates(["user_id", "item_id"])  # fmt: skip
+    events = _planted_ratings(u, i, delta, rng)
     dataset = Dataset(events=events.reset_index(drop=True), items=items, users=chosen, name="planted tier x price")
     return dataset, [(u_, i_) for u_, i_ in premium_probes if u_ in held_out]
 
@@ -107,12 +112,7 @@ def planted_eco():
     i = rng.choice(items["item_id"].to_numpy(dtype=object), len(u))
     is_west = chosen.set_index("user_id").loc[u, "region"].to_numpy() == "West"
     delta = effect["rating_delta"] * (is_west & eco.set_axis(items["item_id"]).loc[i].to_numpy())
-    start = pd.Timestamp("2025-01-01", tz="UTC").value // 10**6
-    events = pd.DataFrame({
-        "user_id": pd.array(u, dtype="str"), "item_id": pd.array(i, dtype="str"),
-        "timestamp": pd.to_datetime(np.sort(rng.integers(0, 200 * 86_400_000, len(u))) + start, unit="ms", utc=True).astype("datetime64[ms, UTC]"),
-        "rating": np.clip(3.0 + delta + rng.normal(0, 0.15, len(u)), 1, 5),
-    }).drop_duplicates(["user_id", "item_id"])  # fmt: skip
+    events = _planted_ratings(u, i, delta, rng)
     dataset = Dataset(events=events.reset_index(drop=True), items=items, users=chosen, name="planted eco x West")
     eco_items = items.loc[eco.to_numpy(), "item_id"].to_numpy(dtype=object)
     probes = [(user, eco_items[j % len(eco_items)]) for j, user in enumerate(sorted(held_out))]
