@@ -283,9 +283,9 @@ def main() -> int:
     cohort_s = cohort_runs[-1]
     log.info("cohort what-if over %d users: cold %.2f s, warm %.2f s, %s", len(users), cohort_runs[0], cohort_s, cohort.summary())
 
-    deletion = deletion_check(model, dataset, sample_pairs(dataset, args.deletion_pairs, args.seed + 1), background, args.seed)
-    deletion_events = deletion_check(model, dataset, sample_pairs(dataset, args.deletion_pairs, args.seed + 1), background, args.seed,
-                                     history="event")  # fmt: skip
+    deletion_pairs = sample_pairs(dataset, args.deletion_pairs, args.seed + 1)
+    deletion = deletion_check(model, dataset, deletion_pairs, background, args.seed)
+    deletion_events = deletion_check(model, dataset, deletion_pairs, background, args.seed, history="event")
     log.info("deletion: %s", deletion)
     backgrounds = {name: background_for(model, dataset, attributes=name) for name in BACKGROUND_NAMES}
     recovery = driver_recovery(model, dataset, truth, backgrounds, args.probes, args.seed)
