@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -261,3 +263,29 @@ def test_small_datasets_get_smaller_batches_and_ratings_stronger_id_regularisati
     assert config.id_settings("regression") == (0.03, 0.3)
     assert config.id_settings("binary") == (1e-3, 0.1)
     assert TrainConfig(id_l2=0.5, id_dropout=0.0).id_settings("binary") == (0.5, 0.0)  # explicit values win
+
+
+def test_validation_ratings_refit_the_biases_after_early_stopping(rating_dataset, tiny_bert_dir):
+    """refit_biases: the same run with and without the refit differs only in the global/user/item biases, reports
+    the same (held-out) validation metrics, and the refit model fits the validation ratings better."""
+    import torch
+
+    from uvp_core.model.training import prepare
+
+    on = train(rating_dataset, SMALL, encoder_dir=tiny_bert_dir)
+    off = train(rating_dataset, replace(SMALL, refit_biases=False), encoder_dir=tiny_bert_dir)
+    assert on.metrics_["val_rmse"] == off.metrics_["val_rmse"]
+    assert on.metrics_["biases_refit_rows"] > on.metrics_["n_train"] and "biases_refit_rows" not in off.metrics_
+    a, b = on.head_.state_dict(), off.head_.state_dict()
+    changed = {k for k in a if not torch.equal(a[k], b[k])}
+    assert changed == {"global_bias", "user_bias.weight", "item_bias.weight"}
+    assert torch.equal(a["user_bias.weight"][0], b["user_bias.weight"][0])  # the unknown user keeps its trained bias
+    prep = prepare(rating_dataset, SMALL, torch.device("cpu"))
+    cutoff = pd.Timestamp(prep.validation_cutoff_ms, unit="ms", tz="UTC")
+    val = rating_dataset.events[rating_dataset.events["timestamp"] >= cutoff]
+    assert len(val) > 50
+
+    def rmse(model) -> float:
+        return float(np.sqrt(np.mean((model.predict(rating_dataset, val[["user_id", "item_id", "timestamp"]]) - val["rating"]) ** 2)))
+
+    assert rmse(on) < rmse(off)

@@ -27,6 +27,8 @@ METRIC_LABELS = {  # metrics_ key -> what the card calls it, by section; keys no
     "run": {
         "best_epoch": "best epoch (kept)", "epochs_run": "epochs run",
         "fold_prior": "fold-in prior (pseudo-events)", "fold_prior_source": "fold-in prior chosen on",
+        "biases_refit_rows": "biases refitted after early stopping on (training + validation ratings)",
+        "biases_refit_penalty": "penalty of that refit (5-fold cross-validation)",
         "train_seconds": "training seconds",
     },
 }
@@ -97,7 +99,9 @@ def model_card(meta: dict) -> str:
         f"{', '.join(map(md, features['kinds'][:20]))}{' …' if len(features['kinds']) > 20 else ''}",
         f"- User attributes used: {', '.join(map(md, features['user_columns'])) or 'none'}; item columns used: "
         f"{', '.join(map(md, features['item_columns'])) or 'none'}",
-        f"- Validation: the most recent {config['val_fraction']:.0%} of examples by time.",
+        f"- Validation: the most recent {config['val_fraction']:.0%} of examples by time."
+        + (" After early stopping, the user and item biases were refitted on training and validation ratings together;"
+           " the validation metrics below are from before that refit." if "biases_refit_rows" in meta["metrics"] else ""),
         "",
         "## Validation metrics",
         "",

@@ -36,6 +36,8 @@ class TrainConfig:
     cold_first: float = 0.5  # ... share of those dropped users shown their earliest events (as a real new user has)
     #                          rather than their most recent ones
     bias_init: bool = True  # ratings: start at a ridge user+item bias model of the labels (content output at zero)
+    refit_biases: bool = True  # ratings: after early stopping, the validation ratings also move the user/item biases
+    #                            (training.refit_biases); the reported validation metrics are from before
     negatives_per_positive: int = 1  # binary targets: sampled non-interacted items per positive event
     val_fraction: float = 0.1  # the most recent share of examples (by time) held out for validation
     patience: int = 6  # epochs without validation improvement before stopping early (small validation sets are noisy)

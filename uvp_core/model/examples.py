@@ -10,7 +10,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from uvp_core.model.features import MAX_WORDS, FeatureSpace, fit_levels, fit_rating_kinds, fit_words, price_edges, to_ms
+from uvp_core.model.features import (
+    MAX_WORDS,
+    FeatureSpace,
+    fit_levels,
+    fit_rating_kinds,
+    fit_words,
+    price_edges,
+    to_ms,
+)
 from uvp_core.text.templates import TemplateContext
 
 log = logging.getLogger(__name__)
@@ -180,6 +188,7 @@ def fit_space(dataset, examples: Examples, train: np.ndarray, cutoff: int | None
     levels, bins = fit_rating_kinds(events)
     probe = FeatureSpace([], [], [], [], rating_levels=levels, rating_bins=bins)
     kinds = sorted(pd.unique(probe.kind_names(events)))
+    names = [str(k) for k in kinds]
     rating_max = float(events["rating"].max()) if "rating" in events.columns and events["rating"].notna().any() else None
     template = TemplateContext(price_edges=price_edges(dataset.items), rating_max=rating_max, history_k=history_k)
     user_columns = [c for c in dataset.users.columns if c != "user_id"] if dataset.users is not None else []
@@ -189,7 +198,7 @@ def fit_space(dataset, examples: Examples, train: np.ndarray, cutoff: int | None
         user_ids=[str(u) for u in user_ids],
         item_ids=[str(i) for i in item_ids],
         item_counts=[int(c) for c in counts.reindex(item_ids).fillna(0).to_numpy()],
-        kinds=[str(k) for k in kinds],
+        kinds=names,
         rating_levels=levels,
         rating_bins=bins,
         user_columns=user_columns,
@@ -199,7 +208,7 @@ def fit_space(dataset, examples: Examples, train: np.ndarray, cutoff: int | None
         # words: for the profile x word crosses, which only rating models have (training.build_head)
         item_words=fit_words(dataset.items, word_budget(int(np.sum(train)))) if user_levels and target == "rating" else [],
         template=template,
-        target_kinds=target_kind_names(target, [str(k) for k in kinds]) if target else [],
+        target_kinds=target_kind_names(target, names) if target else [],
     )
 
 
@@ -213,6 +222,24 @@ def ridge_biases(
         bi = np.bincount(i, y - mu - bu[u], n_items) / (np.bincount(i, minlength=n_items) + reg)
         bu = np.bincount(u, y - mu - bi[i], n_users) / (np.bincount(u, minlength=n_users) + reg)
     return mu, bu, bi
+
+
+BIAS_REGS = (1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 15.0, 20.0)  # ridge penalties tried for refitted biases (cv_bias_reg)
+
+
+def cv_bias_reg(u: np.ndarray, i: np.ndarray, y: np.ndarray, n_users: int, n_items: int, folds: int = 5, seed: int = 0,
+                regs: Sequence[float] = BIAS_REGS, iterations: int = 15) -> tuple[float, dict]:  # fmt: skip
+    """The ridge_biases penalty with the least squared error in seeded `folds`-fold cross-validation, and the errors."""
+    fold = np.random.default_rng(seed).integers(0, folds, len(y))
+    errors = {}
+    for reg in regs:
+        total = 0.0
+        for f in range(folds):
+            fit, held = fold != f, fold == f
+            mu, bu, bi = ridge_biases(u[fit], i[fit], y[fit], n_users, n_items, reg, iterations)
+            total += float(np.sum((y[held] - mu - bu[u[held]] - bi[i[held]]) ** 2))
+        errors[reg] = total / max(len(y), 1)
+    return min(errors, key=errors.get), errors
 
 
 CROSS_ALPHAS = tuple(float(a) for a in np.logspace(0, 4, 9))  # ridge penalties tried for the cross weights
