@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     warm = 5
-    steps = 6 if args.tiny else args.steps
+    steps = 30 if args.tiny else args.steps  # tiny: enough steps for two throttled (0.25 s) progress reports
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.encoder or build_encoder(Path(tmp) / "encoder", TINY if args.tiny else MINILM)
         n_events = (warm + steps + 2) * args.batch * 10 // 9 + 50  # one epoch covers the timed steps (10% validates)
