@@ -57,7 +57,8 @@ def test_compare_two_models_on_their_held_out_events(tmp_path: Path, tiny_bert_d
         == summary["pairs"]
     )
     y = held["rating"].to_numpy(dtype=float)
-    pred_a, pred_b = model_a.predict(sample, held), model_b.predict(sample, held)
+    # scored as validated: the biases before their refit on all ratings, which read these events
+    pred_a, pred_b = model_a.as_validated().predict(sample, held), model_b.as_validated().predict(sample, held)
 
     def rmse(p: np.ndarray, mask: np.ndarray) -> float:
         return float(np.sqrt(np.mean((p[mask] - y[mask]) ** 2)))
@@ -67,6 +68,8 @@ def test_compare_two_models_on_their_held_out_events(tmp_path: Path, tiny_bert_d
     assert set(overall) == {"rmse", "mae", "bias"} and overall["rmse"]["n"] == len(y)
     assert overall["rmse"]["a"] == pytest.approx(rmse(pred_a, everyone), rel=1e-6)
     assert overall["rmse"]["a"] == pytest.approx(model_a.metrics_["val_rmse"], rel=1e-5)
+    refit = rmse(model_a.predict(sample, held), everyone)  # the final model saw these events in its bias refit
+    assert refit < overall["rmse"]["a"] and "before their refit" in record["meta"]["evaluation_set"]["note"]
     assert overall["rmse"]["difference"] == pytest.approx(
         rmse(pred_a, everyone) - rmse(pred_b, everyone), rel=1e-6, abs=1e-9
     )

@@ -30,7 +30,8 @@ def test_rating_model_default_set_is_its_validation_period(rating_model, rating_
     assert (evalset.train_events["timestamp"] < cutoff).all() and (evalset.pairs["timestamp"] >= cutoff).all()
     assert evalset.source == "validation period"
     assert evalset.note.startswith("held-out: events from ") and "not seen in training" in evalset.note
-    prediction = rating_model.predict(rating_dataset, evalset.pairs)
+    assert "before their refit" in evalset.note  # scored as validated: the biases before they read these events
+    prediction = rating_model.as_validated().predict(rating_dataset, evalset.pairs)
     rmse = np.sqrt(np.mean((prediction - evalset.pairs["y"].to_numpy()) ** 2))
     assert rmse == pytest.approx(
         rating_model.metrics_["val_rmse"], rel=1e-5

@@ -265,7 +265,7 @@ def test_small_datasets_get_smaller_batches_and_ratings_stronger_id_regularisati
     assert TrainConfig(id_l2=0.5, id_dropout=0.0).id_settings("binary") == (0.5, 0.0)  # explicit values win
 
 
-def test_validation_ratings_refit_the_biases_after_early_stopping(rating_dataset, tiny_bert_dir):
+def test_validation_ratings_refit_the_biases_after_early_stopping(rating_dataset, tiny_bert_dir, tmp_path):
     """refit_biases: the same run with and without the refit differs only in the global/user/item biases, reports
     the same (held-out) validation metrics, and the refit model fits the validation ratings better."""
     import torch
@@ -289,3 +289,13 @@ def test_validation_ratings_refit_the_biases_after_early_stopping(rating_dataset
         return float(np.sqrt(np.mean((model.predict(rating_dataset, val[["user_id", "item_id", "timestamp"]]) - val["rating"]) ** 2)))
 
     assert rmse(on) < rmse(off)
+    # as validated (held-out diagnostics score it): the biases before the refit, as the reported metrics measured
+    assert rmse(on.as_validated()) == pytest.approx(on.metrics_["val_rmse"], rel=1e-5) and off.as_validated() is off
+    assert torch.equal(on.as_validated().head_.item_bias.weight, off.head_.item_bias.weight)
+    from uvp_core.model import load_model
+
+    loaded = load_model(on.save(tmp_path / "m"))
+    assert loaded.validated_.keys() == on.validated_.keys()
+    pairs = val[["user_id", "item_id", "timestamp"]]
+    np.testing.assert_allclose(loaded.as_validated().predict(rating_dataset, pairs), on.as_validated().predict(rating_dataset, pairs), atol=1e-6)
+    np.testing.assert_allclose(loaded.predict(rating_dataset, pairs), on.predict(rating_dataset, pairs), atol=1e-6)

@@ -66,7 +66,7 @@ def test_segments_page_overall_segments_cohort_and_two_models(workspace, rating_
     overall = frames(at)[0]
     model_row = overall.loc[overall["model"] == "value model"].iloc[0]
     assert model_row["n"] == len(evalset.pairs)
-    prediction = two_models[1].predict(rating_dataset, evalset.pairs)
+    prediction = two_models[1].as_validated().predict(rating_dataset, evalset.pairs)  # held out: as validated
     assert model_row["rmse"] == pytest.approx(np.sqrt(np.mean((prediction - evalset.pairs["y"].to_numpy()) ** 2)), rel=1e-9)
     assert model_row["rmse_low"] <= model_row["rmse"] <= model_row["rmse_high"]
 
@@ -101,7 +101,7 @@ def test_segments_page_overall_segments_cohort_and_two_models(workspace, rating_
     assert not at.exception
     comparison = next(f for f in frames(at) if "difference" in f.columns and "column" in f.columns)
     overall_rmse = comparison.loc[(comparison["column"] == "overall") & (comparison["metric"] == "rmse")].iloc[0]
-    other = two_models[0].predict(rating_dataset, evalset.pairs)
+    other = two_models[0].as_validated().predict(rating_dataset, evalset.pairs)
     y = evalset.pairs["y"].to_numpy()
     expected = np.sqrt(np.mean((prediction - y) ** 2)) - np.sqrt(np.mean((other - y) ** 2))
     assert overall_rmse["difference"] == pytest.approx(expected, rel=1e-9, abs=1e-12)

@@ -262,6 +262,8 @@ def model_holdout(model: Any, dataset: Dataset, fraction: float = DEFAULT_HOLDOU
     note = (
         f"held-out: events from {_format_time(cutoff)} on, not seen in training (the model's own validation period, "
         f"its latest {share} of examples; used only to pick the stopping epoch{' and calibrate' if model.task == 'binary' else ''})"
+        + ("; scored with the user and item biases as they were before their refit on all ratings after training"
+           if getattr(model, "validated_", None) else "")
     )
     return _holdout_at(dataset, target, cutoff, "validation period", note)
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 from uvp_core.data.contract import Dataset
 from uvp_core.diagnostics import long_tail, ranking
-from uvp_core.diagnostics.evaluation_set import EvaluationSet
+from uvp_core.diagnostics.evaluation_set import EvaluationSet, trained_on
 from uvp_core.diagnostics.frame import evaluation_frame
 from uvp_core.diagnostics.report import (
     DEFAULT_CONFIG,
@@ -42,11 +42,18 @@ def check_target(model: Scorer, evalset: EvaluationSet) -> None:
         raise ValueError(f"The model predicts {model.target!r}, but the evaluation set is labelled for {evalset.target!r}.")
 
 
+def as_scored(model: Scorer, dataset: Dataset) -> Scorer:
+    """The model that scores an evaluation on `dataset`: on its own training data, the model as validated
+    (ValueModel.as_validated: biases before their refit on the validation period, which stays held out)."""
+    validated = getattr(model, "as_validated", None)
+    return validated() if validated is not None and trained_on(model, dataset) else model
+
+
 def score_pairs(model: Scorer, dataset: Dataset, evalset: EvaluationSet) -> pd.DataFrame:
     """The evaluation pairs with the model's `prediction` (history = the dataset's events before each pair)."""
     check_target(model, evalset)
     pairs = evalset.pairs
-    prediction = model.predict(dataset, pairs[["user_id", "item_id", "timestamp"]])
+    prediction = as_scored(model, dataset).predict(dataset, pairs[["user_id", "item_id", "timestamp"]])
     return pairs.assign(prediction=np.asarray(prediction, dtype=np.float64))
 
 
@@ -63,7 +70,7 @@ def score_candidates(model: Scorer, dataset: Dataset, candidates: pd.DataFrame) 
     if not len(candidates):
         return candidates.assign(score=np.zeros(0))
     columns = [c for c in ("user_id", "item_id", "timestamp") if c in candidates.columns]
-    return candidates.assign(score=np.asarray(model.predict(dataset, candidates[columns]), dtype=np.float64))
+    return candidates.assign(score=np.asarray(as_scored(model, dataset).predict(dataset, candidates[columns]), dtype=np.float64))
 
 
 def paired_evaluation(model_a: Scorer, model_b: Scorer, dataset: Dataset, evalset: EvaluationSet, config: EvalConfig = DEFAULT_CONFIG) -> pd.DataFrame:

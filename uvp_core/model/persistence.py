@@ -1,7 +1,8 @@
 """Model folders and training checkpoints: safetensors for tensors, JSON for everything else, no pickle.
 
 A model folder holds:
-  model.safetensors   the value head's weights
+  model.safetensors   the value head's weights (and, where a rating model's biases were refitted after
+                      early stopping, their values before: validated.*, see ValueModel.as_validated)
   vocab.json          the feature space: user/item ID vocabularies, item popularity, event kinds, columns
   tokenizer/          the encoder's tokenizer files
   encoder/            the fine-tuned encoder (save_pretrained, safetensors) - only for mode "finetune"
@@ -44,6 +45,7 @@ FORMAT_VERSION = 1
 SUPPORTED_VERSIONS = (1,)
 META_FILE = "uvp_model.json"
 HEAD_FILE = "model.safetensors"
+VALIDATED_PREFIX = "validated."  # in HEAD_FILE: the biases before their refit (ValueModel.as_validated)
 VOCAB_FILE = "vocab.json"
 CARD_FILE = "README.md"
 TOKENIZER_DIR = "tokenizer"
@@ -234,7 +236,8 @@ def _write_folder(model, folder: Path) -> None:
     """All files except the model card, with uvp_model.json listing their hashes."""
     from uvp_core.text.templates import TEMPLATE_RULES, TEMPLATE_VERSION
 
-    save_file(_tensors_for_file(model.head_.state_dict()), str(folder / HEAD_FILE), metadata={"format": FORMAT})
+    tensors = {**model.head_.state_dict(), **{VALIDATED_PREFIX + k: v for k, v in (model.validated_ or {}).items()}}
+    save_file(_tensors_for_file(tensors), str(folder / HEAD_FILE), metadata={"format": FORMAT})
     _write_json(folder / VOCAB_FILE, model.space_.to_json())
     model.encoder_.tokenizer.save_pretrained(str(folder / TOKENIZER_DIR))
     encoder_info = {
@@ -414,6 +417,7 @@ def load_model(path: str | Path, *, encoder_dir: str | Path | None = None):
             item_words=len(space.item_words),  # models saved before the word indicators have none
         )
         state = load_file(str(folder / HEAD_FILE))
+        validated = {k[len(VALIDATED_PREFIX) :]: state.pop(k) for k in [k for k in state if k.startswith(VALIDATED_PREFIX)]}
         if head.fold_in and "fold_prior" not in state:  # saved before the prior was fitted: the fixed default
             state["fold_prior"] = torch.full((1,), FOLD_IN_PRIOR)
         head.load_state_dict(state)
@@ -436,6 +440,7 @@ def load_model(path: str | Path, *, encoder_dir: str | Path | None = None):
         fine_tuned=meta["encoder"]["mode"] == "finetune",
         encoder_origin={k: meta["encoder"][k] for k in ("origin", "origin_sha256", "is_default")},
         meta=meta,
+        validated=validated or None,
     )
 
 

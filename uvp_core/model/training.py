@@ -517,7 +517,8 @@ def train(
     }
     model = _finish(prep, config, head.cpu(), encoder, tables, state, origin)
     model.metrics_.update(fold_in)
-    if config.refit_biases and prep.task == "regression":  # after the validation metrics, which stay held out
+    if config.refit_biases and prep.task == "regression" and len(prep.val_y):  # after the validation metrics
+        model.validated_ = {k: v.detach().clone() for k, v in head.state_dict().items() if k in VALIDATED_KEYS}
         model.metrics_.update(refit_biases(head, tables, prep, config.seed))
         if head.fold_in:  # the prior for the final biases (chosen on training rows, as before)
             model.metrics_.update(choose_fold_prior(head, tables, prep, config))
@@ -712,6 +713,9 @@ def choose_fold_prior(head: ValueHead, tables: Tables, prep: Prepared, config: T
     head.fold_prior.fill_(best)
     log.info("fold-in prior %s (RMSE by prior: %s)", best, {k: round(v, 4) for k, v in errors.items()})
     return {"fold_prior": float(best), "fold_prior_source": f"the trained model on {len(rows)} training ratings of known users shown as new users"}
+
+
+VALIDATED_KEYS = ("global_bias", "user_bias.weight", "item_bias.weight", "fold_prior")  # what refit_biases changes
 
 
 def refit_biases(head: ValueHead, tables: Tables, prep: Prepared, seed: int = 0, iterations: int = 15) -> dict:

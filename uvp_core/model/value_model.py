@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
@@ -133,6 +134,7 @@ class ValueModel:
         fine_tuned: bool,
         encoder_origin: dict,
         meta: dict | None = None,
+        validated: dict[str, torch.Tensor] | None = None,
     ):
         self.config = config
         self.target = target
@@ -148,6 +150,7 @@ class ValueModel:
         self.fine_tuned = fine_tuned
         self.encoder_origin_ = encoder_origin  # origin folder, its weights' sha256, is_default
         self.meta_ = meta or {}
+        self.validated_ = validated  # the head's biases (and fold-in prior) before training.refit_biases, or None
         self._contexts: OrderedDict[str, Context] = OrderedDict()
         self._lock = threading.RLock()  # contexts grow lazily; serialise scoring calls from UI threads
 
@@ -162,6 +165,17 @@ class ValueModel:
     def history_k(self) -> int:
         """How many recent events the model reads."""
         return self.space_.template.history_k
+
+    def as_validated(self) -> ValueModel:
+        """The model as its validation metrics measured it: the biases before refit_biases read the validation
+        period (this model when they were not refitted). Held-out diagnostics on the training data score it."""
+        if not self.validated_:
+            return self
+        twin = copy.copy(self)  # shares the encoder and the per-dataset contexts (their projections do not use biases)
+        twin.head_ = copy.deepcopy(self.head_)
+        twin.head_.load_state_dict(self.validated_, strict=False)
+        twin.validated_ = None
+        return twin
 
     def __repr__(self) -> str:
         return f"ValueModel(target={self.target!r}, task={self.task!r}, mode={self.config.mode!r}, metrics={self.metrics_})"
