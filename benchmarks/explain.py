@@ -58,7 +58,7 @@ def sample_pairs(dataset, n: int, seed: int) -> pd.DataFrame:
 
 def trimmed(inputs, model, max_features: int):
     """The inputs with the oldest history events dropped until at most max_features features remain."""
-    while len(pair_features(inputs, model.history_k)) > max_features and inputs.history:
+    while len(pair_features(inputs, model.history_k, late=model.late_kinds)) > max_features and inputs.history:
         oldest = min(range(len(inputs.history)), key=lambda j: inputs.history[j].timestamp)
         inputs = replace(inputs, history=[e for j, e in enumerate(inputs.history) if j != oldest])
     return inputs

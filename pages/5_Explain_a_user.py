@@ -45,7 +45,10 @@ left.subheader("Profile")
 left.dataframe(users.loc[users["user_id"] == user_id].T.rename(columns=lambda _: "value").astype(str))
 inputs = model.pair_inputs(dataset, user_id, "")  # the history is the same for every candidate item
 right.subheader(f"History the model reads (most recent {model.history_k})")
-right.dataframe(whatif.history_table(inputs, model.history_k), hide_index=True)
+right.dataframe(whatif.history_table(inputs, model.history_k, model.late_kinds), hide_index=True)
+if model.late_kinds:
+    right.caption(f"Views fill only the places the user's other events leave free among the {model.history_k}; "
+                  "the others, and older events, count in the history length.")  # fmt: skip
 if inputs.time is not None:
     right.caption(f"Predicted as of {pd.Timestamp(inputs.time):%Y-%m-%d %H:%M} UTC, the time of the latest event in the data: "
                   "the explanation's \"… days before\" count back from then.")  # fmt: skip

@@ -89,7 +89,7 @@ with tabs[1]:
     days = st.number_input("Days before the prediction", 0.0, 3650.0, 0.0, key="uvp.whatif_add_days")
     if st.button("Add event", key="uvp.whatif_apply_add"):
         add_edit(whatif.add_event(dataset, added, kind, days, model.space_.item_columns))
-table = whatif.history_table(current, model.history_k)
+table = whatif.history_table(current, model.history_k, model.late_kinds)
 with tabs[2]:
     if len(table):
         position = st.selectbox("Event (most recent first)", table["position"].tolist(), key="uvp.whatif_remove",

@@ -65,6 +65,7 @@ class ToyModel:
     """score = 1 + 2*[region present] + sum of 0.5 per history event + 3*[item id known] (additive)."""
 
     history_k = 5
+    late_kinds = ()
 
     def score_inputs(self, rows):
         return np.array([1 + 2 * ("region" in r.profile) + 0.5 * len(r.history) + 3 * (r.item_id is not None) for r in rows])
@@ -140,6 +141,7 @@ class CurvedToyModel:
     """A non-additive toy: interactions make permutation order matter."""
 
     history_k = 20
+    late_kinds = ()
 
     def score_inputs(self, rows):
         return np.array([len(r.history) ** 1.5 + 3.0 * (r.item_id is not None) * ("region" in r.profile) for r in rows])
@@ -178,6 +180,7 @@ class TierToyModel:
     """score = 1 + {basic: -1, plus: 0, premium: 2}[tier] + 0.5 * history length (additive)."""
 
     history_k = 5
+    late_kinds = ()
     effect = {"basic": -1.0, "plus": 0.0, "premium": 2.0}
 
     def score_inputs(self, rows):

@@ -19,7 +19,8 @@ Masking a feature means the model really reads the input without it, through `Va
                      default: a purchase comes with the view, click and cart before it, and Shapley
                      would split what the model reads from that one interaction between its events;
 - history event   -> (history="event") the event is removed from the history;
-- earlier events  -> (users with more events than the model reads one by one) the older events' count
+- earlier events  -> (users with more events than the model reads one by one) the count of the others (older, or
+                     of a late kind such as views: FeatureSpace.late_kinds)
                      leaves the history length; without this feature that count would sit in the base
                      value, which would then differ between users;
 - item field      -> the background value: the most common value for categorical fields, the median
@@ -33,14 +34,14 @@ Masking a feature means the model really reads the input without it, through `Va
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from uvp_core.model import HistoryEvent, PairInputs
+from uvp_core.model import HistoryEvent, PairInputs, read_positions
 from uvp_core.text.templates import EVENT_VERBS, attribute_name, describe_gap, format_value, is_missing, item_label
 
 GROUPS = ("profile", "history", "item", "collaborative")
@@ -140,10 +141,11 @@ def event_label(event: HistoryEvent, fields: dict, now: pd.Timestamp | None) -> 
     return f"{verb} {item_label(fields, event.item_id)}, {when}"
 
 
-def used_history(inputs: PairInputs, history_k: int) -> list[int]:
-    """Positions (in inputs.history) of the events the model reads: the most recent history_k, oldest first."""
+def used_history(inputs: PairInputs, history_k: int, late: Collection[str] = ()) -> list[int]:
+    """Positions (in inputs.history) of the events the model reads, oldest first: the most recent history_k, events
+    of `late` kinds (the model's space_.late_kinds) only in the slots the others leave free (features.read_slots)."""
     order = sorted(range(len(inputs.history)), key=lambda j: pd.Timestamp(inputs.history[j].timestamp))
-    return order[-history_k:] if history_k else []
+    return [order[p] for p in read_positions([inputs.history[j].kind for j in order], late, history_k)]
 
 
 def item_events_label(events: Sequence[HistoryEvent], fields: dict, now: pd.Timestamp | None) -> str:
@@ -178,10 +180,10 @@ def _history_features(inputs: PairInputs, used: list[int], history: str) -> list
 
 
 def pair_features(inputs: PairInputs, history_k: int, *, known_user: bool = True, known_item: bool = True,
-                  history: str = "item") -> list[Feature]:  # fmt: skip
+                  history: str = "item", late: Collection[str] = ()) -> list[Feature]:  # fmt: skip
     """The interpretable features of one pair: attributes, the history read (most recent first; one feature per
-    item, or per event with history="event"), item fields, IDs (an ID the model never saw in training is named
-    so: it has no learned bias)."""
+    item, or per event with history="event"; late: see used_history), item fields, IDs (an ID the model never
+    saw in training is named so: it has no learned bias)."""
     if history not in HISTORY_UNITS:
         raise ValueError(f"history must be one of {HISTORY_UNITS}, not {history!r}")
     out = [
@@ -189,11 +191,12 @@ def pair_features(inputs: PairInputs, history_k: int, *, known_user: bool = True
         for k, v in inputs.profile.items()
         if k != "user_id" and not is_missing(v)
     ]
-    out.extend(_history_features(inputs, used_history(inputs, history_k), history))
+    out.extend(_history_features(inputs, used_history(inputs, history_k, late), history))
     if inputs.n_earlier > 0:
         n = int(inputs.n_earlier)
-        out.append(Feature(f"{n:,} earlier event{'' if n == 1 else 's'} (only their number is read: history length)", "history",
-                           "earlier", "n_earlier", str(n)))  # fmt: skip
+        events = f"event{'' if n == 1 else 's'}"
+        what = f"{n:,} {events} not read one by one (older ones, and {' and '.join(late)}s; " if late else f"{n:,} earlier {events} ("
+        out.append(Feature(f"{what}only their number is read: history length)", "history", "earlier", "n_earlier", str(n)))
     for k, v in inputs.item.items():
         if k != "item_id" and not is_missing(v):
             out.append(Feature(f"item {attribute_name(k)} = {_short(format_value(v))}", "item", "item_field", k, format_value(v)))

@@ -8,7 +8,7 @@ reports how the distribution of predicted value moves (mean shift with a bootstr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -256,12 +256,13 @@ def changes(inputs: PairInputs, edit: Edit) -> bool:
     return (edited.profile, edited.item, edited.history) != (inputs.profile, inputs.item, inputs.history)
 
 
-def within_window(inputs: PairInputs, history_k: int) -> PairInputs:
-    """The inputs with only the history_k most recent events listed; older ones (pushed out by an added event)
-    are counted in n_earlier, as the model counts them, so no masked explanation can bring them back into view."""
+def within_window(inputs: PairInputs, history_k: int, late: Collection[str] = ()) -> PairInputs:
+    """The inputs with only the history_k events the model reads listed (used_history); the others (pushed out by
+    an added event) are counted in n_earlier, as the model counts them, so no masked explanation can bring them
+    back into view."""
     if len(inputs.history) <= history_k:
         return inputs
-    kept = sorted(used_history(inputs, history_k))
+    kept = sorted(used_history(inputs, history_k, late))
     return replace(inputs, history=[inputs.history[j] for j in kept],
                    n_earlier=inputs.n_earlier + len(inputs.history) - len(kept))  # fmt: skip
 
@@ -287,7 +288,7 @@ DEFAULT_EXPLAIN = ExplainConfig()  # frozen: safe as a shared default
 def what_if(model, inputs: PairInputs, edits: Sequence[Edit], background: Background, *, explain: bool = True,
             config: ExplainConfig = DEFAULT_EXPLAIN) -> WhatIf:  # fmt: skip
     """Re-predict one pair after edits (one batched call), with the edited prediction's explanation."""
-    edited = within_window(apply_edits(inputs, edits), model.history_k)
+    edited = within_window(apply_edits(inputs, edits), model.history_k, model.late_kinds)
     before, after = model.score_inputs([inputs, edited])
     explanation = explain_inputs(model, edited, background, config) if explain else None
     return WhatIf(float(before), float(after), edited, explanation)
@@ -374,7 +375,7 @@ def cohort_what_if(model, dataset, pairs: pd.DataFrame, edit: Edit, *, resamples
                    seed: int = 0, inputs: Sequence[PairInputs] | None = None) -> CohortWhatIf:  # fmt: skip
     """Apply one edit to every pair of a cohort; predictions before/after and the mean shift with a bootstrap interval."""
     rows = list(inputs) if inputs is not None else cohort_inputs(model, dataset, pairs)
-    edited = [within_window(edit.apply(r), model.history_k) for r in rows]
+    edited = [within_window(edit.apply(r), model.history_k, model.late_kinds) for r in rows]
     scores = model.score_inputs([*rows, *edited])
     before, after = scores[: len(rows)], scores[len(rows) :]
     frame = pd.DataFrame(
@@ -506,11 +507,11 @@ def chronological(inputs: PairInputs) -> list[int]:
     return sorted(range(len(inputs.history)), key=lambda j: pd.Timestamp(inputs.history[j].timestamp))
 
 
-def history_table(inputs: PairInputs, history_k: int) -> pd.DataFrame:
-    """The history events the model reads, most recent first: position, time, event, item_id, title."""
+def history_table(inputs: PairInputs, history_k: int, late: Collection[str] = ()) -> pd.DataFrame:
+    """The history events the model reads (used_history), most recent first: position, time, event, item_id, title."""
     rows = [
         {"position": j, "time": inputs.history[j].timestamp, "event": inputs.history[j].kind, "item_id": inputs.history[j].item_id,
          "title": str(inputs.history_fields.get(inputs.history[j].item_id, {}).get("title", ""))}  # fmt: skip
-        for j in reversed(used_history(inputs, history_k))
+        for j in reversed(used_history(inputs, history_k, late))
     ]
     return pd.DataFrame(rows, columns=["position", "time", "event", "item_id", "title"])

@@ -84,6 +84,8 @@ def model_card(meta: dict) -> str:
         f"- Reads: the user's profile text, their {features['history_k']} most recent events before the prediction "
         "time (item text + event kind + recency), and the candidate item's text; plus user/item biases and ID "
         "embeddings learned from events, and numeric features (history length, item popularity, price).",
+        *([f"- Events of kind {', '.join(map(md, features['late_kinds']))} fill only the history places that the user's other "
+           "events leave free."] if features.get("late_kinds") else []),  # fmt: skip
         f"- Categorical attributes also read as one-hot next to their text: "
         f"{', '.join(f'{md(c)} ({n} values)' for c, n in features.get('one_hot', {}).items()) or 'none'}.",
         *([_CROSS_LINE] if meta.get("head", {}).get("crosses") and features.get("one_hot") else []),

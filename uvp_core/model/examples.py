@@ -13,6 +13,7 @@ import pandas as pd
 from uvp_core.model.features import (
     MAX_WORDS,
     FeatureSpace,
+    fit_late_kinds,
     fit_levels,
     fit_rating_kinds,
     fit_words,
@@ -209,6 +210,7 @@ def fit_space(dataset, examples: Examples, train: np.ndarray, cutoff: int | None
         item_words=fit_words(dataset.items, word_budget(int(np.sum(train)))) if user_levels and target == "rating" else [],
         template=template,
         target_kinds=target_kind_names(target, names) if target else [],
+        late_kinds=fit_late_kinds(names, target_kind_names(target, names)) if target == "rating" else [],
     )
 
 

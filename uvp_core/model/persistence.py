@@ -273,6 +273,7 @@ def _write_folder(model, folder: Path) -> None:
             "item_columns": model.space_.item_columns,
             "one_hot": {column: len(values) for column, values in {**model.space_.user_levels, **model.space_.item_levels}.items()},
             "item_words": list(model.space_.item_words),
+            "late_kinds": list(model.late_kinds),
             "history_k": model.space_.template.history_k,
         },
         "head": {"hidden_dim": model.head_.hidden, "n_numeric": model.head_.user_tower[0].in_features - 3 * model.head_.hidden,

@@ -18,7 +18,17 @@ import torch
 
 from uvp_core.model.config import TrainConfig
 from uvp_core.model.encoder import TextEncoder
-from uvp_core.model.features import NAT_MS, Context, FeatureSpace, Inputs, numeric_features, one_hot, to_ms, with_extras
+from uvp_core.model.features import (
+    NAT_MS,
+    Context,
+    FeatureSpace,
+    Inputs,
+    numeric_features,
+    one_hot,
+    read_positions,
+    to_ms,
+    with_extras,
+)
 from uvp_core.model.network import ValueHead
 from uvp_core.model.threads import governed_threads
 from uvp_core.text.templates import (
@@ -177,6 +187,11 @@ class ValueModel:
         twin.validated_ = None
         return twin
 
+    @property
+    def late_kinds(self) -> list[str]:
+        """Event kinds read only in the history places the others leave free (FeatureSpace.late_kinds)."""
+        return list(self.space_.late_kinds)
+
     def __repr__(self) -> str:
         return f"ValueModel(target={self.target!r}, task={self.task!r}, mode={self.config.mode!r}, metrics={self.metrics_})"
 
@@ -314,12 +329,16 @@ class ValueModel:
         }
 
     def read_history(self, window: Sequence[HistoryEvent], item_id: str | None) -> list[HistoryEvent]:
-        """The most recent `history_k` events of a window (oldest first) that the model reads for a candidate
-        item: the item's own events of non-target kinds are left out (FeatureSpace.target_kinds)."""
+        """The `history_k` events of a window (oldest first) that the model reads for a candidate item: the item's
+        own events of non-target kinds are left out (FeatureSpace.target_kinds), views fill free slots only."""
         kinds = self.space_.target_kinds
         if kinds:
             window = [e for e in window if not (e.item_id == item_id and e.kind not in kinds)]
-        return list(window[-self.history_k :]) if self.history_k else []
+        return self._read_slots(window)
+
+    def _read_slots(self, events: Sequence[HistoryEvent]) -> list[HistoryEvent]:
+        """The events (oldest first) that fill the history_k slots (features.read_slots)."""
+        return [events[j] for j in read_positions([e.kind for e in events], self.late_kinds, self.history_k)]
 
     def pair_inputs(self, dataset, user_id: str, item_id: str, time: pd.Timestamp | None = None) -> PairInputs:
         """Editable inputs equal to what predict() uses for this pair (time None -> the latest event)."""
@@ -385,7 +404,7 @@ class ValueModel:
             profile_key = one_hot([row.profile], space.user_levels)[0].tobytes() if space.user_levels else b""
             profile_row[r] = text_row(profile_texts, (texts["profile"], profile_key))
             item_row[r] = text_row(item_texts, item_key(texts["item"], row.item))
-            events = sorted(row.history, key=lambda e: pd.Timestamp(e.timestamp))[-k:] if k else []
+            events = self._read_slots(sorted(row.history, key=lambda e: pd.Timestamp(e.timestamp)))
             now = pd.Timestamp(row.time) if row.time is not None else (pd.Timestamp(events[-1].timestamp) if events else None)
             offset = k - len(events)
             for j, event in enumerate(events):
