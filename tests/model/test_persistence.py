@@ -181,3 +181,26 @@ def test_refuses_an_edited_model_description(saved, rating_dataset):
         load_model(saved)
     meta_path.write_text(json.dumps({k: v for k, v in meta.items() if k != "meta_sha256"}))  # saved before the checksum
     assert load_model(saved).predict(rating_dataset, _pairs(rating_dataset)).shape == (40,)
+
+
+def test_model_saved_before_the_bias_refit_loads_without_a_validated_state(rating_model, rating_dataset, saved):
+    """Models saved before the refit have no validated.* tensors: they score held-out events as they are."""
+    assert rating_model.validated_ and load_model(saved).validated_.keys() == rating_model.validated_.keys()
+    _as_older_model(saved, [f"validated.{k}" for k in rating_model.validated_], [])
+    loaded = load_model(saved)
+    assert loaded.validated_ is None and loaded.as_validated() is loaded
+    assert np.array_equal(loaded.predict(rating_dataset, _pairs(rating_dataset)), rating_model.predict(rating_dataset, _pairs(rating_dataset)))
+
+
+def test_refuses_validated_biases_that_do_not_fit_the_head(saved):
+    import hashlib
+
+    tensors = load_file(str(saved / "model.safetensors"))
+    tensors["validated.item_bias.weight"] = tensors["validated.item_bias.weight"][:-1].contiguous()  # one item short
+    save_file(tensors, str(saved / "model.safetensors"))
+    meta = json.loads((saved / "uvp_model.json").read_text())
+    meta["files"]["model.safetensors"] = hashlib.sha256((saved / "model.safetensors").read_bytes()).hexdigest()
+    meta.pop("meta_sha256")
+    (saved / "uvp_model.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelLoadError, match="validated"):
+        load_model(saved)

@@ -422,6 +422,10 @@ def load_model(path: str | Path, *, encoder_dir: str | Path | None = None):
         if head.fold_in and "fold_prior" not in state:  # saved before the prior was fitted: the fixed default
             state["fold_prior"] = torch.full((1,), FOLD_IN_PRIOR)
         head.load_state_dict(state)
+        own = head.state_dict()
+        wrong = [k for k, v in validated.items() if k not in own or own[k].shape != v.shape]
+        if wrong:
+            raise ValueError(f"{VALIDATED_PREFIX}* tensors that the head does not have: {', '.join(sorted(wrong))}")
     except ModelLoadError:
         raise
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
