@@ -190,6 +190,7 @@ def fit_space(dataset, examples: Examples, train: np.ndarray, cutoff: int | None
     probe = FeatureSpace([], [], [], [], rating_levels=levels, rating_bins=bins)
     kinds = sorted(pd.unique(probe.kind_names(events)))
     names = [str(k) for k in kinds]
+    target_kinds = target_kind_names(target, names) if target else []
     rating_max = float(events["rating"].max()) if "rating" in events.columns and events["rating"].notna().any() else None
     template = TemplateContext(price_edges=price_edges(dataset.items), rating_max=rating_max, history_k=history_k)
     user_columns = [c for c in dataset.users.columns if c != "user_id"] if dataset.users is not None else []
@@ -209,8 +210,8 @@ def fit_space(dataset, examples: Examples, train: np.ndarray, cutoff: int | None
         # words: for the profile x word crosses, which only rating models have (training.build_head)
         item_words=fit_words(dataset.items, word_budget(int(np.sum(train)))) if user_levels and target == "rating" else [],
         template=template,
-        target_kinds=target_kind_names(target, names) if target else [],
-        late_kinds=fit_late_kinds(names, target_kind_names(target, names)) if target == "rating" else [],
+        target_kinds=target_kinds,
+        late_kinds=fit_late_kinds(names, target_kinds) if target == "rating" else [],
     )
 
 

@@ -728,8 +728,6 @@ def refit_biases(head: ValueHead, tables: Tables, prep: Prepared, seed: int = 0,
     those rows. The unknown rows (code 0) keep their trained values. Measured in benchmarks/quality.py
     (docs/BENCHMARKS.md). Returns the metrics that record it.
     """
-    if not len(prep.val_y):
-        return {}
     stats = prep.label_stats
     u = np.concatenate([prep.train_x.user.numpy(), prep.val_x.user.numpy()])
     i = np.concatenate([prep.train_x.item.numpy(), prep.val_x.item.numpy()])
