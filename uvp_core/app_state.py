@@ -376,8 +376,7 @@ def _evaluation_set(models: tuple, dataset: Dataset, test_hash: str, test_bytes:
             return evaluation_set.holdout_for_models(models[0], models[1], dataset)
         return evaluation_set.model_holdout(models[0], dataset)
     if test_hash == ALL_EVENTS:
-        in_sample = any(evaluation_set.trained_on(model, dataset) for model in models)
-        return evaluation_set.all_label_events(dataset, target, in_sample=in_sample)
+        return evaluation_set.all_events_for(models, dataset)
     evalset = evaluation_set.read_test_set(test_bytes or b"", dataset, target, name=test_name)
     return evaluation_set.annotate_test_set(evalset, models[0], dataset)
 

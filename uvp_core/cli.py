@@ -197,7 +197,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.test is not None:
         evalset = evaluation_set.annotate_test_set(evaluation_set.read_test_set(args.test, result.dataset, model.target, encoding=args.encoding), model, result.dataset)
     elif args.holdout is not None:
-        evalset = evaluation_set.holdout(result.dataset, model.target, args.holdout)
+        evalset = evaluation_set.noting_refit(evaluation_set.holdout(result.dataset, model.target, args.holdout), result.dataset, model)
     else:
         evalset = evaluation_set.model_holdout(model, result.dataset)
     print(f"evaluation set: {evalset.note}", file=sys.stderr)

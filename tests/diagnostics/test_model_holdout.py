@@ -165,3 +165,22 @@ def test_a_test_file_note_says_how_many_rows_had_no_usable_label(rating_model, r
     evalset = evaluation_set.read_test_set(tmp_path / "t.csv", rating_dataset, "rating")
     note = evaluation_set.annotate_test_set(evalset, rating_model, rating_dataset).note
     assert len(evalset.pairs) == 1 and note.endswith("; 2 row(s) without a usable label were left out")
+
+
+def test_every_set_on_the_training_data_says_the_biases_are_from_before_their_refit(rating_model, rating_dataset) -> None:
+    """scoring.as_scored scores any set on the model's own data with the pre-refit biases, so each such note says so."""
+    refit = "scored with the user and item biases as they were before their refit"
+    assert rating_model.validated_  # trained with refit_biases (the default)
+    assert refit in E.all_events_for([rating_model], rating_dataset).note
+    assert E.all_events_for([rating_model], rating_dataset).note.startswith("in-sample: ")
+    assert refit in E.noting_refit(E.holdout(rating_dataset, "rating"), rating_dataset, rating_model).note
+    late = rating_dataset.events.tail(3)
+    data = late[["user_id", "item_id", "timestamp", "rating"]].assign(
+        timestamp=late["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    )
+    test = E.read_test_set(data.to_csv(index=False).encode(), rating_dataset, "rating", name="t.csv")
+    assert refit in E.annotate_test_set(test, rating_model, rating_dataset).note
+    other = replace(rating_dataset, events=rating_dataset.events.iloc[1:].reset_index(drop=True))  # another fingerprint
+    assert refit not in E.all_events_for([rating_model], other).note
+    assert refit not in E.annotate_test_set(test, rating_model, other).note
+    assert refit not in E.all_events_for([rating_model.as_validated()], rating_dataset).note  # nothing was swapped

@@ -20,6 +20,8 @@ Sources, one shape (`EvaluationSet`):
 
 Every set carries a `note`: one plain sentence for the analyst starting "held-out:", "in-sample:",
 "partly in-sample:", "time holdout:" or "test file …", shown on the pages and written into reports.
+On the data a model was trained on, scoring.as_scored scores it with its biases from before their refit
+on all ratings (ValueModel.as_validated); `noting_refit` adds that to the note (every source above does).
 
 Labels: `rating` as is (rows without a rating are dropped); `label` as 0/1; event types are collapsed per
 (user, item) pair — y = 1 when any of the pair's rows has the target type, time = the pair's first row —
@@ -35,6 +37,7 @@ after the observed pairs (`EvaluationSet.observed_pairs` leaves them out) and th
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -48,6 +51,7 @@ PAIR_COLUMNS = ("user_id", "item_id", "timestamp", "y")
 DEFAULT_HOLDOUT = 0.1
 NEGATIVES_PER_POSITIVE = 1  # sampled negatives per positive for a positives-only binary set
 NEGATIVES_SEED = 0
+REFIT_NOTE = "scored with the user and item biases as they were before their refit on all ratings after training"
 
 
 def target_task(target: str) -> str:
@@ -262,10 +266,24 @@ def model_holdout(model: Any, dataset: Dataset, fraction: float = DEFAULT_HOLDOU
     note = (
         f"held-out: events from {_format_time(cutoff)} on, not seen in training (the model's own validation period, "
         f"its latest {share} of examples; used only to pick the stopping epoch{' and calibrate' if model.task == 'binary' else ''})"
-        + ("; scored with the user and item biases as they were before their refit on all ratings after training"
-           if getattr(model, "validated_", None) else "")
     )
-    return _holdout_at(dataset, target, cutoff, "validation period", note)
+    return noting_refit(_holdout_at(dataset, target, cutoff, "validation period", note), dataset, model)
+
+
+def refit_note(dataset: Dataset, *models: Any) -> str:
+    """The note's "; scored with the … biases … before their refit" where a model scores this dataset so (as_scored), else ""."""
+    return f"; {REFIT_NOTE}" if any(getattr(m, "validated_", None) and trained_on(m, dataset) for m in models) else ""
+
+
+def noting_refit(evalset: EvaluationSet, dataset: Dataset, *models: Any) -> EvaluationSet:
+    """The set, its note ending in refit_note."""
+    return replace(evalset, note=evalset.note + refit_note(dataset, *models))
+
+
+def all_events_for(models: Sequence[Any], dataset: Dataset) -> EvaluationSet:
+    """all_label_events for these models (one, or two scored on the same pairs): in-sample where one trained on them."""
+    in_sample = any(trained_on(model, dataset) for model in models)
+    return noting_refit(all_label_events(dataset, models[0].target, in_sample=in_sample), dataset, *models)
 
 
 def holdout_for_models(model_a: Any, model_b: Any, dataset: Dataset, fraction: float = DEFAULT_HOLDOUT) -> EvaluationSet:
@@ -287,7 +305,9 @@ def annotate_test_set(evalset: EvaluationSet, model: Any, dataset: Dataset) -> E
     if not same_data:
         note = f"test file {name}: the model was trained on other data (its data fingerprint differs), so whether it saw these rows is unknown"
     elif cutoff is None:
-        note = f"partly in-sample: the model split its validation set at random, so it may have trained on rows of test file {name}"
+        note = (
+            f"partly in-sample: the model split its validation set at random, so it may have trained on rows of test file {name}"
+        )
     elif times.isna().any():
         note = f"test file {name}: rows without a timestamp — whether the model trained on them cannot be told"
     else:
@@ -301,6 +321,7 @@ def annotate_test_set(evalset: EvaluationSet, model: Any, dataset: Dataset) -> E
             )
         else:
             note = f"held-out: every row of test file {name} is from {_format_time(cutoff)} on, after the model's training data"
+    note += refit_note(dataset, model)
     if evalset.dropped_rows:
         note += f"; {evalset.dropped_rows:,} row(s) without a usable label were left out"
     return replace(evalset, note=note + negatives_note(evalset))
