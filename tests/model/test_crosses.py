@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from uvp_core.model.examples import CROSS_ALPHAS, ridge_gcv
-from uvp_core.model.features import Inputs
+from uvp_core.model.features import FeatureSpace, Inputs
 from uvp_core.model.network import ValueHead
 
 # item one-hot rows (one attribute, three values A/B/C) and profile one-hot rows (two values)
@@ -15,10 +15,13 @@ PROFILE_HOT = torch.tensor([[1.0, 0], [0, 1]])
 N_KINDS, N_NUMERIC = 3, 4  # kinds 1, 2, 3; kind 3 is a rating kind ("rated 5")
 
 
-def _head(item_words: int = 0) -> ValueHead:
+def _head(item_words: int = 0, steps: list[float] | None = None) -> ValueHead:
     head = ValueHead(text_dim=4, n_users=2, n_items=4, n_kinds=N_KINDS, n_numeric=N_NUMERIC, hidden=8, item_extra=3 + item_words,
-                     user_extra=2, fold_in=True, ratings_via_fold_in=True, crosses=True, item_words=item_words)  # fmt: skip
+                     user_extra=2, fold_in=True, ratings_via_fold_in=True, crosses=True, item_words=item_words,
+                     match_funnel=steps is not None)  # fmt: skip
     head.rated_kind[3] = 1.0
+    if steps is not None:
+        head.kind_depth.copy_(torch.tensor(steps))
     return head
 
 
@@ -42,6 +45,25 @@ def test_cross_design_columns():
     assert torch.equal(match, expected)
     cold = head.cross_design(ITEM_HOT, PROFILE_HOT, _inputs(user=0))[0][2 * (3 + N_NUMERIC) :].view(N_KINDS + 2, 3)
     assert cold[0, 0] == 1.0 and cold[N_KINDS + 1].sum() == 0  # an unknown user's rating reads as an event, value unread
+
+
+def test_match_funnel_counts_an_event_at_its_step_and_every_earlier_one():
+    match = slice(2 * (3 + N_NUMERIC), None)
+    funnel = _head(steps=[0.0, 1, 2, 5]).cross_design(ITEM_HOT, PROFILE_HOT, _inputs(user=1))[0][match].view(N_KINDS + 2, 3)
+    expected = torch.zeros(N_KINDS + 2, 3)
+    expected[1, 0] = 1.0  # the kind-1 event on A (step 1)
+    expected[2, 0] = 1.0  # the rating on A (step 5) also counts as kind 2 (step 2) on A: the kind-2 event itself is on B
+    expected[N_KINDS + 1, 0] = 1.0  # and in the group of all rating kinds; the rating kind's own column stays empty
+    assert torch.equal(funnel, expected)
+    off = _head(steps=[0.0, 0, 2, 5]).cross_design(ITEM_HOT, PROFILE_HOT, _inputs(user=1))[0][match].view(N_KINDS + 2, 3)
+    assert off[1, 0] == 1.0 and off[0].sum() == 0  # a kind off the funnel (step 0) counts in its own group only
+    cold = _head(steps=[0.0, 1, 2, 5]).cross_design(ITEM_HOT, PROFILE_HOT, _inputs(user=0))[0][match].view(N_KINDS + 2, 3)
+    assert cold[0, 0] == 1.0 and cold[2, 0] == 0 and cold[N_KINDS + 1].sum() == 0  # an unknown user's rating: the unknown kind
+
+
+def test_kind_depths_follow_the_funnel():
+    space = FeatureSpace(user_ids=[], item_ids=[], item_counts=[], kinds=["cart", "purchase", "rated 4", "view", "wishlist", "click"])
+    assert space.kind_depths().tolist() == [0, 3, 4, 5, 1, 0, 2]
 
 
 def test_item_words_cross_with_the_profile_but_not_with_the_history():

@@ -45,6 +45,7 @@ def test_model_folder_contents(saved):
     card = (saved / "README.md").read_text()
     assert card.startswith("# UVP value model: rating") and "## How to load" in card and "## Limits" in card
     assert meta["head"]["crosses"] is True and "Cross terms on those one-hot values" in card
+    assert meta["head"]["match_funnel"] is True and "at the funnel steps before it" in card
     assert [p.name for p in saved.parent.iterdir()] == [saved.name]  # no staging folder left beside it
 
 
@@ -164,9 +165,19 @@ def test_model_saved_before_the_fitted_fold_in_prior_loads_as_it_was_saved(ratin
 
 def test_model_saved_before_the_cross_terms_loads_without_them(rating_model, rating_dataset, saved):
     assert rating_model.head_.crosses
-    assert _as_older_model(saved, ["cross", "attr_text"], ["crosses"]) == {"crosses": True}
+    dropped = _as_older_model(saved, ["cross", "attr_text", "kind_depth"], ["crosses", "match_funnel"])
+    assert dropped == {"crosses": True, "match_funnel": True}
     loaded = load_model(saved)
     assert loaded.head_.crosses is False and not hasattr(loaded.head_, "cross")
+    assert np.isfinite(loaded.predict(rating_dataset, _pairs(rating_dataset))).all()
+
+
+def test_model_saved_before_funnel_matches_counts_each_event_at_its_kind(rating_model, rating_dataset, saved):
+    """Models saved before match_funnel read "a history event of kind k on an item sharing the candidate's value" as such."""
+    assert rating_model.head_.match_funnel and load_model(saved).head_.kind_depth.tolist() == rating_model.head_.kind_depth.tolist()
+    assert _as_older_model(saved, ["kind_depth"], ["match_funnel"]) == {"match_funnel": True}
+    loaded = load_model(saved)
+    assert loaded.head_.match_funnel is False and not hasattr(loaded.head_, "kind_depth")
     assert np.isfinite(loaded.predict(rating_dataset, _pairs(rating_dataset))).all()
 
 

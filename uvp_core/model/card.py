@@ -88,7 +88,8 @@ def model_card(meta: dict) -> str:
            "events leave free."] if features.get("late_kinds") else []),  # fmt: skip
         f"- Categorical attributes also read as one-hot next to their text: "
         f"{', '.join(f'{md(c)} ({n} values)' for c, n in features.get('one_hot', {}).items()) or 'none'}.",
-        *([_CROSS_LINE] if meta.get("head", {}).get("crosses") and features.get("one_hot") else []),
+        *([_CROSS_LINE + (_FUNNEL_CROSS if meta["head"].get("match_funnel") else "")]
+          if meta.get("head", {}).get("crosses") and features.get("one_hot") else []),  # fmt: skip
         *([f"- Item words read as indicators, crossed with each profile value: {', '.join(md(w) for w in features['item_words'])}."]
           if features.get("item_words") else []),  # fmt: skip
         *([_fold_in_line(float(meta["head"].get("fold_prior", 5.0)))] if meta.get("head", {}).get("fold_in") else []),
@@ -151,6 +152,8 @@ def model_card(meta: dict) -> str:
 
 _CROSS_LINE = ("- Cross terms on those one-hot values: profile value x item value or numeric feature, and per event kind, "
                "whether one of the history events read is on an item sharing the candidate's value.")
+_FUNNEL_CROSS = (" An event counts at its own kind and at the funnel steps before it (a purchase is also a view, a click "
+                 "and a cart; a rating also a purchase).")
 
 
 def _fold_in_line(prior: float) -> str:

@@ -129,6 +129,12 @@ class FeatureSpace:
             return np.zeros(np.shape(codes), dtype=bool)
         return ~np.isin(codes, self.kind_codes(self.target_kinds))
 
+    def kind_depths(self) -> np.ndarray:
+        """[kinds + 1] funnel step per kind code: view 1, click 2, cart 3, purchase 4, a rating 5; 0 = off the funnel."""
+        step = {kind: i + 1 for i, kind in enumerate(EVENT_TYPE_ORDER)}
+        rated = len(EVENT_TYPE_ORDER) + 1
+        return np.array([0] + [rated if k.startswith("rated") else step.get(k, 0) for k in self.kinds], dtype=np.float32)
+
     def kind_codes(self, kind_names: Sequence[str] | np.ndarray) -> np.ndarray:
         """Kind codes (0 = unknown kind) for kind names."""
         return self._kinds.get_indexer(np.asarray(kind_names, dtype=object)).astype(np.int64) + 1

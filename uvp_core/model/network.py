@@ -45,7 +45,8 @@ class ValueHead(nn.Module):
     (the towers alone learned little of them): cross_design's columns times `cross` (started at a ridge
     fit: training.init_biases) -- profile attribute x candidate attribute or numeric feature (a membership
     tier x price), and per event kind, "one of the history events read is on an item sharing the
-    candidate's category (or other attribute value)" -- plus profile attribute x projected candidate text
+    candidate's category (or other attribute value)" (with match_funnel: of that kind or a later funnel step,
+    see funnel_groups) -- plus profile attribute x projected candidate text
     (`attr_text`, from zero). A candidate's words count as its attribute values in the first kind of term
     (a West member x "eco" in the item text) but not in the second (words shared with a history item).
     """
@@ -67,6 +68,7 @@ class ValueHead(nn.Module):
         ratings_via_fold_in: bool = False,
         crosses: bool = False,
         item_words: int = 0,
+        match_funnel: bool = False,
     ):
         super().__init__()
         self.hidden = hidden
@@ -74,6 +76,7 @@ class ValueHead(nn.Module):
         self.item_extra, self.user_extra, self.n_numeric = item_extra, user_extra, n_numeric
         self.item_match = item_extra - item_words  # the item block's levelled columns (history matches read these only)
         self.fold_in = fold_in
+        self.match_funnel = crosses and match_funnel
         self.ratings_via_fold_in = ratings_via_fold_in
         self.item_text = nn.Linear(text_dim + item_extra, hidden)  # item text embedding + its one-hot attributes
         self.profile_text = nn.Linear(text_dim + user_extra, hidden)  # profile text embedding + its one-hot attributes
@@ -96,6 +99,8 @@ class ValueHead(nn.Module):
         if crosses:
             self.attr_text = nn.Parameter(torch.zeros(user_extra, hidden))
             self.cross = nn.Parameter(torch.zeros(cross_width(n_kinds, n_numeric, item_extra, user_extra, item_words)))
+        if self.match_funnel:  # funnel step per kind code (FeatureSpace.kind_depths: view 1 ... a rating 5), set by training
+            self.register_buffer("kind_depth", torch.zeros(n_kinds + 1))
         for table in (self.user_id, self.item_id, self.kind):
             nn.init.normal_(table.weight, std=0.01)
         for table in (self.user_bias, self.item_bias):
@@ -158,16 +163,38 @@ class ValueHead(nn.Module):
     def _match_columns(self, item_hot: torch.Tensor, x: Inputs, kind: torch.Tensor) -> torch.Tensor:
         """[B, (kinds + 2) * item_match]: per kind group (each kind; all rating kinds together) and candidate
         attribute value, 1 if one of the history events read is of that kind on an item with that value
-        (kind: the history kinds as read, see read_kinds)."""
+        (kind: the history kinds as read, see read_kinds). With match_funnel, "of that kind or a later
+        funnel step" (see funnel_groups)."""
         groups = self.kind.num_embeddings + 1  # the last group: every rating kind ("rated 4", "rated 5")
         if self.fold_in:
             kind = torch.where(self.rated_kind[kind] > 0, torch.full_like(kind, groups - 1), kind)
         item_hot = item_hot[:, : self.item_match]
         cand_hot = item_hot[x.item_row]
         same = item_hot[x.hist_row] * cand_hot.unsqueeze(1) * x.hist_mask.unsqueeze(-1)  # [B, K, item_extra]
+        if self.match_funnel:
+            return torch.einsum("bkg,bkc->bgc", self.funnel_groups(kind), same).clamp(max=1.0).flatten(1)
         counts = torch.zeros(len(cand_hot), groups, same.shape[-1], dtype=same.dtype, device=same.device)
         counts.scatter_add_(1, kind.unsqueeze(-1).expand(-1, -1, same.shape[-1]), same)
         return counts.clamp(max=1.0).flatten(1)
+
+    def funnel_groups(self, group: torch.Tensor) -> torch.Tensor:
+        """[B, K, groups] float: the kind groups each history event counts in (group: [B, K], rating kinds as one).
+
+        An event counts in its own group and in those of the funnel steps before it: a purchase is also a view,
+        a click and a cart, and a rating (all rating kinds, the last group) also a purchase. Counted at its own
+        kind only, one bought item turned on four columns that the ridge split the effect between, and a rated
+        purchase and an unrated one were two unrelated columns. Kinds off the funnel (depth 0) count in their own
+        group only."""
+        n_groups = self.kind.num_embeddings + 1
+        depth = self.kind_depth.clone()
+        if self.fold_in:
+            depth[self.rated_kind > 0] = 0  # their own columns stay empty: they count in the last group
+        rated = self.kind_depth.max() if self.fold_in and bool((self.rated_kind > 0).any()) else depth.new_zeros(())
+        depth = torch.cat([depth, rated.view(1)])  # [groups]
+        own = torch.nn.functional.one_hot(group, n_groups).to(depth.dtype)
+        step = depth[group].unsqueeze(-1)  # [B, K, 1]
+        earlier = ((depth > 0) & (depth <= step)).to(depth.dtype)
+        return torch.where(step > 0, earlier, own)
 
     def _cross_term(self, candidate: torch.Tensor, item_hot: torch.Tensor, profile_hot: torch.Tensor, x: Inputs,
                     kind: torch.Tensor) -> torch.Tensor:  # fmt: skip

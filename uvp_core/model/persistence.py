@@ -277,7 +277,7 @@ def _write_folder(model, folder: Path) -> None:
             "history_k": model.space_.template.history_k,
         },
         "head": {"hidden_dim": model.head_.hidden, "n_numeric": model.head_.user_tower[0].in_features - 3 * model.head_.hidden,
-                 "fold_in": model.head_.fold_in, "crosses": model.head_.crosses,
+                 "fold_in": model.head_.fold_in, "crosses": model.head_.crosses, "match_funnel": model.head_.match_funnel,
                  **({"fold_prior": float(model.head_.fold_prior), "ratings_via_fold_in": model.head_.ratings_via_fold_in}
                     if model.head_.fold_in else {})},
         "data_fingerprint": model.data_fingerprint_,
@@ -416,6 +416,7 @@ def load_model(path: str | Path, *, encoder_dir: str | Path | None = None):
             user_extra=space.user_width,
             crosses=bool(meta["head"].get("crosses", False)),  # models saved before the cross terms have none
             item_words=len(space.item_words),  # models saved before the word indicators have none
+            match_funnel=bool(meta["head"].get("match_funnel", False)),  # models saved before count each event at its kind only
         )
         state = load_file(str(folder / HEAD_FILE))
         validated = {k[len(VALIDATED_PREFIX) :]: state.pop(k) for k in [k for k in state if k.startswith(VALIDATED_PREFIX)]}

@@ -350,7 +350,7 @@ class Reporter:
 
 def build_head(prep: Prepared, text_dim: int, config: TrainConfig) -> ValueHead:
     """A freshly initialised head sized for the feature space."""
-    return ValueHead(
+    head = ValueHead(
         text_dim=text_dim,
         n_users=len(prep.space.user_ids),
         n_items=len(prep.space.item_ids),
@@ -369,7 +369,11 @@ def build_head(prep: Prepared, text_dim: int, config: TrainConfig) -> ValueHead:
         crosses=prep.task == "regression" and cross_width(len(prep.space.kinds), prep.train_x.numeric.shape[1], prep.space.item_width,
                                                           prep.space.user_width, len(prep.space.item_words)) <= MAX_CROSS_COLUMNS,  # fmt: skip
         item_words=len(prep.space.item_words),
+        match_funnel=True,
     )
+    if head.match_funnel:
+        head.kind_depth.copy_(torch.as_tensor(prep.space.kind_depths()))
+    return head
 
 
 def init_biases(head: ValueHead, prep: Prepared, reg: float = 5.0, iterations: int = 15) -> None:
