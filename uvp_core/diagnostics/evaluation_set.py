@@ -305,9 +305,7 @@ def annotate_test_set(evalset: EvaluationSet, model: Any, dataset: Dataset) -> E
     if not same_data:
         note = f"test file {name}: the model was trained on other data (its data fingerprint differs), so whether it saw these rows is unknown"
     elif cutoff is None:
-        note = (
-            f"partly in-sample: the model split its validation set at random, so it may have trained on rows of test file {name}"
-        )
+        note = f"partly in-sample: the model split its validation set at random, so it may have trained on rows of test file {name}"
     elif times.isna().any():
         note = f"test file {name}: rows without a timestamp — whether the model trained on them cannot be told"
     else:
