@@ -73,8 +73,9 @@ item_id = st.selectbox("Item to explain", candidates, format_func=item_label, ke
 # --- the explanation ---------------------------------------------------------------------------------
 st.header("Why this prediction")
 attributes = app_state.background_picker()
+item_fields = app_state.item_background_picker()
 history = app_state.history_unit_picker()
-exp = app_state.pair_explanation(root, model_id, dataset_id, user_id, item_id, attributes, history)
+exp = app_state.pair_explanation(root, model_id, dataset_id, user_id, item_id, attributes, history, item_fields)
 a, b, c = st.columns(3)
 a.metric("Prediction", f"{exp.prediction:.4f}")
 b.metric("Base value (every feature masked)", f"{float(exp.base_values):.4f}")
@@ -86,10 +87,11 @@ if (cap := capped_at(model, exp.prediction)) is not None:
     st.caption(CAPPED_NOTE.format(cap=cap))
 contributions = contributions_frame(exp)
 st.dataframe(contributions, hide_index=True, key="contributions", column_config=app_state.four_decimals(contributions))
-if attributes == "mode":
-    st.caption("A field whose value is the one it is masked to (the dataset's most common value or median) gets exactly 0: "
-               "against a typical profile and item, the typical value changes nothing. Choose \"a sample of 8 users\" "
-               "above to credit a user's attributes against the population instead.")  # fmt: skip
+typical = [name for name, mode in (("a user attribute", attributes == "mode"), ("an item field", item_fields == "mode")) if mode]
+if typical:
+    st.caption(f"{' or '.join(typical).capitalize()} whose value is the one it is masked to (the dataset's most common value "
+               "or median) gets exactly 0: against a typical profile and item, the typical value changes nothing. Choose "
+               "another background above (\"a sample of 8 users\", or \"left out\") to credit it.")  # fmt: skip
 left, right = st.columns(2)
 left.plotly_chart(figures.history_timeline(exp, model.pair_inputs(dataset, user_id, item_id)), key="timeline")
 if (exp.groups == "item").any():
@@ -119,7 +121,7 @@ st.header("Compare two items")
 others = [i for i in candidates if i != item_id]
 if others:
     second = st.selectbox("Second item", others, format_func=item_label, key="uvp.explain_second")
-    other = app_state.pair_explanation(root, model_id, dataset_id, user_id, second, attributes, history)
+    other = app_state.pair_explanation(root, model_id, dataset_id, user_id, second, attributes, history, item_fields)
     st.text(f"first item {item_id}: {exp.prediction:.4f} · second item {second}: {other.prediction:.4f} · "
             f"difference {exp.prediction - other.prediction:+.4f} (the sum of the differences below)")  # fmt: skip
     if cap is not None and capped_at(model, other.prediction) == cap:  # cap: where the first prediction sits (above)

@@ -480,6 +480,7 @@ EXPLAIN_USER = "uvp.explain_user"
 EXPLAIN_ITEM = "uvp.explain_item"
 EXPLAIN_ITEM_USER = "uvp.explain_item_user"  # the user the Item to explain was picked for
 EXPLAIN_BACKGROUND = "uvp.explain_background"  # what a masked attribute takes: "mode" | "population" | "absent"
+EXPLAIN_ITEM_BACKGROUND = "uvp.explain_item_background"  # what a masked item field takes: "mode" | "absent"
 EXPLAIN_HISTORY = "uvp.explain_history"  # a history feature: "item" (its events together) | "event"
 TOKEN_REQUEST = "uvp.explain_token_request"  # (model, dataset, user, item, field) whose words were asked for
 WHATIF_EDITS = "uvp.whatif_edits"  # the edits the What-if page has applied, in order
@@ -525,6 +526,17 @@ def background_picker() -> str:
                          "users credits every value against the population (interventional SHAP), at up to 8 times the cost.")  # fmt: skip
 
 
+def item_background_picker() -> str:
+    """What a masked item field takes in explanations ("mode" by default); draws a radio."""
+    from uvp_core.explain.features import ITEM_BACKGROUNDS
+
+    return st.radio("A masked item field takes", list(ITEM_BACKGROUNDS), format_func=ITEM_BACKGROUNDS.get, horizontal=True,
+                    key=EXPLAIN_ITEM_BACKGROUND,
+                    help="The most common value: a category masked to the most common one can switch on what that category "
+                         "means to this user (say, their history in it), so the category and that history get credit of "
+                         "opposite signs. Left out: the item without the field.")  # fmt: skip
+
+
 HISTORY_UNIT_LABELS = {"item": "one per item (its events together)", "event": "one per event"}  # explain.features.HISTORY_UNITS
 
 
@@ -538,11 +550,11 @@ def history_unit_picker() -> str:
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
-def explain_background(root: str, model_id: str, dataset_id: str, attributes: str = "mode"):
+def explain_background(root: str, model_id: str, dataset_id: str, attributes: str = "mode", item_fields: str = "mode"):
     """The masking background of a dataset for a model: most common / median values, a user sample, or absent."""
     from uvp_core.explain import background_for
 
-    return background_for(load_model(root, model_id), load_dataset(root, dataset_id), attributes=attributes)
+    return background_for(load_model(root, model_id), load_dataset(root, dataset_id), attributes=attributes, item_fields=item_fields)
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
@@ -555,13 +567,13 @@ def explain_user_table(root: str, dataset_id: str):
 
 @st.cache_resource(max_entries=64, show_spinner="Explaining…")
 def pair_explanation(root: str, model_id: str, dataset_id: str, user_id: str, item_id: str, attributes: str = "mode",
-                     history: str = "item"):  # fmt: skip
+                     history: str = "item", item_fields: str = "mode"):  # fmt: skip
     """The SHAP explanation of one (user, item) prediction, against the chosen background (history: a history
     feature is one item with its events, or one event)."""
     from uvp_core.explain import ExplainConfig, explain_pair
 
     model, dataset = load_model(root, model_id), load_dataset(root, dataset_id)
-    background = explain_background(root, model_id, dataset_id, attributes)
+    background = explain_background(root, model_id, dataset_id, attributes, item_fields)
     return explain_pair(model, dataset, user_id, item_id, background=background, config=ExplainConfig(history=history))
 
 

@@ -73,6 +73,12 @@ def test_explain_a_user_page(registered, rating_dataset) -> None:
     base_pop, total_pop, prediction_pop = _sum_line(at)
     assert abs(base_pop + total_pop - prediction_pop) < 2e-4 and prediction_pop == pytest.approx(prediction, abs=1e-9)
     assert base_pop != pytest.approx(base, abs=1e-9)  # the base value is now the population's average, not the typical user's
+    assert at.radio(key=app_state.EXPLAIN_ITEM_BACKGROUND).value == "mode"
+    at.radio(key=app_state.EXPLAIN_ITEM_BACKGROUND).set_value("absent").run()  # masked item fields left out
+    assert not at.exception, at.exception
+    base_out, total_out, prediction_out = _sum_line(at)
+    assert abs(base_out + total_out - prediction_out) < 2e-4 and prediction_out == pytest.approx(prediction, abs=1e-9)
+    assert base_out != pytest.approx(base_pop, abs=1e-9)  # every item field is masked to nothing in the base value now
     history = [c for c in contributions["group"] if c == "history"]
     at.radio(key=app_state.EXPLAIN_HISTORY).set_value("event").run()  # one feature per event
     assert not at.exception, at.exception

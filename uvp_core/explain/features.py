@@ -25,7 +25,7 @@ Masking a feature means the model really reads the input without it, through `Va
                      value, which would then differ between users;
 - item field      -> the background value: the most common value for categorical fields, the median
                      for numeric ones (price), left out of the text for free-form fields (title,
-                     description);
+                     description); or (item_fields="absent") every field left out;
 - user ID         -> user_id None: the model's "unknown user" ID row;
 - item ID         -> item_id None: the "unknown item" ID row, and with it the training popularity
                      (unknown items count 0).
@@ -103,17 +103,27 @@ BACKGROUNDS = {
     "population": f"a sample of {POPULATION_SIZE} users (slower)",
     "absent": "the attribute left out",
 }
+ITEM_BACKGROUNDS = {
+    "mode": "the most common value (numbers: the median)",
+    "absent": "the field left out",
+}
 
 
-def background_for(model, dataset, attributes: str = "mode", size: int = POPULATION_SIZE, seed: int = 0) -> Background:
+def background_for(model, dataset, attributes: str = "mode", size: int = POPULATION_SIZE, seed: int = 0,
+                   item_fields: str = "mode") -> Background:  # fmt: skip
     """The masking background of a dataset for a model's user and item columns (see the module doc).
 
     attributes="mode" (default) replaces a masked user attribute by its most common value; "absent"
     leaves it out of the profile text instead (then an attribute equal to the mode still gets credit);
     "population" takes the attributes of `size` users drawn from the users table (seeded), in turn.
+    item_fields="mode" (default) replaces a masked item field by its most common value or median; "absent" leaves
+    it out (titles and descriptions are always left out). A category masked to the most common one can switch
+    on what that category means to the user (their history in it), which "absent" does not.
     """
     if attributes not in BACKGROUNDS:
         raise ValueError(f"attributes must be one of {', '.join(BACKGROUNDS)}")
+    if item_fields not in ITEM_BACKGROUNDS:
+        raise ValueError(f"item_fields must be one of {', '.join(ITEM_BACKGROUNDS)}")
     users, items = dataset.users, dataset.items
     profile, profiles = {}, ()
     if users is not None:
@@ -128,8 +138,8 @@ def background_for(model, dataset, attributes: str = "mode", size: int = POPULAT
     if items is not None:
         for column in model.space_.item_columns:
             if column in items.columns and column != "item_id":
-                free_text = column in FREE_TEXT_FIELDS
-                item[column] = ABSENT if free_text else _typical(items.drop_duplicates("item_id")[column])
+                left_out = column in FREE_TEXT_FIELDS or item_fields == "absent"
+                item[column] = ABSENT if left_out else _typical(items.drop_duplicates("item_id")[column])
     return Background(profile=profile, item=item, profiles=profiles)
 
 
