@@ -282,12 +282,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
         return 1
     model = _load_model(args.model)
     config = ExplainConfig(permutations=args.permutations, seed=args.seed, history=args.history)
-    background = background_for(model, result.dataset, attributes=args.background, seed=args.seed)
+    background = background_for(model, result.dataset, attributes=args.background, seed=args.seed, item_fields=args.item_fields)
     records = []
     for user_id, item_id, time_ in wanted:  # one process: the model, shap's compiled code and the encodings are reused
         exp = explain_pair(model, result.dataset, user_id, item_id, None if pd.isna(time_) else time_, background=background, config=config)
         records.append({"user_id": user_id, "item_id": item_id, "target": model.target, "background": args.background,
-                        **explanation_record(exp)})  # fmt: skip
+                        "item_fields": args.item_fields, **explanation_record(exp)})  # fmt: skip
     document = {"explanations": records} if args.pairs is not None else records[0]
     atomic_write_text(args.out, json.dumps(document, indent=2, ensure_ascii=False))
     print(json.dumps({"explanation": str(args.out), "pairs": len(records), "prediction": records[0]["prediction"] if records else None,
@@ -393,6 +393,8 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--background", choices=("mode", "population", "absent"), default="mode",
                          help="a masked user attribute takes: its most common value (default), each of a sample of "
                               "8 users' values in turn (population), or is left out (absent)")  # fmt: skip
+    explain.add_argument("--item-fields", choices=("mode", "absent"), default="mode",  # explain.features.ITEM_BACKGROUNDS
+                         help="a masked item field takes its most common value or median (default), or is left out (absent)")
     explain.add_argument("--seed", type=int, default=0, help="permutation order and population sample seed")
     explain.add_argument("--history", choices=("item", "event"), default="item",  # explain.features.HISTORY_UNITS (not imported: shap is slow to load)
                          help="a history feature: one item with all its events read (default), or one event")

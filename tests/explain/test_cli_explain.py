@@ -39,6 +39,14 @@ def test_explain_command_writes_additive_json(tmp_path: Path, rating_model, rati
     assert sampled["background"] == "population" and sampled["prediction"] == record["prediction"]
     assert abs(sampled["base_value"] + sum(c["value"] for c in sampled["contributions"]) - sampled["prediction"]) < 1e-4
     assert sampled["base_value"] != record["base_value"]  # averaged over sampled users' attributes
+    assert record["item_fields"] == "mode"
+    left_out = tmp_path / "left_out.json"
+    code = main(["explain", "--model", str(model_dir), "--data", str(data), "--user", "u001", "--item", "i005",
+                 "--out", str(left_out), "--permutations", "2", "--item-fields", "absent"])  # fmt: skip
+    fields = json.loads(left_out.read_text())
+    assert code == 0 and fields["item_fields"] == "absent" and fields["prediction"] == record["prediction"]
+    assert abs(fields["base_value"] + sum(c["value"] for c in fields["contributions"]) - fields["prediction"]) < 1e-4
+    assert fields["base_value"] != record["base_value"]  # every item field masked to nothing
 
     per_event = tmp_path / "events.json"
     code = main(["explain", "--model", str(model_dir), "--data", str(data), "--user", "u001", "--item", "i005",
