@@ -3,7 +3,7 @@
 Measures: time of one explanation (all features, and at most 20 features), a cohort what-if over
 1,000 users, the deletion check (masking the top-3 features by |SHAP| moves the prediction more than
 masking 3 random ones) and planted-driver recovery on ground_truth.json's probe pairs, under the default
-background and with the item fields masked as left out instead (background_for(item_fields="absent")). Prints a
+background and with categorical item fields masked as left out instead (background_for(item_fields="absent")). Prints a
 Markdown table stamped with the machine.
 
     python benchmarks/explain.py [--target purchase] [--model DIR | --save DIR] [--pairs 30] [--probes 60]
@@ -293,7 +293,7 @@ def main() -> int:
     backgrounds = {name: background_for(model, dataset, attributes=name) for name in BACKGROUND_NAMES}
     recovery = driver_recovery(model, dataset, truth, backgrounds, args.probes, args.seed)
     recovery += driver_recovery(model, dataset, truth, {"mode": backgrounds["mode"]}, args.probes, args.seed, history="event")
-    recovery += driver_recovery(model, dataset, truth, {"mode, item fields left out": items_out}, args.probes, args.seed)
+    recovery += driver_recovery(model, dataset, truth, {"mode, categorical item fields left out": items_out}, args.probes, args.seed)
     log.info("recovery: %s", recovery)
     ceiling = perfect_rule_ceiling(truth, dataset, backgrounds)
 
@@ -311,7 +311,7 @@ def main() -> int:
         f"| deletion check: top-3 moves more than 3 random (mean of 10 draws) | {deletion['vs_mean_of_10_random']:.0%} of {deletion['n']} |",
         f"| deletion check: top-3 moves more than one random draw of 3 | {deletion['vs_one_random']:.0%} of {deletion['n']} (ties {deletion['ties_with_one_random']:.0%}) |",
         f"| deletion check, one feature per event: top-3 vs the mean of 10 random draws / vs one draw | {deletion_events['vs_mean_of_10_random']:.0%} / {deletion_events['vs_one_random']:.0%} of {deletion_events['n']} |",
-        f"| deletion check, item fields masked as left out: top-3 vs the mean of 10 random draws / vs one draw | {deletion_items_out['vs_mean_of_10_random']:.0%} / {deletion_items_out['vs_one_random']:.0%} of {deletion_items_out['n']} |",
+        f"| deletion check, categorical item fields masked as left out: top-3 vs the mean of 10 random draws / vs one draw | {deletion_items_out['vs_mean_of_10_random']:.0%} / {deletion_items_out['vs_one_random']:.0%} of {deletion_items_out['n']} |",
         "", "Planted-driver recovery on probe pairs (driver ranked first: |sum of SHAP over the driver's features| above every other feature's |SHAP|):", "",
         "| effect | background | n | driver first | driver + partner first | mean SHAP of driver |", "|---|---|---:|---:|---:|---:|",
         *[f"| {r['effect']} | {r['background']} | {r['n']} | {r['driver_first']:.0%} | {r['driver_or_partner_first']:.0%} | {r['mean_driver_shap']:+.4f} |" for r in recovery],

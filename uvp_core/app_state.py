@@ -534,7 +534,7 @@ def item_background_picker() -> str:
                     key=EXPLAIN_ITEM_BACKGROUND,
                     help="The most common value: a category masked to the most common one can switch on what that category "
                          "means to this user (say, their history in it), so the category and that history get credit of "
-                         "opposite signs. Left out: the item without the field.")  # fmt: skip
+                         "opposite signs. Left out: the item without the field (numbers such as a price still take the median).")  # fmt: skip
 
 
 HISTORY_UNIT_LABELS = {"item": "one per item (its events together)", "event": "one per event"}  # explain.features.HISTORY_UNITS

@@ -394,7 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="a masked user attribute takes: its most common value (default), each of a sample of "
                               "8 users' values in turn (population), or is left out (absent)")  # fmt: skip
     explain.add_argument("--item-fields", choices=("mode", "absent"), default="mode",  # explain.features.ITEM_BACKGROUNDS
-                         help="a masked item field takes its most common value or median (default), or is left out (absent)")
+                         help="a masked item field takes its most common value or median (default), or a categorical one is left out (absent)")
     explain.add_argument("--seed", type=int, default=0, help="permutation order and population sample seed")
     explain.add_argument("--history", choices=("item", "event"), default="item",  # explain.features.HISTORY_UNITS (not imported: shap is slow to load)
                          help="a history feature: one item with all its events read (default), or one event")

@@ -25,7 +25,7 @@ Masking a feature means the model really reads the input without it, through `Va
                      value, which would then differ between users;
 - item field      -> the background value: the most common value for categorical fields, the median
                      for numeric ones (price), left out of the text for free-form fields (title,
-                     description); or (item_fields="absent") every field left out;
+                     description); or (item_fields="absent") every categorical field left out;
 - user ID         -> user_id None: the model's "unknown user" ID row;
 - item ID         -> item_id None: the "unknown item" ID row, and with it the training popularity
                      (unknown items count 0).
@@ -105,7 +105,7 @@ BACKGROUNDS = {
 }
 ITEM_BACKGROUNDS = {
     "mode": "the most common value (numbers: the median)",
-    "absent": "the field left out",
+    "absent": "the field left out (numbers: the median)",
 }
 
 
@@ -117,8 +117,9 @@ def background_for(model, dataset, attributes: str = "mode", size: int = POPULAT
     leaves it out of the profile text instead (then an attribute equal to the mode still gets credit);
     "population" takes the attributes of `size` users drawn from the users table (seeded), in turn.
     item_fields="mode" (default) replaces a masked item field by its most common value or median; "absent" leaves
-    it out (titles and descriptions are always left out). A category masked to the most common one can switch
-    on what that category means to the user (their history in it), which "absent" does not.
+    a categorical one out (titles and descriptions are always left out; numbers keep the median: a missing price
+    is a rare input of its own, which took the credit on the sample). A category masked to the most common one
+    can switch on what that category means to the user (their history in it), which "absent" does not.
     """
     if attributes not in BACKGROUNDS:
         raise ValueError(f"attributes must be one of {', '.join(BACKGROUNDS)}")
@@ -138,8 +139,10 @@ def background_for(model, dataset, attributes: str = "mode", size: int = POPULAT
     if items is not None:
         for column in model.space_.item_columns:
             if column in items.columns and column != "item_id":
-                left_out = column in FREE_TEXT_FIELDS or item_fields == "absent"
-                item[column] = ABSENT if left_out else _typical(items.drop_duplicates("item_id")[column])
+                values = items.drop_duplicates("item_id")[column]
+                numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+                left_out = column in FREE_TEXT_FIELDS or (item_fields == "absent" and not numeric)
+                item[column] = ABSENT if left_out else _typical(values)
     return Background(profile=profile, item=item, profiles=profiles)
 
 
