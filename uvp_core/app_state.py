@@ -516,25 +516,28 @@ def forget_widgets(*prefixes: str) -> None:
         del st.session_state[key]
 
 
+def _choice(label: str, options: dict[str, str], key: str, help: str) -> str:
+    """A horizontal radio over options (value -> what it reads), kept under `key`; the first is the default."""
+    return st.radio(label, list(options), format_func=options.get, horizontal=True, key=key, help=help)
+
+
 def background_picker() -> str:
     """The masking background the analyst picked for explanations ("mode" by default); draws a radio."""
     from uvp_core.explain.features import BACKGROUNDS
 
-    return st.radio("A masked user attribute takes", list(BACKGROUNDS), format_func=BACKGROUNDS.get, horizontal=True,
-                    key=EXPLAIN_BACKGROUND,
-                    help="The most common value is fastest, but then a user who has it gets no credit for it. A sample of "
-                         "users credits every value against the population (interventional SHAP), at up to 8 times the cost.")  # fmt: skip
+    return _choice("A masked user attribute takes", BACKGROUNDS, EXPLAIN_BACKGROUND,
+                   "The most common value is fastest, but then a user who has it gets no credit for it. A sample of "
+                   "users credits every value against the population (interventional SHAP), at up to 8 times the cost.")  # fmt: skip
 
 
 def item_background_picker() -> str:
     """What a masked item field takes in explanations ("mode" by default); draws a radio."""
     from uvp_core.explain.features import ITEM_BACKGROUNDS
 
-    return st.radio("A masked item field takes", list(ITEM_BACKGROUNDS), format_func=ITEM_BACKGROUNDS.get, horizontal=True,
-                    key=EXPLAIN_ITEM_BACKGROUND,
-                    help="The most common value: a category masked to the most common one can switch on what that category "
-                         "means to this user (say, their history in it), so the category and that history get credit of "
-                         "opposite signs. Left out: the item without the field (numbers such as a price still take the median).")  # fmt: skip
+    return _choice("A masked item field takes", ITEM_BACKGROUNDS, EXPLAIN_ITEM_BACKGROUND,
+                   "The most common value: a category masked to the most common one can switch on what that category "
+                   "means to this user (say, their history in it), so the category and that history get credit of "
+                   "opposite signs. Left out: the item without the field (numbers such as a price still take the median).")  # fmt: skip
 
 
 HISTORY_UNIT_LABELS = {"item": "one per item (its events together)", "event": "one per event"}  # explain.features.HISTORY_UNITS
@@ -542,11 +545,10 @@ HISTORY_UNIT_LABELS = {"item": "one per item (its events together)", "event": "o
 
 def history_unit_picker() -> str:
     """How the explanation counts the history ("item" by default); draws a radio."""
-    return st.radio("History features", list(HISTORY_UNIT_LABELS), format_func=HISTORY_UNIT_LABELS.get, horizontal=True,
-                    key=EXPLAIN_HISTORY,
-                    help="One per item: a purchase with the view, click and cart before it is one feature, credited as one "
-                         "interaction. One per event: each is credited on its own, so what one interaction tells the model "
-                         "is split between its events.")  # fmt: skip
+    return _choice("History features", HISTORY_UNIT_LABELS, EXPLAIN_HISTORY,
+                   "One per item: a purchase with the view, click and cart before it is one feature, credited as one "
+                   "interaction. One per event: each is credited on its own, so what one interaction tells the model "
+                   "is split between its events.")  # fmt: skip
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
