@@ -270,9 +270,14 @@ def model_holdout(model: Any, dataset: Dataset, fraction: float = DEFAULT_HOLDOU
     return noting_refit(_holdout_at(dataset, target, cutoff, "validation period", note), dataset, model)
 
 
+def scored_as_validated(model: Any, dataset: Dataset) -> bool:
+    """Whether the diagnostics score the model on this dataset with its biases from before their refit (as_validated)."""
+    return bool(getattr(model, "validated_", None)) and trained_on(model, dataset)
+
+
 def refit_note(dataset: Dataset, *models: Any) -> str:
-    """The note's "; scored with the … biases … before their refit" where a model scores this dataset so (as_scored), else ""."""
-    return f"; {REFIT_NOTE}" if any(getattr(m, "validated_", None) and trained_on(m, dataset) for m in models) else ""
+    """The note's "; scored with the … biases … before their refit" where a model scores this dataset so, else ""."""
+    return f"; {REFIT_NOTE}" if any(scored_as_validated(m, dataset) for m in models) else ""
 
 
 def noting_refit(evalset: EvaluationSet, dataset: Dataset, *models: Any) -> EvaluationSet:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from uvp_core.data.contract import Dataset
 from uvp_core.diagnostics import long_tail, ranking
-from uvp_core.diagnostics.evaluation_set import EvaluationSet, trained_on
+from uvp_core.diagnostics.evaluation_set import EvaluationSet, scored_as_validated
 from uvp_core.diagnostics.frame import evaluation_frame
 from uvp_core.diagnostics.report import (
     DEFAULT_CONFIG,
@@ -45,8 +45,7 @@ def check_target(model: Scorer, evalset: EvaluationSet) -> None:
 def as_scored(model: Scorer, dataset: Dataset) -> Scorer:
     """The model that scores an evaluation on `dataset`: on its own training data, the model as validated
     (ValueModel.as_validated: biases before their refit on the validation period, which stays held out)."""
-    validated = getattr(model, "as_validated", None)
-    return validated() if validated is not None and trained_on(model, dataset) else model
+    return model.as_validated() if scored_as_validated(model, dataset) else model
 
 
 def score_pairs(model: Scorer, dataset: Dataset, evalset: EvaluationSet) -> pd.DataFrame:

@@ -189,7 +189,7 @@ class ValueHead(nn.Module):
         depth = self.kind_depth.clone()
         if self.fold_in:
             depth[self.rated_kind > 0] = 0  # their own columns stay empty: they count in the last group
-        rated = self.kind_depth.max() if self.fold_in and bool((self.rated_kind > 0).any()) else depth.new_zeros(())
+        rated = self.kind_depth.max() * (self.rated_kind > 0).any() if self.fold_in else depth.new_zeros(())  # no host sync
         depth = torch.cat([depth, rated.view(1)])  # [groups]
         own = torch.nn.functional.one_hot(group, n_groups).to(depth.dtype)
         step = depth[group].unsqueeze(-1)  # [B, K, 1]
