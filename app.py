@@ -20,6 +20,7 @@ PAGES = [
 navigation = st.navigation(PAGES)  # first: until it runs, the sidebar lists the pages/ folder (with an "app" entry)
 ws = app_state.workspace()
 app_state.restore_from_url(ws)  # a reload keeps the dataset, model and user named in the URL
+app_state.show_url_notes()  # ... and says when one of them is gone
 app_state.keep_shared_widgets()  # the user picked on one page is the user on the next
 app_state.preload_session_model(ws)  # in the background: the diagnostics and explain pages find it loaded
 try:

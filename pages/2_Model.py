@@ -89,6 +89,7 @@ def runs_panel() -> None:
                 if run.get("owner") == app_state.session_owner():  # the analyst's own new model: every page uses it
                     app_state.use_model(model_id)
                     st.session_state[app_state.JUST_TRAINED] = model_id
+        app_state.forget_widgets(app_state.FINISHED_RUN)  # the curves picker opens on the newest finished run
         st.rerun()
     st.dataframe(model_registry.runs_frame(runs), hide_index=True)
     for run in runs[:5]:
@@ -120,13 +121,15 @@ finished = [r for r in ws.list_runs("train", status="succeeded") if r["progress"
 if finished:
     with st.expander("Loss and validation curves of finished runs"):
         run_labels = {r["id"]: f"{r['id']} · {r['params'].get('name', '')} · finished {r.get('finished_at') or ''}" for r in finished}
-        finished_id = st.selectbox("Run", list(run_labels), format_func=run_labels.get, key="uvp.finished_run")
+        finished_id = st.selectbox("Run", list(run_labels), format_func=run_labels.get, key=app_state.FINISHED_RUN)
         finished_run = next(r for r in finished if r["id"] == finished_id)
         metric_name = model_registry.validation_metric_name(finished_run["params"].get("target", ""))
         st.plotly_chart(figures.training_curves(pd.DataFrame(finished_run["progress"]["history"]), metric_name), key="finished-curve")
 
 # --- registry ----------------------------------------------------------------------------------
 st.header("Registry")
+if app_state.MODEL_DELETED in st.session_state:
+    st.success(app_state.plain_markdown(st.session_state.pop(app_state.MODEL_DELETED)))
 models = ws.list_models()
 if not models:
     st.info("No models yet: train one above or load a model folder below.")
@@ -135,17 +138,21 @@ else:
     model_labels = {m.id: model_registry.model_label(m) for m in models}
     model_ids = list(model_labels)
     chosen = st.selectbox("Model", model_ids, index=model_ids.index(app_state.default_model_id(ws, model_ids)),
-                          format_func=model_labels.get, key="uvp.registry_model")
+                          format_func=model_labels.get, key=app_state.REGISTRY_MODEL)
     use, delete = st.columns(2)
     if use.button("Use this model", type="primary"):
         app_state.use_model(chosen)
-    confirm = delete.popover("Delete this model…")
+    # keyed by the model: after a delete the next model's popover starts closed (one left open took a second click
+    # on the same spot as a request to delete the next model too)
+    confirm = delete.popover("Delete this model…", key=f"uvp.delete_popover.{chosen}")
     confirm.warning(f"This removes {app_state.plain_markdown(model_labels[chosen])} and its folder from the workspace. "
                     "It cannot be undone.")  # fmt: skip
-    if confirm.button("Delete permanently", key="uvp.delete_model"):
+    if confirm.button("Delete permanently", key=f"uvp.delete_model.{chosen}"):
         ws.delete_model(chosen)
         if st.session_state.get(app_state.ACTIVE_MODEL) == chosen:
             del st.session_state[app_state.ACTIVE_MODEL]
+        app_state.forget_widgets(app_state.REGISTRY_MODEL)
+        st.session_state[app_state.MODEL_DELETED] = f"Deleted {model_labels[chosen]}."
         st.rerun()
     if st.session_state.get(app_state.ACTIVE_MODEL):
         fresh = st.session_state.pop(app_state.JUST_TRAINED, None) == st.session_state[app_state.ACTIVE_MODEL]

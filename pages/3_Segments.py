@@ -136,8 +136,11 @@ if saved_cohorts:
     cohort = saved_cohorts[chosen]
     st.text(f"Filters: {cohort.describe()}")
     try:
-        if not cohorts.cohort_mask(frame, cohort).any():
+        inside = cohorts.cohort_mask(frame, cohort)
+        if not inside.any():
             st.info("This cohort matches no pair of this evaluation set, so there is nothing to compare.")
+        elif inside.all():
+            st.info("This cohort matches every pair of this evaluation set, so there is no rest to compare it with.")
         else:
             difference = app_state.memo(choice, "cohort", (cohort,), lambda: cohorts.cohort_vs_rest(frame, cohort, task, boot))
             st.plotly_chart(figures.differences(difference, label="metric", title="Cohort − rest, with 95% intervals"), key="cohort-diff")

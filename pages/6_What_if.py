@@ -42,6 +42,7 @@ if st.session_state.get(app_state.WHATIF_PAIR) != (dataset_id, user_id, item_id)
     st.session_state[app_state.WHATIF_PAIR] = (dataset_id, user_id, item_id)
     st.session_state[app_state.WHATIF_EDITS] = app_state.whatif_restored(model, dataset, dataset_id, user_id, item_id)  # or a link's
     st.session_state[app_state.WHATIF_ROUND] = st.session_state.get(app_state.WHATIF_ROUND, 0) + 1
+    app_state.count_whatif_version()
     app_state.forget_widgets("uvp.whatif_attr_value.", "uvp.whatif_attr_other.", "uvp.whatif_field_value.")  # the old pair's boxes
 box_round = st.session_state[app_state.WHATIF_ROUND]  # in the value boxes' keys: new boxes, holding this pair's values
 edits: list = st.session_state[app_state.WHATIF_EDITS]
@@ -53,6 +54,7 @@ def add_edit(edit) -> None:
         st.info(f"Nothing to change: {edit.describe()} leaves the inputs as they are.")
         return
     edits.append(edit)
+    app_state.count_whatif_version()
     st.rerun()
 
 inputs = model.pair_inputs(dataset, user_id, item_id)
@@ -82,7 +84,7 @@ with tabs[0]:
         try:
             add_edit(whatif.set_attribute(name, value, inputs.profile.get(name)))
         except ValueError as exc:
-            st.error(str(exc))
+            st.error(app_state.plain_markdown(str(exc)))
 with tabs[1]:
     added = st.selectbox("Catalogue item", catalogue, format_func=item_label, key="uvp.whatif_add_item")
     kind = st.selectbox("Event", model.kinds_, key="uvp.whatif_add_kind")
@@ -92,7 +94,7 @@ with tabs[1]:
 table = whatif.history_table(current, model.history_k, model.late_kinds)
 with tabs[2]:
     if len(table):
-        position = st.selectbox("Event (most recent first)", table["position"].tolist(), key="uvp.whatif_remove",
+        position = st.selectbox("Event (most recent first)", table["position"].tolist(), key=app_state.history_picker_key(app_state.WHATIF_REMOVE),
                                 format_func=lambda j: whatif.event_label(current, j))  # fmt: skip
         if st.button("Remove event", key="uvp.whatif_apply_remove"):
             add_edit(whatif.RemoveEvent(int(position), whatif.event_label(current, int(position))))
@@ -101,9 +103,9 @@ with tabs[3]:
     n = len(order)
     if n > 1:
         places = list(range(n))
-        source = st.selectbox("Event to move", places, index=n - 1, key="uvp.whatif_move_from",
+        source = st.selectbox("Event to move", places, index=n - 1, key=app_state.history_picker_key(app_state.WHATIF_MOVE_FROM),
                               format_func=lambda p: f"{p + 1}. {whatif.event_label(current, order[p])}")  # fmt: skip
-        target = st.selectbox("to place (1 = the oldest)", places, index=0, key="uvp.whatif_move_to",
+        target = st.selectbox("to place (1 = the oldest)", places, index=0, key=app_state.history_picker_key(app_state.WHATIF_MOVE_TO),
                               format_func=lambda p: f"{p + 1}" + (" (the oldest)" if p == 0 else " (the most recent)" if p == n - 1 else ""))  # fmt: skip
         st.caption("The events keep their dates: moving one gives it the date of the place it moves to, and shifts the others.")
         if st.button("Reorder", key="uvp.whatif_apply_move"):
@@ -113,9 +115,13 @@ with tabs[4]:
     field = st.selectbox("Field", fields, key="uvp.whatif_field")
     text = st.text_input("New value", value=str(inputs.item.get(field, "")), key=f"uvp.whatif_field_value.{field}.{box_round}")
     if st.button("Apply item field", key="uvp.whatif_apply_field"):
-        add_edit(whatif.SetItemField(field, whatif.parse_value(text, inputs.item.get(field))))
+        try:
+            add_edit(whatif.SetItemField(field, whatif.parse_value(text, inputs.item.get(field), f"item {field}")))
+        except ValueError as exc:
+            st.error(app_state.plain_markdown(str(exc)))
 if st.button("Reset", key="uvp.whatif_reset"):
     edits.clear()
+    app_state.count_whatif_version()
     st.rerun()
 
 result = whatif.what_if(model, inputs, edits, background, config=ExplainConfig(history=history))
@@ -185,9 +191,9 @@ if run:
         edit = whatif.add_event_in_category(dataset, category, event_kind, model.space_.item_columns)
     elif edit_kind == EDIT_KINDS[1]:
         try:
-            edit = whatif.set_attribute(set_attr, set_value)
+            edit = whatif.set_attribute(set_attr, set_value, whatif.typical_value(users, set_attr))
         except ValueError as exc:
-            st.error(str(exc))
+            st.error(app_state.plain_markdown(str(exc)))
             st.stop()
     else:
         edit = whatif.DropLastEvents(int(drop_n))
@@ -198,6 +204,9 @@ if run:
     described = f"Edit: {edit.describe()} · {who}: {sampled} · candidate item {item_label(cohort_item)}"
     if edit_kind == EDIT_KINDS[1]:
         cohort = whatif.with_value_before(cohort, users, set_attr)
+        known = whatif.attribute_values(users, set_attr)
+        if known and str(edit.value) not in known:
+            described += f" · {set_value} is not a value of {set_attr} in this dataset: the model has never seen it"
     st.session_state[app_state.COHORT_RESULT] = ((model_id, dataset_id), described, cohort)
 kept = st.session_state.get(app_state.COHORT_RESULT)
 if kept and kept[0] == (model_id, dataset_id):  # kept while other widgets change

@@ -273,12 +273,15 @@ def preload_session_model(ws: Workspace) -> None:
 
 MODEL_IMPORTED = "uvp.model_imported_message"  # what the last model-folder import did (shown once, after the rerun)
 JUST_TRAINED = "uvp.just_trained_model_id"  # a model this session's own run has just added (the Model page says so once)
+REGISTRY_MODEL = "uvp.registry_model"  # the Model page's registry picker
+FINISHED_RUN = "uvp.finished_run"  # the Model page's picker of a finished run's curves
+MODEL_DELETED = "uvp.model_deleted_message"  # which model the last delete removed (shown once, after the rerun)
 
 
 def use_model(model_id: str) -> None:
     """Make a model the one every page of this session starts on (model pickers drop their previous choice)."""
     st.session_state[ACTIVE_MODEL] = model_id
-    forget_widgets(EXPLAIN_MODEL, EVAL_MODEL)
+    forget_widgets(EXPLAIN_MODEL, EVAL_MODEL, REGISTRY_MODEL)
 
 
 def active_model():
@@ -486,6 +489,8 @@ TOKEN_REQUEST = "uvp.explain_token_request"  # (model, dataset, user, item, fiel
 WHATIF_EDITS = "uvp.whatif_edits"  # the edits the What-if page has applied, in order
 WHATIF_ITEM = "uvp.whatif_item"  # the What-if page's candidate item picker
 WHATIF_ROUND = "uvp.whatif_round"  # counts the (user, item) pairs opened on What-if: part of its value boxes' keys
+WHATIF_VERSION = "uvp.whatif_version"  # counts the edit lists What-if has shown: part of its history pickers' keys
+WHATIF_REMOVE, WHATIF_MOVE_FROM, WHATIF_MOVE_TO = "uvp.whatif_remove", "uvp.whatif_move_from", "uvp.whatif_move_to"  # their stems
 GROUP_TABLE = "uvp.explain_group_table"  # ((model, dataset, sample size), table) of the last group importance
 COHORT_RESULT = "uvp.whatif_cohort_result"  # ((model, dataset), description, CohortWhatIf) of the last cohort what-if
 
@@ -508,6 +513,20 @@ def explain_model_picker(ws: Workspace) -> str | None:
     st.session_state[ACTIVE_MODEL] = model_id
     warn_if_other_data(ws, model_id, active_dataset_id())
     return model_id
+
+
+def history_picker_key(stem: str) -> str:
+    """The key of a What-if history picker (WHATIF_REMOVE, ...) for the current edit list.
+
+    The pickers' options are positions in the edited history, which renumber with every edit: a picker kept across
+    an edit pointed at another event than the one it showed (remove "cart · Navy blanket", and the next Remove took a
+    purchase). A new key per edit list (WHATIF_VERSION, counted by the page) starts each picker afresh."""
+    return f"{stem}.{st.session_state.get(WHATIF_VERSION, 0)}"
+
+
+def count_whatif_version() -> None:
+    """The What-if edit list changed: its history pickers start afresh (history_picker_key)."""
+    st.session_state[WHATIF_VERSION] = st.session_state.get(WHATIF_VERSION, 0) + 1
 
 
 def forget_widgets(*prefixes: str) -> None:
@@ -682,6 +701,7 @@ def explain_context_or_stop(ws: Workspace) -> ExplainContext:
 # (?dataset=…&model=…&user=…&item=…), so a reload or a shared link reopens the same dataset, model and user.
 URL_KEYS = {ACTIVE_DATASET: "dataset", ACTIVE_MODEL: "model", EXPLAIN_USER: "user", EXPLAIN_ITEM: "item"}
 URL_RESTORED = "uvp.url_restored"
+URL_NOTES = "uvp.url_notes"  # the datasets and models a link named that this workspace does not hold (shown once)
 WHATIF_PARAM = "whatif"  # the What-if page's pair and edits: {"dataset", "user", "item", "edits": whatif.edit_records}
 WHATIF_PAIR = "uvp.whatif_pair"  # (dataset, user, item) the What-if edits belong to
 WHATIF_FROM_URL = "uvp.whatif_from_url"  # the pair and edits a reloaded link carried, until the What-if page takes them
@@ -723,8 +743,13 @@ def restore_from_url(ws: Workspace) -> None:
             continue
         try:
             checks.get(key, str)(value)
-        except (KeyError, ValueError):
-            continue  # a stale or mistyped link: the page falls back to its default
+        except (KeyError, ValueError):  # a stale or mistyped link: the page falls back to its default, and says so
+            what = "dataset" if key == ACTIVE_DATASET else "model"
+            st.session_state.setdefault(URL_NOTES, []).append(
+                f"This link names the {what} {value}, which this workspace does not hold (deleted, or from another "
+                f"workspace): the pages open on the default {what} instead.")  # fmt: skip
+            del st.query_params[name]
+            continue
         st.session_state[key] = value  # users and items are checked by the pages that list them
     try:
         carried = json.loads(st.query_params.get(WHATIF_PARAM) or "null")
@@ -734,12 +759,20 @@ def restore_from_url(ws: Workspace) -> None:
         st.session_state[WHATIF_FROM_URL] = carried  # checked against the data by the What-if page (whatif_restored)
 
 
+def show_url_notes() -> None:
+    """Warn, once, about what restore_from_url could not reopen."""
+    for note in st.session_state.pop(URL_NOTES, []):
+        st.warning(plain_markdown(note))
+
+
 def remember_in_url() -> None:
     """Write this session's dataset, model, user and item, and the What-if edits, into the URL (after the page has run)."""
     for key, name in URL_KEYS.items():
         value = st.session_state.get(key)
         if value and st.query_params.get(name) != str(value):
             st.query_params[name] = str(value)
+        elif not value and key in (ACTIVE_DATASET, ACTIVE_MODEL) and name in st.query_params:
+            del st.query_params[name]  # e.g. the active model was deleted: the link no longer names it
     link = whatif_link()
     if link and len(link) <= WHATIF_URL_MAX:
         if st.query_params.get(WHATIF_PARAM) != link:

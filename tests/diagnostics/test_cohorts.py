@@ -56,6 +56,9 @@ def test_cohort_is_the_and_of_its_filters_and_rejects_bad_input() -> None:
         C.filter_mask(frame(), C.CohortFilter("item.price", ">", "cheap"))
     with pytest.raises(KeyError):
         C.filter_mask(frame(), C.CohortFilter("nope", "==", "x"))
+    for column in ("user.region", "new_user", "history_bucket"):  # text compared as text: "> abc" matched nearly all
+        with pytest.raises(ValueError, match="compares numbers and dates"):
+            C.filter_mask(frame(), C.CohortFilter(column, ">", "abc"))
 
 
 def test_cohort_vs_rest_by_hand() -> None:
@@ -67,6 +70,8 @@ def test_cohort_vs_rest_by_hand() -> None:
     assert (table.loc["mae", "n_cohort"], table.loc["mae", "n_rest"]) == (3, 2)
     with pytest.raises(ValueError):
         C.cohort_vs_rest(frame(), C.Cohort("none", (C.CohortFilter("user.region", "==", "Mars"),)), "regression")
+    with pytest.raises(ValueError, match="no rest"):
+        C.cohort_vs_rest(frame(), C.Cohort("all", (C.CohortFilter("y", ">", "0"),)), "regression")
 
 
 def test_store_round_trip_with_unsafe_names(tmp_path) -> None:

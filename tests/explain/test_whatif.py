@@ -63,6 +63,16 @@ def test_user_search_and_cohorts(rating_dataset):
     assert whatif.parse_value("12.5", 3.0) == 12.5 and whatif.parse_value("x", "y") == "x"
 
 
+def test_edits_refuse_blank_values_and_text_for_numbers(rating_dataset):
+    """A review found a price of "abc" accepted (the model then read "item price = abc") and a cohort set to a blank tier."""
+    with pytest.raises(ValueError, match="item price must be a number: 'abc'"):
+        whatif.parse_value("abc", 9.99, "item price")
+    with pytest.raises(ValueError, match="region: give a value"):
+        whatif.set_attribute("region", "  ")
+    table = whatif.user_table(rating_dataset)
+    assert whatif.typical_value(table, "region") in set(table["region"]) and whatif.typical_value(table, "nothing") is None
+
+
 def test_cohort_inputs_equal_pair_inputs(purchase_model, binary_dataset):
     users = sorted(binary_dataset.events["user_id"].unique())[:8] + ["nobody"]
     pairs = pd.DataFrame({"user_id": users, "item_id": ["i003"] * 8 + ["i004"]})

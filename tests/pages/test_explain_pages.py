@@ -207,6 +207,9 @@ def test_a_stale_url_falls_back_to_the_defaults(registered) -> None:
     at.query_params.update({"dataset": "no-such-dataset", "model": "../escape", "user": "nobody"})
     at.session_state[app_state.ACTIVE_DATASET] = dataset_id
     at.run()
+    shown = [w.value.replace("\\", "") for w in at.warning]  # Markdown escapes dropped
+    assert any(w.startswith("This link names the model ../escape, which this workspace does not hold") for w in shown), shown
+    assert at.query_params.get("model") != ["../escape"]  # the stale id leaves the link (it used to stay, silently)
     at.switch_page("pages/5_Explain_a_user.py").run()
     assert not at.exception, at.exception
     assert at.session_state[app_state.ACTIVE_DATASET] == dataset_id and at.session_state[app_state.ACTIVE_MODEL] == model_id

@@ -6,9 +6,11 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from streamlit.testing.v1 import AppTest
 
 from uvp_core import app_state, model_registry
+from uvp_core.model import load_model
 from uvp_core.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,7 +58,7 @@ def test_train_in_background_then_registry_and_card(workspace_root: Path, tiny_b
     # the analyst's own new model is the one every page now uses (an older choice used to stay pinned)
     assert at.session_state[app_state.ACTIVE_MODEL] == model_id
     assert any(s.value.startswith("Your run has finished; its model is now the one every page uses") for s in at.success)
-    assert at.selectbox(key="uvp.finished_run").value == run["id"]  # its curves stay viewable after the run
+    assert at.selectbox(key=app_state.FINISHED_RUN).value == run["id"]  # its curves stay viewable after the run
     registry = next(d.value for d in at.dataframe if "val_rmse" in d.value.columns)
     assert model_id in set(registry["id"])
     card = next(m.value for m in at.markdown if "UVP value model" in m.value)  # rendered, not shown as source
@@ -100,9 +102,43 @@ def test_deleting_a_model_asks_first(workspace_root: Path, rating_dataset, ratin
     assert list(registry.columns[:3]) == ["name", "target", "mode"] and registry.columns[3].startswith("val_")
     assert any("cannot be undone" in w.value for w in at.warning)  # inside the "Delete this model…" popover
     assert [m.id for m in ws.list_models()] == [model_id]  # nothing deleted by opening the page
-    at.button(key="uvp.delete_model").click().run()
+    at.button(key=f"uvp.delete_model.{model_id}").click().run()
     assert not at.exception, at.exception
     assert ws.list_models() == [] and not (workspace_root / "models" / model_id).exists()
+    assert any(s.value.startswith("Deleted ") for s in at.success)
+
+
+def test_after_a_delete_the_next_models_confirmation_starts_afresh(workspace_root: Path, rating_dataset, rating_model) -> None:
+    """A review found the popover still open after a delete, its button now deleting the next model on a second
+    click. The popover and its button are keyed by the model, so the next model's are new (closed)."""
+    ws = Workspace(workspace_root)
+    dataset_id = ws.save_dataset(rating_dataset).id
+    first = model_registry.save_to_registry(ws, rating_model, name="first", dataset_id=dataset_id)
+    second = model_registry.save_to_registry(ws, rating_model, name="second", dataset_id=dataset_id)
+    at = AppTest.from_file(str(REPO / "pages/2_Model.py"), default_timeout=120).run()
+    chosen = at.selectbox(key=app_state.REGISTRY_MODEL).value
+    at.button(key=f"uvp.delete_model.{chosen}").click().run()
+    assert not at.exception, at.exception
+    left = ({first, second} - {chosen}).pop()
+    assert [m.id for m in ws.list_models()] == [left] and at.selectbox(key=app_state.REGISTRY_MODEL).value == left
+    assert not any(b.key == f"uvp.delete_model.{chosen}" for b in at.button)  # the old button is gone
+
+
+def test_the_registry_picker_follows_a_newly_active_model(workspace_root: Path, tmp_path: Path, rating_dataset, rating_model) -> None:
+    """A review found the registry picker (and so the card, Use and Delete) still on the model picked before, after
+    the page said another model was now the one every page uses."""
+    ws = Workspace(workspace_root)
+    first = model_registry.save_to_registry(ws, rating_model, name="first", dataset_id=ws.save_dataset(rating_dataset).id)
+    at = AppTest.from_file(str(REPO / "pages/2_Model.py"), default_timeout=120).run()
+    at.selectbox(key=app_state.REGISTRY_MODEL).set_value(first).run()
+    other = load_model(rating_model.save(tmp_path / "saved"))
+    with torch.no_grad():
+        other.head_.global_bias += 0.1  # another model, so the import adds a new entry
+    at.text_input(key="uvp.load_folder").input(str(other.save(tmp_path / "other")))
+    next(b for b in at.button if b.label == "Check and add to the registry").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    active = at.session_state[app_state.ACTIVE_MODEL]
+    assert active != first and at.selectbox(key=app_state.REGISTRY_MODEL).value == active
 
 
 def test_loading_the_same_folder_twice_registers_it_once(workspace_root: Path, tmp_path: Path, rating_model) -> None:

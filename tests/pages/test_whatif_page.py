@@ -114,7 +114,7 @@ def test_remove_event_after_item_field_edit_registers(page: AppTest) -> None:
     _, after_field, count = _metrics(at)
     assert count == "1" and after_field != before
 
-    position = at.selectbox(key="uvp.whatif_remove").value  # the most recent event the model reads
+    position = value_box(at.selectbox, "uvp.whatif_remove").value  # the most recent event the model reads
     at.button(key="uvp.whatif_apply_remove").click().run()
     assert not at.exception, at.exception
     again, after_remove, count = _metrics(at)
@@ -124,11 +124,30 @@ def test_remove_event_after_item_field_edit_registers(page: AppTest) -> None:
     edits = _edits(at)
     assert edits[0] == "set item price to 79.0" and edits[1].startswith(f"remove history event {position} ("), edits
 
-    moved = at.selectbox(key="uvp.whatif_move_from")
+    moved = value_box(at.selectbox, "uvp.whatif_move_from")
     assert moved.options[-1].startswith(f"{len(moved.options)}. ")  # places are counted from the oldest, 1-based
     at.button(key="uvp.whatif_apply_move").click().run()  # the most recent event to place 1
     assert not at.exception, at.exception
     assert _edits(at)[2] == f"move {moved.options[-1].split('. ', 1)[1]} to place 1 (1 = the oldest)", _edits(at)
+
+
+def test_after_an_edit_the_history_pickers_start_afresh_and_remove_what_they_show(page: AppTest) -> None:
+    """A review found Remove keeping its picked position across an edit: positions renumber, so the box went on
+    showing the removed event while the next Remove took another (a purchase). Each edit list now gets new boxes."""
+    at = page
+    box = value_box(at.selectbox, "uvp.whatif_remove")
+    picked = box.options[1]
+    box.select_index(1).run()
+    at.button(key="uvp.whatif_apply_remove").click().run()
+    assert not at.exception, at.exception
+    assert _edits(at) == [f"remove history event {at.session_state[app_state.WHATIF_EDITS][0].index} ({picked})"]
+    fresh = value_box(at.selectbox, "uvp.whatif_remove")
+    assert fresh.key != box.key and fresh.index == 0
+    assert value_box(at.selectbox, "uvp.whatif_move_from").key.endswith(fresh.key.rsplit(".", 1)[1])
+    shown = fresh.options[0]
+    at.button(key="uvp.whatif_apply_remove").click().run()
+    assert not at.exception, at.exception
+    assert _edits(at)[1].endswith(f" ({shown})"), "Remove took another event than the one its box showed"
 
 
 def test_the_edits_are_kept_in_the_page_link_and_a_reload_reopens_them(page: AppTest) -> None:
@@ -175,6 +194,15 @@ def test_a_link_whose_edits_no_longer_apply_opens_without_them(page: AppTest) ->
     assert _metrics(reloaded)[2] == "0"
 
 
+def test_a_price_that_is_not_a_number_is_refused(page: AppTest) -> None:
+    at = page
+    at.selectbox(key="uvp.whatif_field").set_value("price").run()
+    value_box(at.text_input, "uvp.whatif_field_value.price").input("abc")
+    at.button(key="uvp.whatif_apply_field").click().run()
+    assert not at.exception, at.exception
+    assert any("price must be a number" in e.value for e in at.error) and _metrics(at)[2] == "0"
+
+
 def test_an_edit_that_changes_nothing_is_not_recorded(page: AppTest) -> None:
     """Applying an item field at its current value used to add a do-nothing line to the edit log."""
     at = page
@@ -183,8 +211,8 @@ def test_an_edit_that_changes_nothing_is_not_recorded(page: AppTest) -> None:
     assert not at.exception, at.exception
     assert any(i.value.startswith("Nothing to change: set item price to") for i in at.info)
     assert _metrics(at)[2] == "0"
-    moved = at.selectbox(key="uvp.whatif_move_to")
-    moved.set_value(at.selectbox(key="uvp.whatif_move_from").value).run()  # an event to its own place
+    moved = value_box(at.selectbox, "uvp.whatif_move_to")
+    moved.set_value(value_box(at.selectbox, "uvp.whatif_move_from").value).run()  # an event to its own place
     at.button(key="uvp.whatif_apply_move").click().run()
     assert _metrics(at)[2] == "0"
 

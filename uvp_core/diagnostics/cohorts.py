@@ -99,6 +99,10 @@ def filter_mask(frame: pd.DataFrame, condition: CohortFilter) -> np.ndarray:
         return ~hit if op == "not in" else hit
     if op == "contains":
         return series.astype("string").str.contains(condition.value, case=False, regex=False).fillna(False).to_numpy(dtype=bool)
+    ordered = pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_datetime64_any_dtype(series.dtype)
+    if op in ("<", "<=", ">", ">=") and (not ordered or pd.api.types.is_bool_dtype(series.dtype)):
+        raise ValueError(f"{op} compares numbers and dates, but {condition.column} holds text: "
+                         "use ==, !=, in, not in or contains")  # text compared as text matched everything after "abc"
     value = _typed(series, condition.value)
     values = series.astype(str) if isinstance(series.dtype, pd.CategoricalDtype) else series
     if op == "==":
@@ -134,6 +138,8 @@ def cohort_vs_rest(frame: pd.DataFrame, cohort: Cohort, task: str, boot: Bootstr
     mask = cohort_mask(frame, cohort)
     if not mask.any():
         raise ValueError(f"No evaluation rows match the cohort {cohort.name!r}.")
+    if mask.all():
+        raise ValueError(f"Every evaluation row matches the cohort {cohort.name!r}: there is no rest to compare it with.")
     table = split_difference(frame, mask, task, boot=boot)
     return table.rename(columns={"inside": "cohort", "outside": "rest", "n_inside": "n_cohort", "n_outside": "n_rest"})
 

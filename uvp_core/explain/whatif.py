@@ -455,13 +455,16 @@ def saved_cohort_users(table: pd.DataFrame, cohort: Cohort, max_users: int = 100
     return chosen["user_id"].astype(str).tolist()
 
 
-def parse_value(text: str, like: Any) -> Any:
-    """A typed value for an edit: a number when the field it replaces is numeric (else the text as is)."""
+def parse_value(text: str, like: Any, name: str = "The value") -> Any:
+    """A typed value for an edit: a number when the field it replaces is numeric (else the text as is); refuses a
+    blank value, and text that is not a number in place of one (a price of "abc" used to be read as text)."""
+    if not str(text).strip():
+        raise ValueError(f"{name}: give a value (the box is empty).")
     if isinstance(like, int | float | np.integer | np.floating) and not isinstance(like, bool):
         try:
             return float(text)
         except ValueError:
-            return text
+            raise ValueError(f"{name} must be a number: {text!r} is not one.") from None
     return text
 
 
@@ -485,6 +488,13 @@ def attribute_values(users: pd.DataFrame, name: str, limit: int = 200) -> list[s
     return sorted(values) if len(values) <= limit else []
 
 
+def typical_value(users: pd.DataFrame, name: str) -> Any:
+    """A value of the users table's column `name` (None when it has none), to type what an analyst enters for it."""
+    if name not in users.columns or not users[name].notna().any():
+        return None
+    return users[name].dropna().iloc[0]
+
+
 def set_attribute(name: str, text: str, like: Any = None) -> SetAttribute:
     """A SetAttribute from what an analyst typed (a number when `like` is numeric); refuses a blank name or user_id."""
     name = (name or "").strip()
@@ -492,7 +502,7 @@ def set_attribute(name: str, text: str, like: Any = None) -> SetAttribute:
         raise ValueError("Name the attribute to set (for example: region).")
     if name == "user_id":
         raise ValueError("user_id is not a profile attribute: the model reads it as an ID, not as text.")
-    return SetAttribute(name, parse_value(text, like))
+    return SetAttribute(name, parse_value(text, like, name))
 
 
 def event_label(inputs: PairInputs, position: int) -> str:
