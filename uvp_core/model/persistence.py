@@ -278,6 +278,7 @@ def _write_folder(model, folder: Path) -> None:
         },
         "head": {"hidden_dim": model.head_.hidden, "n_numeric": model.head_.user_tower[0].in_features - 3 * model.head_.hidden,
                  "fold_in": model.head_.fold_in, "crosses": model.head_.crosses, "match_funnel": model.head_.match_funnel,
+                 "match_all_ratings": model.head_.match_all_ratings,
                  **({"fold_prior": float(model.head_.fold_prior), "ratings_via_fold_in": model.head_.ratings_via_fold_in}
                     if model.head_.fold_in else {})},
         "data_fingerprint": model.data_fingerprint_,
@@ -417,6 +418,7 @@ def load_model(path: str | Path, *, encoder_dir: str | Path | None = None):
             crosses=bool(meta["head"].get("crosses", False)),  # models saved before the cross terms have none
             item_words=len(space.item_words),  # models saved before the word indicators have none
             match_funnel=bool(meta["head"].get("match_funnel", False)),  # models saved before count each event at its kind only
+            match_all_ratings=bool(meta["head"].get("match_all_ratings", False)),  # before: an unknown user's rating, unknown kind
         )
         state = load_file(str(folder / HEAD_FILE))
         validated = {k[len(VALIDATED_PREFIX) :]: state.pop(k) for k in [k for k in state if k.startswith(VALIDATED_PREFIX)]}

@@ -370,6 +370,7 @@ def build_head(prep: Prepared, text_dim: int, config: TrainConfig) -> ValueHead:
                                                           prep.space.user_width, len(prep.space.item_words)) <= MAX_CROSS_COLUMNS,  # fmt: skip
         item_words=len(prep.space.item_words),
         match_funnel=True,
+        match_all_ratings=True,
     )
     if head.match_funnel:
         head.kind_depth.copy_(torch.as_tensor(prep.space.kind_depths()))
@@ -395,7 +396,8 @@ def init_biases(head: ValueHead, prep: Prepared, reg: float = 5.0, iterations: i
     mu, bu, bi = ridge_biases(u, i, y, n_users, n_items, reg, iterations)
     if head.crosses and head.cross.numel():  # alternate: cross weights on what the biases leave, then biases on what those leave
         fit_rows = np.unique(np.linspace(0, len(y) - 1, min(len(y), CROSS_FIT_ROWS)).astype(np.int64))
-        ridge = RidgeGCV(_cross_design(head, prep, fit_rows), n_strong=head.n_cross_attr, blocks=[head.word_columns.numpy()])
+        blocks = [head.word_columns.numpy(), head.early_step_columns.numpy()]
+        ridge = RidgeGCV(_cross_design(head, prep, fit_rows), n_strong=head.n_cross_attr, blocks=blocks)
         for _ in range(3):  # the design's SVD is computed once for all three fits
             w, chosen = ridge((y - mu - bu[u] - bi[i])[fit_rows])
             with torch.no_grad():
