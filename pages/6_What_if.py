@@ -36,7 +36,7 @@ user_id = left.selectbox("User", user_ids, key=app_state.EXPLAIN_USER)
 top = app_state.top_items(root, model_id, dataset_id, user_id, 10)["item_id"].astype(str).tolist()
 choices = top + [i for i in catalogue if i not in top]
 item_label = app_state.item_label(root, dataset_id)
-app_state.whatif_restored_item(dataset_id, choices)  # a reloaded link reopens its item
+app_state.whatif_restored_item(dataset_id, user_id, choices)  # a reloaded link reopens its item; else the one explained
 item_id = right.selectbox("Candidate item (top predicted first)", choices, format_func=item_label, key=app_state.WHATIF_ITEM)
 if st.session_state.get(app_state.WHATIF_PAIR) != (dataset_id, user_id, item_id):  # a new pair starts without edits
     st.session_state[app_state.WHATIF_PAIR] = (dataset_id, user_id, item_id)
@@ -200,7 +200,7 @@ if run:
     with st.spinner(f"Scoring {len(chosen):,} users before and after…"):
         cohort = whatif.cohort_what_if(model, dataset, pd.DataFrame({"user_id": chosen, "item_id": cohort_item}), edit)
     who = saved_choice if saved_choice != BY_SEGMENT else segment + (f", {attribute} = {attr_value}" if attribute != "(any)" else "")
-    sampled = f"a seeded sample of {len(chosen):,} of its {in_cohort:,} users" if in_cohort > len(chosen) else f"{len(chosen):,} users"
+    sampled = f"a seeded sample of {len(chosen):,} of its {in_cohort:,} users" if in_cohort > len(chosen) else f"{len(chosen):,} user{'' if len(chosen) == 1 else 's'}"
     described = f"Edit: {edit.describe()} · {who}: {sampled} · candidate item {item_label(cohort_item)}"
     if edit_kind == EDIT_KINDS[1]:
         cohort = whatif.with_value_before(cohort, users, set_attr)
@@ -216,7 +216,8 @@ if kept and kept[0] == (model_id, dataset_id):  # kept while other widgets chang
     a, b, c = st.columns(3)
     a.metric("Mean before", f"{summary['mean_before']:.4f}")
     b.metric("Mean after", f"{summary['mean_after']:.4f}", delta=f"{cohort.mean_shift:+.4f}")
-    c.metric(f"{cohort.level:.0%} bootstrap interval of the shift", f"[{cohort.ci_low:+.4f}, {cohort.ci_high:+.4f}]")
+    c.metric(f"{cohort.level:.0%} bootstrap interval of the shift",
+             f"[{cohort.ci_low:+.4f}, {cohort.ci_high:+.4f}]" if len(cohort.frame) > 1 else "none for one user")
     left, right = st.columns(2)
     left.plotly_chart(figures.cohort_shift(cohort.frame, figures.output_title(model)), key="cohort_shift")
     right.plotly_chart(figures.cohort_deltas(cohort.frame, cohort.ci_low, cohort.ci_high, figures.output_title(model)), key="cohort_deltas")

@@ -113,6 +113,11 @@ def validation_table(frame: pd.DataFrame) -> None:
             "rule": st.column_config.TextColumn("rule", help="The rule's id, for scripts and support"),
         },
     )  # fmt: skip
+    with st.expander("The messages in full", expanded=len(frame) <= 5):  # a table cell cuts a long message off
+        shown = frame.head(50)
+        st.text("\n".join(f"{row.severity} · {row.file}" + (f", column {row.column}" if row.column else "") +
+                          (f", rows {row.rows}" if row.rows else "") + f" ({row.rule}): {row.message}" for row in shown.itertuples()) +
+                (f"\n… and {len(frame) - len(shown):,} more in the table above" if len(frame) > len(shown) else ""))  # fmt: skip
 
 
 def model_labels(ws: Workspace, *, dated: bool = True) -> dict[str, str] | None:
@@ -793,11 +798,17 @@ def whatif_link() -> str | None:
     return json.dumps(record, separators=(",", ":"), ensure_ascii=False)
 
 
-def whatif_restored_item(dataset_id: str, choices: Sequence[str]) -> None:
-    """Before the What-if item picker: select the item a reloaded link named (when it is one of the choices)."""
+def whatif_restored_item(dataset_id: str, user_id: str, choices: Sequence[str]) -> None:
+    """Before the What-if item picker: select the item a reloaded link named, else the item the Explain page explained
+    for this user (when it is one of the choices; the picker used to open on the user's top item instead)."""
+    if WHATIF_ITEM in st.session_state:
+        return
     carried = st.session_state.get(WHATIF_FROM_URL) or {}
-    if carried.get("dataset") == dataset_id and carried.get("item") in choices and WHATIF_ITEM not in st.session_state:
+    explained = st.session_state.get(EXPLAIN_ITEM) if st.session_state.get(EXPLAIN_ITEM_USER) == user_id else None
+    if carried.get("dataset") == dataset_id and carried.get("item") in choices:
         st.session_state[WHATIF_ITEM] = carried["item"]
+    elif explained in choices:
+        st.session_state[WHATIF_ITEM] = explained
 
 
 def whatif_restored(model, dataset, dataset_id: str, user_id: str, item_id: str) -> list:

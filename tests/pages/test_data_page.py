@@ -107,6 +107,8 @@ def test_upload_with_errors_stores_nothing(workspace_root: Path) -> None:
     report = at.dataframe[-1].value
     assert "missing_required_column" in set(report["rule"])
     assert "item_id" in " ".join(report["message"])
+    full = next(t.value for t in at.text if "(missing_required_column)" in t.value)  # a table cell cuts long messages off
+    assert full.startswith("error · events.csv") and report["message"].iloc[0] in full
     assert len(at.button) == 0
     assert {r.id for r in Workspace(workspace_root).list_datasets()} == before
 

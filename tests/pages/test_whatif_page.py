@@ -194,6 +194,21 @@ def test_a_link_whose_edits_no_longer_apply_opens_without_them(page: AppTest) ->
     assert _metrics(reloaded)[2] == "0"
 
 
+def test_the_item_explained_on_the_explain_page_opens_here(tmp_path, monkeypatch, no_users_dataset, no_users_model) -> None:
+    """Going from Explain to What-if used to drop the explained item (the picker opened on the user's top item)."""
+    first = open_page(tmp_path / "ws", monkeypatch, no_users_dataset, no_users_model, "no users")
+    user_id = first.selectbox(key=app_state.EXPLAIN_USER).value
+    item_id = next(i for i in no_users_dataset.items["item_id"].astype(str) if i != first.selectbox(key=app_state.WHATIF_ITEM).value)
+    at = AppTest.from_file(str(REPO / "pages" / "6_What_if.py"), default_timeout=120)
+    for key in (app_state.ACTIVE_MODEL, app_state.ACTIVE_DATASET):
+        at.session_state[key] = first.session_state[key]
+    at.session_state[app_state.EXPLAIN_USER] = at.session_state[app_state.EXPLAIN_ITEM_USER] = user_id
+    at.session_state[app_state.EXPLAIN_ITEM] = item_id
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key=app_state.WHATIF_ITEM).value == item_id
+
+
 def test_a_price_that_is_not_a_number_is_refused(page: AppTest) -> None:
     at = page
     at.selectbox(key="uvp.whatif_field").set_value("price").run()

@@ -319,7 +319,7 @@ def annotate_test_set(evalset: EvaluationSet, model: Any, dataset: Dataset) -> E
             share = "every row" if before == len(times) else f"{before:,} of {len(times):,} rows"
             note = (
                 f"{'in-sample' if before == len(times) else 'partly in-sample'}: {share} of test file {name} "
-                f"{'is' if before == 1 else 'are'} before {_format_time(cutoff)}, where the model's training data ends — "
+                f"{'is' if before == 1 or before == len(times) else 'are'} before {_format_time(cutoff)}, where the model's training data ends — "
                 "it may have trained on them, so numbers are optimistic"
             )
         else:

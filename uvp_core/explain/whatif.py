@@ -89,7 +89,7 @@ class AddEvent:
     def describe(self) -> str:
         """The edit in words."""
         title = dict(self.fields).get("title")
-        return f"add a '{self.kind}' event on item {self.item_id}{f' ({title})' if title else ''}, {self.days_before:g} days before"
+        return f"add a '{self.kind}' event on item {self.item_id}{f' ({title})' if title else ''}, {self.days_before:g} day{'' if self.days_before == 1 else 's'} before"
 
 
 @dataclass(frozen=True)
