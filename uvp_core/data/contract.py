@@ -161,6 +161,15 @@ class Dataset:
             object.__setattr__(self, "_fingerprint", cached)  # a cache, not a field: replace() starts afresh
         return cached
 
+    def events_fingerprint(self) -> str:
+        """The fingerprint of the events table alone (a model trained on these events saw them, whatever the items
+        and users tables say: a re-upload with one title fixed has another fingerprint() but the same events)."""
+        cached = self.__dict__.get("_events_fingerprint")
+        if cached is None:
+            cached = fingerprint_tables({"events": self.events})
+            object.__setattr__(self, "_events_fingerprint", cached)
+        return cached
+
 
 def fingerprint_tables(tables: dict[str, pd.DataFrame]) -> str:
     """sha256 over each table's name, column names, dtypes and row hashes, in table order."""

@@ -221,8 +221,12 @@ def all_label_events(dataset: Dataset, target: str, *, in_sample: bool) -> Evalu
 
 
 def trained_on(model: Any, dataset: Dataset) -> bool:
-    """True when the model was trained on exactly this dataset (same data fingerprint)."""
-    return getattr(model, "data_fingerprint_", None) == dataset.fingerprint()
+    """True when the model was trained on this dataset or on its very events (same data fingerprint, or the same
+    events fingerprint: a re-upload with a title fixed has other items but the events the model trained on)."""
+    if getattr(model, "data_fingerprint_", None) == dataset.fingerprint():
+        return True
+    events = (getattr(model, "meta_", None) or {}).get("events_fingerprint")
+    return bool(events) and events == dataset.events_fingerprint()
 
 
 def model_validation_cutoff(model: Any, dataset: Dataset) -> pd.Timestamp | None:

@@ -283,6 +283,7 @@ def _write_folder(model, folder: Path) -> None:
                     if model.head_.fold_in else {})},
         "data_fingerprint": model.data_fingerprint_,
         "data_name": model.meta_.get("data_name", ""),
+        "events_fingerprint": model.meta_.get("events_fingerprint", ""),  # models saved before it: "" (unknown)
         "config": model.config.to_dict(),
         "label_stats": model.label_stats_,
         "calibration": model.calibration_,

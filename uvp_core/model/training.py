@@ -529,6 +529,7 @@ def train(
         if head.fold_in:  # the prior for the final biases (chosen on training rows, as before)
             model.metrics_.update(choose_fold_prior(head, tables, prep, config))
     model.meta_["data_name"] = getattr(dataset, "name", "")
+    model.meta_["events_fingerprint"] = dataset.events_fingerprint()  # diagnostics: which evaluation events it saw
     model.metrics_["train_seconds"] = round(time.monotonic() - started, 2)
     report("done", epoch=state.epoch, val_metric=state.best_metric, message="Training finished")
     return model
