@@ -44,11 +44,12 @@ def test_purchase_model_default_set_starts_where_its_validation_examples_start(
     events = binary_dataset.events
     evalset = E.model_holdout(purchase_model, binary_dataset)
     assert evalset.note.startswith("held-out:") and "calibrate" in evalset.note
-    # Training's examples: purchase events, events of pairs that never converted, and one sampled negative per
-    # purchase at the purchase's time (minus the few that found no unseen item: `dropped`).
+    # Training's examples: purchase events, the other events that no later purchase of their pair follows, and one
+    # sampled negative per purchase at the purchase's time (minus the few that found no unseen item: `dropped`).
     purchase = (events["event_type"] == "purchase").to_numpy()
     pair = events["user_id"] + "|" + events["item_id"]
-    converting = pair.isin(set(pair[purchase])).to_numpy()
+    last = events.loc[purchase].assign(pair=pair[purchase]).groupby("pair")["timestamp"].max()
+    converting = purchase | (pair.map(last) >= events["timestamp"]).fillna(False).to_numpy()
     metrics = purchase_model.metrics_
     dropped = int(purchase.sum()) - metrics["n_sampled_negatives"]
     assert 0 <= dropped <= 5

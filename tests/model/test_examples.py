@@ -37,3 +37,23 @@ def test_too_few_users_keep_the_default():
     u, i, t, y = _ratings(10, 20, early_informative=True)
     assert fold_in_prior(u, i, t, y, 11, 40, default=5.0) == 5.0
     assert 5.0 in FOLD_IN_PRIORS
+
+
+def test_events_after_a_pairs_last_purchase_are_negatives_and_its_funnel_is_left_out():
+    """Events after a pair's last purchase used to be left out with its funnel, so "bought this item before" was never a
+    negative: the sample's purchase model read it as a certain purchase (0.97 predicted, 42% observed on held-out pairs)."""
+    import pandas as pd
+
+    from uvp_core.model.examples import build_examples
+
+    events = pd.DataFrame({
+        "user_id": ["u"] * 6,
+        "item_id": ["A", "A", "A", "A", "B", "B"],
+        "timestamp": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-05", "2024-01-01", "2024-01-04"], utc=True),
+        "event_type": ["view", "cart", "purchase", "view", "view", "click"],
+    })  # fmt: skip
+    examples = build_examples(events, "purchase", 0, 0, np.array(["A", "B"], dtype=object))
+    rows = sorted(zip(examples.items, examples.times, examples.y.tolist(), strict=True))
+    day = 86_400_000
+    start = int(pd.Timestamp("2024-01-01", tz="UTC").value // 1_000_000)
+    assert rows == [("A", start + 2 * day, 1.0), ("A", start + 4 * day, 0.0), ("B", start, 0.0), ("B", start + 3 * day, 0.0)]
