@@ -62,13 +62,15 @@ cap = capped_at(model, float(top["score"].max())) if len(top) else None
 if cap is not None and (top["score"] == cap).sum() > 1:
     st.caption(f"Predictions are capped at the end of the rating scale ({cap:g}); the items shown at {cap:g} are ranked "
                "by the model's score before the cap.")  # fmt: skip
-candidates = top["item_id"].astype(str).tolist()
-if not candidates:
-    st.info("This user has interacted with every item.")
-    st.stop()
+ranked = top["item_id"].astype(str).tolist()
+candidates = ranked + [i for i in whatif.catalogue(dataset) if i not in set(ranked)]  # also items the user already knows
 app_state.default_explain_item(user_id, candidates)
 item_label = app_state.item_label(root, dataset_id)
-item_id = st.selectbox("Item to explain", candidates, format_func=item_label, key=app_state.EXPLAIN_ITEM)
+item_id = st.selectbox("Item to explain (top predicted first, then the whole catalogue)", candidates, format_func=item_label,
+                       key=app_state.EXPLAIN_ITEM)  # fmt: skip
+if item_id not in ranked and (dataset.events["user_id"].astype(str).eq(user_id) & dataset.events["item_id"].astype(str).eq(item_id)).any():
+    st.caption("This user already has events on this item; the prediction is as of the latest event in the data, and "
+               "the history it reads may hold them.")  # fmt: skip
 
 # --- the explanation ---------------------------------------------------------------------------------
 st.header("Why this prediction")

@@ -22,7 +22,7 @@ root, model_id, dataset_id = context.root, context.model_id, context.dataset_id
 model, dataset, users = context.model, context.dataset, context.users
 background = app_state.explain_background(root, model_id, dataset_id, app_state.background_picker(), app_state.item_background_picker())
 history = app_state.history_unit_picker()
-catalogue = dataset.items["item_id"].astype(str).tolist() if dataset.items is not None else sorted(dataset.events["item_id"].astype(str).unique())
+catalogue = whatif.catalogue(dataset)
 
 OTHER_VALUE = "Another value…"
 

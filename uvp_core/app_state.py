@@ -705,6 +705,14 @@ def explain_context_or_stop(ws: Workspace) -> ExplainContext:
 # Session state ends with the browser tab's connection; these choices are also written into the URL
 # (?dataset=…&model=…&user=…&item=…), so a reload or a shared link reopens the same dataset, model and user.
 URL_KEYS = {ACTIVE_DATASET: "dataset", ACTIVE_MODEL: "model", EXPLAIN_USER: "user", EXPLAIN_ITEM: "item"}
+URL_CHOICES = {EXPLAIN_BACKGROUND: "background", EXPLAIN_ITEM_BACKGROUND: "item_background", EXPLAIN_HISTORY: "history"}  # radios
+
+
+def _url_choice_options(key: str) -> Sequence[str]:
+    """The values a URL_CHOICES radio takes (a link naming another one is ignored)."""
+    from uvp_core.explain.features import BACKGROUNDS, ITEM_BACKGROUNDS
+
+    return {EXPLAIN_BACKGROUND: BACKGROUNDS, EXPLAIN_ITEM_BACKGROUND: ITEM_BACKGROUNDS, EXPLAIN_HISTORY: HISTORY_UNIT_LABELS}[key]
 URL_RESTORED = "uvp.url_restored"
 URL_NOTES = "uvp.url_notes"  # the datasets and models a link named that this workspace does not hold (shown once)
 WHATIF_PARAM = "whatif"  # the What-if page's pair and edits: {"dataset", "user", "item", "edits": whatif.edit_records}
@@ -756,6 +764,10 @@ def restore_from_url(ws: Workspace) -> None:
             del st.query_params[name]
             continue
         st.session_state[key] = value  # users and items are checked by the pages that list them
+    for key, name in URL_CHOICES.items():  # the explanation's background and history unit: the same numbers after a reload
+        value = st.query_params.get(name)
+        if value in _url_choice_options(key) and key not in st.session_state:
+            st.session_state[key] = value
     try:
         carried = json.loads(st.query_params.get(WHATIF_PARAM) or "null")
     except ValueError:
@@ -778,6 +790,10 @@ def remember_in_url() -> None:
             st.query_params[name] = str(value)
         elif not value and key in (ACTIVE_DATASET, ACTIVE_MODEL) and name in st.query_params:
             del st.query_params[name]  # e.g. the active model was deleted: the link no longer names it
+    for key, name in URL_CHOICES.items():
+        value = st.session_state.get(key)
+        if value and st.query_params.get(name) != str(value):
+            st.query_params[name] = str(value)
     link = whatif_link()
     if link and len(link) <= WHATIF_URL_MAX:
         if st.query_params.get(WHATIF_PARAM) != link:

@@ -138,6 +138,21 @@ def test_what_if_page_edit_changes_prediction(registered) -> None:
     assert any(t.value.startswith("Edit: drop the last 3 events") for t in at.text)  # the result stays
 
 
+def test_an_item_the_user_already_rated_can_be_explained(registered, rating_dataset) -> None:
+    """A review found only the top-K items (at most 30) explainable, never an item the user had actually rated."""
+    model_id, dataset_id = registered
+    at = _open("5_Explain_a_user.py", model_id, dataset_id)
+    user_id = at.selectbox(key=app_state.EXPLAIN_USER).value
+    events = rating_dataset.events
+    rated = str(events.loc[events["user_id"].astype(str) == user_id, "item_id"].iloc[0])
+    assert rated not in set(at.dataframe[2].value["item_id"].astype(str))  # not among the top predicted items
+    at.selectbox(key=app_state.EXPLAIN_ITEM).set_value(rated).run()
+    assert not at.exception, at.exception
+    base, total, prediction = _sum_line(at)
+    assert abs(base + total - prediction) < 2e-4
+    assert any(c.value.startswith("This user already has events on this item") for c in at.caption)
+
+
 def test_another_user_opens_on_their_own_top_item(registered) -> None:
     """An item picked for one user gives way to the next user's top item, even when it is among theirs too."""
     model_id, dataset_id = registered
@@ -188,6 +203,25 @@ def test_a_reload_keeps_the_dataset_model_and_user_named_in_the_url(registered) 
     at.switch_page("pages/5_Explain_a_user.py").run()
     assert not at.exception, at.exception
     assert at.selectbox(key=app_state.EXPLAIN_USER).value == "u007" and at.selectbox(key="uvp.explain_model").value == model_id
+
+
+def test_a_reload_keeps_the_explanations_background_and_history_unit(registered) -> None:
+    """A review found a reload resetting these radios, so the same link showed other numbers (base 3.4423 -> 3.5901)."""
+    model_id, dataset_id = registered
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+    at.query_params.update({"dataset": dataset_id, "model": model_id, "background": "population", "item_background": "absent",
+                            "history": "event"})  # fmt: skip
+    at.run()
+    at.switch_page("pages/5_Explain_a_user.py").run()
+    assert not at.exception, at.exception
+    assert at.radio(key=app_state.EXPLAIN_BACKGROUND).value == "population"
+    assert at.radio(key=app_state.EXPLAIN_ITEM_BACKGROUND).value == "absent"
+    assert at.radio(key=app_state.EXPLAIN_HISTORY).value == "event"
+    ignored = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+    ignored.query_params.update({"dataset": dataset_id, "model": model_id, "background": "<script>"})  # not an option
+    ignored.run()
+    ignored.switch_page("pages/5_Explain_a_user.py").run()
+    assert not ignored.exception and ignored.radio(key=app_state.EXPLAIN_BACKGROUND).value == "mode"
 
 
 def test_the_session_choices_are_written_into_the_url(registered) -> None:

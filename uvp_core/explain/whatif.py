@@ -488,6 +488,13 @@ def attribute_values(users: pd.DataFrame, name: str, limit: int = 200) -> list[s
     return sorted(values) if len(values) <= limit else []
 
 
+def catalogue(dataset) -> list[str]:
+    """The items a pair can take as its candidate: the items table's, else those in the events (sorted)."""
+    if dataset.items is not None:
+        return dataset.items["item_id"].astype(str).tolist()
+    return sorted(dataset.events["item_id"].astype(str).unique())
+
+
 def typical_value(users: pd.DataFrame, name: str) -> Any:
     """A value of the users table's column `name` (None when it has none), to type what an analyst enters for it."""
     if name not in users.columns or not users[name].notna().any():
