@@ -130,6 +130,21 @@ def test_progress_phases_and_time_estimate(rating_dataset, tiny_bert_dir):
     assert {"training", "validating"} <= set(phases)
     assert any(r.val_metric is not None for r in reports if r.phase == "training")
     assert estimate_training_time(rating_dataset, SMALL, encoder_dir=tiny_bert_dir) > 0
+    encoding = [(r.step, r.total_steps) for r in reports if r.phase == "encoding"]
+    assert encoding and len({total for _, total in encoding}) == 1  # one bar over the items and the profiles
+    assert [step for step, _ in encoding] == sorted(step for step, _ in encoding) and encoding[-1][0] == encoding[-1][1]
+
+
+def test_one_bar_counts_consecutive_phases_as_one():
+    """The encoding bar reached its end on the item texts, then restarted at 0 for the profiles."""
+    from uvp_core.model.training import one_bar
+
+    seen: list[tuple[int, int]] = []
+    items, profiles = one_bar(lambda done, total: seen.append((done, total)), [3, 5])
+    for bar, total in ((items, 3), (profiles, 5)):
+        bar(0, total)
+        bar(total, total)
+    assert seen == [(0, 8), (3, 8), (3, 8), (8, 8)] and one_bar(None, [1, 2]) == [None, None]
 
 
 def test_same_seed_same_predictions(rating_dataset, tiny_bert_dir):

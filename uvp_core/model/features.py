@@ -335,6 +335,10 @@ class TextTable:
             pos = self.keys.get_indexer(keys)
         return self.key_rows[pos]
 
+    def pending(self) -> int:
+        """How many of the texts so far `encode` has yet to encode."""
+        return len(self.texts) - (0 if self.embeddings is None else len(self.embeddings))
+
     def encode(self, encoder, progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
         """Feature rows of all texts so far [n_texts, dim + extras], encoding only the new texts."""
         have = 0 if self.embeddings is None else len(self.embeddings)

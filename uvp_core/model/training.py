@@ -175,14 +175,25 @@ def _auc(y: np.ndarray, score: np.ndarray) -> float | None:
 # --- text tables ----------------------------------------------------------------------------
 
 
+def one_bar(on_encode: Callable[[int, int], None] | None, totals: list[int]) -> list[Callable[[int, int], None] | None]:
+    """Progress callbacks for consecutive encoding phases (the item texts, then the profiles) that report one count over
+    all of them: each phase used to report its own, so the bar reached the end on the items and restarted at 0."""
+    if on_encode is None:
+        return [None] * len(totals)
+    whole = sum(totals)
+    offsets = np.cumsum([0, *totals[:-1]]).tolist()
+    return [lambda done, _total, o=o, t=t: on_encode(o + min(done, t), whole) for o, t in zip(offsets, totals, strict=True)]
+
+
 class Tables:
     """The text embeddings the head reads: precomputed (frozen) or encoded per batch (finetune)."""
 
     def __init__(self, prep: Prepared, encoder: TextEncoder, mode: str, device: torch.device, on_encode=None):
         self.mode, self.encoder, self.device = mode, encoder, device
         if mode == "frozen":
-            self.items = prep.context.items.encode(encoder, on_encode).to(device)
-            self.profiles = prep.context.profiles.encode(encoder, on_encode).to(device)
+            tables = (prep.context.items, prep.context.profiles)
+            items, profiles = (t.encode(encoder, bar) for t, bar in zip(tables, one_bar(on_encode, [t.pending() for t in tables]), strict=True))
+            self.items, self.profiles = items.to(device), profiles.to(device)
         else:
             self.item_tokens = encoder.tokenize(prep.context.items.texts)
             self.profile_tokens = encoder.tokenize(prep.context.profiles.texts)
