@@ -706,13 +706,6 @@ def explain_context_or_stop(ws: Workspace) -> ExplainContext:
 # (?dataset=…&model=…&user=…&item=…), so a reload or a shared link reopens the same dataset, model and user.
 URL_KEYS = {ACTIVE_DATASET: "dataset", ACTIVE_MODEL: "model", EXPLAIN_USER: "user", EXPLAIN_ITEM: "item"}
 URL_CHOICES = {EXPLAIN_BACKGROUND: "background", EXPLAIN_ITEM_BACKGROUND: "item_background", EXPLAIN_HISTORY: "history"}  # radios
-
-
-def _url_choice_options(key: str) -> Sequence[str]:
-    """The values a URL_CHOICES radio takes (a link naming another one is ignored)."""
-    from uvp_core.explain.features import BACKGROUNDS, ITEM_BACKGROUNDS
-
-    return {EXPLAIN_BACKGROUND: BACKGROUNDS, EXPLAIN_ITEM_BACKGROUND: ITEM_BACKGROUNDS, EXPLAIN_HISTORY: HISTORY_UNIT_LABELS}[key]
 URL_RESTORED = "uvp.url_restored"
 URL_NOTES = "uvp.url_notes"  # the datasets and models a link named that this workspace does not hold (shown once)
 WHATIF_PARAM = "whatif"  # the What-if page's pair and edits: {"dataset", "user", "item", "edits": whatif.edit_records}
@@ -742,6 +735,13 @@ def keep_shared_widgets() -> None:
     for key in SHARED_WIDGETS:
         if key in st.session_state:
             st.session_state[key] = st.session_state[key]
+
+
+def _url_choice_options(key: str) -> Sequence[str]:
+    """The values a URL_CHOICES radio takes (a link naming another one is ignored)."""
+    from uvp_core.explain.features import BACKGROUNDS, ITEM_BACKGROUNDS
+
+    return {EXPLAIN_BACKGROUND: BACKGROUNDS, EXPLAIN_ITEM_BACKGROUND: ITEM_BACKGROUNDS, EXPLAIN_HISTORY: HISTORY_UNIT_LABELS}[key]
 
 
 def restore_from_url(ws: Workspace) -> None:
@@ -783,7 +783,7 @@ def show_url_notes() -> None:
 
 
 def remember_in_url() -> None:
-    """Write this session's dataset, model, user and item, and the What-if edits, into the URL (after the page has run)."""
+    """Write this session's dataset, model, user, item, explanation choices and What-if edits into the URL (after the page ran)."""
     for key, name in URL_KEYS.items():
         value = st.session_state.get(key)
         if value and st.query_params.get(name) != str(value):
