@@ -122,7 +122,10 @@ def test_finetune_mode_trains_the_encoder(rating_dataset, tiny_bert_dir):
     assert np.all(np.isfinite(model.predict(rating_dataset, _pairs(rating_dataset))))
 
 
-def test_progress_phases_and_time_estimate(rating_dataset, tiny_bert_dir):
+def test_progress_phases_and_time_estimate(rating_dataset, tiny_bert_dir, monkeypatch):
+    from uvp_core.model import encoder
+
+    monkeypatch.setattr(encoder, "_embedding_cache", type(encoder._embedding_cache)())  # texts other tests encoded: again
     reports: list[Progress] = []
     train(rating_dataset, SMALL, encoder_dir=tiny_bert_dir, progress=reports.append)
     phases = [r.phase for r in reports]
