@@ -49,6 +49,10 @@ with st.expander("Tables", expanded=False):
     st.dataframe(items, hide_index=True)
     download(items, "cold_start_items.csv", "dl-cold-items")
 st.subheader("New users and new items")
+st.caption("Here a new user has no event of any kind before this evaluation set's cutoff, and a new item no event "
+           "before it. The model card's \"validation examples of users unseen in training\" counts examples of users "
+           "without a training example (for a rating model: without a rating), so it is larger: a user who only browsed "
+           "before is returning here but has no ID row in the model.")  # fmt: skip
 new = app_state.memo(choice, "new-entities", (), lambda: cold_start.new_entity_table(frame, task, boot))
 st.dataframe(new, hide_index=True)
 download(new, "new_users_items.csv", "dl-new")

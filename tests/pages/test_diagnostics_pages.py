@@ -119,6 +119,7 @@ def test_cold_start_page_curves_long_tail_and_top_k(workspace, rating_dataset) -
     assert users.groupby("model")["n"].sum().eq(len(evaluation_set.holdout(rating_dataset, "rating").pairs)).all()
     groups = next(f for f in tables if "group" in f.columns)
     assert {"known users", "known items"} <= set(groups["group"]) and set(groups["model"]) == {"value model", "bias baseline"}
+    assert any("has no ID row in the model" in c.value for c in at.caption)  # "new" here and on the model card differ
     ranks = next(f for f in tables if "metric" in f.columns and "hr@10" in set(f["metric"]))
     assert ranks["value"].between(0, 1).all()
     assert any("exposure_share" in f.columns for f in tables)
