@@ -63,12 +63,12 @@ if cap is not None and (top["score"] == cap).sum() > 1:
     st.caption(f"Predictions are capped at the end of the rating scale ({cap:g}); the items shown at {cap:g} are ranked "
                "by the model's score before the cap.")  # fmt: skip
 ranked = top["item_id"].astype(str).tolist()
-candidates = ranked + [i for i in whatif.catalogue(dataset) if i not in set(ranked)]  # also items the user already knows
+candidates = whatif.catalogue(dataset, first=ranked)  # also items the user already knows
 app_state.default_explain_item(user_id, candidates)
 item_label = app_state.item_label(root, dataset_id)
 item_id = st.selectbox("Item to explain (top predicted first, then the whole catalogue)", candidates, format_func=item_label,
                        key=app_state.EXPLAIN_ITEM)  # fmt: skip
-if item_id not in ranked and (dataset.events["user_id"].astype(str).eq(user_id) & dataset.events["item_id"].astype(str).eq(item_id)).any():
+if item_id not in ranked and whatif.has_events(dataset, user_id, item_id):
     st.caption("This user already has events on this item; the prediction is as of the latest event in the data, and "
                "the history it reads may hold them.")  # fmt: skip
 

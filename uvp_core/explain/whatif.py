@@ -488,11 +488,18 @@ def attribute_values(users: pd.DataFrame, name: str, limit: int = 200) -> list[s
     return sorted(values) if len(values) <= limit else []
 
 
-def catalogue(dataset) -> list[str]:
-    """The items a pair can take as its candidate: the items table's, else those in the events (sorted)."""
-    if dataset.items is not None:
-        return dataset.items["item_id"].astype(str).tolist()
-    return sorted(dataset.events["item_id"].astype(str).unique())
+def catalogue(dataset, first: Sequence[str] = ()) -> list[str]:
+    """The items a pair can take as its candidate: the items table's, else those in the events (sorted); `first`
+    (say, the user's top predicted items) ahead of the rest."""
+    items = dataset.items["item_id"].astype(str).tolist() if dataset.items is not None else sorted(dataset.events["item_id"].astype(str).unique())
+    ahead = set(first)
+    return [*first, *(i for i in items if i not in ahead)]
+
+
+def has_events(dataset, user_id: str, item_id: str) -> bool:
+    """Whether the user has any event on the item in the dataset."""
+    events = dataset.events
+    return bool((events.loc[events["user_id"] == user_id, "item_id"] == item_id).any())
 
 
 def typical_value(users: pd.DataFrame, name: str) -> Any:

@@ -341,7 +341,7 @@ class TextTable:
 
     def encode(self, encoder, progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
         """Feature rows of all texts so far [n_texts, dim + extras], encoding only the new texts."""
-        have = 0 if self.embeddings is None else len(self.embeddings)
+        have = len(self.texts) - self.pending()
         if have < len(self.texts) or self.embeddings is None:
             new = encoder.encode(self.texts[have:], progress)
             self.embeddings = new if self.embeddings is None else torch.cat([self.embeddings, new])

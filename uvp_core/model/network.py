@@ -176,7 +176,7 @@ class ValueHead(nn.Module):
         far the earlier steps carry value of their own (on the sample: hardly; the effect moves to the purchase)."""
         columns = torch.zeros(self.cross.numel() if self.crosses else 0, dtype=torch.bool)
         if self.match_funnel:
-            depth = torch.cat([self.kind_depth, self.kind_depth.max().view(1)])  # per kind group; the last: all ratings
+            depth = self._group_depths()
             early = (depth >= 1) & (depth < PURCHASE_STEP)
             columns[self.n_cross_attr :] = early.repeat_interleave(self.item_match)
         return columns
@@ -189,14 +189,15 @@ class ValueHead(nn.Module):
             target = torch.cat([item_hot[x.item_row], x.numeric], dim=-1)
             parts.append((profile_hot[x.profile_row].unsqueeze(-1) * target.unsqueeze(1)).flatten(1))
         if self.item_match:
-            parts.append(self._match_columns(item_hot, x, self.match_kinds(x)))
+            parts.append(self._match_columns(item_hot, x))
         return torch.cat(parts, dim=-1) if parts else x.numeric.new_zeros(len(x), 0)
 
-    def _match_columns(self, item_hot: torch.Tensor, x: Inputs, kind: torch.Tensor) -> torch.Tensor:
+    def _match_columns(self, item_hot: torch.Tensor, x: Inputs) -> torch.Tensor:
         """[B, (kinds + 2) * item_match]: per kind group (each kind; all rating kinds together) and candidate
         attribute value, 1 if one of the history events read is of that kind on an item with that value
-        (kind: the history kinds as the matches read them, see match_kinds). With match_funnel, "of that kind
-        or a later funnel step" (see funnel_groups)."""
+        (the kinds as the matches read them, see match_kinds). With match_funnel, "of that kind or a later
+        funnel step" (see funnel_groups)."""
+        kind = self.match_kinds(x)
         groups = self.kind.num_embeddings + 1  # the last group: every rating kind ("rated 4", "rated 5")
         if self.fold_in:
             kind = torch.where(self.rated_kind[kind] > 0, torch.full_like(kind, groups - 1), kind)
@@ -217,16 +218,20 @@ class ValueHead(nn.Module):
         kind only, one bought item turned on four columns that the ridge split the effect between, and a rated
         purchase and an unrated one were two unrelated columns. Kinds off the funnel (depth 0) count in their own
         group only."""
-        n_groups = self.kind.num_embeddings + 1
+        depth = self._group_depths()
+        own = torch.nn.functional.one_hot(group, len(depth)).to(depth.dtype)
+        step = depth[group].unsqueeze(-1)  # [B, K, 1]
+        earlier = ((depth > 0) & (depth <= step)).to(depth.dtype)
+        return torch.where(step > 0, earlier, own)
+
+    def _group_depths(self) -> torch.Tensor:
+        """[kinds + 2] the funnel step of each kind group (FeatureSpace.kind_depths): a rating kind's own group 0 (with
+        fold_in its events count in the last group, every rating kind together, at the rating step)."""
         depth = self.kind_depth.clone()
         if self.fold_in:
             depth[self.rated_kind > 0] = 0  # their own columns stay empty: they count in the last group
         rated = self.kind_depth.max() * (self.rated_kind > 0).any() if self.fold_in else depth.new_zeros(())  # no host sync
-        depth = torch.cat([depth, rated.view(1)])  # [groups]
-        own = torch.nn.functional.one_hot(group, n_groups).to(depth.dtype)
-        step = depth[group].unsqueeze(-1)  # [B, K, 1]
-        earlier = ((depth > 0) & (depth <= step)).to(depth.dtype)
-        return torch.where(step > 0, earlier, own)
+        return torch.cat([depth, rated.view(1)])
 
     def _cross_term(self, candidate: torch.Tensor, item_hot: torch.Tensor, profile_hot: torch.Tensor, x: Inputs) -> torch.Tensor:
         """cross_design(...) @ cross + profile one-hot x projected candidate text, without building the outer products."""
@@ -237,7 +242,7 @@ class ValueHead(nn.Module):
             out = out + ((profile @ attr) * torch.cat([item_hot[x.item_row], x.numeric], dim=-1)).sum(-1)
             out = out + ((profile @ self.attr_text) * candidate).sum(-1)
         if self.item_match:
-            out = out + self._match_columns(item_hot, x, self.match_kinds(x)) @ self.cross[self.n_cross_attr :]
+            out = out + self._match_columns(item_hot, x) @ self.cross[self.n_cross_attr :]
         return out
 
     def score(self, items: torch.Tensor, profiles: torch.Tensor, x: Inputs) -> torch.Tensor:

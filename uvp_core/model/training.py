@@ -409,7 +409,7 @@ def init_biases(head: ValueHead, prep: Prepared, reg: float = 5.0, iterations: i
         fit_rows = np.unique(np.linspace(0, len(y) - 1, min(len(y), CROSS_FIT_ROWS)).astype(np.int64))
         blocks = [head.word_columns.numpy(), head.early_step_columns.numpy()]
         ridge = RidgeGCV(_cross_design(head, prep, fit_rows), n_strong=head.n_cross_attr, blocks=blocks)
-        for _ in range(3):  # the design's SVD is computed once for all three fits
+        for _ in range(3):  # the design's eigendecompositions (RidgeGCV) are computed once for all three fits
             w, chosen = ridge((y - mu - bu[u] - bi[i])[fit_rows])
             with torch.no_grad():
                 head.cross.copy_(torch.as_tensor(w, dtype=torch.float32))
