@@ -37,9 +37,11 @@ from uvp_core.model.examples import (
     FOLD_IN_PRIORS,
     Examples,
     RidgeGCV,
+    adaptive_ridge,
     bias_baseline,
     build_examples,
     cv_bias_reg,
+    cv_sparse_strength,
     fit_space,
     fold_in_prior,
     resolve_target,
@@ -408,13 +410,20 @@ def init_biases(head: ValueHead, prep: Prepared, reg: float = 5.0, iterations: i
     if head.crosses and head.cross.numel():  # alternate: cross weights on what the biases leave, then biases on what those leave
         fit_rows = np.unique(np.linspace(0, len(y) - 1, min(len(y), CROSS_FIT_ROWS)).astype(np.int64))
         blocks = [head.word_columns.numpy(), head.early_step_columns.numpy()]
-        ridge = RidgeGCV(_cross_design(head, prep, fit_rows), n_strong=head.n_cross_attr, blocks=blocks)
+        design = _cross_design(head, prep, fit_rows)
+        ridge, strength = RidgeGCV(design, n_strong=head.n_cross_attr, blocks=blocks), None
         for _ in range(3):  # the design's eigendecompositions (RidgeGCV) are computed once for all three fits
-            w, chosen = ridge((y - mu - bu[u] - bi[i])[fit_rows])
+            residual = (y - mu - bu[u] - bi[i])[fit_rows]
+            w, chosen = ridge(residual)
+            if strength is None:  # the ridge's penalty the start of a sparser fit, as strong as cross-validation says
+                strength, _ = cv_sparse_strength(design, u[fit_rows], i[fit_rows], y[fit_rows], n_users, n_items, ridge.penalty(chosen), reg, iterations)
+            if strength:
+                w = adaptive_ridge(ridge.gram, design.T @ residual, ridge.penalty(chosen), strength)
+            chosen["sparse"] = strength
             with torch.no_grad():
                 head.cross.copy_(torch.as_tensor(w, dtype=torch.float32))
             mu, bu, bi = ridge_biases(u, i, y - _cross_offsets(head, prep), n_users, n_items, reg, iterations)
-        log.info("cross weights started at a ridge fit on %d rows (GCV: %s)", len(fit_rows), chosen)
+        log.info("cross weights started at a ridge fit on %d rows (GCV, then cross-validation: %s)", len(fit_rows), chosen)
     bu[0] = bi[0] = 0.0
     with torch.no_grad():
         head.global_bias.fill_(mu)
