@@ -59,7 +59,9 @@ if kind == "numeric":
         except ValueError:
             st.error("Bin edges must be numbers separated by commas.")
 elif kind == "date":
-    period = st.selectbox("Period", ("M", "Q", "Y"), format_func={"M": "month", "Q": "quarter", "Y": "year"}.get, key="uvp.seg_period")
+    periods = ("M", "Q", "Y")  # opens on the column's default period (months up to two years of span), per column
+    period = st.selectbox("Period", periods, index=periods.index(segments.default_period(frame[column])),
+                          format_func={"M": "month", "Q": "quarter", "Y": "year"}.get, key=f"uvp.seg_period.{column}")  # fmt: skip
 min_rows = int(st.number_input("Minimum rows to trust a segment", 1, 10_000, 30, key="uvp.seg_min_rows"))
 spec = segments.SegmentSpec(column, bins=bins, period=period, min_count=min_rows)
 table = app_state.memo(choice, "segment", (spec, min_rows), lambda: segments.segment_table(frame, spec, task, boot, min_rows=min_rows))

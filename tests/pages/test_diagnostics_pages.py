@@ -168,3 +168,25 @@ def test_default_set_is_held_out_from_training_and_all_events_says_in_sample(wor
     assert len(warned) == 1 and "in\\-sample" in warned[0] and "optimistic" in warned[0]
     users = next(f for f in frames(at) if "history_bucket" in f.columns)
     assert users.groupby("model")["n"].sum().eq(rating_dataset.events["rating"].notna().sum()).all()
+
+
+def test_segments_page_opens_a_date_column_on_its_default_period(workspace, rating_dataset, two_models) -> None:
+    """Sign-up dates over five years open in quarters (months would make 60 segments); the choice is per column."""
+    from dataclasses import replace
+
+    import pandas as pd
+
+    ws, _, ids = workspace
+    users = rating_dataset.users.copy()
+    users["signup_date"] = pd.date_range("2019-01-01", "2023-12-31", periods=len(users)).astype("datetime64[ms]")
+    dataset_id = ws.save_dataset(replace(rating_dataset, users=users, name="ratings with sign-up dates")).id
+    at = open_page("pages/3_Segments.py", dataset_id, ids[0])
+    assert not at.exception, at.exception
+    at.selectbox(key="uvp.seg_column").set_value("user.signup_date").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="uvp.seg_period.user.signup_date").value == "Q"
+    table = next(f for f in frames(at) if "segment" in f.columns and "trusted" in f.columns)
+    assert all(str(s)[4:5] == "Q" for s in table["segment"]) and 2 < len(table) <= 20
+    at.selectbox(key="uvp.seg_period.user.signup_date").set_value("Y").run()
+    table = next(f for f in frames(at) if "segment" in f.columns and "trusted" in f.columns)
+    assert set(table["segment"].astype(str)) <= {str(y) for y in range(2019, 2024)}
