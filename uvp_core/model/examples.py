@@ -336,13 +336,13 @@ def cv_sparse_strength(design: np.ndarray, u: np.ndarray, i: np.ndarray, y: np.n
     """
     fold = np.random.default_rng(seed).integers(0, folds, len(y))
     gram = design.T @ design
+    fit_grams = [gram - design[fold == f].T @ design[fold == f] for f in range(folds)]
     errors = {}
     for strength in SPARSE_STRENGTHS:
         total = 0.0
-        for f in range(folds):
+        for f, fit_gram in enumerate(fit_grams):
             fit, held = fold != f, fold == f
             fit_design = design[fit]
-            fit_gram = gram - design[held].T @ design[held]
             mu, bu, bi = ridge_biases(u[fit], i[fit], y[fit], n_users, n_items, reg, iterations)
             for _ in range(rounds):
                 w = adaptive_ridge(fit_gram, fit_design.T @ (y[fit] - mu - bu[u[fit]] - bi[i[fit]]), penalty, strength)
