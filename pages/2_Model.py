@@ -137,8 +137,8 @@ else:
     st.dataframe(model_registry.models_frame(models), hide_index=True)
     model_labels = {m.id: model_registry.model_label(m) for m in models}
     model_ids = list(model_labels)
-    chosen = st.selectbox("Model", model_ids, index=model_ids.index(app_state.default_model_id(ws, model_ids)),
-                          format_func=model_labels.get, key=app_state.REGISTRY_MODEL)
+    app_state.set_registry_picker(ws, model_ids)
+    chosen = st.selectbox("Model", model_ids, format_func=model_labels.get, key=app_state.REGISTRY_MODEL)
     use, delete = st.columns(2)
     if use.button("Use this model", type="primary"):
         app_state.use_model(chosen)

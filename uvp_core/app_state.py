@@ -279,6 +279,7 @@ def preload_session_model(ws: Workspace) -> None:
 MODEL_IMPORTED = "uvp.model_imported_message"  # what the last model-folder import did (shown once, after the rerun)
 JUST_TRAINED = "uvp.just_trained_model_id"  # a model this session's own run has just added (the Model page says so once)
 REGISTRY_MODEL = "uvp.registry_model"  # the Model page's registry picker
+REGISTRY_PENDING = "uvp.registry_pending"  # a model made active since the registry picker was drawn (set_registry_picker)
 FINISHED_RUN = "uvp.finished_run"  # the Model page's picker of a finished run's curves
 MODEL_DELETED = "uvp.model_deleted_message"  # which model the last delete removed (shown once, after the rerun)
 
@@ -286,7 +287,19 @@ MODEL_DELETED = "uvp.model_deleted_message"  # which model the last delete remov
 def use_model(model_id: str) -> None:
     """Make a model the one every page of this session starts on (model pickers drop their previous choice)."""
     st.session_state[ACTIVE_MODEL] = model_id
-    forget_widgets(EXPLAIN_MODEL, EVAL_MODEL, REGISTRY_MODEL)
+    forget_widgets(EXPLAIN_MODEL, EVAL_MODEL)
+    st.session_state[REGISTRY_PENDING] = model_id  # the Model page's own picker may be drawn already: set before the next draw
+
+
+def set_registry_picker(ws: Workspace, model_ids: Sequence[str]) -> None:
+    """Point the registry picker, before it is drawn, at a model made active since, or at the default when it holds
+    none of these. Forgetting its state was not enough: the browser kept showing the old choice (and sent it back
+    on the next click) while the page computed the card for the new one."""
+    pending = st.session_state.pop(REGISTRY_PENDING, None)
+    if pending in model_ids:
+        st.session_state[REGISTRY_MODEL] = pending
+    elif st.session_state.get(REGISTRY_MODEL) not in model_ids:
+        st.session_state[REGISTRY_MODEL] = default_model_id(ws, model_ids)
 
 
 def active_model():
