@@ -99,7 +99,7 @@ def runs_panel() -> None:
         with st.container(border=True):
             progress = run["progress"]
             st.text(f"Run {run['id']} · {run['params'].get('name', '')} · {status}")
-            st.progress(model_registry.progress_fraction(progress, model_registry.run_epochs(run["params"])), text=model_registry.progress_text(progress))
+            st.progress(model_registry.progress_fraction(progress, model_registry.run_epochs(run["params"])), text=model_registry.progress_text(progress, status))
             if progress.get("history"):
                 st.plotly_chart(figures.training_curves(pd.DataFrame(progress["history"]), model_registry.validation_metric_name(
                     run["params"].get("target", ""))), key=f"curve-{run['id']}")  # fmt: skip

@@ -80,5 +80,18 @@ def test_runs_table_tells_runs_of_one_dataset_apart() -> None:
 
     runs = [{"id": f"r{seed}", "params": {"name": "sample_data", "seed": seed, "epochs": 30, "mode": "frozen"}, "status": "succeeded",
              "created_at": "2026-11-29T14:00:00Z"} for seed in (0, 9)]  # fmt: skip
+    runs[0]["progress"] = {"history": [{"epoch": e, "loss": 0.5, "val_metric": 0.8} for e in range(1, 8)]}
     table = model_registry.runs_frame(runs)
-    assert table["seed"].tolist() == [0, 9] and table["epochs"].tolist() == [30, 30]
+    assert table["seed"].tolist() == [0, 9] and table["max epochs"].tolist() == [30, 30]
+    assert table["epochs run"].tolist() == [7, 0]  # a walk-through read "30" for a run early stopping ended after 7
+
+
+def test_a_stopped_run_says_where_it_stopped_without_time_left() -> None:
+    """A cancelled run read "training · epoch 2 · step 38/53 · loss 0.2863 · about 60s left" under "cancelled"."""
+    from uvp_core import model_registry
+
+    last = {"phase": "training", "epoch": 2, "step": 38, "total_steps": 53, "loss": 0.2863, "eta_seconds": 60.0}
+    assert model_registry.progress_text(last).endswith("about 60s left")
+    stopped = model_registry.progress_text(last, "cancelled")
+    assert stopped == "cancelled during training · epoch 2 · step 38/53 · loss 0.2863"
+    assert model_registry.progress_text({}, "interrupted") == "interrupted before the worker reported"

@@ -88,4 +88,6 @@ def training_curves(history: pd.DataFrame, metric_name: str = "validation metric
         **LAYOUT, title="Training curves", xaxis={"title": "epoch", "dtick": 1}, yaxis_title="loss",  # whole epochs
         yaxis2={"title": f"{metric_name} (lower is better)", "overlaying": "y", "side": "right"}, legend={"orientation": "h", "y": -0.3},
     )
+    if len(history) < 2:  # one point: autorange would centre it on an axis running below zero
+        fig.update_layout(yaxis_rangemode="tozero", yaxis2_rangemode="tozero")
     return fig

@@ -146,13 +146,14 @@ def models_frame(models: list[ModelRecord]) -> pd.DataFrame:
 
 
 def runs_frame(runs: list[dict[str, Any]]) -> pd.DataFrame:
-    """Training runs as a table: run, name, status, target, mode, seed, epochs, dataset, created, finished, model."""
+    """Training runs as a table: run, name, status, target, mode, seed, max epochs, epochs run, dataset, created, finished, model."""
     return pd.DataFrame(
         [
             {
                 "run": r["id"], "name": r["params"].get("name", ""), "status": r["status"],
                 "target": r["params"].get("target", ""), "mode": r["params"].get("mode", "frozen"),
-                "seed": r["params"].get("seed", 0), "epochs": run_epochs(r["params"]),  # runs of one dataset differ here
+                "seed": r["params"].get("seed", 0), "max epochs": run_epochs(r["params"]),  # runs of one dataset differ here
+                "epochs run": len((r.get("progress") or {}).get("history") or []),  # early stopping ends most runs before the maximum
                 "dataset": r["params"].get("dataset_id", ""), "created": r["created_at"], "finished": r.get("finished_at") or "",
                 "model": (r.get("result") or {}).get("model_id", ""),
             }
@@ -186,13 +187,17 @@ def run_epochs(params: dict[str, Any]) -> int:
     return TrainConfig(**fields).n_epochs
 
 
-def progress_text(progress: dict[str, Any]) -> str:
-    """One line describing a run's last progress report."""
+STOPPED_STATUSES = ("cancelled", "interrupted", "failed")  # a run's last report is then where it stopped, not where it is
+
+
+def progress_text(progress: dict[str, Any], status: str = "") -> str:
+    """One line describing a run's last progress report (for a stopped run: where it stopped, with no time left)."""
+    stopped = status in STOPPED_STATUSES
     if not progress:
-        return "waiting for the worker…"
-    if progress.get("phase") == "estimate" and progress.get("message"):
+        return f"{status} before the worker reported" if stopped else "waiting for the worker…"
+    if progress.get("phase") == "estimate" and progress.get("message") and not stopped:
         return str(progress["message"])  # "Fine-tuning will take about 42.5 minutes"
-    parts = [str(progress.get("phase", ""))]
+    parts = [f"{status} during {progress.get('phase', '')}" if stopped else str(progress.get("phase", ""))]
     if progress.get("epoch"):
         parts.append(f"epoch {progress['epoch']}")
     if progress.get("total_steps"):
@@ -201,6 +206,6 @@ def progress_text(progress: dict[str, Any]) -> str:
         parts.append(f"loss {progress['loss']:.4f}")
     if progress.get("val_metric") is not None:
         parts.append(f"validation {progress['val_metric']:.4f}")
-    if progress.get("eta_seconds") is not None:
+    if progress.get("eta_seconds") is not None and not stopped:
         parts.append(f"about {progress['eta_seconds']:.0f}s left")
     return " · ".join(parts)
