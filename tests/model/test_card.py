@@ -46,3 +46,15 @@ def test_validation_metrics_section_holds_quality_only(rating_model, tmp_path) -
     assert "batch_size" not in card  # shown once, on the Mode line
     words = rating_model.space_.item_words
     assert words and f"- Item words read as indicators, crossed with each profile value: {', '.join(words)}." in card
+
+
+def test_no_fold_in_reads_as_none_not_as_its_sentinel(rating_model, tmp_path) -> None:
+    """A model that chose no fold-in showed "fold-in prior (pseudo-events): 1e+09" under the prose saying so."""
+    from uvp_core.model.network import NO_FOLD_IN
+
+    meta = json.loads((rating_model.save(tmp_path / "model") / "uvp_model.json").read_text())
+    meta["metrics"]["fold_prior"] = float(NO_FOLD_IN)
+    card = MarkdownIt("commonmark").render(model_card(meta))
+    assert "1e+09" not in card and "fold-in prior (pseudo-events): none (no fold-in predicted new users best)" in card
+    meta["metrics"]["fold_prior"] = 15.0
+    assert "fold-in prior (pseudo-events): 15<" in MarkdownIt("commonmark").render(model_card(meta))

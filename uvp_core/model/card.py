@@ -44,6 +44,8 @@ def _metric_lines(metrics: dict, section: str | None) -> list[str]:
         if key not in metrics:
             continue
         value = metrics[key]
+        if key == "fold_prior" and isinstance(value, float) and value >= NO_FOLD_IN:
+            value = "none (no fold-in predicted new users best)"  # the sentinel, not a count: it read "1e+09"
         value = f"{value:.4g}" if isinstance(value, float) else md(str(value))
         lines.append(f"- {md(label)}: {value}")
     return lines
