@@ -7,7 +7,7 @@ import dataclasses
 import streamlit as st
 
 from uvp_core import app_state, figures, summary
-from uvp_core.data import layout_name, parse_map_args
+from uvp_core.data import ENCODINGS, layout_name, parse_map_args
 from uvp_core.data.contract import ValidationReport
 
 app_state.ensure_navigation()  # a link opened on a fresh server: run through app.py
@@ -16,6 +16,7 @@ st.set_page_config(page_title="UVP · Data", layout="wide")
 st.title("Data")
 
 SOURCES = ("Bundled sample", "Stored dataset", "Upload files")
+AUTO_ENCODING = "UTF-8 (default)"
 ws = app_state.workspace()
 if app_state.DATA_SOURCE not in st.session_state:  # a new visit (or a reload): start from the active dataset
     st.session_state[app_state.DATA_SOURCE] = SOURCES[0] if app_state.active_is_sample() else SOURCES[1]
@@ -41,9 +42,21 @@ elif source == "Stored dataset":
 else:
     st.caption(
         "Upload the events file (required) and optionally items and users files — CSV, Parquet or "
-        "JSON Lines, gzip allowed — or a MovieLens, Amazon-reviews or transaction-log export."
+        "JSON Lines, gzip allowed — or a MovieLens, Amazon-reviews or transaction-log export. "
+        "Files named events.\\*, items.\\* and users.\\* are those tables. A file with another name is "
+        "recognised by its columns: user ID, item ID and timestamp make the events table; an item ID without a "
+        "user ID, the items table; a user ID without an item ID, the users table. A file that fits none, or two "
+        "files for one table, are refused: rename the file or map its columns below."
     )
     uploads = st.file_uploader("Files", accept_multiple_files=True, key="uvp.uploader")
+    encoding_choice = st.selectbox(
+        "Encoding",
+        (AUTO_ENCODING, *ENCODINGS),
+        key="uvp.upload_encoding",
+        accept_new_options=True,
+        help="The text encoding of CSV and JSON Lines files. Keep UTF-8 unless the report says the files are in "
+        "another encoding; any encoding name Python knows can be typed in.",
+    )
     mapping_text = st.text_area(
         "Column mapping overrides (one `role=column` or `table.role=column` per line)",
         key=app_state.UPLOAD_MAPPING,
@@ -62,7 +75,8 @@ else:
                 "ones were released from memory (remove their entries above with ×)."
             )
             st.text(", ".join(replaced))
-        result = app_state.validate_uploads(files, mapping)
+        encoding = None if encoding_choice == AUTO_ENCODING else encoding_choice.strip()
+        result = app_state.validate_uploads(files, mapping, encoding)
         st.subheader("Column mapping")
         st.dataframe(
             [{"table": t, "role": r, "column": c} for t, roles in result.mapping.items() for r, c in roles.items()],

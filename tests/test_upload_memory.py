@@ -68,7 +68,7 @@ def test_validation_cache_keeps_at_most_max_entries(monkeypatch: pytest.MonkeyPa
     calls: list[int] = []
     real = app_state.load_uploads
     monkeypatch.setattr(
-        app_state, "load_uploads", lambda files, mapping: (calls.append(1), real(files, mapping))[1]
+        app_state, "load_uploads", lambda files, mapping, encoding=None: (calls.append(1), real(files, mapping, encoding=encoding))[1]
     )
     app_state.validate_uploads.clear()
     files = [{"events.csv": _events_csv(seed)} for seed in range(UPLOADS)]

@@ -135,9 +135,9 @@ def model_labels(ws: Workspace, *, dated: bool = True) -> dict[str, str] | None:
     ttl=TABLES_CACHE_TTL,
     show_spinner="Validating…",
 )
-def validate_uploads(files: Mapping[str, bytes], mapping: Mapping[str, str]) -> LoadResult:
-    """Validate uploaded files (cached on their bytes and the mapping; a new upload evicts the oldest result)."""
-    return load_uploads(dict(files), dict(mapping) or None)
+def validate_uploads(files: Mapping[str, bytes], mapping: Mapping[str, str], encoding: str | None = None) -> LoadResult:
+    """Validate uploaded files (cached on their bytes, the mapping and the encoding; a new upload evicts the oldest result)."""
+    return load_uploads(dict(files), dict(mapping) or None, encoding=encoding)
 
 
 def latest_uploads(uploads: Sequence) -> tuple[dict[str, bytes], list[str]]:

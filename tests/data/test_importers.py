@@ -5,12 +5,13 @@ from __future__ import annotations
 import gzip
 import io
 import json
+from datetime import date
 
 import pandas as pd
 import pytest
 from uvp_data_testkit import assert_ok, events_csv, issues_of, one_issue, rules_of, shared_dataset
 
-from uvp_core.data import load_path, load_uploads
+from uvp_core.data import default_upload_name, load_path, load_uploads
 
 # --- folder and uploads -----------------------------------------------------------------------
 
@@ -45,12 +46,18 @@ def test_folder_of_mixed_formats(tmp_path) -> None:
 def test_uploads_decide_tables_by_file_name() -> None:
     result = load_uploads(_mixed_format_files())
     assert_ok(result)
-    assert (result.layout, result.dataset.source_format, result.dataset.name) == (
-        "upload",
-        "upload",
-        "upload",
-    )
+    assert (result.layout, result.dataset.source_format) == ("upload", "upload")
+    assert result.dataset.name.startswith("upload 20")  # several files: "upload" and the date
     assert set(result.mapping) == {"events", "items", "users"}
+
+
+def test_default_upload_name_is_the_file_unless_it_only_names_a_table() -> None:
+    """An upload of events.csv was named "events" by default; a name that only says the table now gives the date."""
+    day = date(2024, 5, 1)
+    assert default_upload_name(["spring shop.csv.gz"], day) == "spring shop"
+    assert default_upload_name(["events.csv"], day) == "upload 2024-05-01"
+    assert default_upload_name(["Ratings.parquet"], day) == "upload 2024-05-01"
+    assert default_upload_name(["events.csv", "items.csv"], day) == "upload 2024-05-01"
 
 
 def test_single_events_file_of_any_name(tmp_path) -> None:
@@ -74,16 +81,94 @@ def test_layout_problems() -> None:
     several = load_uploads(
         {"a.csv": events_csv("u1,i1,1600000000,4"), "b.csv": events_csv("u1,i1,1600000000,4")}
     )
-    assert one_issue(several, "unknown_layout").message.count(".csv") >= 2
+    issue = one_issue(several, "ambiguous_file")
+    assert "a.csv, b.csv" in issue.message and "events" in issue.message and several.dataset is None
+    assert "no_events_file" not in rules_of(several)  # the ambiguity says it all
     no_events = load_uploads({"items.csv": b"item_id\ni1\n", "users.csv": b"user_id\nu1\n"})
     assert one_issue(no_events, "no_events_file").severity == "error"
     twice = load_uploads({"events.csv": events_csv("u1,i1,1600000000,4"), "events.parquet": b"PAR1"})
     assert "events.csv, events.parquet" in one_issue(twice, "duplicate_file").message
-    ignored = load_uploads(
-        {"events.csv": events_csv("u1,i1,1600000000,4"), "item_data.csv": b"item_id\ni1\n"}
+
+
+# --- tables recognised by their columns -----------------------------------------------------------
+
+ITEMS_NEG = b"item_id,title,price\ni1,A,1.00\ni2,B,2.00\n"
+EVENTS_MISSING = b"user_id,item_id,timestamp,rating\nu1,i1,2024-01-01T00:00:00Z,4\nu2,i2,2024-01-02T00:00:00Z,3\n"
+
+
+def test_upload_files_not_named_for_a_table_are_recognised_by_their_columns() -> None:
+    """items_neg_price.csv was dropped with a warning and the upload read "Valid"; events_missing_ids.csv beside items.csv
+    gave "no events file". Both are now read as the table their columns make."""
+    result = load_uploads({"events.csv": events_csv("u1,i1,1600000000,4"), "items_neg_price.csv": ITEMS_NEG})
+    assert_ok(result)
+    assert result.dataset.items["item_id"].tolist() == ["i1", "i2"] and result.report.issues == ()
+    assert result.mapping["items"] == {"item_id": "item_id", "title": "title", "price": "price"}
+    result = load_uploads({"events_missing_ids.csv": EVENTS_MISSING, "items.csv": ITEMS_NEG})
+    assert_ok(result)
+    assert result.dataset.events["item_id"].tolist() == ["i1", "i2"] and result.dataset.items is not None
+    users = load_uploads({"my_log.csv": EVENTS_MISSING, "customers.csv": b"customer_id,tier\nu1,gold\nu2,blue\n"})
+    assert_ok(users)
+    assert users.dataset.users["tier"].tolist() == ["gold", "blue"] and users.dataset.items is None
+
+
+def test_recognition_by_columns_follows_the_mapping() -> None:
+    odd = b"who,thing,when,stars\nu1,p1,2024-01-01T00:00:00Z,4\n"
+    catalogue = b"thing,name\np1,Lamp\n"
+    plain = load_uploads({"log.csv": odd, "catalogue.csv": catalogue})
+    assert rules_of(plain) >= {"unrecognised_file"} and plain.dataset is None
+    mapped = load_uploads(
+        {"log.csv": odd, "catalogue.csv": catalogue},
+        mapping={"user_id": "who", "item_id": "thing", "timestamp": "when", "rating": "stars"},
     )
-    assert_ok(ignored)
-    assert one_issue(ignored, "ignored_file").file == "item_data.csv"
+    assert_ok(mapped)
+    assert mapped.dataset.items["title"].tolist() == ["Lamp"]
+
+
+def test_an_uploaded_file_that_fits_no_table_is_refused_naming_it() -> None:
+    files = {"events.csv": events_csv("u1,i1,1600000000,4"), "notes.csv": b"when,what\n2024-01-01,stock take\n"}
+    result = load_uploads(files)
+    issue = one_issue(result, "unrecognised_file")
+    assert result.dataset is None and issue.severity == "error" and issue.file == "notes.csv"
+    assert "when, what" in issue.message and "events.*, items.* or users.*" in issue.message
+    assert "no user ID" in issue.message and "Nothing was stored" in issue.message
+
+
+def test_an_uploaded_second_file_for_a_named_table_is_refused() -> None:
+    files = {"events.csv": events_csv("u1,i1,1600000000,4"), "items.csv": ITEMS_NEG, "items_old.csv": ITEMS_NEG}
+    result = load_uploads(files)
+    issue = one_issue(result, "ambiguous_file")
+    assert result.dataset is None and issue.file == "items_old.csv" and "items.csv is the items table" in issue.message
+
+
+def test_unreadable_unnamed_upload_is_refused_with_its_read_error() -> None:
+    files = {"events.csv": events_csv("u1,i1,1600000000,4"), "extra.csv": "item_id\ncafé\n".encode("cp1252")}
+    result = load_uploads(files)
+    assert one_issue(result, "non_utf8_encoding").file == "extra.csv" and result.dataset is None
+
+
+def test_a_folder_keeps_reading_with_a_warning_for_a_file_that_fits_no_table(tmp_path) -> None:
+    (tmp_path / "events.csv").write_bytes(events_csv("u1,i1,1600000000,4"))
+    (tmp_path / "item_data.csv").write_bytes(b"item_id,title\ni1,Lamp\n")
+    (tmp_path / "notes.csv").write_bytes(b"when,what\n2024-01-01,stock take\n")
+    (tmp_path / "meta.json").write_text('{"name": "shop", "version": 2}')
+    result = load_path(tmp_path)
+    assert_ok(result)
+    assert result.dataset.items["title"].tolist() == ["Lamp"]
+    issue = one_issue(result, "unrecognised_file")
+    assert (issue.file, issue.severity) == ("notes.csv", "warning") and "left out of the dataset" in issue.message
+
+
+def test_uploaded_movielens_with_an_unknown_file_is_refused() -> None:
+    ratings = b"userId,movieId,rating,timestamp\n1,1,4.0,964982703\n"
+    movies = b"movieId,title,genres\n1,Toy Story (1995),Animation\n"
+    ok = load_uploads({"ratings.csv": ratings, "movies.csv": movies, "links.csv": b"movieId,imdbId\n1,1\n"})
+    assert_ok(ok)
+    assert ok.layout == "movielens" and ok.report.issues == ()
+    extra = load_uploads({"ratings.csv": ratings, "movies.csv": movies, "my_items.csv": movies})
+    assert one_issue(extra, "ignored_file").severity == "error" and extra.dataset is None
+    named = load_uploads({"ratings.csv": ratings, "items.csv": movies})  # a table name: tables by name or columns
+    assert_ok(named)
+    assert named.layout == "upload" and named.dataset.items["category"].tolist() == ["Animation"]
 
 
 def test_missing_path_is_reported_not_raised(tmp_path) -> None:

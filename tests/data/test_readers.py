@@ -179,6 +179,7 @@ def test_cp1252_is_an_error_naming_the_encoding_and_the_row() -> None:
     assert result.dataset is None
     assert issue.rows == (3,) and issue.file == "events.csv"
     assert "cp1252" in issue.message and "UTF-8" in issue.message and "encoding=" in issue.message
+    assert "choose cp1252 under Encoding on the Data page" in issue.message  # the page offers the choice too
     assert issue.example == 'u3,i3,1600000000,4,"Très bon café, déjà goûté"'
     # with the encoding given explicitly, the same bytes load and the text is intact
     fixed = load_uploads({"events.csv": data}, encoding="cp1252")
@@ -199,6 +200,7 @@ def test_utf16_is_an_error(codec: str, name: str) -> None:
     result = load_uploads({"events.csv": events_csv(ROW).decode().encode(codec)})
     issue = one_issue(result, "non_utf8_encoding")
     assert name in issue.message
+    assert f"choose {name.lower()} under Encoding on the Data page" in issue.message
     assert rules_of(result) == {"non_utf8_encoding"}
 
 

@@ -95,6 +95,33 @@ def test_revenue_quantity_and_price_must_be_numeric() -> None:
     ]
 
 
+def test_negative_price_and_revenue_are_errors_naming_file_column_and_rows() -> None:
+    """items.csv with price -5.00 in row 3 and an event with revenue -20 were accepted silently."""
+    files = {
+        "events.csv": events_csv("u1,i1,1600000000,4,20", "u2,i2,1600000000,4,-20", "u2,i3,1600000000,4,0",
+                                 header="user_id,item_id,timestamp,rating,revenue"),
+        "items.csv": b"item_id,price\ni1,1.00\ni2,0\ni3,-5.00\n",
+    }  # fmt: skip
+    result = load_uploads(files)
+    assert result.dataset is None
+    found = [(i.severity, i.file, i.column, i.rows, i.example) for i in issues_of(result, "negative_value")]
+    assert found == [("error", "events.csv", "revenue", (2,), "-20"), ("error", "items.csv", "price", (3,), "-5.00")]
+    assert "price must be 0 or more" in one_issue(load_uploads({**files, "events.csv": events_csv("u1,i1,1600000000,4")}),
+                                                  "negative_value").message  # fmt: skip
+
+
+def test_a_table_with_many_unused_columns_gets_a_warning() -> None:
+    wide = ",".join(f"x{i}" for i in range(60))
+    result = load_events("u1,i1,1600000000,4," + ",".join("0" * 60), header=f"{EVENTS_HEADER},{wide}")
+    assert_ok(result)
+    issue = one_issue(result, "many_unused_columns")
+    assert (issue.severity, issue.file, issue.column) == ("warning", "events.csv", None)
+    assert issue.message.startswith("60 columns are not used")
+    assert len(result.dataset.events.columns) == 64  # kept
+    narrow = load_events("u1,i1,1600000000,4," + ",".join("0" * 50), header=EVENTS_HEADER + "," + ",".join(f"x{i}" for i in range(50)))
+    assert "many_unused_columns" not in rules_of(narrow)
+
+
 # --- IDs --------------------------------------------------------------------------------------
 
 
@@ -299,7 +326,7 @@ def test_canonical_dtypes_order_and_extras() -> None:
     assert events[["user_id", "item_id"]].values.tolist() == [["u1", "i1"], ["u1", "i2"], ["u2", "i1"]]
     assert events["event_type"].tolist() == ["click", "view", "purchase"]
     assert events.index.tolist() == [0, 1, 2]
-    assert result.dataset.source_format == "upload" and result.dataset.name == "events"
+    assert result.dataset.source_format == "upload" and result.dataset.name.startswith("upload 20")  # not "events"
 
 
 def test_items_and_users_canonical_form() -> None:

@@ -72,7 +72,7 @@ def test_upload_valid_files_then_save(workspace_root: Path) -> None:
     assert any("Valid" in s.value for s in at.success)
     assert not any(h.value.startswith("Summary") for h in at.header)  # the active sample's summary is not shown under it
     assert any("Save the upload to see its summary" in i.value for i in at.info)
-    assert at.text_input(key="uvp.upload_name").value == "upload"  # two files: no single file name to start from
+    assert at.text_input(key="uvp.upload_name").value.startswith("upload 20")  # two files: "upload" and the date
     at.text_input(key="uvp.upload_name").input("spring shop")
     at.button[0].click().run()
     assert not at.exception
@@ -133,3 +133,54 @@ def test_a_bad_mapping_line_is_quoted_literally(workspace_root: Path) -> None:
     at.file_uploader(key="uvp.uploader").set_value([("events.csv", EVENTS_CSV, "text/csv")]).run()
     message = next(e.value for e in at.error if e.value.startswith("Mapping"))
     assert "\\[x\\]\\(javascript\\:alert\\(1\\)\\)" in message and "[x](" not in message
+
+
+def test_upload_help_says_how_files_are_recognised(workspace_root: Path) -> None:
+    at = page("pages/1_Data.py").run()
+    at.radio(key="uvp.data_source").set_value("Upload files").run()
+    help_text = next(c.value for c in at.caption if c.value.startswith("Upload the events file"))
+    assert "events.\\*, items.\\* and users.\\*" in help_text and "recognised by its columns" in help_text
+
+
+def test_an_unrecognised_extra_file_refuses_the_upload(workspace_root: Path) -> None:
+    """events.csv + a second file that fits no table read "Valid, with 1 warning(s)" and offered Save without it."""
+    at = page("pages/1_Data.py").run()
+    before = {r.id for r in Workspace(workspace_root).list_datasets()}
+    at.radio(key="uvp.data_source").set_value("Upload files").run()
+    notes = b"when,what\n2024-01-01,stock take\n"
+    at.file_uploader(key="uvp.uploader").set_value([("events.csv", EVENTS_CSV, "text/csv"), ("notes.csv", notes, "text/csv")]).run()
+    assert not at.exception
+    assert any("nothing was stored" in e.value for e in at.error) and not any("Valid" in s.value for s in at.success)
+    report = at.dataframe[-1].value
+    assert report[report["rule"] == "unrecognised_file"]["file"].tolist() == ["notes.csv"]
+    assert len(at.button) == 0 and {r.id for r in Workspace(workspace_root).list_datasets()} == before
+
+
+def test_items_file_with_another_name_is_read_by_its_columns(workspace_root: Path) -> None:
+    at = page("pages/1_Data.py").run()
+    at.radio(key="uvp.data_source").set_value("Upload files").run()
+    negative = ITEMS_CSV.replace(b"item_id,title", b"item_id,title,price").replace(b"Mug\"", b'Mug",2.5').replace(b"Plate", b"Plate,-5.00")
+    at.file_uploader(key="uvp.uploader").set_value([("events.csv", EVENTS_CSV, "text/csv"), ("items_neg_price.csv", negative, "text/csv")]).run()
+    assert not at.exception
+    report = at.dataframe[-1].value
+    row = report[report["rule"] == "negative_value"].iloc[0]
+    assert (row["file"], row["column"], row["rows"], row["severity"]) == ("items_neg_price.csv", "price", "2", "error")
+    assert len(at.button) == 0
+
+
+def test_the_encoding_choice_reads_a_cp1252_upload(workspace_root: Path) -> None:
+    """The non-UTF-8 error pointed to --encoding and encoding=, which the page does not have; the page has the choice now."""
+    at = page("pages/1_Data.py").run()
+    at.radio(key="uvp.data_source").set_value("Upload files").run()
+    french = EVENTS_CSV.replace(b"rating", b"rating,review_text").replace(b",4\n", ",4,déjà vu\n".encode("cp1252"))
+    french = french.replace(b",5\n", b",5,ok\n").replace(b",3\n", b",3,ok\n")
+    at.file_uploader(key="uvp.uploader").set_value([("events.csv", french, "text/csv")]).run()
+    message = next(t.value for t in at.text if "(non_utf8_encoding)" in t.value)
+    assert "under Encoding on the Data page" in message and len(at.button) == 0
+    at.selectbox(key="uvp.upload_encoding").set_value("cp1252").run()
+    assert not at.exception
+    assert any("Valid" in s.value for s in at.success)
+    at.button[0].click().run()
+    stored = [r for r in Workspace(workspace_root).list_datasets() if r.n_events == 3]
+    assert len(stored) == 1
+    assert "déjà vu" in Workspace(workspace_root).load_dataset(stored[0].id).events["review_text"].tolist()

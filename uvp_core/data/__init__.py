@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 from collections.abc import Mapping
@@ -18,15 +19,22 @@ from uvp_core.data.contract import (
     ValidationIssue,
     ValidationReport,
 )
-from uvp_core.data.importers import import_sources, sources_from_path, sources_from_uploads
+from uvp_core.data.importers import (
+    TABLE_STEMS,
+    import_sources,
+    is_data_file,
+    sources_from_path,
+    sources_from_uploads,
+)
 from uvp_core.data.mapping import detect_mapping, parse_map_args
-from uvp_core.data.readers import DEFAULT_MAX_FILE_MB, MAX_FILE_ENV, resolve_max_bytes
+from uvp_core.data.readers import DEFAULT_MAX_FILE_MB, ENCODINGS, MAX_FILE_ENV, resolve_max_bytes
 from uvp_core.data.validate import build_dataset
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_MAX_FILE_MB",
+    "ENCODINGS",
     "MAX_FILE_ENV",
     "DataValidationError",
     "Dataset",
@@ -34,6 +42,7 @@ __all__ = [
     "LoadResult",
     "ValidationIssue",
     "ValidationReport",
+    "default_upload_name",
     "detect_mapping",
     "layout_name",
     "load_path",
@@ -48,7 +57,7 @@ _DATA_SUFFIX = re.compile(
 
 LAYOUT_NAMES = {
     "folder": "a dataset folder (events, optional items and users tables)",
-    "upload": "tables recognised by their columns",
+    "upload": "tables recognised by their file names (events, items, users) or else by their columns",
     "movielens": "a ratings file (MovieLens style: ratings, optional movies and tags)",
     "movielens-100k": "MovieLens 100k (u.data, u.item, u.user)",
     "amazon-reviews": "Amazon reviews (one review per row)",
@@ -95,6 +104,7 @@ def _load(sources: list, *, name: str, generic: str, mapping: dict[str, str], en
         encoding=encoding,
         delimiter=delimiter,
         max_bytes=resolve_max_bytes(max_file_mb),
+        strict=generic == "upload",  # the analyst chose every uploaded file: none may be left unread
     )
     dataset, report, used = build_dataset(bundle, mapping)
     if not report.ok:
@@ -121,6 +131,18 @@ def load_path(
                  delimiter=delimiter, max_file_mb=max_file_mb)  # fmt: skip
 
 
+_GENERIC_STEMS = frozenset({s for stems in TABLE_STEMS.values() for s in stems} | {"ratings", "data", "u"})
+
+
+def default_upload_name(file_names: list[str], today: dt.date | None = None) -> str:
+    """A single file's name without its extension, unless it only names a table ("events"); else "upload <date>"."""
+    if len(file_names) == 1:
+        stem = _DATA_SUFFIX.sub("", Path(file_names[0]).name)
+        if stem and stem.lower() not in _GENERIC_STEMS:
+            return stem
+    return f"upload {today or dt.date.today():%Y-%m-%d}"
+
+
 def load_uploads(
     files: Mapping[str, bytes],
     mapping: Mapping[str, str] | None = None,
@@ -136,6 +158,6 @@ def load_uploads(
         raise TypeError("files must map file names to bytes")
     sources = sources_from_uploads(files)
     if name is None:
-        name = _DATA_SUFFIX.sub("", sources[0].name) if len(sources) == 1 else "upload"
+        name = default_upload_name([s.name for s in sources if is_data_file(s)] or [s.name for s in sources])
     return _load(sources, name=name or "upload", generic="upload", mapping=explicit, encoding=encoding,
                  delimiter=delimiter, max_file_mb=max_file_mb)  # fmt: skip

@@ -3,7 +3,10 @@
 Layouts, tried in this order:
 - movielens-100k: `u.data` (tab-separated user, item, rating, timestamp; no header), optional
   `u.item` (pipe-separated, latin-1; 19 genre flags become `category`) and `u.user`.
-- folder / upload: `events.*` plus optional `items.*` and `users.*` (any supported format).
+- folder / upload: `events.*` plus optional `items.*` and `users.*` (any supported format); with
+  several data files, a file whose name is none of these is recognised by its columns (see
+  `table_by_columns`). A file that fits no table, or a second file for a table, is refused in an
+  upload (the analyst chose every file) and reported as not read in a folder.
 - movielens: `ratings.*` plus optional `movies.*` (title, genres -> category) and `tags.*` (each
   movie's distinct tags, joined by '|', become the item column `tags`).
 - one data file alone, by content: Amazon review JSON Lines (reviewerID, asin, ...) ->
@@ -20,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from uvp_core.data.contract import LABEL_ROLES, Severity, ValidationIssue
+from uvp_core.data.contract import LABEL_ROLES, REQUIRED_ROLES, TABLES, Severity, ValidationIssue
 from uvp_core.data.mapping import (
     TableColumns,
     detect_roles,
@@ -38,6 +41,12 @@ TABLE_STEMS: dict[str, tuple[str, ...]] = {
     "events": ("events", "event"),
     "items": ("items", "item"),
     "users": ("users", "user"),
+}
+_TABLE_NAMED = frozenset(stem for stems in TABLE_STEMS.values() for stem in stems)
+_FITS = {
+    "events": "user ID, item ID and timestamp columns",
+    "items": "an item ID column and no user ID",
+    "users": "a user ID column and no item ID",
 }
 ML100K_GENRES: tuple[str, ...] = (
     "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama",
@@ -93,12 +102,14 @@ class _Context:
     """Shared reading options for one load."""
 
     def __init__(
-        self, *, max_bytes: int, encoding: str | None, delimiter: str | None, explicit: Mapping[str, str]
-    ):
+        self, *, max_bytes: int, encoding: str | None, delimiter: str | None, explicit: Mapping[str, str],
+        strict: bool = False,
+    ):  # fmt: skip
         self.max_bytes = max_bytes
         self.encoding = encoding
         self.delimiter = delimiter
         self.explicit = explicit
+        self.strict = strict  # an upload: every data file was chosen, so one left unread is an error
 
     def read(self, source: Source, **options: object) -> ReadOutcome:
         options.setdefault("encoding", self.encoding)
@@ -137,38 +148,137 @@ def _add_table(bundle: Bundle, table: str, outcome: ReadOutcome) -> RawTable | N
     return outcome.table
 
 
+_RENAME = "leave the file out of the upload, or name it events.*, items.* or users.* for the table it is"
+
+
+def _unused(strict: bool, file: str, rule: str, message: str, fix: str = _RENAME) -> ValidationIssue:
+    """A data file left out: an error in an upload (the analyst chose it: `fix` says what to do), else a warning."""
+    if strict:
+        return _error(file, rule, f"{message} Nothing was stored: {fix}.")
+    return _warning(file, rule, f"{message} It was left out of the dataset.")
+
+
 def _ignored(
-    bundle: Bundle, sources: Sequence[Source], used: set[str], quiet: frozenset[str] = frozenset()
+    bundle: Bundle, sources: Sequence[Source], used: set[str], strict: bool, known: str, quiet: frozenset[str] = frozenset()
 ) -> None:
     for source in sources:
         if source.name in used or not is_data_file(source):
             continue
-        if source.stem in quiet or source.base_name.endswith(".json"):  # plain .json: often metadata
+        if source.stem in quiet or _metadata(source):
             log.info("%s: not used by the %s layout", source.name, bundle.layout)
             continue
-        bundle.issues.append(
-            _warning(
-                source.name,
-                "ignored_file",
-                f"The file is not part of the {bundle.layout} layout and was not read.",
-            )
-        )
+        bundle.issues.append(_unused(strict, source.name, "ignored_file", f"The file is none of the {known}."))
 
 
 # --- folder of events / items / users ----------------------------------------------------------
 
 
+def table_by_columns(raw: RawTable, explicit: Mapping[str, str]) -> str | None:
+    """The table a file's columns (found by synonyms or the explicit mapping) fit: events (user ID, item ID and
+    timestamp), items (an item ID, no user ID) or users (a user ID, no item ID); None when none fits."""
+    columns = list(map(str, raw.frame.columns))
+    per_table, _ = split_explicit(explicit, {t: TableColumns(raw.file, tuple(columns)) for t in TABLES})
+    roles = {t: resolve_table(t, columns, per_table.get(t, {})) for t in TABLES}
+    if all(role in roles["events"] for role in REQUIRED_ROLES["events"]):
+        return "events"
+    has_item, has_user = "item_id" in roles["items"], "user_id" in roles["users"]
+    if has_item != has_user:
+        return "items" if has_item else "users"
+    return None
+
+
+def _found_roles(raw: RawTable, explicit: Mapping[str, str]) -> str:
+    """'user ID 'who', item ID 'what', no timestamp': the events roles found in a file, for a message."""
+    columns = list(map(str, raw.frame.columns))
+    per_table, _ = split_explicit(explicit, {"events": TableColumns(raw.file, tuple(columns))})
+    roles = resolve_table("events", columns, per_table.get("events", {}))
+    words = {"user_id": "user ID", "item_id": "item ID", "timestamp": "timestamp"}
+    return ", ".join(
+        f"{words[r]} {roles[r]!r}" if r in roles else f"no {words[r]}" for r in REQUIRED_ROLES["events"]
+    )
+
+
+def _metadata(source: Source) -> bool:
+    """A plain .json file (not JSON Lines, not gzip): often metadata, so one that is no table is not an error."""
+    return source.base_name.endswith(".json")
+
+
+def _unrecognised(raw: RawTable, source: Source, ctx: _Context) -> ValidationIssue:
+    if _metadata(source):
+        return _warning(source.name, "unrecognised_file", "The columns fit no events, items or users table, so the "
+                        "JSON file is taken as metadata and not read.")  # fmt: skip
+    shown = ", ".join(map(str, raw.frame.columns[:12])) + (", …" if len(raw.frame.columns) > 12 else "")
+    message = (
+        f"The file name does not say which table this is (events, items or users), and its columns ({shown}; "
+        f"found {_found_roles(raw, ctx.explicit)}) fit none: an events file has "
+        f"{_FITS['events']}, an items file {_FITS['items']}, a users file {_FITS['users']}. Map a column "
+        f"(e.g. timestamp=COLUMN) if one was not recognised."
+    )
+    return _unused(ctx.strict, source.name, "unrecognised_file", message)
+
+
+def _by_columns(
+    sources: Sequence[Source], ctx: _Context, issues: list[ValidationIssue]
+) -> dict[str, list[tuple[Source, ReadOutcome]]]:
+    """Data files not named for a table, read and grouped by the table their columns fit (problems into `issues`)."""
+    found: dict[str, list[tuple[Source, ReadOutcome]]] = {}
+    for source in sources:
+        outcome = ctx.read(source)
+        table = None if outcome.table is None else table_by_columns(outcome.table, ctx.explicit)
+        if table is not None:
+            found.setdefault(table, []).append((source, outcome))
+        elif _metadata(source) and not ctx.strict:
+            log.info("%s: no table; taken as metadata", source.name)
+        elif outcome.table is not None:
+            issues.append(_unrecognised(outcome.table, source, ctx))
+        elif ctx.strict:
+            issues.extend(outcome.issues)  # the read error names the file and what is wrong
+        else:
+            reason = next((i.message for i in outcome.issues if i.severity == "error"), "")
+            issues.append(_unused(False, source.name, "unrecognised_file",
+                                  f"The file could not be read as a table ({reason})"))  # fmt: skip
+    return found
+
+
 def import_folder(sources: Sequence[Source], ctx: _Context, layout: str, name: str) -> Bundle:
-    """events.* (+ items.*, users.*) in any supported format."""
+    """events.*, items.*, users.* by name (any supported format); other data files by their columns."""
     bundle = Bundle(layout=layout, name=name)
-    stems = _by_stem([s for s in sources if is_data_file(s)])
-    used: set[str] = set()
+    data = [s for s in sources if is_data_file(s)]
+    stems = _by_stem(data)
+    chosen: dict[str, tuple[Source, ReadOutcome | None]] = {}
     for table, names in TABLE_STEMS.items():
         source = _pick(stems, names, table, bundle.issues)
         if source is not None:
-            used.add(source.name)
-            _add_table(bundle, table, ctx.read(source))
-    _ignored(bundle, sources, used)
+            chosen[table] = (source, None)
+    others = [s for s in data if s.stem not in _TABLE_NAMED]
+    for table, found in _by_columns(others, ctx, bundle.issues).items():
+        if table in chosen:
+            named = chosen[table][0].name
+            for source, _ in found:
+                bundle.issues.append(_unused(ctx.strict, source.name, "ambiguous_file",
+                                             f"The columns ({_FITS[table]}) make this another {table} table, but "
+                                             f"{named} is the {table} table by its name, and a dataset has one.",
+                                             f"leave it or {named} out of the upload"))  # fmt: skip
+        elif len(found) > 1:
+            files = ", ".join(s.name for s, _ in found)
+            bundle.issues.append(_error(found[0][0].name, "ambiguous_file",
+                                        f"{files} all look like the {table} table ({_FITS[table]}); a dataset has "
+                                        f"one. Name the one to use {table}.* (e.g. {table}.csv) and leave the "
+                                        "others out."))  # fmt: skip
+            bundle.unreadable.add(table)
+        else:
+            chosen[table] = found[0]
+            log.info("%s: read as the %s table (by its columns)", found[0][0].name, table)
+    for table in TABLES:
+        if table in chosen:
+            source, outcome = chosen[table]
+            _add_table(bundle, table, outcome or ctx.read(source))
+    if "events" not in chosen and "events" not in bundle.unreadable:
+        bundle.issues.append(_error(name, "no_events_file",
+                                    "There is no events table: name the events file events.* (events.csv, "
+                                    f"events.parquet, …), or give it {_FITS['events']} (map them with "
+                                    "user_id=COLUMN, item_id=COLUMN, timestamp=COLUMN if their names differ)."))  # fmt: skip
+        bundle.unreadable.add("events")
     return bundle
 
 
@@ -294,7 +404,7 @@ def import_movielens(sources: Sequence[Source], ctx: _Context, name: str) -> Bun
             bundle.issues.extend(outcome.issues)
             if outcome.table is not None:
                 bundle.tables["items"] = TablePlan(_attach_tags(items, outcome.table, ctx, bundle.issues))
-    _ignored(bundle, sources, used, quiet=_MOVIELENS_KNOWN)
+    _ignored(bundle, sources, used, ctx.strict, "MovieLens files (ratings.*, movies.*, tags.*, links.*)", quiet=_MOVIELENS_KNOWN)
     return bundle
 
 
@@ -508,16 +618,18 @@ def import_single(source: Source, ctx: _Context, generic_layout: str, name: str)
 
 
 def detect_layout(sources: Sequence[Source]) -> str:
-    """The layout by file names: movielens-100k, folder, movielens, or single (decided by content)."""
+    """The layout: movielens-100k (u.data), folder (a file named for a table, or several data files: tables by name
+    or columns), movielens (ratings.*), or single (one data file, decided by content)."""
     names = {s.base_name for s in sources}
-    stems = {s.stem for s in sources if is_data_file(s)}
+    data = [s for s in sources if is_data_file(s)]
+    stems = {s.stem for s in data}
     if "u.data" in names:
         return "movielens-100k"
-    if stems & set(TABLE_STEMS["events"]):
+    if stems & _TABLE_NAMED:
         return "folder"
     if "ratings" in stems:
         return "movielens"
-    return "single"
+    return "folder" if len(data) > 1 else "single"
 
 
 def import_sources(
@@ -529,9 +641,11 @@ def import_sources(
     encoding: str | None,
     delimiter: str | None,
     max_bytes: int,
+    strict: bool = False,
 ) -> Bundle:
-    """Detect the layout of the given files and read them into a Bundle for validation."""
-    ctx = _Context(max_bytes=max_bytes, encoding=encoding, delimiter=delimiter, explicit=explicit)
+    """Detect the layout of the given files and read them into a Bundle for validation (`strict`: an upload, where a
+    data file left unread is an error)."""
+    ctx = _Context(max_bytes=max_bytes, encoding=encoding, delimiter=delimiter, explicit=explicit, strict=strict)
     layout = detect_layout(sources)
     log.info("%s: layout %s from %d file(s)", name, layout, len(sources))
     if layout == "movielens-100k":
@@ -541,38 +655,17 @@ def import_sources(
     if layout == "movielens":
         return import_movielens(sources, ctx, name)
     candidates = [s for s in sources if is_data_file(s)] if len(sources) > 1 else list(sources)
-    if len(candidates) == 1:
+    if candidates:  # one data file (several make the folder layout)
         return import_single(candidates[0], ctx, generic_layout, name)
     bundle = Bundle(layout=generic_layout, name=name)
-    stems = {s.stem for s in candidates}
-    if not candidates:
-        listing = ", ".join(s.name for s in sources) or "none"
-        bundle.issues.append(
-            _error(
-                name,
-                "no_events_file",
-                f"No data file was found (files: {listing}); expected events.csv (or .csv.gz, .parquet, "
-                ".jsonl) and optional items/users files.",
-            )
+    listing = ", ".join(s.name for s in sources) or "none"
+    bundle.issues.append(
+        _error(
+            name,
+            "no_events_file",
+            f"No data file was found (files: {listing}); expected events.csv (or .csv.gz, .parquet, "
+            ".jsonl) and optional items/users files.",
         )
-    elif stems & set(TABLE_STEMS["items"] + TABLE_STEMS["users"]):
-        bundle.issues.append(
-            _error(
-                name,
-                "no_events_file",
-                "There are items/users files but no events file (events.csv, events.parquet, …).",
-            )
-        )
-    else:
-        bundle.issues.append(
-            _error(
-                name,
-                "unknown_layout",
-                "Several data files but no known layout ("
-                + ", ".join(s.name for s in candidates)
-                + "); name them "
-                "events.*, items.* and users.*, or load one file.",
-            )
-        )
+    )
     bundle.unreadable.add("events")
     return bundle

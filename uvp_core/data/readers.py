@@ -38,6 +38,12 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_FILE_MB = 1024.0
 MAX_FILE_ENV = "UVP_MAX_FILE_MB"
 DELIMITERS: tuple[str, ...] = (",", ";", "\t", "|")
+# Encodings offered by name (the Data page's Encoding choice), spelt as the non-UTF-8 messages name them
+# (Python's codec names: iso8859-1 is latin-1); any other name Python's codecs know is accepted too.
+ENCODINGS: tuple[str, ...] = (
+    "cp1252", "iso8859-1", "iso8859-15", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "cp1250", "cp1251",
+    "mac-roman", "shift_jis", "euc_jp", "gb18030", "big5", "euc_kr",
+)  # fmt: skip
 
 GZIP_MAGIC = b"\x1f\x8b"
 PARQUET_MAGIC = b"PAR1"
@@ -323,6 +329,14 @@ def _line_at(data: bytes, offset: int) -> tuple[int, bytes]:
     return line_no, data[begin : end if end >= 0 else len(data)]
 
 
+def _how_to_read(codec: str) -> str:
+    """Where to choose an encoding: the Data page, the command line, Python."""
+    return (
+        f"choose {codec} under Encoding on the Data page, --encoding {codec} on the command line, "
+        f"encoding='{codec}' in Python."
+    )
+
+
 def to_utf8(data: bytes, file: str, encoding: str | None, has_header: bool = True) -> bytes:
     """Check (or transcode from an explicit `encoding`) text bytes to UTF-8 without BOM; raises _Stop."""
     if encoding is not None:
@@ -355,8 +369,8 @@ def to_utf8(data: bytes, file: str, encoding: str | None, has_header: bool = Tru
             _error(
                 file,
                 "non_utf8_encoding",
-                f"The file is encoded as {wide}, not UTF-8; re-save it as UTF-8 (or read it as it is: "
-                f"--encoding {wide.lower()} on the command line, encoding='{wide.lower()}' in Python).",
+                f"The file is encoded as {wide}, not UTF-8; re-save it as UTF-8, or read it as it is: "
+                + _how_to_read(wide.lower()),
             )
         )
     if sample.startswith(b"\xef\xbb\xbf"):
@@ -389,7 +403,7 @@ def to_utf8(data: bytes, file: str, encoding: str | None, has_header: bool = Tru
             file,
             "non_utf8_encoding",
             f"The file is not UTF-8 (byte 0x{data[bad]:02x} on line {line_no}); it looks like {guess}. "
-            f"Re-save it as UTF-8, or read it as {guess}: --encoding {guess} on the command line, encoding='{guess}' in Python.",
+            f"Re-save it as UTF-8, or read it as {guess}: " + _how_to_read(guess),
             rows=(row,) if row > 0 else (),
             n_rows=1 if row > 0 else 0,
             example=_clip(line.decode(guess, errors="replace")),

@@ -8,7 +8,8 @@ Conversions (all vectorised):
   (decided per column by the median magnitude: above 1e11 milliseconds, 1e14 microseconds, 1e17
   nanoseconds) or ISO 8601 text (no offset means UTC). It must lie between 1990-01-01 and one day from now.
 - `rating`, `revenue`, `quantity` and items `price` become float64; text that is not a number, and
-  NaN/inf, are errors. `label` must be 0/1 (or true/false) in every row and becomes int8.
+  NaN/inf, are errors. `price` and `revenue` must be 0 or more (the contract has no refunds).
+  `label` must be 0/1 (or true/false) in every row and becomes int8.
   `event_type` is stripped and lower-cased.
 - Label coverage: every event needs at least one label value. `rating` and `event_type` may be empty
   in a row where another label column has a value; `label` is stored as int8 and so must be filled.
@@ -53,6 +54,8 @@ _TRUE_TEXT = frozenset({"true", "t", "yes"})
 _FALSE_TEXT = frozenset({"false", "f", "no"})
 _TEXT_ROLES = frozenset({"review_text", "title", "description", "category"})
 _NUMBER_ROLES = frozenset({"revenue", "quantity", "price"})
+_NON_NEGATIVE_ROLES = frozenset({"revenue", "price"})  # no refunds or credits in the contract
+MAX_UNUSED_COLUMNS = 50  # more columns than this beyond the roles: a warning (kept, but likely a wide export)
 _WHOLE_WITH_ZEROS = r"^([+-]?\d+)\.0+$"  # "17850.0": a whole-number ID written as a float
 MAX_CELL_CHARS = 1_000_000  # longest text cell accepted (about 1 MB); env UVP_MAX_CELL_CHARS overrides
 MAX_CELL_ENV = "UVP_MAX_CELL_CHARS"
@@ -350,6 +353,18 @@ def _extras(
             )
             name = new
         out[name] = raw.frame[column]
+    if len(out) > MAX_UNUSED_COLUMNS:
+        issues.append(
+            ValidationIssue(
+                severity="warning",
+                file=raw.file,
+                column=None,
+                rule="many_unused_columns",
+                message=f"{len(out):,} columns are not used by any role (more than {MAX_UNUSED_COLUMNS}); they are "
+                "kept as extra attributes, which makes the stored dataset larger and slower to use. Drop the ones "
+                "you do not need, or check the delimiter.",
+            )
+        )
     return out
 
 
@@ -380,6 +395,19 @@ def _numbers_issues(
             f"{{n}} row(s) have a {role} that is NaN or infinite; it must be a finite number.",
         )
     )
+    if role in _NON_NEGATIVE_ROLES:
+        with np.errstate(invalid="ignore"):
+            negative = numbers.values < 0
+        issues.add(
+            _rows_issue(
+                "negative_value",
+                raw,
+                column,
+                negative,
+                values,
+                f"{{n}} row(s) have a {role} below 0; {role} must be 0 or more.",
+            )
+        )
 
 
 def _binary_labels(raw: RawTable, column: str, issues: _Issues) -> pd.Series:
