@@ -28,6 +28,9 @@ def download(table, name: str, key: str) -> None:
     st.download_button(f"Download CSV ({name})", export.to_csv_bytes(table), file_name=name, mime="text/csv", key=key)
 
 
+SEGMENT_COLUMN, SEGMENT_PARAM = "uvp.seg_column", "segment"  # the "Segment by" widget and its name in the URL
+
+
 # --- overall -----------------------------------------------------------------------------------------
 st.header("Overall")
 overall = app_state.memo(choice, "overall", (), lambda: report.overall_table(frame, task, boot))
@@ -43,8 +46,12 @@ if task == "binary":
 # --- one segment -------------------------------------------------------------------------------------
 st.header("By segment")
 columns = segments.segment_columns(frame)
+if st.query_params.get(SEGMENT_PARAM) in columns and SEGMENT_COLUMN not in st.session_state:  # a reload keeps the choice
+    st.session_state[SEGMENT_COLUMN] = st.query_params[SEGMENT_PARAM]
 left, right = st.columns(2)
-column = left.selectbox("Segment by", columns, format_func=lambda c: segments.DERIVED_SEGMENTS.get(c, c), key="uvp.seg_column")
+column = left.selectbox("Segment by", columns, format_func=segments.segment_name, key=SEGMENT_COLUMN)
+if st.query_params.get(SEGMENT_PARAM) != column:
+    st.query_params[SEGMENT_PARAM] = column
 metric = right.selectbox("Metric", metric_choices, key="uvp.seg_metric")
 kind = segments.segment_kind(frame[column])
 bins: int | tuple[float, ...] = 4
@@ -95,10 +102,10 @@ st.header("Weakest segments")
 specs = report.default_specs(frame, min_rows)
 weakest = app_state.memo(choice, "weakest", (min_rows,), lambda: segments.weakest_segments(frame, specs, task, boot, min_rows=min_rows))
 st.text(f"Largest {weakest['metric'].iloc[0] if len(weakest) else error_metric} relative to overall, among segments with at least {min_rows} rows; "
-        "clearly_worse (solid bars): the whole 95% interval is worse than overall; pale bars may be noise.")  # fmt: skip
+        "clearly worse (solid bars): the whole 95% interval is worse than overall; pale bars may be noise.")  # fmt: skip
 if len(weakest):
     st.plotly_chart(figures.weakest_segments(weakest), key="weakest")
-st.dataframe(weakest, hide_index=True)
+st.dataframe(segments.weakest_display(weakest), hide_index=True)
 download(weakest, "weakest_segments.csv", "dl-weakest")
 
 # --- cohorts ------------------------------------------------------------------------------------------------

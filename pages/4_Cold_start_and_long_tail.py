@@ -42,6 +42,9 @@ left.plotly_chart(figures.cold_start_curve(users, metric, bucket="history_bucket
                                            x_title="the user's events before the prediction"), key="cold-users")  # fmt: skip
 right.plotly_chart(figures.cold_start_curve(items, metric, bucket="item_count_bucket", title="Items: by training count",
                                             x_title="the item's events before the cutoff"), key="cold-items")  # fmt: skip
+for side, table, bucket in ((left, users, "history_bucket"), (right, items, "item_count_bucket")):
+    if note := cold_start.undefined_auc_note(table, metric, bucket):
+        side.caption(app_state.plain_markdown(note))
 st.caption("Hollow markers: buckets with fewer than 30 rows, too few to trust (the count is under each bucket).")
 with st.expander("Tables", expanded=False):
     st.dataframe(users, hide_index=True)
@@ -77,6 +80,8 @@ st.dataframe(sizes, hide_index=True)
 buckets = app_state.memo(choice, "tail-buckets", (cuts,), lambda: long_tail.bucket_metrics(bucketed, task, boot))
 st.plotly_chart(figures.metric_by_segment(buckets, metric, segment="popularity_bucket", title="Accuracy per popularity bucket",
                                           x_title="popularity bucket of the evaluated item"), key="bucket-metrics")  # fmt: skip
+if note := cold_start.undefined_auc_note(buckets, metric, "popularity_bucket"):
+    st.caption(app_state.plain_markdown(note))
 st.dataframe(buckets, hide_index=True)
 download(buckets, "long_tail_buckets.csv", "dl-buckets")
 with st.expander("Most popular items"):

@@ -31,15 +31,20 @@ model, dataset, users = context.model, context.dataset, context.users
 
 # --- pick a user -------------------------------------------------------------------------------------
 st.header("User")
-query = st.text_input("Search users by id or attribute", key="uvp.explain_query")
+query = st.text_input("Search users by id or attribute", key="uvp.explain_query",
+                      help="Words separated by spaces must all match (premium North): each one part of a user id, or a "
+                           "whole attribute value or word (male does not match female).")  # fmt: skip
 found = whatif.search_users(users, query, keep=st.session_state.get(app_state.EXPLAIN_USER))  # a linked user stays listed
 if found.empty:
-    st.info("No user matches this search.")
+    st.info("No user matches every word of this search: each word must be part of a user id, or a whole attribute "
+            "value or word.")  # fmt: skip
     st.stop()
 user_ids = found["user_id"].tolist()
 if st.session_state.get(app_state.EXPLAIN_USER) not in user_ids:
     st.session_state[app_state.EXPLAIN_USER] = user_ids[0]
 user_id = st.selectbox("User", user_ids, key=app_state.EXPLAIN_USER)
+if cold := whatif.cold_user_note(users, user_id):
+    st.info(app_state.plain_markdown(cold))
 left, right = st.columns([1, 2])
 left.subheader("Profile")
 left.dataframe(users.loc[users["user_id"] == user_id].T.rename(columns=lambda _: "value").astype(str))

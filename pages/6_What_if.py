@@ -33,6 +33,8 @@ if st.session_state.get(app_state.EXPLAIN_USER) not in user_ids:
     st.session_state[app_state.EXPLAIN_USER] = user_ids[0]
 left, right = st.columns(2)
 user_id = left.selectbox("User", user_ids, key=app_state.EXPLAIN_USER)
+if cold := whatif.cold_user_note(users, user_id):
+    left.caption(app_state.plain_markdown(cold))
 choices = whatif.catalogue(dataset, first=app_state.top_items(root, model_id, dataset_id, user_id, 10)["item_id"].astype(str).tolist())
 item_label = app_state.item_label(root, dataset_id)
 app_state.whatif_restored_item(dataset_id, user_id, choices)  # a reloaded link reopens its item; else the one explained

@@ -8,16 +8,24 @@ Intervals are drawn as error bars; counts are in the hover.
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
+from uvp_core.diagnostics.segments import segment_name
 from uvp_core.figures import LAYOUT
 from uvp_core.plot_text import literal_text
 
 MODEL_COLOURS = {"value model": "#1f77b4", "bias baseline": "#ff7f0e"}
 BUCKET_COLOURS = {"head": "#d62728", "torso": "#9467bd", "tail": "#2ca02c"}
+
+
+def _wrap(title: str, width: int = 36) -> str:
+    """A long axis title on several lines (plotly's <br>), so a vertical one fits the figure's height."""
+    return "<br>".join(textwrap.wrap(title, width)) or title
 
 
 def _hover_columns(*columns) -> np.ndarray:
@@ -113,8 +121,8 @@ def two_way_heatmap(table: pd.DataFrame, value_name: str, *, x_title: str = "col
         hovertemplate="%{y} × %{x}<br>%{z:.4g}<br>n = %{customdata:,}<extra></extra>",
     ))  # fmt: skip
     fig.update_layout(**{**LAYOUT, "height": 420}, title="Two-way view")
-    fig.update_xaxes(type="category", title=x_title)
-    fig.update_yaxes(type="category", title=y_title)
+    fig.update_xaxes(type="category", title=x_title, automargin=True)
+    fig.update_yaxes(type="category", title=_wrap(y_title), automargin=True)  # room for long segment names and the title
     return fig
 
 
@@ -138,7 +146,7 @@ def prediction_distribution(table: pd.DataFrame, kind: str = "box") -> go.Figure
 def weakest_segments(table: pd.DataFrame) -> go.Figure:
     """Horizontal bars of the weakest segments' error relative to overall (1 = as good as overall); segments whose
     whole interval is worse than overall (`clearly_worse`) solid, the others (maybe noise) pale."""
-    labels = (table["column"].astype(str) + " = " + table["segment"].astype(str)).to_numpy()
+    labels = (table["column"].astype(str).map(segment_name) + " = " + table["segment"].astype(str)).to_numpy()  # as the pickers name them
     clear = table["clearly_worse"].fillna(False).to_numpy(dtype=bool) if "clearly_worse" in table.columns else np.ones(len(table), bool)
     fig = go.Figure(go.Bar(
         y=labels, x=table["relative"], orientation="h",
@@ -155,7 +163,7 @@ def weakest_segments(table: pd.DataFrame) -> go.Figure:
         fig.update_xaxes(range=[max(0.0, low - pad), high + pad])
     fig.update_layout(**{**LAYOUT, "height": max(320, 24 * len(table) + 80)}, title="Weakest segments (error relative to overall)",
                       xaxis_title="relative error (1 = overall)")  # fmt: skip
-    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_yaxes(autorange="reversed", type="category", automargin=True)
     return fig
 
 

@@ -50,3 +50,19 @@ def test_weakest_segments_chart_marks_the_clearly_worse_ones() -> None:
                           "relative": [1.1, 1.3], "clearly_worse": [True, False]})  # fmt: skip
     bar = figures.weakest_segments(table).data[0]
     assert list(bar.marker.color) == ["#d62728", "#f4b6b6"] and bar.customdata[1][2] == "interval includes overall"
+
+
+def test_weakest_segments_chart_names_segments_as_the_pickers_do() -> None:
+    table = pd.DataFrame({"column": ["popularity_bucket", "user.region"], "segment": ["torso", "North"], "n": [400, 40],
+                          "value": [1.0, 1.2], "relative": [1.1, 1.3], "clearly_worse": [True, False]})  # fmt: skip
+    fig = figures.weakest_segments(table)
+    assert list(fig.data[0].y) == ["item popularity bucket (head / torso / tail) = torso", "user.region = North"]
+    assert fig.layout.yaxis.automargin is True  # long names get the room they need
+
+
+def test_two_way_heatmap_leaves_room_for_its_y_axis_title() -> None:
+    """A walk-through found the y-axis title clipped (a 10 px left margin, and a title longer than the plot is high)."""
+    table = pd.DataFrame({"row_segment": ["0", "11–20"], "column_segment": ["North", "South"], "value": [0.9, 1.1], "n": [40, 50]})
+    fig = figures.two_way_heatmap(table, "rmse", x_title="user.region", y_title="history length (user events before the prediction time)")
+    assert fig.layout.yaxis.automargin is True and fig.layout.xaxis.automargin is True
+    assert fig.layout.yaxis.title.text == "history length (user events before<br>the prediction time)"

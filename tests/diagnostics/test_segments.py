@@ -133,6 +133,16 @@ def test_clearly_worse_needs_the_whole_interval_on_the_worse_side() -> None:
     assert bool(S.rank_weakest(auc, 0.7, "auc", min_rows=30)["clearly_worse"].iloc[0])  # higher is better: high < overall
 
 
+def test_weakest_segments_are_shown_with_the_pickers_names() -> None:
+    """A walk-through found the weakest view saying "history_bucket = 11–20" and "clearly_worse" where the picker says words."""
+    tables = {"history_bucket": pd.DataFrame({"segment": ["11–20"], "n": [40], "rmse": [1.2]}),
+              "user.region": pd.DataFrame({"segment": ["North"], "n": [40], "rmse": [1.1]})}  # fmt: skip
+    shown = S.weakest_display(S.rank_weakest(tables, 1.0, "rmse", min_rows=30))
+    assert list(shown["segment by"]) == ["history length (user events before the prediction time)", "user.region"]
+    assert {"clearly worse", "relative to overall"} <= set(shown.columns) and not {"column", "clearly_worse"} & set(shown.columns)
+    assert S.segment_name("popularity_bucket") == S.DERIVED_SEGMENTS["popularity_bucket"] and S.segment_name("item.kind") == "item.kind"
+
+
 def test_evaluation_frame_joins_attributes_and_flags_new_users_and_items() -> None:
     from uvp_core.data.contract import Dataset
     from uvp_core.diagnostics.evaluation_set import EvaluationSet

@@ -39,7 +39,10 @@ def test_waterfall_top_and_rest_add_up(rating_model, rating_dataset):
     same = replace(inputs, history=[replace(e, timestamp=moment) for e in inputs.history], time=moment + pd.Timedelta(days=1))
     lo, hi = (pd.Timestamp(x) for x in figures.history_timeline(explain_inputs(rating_model, same, Background()), same).layout.xaxis.range)
     assert hi - lo == pd.Timedelta(days=2) and lo < moment < hi  # not an axis of milliseconds
-    assert len(figures.item_fields(exp).data[0].y) == 4
+    fields = figures.item_fields(exp).data[0].y
+    assert len(fields) == 4
+    # named as the waterfall names them ("item launch date", not the raw column "launch_date")
+    assert list(fields) == [f.name.split(" = ")[0] for f in exp.features if f.kind == "item_field"] and "item price" in fields
     other = explain_pair(rating_model, rating_dataset, "u001", "i006", config=ExplainConfig(permutations=2))
     comparison = compare_explanations(exp, other)
     assert sum(len(t.y) for t in figures.compare_items(comparison, top=3).data) == 4  # 3 shown + the rest summed

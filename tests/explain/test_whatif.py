@@ -63,6 +63,36 @@ def test_user_search_and_cohorts(rating_dataset):
     assert whatif.parse_value("12.5", 3.0) == 12.5 and whatif.parse_value("x", "y") == "x"
 
 
+def test_user_search_needs_every_term_and_matches_whole_attribute_values() -> None:
+    """A walk-through found "premium North" matching nothing (one substring) and "male" also listing female users."""
+    table = pd.DataFrame({"user_id": ["U00001", "U00002", "U00003", "U00104"], "events": [3, 9, 0, 4],
+                          "gender": ["male", "female", "male", None], "region": ["North", "North", "South East", "North"],
+                          "tier": ["premium", "premium", "basic", "premium"]})  # fmt: skip
+    assert whatif.search_users(table, "premium North")["user_id"].tolist() == ["U00001", "U00002", "U00104"]
+    assert whatif.search_users(table, "  north   PREMIUM male ")["user_id"].tolist() == ["U00001"]
+    assert whatif.search_users(table, "male")["user_id"].tolist() == ["U00001", "U00003"]  # not the female user
+    assert whatif.search_users(table, "east")["user_id"].tolist() == ["U00003"]  # a whole word of a value
+    assert whatif.search_users(table, "nort").empty and whatif.search_users(table, "none").empty  # no part-words, no "None"
+    assert whatif.search_users(table, "u0000")["user_id"].tolist() == ["U00001", "U00002", "U00003"]  # ids by substring
+    assert whatif.search_users(table, "u001 north")["user_id"].tolist() == ["U00104"]
+
+
+def test_users_without_events_are_listed_as_cold_users(rating_dataset) -> None:
+    """A walk-through found a user of the users table without events unsearchable ("No user matches this search")."""
+    from dataclasses import replace
+
+    cold = pd.DataFrame({"user_id": pd.array(["u900"], dtype="str"), "age_band": ["25-34"], "region": ["North"]})
+    dataset = replace(rating_dataset, users=pd.concat([rating_dataset.users, cold], ignore_index=True))
+    table = whatif.user_table(dataset)
+    row = table.loc[table["user_id"] == "u900"].iloc[0]
+    assert row["events"] == 0 and row["segment"] == "new" and row["region"] == "North"
+    assert len(table) == rating_dataset.users["user_id"].nunique() + 1
+    assert whatif.search_users(table, "u900")["user_id"].tolist() == ["u900"]
+    assert whatif.cold_user_note(table, "u900").startswith("u900 has no events in this dataset")
+    assert whatif.cold_user_note(table, "u001") is None
+    assert "u900" in whatif.cohort_users(table, whatif.SEGMENTS[1], max_users=1000)  # at most 5 events: none counts
+
+
 def test_edits_refuse_blank_values_and_text_for_numbers(rating_dataset):
     """A review found a price of "abc" accepted (the model then read "item price = abc") and a cohort set to a blank tier."""
     with pytest.raises(ValueError, match="item price must be a number: 'abc'"):

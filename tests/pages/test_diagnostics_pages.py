@@ -190,3 +190,53 @@ def test_segments_page_opens_a_date_column_on_its_default_period(workspace, rati
     at.selectbox(key="uvp.seg_period.user.signup_date").set_value("Y").run()
     table = next(f for f in frames(at) if "segment" in f.columns and "trusted" in f.columns)
     assert set(table["segment"].astype(str)) <= {str(y) for y in range(2019, 2024)}
+
+
+def test_segments_page_keeps_segment_by_in_the_url_and_names_the_weakest_segments_in_words(workspace) -> None:
+    """A walk-through found a reload resetting "Segment by" (the Explain page keeps its choices in the URL), and the
+    weakest-segments view naming segments by their internal names ("history_bucket", "clearly_worse")."""
+    ws, dataset_id, ids = workspace
+    at = open_page("pages/3_Segments.py", dataset_id, ids[0])
+    assert not at.exception, at.exception
+    at.selectbox(key="uvp.seg_column").set_value("user.region").run()
+    assert at.query_params.get("segment") == "user.region"  # written into the link
+    weakest = next(f for f in frames(at) if "segment by" in f.columns)
+    assert "clearly worse" in weakest.columns and "clearly_worse" not in weakest.columns
+    from uvp_core.diagnostics.segments import DERIVED_SEGMENTS
+
+    assert not set(weakest["segment by"]) & set(DERIVED_SEGMENTS) and set(weakest["segment by"]) & set(DERIVED_SEGMENTS.values())
+    reloaded = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)  # a fresh session on the same link: a reload
+    reloaded.query_params.update({"dataset": dataset_id, "model": ids[0], "segment": "user.region"})
+    reloaded.run()
+    reloaded.switch_page("pages/3_Segments.py").run()
+    assert not reloaded.exception, reloaded.exception
+    assert reloaded.selectbox(key="uvp.seg_column").value == "user.region"
+    table = next(f for f in frames(reloaded) if "segment" in f.columns and "trusted" in f.columns)
+    assert set(table["segment"]) <= {"North", "South", "other"}
+    stale = AppTest.from_file(str(REPO / "pages/3_Segments.py"), default_timeout=120)
+    stale.session_state[app_state.ACTIVE_DATASET] = dataset_id
+    stale.session_state[app_state.ACTIVE_MODEL] = ids[0]
+    stale.query_params.update({"segment": "user.no_such_column"})  # not a column of this evaluation: the default
+    stale.run()
+    assert not stale.exception and stale.selectbox(key="uvp.seg_column").value == "history_bucket"
+
+
+def test_cold_start_page_names_buckets_whose_auc_is_undefined(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, binary_dataset,
+                                                              purchase_model) -> None:  # fmt: skip
+    """A walk-through found purchase-model buckets with one outcome only drawn without a marker and without a word."""
+    from uvp_core.diagnostics import cold_start
+
+    monkeypatch.setenv("UVP_WORKSPACE", str(tmp_path / "ws"))
+    ws = Workspace(tmp_path / "ws")
+    dataset_id = ws.save_dataset(binary_dataset).id
+    model_id = save_to_registry(ws, purchase_model, name="tiny purchase", dataset_id=dataset_id)
+    at = open_page("pages/4_Cold_start_and_long_tail.py", dataset_id, model_id)
+    assert not at.exception, at.exception
+    assert at.selectbox(key="uvp.cold_metric").value == "auc"
+    users = next(f for f in frames(at) if "history_bucket" in f.columns)
+    undefined = users.loc[users["auc"].isna() & (users["n"] > 0), "history_bucket"].astype(str).unique()
+    assert len(undefined), "the tiny evaluation set should have a bucket with one outcome only"
+    notes = [c.value.replace("\\", "") for c in at.caption if "AUC is undefined" in c.value]  # Markdown escapes dropped
+    assert notes and notes[0] == cold_start.undefined_auc_note(users, "auc", "history_bucket")
+    assert all(f"{b} (n=" in notes[0] for b in undefined)
+

@@ -175,6 +175,33 @@ def test_another_user_opens_on_their_own_top_item(registered) -> None:
     assert at.selectbox(key=app_state.EXPLAIN_ITEM).value == at.dataframe[2].value["item_id"].iloc[0]
 
 
+def test_a_user_without_events_is_found_and_explained_as_a_cold_user(registered, rating_dataset) -> None:
+    """A walk-through found a user of the users table without events unsearchable ("No user matches this search")."""
+    from dataclasses import replace
+
+    import pandas as pd
+
+    model_id, _ = registered
+    cold = pd.DataFrame({"user_id": pd.array(["u900"], dtype="str"), "age_band": ["25-34"], "region": ["North"]})
+    users = pd.concat([rating_dataset.users, cold], ignore_index=True)
+    dataset_id = Workspace(Path(app_state.default_root())).save_dataset(replace(rating_dataset, users=users, name="a cold user")).id
+    at = _open("5_Explain_a_user.py", model_id, dataset_id)
+    at.text_input(key="uvp.explain_query").input("u900").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key=app_state.EXPLAIN_USER).value == "u900"
+    assert any(i.value.startswith("u900 has no events in this dataset") for i in at.info)
+    assert at.dataframe[1].value.empty and len(at.dataframe[2].value)  # no history; top items from the profile
+    base, total, prediction = _sum_line(at)
+    assert abs(base + total - prediction) < 2e-4
+    at.text_input(key="uvp.explain_query").input("north 25-34").run()  # every word must match
+    found = at.selectbox(key=app_state.EXPLAIN_USER).options
+    assert "u900" in found and set(found) <= set(users.loc[(users["region"] == "North") & (users["age_band"] == "25-34"), "user_id"])
+    what_if = _open("6_What_if.py", model_id, dataset_id)  # the What-if page lists the same users
+    what_if.selectbox(key=app_state.EXPLAIN_USER).set_value("u900").run()
+    assert not what_if.exception, what_if.exception
+    assert any(c.value.startswith("u900 has no events in this dataset") for c in what_if.caption)
+
+
 def test_explain_page_token_drill_down(registered) -> None:
     model_id, dataset_id = registered
     at = _open("5_Explain_a_user.py", model_id, dataset_id)

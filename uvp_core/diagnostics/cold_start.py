@@ -55,6 +55,18 @@ def cold_start_curves(frame: pd.DataFrame, task: str, boot: Bootstrap | None = D
     return {"users": users, "items": items}
 
 
+def undefined_auc_note(table: pd.DataFrame, metric: str, bucket: str) -> str | None:
+    """A note naming the buckets of a curve table whose AUC is undefined (one outcome only), or None."""
+    if metric != "auc" or metric not in table.columns:
+        return None
+    undefined = table.loc[table[metric].isna() & (table["n"] > 0)].drop_duplicates(bucket)
+    if undefined.empty:
+        return None
+    named = ", ".join(f"{b} (n={int(n):,})" for b, n in zip(undefined[bucket].astype(str), undefined["n"], strict=True))
+    return (f"AUC is undefined for a bucket whose pairs all have the same outcome (all positive or all negative), so "
+            f"{'it has' if len(undefined) == 1 else 'these have'} no marker: {named}.")  # fmt: skip
+
+
 def new_entity_table(frame: pd.DataFrame, task: str, boot: Bootstrap | None = DEFAULT_BOOTSTRAP) -> pd.DataFrame:
     """Metrics for new vs known users, new vs known items, and pairs where both are new (model and baseline)."""
     models = _models(frame)

@@ -35,6 +35,7 @@ DERIVED_SEGMENTS: dict[str, str] = {
     "popularity_bucket": "item popularity bucket (head / torso / tail)",
     "new_vs_returning": "new vs returning user",
 }
+WEAKEST_HEADERS = {"column": "segment by", "relative": "relative to overall", "clearly_worse": "clearly worse"}  # display names
 TEXT_COLUMNS = frozenset({"title", "description", "review_text", "name"})
 MAX_TEXT_LENGTH = 40  # text attributes longer than this on average are free text, not segments
 NUMERIC_AS_CATEGORY = 10  # numeric attributes with at most this many distinct values are treated as categories
@@ -57,6 +58,11 @@ class SegmentSpec:
             raise ValueError("bins must be at least 1")
         if self.period not in (None, "M", "Q", "Y"):
             raise ValueError("period must be 'M', 'Q', 'Y' or None")
+
+
+def segment_name(column: str) -> str:
+    """A segment column as the pickers name it: a derived segment in words, an attribute (user.region) as it is."""
+    return DERIVED_SEGMENTS.get(column, column)
 
 
 def segment_kind(series: pd.Series) -> str:
@@ -246,6 +252,11 @@ def rank_weakest(tables: Mapping[str, pd.DataFrame], overall: float, metric: str
     ranked["clearly_worse"] = ranked["high"] < overall if metric in HIGHER_IS_BETTER else ranked["low"] > overall
     ranked = ranked.sort_values("relative", ascending=metric in HIGHER_IS_BETTER, kind="stable", na_position="last").head(top)
     return ranked[WEAKEST_COLUMNS].reset_index(drop=True)
+
+
+def weakest_display(table: pd.DataFrame) -> pd.DataFrame:
+    """A weakest_segments table for display: segment columns and headers named in words, as the pickers name them."""
+    return table.assign(column=table["column"].astype(str).map(segment_name)).rename(columns=WEAKEST_HEADERS)
 
 
 def weakest_segments(

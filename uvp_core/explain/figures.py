@@ -15,6 +15,7 @@ import shap
 from uvp_core.explain.features import GROUP_LABELS
 from uvp_core.model import PairInputs
 from uvp_core.plot_text import literal_text
+from uvp_core.text.templates import attribute_name
 
 LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}}
 GROUP_COLOURS = {"profile": "#4C78A8", "history": "#F58518", "item": "#54A24B", "collaborative": "#B279A2", "other": "#9D9D9D"}
@@ -101,8 +102,8 @@ def history_timeline(exp: shap.Explanation, inputs: PairInputs) -> go.Figure:
 
 @literal_text
 def item_fields(exp: shap.Explanation) -> go.Figure:
-    """Contribution of each field of the candidate item, with its value in the hover."""
-    rows = [(f.key, f.value, float(v)) for f, v in zip(exp.features, exp.values, strict=True) if f.group == "item"]
+    """Contribution of each field of the candidate item, named as the waterfall names it, with its value in the hover."""
+    rows = [(f"item {attribute_name(str(f.key))}", f.value, float(v)) for f, v in zip(exp.features, exp.values, strict=True) if f.group == "item"]
     table = pd.DataFrame(rows, columns=["field", "value", "contribution"])
     fig = go.Figure(go.Bar(x=table["contribution"], y=table["field"], orientation="h", customdata=table["value"],
                            marker_color=np.where(table["contribution"] >= 0, "#54A24B", "#E45756"),

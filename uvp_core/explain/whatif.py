@@ -8,6 +8,7 @@ reports how the distribution of predicted value moves (mean shift with a bootstr
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -392,25 +393,47 @@ SEGMENTS = ("all users", "new users (at most 5 events)", "active users (more tha
 
 
 def user_table(dataset) -> pd.DataFrame:
-    """One row per user with events: user_id, events, the users-table attributes, segment (new / active)."""
+    """One row per user with events or in the users table: user_id, events (0: a cold user, predicted from the
+    profile alone), the users-table attributes, segment (new / active)."""
     counts = dataset.events["user_id"].astype(str).value_counts().rename_axis("user_id").reset_index(name="events")
     frame = counts
     if dataset.users is not None:
         users = dataset.users.drop_duplicates("user_id").assign(user_id=lambda f: f["user_id"].astype(str))
-        frame = counts.merge(users, on="user_id", how="left")
+        frame = counts.merge(users, on="user_id", how="outer")
+        frame["events"] = frame["events"].fillna(0).astype(int)
     frame["segment"] = np.where(frame["events"] <= NEW_USER_EVENTS, "new", "active")
     return frame.sort_values("user_id", kind="stable").reset_index(drop=True)
 
 
+def cold_user_note(table: pd.DataFrame, user_id: str) -> str | None:
+    """What the pages say about a user of user_table without events (None when the user has events)."""
+    events = table.loc[table["user_id"] == user_id, "events"]
+    if len(events) and int(events.iloc[0]) == 0:
+        return (f"{user_id} has no events in this dataset: a cold user. The model predicts them from their profile "
+                "and the candidate item alone, so the history is empty and the explanation credits no history.")  # fmt: skip
+    return None
+
+
+def _word_pattern(term: str) -> str:
+    """A regex matching `term` as a whole value or a whole word of one (so "male" does not match "female")."""
+    return rf"(?<!\w){re.escape(term)}(?!\w)"
+
+
 def search_users(table: pd.DataFrame, query: str, limit: int = 200, keep: str | None = None) -> pd.DataFrame:
-    """Users whose id or any attribute contains the query (case-insensitive), at most `limit`; with no query,
-    `keep` (the user already chosen, e.g. from a link) is listed first even when it is not among the first `limit`."""
-    query = query.strip().lower()
-    if not query:
+    """Users matching every whitespace-separated term of the query (case-insensitive): a term matches the user id
+    as a substring, or any attribute value as a whole value or word; at most `limit`. With no query, `keep` (the
+    user already chosen, e.g. from a link) is listed first even when it is not among the first `limit`."""
+    terms = query.lower().split()
+    if not terms:
         kept = table.loc[table["user_id"] == keep] if keep is not None else table.iloc[:0]
         return pd.concat([kept, table.loc[table["user_id"] != keep].head(limit - len(kept))]) if len(kept) else table.head(limit)
-    text = table.drop(columns=["events"]).astype(str).apply(lambda c: c.str.lower().str.contains(query, regex=False))
-    return table.loc[text.any(axis=1)].head(limit)
+    ids = table["user_id"].astype(str).str.lower()
+    values = table.drop(columns=["user_id", "events"]).apply(lambda c: c.astype(object).where(c.notna(), "").astype(str).str.lower())
+    mask = pd.Series(True, index=table.index)
+    for term in terms:
+        pattern = _word_pattern(term)
+        mask &= ids.str.contains(term, regex=False) | values.apply(lambda c, p=pattern: c.str.contains(p, regex=True)).any(axis=1)
+    return table.loc[mask].head(limit)
 
 
 def cohort_users(table: pd.DataFrame, segment: str = SEGMENTS[0], attribute: str | None = None, value: Any = None,
