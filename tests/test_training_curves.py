@@ -1,4 +1,4 @@
-"""uvp_core.figures: the Model page's training curves."""
+"""uvp_core.figures: the Model page's training curves (not test_figures.py: tests/explain has one, and test basenames must differ)."""
 
 from __future__ import annotations
 
