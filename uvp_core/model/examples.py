@@ -327,15 +327,16 @@ def adaptive_ridge(gram: np.ndarray, moment: np.ndarray, penalty: np.ndarray, st
 
 def cv_sparse_strength(design: np.ndarray, u: np.ndarray, i: np.ndarray, y: np.ndarray, n_users: int, n_items: int,
                        penalty: np.ndarray, reg: float = 5.0, iterations: int = 15, folds: int = 5, seed: int = 0,
-                       rounds: int = 3) -> tuple[float, dict]:  # fmt: skip
+                       rounds: int = 3, gram: np.ndarray | None = None) -> tuple[float, dict]:  # fmt: skip
     """The SPARSE_STRENGTHS value with the least squared error in seeded `folds`-fold cross-validation, and the errors.
 
     Each fold's cross weights (adaptive_ridge on `design`'s rows) and user + item biases (ridge_biases) are fitted
     in turn, `rounds` times, on the other folds' rows, as init_biases fits them on all. Residuals of biases fitted
     on the held-out rows themselves would not do: a user's own bias already holds what their attributes say there.
+    `gram`: design.T @ design when the caller has it (RidgeGCV.gram).
     """
     fold = np.random.default_rng(seed).integers(0, folds, len(y))
-    gram = design.T @ design
+    gram = design.T @ design if gram is None else gram
     fit_grams = [gram - design[fold == f].T @ design[fold == f] for f in range(folds)]
     errors = {}
     for strength in SPARSE_STRENGTHS:

@@ -416,7 +416,8 @@ def init_biases(head: ValueHead, prep: Prepared, reg: float = 5.0, iterations: i
             residual = (y - mu - bu[u] - bi[i])[fit_rows]
             w, chosen = ridge(residual)
             if strength is None:  # the ridge's penalty the start of a sparser fit, as strong as cross-validation says
-                strength, _ = cv_sparse_strength(design, u[fit_rows], i[fit_rows], y[fit_rows], n_users, n_items, ridge.penalty(chosen), reg, iterations)
+                strength, _ = cv_sparse_strength(design, u[fit_rows], i[fit_rows], y[fit_rows], n_users, n_items, ridge.penalty(chosen),
+                                                 reg, iterations, gram=ridge.gram)  # fmt: skip
             if strength:
                 w = adaptive_ridge(ridge.gram, design.T @ residual, ridge.penalty(chosen), strength)
             chosen["sparse"] = strength
