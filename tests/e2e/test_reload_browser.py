@@ -18,7 +18,7 @@ def test_reload_keeps_dataset_model_and_user(tiny_ratings_open) -> None:
     a, dataset_id = tiny_ratings_open
     expect, page = a.expect, a.page
     a.goto("Explain a user")
-    search = page.get_by_label("Search users by id or attribute")
+    search = page.get_by_role("textbox", name="Search users by id or attribute", exact=True)
     search.fill("u007")
     search.press("Enter")
     a.settle()
