@@ -71,6 +71,10 @@ def test_read_test_set_from_bytes_and_its_errors() -> None:
         E.read_test_set(b"user_id,item_id,timestamp,rating\nu1,a,yesterday,3\n", ratings_dataset(), "rating")
     with pytest.raises(ValueError, match="0 or 1"):
         E.read_test_set(b"user_id,item_id,label\nu1,a,2\n", ratings_dataset(), "label")
+    every = b"user_id,item_id,timestamp,rating\nu1,a,2024-01-05,4\nu2,b,2024-01-06,abc\nu3,c,yesterday,3\nu4,d,2024-01-07,\n"
+    with pytest.raises(ValueError) as problems:  # a walk-through saw only the timestamp; "abc" was dropped as unrated
+        E.read_test_set(every, ratings_dataset(), "rating", name="t.csv")
+    assert "timestamp" in str(problems.value) and "column rating is not a number in row(s) 2" in str(problems.value)
 
 
 def test_bias_baseline_by_hand() -> None:

@@ -171,15 +171,19 @@ def test_the_cutoff_is_recorded_with_the_model_and_matches_the_recomputed_one(ra
 
 
 def test_a_test_file_note_says_how_many_rows_had_no_usable_label(rating_model, rating_dataset, tmp_path) -> None:
-    """evaluate --test left rows with ratings 'five' or empty out quietly (only a count deep in the JSON)."""
+    """evaluate --test left rows with empty ratings out quietly (only a count deep in the JSON); a rating that is
+    not a number ('five') is an error naming its row (session 14: it was left out like an empty one)."""
     from uvp_core.diagnostics import evaluation_set
 
     late = rating_dataset.events.tail(3)
-    rows = [f"{u},{i},{t.isoformat()},{r}" for u, i, t, r in zip(late["user_id"], late["item_id"], late["timestamp"], ["4", "five", ""], strict=True)]
+    rows = [f"{u},{i},{t.isoformat()},{r}" for u, i, t, r in zip(late["user_id"], late["item_id"], late["timestamp"], ["4", "", ""], strict=True)]
     (tmp_path / "t.csv").write_text("user_id,item_id,timestamp,rating\n" + "\n".join(rows) + "\n")
     evalset = evaluation_set.read_test_set(tmp_path / "t.csv", rating_dataset, "rating")
     note = evaluation_set.annotate_test_set(evalset, rating_model, rating_dataset).note
     assert len(evalset.pairs) == 1 and note.endswith("; 2 row(s) without a usable label were left out")
+    (tmp_path / "t.csv").write_text("user_id,item_id,timestamp,rating\n" + "\n".join(rows).replace(",\n", ",five\n", 1) + "\n")
+    with pytest.raises(ValueError, match=r"t\.csv: column rating is not a number in row\(s\) 2"):
+        evaluation_set.read_test_set(tmp_path / "t.csv", rating_dataset, "rating")
 
 
 def test_every_set_on_the_training_data_says_the_biases_are_from_before_their_refit(rating_model, rating_dataset) -> None:

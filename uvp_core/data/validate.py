@@ -711,9 +711,11 @@ def _pairs_table(source: str | Path | bytes, label: str, needs: str, encoding: s
     return pd.DataFrame(body, columns=header, dtype=str)
 
 
-def read_pairs_csv(source: str | Path | bytes, label: str, needs: str, encoding: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def read_pairs_csv(source: str | Path | bytes, label: str, needs: str, encoding: str | None = None,
+                   numeric: Sequence[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
     """(the CSV as text, its user_id, item_id[, timestamp] pairs) from a path or bytes; PairsFileError names the
-    file (`label`), the columns and every bad row (rows count from 1 after the header); `needs` says what it should hold."""
+    file (`label`), the columns and every bad row (rows count from 1 after the header); `needs` says what it should hold;
+    `numeric` columns, where present, must hold numbers (an empty cell is allowed)."""
     frame = _pairs_table(source, label, needs, encoding)
     missing = [c for c in ("user_id", "item_id") if c not in frame.columns]
     if missing:
@@ -732,6 +734,11 @@ def read_pairs_csv(source: str | Path | bytes, label: str, needs: str, encoding:
             problems.append(f"column timestamp has unreadable or out-of-range values (ISO 8601 or Unix seconds/ms/us/ns, "
                             f"1990 to tomorrow) in row(s) {_row_list(bad)}")  # fmt: skip
         pairs["timestamp"] = times.values
+    for column in (c for c in numeric if c in frame.columns):
+        text = frame[column].astype("string").str.strip()
+        bad = (text.fillna("").ne("") & pd.to_numeric(text, errors="coerce").isna()).to_numpy(dtype=bool)
+        if bad.any():
+            problems.append(f"column {column} is not a number in row(s) {_row_list((bad.nonzero()[0] + 1).tolist())}")
     if problems:
         raise PairsFileError(f"{label}: " + "; ".join(problems))
     return frame, pairs

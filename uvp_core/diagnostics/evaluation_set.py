@@ -340,7 +340,8 @@ def read_test_set(source: str | Path | bytes, dataset: Dataset, target: str, *, 
     from uvp_core.data.validate import PairsFileError, read_pairs_csv
 
     label = name or (Path(source).name if not isinstance(source, bytes) else "test.csv")
-    frame, rows = read_pairs_csv(source, label, "user_id,item_id[,timestamp] and the label", encoding)
+    frame, rows = read_pairs_csv(source, label, "user_id,item_id[,timestamp] and the label", encoding,
+                                 numeric=("rating", "label"))  # a label that is not a number is an error, not a dropped row
     for column in ("rating", "label", "event_type"):
         if column in frame.columns:
             rows[column] = frame[column].replace("", None)
