@@ -181,7 +181,7 @@ else:
             comparison = app_state.memo(choice, "compare", (other_id, spec), lambda: compare.compare_models(paired.frame, task, [spec], boot))
             st.text(f"A = {page.model.name} ({choice.model_id}); B = {labels[other_id]}. Differences are A − B with paired "
                     f"bootstrap 95% intervals; {compare.difference_meaning(task)}.")  # fmt: skip
-            shown = comparison.loc[comparison["metric"] == metric].assign(label=lambda t: t["column"] + " = " + t["segment"])
+            shown = comparison.loc[comparison["metric"] == metric].assign(label=lambda t: t["column"].map(segments.segment_name) + " = " + t["segment"])
             st.plotly_chart(figures.differences(shown, label="label", title=f"Model A − model B: {metric}, with 95% intervals",
                                                 x_title=f"{metric} difference (A − B)"), key="compare-diff")  # fmt: skip
             st.dataframe(comparison, hide_index=True)

@@ -10,7 +10,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from uvp_core import app_state
-from uvp_core.diagnostics import cohorts, evaluation_set
+from uvp_core.diagnostics import cohorts, evaluation_set, segments
 from uvp_core.model import TrainConfig, train
 from uvp_core.model_registry import save_to_registry
 from uvp_core.workspace import Workspace
@@ -106,6 +106,9 @@ def test_segments_page_overall_segments_cohort_and_two_models(workspace, rating_
     expected = np.sqrt(np.mean((prediction - y) ** 2)) - np.sqrt(np.mean((other - y) ** 2))
     assert overall_rmse["difference"] == pytest.approx(expected, rel=1e-9, abs=1e-12)
     assert overall_rmse["difference_low"] <= overall_rmse["difference"] <= overall_rmse["difference_high"]
+    at.selectbox(key="uvp.seg_column").set_value("history_bucket").run()  # the chart names segments as the picker does
+    chart = next(c for c in at.get("plotly_chart") if c.proto.id.endswith("compare-diff") or "Model A" in c.proto.spec)
+    assert segments.DERIVED_SEGMENTS["history_bucket"] in chart.proto.spec and "history_bucket =" not in chart.proto.spec
     assert not any("<script>" in md.value for md in at.markdown)
 
 
