@@ -67,7 +67,7 @@ if submitted:
         st.error(app_state.plain_markdown(str(exc)))
 
 
-RESUMABLE = ("interrupted", "failed", "cancelled")  # runs jobs.resume queues again
+RESUMABLE = model_registry.STOPPED_STATUSES  # runs jobs.resume queues again
 
 
 @st.fragment(run_every=2.0)

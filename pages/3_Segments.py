@@ -28,9 +28,6 @@ def download(table, name: str, key: str) -> None:
     st.download_button(f"Download CSV ({name})", export.to_csv_bytes(table), file_name=name, mime="text/csv", key=key)
 
 
-SEGMENT_COLUMN, SEGMENT_PARAM = "uvp.seg_column", "segment"  # the "Segment by" widget and its name in the URL
-
-
 # --- overall -----------------------------------------------------------------------------------------
 st.header("Overall")
 overall = app_state.memo(choice, "overall", (), lambda: report.overall_table(frame, task, boot))
@@ -46,12 +43,10 @@ if task == "binary":
 # --- one segment -------------------------------------------------------------------------------------
 st.header("By segment")
 columns = segments.segment_columns(frame)
-if st.query_params.get(SEGMENT_PARAM) in columns and SEGMENT_COLUMN not in st.session_state:  # a reload keeps the choice
-    st.session_state[SEGMENT_COLUMN] = st.query_params[SEGMENT_PARAM]
+app_state.restore_segment(columns)
 left, right = st.columns(2)
-column = left.selectbox("Segment by", columns, format_func=segments.segment_name, key=SEGMENT_COLUMN)
-if st.query_params.get(SEGMENT_PARAM) != column:
-    st.query_params[SEGMENT_PARAM] = column
+column = left.selectbox("Segment by", columns, format_func=segments.segment_name, key=app_state.SEGMENT_COLUMN)
+app_state.keep_segment_in_url(column)
 metric = right.selectbox("Metric", metric_choices, key="uvp.seg_metric")
 kind = segments.segment_kind(frame[column])
 bins: int | tuple[float, ...] = 4
@@ -73,7 +68,7 @@ min_rows = int(st.number_input("Minimum rows to trust a segment", 1, 10_000, 30,
 spec = segments.SegmentSpec(column, bins=bins, period=period, min_count=min_rows)
 table = app_state.memo(choice, "segment", (spec, min_rows), lambda: segments.segment_table(frame, spec, task, boot, min_rows=min_rows))
 st.plotly_chart(figures.metric_by_segment(table, metric, title=f"{metric} by segment, with 95% intervals",
-                                          x_title=segments.DERIVED_SEGMENTS.get(column, column)), key="segment-chart")  # fmt: skip
+                                          x_title=segments.segment_name(column)), key="segment-chart")  # fmt: skip
 if min_rows > 1:
     st.caption(f"Faded bars: segments with fewer than {min_rows} rows (the minimum to trust), whose intervals are wide.")
 st.dataframe(table, hide_index=True)
@@ -83,13 +78,13 @@ download(table, "segments.csv", "dl-segments")
 st.header("Two-way view")
 left, right = st.columns(2)
 other_columns = [c for c in columns if c != column] or columns
-second = left.selectbox("Against", other_columns, format_func=lambda c: segments.DERIVED_SEGMENTS.get(c, c), key="uvp.seg_second")
+second = left.selectbox("Against", other_columns, format_func=segments.segment_name, key="uvp.seg_second")
 value = right.selectbox("Value", (error_metric, "mean_prediction", "mean_label", *[m for m in metric_choices if m != error_metric]),
                         key="uvp.seg_value")  # fmt: skip
 second_spec = segments.SegmentSpec(second, min_count=min_rows)
 two_way = app_state.memo(choice, "two-way", (spec, second_spec, value), lambda: segments.two_way_table(frame, spec, second_spec, task, value))
-st.plotly_chart(figures.two_way_heatmap(two_way, value, x_title=segments.DERIVED_SEGMENTS.get(second, second),
-                                         y_title=segments.DERIVED_SEGMENTS.get(column, column)), key="two-way")  # fmt: skip
+st.plotly_chart(figures.two_way_heatmap(two_way, value, x_title=segments.segment_name(second),
+                                         y_title=segments.segment_name(column)), key="two-way")  # fmt: skip
 with st.expander("Two-way table"):
     st.dataframe(two_way, hide_index=True)
     download(two_way, "two_way.csv", "dl-two-way")

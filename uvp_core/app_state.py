@@ -718,6 +718,8 @@ def explain_context_or_stop(ws: Workspace) -> ExplainContext:
 # Session state ends with the browser tab's connection; these choices are also written into the URL
 # (?dataset=…&model=…&user=…&item=…), so a reload or a shared link reopens the same dataset, model and user.
 URL_KEYS = {ACTIVE_DATASET: "dataset", ACTIVE_MODEL: "model", EXPLAIN_USER: "user", EXPLAIN_ITEM: "item"}
+SEGMENT_COLUMN = "uvp.seg_column"  # the Segments page's "Segment by" picker, kept in the URL by keep_segment_in_url
+SEGMENT_PARAM = "segment"  # ... its name there (the page keeps it itself: its columns come with the evaluation)
 URL_CHOICES = {EXPLAIN_BACKGROUND: "background", EXPLAIN_ITEM_BACKGROUND: "item_background", EXPLAIN_HISTORY: "history"}  # radios
 URL_RESTORED = "uvp.url_restored"
 URL_NOTES = "uvp.url_notes"  # the datasets and models a link named that this workspace does not hold (shown once)
@@ -787,6 +789,18 @@ def restore_from_url(ws: Workspace) -> None:
         carried = None
     if isinstance(carried, dict):
         st.session_state[WHATIF_FROM_URL] = carried  # checked against the data by the What-if page (whatif_restored)
+
+
+def restore_segment(columns: Sequence[str]) -> None:
+    """Before the "Segment by" picker is drawn: the column the URL names, when the picker holds none and it is one of these."""
+    if st.query_params.get(SEGMENT_PARAM) in columns and SEGMENT_COLUMN not in st.session_state:  # a reload keeps the choice
+        st.session_state[SEGMENT_COLUMN] = st.query_params[SEGMENT_PARAM]
+
+
+def keep_segment_in_url(column: str) -> None:
+    """Write the "Segment by" choice into the URL."""
+    if st.query_params.get(SEGMENT_PARAM) != column:
+        st.query_params[SEGMENT_PARAM] = column
 
 
 def show_url_notes() -> None:

@@ -60,7 +60,7 @@ def request_cancel(ws: Workspace, run_id: str) -> None:
 def resume(ws: Workspace, run_id: str, *, start_worker: bool = True) -> None:
     """Queue an interrupted or failed run again; training resumes from its last checkpoint."""
     run = ws.get_run(run_id)
-    if run["status"] not in ("interrupted", "failed", "cancelled"):
+    if run["status"] not in model_registry.STOPPED_STATUSES:
         raise ValueError(f"Run {run_id} is {run['status']}; only interrupted, failed or cancelled runs resume")
     ws.update_run(run_id, status="queued", error=None, finished_at=None)
     if start_worker:

@@ -187,7 +187,7 @@ def run_epochs(params: dict[str, Any]) -> int:
     return TrainConfig(**fields).n_epochs
 
 
-STOPPED_STATUSES = ("cancelled", "interrupted", "failed")  # a run's last report is then where it stopped, not where it is
+STOPPED_STATUSES = ("cancelled", "interrupted", "failed")  # runs jobs.resume queues again; their last report is where they stopped
 
 
 def progress_text(progress: dict[str, Any], status: str = "") -> str:

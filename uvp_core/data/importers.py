@@ -173,12 +173,17 @@ def _ignored(
 # --- folder of events / items / users ----------------------------------------------------------
 
 
+def _roles_by_table(raw: RawTable, explicit: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """Per table, the roles a file's columns would take as that table (by synonyms or the explicit mapping)."""
+    columns = list(map(str, raw.frame.columns))
+    per_table, _ = split_explicit(explicit, {t: TableColumns(raw.file, tuple(columns)) for t in TABLES})
+    return {t: resolve_table(t, columns, per_table.get(t, {})) for t in TABLES}
+
+
 def table_by_columns(raw: RawTable, explicit: Mapping[str, str]) -> str | None:
     """The table a file's columns (found by synonyms or the explicit mapping) fit: events (user ID, item ID and
     timestamp), items (an item ID, no user ID) or users (a user ID, no item ID); None when none fits."""
-    columns = list(map(str, raw.frame.columns))
-    per_table, _ = split_explicit(explicit, {t: TableColumns(raw.file, tuple(columns)) for t in TABLES})
-    roles = {t: resolve_table(t, columns, per_table.get(t, {})) for t in TABLES}
+    roles = _roles_by_table(raw, explicit)
     if all(role in roles["events"] for role in REQUIRED_ROLES["events"]):
         return "events"
     has_item, has_user = "item_id" in roles["items"], "user_id" in roles["users"]
@@ -189,9 +194,7 @@ def table_by_columns(raw: RawTable, explicit: Mapping[str, str]) -> str | None:
 
 def _found_roles(raw: RawTable, explicit: Mapping[str, str]) -> str:
     """'user ID 'who', item ID 'what', no timestamp': the events roles found in a file, for a message."""
-    columns = list(map(str, raw.frame.columns))
-    per_table, _ = split_explicit(explicit, {"events": TableColumns(raw.file, tuple(columns))})
-    roles = resolve_table("events", columns, per_table.get("events", {}))
+    roles = _roles_by_table(raw, explicit)["events"]
     words = {"user_id": "user ID", "item_id": "item ID", "timestamp": "timestamp"}
     return ", ".join(
         f"{words[r]} {roles[r]!r}" if r in roles else f"no {words[r]}" for r in REQUIRED_ROLES["events"]
@@ -204,6 +207,7 @@ def _metadata(source: Source) -> bool:
 
 
 def _unrecognised(raw: RawTable, source: Source, ctx: _Context) -> ValidationIssue:
+    """Why a data file fits no table (a warning for plain .json, taken as metadata)."""
     if _metadata(source):
         return _warning(source.name, "unrecognised_file", "The columns fit no events, items or users table, so the "
                         "JSON file is taken as metadata and not read.")  # fmt: skip
