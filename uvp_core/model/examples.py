@@ -110,14 +110,29 @@ def build_examples(events: pd.DataFrame, target: str, negatives: int, seed: int,
     keep = positive | negative
     y = positive[keep].astype(np.float32)
     base = Examples(users[keep], items[keep], times[keep], y, np.zeros(keep.sum(), bool))
-    sampled = sample_negatives(users, items, base.subset(base.y == 1), negatives, seed, universe)
+    sampled = sample_negatives(users, items, base.subset(base.y == 1), negatives, seed, universe, first_seen(items, times, universe))
     return Examples(*(np.concatenate([a, b]) for a, b in zip(vars(base).values(), vars(sampled).values(), strict=True)))
 
 
+ALWAYS = np.iinfo(np.int64).min  # first_seen of an item without events: it may be drawn at any time
+
+
+def first_seen(items: np.ndarray, times: np.ndarray, universe: np.ndarray) -> np.ndarray:
+    """Per universe item, the time (ms) of its first event in (items, times); ALWAYS for an item without events."""
+    first = pd.Series(times).groupby(pd.Series(items, dtype=object)).min()
+    return first.reindex(pd.Index(universe, dtype=object)).fillna(ALWAYS).to_numpy(dtype=np.int64)
+
+
 def sample_negatives(
-    users: np.ndarray, items: np.ndarray, positives: Examples, per_positive: int, seed: int, universe: np.ndarray
+    users: np.ndarray, items: np.ndarray, positives: Examples, per_positive: int, seed: int, universe: np.ndarray,
+    available: np.ndarray | None = None, at: np.ndarray | None = None,
 ) -> Examples:
-    """Items the user never interacted with, `per_positive` per positive, at the positive's time."""
+    """Items the user never interacted with, `per_positive` per positive, at the positive's time.
+
+    available: per universe item, the time (ms) from which it may be drawn (first_seen: an item first bought or
+    viewed after a positive's time did not exist for that user yet; drawn anyway, it became a known item learned
+    from label-0 rows only, and was under-predicted once it sold); `at`: the positives' times in ms when
+    positives.times are not (default: positives.times)."""
     empty = Examples(*(np.zeros(0, dtype=d) for d in (object, object, np.int64, np.float32, bool)))
     if per_positive <= 0 or not len(positives) or len(universe) < 2:
         return empty
@@ -126,12 +141,16 @@ def sample_negatives(
     user_index = pd.Index(pd.unique(users), dtype=object)
     seen = np.unique(user_index.get_indexer(users).astype(np.int64) * len(universe) + item_index.get_indexer(items))
     u = np.repeat(user_index.get_indexer(positives.users).astype(np.int64), per_positive)
+    order = np.arange(len(universe)) if available is None else np.argsort(available, kind="stable")
+    when = np.repeat(positives.times if at is None else at, per_positive)
+    # per row, how many items (in `order`) exist at its time: draws come from order[:n]
+    n = np.full(len(u), len(universe)) if available is None else np.searchsorted(available[order], when, side="right")
     choice = np.full(len(u), -1, dtype=np.int64)
     for _ in range(10):  # rejection sampling; rows still colliding after 10 rounds are dropped
-        todo = choice < 0
+        todo = (choice < 0) & (n > 0)
         if not todo.any():
             break
-        draw = rng.integers(0, len(universe), size=int(todo.sum()))
+        draw = order[rng.integers(0, n[todo])]
         ok = ~np.isin(u[todo] * len(universe) + draw, seen)
         choice[np.flatnonzero(todo)[ok]] = draw[ok]
     keep = choice >= 0
