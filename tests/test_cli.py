@@ -27,7 +27,8 @@ def test_validate_ok_and_errors_exit_codes(tmp_path: Path) -> None:
     bad.write_text("user_id,item_id,timestamp,rating\nu1,i1,not-a-time,4\n")
     broken = cli("validate", "--data", str(bad))
     assert broken.returncode == 1
-    assert "unparseable_timestamp" in broken.stderr and "events.csv" in broken.stderr
+    assert "unparseable_timestamp" in broken.stdout and "events.csv" in broken.stdout  # the report is the output, even a failing one
+    assert "INVALID" in broken.stderr
     usage = cli("validate", "--data", str(bad), "--map", "no-equals-sign")
     assert usage.returncode == 2 and "no-equals-sign" in usage.stderr
 
@@ -124,3 +125,85 @@ def test_bad_pairs_and_options_are_refused_before_any_work(tmp_path: Path) -> No
         refused = cli("explain", "--model", str(tmp_path), "--data", str(SAMPLE), "--user", "U00042", "--item", "000001",
                       "--out", str(tmp_path / "e.json"), option, value)  # fmt: skip
         assert refused.returncode == 2 and message in refused.stderr, refused.stderr
+
+
+def test_more_refusals_before_any_work(tmp_path: Path) -> None:
+    """A second CLI audit: these were found only after minutes of work (or never), or gave a raw OS message."""
+    no_model = str(tmp_path / "no-model")
+    late = cli("explain", "--model", no_model, "--data", str(SAMPLE), "--user", "U00042", "--item", "000001",
+               "--out", str(tmp_path / "e.json"), "--time", "2100-01-01")  # fmt: skip
+    assert late.returncode == 2 and "outside 1990-01-01 to a day from now" in late.stderr, late.stderr
+    folder = cli("explain", "--model", no_model, "--data", str(SAMPLE), "--user", "U00042", "--item", "000001", "--out", str(tmp_path))
+    assert folder.returncode == 2 and "is a folder" in folder.stderr
+    (tmp_path / "t.csv").write_text("user_id,item_id,rating\nU00042,000001,4\n")
+    both = cli("evaluate", "--model", no_model, "--data", str(SAMPLE), "--test", str(tmp_path / "t.csv"), "--holdout", "0.2",
+               "--out", str(tmp_path / "r.json"))  # fmt: skip
+    assert both.returncode == 2 and "not both" in both.stderr
+    html = cli("evaluate", "--model", no_model, "--data", str(SAMPLE), "--out", str(tmp_path / "r.json"), "--html", str(tmp_path))
+    assert html.returncode == 2 and "--html" in html.stderr and not (tmp_path / "r.json").exists()
+    encoding = cli("validate", "--data", str(SAMPLE), "--encoding", "no-such-codec")
+    assert encoding.returncode == 2 and encoding.stderr.count("no-such-codec") == 1
+    missing = cli("predict", "--model", no_model, "--data", str(SAMPLE), "--pairs", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "o.csv"))
+    assert missing.returncode == 1 and "nope.csv: no such file" in missing.stderr and "Errno" not in missing.stderr
+    segment = cli("compare", "--model", no_model, "--model", no_model, "--data", str(SAMPLE), "--segment", "user.planet",
+                  "--out", str(tmp_path / "c.json"))  # fmt: skip
+    assert segment.returncode == 2 and "user.planet" in segment.stderr and "user.region" in segment.stderr
+
+
+def test_epochs_apply_to_the_chosen_mode(monkeypatch, tmp_path: Path) -> None:
+    """--epochs 1 --mode finetune ran 3 epochs: finetune has its own epoch count, which --epochs did not set."""
+    import uvp_core.model
+    from uvp_core import cli as C
+
+    seen = {}
+
+    def fake_train(dataset, config, **kwargs):
+        seen["config"] = config
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(uvp_core.model, "train", fake_train)
+    for mode in ("finetune", "frozen"):
+        with pytest.raises(RuntimeError, match="stop here"):
+            C.main(["train", "--data", str(SAMPLE), "--out", str(tmp_path / "m"), "--mode", mode, "--epochs", "1"])
+        assert seen["config"].n_epochs == 1, mode
+
+
+@pytest.mark.slow
+def test_an_interrupted_train_resumes_from_its_checkpoint(monkeypatch, tmp_path: Path, tiny_bert_dir: Path, capsys) -> None:
+    """The README promised checkpoints and resume; `train` had neither (a killed run started over)."""
+    from uvp_core import cli as C
+    from uvp_core.model import load_model
+
+    args = ["train", "--data", str(SAMPLE), "--target", "rating", "--encoder", str(tiny_bert_dir), "--epochs", "3", "--seed", "1"]
+    C.main([*args, "--out", str(tmp_path / "whole")])
+
+    class CtrlCInEpoch2(C.ConsoleProgress):
+        def __call__(self, progress) -> None:
+            if progress.epoch == 2:
+                raise KeyboardInterrupt
+            super().__call__(progress)
+
+    monkeypatch.setattr(C, "ConsoleProgress", CtrlCInEpoch2)
+    out = tmp_path / "resumed"
+    assert C.main([*args, "--out", str(out)]) == 130
+    checkpoint = Path(f"{out}.checkpoint")
+    assert (checkpoint / "checkpoint.json").is_file() and not out.exists()
+    assert "run the same command again" in capsys.readouterr().err
+    epochs: list[int] = []
+
+    class Recording(CtrlCInEpoch2.__mro__[1]):  # the plain progress, noting the epochs trained
+        def __call__(self, progress) -> None:
+            if progress.phase == "training" and progress.epoch:
+                epochs.append(progress.epoch)
+            super().__call__(progress)
+
+    monkeypatch.setattr(C, "ConsoleProgress", Recording)
+    assert C.main([*args, "--out", str(out)]) == 0
+    assert epochs and min(epochs) == 2  # epoch 1 came from the checkpoint
+    assert "holds a checkpoint of an earlier run" in capsys.readouterr().err
+    assert not checkpoint.exists()  # removed once the model is saved
+    pairs = pd.read_csv(SAMPLE / "events.csv.gz", dtype=str).iloc[:200][["user_id", "item_id"]]
+    from uvp_core.data import load_path
+
+    dataset = load_path(SAMPLE).dataset
+    assert (load_model(out).predict(dataset, pairs) == load_model(tmp_path / "whole").predict(dataset, pairs)).all()

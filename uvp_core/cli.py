@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 invalid data or model (the report is printed), 2 usage 
 from __future__ import annotations
 
 import argparse
+import codecs
 import json
 import logging
 import sys
@@ -21,6 +22,7 @@ from uvp_core.data.validate import PairsFileError, read_pairs_csv
 from uvp_core.workspace import Workspace
 
 log = logging.getLogger("uvp_core")
+COVERAGE_NOTE_BELOW = 0.05  # _note_coverage: a share of the data's items known to the model below this gets a note
 Command = Callable[[argparse.Namespace], int]
 
 
@@ -34,13 +36,22 @@ def _add_data_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--encoding", default=None, help="text encoding of the files, when not UTF-8")
 
 
+def _check_encoding(encoding: str | None) -> None:
+    """A usage error for an --encoding Python does not know (once, before any file is read)."""
+    if encoding is not None:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise ValueError(f"--encoding {encoding!r} is not a text encoding Python knows (e.g. utf-8, cp1252, latin-1)") from None
+
+
 def _load(args: argparse.Namespace, *, report_to_stdout: bool = False) -> LoadResult:
-    """Load and validate --data with --map; print the report (to stderr unless asked)."""
+    """Load and validate --data with --map; print the report (to stdout when asked, else to stderr when it has issues)."""
     mapping = parse_map_args(args.map)
+    _check_encoding(args.encoding)
     result = load_path(args.data, mapping or None, encoding=args.encoding)
     if result.report.issues or report_to_stdout:
-        stream = sys.stdout if report_to_stdout and result.report.ok else sys.stderr
-        print(result.report.format_text(), file=stream)
+        print(result.report.format_text(), file=sys.stdout if report_to_stdout else sys.stderr)
     return result
 
 
@@ -101,21 +112,39 @@ class ConsoleProgress:
         print(" · ".join(parts), file=sys.stderr, flush=True)
 
 
+def checkpoint_folder(args: argparse.Namespace) -> Path:
+    """Where `train` keeps its end-of-epoch checkpoint: --checkpoint, else OUT.checkpoint beside the model folder."""
+    return args.checkpoint if args.checkpoint is not None else Path(f"{Path(args.out).expanduser().resolve()}.checkpoint")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    """Train a value model on all events in --data and save it to --out."""
-    from uvp_core.model import TrainConfig, train
-    from uvp_core.model.persistence import check_save_target
+    """Train a value model on all events in --data and save it to --out (resuming from a matching checkpoint)."""
+    from uvp_core.model import ModelLoadError, TrainConfig, train
+    from uvp_core.model.persistence import check_save_target, has_checkpoint, remove_checkpoint
 
     check_save_target(args.out)  # before minutes of training, not after
     result = _load(args)
     if result.dataset is None:
         return 1
-    overrides = {k: v for k, v in {"epochs": args.epochs, "seed": args.seed}.items() if v is not None}
+    epochs = "finetune_epochs" if args.mode == "finetune" else "epochs"  # --epochs means the chosen mode's epochs
+    overrides = {k: v for k, v in {epochs: args.epochs, "seed": args.seed}.items() if v is not None}
     config = TrainConfig(mode=args.mode, target=args.target, **overrides)
-    model = train(result.dataset, config, encoder_dir=args.encoder, progress=ConsoleProgress())
+    checkpoint = checkpoint_folder(args)
+    if has_checkpoint(checkpoint):
+        print(f"note: {checkpoint} holds a checkpoint of an earlier run; training resumes from it if the data and "
+              "settings are the same (else it starts afresh)", file=sys.stderr)  # fmt: skip
+    try:
+        model = train(result.dataset, config, encoder_dir=args.encoder, progress=ConsoleProgress(), checkpoint_dir=checkpoint)
+    except ModelLoadError as exc:  # the --encoder folder was refused: like a refused model
+        raise ModelRefused(str(exc)) from exc
+    except KeyboardInterrupt:
+        print(f"interrupted: run the same command again to resume from the last finished epoch (checkpoint: {checkpoint})",
+              file=sys.stderr)  # fmt: skip
+        return 130
     if (Path(args.out) / "uvp_model.json").is_file():
         print(f"note: replacing the model saved in {args.out}", file=sys.stderr)
     path = model.save(args.out)
+    remove_checkpoint(checkpoint)  # the model is saved: nothing left to resume
     print(json.dumps({"model": str(path), "target": model.target, "task": model.task, "metrics": model.metrics_}, default=str))
     return 0
 
@@ -149,16 +178,27 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if result.dataset is None:
         return 1
     model = _load_model(args.model)
+    _note_coverage(model, result.dataset)
+    _note_unknown(result.dataset, list(zip(pairs["user_id"], pairs["item_id"], strict=True)), "scored")
     out = pairs[["user_id", "item_id"]].assign(prediction=model.predict(result.dataset, pairs))
     atomic_write_text(args.out, out.to_csv(index=False))
     print(f"Wrote {len(out):,} predictions to {args.out}")
     return 0
 
 
-def _writable(path: Path) -> None:
+def _writable(path: Path, option: str = "--out") -> None:
     """Refuse an output path that is a folder before any work is done (missing parent folders are created on writing)."""
     if Path(path).is_dir():
-        raise IsADirectoryError(f"--out {path} is a folder; give a file name")
+        raise IsADirectoryError(f"{option} {path} is a folder; give a file name")
+
+
+def _note_coverage(model, dataset) -> None:
+    """A note on stderr when few of the items with events in the data are known to the model (trained on other data?)."""
+    items = dataset.events["item_id"].astype(str).unique()
+    known = float(pd.Index(model.space_.item_ids).isin(items).sum()) / max(len(items), 1)
+    if len(items) and known < COVERAGE_NOTE_BELOW:
+        print(f"note: the model knows {known:.0%} of the {len(items):,} items with events in --data: was it trained on other "
+              "data? Unknown items are scored from their text and attributes alone.", file=sys.stderr)  # fmt: skip
 
 
 def _at_least_one(value: int, option: str) -> None:
@@ -174,6 +214,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     if result.dataset is None:
         return 1
     model = _load_model(args.model)
+    _note_coverage(model, result.dataset)
     if not (result.dataset.events["user_id"] == args.user).any():
         print(f"note: user {args.user!r} has no events in --data: the list comes from their profile (if any) and the items alone",
               file=sys.stderr)  # fmt: skip
@@ -190,14 +231,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     for value, option in ((args.k, "--k"), (args.negatives, "--negatives"), (args.ranking_users, "--ranking-users")):
         _at_least_one(value, option)
+    if args.test is not None and args.holdout is not None:
+        raise ValueError("give --test or --holdout, not both")
+    _writable(args.out, "--out")
+    if args.html is not None:
+        _writable(args.html, "--html")
     result = _load(args)
     if result.dataset is None:
         return 1
     model = _load_model(args.model)
+    _note_coverage(model, result.dataset)
     if args.test is not None:
         evalset = evaluation_set.annotate_test_set(evaluation_set.read_test_set(args.test, result.dataset, model.target, encoding=args.encoding), model, result.dataset)
     elif args.holdout is not None:
-        evalset = evaluation_set.noting_refit(evaluation_set.holdout(result.dataset, model.target, args.holdout), result.dataset, model)
+        evalset = evaluation_set.model_fraction_holdout(model, result.dataset, args.holdout)
     else:
         evalset = evaluation_set.model_holdout(model, result.dataset)
     print(f"evaluation set: {evalset.note}", file=sys.stderr)
@@ -224,11 +271,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if len(args.model) != 2:
         print("error: give --model exactly twice (model A, then model B)", file=sys.stderr)
         return 2
+    _writable(args.out, "--out")
     result = _load(args)
     if result.dataset is None:
         return 1
     dataset = result.dataset
+    _check_segments(args.segment, dataset)  # before minutes of scoring
     model_a, model_b = (_load_model(path) for path in args.model)
+    for model in (model_a, model_b):
+        _note_coverage(model, dataset)
     if model_a.target != model_b.target:
         raise ValueError(f"The two models predict different targets ({model_a.target!r} and {model_b.target!r}).")
     if args.test is not None:
@@ -258,6 +309,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_segments(columns: Sequence[str], dataset) -> None:
+    """A usage error for a --segment that can be no segment of this data (a derived one or a users/items column)."""
+    from uvp_core.diagnostics.segments import DERIVED_SEGMENTS
+
+    possible = list(DERIVED_SEGMENTS)
+    for prefix, table in (("user.", dataset.users), ("item.", dataset.items)):
+        possible += [f"{prefix}{c}" for c in (table.columns if table is not None else []) if c not in ("user_id", "item_id")]
+    unknown = [c for c in columns if c not in possible]
+    if unknown:
+        raise ValueError(f"Unknown segment column(s) {', '.join(unknown)}; this data has: {', '.join(possible)}")
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
     """Explain one (user, item) prediction, or every pair of --pairs in one process: write prediction, base_value
     and contributions (JSON; with --pairs, {"explanations": [...]} in input order)."""
@@ -267,10 +330,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     _at_least_one(args.permutations, "--permutations")
     if (args.pairs is None) == (args.user is None or args.item is None):
         raise ValueError("give --user and --item, or --pairs PAIRS.csv (user_id,item_id[,timestamp]) to explain many pairs")
-    try:
-        when = None if args.time is None else pd.Timestamp(args.time)
-    except ValueError:
-        raise ValueError(f"--time {args.time!r} is not an ISO 8601 time (e.g. 2025-01-31 or 2025-01-31T12:00:00Z)") from None
+    _writable(args.out, "--out")
+    when = None if args.time is None else _prediction_time(args.time)
     if args.pairs is not None:
         pairs = read_pairs(args.pairs, args.encoding)
         times = pairs["timestamp"].tolist() if "timestamp" in pairs else [when] * len(pairs)
@@ -281,18 +342,53 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if result.dataset is None:
         return 1
     model = _load_model(args.model)
+    _note_coverage(model, result.dataset)
+    _note_unknown(result.dataset, wanted)
     config = ExplainConfig(permutations=args.permutations, seed=args.seed, history=args.history)
     background = background_for(model, result.dataset, attributes=args.background, seed=args.seed, item_fields=args.item_fields)
     records = []
     for user_id, item_id, time_ in wanted:  # one process: the model, shap's compiled code and the encodings are reused
         exp = explain_pair(model, result.dataset, user_id, item_id, None if pd.isna(time_) else time_, background=background, config=config)
         records.append({"user_id": user_id, "item_id": item_id, "target": model.target, "background": args.background,
-                        "item_fields": args.item_fields, **explanation_record(exp)})  # fmt: skip
+                        "item_fields": args.item_fields, "history": args.history, **explanation_record(exp)})  # fmt: skip
     document = {"explanations": records} if args.pairs is not None else records[0]
     atomic_write_text(args.out, json.dumps(document, indent=2, ensure_ascii=False))
-    print(json.dumps({"explanation": str(args.out), "pairs": len(records), "prediction": records[0]["prediction"] if records else None,
-                      "features": len(records[0]["contributions"]) if records else 0}))  # fmt: skip
+    summary = {"explanation": str(args.out), "pairs": len(records)}
+    if args.pairs is None:
+        summary |= {"prediction": records[0]["prediction"], "features": len(records[0]["contributions"])}
+    print(json.dumps(summary))
     return 0
+
+
+def _prediction_time(text: str) -> pd.Timestamp:
+    """--time as a UTC timestamp within the data contract's range (1990-01-01 to a day from now); ValueError otherwise."""
+    from uvp_core.data.validate import MIN_TIMESTAMP
+
+    try:
+        when = pd.Timestamp(text)
+    except ValueError:
+        raise ValueError(f"--time {text!r} is not an ISO 8601 time (e.g. 2025-01-31 or 2025-01-31T12:00:00Z)") from None
+    when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
+    if not MIN_TIMESTAMP <= when <= pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=1):
+        raise ValueError(f"--time {text!r} is outside 1990-01-01 to a day from now, the range the data's timestamps must keep to")
+    return when
+
+
+def _note_unknown(dataset, wanted: Sequence[tuple], verb: str = "explained") -> None:
+    """Notes on stderr for users with no events or profile and items in no table of the data (a typo scores a stranger);
+    wanted: (user_id, item_id, ...) tuples."""
+    users = set(dataset.events["user_id"].astype(str)) | (set(dataset.users["user_id"].astype(str)) if dataset.users is not None else set())
+    items = set(dataset.events["item_id"].astype(str)) | (set(dataset.items["item_id"].astype(str)) if dataset.items is not None else set())
+    for kind, ids, meaning in (
+        ("user", [w[0] for w in wanted if str(w[0]) not in users], f"has no events or profile in --data: {verb} as a new user with no history"),
+        ("item", [w[1] for w in wanted if str(w[1]) not in items], f"is in no table of --data: {verb} as an unknown item with no text"),
+    ):
+        ids = list(dict.fromkeys(ids))
+        if len(ids) == 1:
+            print(f"note: {kind} {ids[0]!r} {meaning}", file=sys.stderr)
+        elif ids:
+            shown = ", ".join(repr(i) for i in ids[:5]) + (", ..." if len(ids) > 5 else "")
+            print(f"note: {len(ids):,} {kind}s ({shown}) each {meaning.replace('has no', 'have no').replace('is in', 'are in')}", file=sys.stderr)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -324,29 +420,34 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(train)
     train.add_argument("--target", default="auto", help="rating, label, or an event type such as purchase (default: auto)")
     train.add_argument("--out", required=True, type=Path, help="the model folder to write")
-    train.add_argument("--mode", choices=("frozen", "finetune"), default="frozen")
+    train.add_argument("--mode", choices=("frozen", "finetune"), default="frozen",
+                       help="frozen: encode texts once and train the head (default; minutes on a CPU); finetune: train the encoder too (GPU)")
     train.add_argument("--encoder", type=Path, default=None, help="a local Hugging Face BERT-family folder (default: all-MiniLM-L6-v2)")
-    train.add_argument("--epochs", type=int, default=None)
-    train.add_argument("--seed", type=int, default=None)
+    train.add_argument("--epochs", type=int, default=None,
+                       help="most epochs to run (default: 30 frozen, early stopping usually ends sooner; 3 finetune)")
+    train.add_argument("--seed", type=int, default=None, help="random seed (default: 0); the same seed and data give the same model")
+    train.add_argument("--checkpoint", type=Path, default=None,
+                       help="folder for the end-of-epoch checkpoint (default: OUT.checkpoint); after a crash or Ctrl-C, "
+                            "the same command resumes from it; removed once the model is saved")  # fmt: skip
     train.set_defaults(func=cmd_train)
 
     predict = sub.add_parser("predict", help="score user_id,item_id pairs; the users' known history is --data")
     _add_data_args(predict)
-    predict.add_argument("--model", required=True, type=Path)
+    predict.add_argument("--model", required=True, type=Path, help="a saved model folder")
     predict.add_argument("--pairs", required=True, type=Path, help="CSV with user_id,item_id[,timestamp]")
     predict.add_argument("--out", required=True, type=Path, help="CSV to write: user_id,item_id,prediction")
     predict.set_defaults(func=cmd_predict)
 
     recommend = sub.add_parser("recommend", help="top-K items for a user")
     _add_data_args(recommend)
-    recommend.add_argument("--model", required=True, type=Path)
-    recommend.add_argument("--user", required=True)
-    recommend.add_argument("--k", type=int, default=10)
+    recommend.add_argument("--model", required=True, type=Path, help="a saved model folder")
+    recommend.add_argument("--user", required=True, help="the user ID (their history is their events in --data)")
+    recommend.add_argument("--k", type=int, default=10, help="how many items to list (default: 10)")
     recommend.set_defaults(func=cmd_recommend)
 
     evaluate = sub.add_parser("evaluate", help="score a held-out set and write the evaluation report (JSON, optional HTML)")
     _add_data_args(evaluate)
-    evaluate.add_argument("--model", required=True, type=Path)
+    evaluate.add_argument("--model", required=True, type=Path, help="a saved model folder")
     evaluate.add_argument("--test", type=Path, default=None,
                           help="CSV user_id,item_id[,timestamp] + the label (rating, label or event_type); default: a time holdout of --data")
     evaluate.add_argument("--out", required=True, type=Path, help="the JSON report to write")
@@ -355,7 +456,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="without --test: hold out this latest share of label events (default: events the model did not "
                                "train on — its own validation period when --data is its training data, else the latest 10%%)")
     evaluate.add_argument("--k", type=int, default=10, help="list length for top-K metrics")
-    evaluate.add_argument("--candidates", choices=("auto", "full", "sampled"), default="auto")
+    evaluate.add_argument("--candidates", choices=("auto", "full", "sampled"), default="auto",
+                          help="top-K candidates: every item (full), the user's test items + --negatives sampled ones "
+                               "(sampled), or full when users x items stay under 250,000 pairs, else sampled (auto, default)")  # fmt: skip
     evaluate.add_argument("--negatives", type=int, default=100, help="sampled candidates per user")
     evaluate.add_argument("--ranking-users", type=int, default=200, help="users in the top-K evaluation (a seeded sample)")
     evaluate.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for the intervals")
@@ -365,7 +468,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     comp = sub.add_parser("compare", help="two models on the same pairs: overall and per-segment differences with intervals (JSON)")
     _add_data_args(comp)
-    comp.add_argument("--model", required=True, type=Path, action="append", help="a model folder; give it twice (A, then B)")
+    comp.add_argument("--model", required=True, type=Path, action="append", help="a saved model folder; give it twice (A, then B)")
     comp.add_argument("--test", type=Path, default=None,
                       help="CSV user_id,item_id[,timestamp] + the label; default: events neither model trained on (see evaluate)")
     comp.add_argument("--out", required=True, type=Path, help="the JSON file to write")
@@ -377,12 +480,12 @@ def build_parser() -> argparse.ArgumentParser:
     comp.set_defaults(func=cmd_compare)
 
     worker = sub.add_parser("worker", help="run queued training runs of a workspace (started by the app)")
-    worker.add_argument("--workspace", type=Path, default=None)
+    worker.add_argument("--workspace", type=Path, default=None, help="workspace folder (default $UVP_WORKSPACE or ./workspace)")
     worker.add_argument("--idle-exit", type=float, default=20.0, help="seconds of empty queue before exiting")
     worker.set_defaults(func=cmd_worker)
-    explain = sub.add_parser("explain", help="explain one (user, item) prediction with SHAP values; write JSON")
+    explain = sub.add_parser("explain", help="explain a (user, item) prediction, or every pair of --pairs, with SHAP values; write JSON")
     _add_data_args(explain)
-    explain.add_argument("--model", required=True, type=Path)
+    explain.add_argument("--model", required=True, type=Path, help="a saved model folder")
     explain.add_argument("--user", default=None, help="the user (with --item); or use --pairs")
     explain.add_argument("--item", default=None, help="the candidate item (with --user)")
     explain.add_argument("--pairs", type=Path, default=None,
@@ -409,6 +512,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     try:
         return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
     except (ModelRefused, PairsFileError) as exc:  # invalid model or pairs/test file: like invalid data
         print(f"error: {exc}", file=sys.stderr)
         return 1

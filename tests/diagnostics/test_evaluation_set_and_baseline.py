@@ -64,7 +64,9 @@ def test_read_test_set_from_bytes_and_its_errors() -> None:
     no_time = E.read_test_set(b"user_id,item_id,rating\nu1,a,3\n", ratings_dataset(), "rating")
     assert no_time.cutoff is None and len(no_time.train_events) == 12
     with pytest.raises(ValueError, match="missing column"):
-        E.read_test_set(b"user,item_id,rating\nu1,a,3\n", ratings_dataset(), "rating")
+        E.read_test_set(b"who,item_id,rating\nu1,a,3\n", ratings_dataset(), "rating")
+    synonyms = E.read_test_set(b"userId,movieId,stars\nu1,a,3\n", ratings_dataset(), "rating")  # as in a data file
+    assert synonyms.pairs[["user_id", "item_id", "y"]].values.tolist() == [["u1", "a", 3.0]]
     with pytest.raises(ValueError, match="rating"):
         E.read_test_set(b"user_id,item_id\nu1,a\n", ratings_dataset(), "rating")
     with pytest.raises(ValueError, match="timestamp"):

@@ -203,3 +203,18 @@ def test_every_set_on_the_training_data_says_the_biases_are_from_before_their_re
     assert refit not in E.all_events_for([rating_model], other).note
     assert refit not in E.annotate_test_set(test, rating_model, other).note
     assert refit not in E.all_events_for([rating_model.as_validated()], rating_dataset).note  # nothing was swapped
+
+
+def test_a_chosen_holdout_says_how_much_of_it_the_model_trained_on() -> None:
+    """`evaluate --holdout 0.2` on a model's own data scored half its training period without a word."""
+    dataset = hand_dataset(list(range(20)))
+    model = fake_model(dataset, val_fraction=0.1)  # trained on days 0..17
+    wide = E.model_fraction_holdout(model, dataset, 0.3)  # days 14..19
+    assert wide.note.startswith("partly in-sample: 4 of 6 of these pairs are before 2024-01-19 00:00 UTC")
+    assert "numbers are optimistic (time holdout: the latest 30%" in wide.note
+    narrow = E.model_fraction_holdout(model, dataset, 0.1)  # days 18, 19: the model's own validation period
+    assert narrow.note.startswith("time holdout:") and "in-sample" not in narrow.note
+    other = hand_dataset(list(range(21)))
+    assert "trained on other data" in E.model_fraction_holdout(model, other, 0.3).note
+    same_day = hand_dataset([0] * 20)
+    assert E.model_fraction_holdout(fake_model(same_day), same_day, 0.5).note.startswith("in-sample: the model split its validation set at random")

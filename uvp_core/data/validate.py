@@ -41,7 +41,7 @@ from uvp_core.data.contract import (
     ValidationIssue,
     ValidationReport,
 )
-from uvp_core.data.mapping import SYNONYMS, TableColumns, resolve_table, split_explicit
+from uvp_core.data.mapping import SYNONYMS, TableColumns, detect_roles, resolve_table, split_explicit
 from uvp_core.data.readers import RawTable
 
 log = logging.getLogger(__name__)
@@ -683,21 +683,32 @@ def _row_list(rows: Sequence[int]) -> str:
 
 
 def _pairs_table(source: str | Path | bytes, label: str, needs: str, encoding: str | None) -> pd.DataFrame:
-    """The CSV as a frame of text (empty cells ""), refusing a file it cannot read as a table."""
-    raw = source if isinstance(source, bytes) else Path(source).read_bytes()
+    """The CSV as a frame of text (empty cells ""), refusing a file it cannot read as a table.
+
+    Like a data file: an Excel "sep=;" first line names the delimiter, else a header without commas may be
+    split by ";", tab or "|"; synonym headers (userId, movieId, stars, ...) are read as the contract's names."""
+    try:
+        raw = source if isinstance(source, bytes) else Path(source).read_bytes()
+    except FileNotFoundError:
+        raise PairsFileError(f"{label}: no such file") from None
+    except IsADirectoryError:
+        raise PairsFileError(f"{label}: is a folder, not a CSV file") from None
     try:
         text = raw.decode(encoding or "utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise PairsFileError(f"{label}: not {encoding or 'UTF-8'} text (byte 0x{raw[exc.start]:02x} on line {line}); "
                              "save it as UTF-8, or pass --encoding") from None  # fmt: skip
+    text, delimiter = _pairs_delimiter(text)
     try:
-        records = [r for r in csv.reader(io.StringIO(text, newline="")) if r]
+        records = [r for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter) if r]
     except csv.Error as exc:
         raise PairsFileError(f"{label}: not a readable CSV file ({exc})") from None
     if not records:
         raise PairsFileError(f"{label}: the file is empty (it needs a header line and rows: {needs})")
     header, body = [c.strip() for c in records[0]], records[1:]
+    detected = detect_roles("events", header)
+    header = _pair_roles(header, detected)
     problems = []
     twice = sorted({c for c in header if header.count(c) > 1})
     if twice:
@@ -709,6 +720,27 @@ def _pairs_table(source: str | Path | bytes, label: str, needs: str, encoding: s
     if problems:
         raise PairsFileError(f"{label}: " + "; ".join(problems) + f" (needs {needs})")
     return pd.DataFrame(body, columns=header, dtype=str)
+
+
+PAIR_ROLES = ("user_id", "item_id", "timestamp", "rating", "label", "event_type")  # the columns a pairs or test file may hold
+
+
+def _pairs_delimiter(text: str) -> tuple[str, str]:
+    """(the text without an Excel "sep=X" first line, the delimiter): that X, else "," unless the header line has
+    none and splits on ";", tab or "|"."""
+    first, _, rest = text.partition("\n")
+    if first.startswith("sep=") and len(first.rstrip("\r")) == 5:
+        return rest, first[4]
+    if "," in first:
+        return text, ","
+    return text, max((";", "\t", "|"), key=first.count) if any(c in first for c in ";\t|") else ","
+
+
+def _pair_roles(header: list[str], detected: Mapping[str, str]) -> list[str]:
+    """The header with synonym columns (userId, movieId, stars, ...) renamed to their role, where the role's own
+    name is not a column already."""
+    rename = {column: role for role, column in detected.items() if role in PAIR_ROLES and role not in header}
+    return [rename.get(column, column) for column in header]
 
 
 def read_pairs_csv(source: str | Path | bytes, label: str, needs: str, encoding: str | None = None,

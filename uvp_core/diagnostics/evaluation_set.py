@@ -17,6 +17,8 @@ Sources, one shape (`EvaluationSet`):
   training event). `annotate_test_set(evalset, model, dataset)` says whether the model could have
   trained on its rows (compared with the model's validation cutoff).
 - `holdout_for_models(a, b, dataset)`: one default set for a comparison — the later of the two.
+- `model_fraction_holdout(model, dataset, fraction)`: `holdout` at a chosen share (the CLI's `--holdout`), its note
+  saying how much of it the model may have trained on.
 
 Every set carries a `note`: one plain sentence for the analyst starting "held-out:", "in-sample:",
 "partly in-sample:", "time holdout:" or "test file …", shown on the pages and written into reports.
@@ -121,20 +123,32 @@ def positives_only(pairs: pd.DataFrame, target: str) -> bool:
 
 def sampled_negative_pairs(events: pd.DataFrame, positives: pd.DataFrame, universe: np.ndarray,
                            per_positive: int = NEGATIVES_PER_POSITIVE, seed: int = NEGATIVES_SEED) -> pd.DataFrame:  # fmt: skip
-    """Per positive (user_id, item_id, timestamp), `per_positive` items the user has no event on, at its time, y = 0."""
-    from uvp_core.model.examples import Examples, sample_negatives
+    """Per positive (user_id, item_id, timestamp), `per_positive` items the user has no event on and that existed then
+    (had an event by then, or have none: examples.first_seen), at its time, y = 0."""
+    from uvp_core.model.examples import Examples, first_seen, sample_negatives
+    from uvp_core.model.features import to_ms
 
     n = len(positives)
     rows = Examples(positives["user_id"].to_numpy(dtype=object), positives["item_id"].to_numpy(dtype=object),
                     np.arange(n, dtype=np.int64), np.ones(n, np.float32), np.zeros(n, bool))  # times: the positive's row  # fmt: skip
-    drawn = sample_negatives(events["user_id"].to_numpy(dtype=object), events["item_id"].to_numpy(dtype=object), rows,
-                             per_positive, seed, np.asarray(universe, dtype=object))  # fmt: skip
+    universe = np.asarray(universe, dtype=object)
+    event_items = events["item_id"].to_numpy(dtype=object)
+    available = first_seen(event_items, to_ms(events["timestamp"]), universe)
+    drawn = sample_negatives(events["user_id"].to_numpy(dtype=object), event_items, rows, per_positive, seed, universe,
+                             available, _latest_if_missing(to_ms(positives["timestamp"])) if n else None)  # fmt: skip
     return pd.DataFrame({
         "user_id": pd.array(drawn.users.astype(str), dtype=positives["user_id"].dtype),
         "item_id": pd.array(drawn.items.astype(str), dtype=positives["item_id"].dtype),
         "timestamp": positives["timestamp"].to_numpy()[drawn.times] if n else positives["timestamp"].iloc[:0],
         "y": np.zeros(len(drawn), np.float64),
     })  # fmt: skip
+
+
+def _latest_if_missing(ms: np.ndarray) -> np.ndarray:
+    """Times in ms with a missing one (no timestamp in a test file) as the latest time: every item existed by then."""
+    from uvp_core.model.features import NAT_MS
+
+    return np.where(ms == NAT_MS, np.iinfo(np.int64).max, ms)
 
 
 def with_sampled_negatives(evalset: EvaluationSet, dataset: Dataset) -> EvaluationSet:
@@ -272,6 +286,24 @@ def model_holdout(model: Any, dataset: Dataset, fraction: float = DEFAULT_HOLDOU
         f"its latest {share} of examples; used only to pick the stopping epoch{' and calibrate' if model.task == 'binary' else ''})"
     )
     return noting_refit(_holdout_at(dataset, target, cutoff, "validation period", note), dataset, model)
+
+
+def model_fraction_holdout(model: Any, dataset: Dataset, fraction: float) -> EvaluationSet:
+    """holdout(dataset, fraction) for this model, its note saying how much of it the model may have trained on."""
+    evalset = holdout(dataset, model.target, fraction)
+    if not trained_on(model, dataset):
+        note = evalset.note + "; the model was trained on other data (its data fingerprint differs), so these events are new to it unless the two datasets overlap"
+        return replace(evalset, note=note)
+    cutoff = model_validation_cutoff(model, dataset)
+    times = evalset.pairs["timestamp"]
+    before = len(times) if cutoff is None else int((times < cutoff).sum())
+    if before:
+        where = ("the model split its validation set at random, so it trained on most of them" if cutoff is None else
+                 f"{'every one' if before == len(times) else f'{before:,} of {len(times):,}'} of these pairs "
+                 f"{'is' if before == 1 or before == len(times) else 'are'} before {_format_time(cutoff)}, where its training data ends")  # fmt: skip
+        prefix = "in-sample" if before == len(times) else "partly in-sample"
+        evalset = replace(evalset, note=f"{prefix}: {where} — numbers are optimistic ({evalset.note})")
+    return noting_refit(evalset, dataset, model)
 
 
 def scored_as_validated(model: Any, dataset: Dataset) -> bool:

@@ -16,6 +16,7 @@ Writes are atomic: everything goes to a temporary folder beside the target, whic
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -476,6 +477,20 @@ def save_checkpoint(folder: Path, tensors: dict, optimizer_state: dict, meta: di
     tmp_meta = folder / f".{CHECKPOINT_META}.tmp"
     _write_json(tmp_meta, record)
     os.replace(tmp_meta, folder / CHECKPOINT_META)
+
+
+def has_checkpoint(folder: Path) -> bool:
+    """Whether folder holds a checkpoint (save_checkpoint's files)."""
+    return (Path(folder) / CHECKPOINT_META).is_file()
+
+
+def remove_checkpoint(folder: Path) -> None:
+    """Delete save_checkpoint's files in folder, and the folder when that leaves it empty (nothing else is touched)."""
+    folder = Path(folder)
+    for name in (CHECKPOINT_META, CHECKPOINT_TENSORS, f".{CHECKPOINT_META}.tmp", f".{CHECKPOINT_TENSORS}.tmp"):
+        (folder / name).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        folder.rmdir()
 
 
 def load_checkpoint(folder: Path) -> tuple[dict, dict, dict] | None:
