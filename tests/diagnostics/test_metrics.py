@@ -135,3 +135,17 @@ def test_mean_metric_by_groupings_matches_group_metrics() -> None:
     slow = M.group_metrics(frame, "g", "regression", boot=boot)
     assert fast["value"].to_numpy() == pytest.approx(slow["rmse"].to_numpy())
     assert fast["low"].to_numpy() == pytest.approx(slow["rmse_low"].to_numpy(), rel=1e-5)
+
+
+def test_every_interval_holds_its_own_estimate() -> None:
+    """A walk-through saw ECE 0.0639 with the interval [0.0641, 0.1483]: ECE is biased upwards, so its bootstrap
+    replicates can all lie above the estimate. Here the estimate is 0 (perfectly calibrated) and every replicate is above."""
+    from uvp_core.diagnostics import metrics as M
+
+    frame = pd.DataFrame({"y": [0.0, 1.0] * 50, "prediction": [0.5] * 100})
+    table = M.group_metrics(frame, None, "binary", boot=M.Bootstrap(resamples=200, seed=0))
+    row = table.iloc[0]
+    assert row["ece"] == 0.0 and row["ece_low"] == 0.0 and row["ece_high"] > 0.0
+    for metric in M.metric_names("binary"):
+        if np.isfinite(row[f"{metric}_low"]):
+            assert row[f"{metric}_low"] <= row[metric] <= row[f"{metric}_high"], metric
