@@ -32,8 +32,9 @@ def download(table, name: str, key: str) -> None:
 st.header("Overall")
 overall = app_state.memo(choice, "overall", (), lambda: report.overall_table(frame, task, boot))
 cols = st.columns(len(metric_choices))
-for col, name in zip(cols, metric_choices, strict=True):
-    col.metric(name, f"{overall[name].iloc[0]:.4f}", help="value model; the table below has 95% intervals and the bias baseline")
+for col, tile in zip(cols, report.overall_tiles(overall, metric_choices), strict=True):
+    col.metric(tile["metric"], f"{tile['value']:.4f}", delta=None if tile["delta"] is None else f"{tile['delta']:+.4f} vs bias baseline",
+               delta_color=tile["color"], help="value model; the table below has 95% intervals and the bias baseline")  # fmt: skip
 st.dataframe(overall, hide_index=True)
 download(overall, "overall.csv", "dl-overall")
 if task == "binary":

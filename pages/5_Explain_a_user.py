@@ -54,6 +54,8 @@ right.dataframe(whatif.history_table(inputs, model.history_k, model.late_kinds),
 if model.late_kinds:
     right.caption(f"Views fill only the places the user's other events leave free among the {model.history_k}; "
                   "the others, and older events, count in the history length.")  # fmt: skip
+if same_time := whatif.same_time_note(dataset.events, inputs, model.history_k, model.late_kinds):
+    right.caption(app_state.plain_markdown(same_time))
 if inputs.time is not None:
     right.caption(f"Predicted as of {pd.Timestamp(inputs.time):%Y-%m-%d %H:%M} UTC, the time of the latest event in the data: "
                   "the explanation's \"… days before\" count back from then.")  # fmt: skip
@@ -116,7 +118,7 @@ if st.button("Explain the words", key="uvp.explain_tokens"):
 if st.session_state.get(app_state.TOKEN_REQUEST) == (model_id, dataset_id, user_id, item_id, field):
     words = app_state.token_explanation(root, model_id, dataset_id, user_id, item_id, field)
     st.text(f"base value {float(words.base_values):.4f} + token contributions {float(words.values.sum()):+.4f} "
-            f"= {words.prediction:.4f} (all tokens masked -> this text)")  # fmt: skip
+            f"= {words.prediction:.4f} (all tokens masked → this text)")  # fmt: skip
     st.caption("This base value is the prediction with every word of this one text masked and the rest of the input as "
                "it is, so it differs from the base value above, where every feature is masked.")  # fmt: skip
     table = tokens.word_frame(words)  # a word's tokens ("62", ".", "94") summed: SHAP values add up

@@ -352,7 +352,7 @@ def test_transactions_fixture() -> None:
         "duplicate_event",
     }
     missing = one_issue(result, "dropped_missing_user")
-    assert missing.message == "1 rows (11.1%) have no CustomerID and were dropped."
+    assert missing.message == "1 row(s) (11.1%) have no CustomerID and were dropped."
     assert (missing.rows, missing.column, missing.severity) == ((4,), "CustomerID", "warning")
     assert one_issue(result, "dropped_cancellation").rows == (5,)
     assert one_issue(result, "dropped_non_positive").rows == (6, 7)
@@ -387,7 +387,7 @@ def test_transactions_real_uci_online_retail() -> None:
     assert_ok(result)
     assert result.layout == "transactions"
     missing = one_issue(result, "dropped_missing_user")
-    assert missing.message == "135,080 rows (24.9%) have no CustomerID and were dropped."
+    assert missing.message == "135,080 row(s) (24.9%) have no CustomerID and were dropped."
     assert one_issue(result, "duplicate_rows").n_rows == 5_268
     dataset = result.dataset
     assert len(dataset.events) == 397_884

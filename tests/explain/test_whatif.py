@@ -207,3 +207,18 @@ def test_cohort_categories_are_single_genres_of_multi_genre_items() -> None:
     dataset = Dataset(events=events, items=items, users=None, name="genres")
     assert whatif.add_event_in_category(dataset, "Thriller", "rated 5").item_id == "c"  # the most popular Thriller item
     assert whatif.add_event_in_category(dataset, "Crime", "rated 5").item_id == "a"
+
+
+def test_a_basket_split_by_the_history_window_is_noted() -> None:
+    """A walk-through on Online Retail: 43 lines of one invoice, all at one time, read as "the 20 most recent" and
+    "23 earlier events", though none is earlier; which 20 are read follows the order of the data."""
+    from uvp_core.model import HistoryEvent, PairInputs
+
+    at = pd.Timestamp("2010-12-07 09:51", tz="UTC")
+    basket = [HistoryEvent(f"i{j}", "purchase", at) for j in range(3)]
+    events = pd.DataFrame({"user_id": ["u"] * 5, "item_id": [f"i{j}" for j in range(5)], "timestamp": [at] * 5})
+    inputs = PairInputs(profile={}, history=basket, item={}, user_id="u", n_earlier=2)
+    note = whatif.same_time_note(events, inputs, 3)
+    assert note is not None and note.startswith("5 of this user's events share the time of the oldest event read (2010-12-07 09:51)")
+    older = events.assign(timestamp=[at] * 3 + [at - pd.Timedelta(days=1)] * 2)
+    assert whatif.same_time_note(older, inputs, 3) is None  # the two not read are older: "earlier" is right

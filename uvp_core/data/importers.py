@@ -501,13 +501,13 @@ def _transaction_filter(
     non_positive = ((quantity.values <= 0) | (price.values <= 0)) & ~no_user & ~cancelled
     found = [
         _rows_warning(raw, "duplicate_rows", None, frame.duplicated(keep="first").to_numpy(),
-                      "{n} rows are exact duplicates of an earlier line (kept)."),
+                      "{n} row(s) are exact duplicates of an earlier line (kept)."),
         _rows_warning(raw, "dropped_missing_user", roles["user_id"], no_user,
-                      "{n} rows ({share}) have no " + roles["user_id"] + " and were dropped."),
+                      "{n} row(s) ({share}) have no " + roles["user_id"] + " and were dropped."),
         _rows_warning(raw, "dropped_cancellation", roles.get("invoice"), cancelled,
-                      "{n} cancellation rows (invoice starting with 'C') were dropped."),
+                      "{n} cancellation row(s) (invoice starting with 'C') were dropped."),
         _rows_warning(raw, "dropped_non_positive", None, non_positive,
-                      "{n} rows with a quantity or unit price of zero or less were dropped."),
+                      "{n} row(s) with a quantity or unit price of zero or less were dropped."),
         _non_numeric(raw, roles["quantity"], "quantity", quantity, ~no_user),
         _non_numeric(raw, roles["price"], "price", price, ~no_user),
     ]  # fmt: skip

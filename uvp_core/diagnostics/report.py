@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ from uvp_core.diagnostics.frame import train_labels
 from uvp_core.diagnostics.metrics import (
     DEFAULT_BOOTSTRAP,
     ERROR_METRIC,
+    HIGHER_IS_BETTER,
     Bootstrap,
     group_metrics,
     metric_names,
@@ -116,6 +118,21 @@ def overall_table(frame: pd.DataFrame, task: str, boot: Bootstrap | None = DEFAU
     """Overall metrics with intervals for the value model and the bias baseline."""
     models = {name: column for name, column in MODELS.items() if column in frame.columns}
     return group_metrics(frame, None, task, predictions=models, boot=boot)
+
+
+def overall_tiles(overall: pd.DataFrame, names: Sequence[str]) -> list[dict[str, Any]]:
+    """Per metric of overall_table: the value model's value, its difference from the bias baseline (None without one)
+    and how to colour it (Streamlit's delta_color: "normal" where higher is better, "inverse" where lower is, "off"
+    for the signed bias), so a model that loses to the baseline says so where its number is shown."""
+    model = overall.loc[overall["model"] == "value model"] if "model" in overall.columns else overall
+    baseline = overall.loc[overall["model"] == "bias baseline"] if "model" in overall.columns else overall.iloc[:0]
+    tiles = []
+    for name in names:
+        value = float(model[name].iloc[0])
+        other = float(baseline[name].iloc[0]) if len(baseline) else float("nan")
+        tiles.append({"metric": name, "value": value, "delta": value - other if np.isfinite(other) and np.isfinite(value) else None,
+                      "color": "off" if name == "bias" else "normal" if name in HIGHER_IS_BETTER else "inverse"})  # fmt: skip
+    return tiles
 
 
 def calibration_table(frame: pd.DataFrame) -> pd.DataFrame:

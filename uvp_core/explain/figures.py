@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 import shap
 
 from uvp_core.explain.features import GROUP_LABELS
+from uvp_core.explain.tokens import SPECIAL_TOKENS
 from uvp_core.model import PairInputs
 from uvp_core.plot_text import literal_text
 from uvp_core.text.templates import attribute_name
@@ -121,7 +122,9 @@ def token_bars(table: pd.DataFrame, top: int = 20, unit: str = "tokens") -> go.F
     labels = [f"#{p} {t.strip() or '(space)'}" for p, t in zip(shown["position"], shown["token"], strict=True)]
     fig = go.Figure(go.Bar(x=shown["contribution"], y=labels, orientation="h",
                            marker_color=np.where(shown["contribution"] >= 0, "#54A24B", "#E45756")))  # fmt: skip
-    fig.update_layout(title=f"Top {len(shown)} {unit} by |contribution|", height=120 + 22 * max(1, len(shown)), **LAYOUT)
+    markers = int(shown["token"].isin(SPECIAL_TOKENS).sum())  # the text's [start]/[end]: not words, but credited too
+    title = f"Top {len(shown) - markers} {unit}" + (f" and {'the start/end markers' if markers == 2 else 'a start/end marker'}" if markers else "")
+    fig.update_layout(title=f"{title} by |contribution|", height=120 + 22 * max(1, len(shown)), **LAYOUT)
     fig.update_yaxes(type="category", autorange="reversed")
     fig.update_xaxes(title="contribution")
     return fig

@@ -414,6 +414,23 @@ def cold_user_note(table: pd.DataFrame, user_id: str) -> str | None:
     return None
 
 
+def same_time_note(events: pd.DataFrame, inputs: PairInputs, history_k: int, late: Collection[str] = ()) -> str | None:
+    """A note when the oldest event read shares its time with events not read (a basket of one invoice): which of
+    them are read one by one then follows the order of the data, not time (None otherwise)."""
+    read = used_history(inputs, history_k, late)
+    if inputs.n_earlier <= 0 or not read:
+        return None
+    oldest = min(inputs.history[j].timestamp for j in read)
+    mine = events.loc[(events["user_id"] == inputs.user_id).to_numpy()]
+    at_oldest = int((mine["timestamp"] == oldest).sum())
+    read_there = sum(1 for j in read if inputs.history[j].timestamp == oldest)
+    if at_oldest <= read_there:
+        return None
+    return (f"{at_oldest:,} of this user's events share the time of the oldest event read ({pd.Timestamp(oldest):%Y-%m-%d %H:%M}), "
+            f"so which {read_there:,} of them the model reads one by one follows the order of the data, not time; the others "
+            "count in the history length with the earlier events.")  # fmt: skip
+
+
 def _word_pattern(term: str) -> str:
     """A regex matching `term` as a whole value or a whole word of one (so "male" does not match "female")."""
     return rf"(?<!\w){re.escape(term)}(?!\w)"
