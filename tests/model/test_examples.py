@@ -75,11 +75,13 @@ def test_sampled_negatives_are_items_that_existed_at_the_positives_time():
         "timestamp": [start + k * day for k in range(40)] + [start + 50 * day],
         "event_type": ["purchase"] * 41,
     })  # fmt: skip
-    universe = np.array(["OLD", "NEW", "LISTED"], dtype=object)  # LISTED: in the catalogue, no event: always drawable
+    universe = np.array(["OLD", "NEW", "LISTED", "UNSOLD"], dtype=object)  # UNSOLD: in the catalogue, no event: a cold item
+    events = pd.concat([events, pd.DataFrame({"user_id": ["browser"], "item_id": ["LISTED"], "timestamp": [start - day],
+                                              "event_type": ["view"]})], ignore_index=True)  # fmt: skip
     examples = build_examples(events, "purchase", 3, 0, universe)
     negatives = examples.sampled
     drawn, users_of = examples.items[negatives].tolist(), examples.users[negatives].tolist()
     early = [item for item, user in zip(drawn, users_of, strict=True) if user != "late-buyer"]
     late = [item for item, user in zip(drawn, users_of, strict=True) if user == "late-buyer"]
-    assert early == ["LISTED"] * 120  # NEW did not exist yet (first sold on day 50); OLD they bought
+    assert early == ["LISTED"] * 120  # NEW did not exist yet (first sold on day 50); OLD they bought; UNSOLD never
     assert len(late) == 3 and set(late) <= {"OLD", "LISTED"}  # on day 50 OLD exists and the late buyer never had it

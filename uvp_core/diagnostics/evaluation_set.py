@@ -124,7 +124,7 @@ def positives_only(pairs: pd.DataFrame, target: str) -> bool:
 def sampled_negative_pairs(events: pd.DataFrame, positives: pd.DataFrame, universe: np.ndarray,
                            per_positive: int = NEGATIVES_PER_POSITIVE, seed: int = NEGATIVES_SEED) -> pd.DataFrame:  # fmt: skip
     """Per positive (user_id, item_id, timestamp), `per_positive` items the user has no event on and that existed then
-    (had an event by then, or have none: examples.first_seen), at its time, y = 0."""
+    (had an event by then: examples.first_seen), at its time, y = 0."""
     from uvp_core.model.examples import Examples, first_seen, sample_negatives
     from uvp_core.model.features import to_ms
 
@@ -145,10 +145,10 @@ def sampled_negative_pairs(events: pd.DataFrame, positives: pd.DataFrame, univer
 
 
 def _latest_if_missing(ms: np.ndarray) -> np.ndarray:
-    """Times in ms with a missing one (no timestamp in a test file) as the latest time: every item existed by then."""
+    """Times in ms with a missing one (no timestamp in a test file) as the latest time: every item with events existed by then."""
     from uvp_core.model.features import NAT_MS
 
-    return np.where(ms == NAT_MS, np.iinfo(np.int64).max, ms)
+    return np.where(ms == NAT_MS, np.iinfo(np.int64).max - 1, ms)
 
 
 def with_sampled_negatives(evalset: EvaluationSet, dataset: Dataset) -> EvaluationSet:

@@ -114,13 +114,20 @@ def build_examples(events: pd.DataFrame, target: str, negatives: int, seed: int,
     return Examples(*(np.concatenate([a, b]) for a, b in zip(vars(base).values(), vars(sampled).values(), strict=True)))
 
 
-ALWAYS = np.iinfo(np.int64).min  # first_seen of an item without events: it may be drawn at any time
+NEVER = np.iinfo(np.int64).max  # first_seen of an item without events: never drawn as a negative
 
 
 def first_seen(items: np.ndarray, times: np.ndarray, universe: np.ndarray) -> np.ndarray:
-    """Per universe item, the time (ms) of its first event in (items, times); ALWAYS for an item without events."""
+    """Per universe item, the time (ms) of its first event in (items, times); NEVER for an item without events.
+
+    An item without events is a cold item: drawn as a negative, it would get a learned ID from label-0 rows only
+    (and on the new-items benchmark split, the held-out items, which have no training events by design, were
+    drawn so: they were not "never seen in training")."""
     first = pd.Series(times).groupby(pd.Series(items, dtype=object)).min()
-    return first.reindex(pd.Index(universe, dtype=object)).fillna(ALWAYS).to_numpy(dtype=np.int64)
+    positions = first.index.get_indexer(pd.Index(universe, dtype=object))
+    if not len(first):
+        return np.full(len(universe), NEVER, dtype=np.int64)
+    return np.where(positions >= 0, first.to_numpy(dtype=np.int64)[np.maximum(positions, 0)], NEVER)
 
 
 def sample_negatives(
