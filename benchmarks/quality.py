@@ -478,7 +478,8 @@ NOTES = [
     "{20,40} on a random 10% of train, refitted on all train; unknown users/items fall back as surprise does "
     "(global mean + known biases). Predictions clipped to the rating range.",
     "Purchases: test positives are distinct (user, item) pairs bought in the test events; 1 negative per "
-    "positive drawn from items the user never bought anywhere in the data (from the held-out items on "
+    "positive drawn from items the user never bought anywhere in the data and that existed at the positive's "
+    "time (their first event in the data is at or before it; since session 15) (from the held-out items on "
     "new_items), seed 1. Popularity = train purchase count. ALS = implicit-feedback ALS (`implicit` 0.7.3 when "
     "installed, else numpy), tuned over factors {32,64} x regularization {0.01,0.1} x alpha {1,10,40} by AUC "
     "on a random 10% of train pairs; held-out users folded in from their visible purchases.",

@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 
 from uvp_core.data.contract import Dataset
+from uvp_core.model.examples import first_seen
+from uvp_core.model.features import to_ms
 
 SPLITS: tuple[str, ...] = ("random", "time", "new_users", "new_items")
 TEST_COLUMNS: list[str] = ["user_id", "item_id", "timestamp", "label"]
@@ -164,8 +166,10 @@ def purchase_test(
     """Test frame for a purchase target: distinct bought test pairs (label 1) + sampled never-bought items (0).
 
     A positive's time is its earliest test purchase. Each positive gets `negatives` items drawn uniformly from
-    `catalogue` that the user bought nowhere in `all_events`, at the positive's time; a draw still colliding
-    after `rounds` rejection rounds is dropped.
+    the `catalogue` items that existed at the positive's time (their first event in `all_events` is at or before
+    it: an item first sold later is a trivially easy negative, and the value model no longer trains on such
+    negatives, session 15) and that the user bought nowhere in `all_events`, at the positive's time; a draw still
+    colliding after `rounds` rejection rounds is dropped.
     """
     test = split.test.assign(timestamp=prediction_times(split.test, split.context))
     first = _ordered(test).drop_duplicates(["user_id", "item_id"], keep="first")
@@ -191,13 +195,16 @@ def purchase_test(
     inside = bought_i >= 0
     seen = np.unique(bought_u[inside] * n_cat + bought_i[inside])
     u = np.repeat(users.get_indexer(pos["user_id"].to_numpy(dtype=object)).astype(np.int64), negatives)
+    first_ms = first_seen(all_events["item_id"].astype(str).to_numpy(dtype=object), to_ms(all_events["timestamp"]), catalogue)
+    order = np.argsort(first_ms, kind="stable")
+    existing = np.searchsorted(first_ms[order], np.repeat(to_ms(pos["timestamp"]), negatives), side="right")
     choice = np.full(len(u), -1, dtype=np.int64)
     rng = np.random.default_rng(seed)
     for _ in range(rounds):
-        todo = np.flatnonzero(choice < 0)
+        todo = np.flatnonzero((choice < 0) & (existing > 0))
         if not len(todo):
             break
-        draw = rng.integers(0, n_cat, size=len(todo))
+        draw = order[rng.integers(0, existing[todo])]
         ok = ~np.isin(u[todo] * n_cat + draw, seen)
         choice[todo[ok]] = draw[ok]
     keep = choice >= 0

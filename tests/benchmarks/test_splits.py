@@ -205,3 +205,25 @@ def test_subsample_users_keeps_whole_users():
     assert len(kept) == 5 and set(small.users["user_id"]) == kept
     assert len(small.events) == 5 * 9
     assert small.items is data.items
+
+
+def test_purchase_negatives_existed_at_the_positives_time():
+    """Session 15: an item first sold after a positive's time is a trivially easy negative; the value model no longer
+    trains on such negatives, so the benchmark no longer tests on them (for any method)."""
+    day = pd.Timedelta(days=1)
+    start = pd.Timestamp("2020-01-01", tz="UTC")
+    ev = pd.DataFrame({
+        "user_id": [f"u{k}" for k in range(20)] + ["late"],
+        "item_id": ["OLD"] * 20 + ["NEW"],
+        "timestamp": [start + k * day for k in range(20)] + [start + 30 * day],
+        "event_type": "purchase",
+    })  # fmt: skip
+    ev = pd.concat([ev, pd.DataFrame({"user_id": ["seller"], "item_id": ["SHELF"], "timestamp": [start - day], "event_type": ["purchase"]})],
+                   ignore_index=True)  # fmt: skip
+    split = split_events(ev, "random")
+    split = type(split)("all", ev.iloc[:0], ev.iloc[:0], ev.loc[ev["user_id"] != "seller"])
+    test = purchase_test(split, ev, np.array(["OLD", "NEW", "SHELF", "NEVER-SOLD"], dtype=object), negatives=2, seed=0)
+    neg = test.loc[test["label"] == 0]
+    early = neg.loc[neg["user_id"] != "late", "item_id"]
+    assert len(early) == 40 and set(early) == {"SHELF"}  # NEW first sold on day 30; NEVER-SOLD never
+    assert set(neg.loc[neg["user_id"] == "late", "item_id"]) <= {"OLD", "SHELF"}
