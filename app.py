@@ -7,7 +7,6 @@ import streamlit as st
 from uvp_core import app_state
 
 st.set_page_config(page_title="UVP · User Value Predictor", layout="wide")
-app_state.start_warm_up()
 PAGES = [
     st.Page("pages/0_Home.py", title="Home", default=True),
     st.Page("pages/1_Data.py", title="Data"),
@@ -18,6 +17,7 @@ PAGES = [
     st.Page("pages/6_What_if.py", title="What if"),
 ]
 navigation = st.navigation(PAGES)  # first: until it runs, the sidebar lists the pages/ folder (with an "app" entry)
+app_state.start_warm_up()  # once per process, in a thread: shap's imports and compilation hold no page
 ws = app_state.workspace()
 app_state.restore_from_url(ws)  # a reload keeps the dataset, model and user named in the URL
 app_state.show_url_notes()  # ... and says when one of them is gone

@@ -207,12 +207,19 @@ def session_owner() -> str:
 
 @st.cache_resource(max_entries=1, show_spinner=False)
 def start_warm_up() -> threading.Thread:
-    """Once per server process: compile shap's code in a background thread, so no first explanation waits for it."""
-    from uvp_core.explain import warm_up
-
-    thread = threading.Thread(target=warm_up, name="uvp-shap-warm-up", daemon=True)
+    """Once per server process: import the explanation code and compile shap's code in a background thread, so no
+    first explanation waits for it. The import alone (shap, torch, transformers) takes seconds: done in the script
+    thread, it held the first page blank while the sidebar still listed the pages/ folder (with an "app" entry)."""
+    thread = threading.Thread(target=_warm_up, name="uvp-shap-warm-up", daemon=True)
     thread.start()
     return thread
+
+
+def _warm_up() -> None:
+    """The warm-up thread's work: import uvp_core.explain and run its warm_up."""
+    from uvp_core.explain import warm_up
+
+    warm_up()
 
 
 @st.cache_resource(max_entries=2, show_spinner="Loading model…")
