@@ -1,6 +1,7 @@
 """The command line: `python -m uvp_core <command> ...` — a stable contract other tools call.
 
-Exit codes: 0 success, 1 invalid data or model (the report is printed), 2 usage errors.
+Exit codes: 0 success, 1 invalid data, pairs or test file, or a refused model or encoder (the report is printed),
+2 usage errors, 130 interrupted (Ctrl-C; `train` then resumes from its checkpoint when run again).
 """
 
 from __future__ import annotations
