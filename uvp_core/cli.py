@@ -362,17 +362,16 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _prediction_time(text: str) -> pd.Timestamp:
-    """--time as a UTC timestamp within the data contract's range (1990-01-01 to a day from now); ValueError otherwise."""
-    from uvp_core.data.validate import MIN_TIMESTAMP
+    """--time read by the data contract's own timestamp rule (validate.to_timestamps: ISO 8601 or Unix time, 1990-01-01
+    to a day from now), as a UTC timestamp; ValueError otherwise."""
+    from uvp_core.data.validate import to_timestamps
 
-    try:
-        when = pd.Timestamp(text)
-    except ValueError:
-        raise ValueError(f"--time {text!r} is not an ISO 8601 time (e.g. 2025-01-31 or 2025-01-31T12:00:00Z)") from None
-    when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
-    if not MIN_TIMESTAMP <= when <= pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=1):
+    times = to_timestamps(pd.Series([text]))
+    if times.missing[0] or times.unparseable[0]:
+        raise ValueError(f"--time {text!r} is not an ISO 8601 time (e.g. 2025-01-31 or 2025-01-31T12:00:00Z)")
+    if times.out_of_range[0]:
         raise ValueError(f"--time {text!r} is outside 1990-01-01 to a day from now, the range the data's timestamps must keep to")
-    return when
+    return pd.Timestamp(times.values.iloc[0])
 
 
 def _note_unknown(dataset, wanted: Sequence[tuple], verb: str = "explained") -> None:
