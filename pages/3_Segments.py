@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from uvp_core import app_state, export
+from uvp_core import app_state
 from uvp_core import diagnostic_figures as figures
 from uvp_core.diagnostics import cohorts, compare, metrics, report, segments
 
@@ -23,11 +23,6 @@ metric_choices = list(metrics.metric_names(task))
 st.text(f"{len(frame):,} evaluation pairs · target {page.model.target} ({task})")
 
 
-def download(table, name: str, key: str) -> None:
-    """A spreadsheet-safe CSV download button for a table."""
-    st.download_button(f"Download CSV ({name})", export.to_csv_bytes(table), file_name=name, mime="text/csv", key=key)
-
-
 # --- overall -----------------------------------------------------------------------------------------
 st.header("Overall")
 overall = app_state.memo(choice, "overall", (), lambda: report.overall_table(frame, task, boot))
@@ -36,7 +31,7 @@ for col, tile in zip(cols, report.overall_tiles(overall, metric_choices), strict
     col.metric(tile["metric"], f"{tile['value']:.4f}", delta=None if tile["delta"] is None else f"{tile['delta']:+.4f} vs bias baseline",
                delta_color=tile["color"], help="value model; the table below has 95% intervals and the bias baseline")  # fmt: skip
 st.dataframe(overall, hide_index=True)
-download(overall, "overall.csv", "dl-overall")
+app_state.csv_download(overall, "overall.csv", "dl-overall")
 if task == "binary":
     calibration = app_state.memo(choice, "calibration", (), lambda: report.calibration_table(frame))
     st.plotly_chart(figures.reliability_curve(calibration), key="reliability")
@@ -73,7 +68,7 @@ st.plotly_chart(figures.metric_by_segment(table, metric, title=f"{metric} by seg
 if min_rows > 1:
     st.caption(f"Faded bars: segments with fewer than {min_rows} rows (the minimum to trust), whose intervals are wide.")
 st.dataframe(table, hide_index=True)
-download(table, "segments.csv", "dl-segments")
+app_state.csv_download(table, "segments.csv", "dl-segments")
 
 # --- two-way view and distributions -------------------------------------------------------------------
 st.header("Two-way view")
@@ -88,7 +83,7 @@ st.plotly_chart(figures.two_way_heatmap(two_way, value, x_title=segments.segment
                                          y_title=segments.segment_name(column)), key="two-way")  # fmt: skip
 with st.expander("Two-way table"):
     st.dataframe(two_way, hide_index=True)
-    download(two_way, "two_way.csv", "dl-two-way")
+    app_state.csv_download(two_way, "two_way.csv", "dl-two-way")
 shape = st.radio("Distribution of predicted values", ("box", "violin"), horizontal=True, key="uvp.seg_shape")
 distribution = app_state.memo(choice, "distribution", (spec,), lambda: segments.prediction_distribution(frame, spec))
 st.plotly_chart(figures.prediction_distribution(distribution, shape), key="distribution")
@@ -102,7 +97,7 @@ st.text(f"Largest {weakest['metric'].iloc[0] if len(weakest) else error_metric} 
 if len(weakest):
     st.plotly_chart(figures.weakest_segments(weakest), key="weakest")
 st.dataframe(segments.weakest_display(weakest), hide_index=True)
-download(weakest, "weakest_segments.csv", "dl-weakest")
+app_state.csv_download(weakest, "weakest_segments.csv", "dl-weakest")
 
 # --- cohorts ------------------------------------------------------------------------------------------------
 st.header("Cohorts")
@@ -150,7 +145,7 @@ if saved_cohorts:
             difference = app_state.memo(choice, "cohort", (cohort,), lambda: cohorts.cohort_vs_rest(frame, cohort, task, boot))
             st.plotly_chart(figures.differences(difference, label="metric", title="Cohort − rest, with 95% intervals"), key="cohort-diff")
             st.dataframe(difference, hide_index=True)
-            download(difference, "cohort_vs_rest.csv", "dl-cohort")
+            app_state.csv_download(difference, "cohort_vs_rest.csv", "dl-cohort")
     except (ValueError, KeyError, TypeError) as exc:
         st.error("This cohort cannot be compared on this evaluation set:")
         st.text(str(exc))
@@ -181,7 +176,7 @@ else:
             st.plotly_chart(figures.differences(shown, label="label", title=f"Model A − model B: {metric}, with 95% intervals",
                                                 x_title=f"{metric} difference (A − B)"), key="compare-diff")  # fmt: skip
             st.dataframe(comparison, hide_index=True)
-            download(comparison, "model_comparison.csv", "dl-compare")
+            app_state.csv_download(comparison, "model_comparison.csv", "dl-compare")
         except (ValueError, KeyError) as exc:
             st.error("The two models cannot be compared:")
             st.text(str(exc))

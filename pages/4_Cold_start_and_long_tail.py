@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from uvp_core import app_state, export
+from uvp_core import app_state
 from uvp_core import diagnostic_figures as figures
 from uvp_core.diagnostics import cold_start, long_tail, metrics, ranking, report
 
@@ -21,11 +21,6 @@ frame, task, evalset = page.frame, page.task, page.evalset
 boot = metrics.Bootstrap()
 metric_choices = list(metrics.metric_names(task))
 dataset = app_state.load_dataset(root, choice.dataset_id)
-
-
-def download(table, name: str, key: str) -> None:
-    """A spreadsheet-safe CSV download button for a table."""
-    st.download_button(f"Download CSV ({name})", export.to_csv_bytes(table), file_name=name, mime="text/csv", key=key)
 
 
 # --- cold start -------------------------------------------------------------------------------------
@@ -48,9 +43,9 @@ for side, table, bucket in ((left, users, "history_bucket"), (right, items, "ite
 st.caption("Hollow markers: buckets with fewer than 30 rows, too few to trust (the count is under each bucket).")
 with st.expander("Tables", expanded=False):
     st.dataframe(users, hide_index=True)
-    download(users, "cold_start_users.csv", "dl-cold-users")
+    app_state.csv_download(users, "cold_start_users.csv", "dl-cold-users")
     st.dataframe(items, hide_index=True)
-    download(items, "cold_start_items.csv", "dl-cold-items")
+    app_state.csv_download(items, "cold_start_items.csv", "dl-cold-items")
 st.subheader("New users and new items")
 st.caption("Here a new user has no event of any kind before this evaluation set's cutoff, and a new item no event "
            "before it. The model card's \"validation examples of users unseen in training\" counts examples of users "
@@ -58,7 +53,7 @@ st.caption("Here a new user has no event of any kind before this evaluation set'
            "before is returning here but has no ID row in the model.")  # fmt: skip
 new = app_state.memo(choice, "new-entities", (), lambda: cold_start.new_entity_table(frame, task, boot))
 st.dataframe(new, hide_index=True)
-download(new, "new_users_items.csv", "dl-new")
+app_state.csv_download(new, "new_users_items.csv", "dl-new")
 
 # --- long tail ----------------------------------------------------------------------------------------
 st.header("Long tail")
@@ -83,7 +78,7 @@ st.plotly_chart(figures.metric_by_segment(buckets, metric, segment="popularity_b
 if note := cold_start.undefined_auc_note(buckets, metric, "popularity_bucket"):
     st.caption(app_state.plain_markdown(note))
 st.dataframe(buckets, hide_index=True)
-download(buckets, "long_tail_buckets.csv", "dl-buckets")
+app_state.csv_download(buckets, "long_tail_buckets.csv", "dl-buckets")
 with st.expander("Most popular items"):
     st.dataframe(report.head_items(popularity, dataset.items), hide_index=True)
 
@@ -109,7 +104,7 @@ left.plotly_chart(figures.ranking_metrics(ranks), key="ranking")
 left.dataframe(ranks, hide_index=True)
 lists = app_state.memo(choice, "lists", rank_key, lambda: ranking.top_k_lists(candidates, k))
 extra = app_state.memo(choice, "beyond", rank_key, lambda: ranking.beyond_accuracy(lists, evalset.train_events, long_tail.catalogue_items(dataset)))
-download(ranks, "ranking.csv", "dl-ranking")
+app_state.csv_download(ranks, "ranking.csv", "dl-ranking")
 st.dataframe([{"metric": name, "value": value, "meaning": ranking.BEYOND_ACCURACY_HELP.get(name, "")} for name, value in extra.items()],
              hide_index=True)  # fmt: skip  (full width: the meanings are long)
 exposure = long_tail.exposure_table(lists, popularity)
@@ -120,4 +115,4 @@ bias_users = app_state.memo(choice, "popularity-bias", (*rank_key, cuts), lambda
 right.plotly_chart(figures.popularity_bias(bias_users), key="popularity-bias")
 st.dataframe([{"metric": name, "value": value, "meaning": long_tail.POPULARITY_BIAS_HELP.get(name, "")}
               for name, value in long_tail.popularity_bias_summary(bias_users).items()], hide_index=True)  # fmt: skip
-download(bias_users, "popularity_bias_users.csv", "dl-bias")
+app_state.csv_download(bias_users, "popularity_bias_users.csv", "dl-bias")

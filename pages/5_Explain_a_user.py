@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from uvp_core import app_state
+from uvp_core import app_state, export
 from uvp_core.explain import (
     CAPPED_NOTE,
     ExplainConfig,
@@ -14,6 +14,7 @@ from uvp_core.explain import (
     contributions_frame,
     figures,
     group_importance,
+    pair_record,
     tokens,
     whatif,
 )
@@ -96,6 +97,13 @@ if (cap := capped_at(model, exp.prediction)) is not None:
     st.caption(CAPPED_NOTE.format(cap=cap))
 contributions = contributions_frame(exp)
 st.dataframe(contributions, hide_index=True, key="contributions", column_config=app_state.four_decimals(contributions))
+left, right = st.columns(2)
+with left:  # the JSON `python -m uvp_core explain` writes for the same choices
+    app_state.json_download(pair_record(exp, user_id, item_id, model.target, background=attributes, item_fields=item_fields,
+                                        history=history), export.file_name("explanation", user_id, item_id, suffix=".json"),
+                            "dl-explanation")  # fmt: skip
+with right:
+    app_state.csv_download(contributions, export.file_name("contributions", user_id, item_id, suffix=".csv"), "dl-contributions")
 typical = [name for name, mode in (("a user attribute", attributes == "mode"), ("an item field", item_fields == "mode")) if mode]
 if typical:
     st.caption(f"{' or '.join(typical).capitalize()} whose value is the one it is masked to (the dataset's most common value "

@@ -7,9 +7,9 @@ from functools import partial
 import pandas as pd
 import streamlit as st
 
-from uvp_core import app_state
+from uvp_core import app_state, export
 from uvp_core.diagnostics import cohorts
-from uvp_core.explain import ExplainConfig, contributions_frame, figures, whatif
+from uvp_core.explain import ExplainConfig, contributions_frame, figures, pair_record, whatif
 
 app_state.ensure_navigation()  # a link opened on a fresh server: run through app.py
 
@@ -20,7 +20,8 @@ ws = app_state.workspace()
 context = app_state.explain_context_or_stop(ws)
 root, model_id, dataset_id = context.root, context.model_id, context.dataset_id
 model, dataset, users = context.model, context.dataset, context.users
-background = app_state.explain_background(root, model_id, dataset_id, app_state.background_picker(), app_state.item_background_picker())
+attribute_background, item_background = app_state.background_picker(), app_state.item_background_picker()
+background = app_state.explain_background(root, model_id, dataset_id, attribute_background, item_background)
 history = app_state.history_unit_picker()
 catalogue = whatif.catalogue(dataset)
 
@@ -142,6 +143,9 @@ st.text(f"base value {float(exp.base_values):.4f} + contributions {float(exp.val
 st.plotly_chart(figures.waterfall(exp, top=12, title="Why the edited prediction", x_title=figures.output_title(model)), key="whatif_waterfall")
 contributions = contributions_frame(exp)
 st.dataframe(contributions, hide_index=True, key="whatif_contributions", column_config=app_state.four_decimals(contributions))
+record = pair_record(exp, user_id, item_id, model.target, background=attribute_background, item_fields=item_background,
+                     history=history, edits=[e.describe() for e in edits], prediction_before=result.before)  # fmt: skip
+app_state.json_download(record, export.file_name("what_if", user_id, item_id, suffix=".json"), "dl-whatif")
 
 # --- a cohort ----------------------------------------------------------------------------------------
 st.header("A cohort")
@@ -223,3 +227,4 @@ if kept and kept[0] == (model_id, dataset_id):  # kept while other widgets chang
     left.plotly_chart(figures.cohort_shift(cohort.frame, figures.output_title(model)), key="cohort_shift")
     right.plotly_chart(figures.cohort_deltas(cohort.frame, cohort.ci_low, cohort.ci_high, figures.output_title(model)), key="cohort_deltas")
     st.dataframe(cohort.frame, hide_index=True, key="cohort_frame", column_config=app_state.four_decimals(cohort.frame))
+    app_state.csv_download(cohort.frame, "cohort_what_if.csv", "dl-cohort-whatif")

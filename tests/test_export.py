@@ -47,3 +47,17 @@ def test_csv_bytes_neutralise_text_cells_and_headers_but_keep_numbers() -> None:
     assert back["title"].tolist() == ["'@evil", ""]
     assert back["bias"].tolist() == [-0.25, 0.5] and back["n"].tolist() == [3, 4]
     assert frame["segment"].iloc[0].startswith("=")  # the input frame is not modified
+
+
+@pytest.mark.parametrize(
+    ("parts", "expected"),
+    [
+        (("explanation", "U00012", "070113"), "explanation_U00012_070113.json"),
+        (("explanation", "../etc/passwd", "a b"), "explanation__etc_passwd_a_b.json"),  # no folder, no space
+        (("x", "<script>"), "x__script_.json"),
+        (("x", "..."), "x__.json"),  # nothing but dots: not a hidden or parent name
+        (("x", "é" * 60), "x_" + "_" * 40 + ".json"),  # each part cut to 40 characters
+    ],
+)
+def test_file_name_keeps_ids_readable_and_safe(parts, expected) -> None:
+    assert export.file_name(*parts, suffix=".json") == expected

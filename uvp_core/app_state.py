@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from uvp_core import model_registry, summary
+from uvp_core import export, model_registry, summary
 from uvp_core.data import LoadResult, load_path, load_uploads
 from uvp_core.data.contract import Dataset
 from uvp_core.text.markdown import plain_markdown
@@ -669,6 +669,17 @@ def four_decimals(frame: pd.DataFrame) -> dict:
     (floating-point noise such as 1e-17 left by exact Shapley arithmetic reads 0.0000, not 0.00000000000000001)."""
     return {c: st.column_config.NumberColumn(format="%+.4f" if c in SIGNED_COLUMNS else "%.4f")
             for c in frame.columns if pd.api.types.is_float_dtype(frame[c])}  # fmt: skip
+
+
+def csv_download(table: pd.DataFrame, name: str, key: str) -> None:
+    """A spreadsheet-safe CSV download button for a table (cells a spreadsheet would run as formulas neutralised)."""
+    st.download_button(f"Download CSV ({name})", export.to_csv_bytes(table), file_name=name, mime="text/csv", key=key)
+
+
+def json_download(document: object, name: str, key: str) -> None:
+    """A JSON download button for a document (text from the data stays literal: JSON strings are never run)."""
+    st.download_button(f"Download JSON ({name})", json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8"),
+                       file_name=name, mime="application/json", key=key)  # fmt: skip
 
 
 def note_training_load(ws: Workspace) -> None:

@@ -326,7 +326,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     """Explain one (user, item) prediction, or every pair of --pairs in one process: write prediction, base_value
     and contributions (JSON; with --pairs, {"explanations": [...]} in input order)."""
     from uvp_core.atomic import atomic_write_text
-    from uvp_core.explain import ExplainConfig, background_for, explain_pair, explanation_record
+    from uvp_core.explain import ExplainConfig, background_for, explain_pair, pair_record
 
     _at_least_one(args.permutations, "--permutations")
     if (args.pairs is None) == (args.user is None or args.item is None):
@@ -350,8 +350,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     records = []
     for user_id, item_id, time_ in wanted:  # one process: the model, shap's compiled code and the encodings are reused
         exp = explain_pair(model, result.dataset, user_id, item_id, None if pd.isna(time_) else time_, background=background, config=config)
-        records.append({"user_id": user_id, "item_id": item_id, "target": model.target, "background": args.background,
-                        "item_fields": args.item_fields, "history": args.history, **explanation_record(exp)})  # fmt: skip
+        records.append(pair_record(exp, user_id, item_id, model.target, background=args.background, item_fields=args.item_fields,
+                                   history=args.history))  # fmt: skip
     document = {"explanations": records} if args.pairs is not None else records[0]
     atomic_write_text(args.out, json.dumps(document, indent=2, ensure_ascii=False))
     summary = {"explanation": str(args.out), "pairs": len(records)}

@@ -7,6 +7,8 @@ injection). Numbers are written as numbers (a negative number is not text and st
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 FORMULA_PREFIXES: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
@@ -33,3 +35,10 @@ def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
 def to_csv_bytes(frame: pd.DataFrame) -> bytes:
     """The frame as spreadsheet-safe UTF-8 CSV (with a BOM so spreadsheets detect UTF-8), no index."""
     return safe_frame(frame).to_csv(index=False).encode("utf-8-sig")
+
+
+def file_name(*parts: object, suffix: str) -> str:
+    """A download's file name from parts such as a user and an item id: characters other than letters, digits, `-`, `.`
+    and `_` become `_`, each part is cut to 40 characters, and the parts are joined with `_` (`explanation_U1_I9.json`)."""
+    stems = [re.sub(r"[^A-Za-z0-9._-]", "_", str(p))[:40].strip(".") or "_" for p in parts]
+    return "_".join(stems) + suffix

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
@@ -50,7 +51,21 @@ def _sum_line(at: AppTest) -> tuple[float, float, float]:
     return base, total, prediction
 
 
-def test_explain_a_user_page(registered, rating_dataset) -> None:
+@pytest.fixture
+def json_downloads(monkeypatch: pytest.MonkeyPatch) -> dict:
+    """The documents the pages offer as JSON downloads, by button key (the real button is still drawn)."""
+    offered: dict = {}
+    real = app_state.json_download
+
+    def record(document, name: str, key: str) -> None:
+        offered[key] = (name, json.loads(json.dumps(document)))
+        real(document, name, key)
+
+    monkeypatch.setattr(app_state, "json_download", record)
+    return offered
+
+
+def test_explain_a_user_page(registered, rating_dataset, json_downloads) -> None:
     model_id, dataset_id = registered
     at = _open("5_Explain_a_user.py", model_id, dataset_id)
     assert not at.exception, at.exception
@@ -67,6 +82,14 @@ def test_explain_a_user_page(registered, rating_dataset) -> None:
     assert abs(float(top["score"].iloc[0]) - prediction) < 1e-3
     contributions = next(d.value for d in at.dataframe if "contribution" in d.value.columns)
     assert set(contributions["group"]) == {"profile", "history", "item", "collaborative"}
+    name, document = json_downloads["dl-explanation"]  # the explain CLI's JSON, for the pair and choices on screen
+    assert name == f"explanation_u007_{first}.json"
+    assert {k: document[k] for k in ("user_id", "item_id", "background", "item_fields", "history")} == {
+        "user_id": "u007", "item_id": first, "background": "mode", "item_fields": "mode", "history": "item"}
+    assert document["prediction"] == pytest.approx(prediction, abs=1e-4)
+    assert document["base_value"] + sum(c["value"] for c in document["contributions"]) == pytest.approx(document["prediction"], abs=1e-4)
+    assert len(document["contributions"]) == len(contributions)
+    assert {b.key for b in at.download_button} >= {"dl-explanation", "dl-contributions"}
     assert at.radio(key=app_state.EXPLAIN_BACKGROUND).value == "mode"
     at.radio(key=app_state.EXPLAIN_BACKGROUND).set_value("population").run()  # a sample of users as the background
     assert not at.exception, at.exception
@@ -94,7 +117,7 @@ def test_explain_a_user_page(registered, rating_dataset) -> None:
     assert any("mean_abs_shap" in d.value.columns for d in at.dataframe)
 
 
-def test_what_if_page_edit_changes_prediction(registered) -> None:
+def test_what_if_page_edit_changes_prediction(registered, json_downloads) -> None:
     model_id, dataset_id = registered
     at = _open("6_What_if.py", model_id, dataset_id)
     assert not at.exception, at.exception
@@ -117,6 +140,10 @@ def test_what_if_page_edit_changes_prediction(registered) -> None:
     assert after != before and at.metric[1].delta.strip("+-") != "0.0000"
     base, total, prediction = _sum_line(at)
     assert abs(prediction - after) < 1e-4 and abs(base + total - prediction) < 2e-4
+    _, document = json_downloads["dl-whatif"]  # the edited pair's explanation, with its edits and the prediction before them
+    shown = next(d.value for d in at.dataframe if list(d.value.columns) == ["edit"])
+    assert document["edits"] == shown["edit"].tolist() and len(document["edits"]) == 2
+    assert document["prediction_before"] == pytest.approx(before, abs=1e-4) and document["prediction"] == pytest.approx(after, abs=1e-4)
     per_item = next(d.value for d in at.dataframe if "contribution" in d.value.columns)
     at.radio(key=app_state.EXPLAIN_HISTORY).set_value("event").run()  # the edited prediction, one feature per event
     per_event = next(d.value for d in at.dataframe if "contribution" in d.value.columns)
@@ -134,6 +161,7 @@ def test_what_if_page_edit_changes_prediction(registered) -> None:
     assert not at.exception, at.exception
     assert any(t.value.startswith("Edit: drop the last 3 events") for t in at.text)
     assert "bootstrap" in at.metric[-1].label
+    assert "dl-cohort-whatif" in {b.key for b in at.download_button}
     at.selectbox(key="uvp.cohort_segment").set_value("all users").run()  # another widget
     assert any(t.value.startswith("Edit: drop the last 3 events") for t in at.text)  # the result stays
 

@@ -4,7 +4,7 @@ Public surface:
     pair_features, background_for, masked_inputs     interpretable features and their masking (features.py)
     explain_pair, explain_inputs -> shap.Explanation  SHAP values that add up to the prediction (shap_explain.py)
     warm_up                                           compile shap's numba code ahead of the first explanation
-    contributions_frame, explanation_record, group_importance
+    contributions_frame, explanation_record, pair_record, group_importance
     compare_explanations                              two items for one user, feature by feature
     edits + what_if, cohort_what_if                   re-predict edited inputs, for one user or a cohort (whatif.py)
     figures                                           plotly builders (figures.py)
@@ -23,6 +23,7 @@ from uvp_core.explain.shap_explain import (
     explanation_record,
     group_importance,
     group_totals,
+    pair_record,
     warm_up,
 )
 
@@ -43,6 +44,7 @@ __all__ = [
     "group_importance",
     "group_totals",
     "masked_inputs",
+    "pair_record",
     "pair_features",
     "warm_up",
     "figures",

@@ -222,6 +222,12 @@ def explanation_record(exp: shap.Explanation) -> dict:
     }
 
 
+def pair_record(exp: shap.Explanation, user_id: str, item_id: str, target: str, **choices: object) -> dict:
+    """The explanation of one (user, item) pair as the CLI's `explain` writes it: the pair, the target, the masking choices
+    (background, item_fields, history, ...) and explanation_record's fields."""
+    return {"user_id": user_id, "item_id": item_id, "target": target, **choices, **explanation_record(exp)}
+
+
 def compare_explanations(first: shap.Explanation, second: shap.Explanation) -> pd.DataFrame:
     """Two explanations of the same user, feature by feature: contributions and their difference (first - second), largest first."""
     rows: dict[tuple, dict] = {}
