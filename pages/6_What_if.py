@@ -60,7 +60,7 @@ def add_edit(edit) -> None:
     st.rerun()
 
 inputs = model.pair_inputs(dataset, user_id, item_id)
-current = whatif.apply_edits(inputs, edits)
+current = whatif.apply_edits(inputs, edits, model.history_k, model.late_kinds)  # the history as the model reads it
 
 tabs = st.tabs(["User attribute", "Add event", "Remove event", "Reorder history", "Item field"])
 attribute_names = whatif.attribute_names(model)

@@ -881,7 +881,7 @@ def whatif_restored(model, dataset, dataset_id: str, user_id: str, item_id: str)
         return []
     try:
         edits = whatif.edits_from_records(carried.get("edits"), dataset, model.space_.item_columns)
-        whatif.apply_edits(model.pair_inputs(dataset, user_id, item_id), edits)  # positions still in the history
+        whatif.apply_edits(model.pair_inputs(dataset, user_id, item_id), edits, model.history_k, model.late_kinds)  # positions still in the history
     except (ValueError, IndexError) as exc:
         st.warning(f"The edits in this page's link no longer apply to this user and item ({plain_markdown(str(exc))}); starting without edits.")
         return []

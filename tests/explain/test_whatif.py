@@ -129,8 +129,51 @@ def test_an_event_pushed_out_of_the_window_is_counted_not_listed() -> None:
     events = [HistoryEvent(f"i{j}", "view", pd.Timestamp(f"2024-01-0{j + 1}", tz="UTC")) for j in range(3)]
     inputs = PairInputs(profile={}, history=[events[2], events[0], events[1]], item={}, n_earlier=4)
     kept = whatif.within_window(inputs, 2)
-    assert [e.item_id for e in kept.history] == ["i2", "i1"] and kept.n_earlier == 5  # listed order kept; the oldest counted
+    assert [e.item_id for e in kept.history] == ["i1", "i2"] and kept.n_earlier == 5  # oldest first; the oldest counted
+    assert [e.item_id for e in kept.reserve] == ["i0"]  # and kept in reserve
     assert whatif.within_window(inputs, 3) is inputs
+    refilled = whatif.within_window(whatif.RemoveEvent(1).apply(kept), 2)  # i2 removed: i0 comes back into view
+    assert [e.item_id for e in refilled.history] == ["i0", "i1"] and refilled.reserve == [] and refilled.n_earlier == 4
+
+
+def test_a_removed_event_lets_a_recent_unread_view_in_when_no_other_event_waits() -> None:
+    from uvp_core.model import HistoryEvent, PairInputs
+
+    day = [pd.Timestamp(f"2024-01-0{j + 1}", tz="UTC") for j in range(5)]
+    purchase, click, cart, view = (HistoryEvent("p", "purchase", day[0]), HistoryEvent("c", "click", day[1]),
+                                   HistoryEvent("k", "cart", day[2]), HistoryEvent("v", "view", day[4]))  # fmt: skip
+    inputs = PairInputs(profile={}, history=[purchase, click, cart], item={}, n_earlier=1, reserve=[view])
+    assert whatif.within_window(inputs, 3, ["view"]).history == [purchase, click, cart]  # the view waits for a free place
+    removed = whatif.apply_edits(inputs, [whatif.RemoveEvent(1)], 3, ["view"])
+    assert removed.history == [purchase, cart, view] and removed.reserve == [] and removed.n_earlier == 0
+
+
+def _without_events(dataset, user: str, events) -> object:
+    """The dataset with these history events of the user deleted (one row each)."""
+    from dataclasses import replace
+
+    frame = dataset.events
+    drop = np.zeros(len(frame), bool)
+    for event in events:
+        hit = np.flatnonzero(((frame["user_id"] == user) & (frame["item_id"] == event.item_id) & (frame["timestamp"] == event.timestamp)).to_numpy() & ~drop)
+        drop[hit[0]] = True
+    return replace(dataset, events=frame.loc[~drop].reset_index(drop=True))
+
+
+def test_removing_events_predicts_as_deleting_them_from_the_data(rating_model, rating_dataset) -> None:
+    counts = rating_dataset.events["user_id"].value_counts()
+    user, item = str(counts.index[0]), "i001"
+    inputs = rating_model.pair_inputs(rating_dataset, user, item)
+    assert inputs.reserve, "a user with more events than the model reads"
+    latest = max(range(len(inputs.history)), key=lambda j: inputs.history[j].timestamp)
+    result = whatif.what_if(rating_model, inputs, [whatif.RemoveEvent(latest)], None, explain=False)
+    assert len(result.edited.history) == len(inputs.history)  # the next older event moved into the freed place
+    deleted = _without_events(rating_dataset, user, [inputs.history[latest]])
+    pair = pd.DataFrame({"user_id": [user], "item_id": [item]})
+    assert result.after == pytest.approx(rating_model.predict(deleted, pair)[0], abs=1e-6)
+    cohort = whatif.cohort_what_if(rating_model, rating_dataset, pair, whatif.DropLastEvents(3))
+    last3 = sorted(inputs.history, key=lambda e: e.timestamp)[-3:]
+    assert cohort.frame["after"].iloc[0] == pytest.approx(rating_model.predict(_without_events(rating_dataset, user, last3), pair)[0], abs=1e-6)
 
 
 def test_adding_an_event_to_a_full_history_keeps_the_explanation_in_the_window(rating_model, rating_dataset) -> None:

@@ -82,7 +82,7 @@ def test_an_added_event_pushes_out_a_view_first(late_model, rated_shop) -> None:
     kinds = ["purchase", "view", "click", "view", "purchase"]  # a full history (K events) holding views, oldest first
     history = [HistoryEvent(f"i{10 + j:03d}", kind, t0 + pd.Timedelta(days=j)) for j, kind in enumerate(kinds)]
     base = model.pair_inputs(rated_shop, "u001", "i000", t0 + pd.Timedelta(days=30))
-    inputs = replace(base, history=history, history_fields={e.item_id: {} for e in history})
+    inputs = replace(base, history=history, history_fields={e.item_id: {} for e in history}, reserve=[])  # these events only
     t = pd.Timestamp(max(e.timestamp for e in inputs.history)) + pd.Timedelta(hours=1)
     edited = replace(inputs, history=[*inputs.history, HistoryEvent("i001", "purchase", t)])
     kept = within_window(edited, K, model.late_kinds)
@@ -106,3 +106,29 @@ def test_late_kinds_are_saved_loaded_and_on_the_card(late_model, rated_shop, tmp
     card = (tmp_path / "m" / "README.md").read_text()
     assert "Events of kind view fill only the history places" in card
     assert "biases were refitted on training and validation ratings" in card
+
+
+def test_a_removed_event_lets_the_next_unread_event_in_as_deleting_it_would(late_model, rated_shop) -> None:
+    """What-if: removing an event the model reads from a full history frees its place for the event the model would
+    read without it (an older non-view first, else the latest view it left out), as deleting it from the data does.
+    (Here every user has older non-views in reserve; test_whatif has a view coming in.)"""
+    from uvp_core.explain.whatif import RemoveEvent, what_if
+
+    events = rated_shop.events
+    checked, kinds_in = 0, []
+    for user in events["user_id"].unique():
+        inputs = late_model.pair_inputs(rated_shop, user, "i000")
+        if not inputs.reserve or len(inputs.history) < K or checked >= 8:
+            continue
+        latest = max(range(len(inputs.history)), key=lambda j: inputs.history[j].timestamp)
+        removed = inputs.history[latest]
+        result = what_if(late_model, inputs, [RemoveEvent(latest)], None, explain=False)
+        came_in = [e for e in result.edited.history if e not in inputs.history]
+        assert len(result.edited.history) == K and len(came_in) == 1 and came_in[0] in inputs.reserve
+        kinds_in.append(came_in[0].kind)
+        row = np.flatnonzero(((events["user_id"] == user) & (events["item_id"] == removed.item_id) & (events["timestamp"] == removed.timestamp)).to_numpy())[0]
+        deleted = replace(rated_shop, events=events.drop(index=events.index[row]).reset_index(drop=True))
+        pair = pd.DataFrame({"user_id": [user], "item_id": ["i000"]})
+        np.testing.assert_allclose(result.after, late_model.predict(deleted, pair)[0], atol=1e-5)
+        checked += 1
+    assert checked >= 5, kinds_in

@@ -243,11 +243,14 @@ def edits_from_records(records: Any, dataset, columns: Sequence[str] | None = No
     return out
 
 
-def apply_edits(inputs: PairInputs, edits: Sequence[Edit]) -> PairInputs:
-    """The inputs after every edit, in order (the original is unchanged)."""
+def apply_edits(inputs: PairInputs, edits: Sequence[Edit], history_k: int | None = None, late: Collection[str] = ()) -> PairInputs:
+    """The inputs after every edit, in order (the original is unchanged); with history_k, each edit's result is brought
+    within the model's window (within_window), so an edit's positions refer to the history as the model reads it."""
     out = copy_inputs(inputs)
     for edit in edits:
         out = edit.apply(out)
+        if history_k is not None:
+            out = within_window(out, history_k, late)
     return out
 
 
@@ -258,14 +261,19 @@ def changes(inputs: PairInputs, edit: Edit) -> bool:
 
 
 def within_window(inputs: PairInputs, history_k: int, late: Collection[str] = ()) -> PairInputs:
-    """The inputs with only the history_k events the model reads listed (used_history); the others (pushed out by
-    an added event) are counted in n_earlier, as the model counts them, so no masked explanation can bring them
-    back into view."""
-    if len(inputs.history) <= history_k:
+    """The inputs with the events the model reads listed, chosen from the history and its reserve as the model chooses
+    (used_history), the rest kept in the reserve and counted in n_earlier: an added event pushes the oldest out, a
+    removed one lets the next reserve event in, as editing the data would. Masking a listed event in an explanation
+    brings nothing back into view (scoring never reads the reserve)."""
+    if len(inputs.history) <= history_k and not inputs.reserve:
         return inputs
-    kept = sorted(used_history(inputs, history_k, late))
-    return replace(inputs, history=[inputs.history[j] for j in kept],
-                   n_earlier=inputs.n_earlier + len(inputs.history) - len(kept))  # fmt: skip
+    pool = [*inputs.reserve, *inputs.history]  # at equal times the reserve first: the model read the later-listed ones
+    pool = [pool[j] for j in sorted(range(len(pool)), key=lambda j: pd.Timestamp(pool[j].timestamp))]
+    merged = replace(inputs, history=pool)
+    read = set(used_history(merged, history_k, late))
+    history = [e for j, e in enumerate(pool) if j in read]
+    return replace(inputs, history=history, reserve=[e for j, e in enumerate(pool) if j not in read],
+                   n_earlier=inputs.n_earlier + len(inputs.history) - len(history))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -289,7 +297,7 @@ DEFAULT_EXPLAIN = ExplainConfig()  # frozen: safe as a shared default
 def what_if(model, inputs: PairInputs, edits: Sequence[Edit], background: Background, *, explain: bool = True,
             config: ExplainConfig = DEFAULT_EXPLAIN) -> WhatIf:  # fmt: skip
     """Re-predict one pair after edits (one batched call), with the edited prediction's explanation."""
-    edited = within_window(apply_edits(inputs, edits), model.history_k, model.late_kinds)
+    edited = apply_edits(inputs, edits, model.history_k, model.late_kinds)
     before, after = model.score_inputs([inputs, edited])
     explanation = explain_inputs(model, edited, background, config) if explain else None
     return WhatIf(float(before), float(after), edited, explanation)
@@ -349,11 +357,11 @@ def cohort_inputs(model, dataset, pairs: pd.DataFrame) -> list[PairInputs]:
     user_fields = _field_table(dataset.users, "user_id", set(user_ids), space.user_columns)
     out = []
     for user_id, item_id in zip(user_ids, item_ids, strict=True):
-        history = model.read_history(histories.get(user_id, []), item_id)
+        history, reserve = model.split_history(histories.get(user_id, []), item_id)
         out.append(PairInputs(
             profile=dict(user_fields.get(user_id, {})), history=history, item=dict(item_fields.get(item_id, {})),
             user_id=user_id, item_id=item_id, time=now, n_earlier=max(0, int(counts.get(user_id, 0)) - len(history)),
-            history_fields={e.item_id: dict(item_fields.get(e.item_id, {})) for e in history},
+            history_fields={e.item_id: dict(item_fields.get(e.item_id, {})) for e in [*history, *reserve]}, reserve=reserve,
         ))  # fmt: skip
     return out
 

@@ -122,6 +122,9 @@ class PairInputs:
     history_fields: dict[str, dict] = field(default_factory=dict)  # item_id -> fields for history items
     item_text: str | None = None  # the candidate item's text exactly as the encoder reads it (None -> from `item`)
     profile_text: str | None = None  # the profile text exactly as the encoder reads it (None -> from `profile`)
+    reserve: list[HistoryEvent] = field(default_factory=list)  # events of the window not read (older, or views with no
+    # free slot), oldest first, counted in n_earlier: a what-if removal lets them in as deleting an event from the data
+    # would (explain.whatif.within_window); scoring never reads them
 
 
 class ValueModel:
@@ -331,10 +334,15 @@ class ValueModel:
     def read_history(self, window: Sequence[HistoryEvent], item_id: str | None) -> list[HistoryEvent]:
         """The `history_k` events of a window (oldest first) that the model reads for a candidate item: the item's
         own events of non-target kinds are left out (FeatureSpace.target_kinds), views fill free slots only."""
+        return self.split_history(window, item_id)[0]
+
+    def split_history(self, window: Sequence[HistoryEvent], item_id: str | None) -> tuple[list[HistoryEvent], list[HistoryEvent]]:
+        """(read_history's events, the window's other events that could be read: the reserve), both oldest first."""
         kinds = self.space_.target_kinds
         if kinds:
             window = [e for e in window if not (e.item_id == item_id and e.kind not in kinds)]
-        return self._read_slots(window)
+        read = set(read_positions([e.kind for e in window], self.late_kinds, self.history_k))
+        return [e for j, e in enumerate(window) if j in read], [e for j, e in enumerate(window) if j not in read]
 
     def _read_slots(self, events: Sequence[HistoryEvent]) -> list[HistoryEvent]:
         """The events (oldest first) that fill the history_k slots (features.read_slots)."""
@@ -352,9 +360,9 @@ class ValueModel:
             HistoryEvent(str(i), str(kind), ts)
             for i, kind, ts in zip(recent["item_id"], space.kind_names(recent), recent["timestamp"], strict=True)
         ]
-        history = self.read_history(window, item_id)
+        history, reserve = self.split_history(window, item_id)
         fields = {
-            h.item_id: row_fields(dataset.items, "item_id", h.item_id, space.item_columns) for h in history
+            h.item_id: row_fields(dataset.items, "item_id", h.item_id, space.item_columns) for h in [*history, *reserve]
         }
         now = time if time is not None else (events["timestamp"].max() if len(events) else None)
         return PairInputs(
@@ -366,6 +374,7 @@ class ValueModel:
             time=now,
             n_earlier=max(0, len(before) - len(history)),
             history_fields=fields,
+            reserve=reserve,
         )
 
     def _score_inputs(self, rows: Sequence[PairInputs]) -> np.ndarray:
