@@ -860,12 +860,13 @@ def whatif_link() -> str | None:
 
 
 def whatif_restored_item(dataset_id: str, user_id: str, choices: Sequence[str]) -> None:
-    """Before the What-if item picker: select the item a reloaded link named, else the item the Explain page explained
-    for this user (when it is one of the choices; the picker used to open on the user's top item instead)."""
+    """Before the What-if item picker: select the item a reloaded link's edits named, else the item the Explain page
+    explained for this user or a link named (when it is one of the choices; the picker used to open on the user's top item)."""
     if WHATIF_ITEM in st.session_state:
         return
     carried = st.session_state.get(WHATIF_FROM_URL) or {}
-    explained = st.session_state.get(EXPLAIN_ITEM) if st.session_state.get(EXPLAIN_ITEM_USER) == user_id else None
+    explained = st.session_state.get(EXPLAIN_ITEM) if st.session_state.get(EXPLAIN_ITEM_USER, user_id) == user_id else None  # no
+    # user yet: the item came with the user in a link (restore_from_url), and the Explain page has not run since
     if carried.get("dataset") == dataset_id and carried.get("item") in choices:
         st.session_state[WHATIF_ITEM] = carried["item"]
     elif explained in choices:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -258,6 +259,20 @@ def test_a_reload_keeps_the_dataset_model_and_user_named_in_the_url(registered) 
     at.switch_page("pages/5_Explain_a_user.py").run()
     assert not at.exception, at.exception
     assert at.selectbox(key=app_state.EXPLAIN_USER).value == "u007" and at.selectbox(key="uvp.explain_model").value == model_id
+
+
+def test_a_what_if_link_naming_an_item_opens_on_that_item(registered, rating_dataset) -> None:
+    """An audit opened /What_if?...&user=U&item=I in a fresh browser: the page took the user's top item instead."""
+    model_id, dataset_id = registered
+    item = str(rating_dataset.items["item_id"].iloc[-1])
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+    at.query_params.update({"dataset": dataset_id, "model": model_id, "user": "u007", "item": item})
+    at.run()
+    at.switch_page("pages/6_What_if.py").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key=app_state.EXPLAIN_USER).value == "u007" and at.selectbox(key=app_state.WHATIF_ITEM).value == item
+    top = app_state.top_items(str(Workspace(os.environ["UVP_WORKSPACE"]).root), model_id, dataset_id, "u007", 1)
+    assert str(top["item_id"].iloc[0]) != item  # not the item the page opens on without the link
 
 
 def test_a_reload_keeps_the_explanations_background_and_history_unit(registered) -> None:
