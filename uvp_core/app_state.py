@@ -365,7 +365,7 @@ def source_labels(trained_on: bool) -> dict[str, str]:
     """The evaluation-set radio's labels, which say whether each choice is held out from training."""
     return {
         HOLDOUT: "Held out: the model's validation period" if trained_on else "Time holdout: the latest 10% of events",
-        ALL_EVENTS: "All label events (in-sample: optimistic)" if trained_on else "All label events",
+        ALL_EVENTS: "All label events (mostly in-sample: optimistic)" if trained_on else "All label events",
         UPLOAD: "Upload a test CSV",
     }
 

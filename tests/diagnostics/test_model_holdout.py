@@ -191,7 +191,12 @@ def test_every_set_on_the_training_data_says_the_biases_are_from_before_their_re
     refit = "scored with the user and item biases as they were before their refit"
     assert rating_model.validated_  # trained with refit_biases (the default)
     assert refit in E.all_events_for([rating_model], rating_dataset).note
-    assert E.all_events_for([rating_model], rating_dataset).note.startswith("in-sample: ")
+    everything = E.all_events_for([rating_model], rating_dataset)
+    cutoff = E.model_validation_cutoff(rating_model, rating_dataset)
+    later = int((everything.pairs["timestamp"] >= cutoff).sum())
+    assert 0 < later < len(everything.pairs)  # the validation period: in the set, but not trained on
+    assert everything.note.startswith(f"partly in-sample: the model trained on the {len(everything.pairs) - later:,} pairs before ")
+    assert f"the other {later:,}, its validation period, only chose when training stopped" in everything.note
     assert refit in E.noting_refit(E.holdout(rating_dataset, "rating"), rating_dataset, rating_model).note
     late = rating_dataset.events.tail(3)
     data = late[["user_id", "item_id", "timestamp", "rating"]].assign(

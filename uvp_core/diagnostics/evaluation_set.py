@@ -322,9 +322,20 @@ def noting_refit(evalset: EvaluationSet, dataset: Dataset, *models: Any) -> Eval
 
 
 def all_events_for(models: Sequence[Any], dataset: Dataset) -> EvaluationSet:
-    """all_label_events for these models (one, or two scored on the same pairs): in-sample where one trained on them."""
-    in_sample = any(trained_on(model, dataset) for model in models)
-    return noting_refit(all_label_events(dataset, models[0].target, in_sample=in_sample), dataset, *models)
+    """all_label_events for these models (one, or two scored on the same pairs): in-sample where one trained on them,
+    the note saying how much of the set its validation period (which only chose the stopping epoch) holds."""
+    trained = [model for model in models if trained_on(model, dataset)]
+    evalset = all_label_events(dataset, models[0].target, in_sample=bool(trained))
+    if trained and (cutoff := model_validation_cutoff(trained[0], dataset)) is not None:
+        times = evalset.pairs["timestamp"]
+        later = int((times >= cutoff).sum())
+        if later:
+            who = "the model" if len(models) == 1 else f"model {'A' if trained[0] is models[0] else 'B'}"
+            evalset = replace(evalset, note=(
+                f"partly in-sample: {who} trained on the {len(times) - later:,} pairs before {_format_time(cutoff)}; the other "
+                f"{later:,}, its validation period, only chose when training stopped — numbers are optimistic"
+                + negatives_note(evalset)))  # fmt: skip
+    return noting_refit(evalset, dataset, *models)
 
 
 def holdout_for_models(model_a: Any, model_b: Any, dataset: Dataset, fraction: float = DEFAULT_HOLDOUT) -> EvaluationSet:
