@@ -30,7 +30,7 @@ cols = st.columns(len(metric_choices))
 for col, tile in zip(cols, report.overall_tiles(overall, metric_choices), strict=True):
     col.metric(tile["metric"], f"{tile['value']:.4f}", delta=None if tile["delta"] is None else f"{tile['delta']:+.4f} vs bias baseline",
                delta_color=tile["color"], help="value model; the table below has 95% intervals and the bias baseline")  # fmt: skip
-st.dataframe(overall, hide_index=True)
+app_state.table(overall)
 app_state.csv_download(overall, "overall.csv", "dl-overall")
 if task == "binary":
     calibration = app_state.memo(choice, "calibration", (), lambda: report.calibration_table(frame))
@@ -67,7 +67,7 @@ st.plotly_chart(figures.metric_by_segment(table, metric, title=f"{metric} by seg
                                           x_title=segments.segment_name(column)), key="segment-chart")  # fmt: skip
 if min_rows > 1:
     st.caption(f"Faded bars: segments with fewer than {min_rows} rows (the minimum to trust), whose intervals are wide.")
-st.dataframe(table, hide_index=True)
+app_state.table(table)
 app_state.csv_download(table, "segments.csv", "dl-segments")
 
 # --- two-way view and distributions -------------------------------------------------------------------
@@ -82,7 +82,7 @@ two_way = app_state.memo(choice, "two-way", (spec, second_spec, value), lambda: 
 st.plotly_chart(figures.two_way_heatmap(two_way, value, x_title=segments.segment_name(second),
                                          y_title=segments.segment_name(column)), key="two-way")  # fmt: skip
 with st.expander("Two-way table"):
-    st.dataframe(two_way, hide_index=True)
+    app_state.table(two_way)
     app_state.csv_download(two_way, "two_way.csv", "dl-two-way")
 shape = st.radio("Distribution of predicted values", ("box", "violin"), horizontal=True, key="uvp.seg_shape")
 distribution = app_state.memo(choice, "distribution", (spec,), lambda: segments.prediction_distribution(frame, spec))
@@ -96,7 +96,7 @@ st.text(f"Largest {weakest['metric'].iloc[0] if len(weakest) else error_metric} 
         "clearly worse (solid bars): the whole 95% interval is worse than overall; pale bars may be noise.")  # fmt: skip
 if len(weakest):
     st.plotly_chart(figures.weakest_segments(weakest), key="weakest")
-st.dataframe(segments.weakest_display(weakest), hide_index=True)
+app_state.table(segments.weakest_display(weakest))
 app_state.csv_download(weakest, "weakest_segments.csv", "dl-weakest")
 
 # --- cohorts ------------------------------------------------------------------------------------------------
@@ -144,7 +144,7 @@ if saved_cohorts:
         else:
             difference = app_state.memo(choice, "cohort", (cohort,), lambda: cohorts.cohort_vs_rest(frame, cohort, task, boot))
             st.plotly_chart(figures.differences(difference, label="metric", title="Cohort − rest, with 95% intervals"), key="cohort-diff")
-            st.dataframe(difference, hide_index=True)
+            app_state.table(difference)
             app_state.csv_download(difference, "cohort_vs_rest.csv", "dl-cohort")
     except (ValueError, KeyError, TypeError) as exc:
         st.error("This cohort cannot be compared on this evaluation set:")
@@ -175,7 +175,7 @@ else:
             shown = comparison.loc[comparison["metric"] == metric].assign(label=lambda t: t["column"].map(segments.segment_name) + " = " + t["segment"])
             st.plotly_chart(figures.differences(shown, label="label", title=f"Model A − model B: {metric}, with 95% intervals",
                                                 x_title=f"{metric} difference (A − B)"), key="compare-diff")  # fmt: skip
-            st.dataframe(comparison, hide_index=True)
+            app_state.table(comparison)
             app_state.csv_download(comparison, "model_comparison.csv", "dl-compare")
         except (ValueError, KeyError) as exc:
             st.error("The two models cannot be compared:")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from uvp_core import app_state
@@ -42,9 +43,9 @@ for side, table, bucket in ((left, users, "history_bucket"), (right, items, "ite
         side.caption(app_state.plain_markdown(note))
 st.caption("Hollow markers: buckets with fewer than 30 rows, too few to trust (the count is under each bucket).")
 with st.expander("Tables", expanded=False):
-    st.dataframe(users, hide_index=True)
+    app_state.table(users)
     app_state.csv_download(users, "cold_start_users.csv", "dl-cold-users")
-    st.dataframe(items, hide_index=True)
+    app_state.table(items)
     app_state.csv_download(items, "cold_start_items.csv", "dl-cold-items")
 st.subheader("New users and new items")
 st.caption("Here a new user has no event of any kind before this evaluation set's cutoff, and a new item no event "
@@ -52,7 +53,7 @@ st.caption("Here a new user has no event of any kind before this evaluation set'
            "without a training example (for a rating model: without a rating), so it is larger: a user who only browsed "
            "before is returning here but has no ID row in the model.")  # fmt: skip
 new = app_state.memo(choice, "new-entities", (), lambda: cold_start.new_entity_table(frame, task, boot))
-st.dataframe(new, hide_index=True)
+app_state.table(new)
 app_state.csv_download(new, "new_users_items.csv", "dl-new")
 
 # --- long tail ----------------------------------------------------------------------------------------
@@ -71,16 +72,16 @@ bucketed = frame.assign(popularity_bucket=long_tail.item_buckets(frame["item_id"
 st.plotly_chart(figures.popularity_curve(report.popularity_curve_points(popularity)), key="popularity")
 st.text(long_tail.describe(cuts))
 sizes = popularity.groupby("bucket", observed=False).agg(items=("item_id", "size"), interactions=("interactions", "sum")).reset_index()
-st.dataframe(sizes, hide_index=True)
+app_state.table(sizes)
 buckets = app_state.memo(choice, "tail-buckets", (cuts,), lambda: long_tail.bucket_metrics(bucketed, task, boot))
 st.plotly_chart(figures.metric_by_segment(buckets, metric, segment="popularity_bucket", title="Accuracy per popularity bucket",
                                           x_title="popularity bucket of the evaluated item"), key="bucket-metrics")  # fmt: skip
 if note := cold_start.undefined_auc_note(buckets, metric, "popularity_bucket"):
     st.caption(app_state.plain_markdown(note))
-st.dataframe(buckets, hide_index=True)
+app_state.table(buckets)
 app_state.csv_download(buckets, "long_tail_buckets.csv", "dl-buckets")
 with st.expander("Most popular items"):
-    st.dataframe(report.head_items(popularity, dataset.items), hide_index=True)
+    app_state.table(report.head_items(popularity, dataset.items))
 
 # --- top-K ------------------------------------------------------------------------------------------------
 st.header("Top-K ranking and exposure")
@@ -101,18 +102,18 @@ st.text(f"Candidate set: {info['mode']} · {info['users']:,} users · {info.get(
         f"(users with a relevant held-out item, at most {max_users:,} sampled)")  # fmt: skip
 left, right = st.columns(2)
 left.plotly_chart(figures.ranking_metrics(ranks), key="ranking")
-left.dataframe(ranks, hide_index=True)
+app_state.table(ranks, where=left)
 lists = app_state.memo(choice, "lists", rank_key, lambda: ranking.top_k_lists(candidates, k))
 extra = app_state.memo(choice, "beyond", rank_key, lambda: ranking.beyond_accuracy(lists, evalset.train_events, long_tail.catalogue_items(dataset)))
 app_state.csv_download(ranks, "ranking.csv", "dl-ranking")
-st.dataframe([{"metric": name, "value": value, "meaning": ranking.BEYOND_ACCURACY_HELP.get(name, "")} for name, value in extra.items()],
-             hide_index=True)  # fmt: skip  (full width: the meanings are long)
+app_state.table(pd.DataFrame([{"metric": name, "value": value, "meaning": ranking.BEYOND_ACCURACY_HELP.get(name, "")}
+                              for name, value in extra.items()]))  # fmt: skip  (full width: the meanings are long)
 exposure = long_tail.exposure_table(lists, popularity)
 left, right = st.columns(2)
 left.plotly_chart(figures.exposure_shares(exposure), key="exposure")
-left.dataframe(exposure, hide_index=True)
+app_state.table(exposure, where=left)
 bias_users = app_state.memo(choice, "popularity-bias", (*rank_key, cuts), lambda: long_tail.user_popularity_bias(lists, evalset.train_events, popularity))
 right.plotly_chart(figures.popularity_bias(bias_users), key="popularity-bias")
-st.dataframe([{"metric": name, "value": value, "meaning": long_tail.POPULARITY_BIAS_HELP.get(name, "")}
-              for name, value in long_tail.popularity_bias_summary(bias_users).items()], hide_index=True)  # fmt: skip
+app_state.table(pd.DataFrame([{"metric": name, "value": value, "meaning": long_tail.POPULARITY_BIAS_HELP.get(name, "")}
+                              for name, value in long_tail.popularity_bias_summary(bias_users).items()]))  # fmt: skip
 app_state.csv_download(bias_users, "popularity_bias_users.csv", "dl-bias")

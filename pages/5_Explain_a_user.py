@@ -65,7 +65,7 @@ if inputs.time is not None:
 st.header("Top predicted items")
 k = st.slider("How many", 3, 30, 10, key="uvp.explain_k")
 top = app_state.top_items(root, model_id, dataset_id, user_id, k)
-st.dataframe(top, hide_index=True)
+app_state.table(top)
 cap = capped_at(model, float(top["score"].max())) if len(top) else None
 if cap is not None and (top["score"] == cap).sum() > 1:
     st.caption(f"Predictions are capped at the end of the rating scale ({cap:g}); the items shown at {cap:g} are ranked "

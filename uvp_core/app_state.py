@@ -671,6 +671,11 @@ def four_decimals(frame: pd.DataFrame) -> dict:
             for c in frame.columns if pd.api.types.is_float_dtype(frame[c])}  # fmt: skip
 
 
+def table(frame: pd.DataFrame, where=st, **kwargs) -> None:
+    """st.dataframe (or a column's) without the index, float columns at 4 decimals like the tiles (four_decimals)."""
+    where.dataframe(frame, hide_index=True, column_config=four_decimals(frame), **kwargs)
+
+
 def csv_download(table: pd.DataFrame, name: str, key: str) -> None:
     """A spreadsheet-safe CSV download button for a table (cells a spreadsheet would run as formulas neutralised)."""
     st.download_button(f"Download CSV ({name})", export.to_csv_bytes(table), file_name=name, mime="text/csv", key=key)

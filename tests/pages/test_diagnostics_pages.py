@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
@@ -126,6 +128,10 @@ def test_cold_start_page_curves_long_tail_and_top_k(workspace, rating_dataset) -
     ranks = next(f for f in tables if "metric" in f.columns and "hr@10" in set(f["metric"]))
     assert ranks["value"].between(0, 1).all()
     assert any("exposure_share" in f.columns for f in tables)
+    for element in at.dataframe:  # float columns read to 4 decimals, like the tiles (not 3.357142857142857)
+        floats = [c for c in element.value.columns if pd.api.types.is_float_dtype(element.value[c])]
+        config = json.loads(element.proto.columns or "{}")
+        assert all(config.get(c, {}).get("type_config", {}).get("format", "").endswith(".4f") for c in floats), (floats, config)
     at.number_input(key="uvp.tail_head").set_value(0.3).run()
     assert not at.exception
     at.number_input(key="uvp.rank_k").set_value(5).run()
