@@ -48,7 +48,9 @@ if cold := whatif.cold_user_note(users, user_id):
     st.info(app_state.plain_markdown(cold))
 left, right = st.columns([1, 2])
 left.subheader("Profile")
-left.dataframe(users.loc[users["user_id"] == user_id].T.rename(columns=lambda _: "value").astype(str))
+row = users.loc[users["user_id"] == user_id]
+left.dataframe(row.drop(columns=["events", "segment"]).T.rename(columns=lambda _: "value").astype(str))  # the data's attributes
+left.caption(whatif.activity_note(int(row["events"].iloc[0])))
 inputs = model.pair_inputs(dataset, user_id, "")  # the history is the same for every candidate item
 right.subheader(f"History the model reads (most recent {model.history_k})")
 right.dataframe(whatif.history_table(inputs, model.history_k, model.late_kinds), hide_index=True)
@@ -150,7 +152,8 @@ if others:
 
 # --- global and by segment ---------------------------------------------------------------------------
 st.header("Global and by segment")
-st.caption("Mean |SHAP| by feature group over a sample of users and each one's top item, overall and for new vs active users.")
+st.caption("Mean |SHAP| by feature group over a sample of users and each one's top item, overall and for new users "
+           f"(at most {whatif.NEW_USER_EVENTS} events) and active ones.")  # fmt: skip
 n_users = st.number_input("Users in the sample", 4, 200, 20, key="uvp.explain_sample")
 if st.button("Compute group importance", key="uvp.explain_global"):
     sample = users.sample(min(int(n_users), len(users)), random_state=0)

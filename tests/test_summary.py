@@ -31,6 +31,8 @@ def test_overview_counts_and_density(tiny: Dataset) -> None:
     assert result.density == pytest.approx(3 / 4)  # pairs (u1,a) (u1,b) (u2,a) of 2x2
     assert result.n_catalogue_items == 3 and result.n_profiled_users == 0
     assert result.label_roles == ("rating", "event_type")
+    assert summary.table_counts_note(result) == "Users and items are counted by their events; the items table lists 3."
+    assert summary.table_counts_note(summary.overview(Dataset(events=tiny.events))) == ""  # no other tables: nothing to say
 
 
 def test_events_over_time_counts_per_day_and_type(tiny: Dataset) -> None:
@@ -66,7 +68,8 @@ def test_history_length_buckets(tiny: Dataset) -> None:
 
 def test_figures_build_from_summaries(tiny: Dataset) -> None:
     assert figures.events_over_time(summary.events_over_time(tiny.events)).data
-    assert figures.label_distribution(summary.label_distribution(tiny.events, "rating"), "rating").data
+    ratings = figures.label_distribution(summary.label_distribution(tiny.events, "rating"), "rating")
+    assert list(ratings.data[0].x) == ["4"]  # a rating reads 4 on the axis, not 4.0
     assert len(figures.popularity_curve(summary.item_popularity(tiny.events)).data) == 2
     assert figures.history_lengths(summary.history_length_distribution(tiny.events)).data
 

@@ -189,6 +189,8 @@ def overview_metrics(overview: summary.Overview, *, density: bool = False) -> No
     if density:
         cols[3].metric("Density", f"{overview.density:.3%}", help="Distinct (user, item) pairs with an event / (users × items).")
     st.caption(f"Labels: {plain_markdown(', '.join(overview.label_roles))}")  # text, not a metric: it is never cut short
+    if tables := summary.table_counts_note(overview):  # in view, not only in the tiles' help: 593 items here, 600 in the catalogue
+        st.caption(tables)
 
 
 # --- models ------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ def events_over_time(table: pd.DataFrame) -> go.Figure:
 def label_distribution(table: pd.DataFrame, role: str) -> go.Figure:
     """Bar chart of label values (from summary.label_distribution)."""
     fig = px.bar(
-        table.assign(value=table["value"].astype(str)),
+        table.assign(value=table["value"].map(lambda v: f"{v:g}" if isinstance(v, float) else str(v))),  # rating 4, not 4.0
         x="value",
         y="events",
         hover_data={"share": ":.1%"},

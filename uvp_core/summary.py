@@ -48,6 +48,14 @@ def overview(dataset: Dataset) -> Overview:
     )
 
 
+def table_counts_note(overview: Overview) -> str:
+    """Where the items or users tables list other counts than the events hold ("" when they agree or are absent)."""
+    parts = [f"the {what} table lists {listed:,}" for what, listed, seen in
+             (("items", overview.n_catalogue_items, overview.n_items), ("users", overview.n_profiled_users, overview.n_users))
+             if listed and listed != seen]  # fmt: skip
+    return f"Users and items are counted by their events; {' and '.join(parts)}." if parts else ""
+
+
 def time_grain(first: pd.Timestamp, last: pd.Timestamp) -> str:
     """A readable period for a time span: day up to ~4 months, week up to ~3 years, else month."""
     days = (last - first).days

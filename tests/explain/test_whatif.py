@@ -265,3 +265,12 @@ def test_a_basket_split_by_the_history_window_is_noted() -> None:
     assert note is not None and note.startswith("5 of this user's events share the time of the oldest event read (2010-12-07 09:51)")
     older = events.assign(timestamp=[at] * 3 + [at - pd.Timedelta(days=1)] * 2)
     assert whatif.same_time_note(older, inputs, 3) is None  # the two not read are older: "earlier" is right
+
+
+@pytest.mark.parametrize(("events", "expected"), [
+    (0, "0 events in this dataset: a new user (at most 5 events)"),
+    (1, "1 event in this dataset: a new user (at most 5 events)"),
+    (52, "52 events in this dataset: an active user (more than 5 events)"),
+])  # fmt: skip
+def test_activity_note_names_the_segment_rule(events, expected) -> None:
+    assert whatif.activity_note(events) == expected

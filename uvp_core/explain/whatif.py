@@ -413,6 +413,12 @@ def user_table(dataset) -> pd.DataFrame:
     return frame.sort_values("user_id", kind="stable").reset_index(drop=True)
 
 
+def activity_note(events: int) -> str:
+    """A user's event count and segment in words (user_table's events and segment columns)."""
+    segment = f"a new user (at most {NEW_USER_EVENTS} events)" if events <= NEW_USER_EVENTS else f"an active user (more than {NEW_USER_EVENTS} events)"
+    return f"{events:,} event{'' if events == 1 else 's'} in this dataset: {segment}"
+
+
 def cold_user_note(table: pd.DataFrame, user_id: str) -> str | None:
     """What the pages say about a user of user_table without events (None when the user has events)."""
     events = table.loc[table["user_id"] == user_id, "events"]
