@@ -153,3 +153,13 @@ def test_bulk_renderers_match_single_rendering():
 def test_templates_are_versioned_and_documented():
     assert TEMPLATE_VERSION
     assert set(TEMPLATE_RULES) >= {"profile", "item", "history_event"}
+
+
+def test_fields_by_id_reads_each_wanted_id_once_from_its_first_row() -> None:
+    import pandas as pd
+
+    from uvp_core.text.templates import fields_by_id
+
+    items = pd.DataFrame({"item_id": ["a", "b", "a"], "title": ["Mug", "Lamp", "Second mug"], "price": [3.0, 9.0, 4.0]})
+    assert fields_by_id(items, "item_id", {"a", "zz"}, ["item_id", "title"]) == {"a": {"title": "Mug"}}  # zz: not in the table
+    assert fields_by_id(None, "item_id", {"a"}, ["title"]) == {}

@@ -21,7 +21,7 @@ from uvp_core.diagnostics.cohorts import Cohort, cohort_mask
 from uvp_core.explain.features import Background, copy_inputs, used_history
 from uvp_core.explain.shap_explain import ExplainConfig, explain_inputs
 from uvp_core.model import HistoryEvent, PairInputs
-from uvp_core.text.templates import row_fields
+from uvp_core.text.templates import fields_by_id, row_fields
 
 
 @dataclass(frozen=True)
@@ -353,8 +353,8 @@ def cohort_inputs(model, dataset, pairs: pd.DataFrame) -> list[PairInputs]:
     for user_id, item_id, kind, ts in zip(recent["user_id"], recent["item_id"], kinds.loc[recent.index], recent["timestamp"], strict=True):
         histories.setdefault(str(user_id), []).append(HistoryEvent(str(item_id), str(kind), ts))  # oldest first, as pair_inputs
     needed_items = set(item_ids) | {e.item_id for h in histories.values() for e in h}
-    item_fields = _field_table(dataset.items, "item_id", needed_items, space.item_columns)
-    user_fields = _field_table(dataset.users, "user_id", set(user_ids), space.user_columns)
+    item_fields = fields_by_id(dataset.items, "item_id", needed_items, space.item_columns)
+    user_fields = fields_by_id(dataset.users, "user_id", set(user_ids), space.user_columns)
     out = []
     for user_id, item_id in zip(user_ids, item_ids, strict=True):
         history, reserve = model.split_history(histories.get(user_id, []), item_id)
@@ -363,20 +363,6 @@ def cohort_inputs(model, dataset, pairs: pd.DataFrame) -> list[PairInputs]:
             user_id=user_id, item_id=item_id, time=now, n_earlier=max(0, int(counts.get(user_id, 0)) - len(history)),
             history_fields={e.item_id: dict(item_fields.get(e.item_id, {})) for e in [*history, *reserve]}, reserve=reserve,
         ))  # fmt: skip
-    return out
-
-
-def _field_table(frame: pd.DataFrame | None, key: str, ids: set[str], columns: Sequence[str]) -> dict[str, dict]:
-    """id -> fields of its first row (as templates.row_fields returns them), for the wanted ids."""
-    if frame is None or key not in frame.columns:
-        return {}
-    rows = frame.loc[frame[key].isin(ids)].drop_duplicates(key, keep="first")
-    out = {}
-    for position in range(len(rows)):
-        record = rows.iloc[position].to_dict()
-        fields = {c: record[c] for c in columns if c in record}
-        fields.pop(key, None)
-        out[str(record[key])] = fields
     return out
 
 

@@ -33,6 +33,7 @@ from uvp_core.model.network import ValueHead
 from uvp_core.model.threads import governed_threads
 from uvp_core.text.templates import (
     PairTexts,
+    fields_by_id,
     history_frame,
     render_item,
     render_items,
@@ -361,9 +362,8 @@ class ValueModel:
             for i, kind, ts in zip(recent["item_id"], space.kind_names(recent), recent["timestamp"], strict=True)
         ]
         history, reserve = self.split_history(window, item_id)
-        fields = {
-            h.item_id: row_fields(dataset.items, "item_id", h.item_id, space.item_columns) for h in [*history, *reserve]
-        }
+        found = fields_by_id(dataset.items, "item_id", {h.item_id for h in [*history, *reserve]}, space.item_columns)
+        fields = {h.item_id: found.get(h.item_id, {}) for h in [*history, *reserve]}  # {} for an item the items table lacks
         now = time if time is not None else (events["timestamp"].max() if len(events) else None)
         return PairInputs(
             profile=row_fields(dataset.users, "user_id", user_id, space.user_columns),

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -273,6 +273,20 @@ def row_fields(frame: pd.DataFrame | None, key: str, value: str, columns: Sequen
         record = {c: record[c] for c in columns if c in record}
     record.pop(key, None)
     return record
+
+
+def fields_by_id(frame: pd.DataFrame | None, key: str, ids: Collection[str], columns: Sequence[str]) -> dict[str, dict]:
+    """id -> row_fields of its first row, for the wanted ids, in one pass over the frame (absent ids are left out)."""
+    if frame is None or key not in frame.columns:
+        return {}
+    rows = frame.loc[frame[key].isin(set(ids))].drop_duplicates(key, keep="first")
+    out = {}
+    for position in range(len(rows)):
+        record = rows.iloc[position].to_dict()
+        fields = {c: record[c] for c in columns if c in record}
+        fields.pop(key, None)
+        out[str(record[key])] = fields
+    return out
 
 
 def history_frame(events: pd.DataFrame, user_id: str, time: pd.Timestamp | None, k: int) -> pd.DataFrame:
