@@ -106,7 +106,14 @@ def runs_panel() -> None:
             if run.get("error"):
                 st.error(app_state.plain_markdown(run["error"]))
             if status in ("queued", "running"):
-                if st.button("Cancel", key=f"cancel-{run['id']}"):
+                if run.get("owner") == app_state.session_owner():
+                    cancel = st.button("Cancel", key=f"cancel-{run['id']}")
+                else:  # runs from several analysts share the queue: another's run is cancelled only when confirmed
+                    st.caption("Started in another browser session: another analyst's run, or yours before a reload.")
+                    with st.popover("Cancel…"):
+                        st.write("Cancel a run that another browser session started? It can be resumed from its last checkpoint.")
+                        cancel = st.button("Yes, cancel it", key=f"cancel-{run['id']}")
+                if cancel:
                     jobs.request_cancel(ws, run["id"])
                     st.rerun(scope="fragment")
             elif status in RESUMABLE:  # from its last checkpoint

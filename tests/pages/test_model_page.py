@@ -163,3 +163,19 @@ def test_a_cancelled_run_stays_in_view_and_can_resume(workspace_root: Path) -> N
     assert not at.exception, at.exception
     assert any(t.value == f"Run {run_id} · my run · cancelled" for t in at.text)
     assert any(b.key == f"resume-{run_id}" for b in at.button)
+
+
+def test_another_sessions_run_is_cancelled_only_when_confirmed(workspace_root: Path) -> None:
+    """Any browser session could cancel any analyst's queued or running run with one click."""
+    ws = Workspace(workspace_root)
+    run_id = ws.create_run("train", {"dataset_id": "d", "name": "their run", "epochs": 5}, "another-session")
+    at = AppTest.from_file(str(REPO / "pages/2_Model.py"), default_timeout=120).run()
+    assert not at.exception, at.exception
+    assert any(c.value.startswith("Started in another browser session") for c in at.caption)
+    assert not any(b.label == "Cancel" for b in at.button)  # no one-click cancel
+    assert ws.get_run(run_id)["status"] == "queued"
+    at.button(key=f"cancel-{run_id}").click().run()  # "Yes, cancel it", inside the "Cancel…" popover
+    assert ws.get_run(run_id)["status"] == "cancelled"
+    # the page then redraws its panel with st.rerun(scope="fragment"); AppTest runs a fragment's button click as a full
+    # run, where Streamlit refuses that scope (a browser runs the fragment alone), so that is the one exception here
+    assert all('st.rerun(scope="fragment")' in "".join(e.stack_trace) for e in at.exception), at.exception
