@@ -69,7 +69,8 @@ def test_a_new_server_session_reattaches_to_a_run_started_before_the_restart(
     assert any(t.value.startswith(f"Run {run_id} · before restart · running") for t in second_server.text)
     bars = [p for p in second_server.get("progress")]
     assert bars and "training" in bars[0].proto.text, "the live progress bar is shown for the reattached run"
-    assert any(b.label == "Cancel" for b in second_server.button), "the new session can control the run"
+    assert any(b.key == f"cancel-{run_id}" for b in second_server.button), "the new session can control the run"  # once confirmed:
+    # to the new session, the run is another session's
     assert jobs.worker_alive(ws)
 
     run = wait_until(

@@ -2,7 +2,9 @@
 
 Shown next to the value model on the cold-start curves so the analyst sees what the text buys: for a
 user or item absent from training the baseline falls back to the global mean (plus the other side's
-bias), while the value model still reads the item text, the profile and the recent history.
+bias), while the value model still reads the item text, the profile and the recent history. For ratings it
+is scored as of each pair's time (predict_as_of): a user's ratings after the training data and before the
+pair count in their bias, as the value model reads them in its history.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ class BiasBaseline:
         for _ in range(self.iterations):
             bi = np.bincount(item_codes, y - self.mean_ - bu[user_codes], n_items) / (item_count + self.reg)
             bu = np.bincount(user_codes, y - self.mean_ - bi[item_codes], n_users) / (user_count + self.reg)
-        self.user_bias_, self.item_bias_ = bu, bi
+        self.user_bias_, self.item_bias_, self.user_count_ = bu, bi, user_count
         return self
 
     def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -49,3 +51,46 @@ class BiasBaseline:
             + np.where(i >= 0, self.item_bias_[np.maximum(i, 0)], 0.0)
         )
         return np.clip(out, *self.clip) if self.clip is not None else out
+
+    def predict_as_of(self, users: np.ndarray, items: np.ndarray, times: np.ndarray, later_users: np.ndarray,
+                      later_items: np.ndarray, later_y: np.ndarray, later_times: np.ndarray) -> np.ndarray:  # fmt: skip
+        """predict() as of each pair's time: a user's bias also folds in their `later_*` labels (events after the
+        training data) from strictly before that time, Σ residual / (count + reg) over training and later labels alike.
+
+        The value model reads those events in its history; without them the baseline knew nothing of a user first
+        seen after the cutoff (on MovieLens 84% of the default set's pairs), and the gap overstated what the text adds.
+        """
+        u = pd.Index(self.user_index_).get_indexer(np.asarray(users))
+        i = pd.Index(self.item_index_).get_indexer(np.asarray(items))
+        known = u >= 0
+        count = np.where(known, self.user_count_[np.maximum(u, 0)], 0).astype(np.float64)
+        total = np.where(known, self.user_bias_[np.maximum(u, 0)], 0.0) * (count + self.reg)
+        later_i = pd.Index(self.item_index_).get_indexer(np.asarray(later_items))
+        residual = np.asarray(later_y, np.float64) - self.mean_ - np.where(later_i >= 0, self.item_bias_[np.maximum(later_i, 0)], 0.0)
+        folded, extra = _sums_before(np.asarray(users), np.asarray(times), np.asarray(later_users), np.asarray(later_times), residual)
+        out = self.mean_ + np.where(i >= 0, self.item_bias_[np.maximum(i, 0)], 0.0) + (total + folded) / (count + extra + self.reg)
+        return np.clip(out, *self.clip) if self.clip is not None else out
+
+
+def _sums_before(users: np.ndarray, times: np.ndarray, later_users: np.ndarray, later_times: np.ndarray,
+                 values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Per (user, time) query: the sum and count of that user's `values` at later_times strictly before time (0 where
+    the time is missing)."""
+    if not len(later_users) or not len(users):
+        return np.zeros(len(users)), np.zeros(len(users))
+    later = pd.DataFrame({"user": later_users, "time": _ns(later_times), "value": values})
+    later = later.dropna(subset=["time"]).sort_values("time", kind="stable")
+    grouped = later.groupby("user", sort=False)
+    later = later.assign(total=grouped["value"].cumsum(), count=grouped.cumcount() + 1.0)
+    query = pd.DataFrame({"user": users, "time": _ns(times), "row": np.arange(len(users))})
+    timed = query.dropna(subset=["time"]).sort_values("time", kind="stable")
+    found = pd.merge_asof(timed, later[["user", "time", "total", "count"]], on="time", by="user", allow_exact_matches=False)
+    total, count = np.zeros(len(users)), np.zeros(len(users))
+    total[found["row"].to_numpy()] = found["total"].fillna(0.0).to_numpy()
+    count[found["row"].to_numpy()] = found["count"].fillna(0.0).to_numpy()
+    return total, count
+
+
+def _ns(times: np.ndarray) -> pd.Series:
+    """UTC timestamps at one resolution (merge_asof refuses to compare microseconds with nanoseconds)."""
+    return pd.Series(pd.to_datetime(times, utc=True)).dt.as_unit("ns")

@@ -145,9 +145,10 @@ def fit_baseline(evalset: EvaluationSet, reg: float = 5.0) -> BiasBaseline | Non
     return BiasBaseline(reg=reg, clip=clip).fit(labels["user_id"].to_numpy(dtype=object), labels["item_id"].to_numpy(dtype=object), labels["y"].to_numpy())
 
 
-def _baseline(evalset: EvaluationSet, train_user: np.ndarray, train_item: np.ndarray, pair_user: np.ndarray,
-              pair_item: np.ndarray, users: pd.Index, items: pd.Index, reg: float) -> np.ndarray | None:  # fmt: skip
-    """The bias baseline's predictions, fitted on shared integer codes (no string work for rating/label targets)."""
+def _baseline(evalset: EvaluationSet, dataset: Dataset, train_user: np.ndarray, train_item: np.ndarray, pair_user: np.ndarray,
+              pair_item: np.ndarray, pair_times: pd.Series | None, users: pd.Index, items: pd.Index, reg: float) -> np.ndarray | None:  # fmt: skip
+    """The bias baseline's predictions, fitted on shared integer codes (no string work for rating/label targets); for
+    a rating, as of each pair's time (BiasBaseline.predict_as_of: the user's ratings since the cutoff folded in)."""
     train = evalset.train_events
     clip = (0.0, 1.0) if evalset.task == "binary" else None
     role = "rating" if evalset.target == "rating" else "label" if "label" in train.columns and train["label"].notna().any() else None
@@ -159,6 +160,12 @@ def _baseline(evalset: EvaluationSet, train_user: np.ndarray, train_item: np.nda
         positives_only_labels = evalset.task == "binary" and bool((y[keep] == 1).all())
         if not positives_only_labels:  # else through train_labels, which adds the sampled negatives
             model = BiasBaseline(reg=reg, clip=clip).fit(train_user[keep], train_item[keep], y[keep])
+            if evalset.task == "regression" and evalset.cutoff is not None and pair_times is not None:
+                later = label_events(dataset.events, evalset.target)
+                later = later.loc[(later["timestamp"] >= evalset.cutoff).to_numpy()]
+                return model.predict_as_of(pair_user, pair_item, pair_times.to_numpy(), users.get_indexer(later["user_id"].astype(str)),
+                                           items.get_indexer(later["item_id"].astype(str)), pd.to_numeric(later[role]).to_numpy(np.float64),
+                                           later["timestamp"].to_numpy())  # fmt: skip
             return model.predict(pair_user, pair_item)
     labels = train_labels(evalset)  # event types (collapsed per pair first), or positives-only labels
     if not len(labels):
@@ -181,7 +188,7 @@ def evaluation_frame(
     item_tables = [dataset.items["item_id"]] if dataset.items is not None else []
     (pair_user, event_user, train_user, *_), users = shared_codes(frame["user_id"], events["user_id"], train["user_id"], *user_tables)
     (pair_item, train_item, *_), items = shared_codes(frame["item_id"], train["item_id"], *item_tables)
-    baseline = _baseline(evalset, train_user, train_item, pair_user, pair_item, users, items, baseline_reg)
+    baseline = _baseline(evalset, dataset, train_user, train_item, pair_user, pair_item, frame.get("timestamp"), users, items, baseline_reg)
     frame["baseline"] = baseline if baseline is not None else np.full(len(frame), float(frame["y"].mean()))
     pair_ms = _ms(frame["timestamp"]) if "timestamp" in frame.columns else np.full(len(frame), np.iinfo(np.int64).min)
     frame = pd.concat([frame, history_from_codes(pair_user, pair_ms, event_user, _ms(events["timestamp"]))], axis=1)
