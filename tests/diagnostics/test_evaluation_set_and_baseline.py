@@ -120,6 +120,22 @@ def test_the_baseline_as_of_a_pairs_time_folds_in_the_users_later_ratings_before
     assert model.predict_as_of(pairs_u[:2], pairs_i[:2], nat, later_users, later_items, later_y, later_times) == pytest.approx(plain[:2])
 
 
+def test_the_model_cards_baseline_and_the_pages_fold_in_alike() -> None:
+    """The card's validation baseline (training) and the pages' (diagnostics) are one model: same numbers as of each time."""
+    from uvp_core.model.examples import bias_baseline
+
+    rng = np.random.default_rng(0)
+    users, items, y = rng.integers(0, 8, 60).astype(str), rng.integers(0, 6, 60).astype(str), rng.integers(1, 6, 60).astype(float)
+    later_users, later_items, later_y = rng.integers(4, 12, 30).astype(str), rng.integers(0, 7, 30).astype(str), rng.integers(1, 6, 30).astype(float)
+    times = np.sort(rng.integers(1_700_000_000_000, 1_700_100_000_000, 30))  # int64 ms, as Examples.times
+    card = bias_baseline(users, items, y, later_users, later_items, times=times, y=later_y)
+    stamps = pd.to_datetime(times, unit="ms", utc=True).to_numpy()
+    pages = BiasBaseline(reg=5.0, iterations=15).fit(users, items, y).predict_as_of(later_users, later_items, stamps, later_users,
+                                                                                    later_items, later_y, stamps)  # fmt: skip
+    np.testing.assert_allclose(card, pages, atol=1e-12)
+    assert not np.allclose(card, bias_baseline(users, items, y, later_users, later_items))  # the fold-in moved something
+
+
 def purchase_log() -> Dataset:
     """A purchase log: 40 users buy from 30 items on days 0..39, every event a purchase (no negatives in the data)."""
     rng = np.random.default_rng(3)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from uvp_core.model.examples import sums_before
+
 
 @dataclass
 class BiasBaseline:
@@ -67,30 +69,6 @@ class BiasBaseline:
         total = np.where(known, self.user_bias_[np.maximum(u, 0)], 0.0) * (count + self.reg)
         later_i = pd.Index(self.item_index_).get_indexer(np.asarray(later_items))
         residual = np.asarray(later_y, np.float64) - self.mean_ - np.where(later_i >= 0, self.item_bias_[np.maximum(later_i, 0)], 0.0)
-        folded, extra = _sums_before(np.asarray(users), np.asarray(times), np.asarray(later_users), np.asarray(later_times), residual)
+        folded, extra = sums_before(np.asarray(users), np.asarray(times), np.asarray(later_users), np.asarray(later_times), residual)
         out = self.mean_ + np.where(i >= 0, self.item_bias_[np.maximum(i, 0)], 0.0) + (total + folded) / (count + extra + self.reg)
         return np.clip(out, *self.clip) if self.clip is not None else out
-
-
-def _sums_before(users: np.ndarray, times: np.ndarray, later_users: np.ndarray, later_times: np.ndarray,
-                 values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """Per (user, time) query: the sum and count of that user's `values` at later_times strictly before time (0 where
-    the time is missing)."""
-    if not len(later_users) or not len(users):
-        return np.zeros(len(users)), np.zeros(len(users))
-    later = pd.DataFrame({"user": later_users, "time": _ns(later_times), "value": values})
-    later = later.dropna(subset=["time"]).sort_values("time", kind="stable")
-    grouped = later.groupby("user", sort=False)
-    later = later.assign(total=grouped["value"].cumsum(), count=grouped.cumcount() + 1.0)
-    query = pd.DataFrame({"user": users, "time": _ns(times), "row": np.arange(len(users))})
-    timed = query.dropna(subset=["time"]).sort_values("time", kind="stable")
-    found = pd.merge_asof(timed, later[["user", "time", "total", "count"]], on="time", by="user", allow_exact_matches=False)
-    total, count = np.zeros(len(users)), np.zeros(len(users))
-    total[found["row"].to_numpy()] = found["total"].fillna(0.0).to_numpy()
-    count[found["row"].to_numpy()] = found["count"].fillna(0.0).to_numpy()
-    return total, count
-
-
-def _ns(times: np.ndarray) -> pd.Series:
-    """UTC timestamps at one resolution (merge_asof refuses to compare microseconds with nanoseconds)."""
-    return pd.Series(pd.to_datetime(times, utc=True)).dt.as_unit("ns")

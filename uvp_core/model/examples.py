@@ -387,14 +387,49 @@ def ridge_gcv(design: np.ndarray, r: np.ndarray, n_strong: int = 0, blocks: Sequ
 def bias_baseline(
     train_users: np.ndarray, train_items: np.ndarray, train_y: np.ndarray,
     users: np.ndarray, items: np.ndarray, reg: float = 5.0, iterations: int = 15,
+    times: np.ndarray | None = None, y: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Predictions of a regularised global + user + item bias model (alternating least squares)."""
+    """Predictions of a regularised global + user + item bias model (alternating least squares); given the pairs'
+    `times` and labels `y` (pairs after the training data, as the validation examples are), as of each pair's time: a
+    user's bias also folds in their labels from strictly earlier pairs, as the value model reads those events in its
+    history (the pages' baseline does the same: diagnostics.baseline.BiasBaseline.predict_as_of)."""
     ui, u = np.unique(train_users, return_inverse=True)
     ii, i = np.unique(train_items, return_inverse=True)
     mu, bu, bi = ridge_biases(u, i, train_y, len(ui), len(ii), reg, iterations)
     pu = pd.Index(ui).get_indexer(users)
     pi = pd.Index(ii).get_indexer(items)
-    return mu + np.where(pu >= 0, bu[np.maximum(pu, 0)], 0.0) + np.where(pi >= 0, bi[np.maximum(pi, 0)], 0.0)
+    item_bias = np.where(pi >= 0, bi[np.maximum(pi, 0)], 0.0)
+    user_bias = np.where(pu >= 0, bu[np.maximum(pu, 0)], 0.0)
+    if times is None or y is None:
+        return mu + user_bias + item_bias
+    count = np.where(pu >= 0, np.bincount(u, minlength=len(ui))[np.maximum(pu, 0)], 0).astype(np.float64)
+    stamps = pd.to_datetime(np.asarray(times), unit="ms", utc=True) if np.issubdtype(np.asarray(times).dtype, np.integer) else times
+    folded, extra = sums_before(np.asarray(users), stamps, np.asarray(users), stamps, np.asarray(y, np.float64) - mu - item_bias)
+    return mu + item_bias + (user_bias * (count + reg) + folded) / (count + extra + reg)
+
+
+def sums_before(users: np.ndarray, times: np.ndarray, later_users: np.ndarray, later_times: np.ndarray,
+                 values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Per (user, time) query: the sum and count of that user's `values` at later_times strictly before time (0 where
+    the time is missing)."""
+    if not len(later_users) or not len(users):
+        return np.zeros(len(users)), np.zeros(len(users))
+    later = pd.DataFrame({"user": later_users, "time": _ns(later_times), "value": values})
+    later = later.dropna(subset=["time"]).sort_values("time", kind="stable")
+    grouped = later.groupby("user", sort=False)
+    later = later.assign(total=grouped["value"].cumsum(), count=grouped.cumcount() + 1.0)
+    query = pd.DataFrame({"user": users, "time": _ns(times), "row": np.arange(len(users))})
+    timed = query.dropna(subset=["time"]).sort_values("time", kind="stable")
+    found = pd.merge_asof(timed, later[["user", "time", "total", "count"]], on="time", by="user", allow_exact_matches=False)
+    total, count = np.zeros(len(users)), np.zeros(len(users))
+    total[found["row"].to_numpy()] = found["total"].fillna(0.0).to_numpy()
+    count[found["row"].to_numpy()] = found["count"].fillna(0.0).to_numpy()
+    return total, count
+
+
+def _ns(times: np.ndarray) -> pd.Series:
+    """UTC timestamps at one resolution (merge_asof refuses to compare microseconds with nanoseconds)."""
+    return pd.Series(pd.to_datetime(times, utc=True)).dt.as_unit("ns")
 
 
 FOLD_IN_PRIORS = (1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 15.0, 20.0, 30.0, 50.0, 75.0, 100.0)  # candidate pseudo-event counts

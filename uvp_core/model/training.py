@@ -160,7 +160,8 @@ def _baseline(task: str, tr: Examples, va: Examples, space: FeatureSpace) -> dic
     if not len(va):
         return {}
     if task == "regression":
-        pred = bias_baseline(tr.users, tr.items, tr.y.astype(np.float64), va.users, va.items)
+        pred = bias_baseline(tr.users, tr.items, tr.y.astype(np.float64), va.users, va.items, times=va.times, y=va.y)  # as of each
+        # example's time: a validation user's earlier validation ratings count, as the model reads them in its history
         pred = np.clip(pred, tr.y.min(), tr.y.max())
         return {"baseline_rmse": float(np.sqrt(np.mean((pred - va.y) ** 2))), "baseline": "user+item bias"}
     popularity = space.item_popularity(space.item_codes(va.items))
