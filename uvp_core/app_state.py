@@ -754,7 +754,8 @@ WHATIF_FROM_URL = "uvp.whatif_from_url"  # the pair and edits a reloaded link ca
 WHATIF_URL_MAX = 4000  # characters: longer edit lists are not written into the link (a reload then loses them)
 
 
-SHARED_WIDGETS = (EXPLAIN_USER, EXPLAIN_BACKGROUND, EXPLAIN_HISTORY)  # widgets on more than one page that should agree
+SHARED_WIDGETS = (EXPLAIN_USER, EXPLAIN_BACKGROUND, EXPLAIN_HISTORY,  # widgets on more than one page that should agree,
+                  EVAL_MODEL, EVAL_SOURCE, EXPLAIN_ITEM)  # or that a visit to another page should not reset  # fmt: skip
 
 
 def ensure_navigation() -> None:

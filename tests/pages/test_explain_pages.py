@@ -275,6 +275,27 @@ def test_a_what_if_link_naming_an_item_opens_on_that_item(registered, rating_dat
     assert str(top["item_id"].iloc[0]) != item  # not the item the page opens on without the link
 
 
+def test_the_explained_item_and_the_evaluation_set_survive_a_visit_to_another_page(registered, rating_dataset) -> None:
+    """A scale audit picked an item on Explain, went Home and came back: the page was on the user's top item again (and
+    Segments back on its default evaluation set)."""
+    model_id, dataset_id = registered
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+    at.query_params.update({"dataset": dataset_id, "model": model_id, "user": "u007"})
+    at.run()
+    at.switch_page("pages/5_Explain_a_user.py").run()
+    picker = at.selectbox(key=app_state.EXPLAIN_ITEM)
+    other = picker.options[-1].split(" · ")[0]
+    picker.set_value(other).run()
+    at.switch_page("pages/3_Segments.py").run()
+    at.radio(key=app_state.EVAL_SOURCE).set_value(app_state.ALL_EVENTS).run()
+    at.switch_page("pages/0_Home.py").run()
+    at.switch_page("pages/5_Explain_a_user.py").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key=app_state.EXPLAIN_ITEM).value == other
+    at.switch_page("pages/3_Segments.py").run()
+    assert at.radio(key=app_state.EVAL_SOURCE).value == app_state.ALL_EVENTS
+
+
 def test_a_reload_keeps_the_explanations_background_and_history_unit(registered) -> None:
     """A review found a reload resetting these radios, so the same link showed other numbers (base 3.4423 -> 3.5901)."""
     model_id, dataset_id = registered
