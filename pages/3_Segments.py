@@ -80,7 +80,10 @@ value = right.selectbox("Value", (error_metric, "mean_prediction", "mean_label",
 second_spec = segments.SegmentSpec(second, min_count=min_rows)
 two_way = app_state.memo(choice, "two-way", (spec, second_spec, value), lambda: segments.two_way_table(frame, spec, second_spec, task, value))
 st.plotly_chart(figures.two_way_heatmap(two_way, value, x_title=segments.segment_name(second),
-                                         y_title=segments.segment_name(column)), key="two-way")  # fmt: skip
+                                         y_title=segments.segment_name(column), min_rows=min_rows), key="two-way")  # fmt: skip
+if (thin := int((two_way["n"] < min_rows).sum())):
+    st.caption(f"{thin:,} of {len(two_way):,} cells have fewer than {min_rows} rows (the minimum to trust a segment, above) and are "
+               "left blank; the table below still lists them.")  # fmt: skip
 with st.expander("Two-way table"):
     app_state.table(two_way)
     app_state.csv_download(two_way, "two_way.csv", "dl-two-way")

@@ -108,15 +108,19 @@ def reliability_curve(table: pd.DataFrame) -> go.Figure:
 
 
 @literal_text
-def two_way_heatmap(table: pd.DataFrame, value_name: str, *, x_title: str = "column segment", y_title: str = "row segment") -> go.Figure:
-    """Segment × segment heatmap of a value (from segments.two_way_table), counts in the hover."""
+def two_way_heatmap(table: pd.DataFrame, value_name: str, *, x_title: str = "column segment", y_title: str = "row segment",
+                    min_rows: int = 0) -> go.Figure:  # fmt: skip
+    """Segment × segment heatmap of a value (from segments.two_way_table), counts in the hover; cells with fewer than
+    min_rows rows are left blank (one rating in a cell set the colour scale's top)."""
     values = table.pivot(index="row_segment", columns="column_segment", values="value")
     counts = table.pivot(index="row_segment", columns="column_segment", values="n").reindex_like(values)
     rows = list(dict.fromkeys(table["row_segment"]))
     cols = list(dict.fromkeys(table["column_segment"]))
     values, counts = values.reindex(index=rows, columns=cols), counts.reindex(index=rows, columns=cols)
+    z = values.to_numpy(dtype=float, copy=True)  # (a pivot of a cached table can be read-only)
+    z[counts.fillna(0).to_numpy(dtype=float) < min_rows] = np.nan
     fig = go.Figure(go.Heatmap(
-        z=values.to_numpy(dtype=float), x=cols, y=rows, customdata=counts.fillna(0).to_numpy(dtype=float),
+        z=z, x=cols, y=rows, customdata=counts.fillna(0).to_numpy(dtype=float),
         colorscale="Reds", colorbar={"title": value_name},
         hovertemplate="%{y} × %{x}<br>%{z:.4g}<br>n = %{customdata:,}<extra></extra>",
     ))  # fmt: skip

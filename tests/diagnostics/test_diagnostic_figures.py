@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from uvp_core import diagnostic_figures as figures
@@ -66,3 +67,11 @@ def test_two_way_heatmap_leaves_room_for_its_y_axis_title() -> None:
     fig = figures.two_way_heatmap(table, "rmse", x_title="user.region", y_title="history length (user events before the prediction time)")
     assert fig.layout.yaxis.automargin is True and fig.layout.xaxis.automargin is True
     assert fig.layout.yaxis.title.text == "history length (user events before<br>the prediction time)"
+
+
+def test_two_way_heatmap_leaves_cells_under_the_minimum_rows_blank() -> None:
+    """A scale audit: a cell with n = 1 (RMSE 3.44) set the top of the colour scale though 'minimum rows' was 30."""
+    table = pd.DataFrame({"row_segment": ["a", "a", "b"], "column_segment": ["x", "y", "x"], "value": [0.9, 3.44, 1.1], "n": [40, 1, 30]})
+    z = np.asarray(figures.two_way_heatmap(table, "rmse", min_rows=30).data[0].z, dtype=float)
+    assert z[0, 0] == 0.9 and np.isnan(z[0, 1]) and z[1, 0] == 1.1  # b × y: no rows at all, blank too
+    assert np.isnan(z[1, 1]) and not np.isnan(np.asarray(figures.two_way_heatmap(table, "rmse").data[0].z, dtype=float)[0, 1])
