@@ -27,6 +27,8 @@ METRIC_LABELS = {  # metrics_ key -> what the card calls it, by section; keys no
     "run": {
         "best_epoch": "best epoch (kept)", "epochs_run": "epochs run",
         "fold_prior": "fold-in prior (pseudo-events)", "fold_prior_source": "fold-in prior chosen on",
+        "fold_prior_during_training": "fold-in prior of the training curves' validation (a bias-only fit's)",
+        "fold_prior_of_validation_metrics": "fold-in prior of the validation metrics",
         "biases_refit_rows": "biases refitted after early stopping on (training + validation ratings)",
         "biases_refit_penalty": "penalty of that refit (5-fold cross-validation)",
         "train_seconds": "training seconds",
@@ -44,7 +46,7 @@ def _metric_lines(metrics: dict, section: str | None) -> list[str]:
         if key not in metrics:
             continue
         value = metrics[key]
-        if key == "fold_prior" and isinstance(value, float) and value >= NO_FOLD_IN:
+        if key.startswith("fold_prior") and isinstance(value, float) and value >= NO_FOLD_IN:
             value = "none (no fold-in predicted new users best)"  # the sentinel, not a count: it read "1e+09"
         value = f"{value:.4g}" if isinstance(value, float) else md(str(value))
         lines.append(f"- {md(label)}: {value}")
@@ -95,6 +97,7 @@ def model_card(meta: dict) -> str:
         *([f"- Item words read as indicators, crossed with each profile value: {', '.join(md(w) for w in features['item_words'])}."]
           if features.get("item_words") else []),  # fmt: skip
         *([_fold_in_line(float(meta["head"].get("fold_prior", 5.0)))] if meta.get("head", {}).get("fold_in") else []),
+        *_curve_prior_line(meta.get("metrics", {})),
         f"- Templates: version {_code(meta['templates']['version'])} (rules in `uvp_model.json`).",
         "",
         "## Data",
@@ -166,3 +169,14 @@ def _fold_in_line(prior: float) -> str:
     return (f"- A user unseen in training gets a bias folded in from how they rated so far, shrunk for short histories "
             f"(as if {prior:g} more average ratings had been seen; chosen on how well known users' first ratings predict "
             "their later ones).")
+
+
+def _curve_prior_line(metrics: dict) -> list[str]:
+    """Why the training curves' best validation value can differ from the validation metrics (another fold-in prior)."""
+    during, chosen = metrics.get("fold_prior_during_training"), metrics.get("fold_prior_of_validation_metrics")
+    if during is None or chosen is None or float(during) == float(chosen):
+        return []
+    chosen_text = "no fold-in" if float(chosen) >= NO_FOLD_IN else f"{float(chosen):g}"
+    return [f"- The training curves' validation scored users unseen in training with the fold-in prior of a bias-only fit "
+            f"({float(during):g}); the validation metrics above use the prior chosen after training ({chosen_text}), so the "
+            "curves' best value and those metrics differ."]  # fmt: skip

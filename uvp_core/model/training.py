@@ -538,6 +538,8 @@ def train(
     tables = Tables(prep, encoder, "frozen", torch.device("cpu"), on_encode)  # cached unless fine-tuned
     report("calibrating", message="Validation metrics and calibration")
     fold_in = choose_fold_prior(head.cpu(), tables, prep, config) if head.fold_in else {}
+    if fold_in:  # which prior scored which validation figures (the curves', the metrics'): the card says why they differ
+        fold_in |= {"fold_prior_during_training": prep.fold_prior, "fold_prior_of_validation_metrics": fold_in["fold_prior"]}
     origin = {
         "origin": base_encoder.origin,
         "origin_sha256": base_encoder.weights_id,
