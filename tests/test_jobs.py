@@ -95,3 +95,35 @@ def test_a_stopped_run_says_where_it_stopped_without_time_left() -> None:
     stopped = model_registry.progress_text(last, "cancelled")
     assert stopped == "cancelled during training · epoch 2 · step 38/53 · loss 0.2863"
     assert model_registry.progress_text({}, "interrupted") == "interrupted before the worker reported"
+
+
+def test_the_steps_after_the_epochs_say_what_they_do_with_a_full_bar() -> None:
+    """A scale audit watched "training · epoch 14 · step 89/89 · validation 0.7940" for the last ~30 s (calibration,
+    bias refit, fold-in prior, saving): the phase change was throttled away, and the bar would have fallen to 0."""
+    from uvp_core import model_registry
+
+    refit = {"phase": "refitting", "message": "Refitting the user and item biases on the training and validation ratings"}
+    assert model_registry.progress_text(refit) == "refitting · Refitting the user and item biases on the training and validation ratings"
+    assert model_registry.progress_fraction(refit, 30) == 1.0
+    assert model_registry.progress_fraction({"phase": "saving", "message": "Saving"}, 30) == 1.0
+
+
+def test_every_phase_change_reaches_the_run_record(ws_with_data, tiny_bert_dir: Path, train_params, monkeypatch) -> None:
+    """Phase changes get through the worker's write throttle (PROGRESS_INTERVAL_S), and saving is reported."""
+    ws, dataset_id = ws_with_data
+    run_id = jobs.submit_training(ws, train_params(dataset_id, tiny_bert_dir), start_worker=False)
+    written: list[str] = []
+    update = ws.update_run
+
+    def record(rid, **fields):
+        if "progress" in fields:
+            written.append(fields["progress"].get("phase"))
+        return update(rid, **fields)
+
+    monkeypatch.setattr(ws, "update_run", record)
+    monkeypatch.setattr(jobs, "PROGRESS_INTERVAL_S", 3600.0)  # only phase changes and validation results get through
+    jobs.execute_training_run(ws, ws.claim_next_run(worker_pid=1))
+    assert ws.get_run(run_id)["status"] == "succeeded"
+    phases = list(dict.fromkeys(written))
+    assert phases[:2] == ["preparing", "encoding"] and {"training", "calibrating", "refitting", "done"} <= set(phases)
+    assert phases[-1] == "saving"

@@ -164,10 +164,10 @@ def run_worker(ws: Workspace, *, idle_exit_s: float = IDLE_EXIT_S) -> int:
 
 def execute_training_run(ws: Workspace, run: dict[str, Any]) -> None:
     """Train one claimed run, reporting progress; record success, cancellation or failure."""
-    from uvp_core.model import TrainConfig, TrainingCancelled, train  # heavy import, only in the worker
+    from uvp_core.model import Progress, TrainConfig, TrainingCancelled, train  # heavy import, only in the worker
 
     run_id, params = run["id"], dict(run["params"])
-    last_write = [0.0]
+    last_write, last_phase = [0.0], [None]
     history: list[dict[str, Any]] = list(run["progress"].get("history", []))
 
     def report(progress: Any) -> None:
@@ -175,8 +175,10 @@ def execute_training_run(ws: Workspace, run: dict[str, Any]) -> None:
         if entry.get("phase") == "training" and entry.get("val_metric") is not None:
             history.append({"epoch": entry.get("epoch"), "loss": entry.get("loss"), "val_metric": entry["val_metric"]})
         now = time.monotonic()
-        if now - last_write[0] >= PROGRESS_INTERVAL_S or entry.get("val_metric") is not None:
-            last_write[0] = now
+        new_phase = entry.get("phase") != last_phase[0]  # a phase change always gets through: the page showed the last
+        # epoch's line for the ~30 s of calibration and refitting after it, whose reports fell within the interval
+        if now - last_write[0] >= PROGRESS_INTERVAL_S or entry.get("val_metric") is not None or new_phase:
+            last_write[0], last_phase[0] = now, entry.get("phase")
             ws.update_run(run_id, progress={**entry, "history": history}, heartbeat_at=utc_now())
 
     def should_stop() -> bool:
@@ -193,6 +195,7 @@ def execute_training_run(ws: Workspace, run: dict[str, Any]) -> None:
         if should_stop():
             ws.update_run(run_id, status="cancelled", finished_at=utc_now())
             return
+        report(Progress(phase="saving", message="Saving the model to the registry"))
         model_id = model_registry.save_to_registry(ws, model, name=params.get("name") or f"{params.get('target', 'model')} model",
                                     dataset_id=params["dataset_id"])
         ws.update_run(run_id, status="succeeded", finished_at=utc_now(), result={"model_id": model_id})

@@ -167,9 +167,12 @@ def validation_metric_name(target: str) -> str:
     return "validation RMSE" if target == "rating" else "validation log loss"
 
 
+AFTER_EPOCHS = ("calibrating", "refitting", "done", "saving")  # phases after the last epoch: the bar stays full (it fell to 0)
+
+
 def progress_fraction(progress: dict[str, Any], max_epochs: int | None) -> float:
     """How far a run is, 0..1: the phase's step share, or epochs done of the maximum when training."""
-    if progress.get("phase") == "done":
+    if progress.get("phase") in AFTER_EPOCHS:
         return 1.0
     total = progress.get("total_steps") or 0
     step = progress.get("step") or 0
@@ -208,4 +211,6 @@ def progress_text(progress: dict[str, Any], status: str = "") -> str:
         parts.append(f"validation {progress['val_metric']:.4f}")
     if progress.get("eta_seconds") is not None and not stopped:
         parts.append(f"about {progress['eta_seconds']:.0f}s left")
+    if progress.get("phase") in ("preparing", *AFTER_EPOCHS) and progress.get("message") and progress.get("phase") != "done":
+        parts.append(str(progress["message"]))  # what the steps after the epochs are doing
     return " · ".join(parts)

@@ -95,7 +95,7 @@ class TrainConfig:
 class Progress:
     """One progress report from a long run."""
 
-    phase: str  # "preparing" | "estimate" | "encoding" | "training" | "validating" | "calibrating" | "done"
+    phase: str  # "preparing" | "estimate" | "encoding" | "training" | "validating" | "calibrating" | "refitting" | "done" | "saving"
     epoch: int = 0  # 1-based epoch (0 outside training)
     step: int = 0  # step within the phase (steps in the epoch, or texts encoded)
     total_steps: int = 0  # total steps in the phase (0 when unknown)

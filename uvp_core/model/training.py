@@ -549,8 +549,10 @@ def train(
     model.metrics_.update(fold_in)
     if config.refit_biases and prep.task == "regression" and len(prep.val_y):  # after the validation metrics
         model.validated_ = {k: v.detach().clone() for k, v in head.state_dict().items() if k in VALIDATED_KEYS}
+        report("refitting", message="Refitting the user and item biases on the training and validation ratings")
         model.metrics_.update(refit_biases(head, tables, prep, config.seed))
         if head.fold_in:  # the prior for the final biases (chosen on training rows, as before)
+            report("refitting", message="Choosing the fold-in prior for the refitted biases")
             model.metrics_.update(choose_fold_prior(head, tables, prep, config))
     model.meta_["data_name"] = getattr(dataset, "name", "")
     model.meta_["events_fingerprint"] = dataset.events_fingerprint()  # diagnostics: which evaluation events it saw
