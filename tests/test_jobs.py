@@ -127,3 +127,26 @@ def test_every_phase_change_reaches_the_run_record(ws_with_data, tiny_bert_dir: 
     phases = list(dict.fromkeys(written))
     assert phases[:2] == ["preparing", "encoding"] and {"training", "calibrating", "refitting", "done"} <= set(phases)
     assert phases[-1] == "saving"
+
+
+def test_a_finished_worker_is_reaped_not_left_a_zombie(tmp_path: Path, monkeypatch) -> None:
+    """A scale audit found the finished worker as `[python3.11] <defunct>` under the app server until it stopped."""
+    import subprocess
+    import sys
+    import time
+
+    real = subprocess.Popen
+    started: list = []
+
+    def quick(args, **kwargs):  # the worker's spawn, with a command that exits at once
+        started.append(real([sys.executable, "-c", "pass"], **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(jobs.subprocess, "Popen", quick)
+    ws = Workspace(tmp_path / "ws")
+    jobs._start_worker(ws)
+    pid = started[0].pid
+    deadline = time.monotonic() + 20
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:  # a zombie keeps its /proc entry
+        time.sleep(0.05)
+    assert not Path(f"/proc/{pid}").exists(), "the exited worker is still a zombie of this process"

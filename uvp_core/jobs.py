@@ -17,6 +17,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Iterator
@@ -122,6 +123,8 @@ def _start_worker(ws: Workspace) -> None:
             start_new_session=True,  # survives a restart of the app server
         )
     atomic_write_text(_starting_path(ws), str(proc.pid))
+    threading.Thread(target=proc.wait, name="uvp-worker-reaper", daemon=True).start()  # collect its exit: a finished
+    # worker stayed a zombie of the app server, and a zombie's pid reads as alive (pid_alive)
 
 
 def mark_interrupted_runs(ws: Workspace, *, restart_queue: bool = True) -> list[str]:
