@@ -122,7 +122,8 @@ else:
 st.header("Inside a text: which words")
 st.caption("Token-level SHAP (shap's text masker, partition algorithm): each masked token is replaced by the "
            "encoder's mask token, the text re-encoded and the pair re-scored. Most telling for a fine-tuned model.")  # fmt: skip
-field = st.selectbox("Text", list(tokens.TEXT_FIELDS), format_func=tokens.TEXT_FIELDS.get, key="uvp.explain_token_field")
+texts = [f for f in tokens.TEXT_FIELDS if f != "profile" or model.space_.user_columns]  # no users table: no profile to read
+field = st.selectbox("Text", texts, format_func=tokens.TEXT_FIELDS.get, key="uvp.explain_token_field")
 if st.button("Explain the words", key="uvp.explain_tokens"):
     st.session_state[app_state.TOKEN_REQUEST] = (model_id, dataset_id, user_id, item_id, field)
 if st.session_state.get(app_state.TOKEN_REQUEST) == (model_id, dataset_id, user_id, item_id, field):
