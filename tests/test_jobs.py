@@ -125,7 +125,8 @@ def test_every_phase_change_reaches_the_run_record(ws_with_data, tiny_bert_dir: 
     jobs.execute_training_run(ws, ws.claim_next_run(worker_pid=1))
     assert ws.get_run(run_id)["status"] == "succeeded"
     phases = list(dict.fromkeys(written))
-    assert phases[:2] == ["preparing", "encoding"] and {"training", "calibrating", "refitting", "done"} <= set(phases)
+    assert phases[0] == "preparing" and {"validating", "calibrating", "refitting", "done"} <= set(phases)  # (encoding only when
+    # a text is not cached yet in this process)
     assert phases[-1] == "saving"
 
 
