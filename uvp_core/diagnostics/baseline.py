@@ -54,8 +54,8 @@ class BiasBaseline:
         )
         return np.clip(out, *self.clip) if self.clip is not None else out
 
-    def predict_as_of(self, users: np.ndarray, items: np.ndarray, times: np.ndarray, later_users: np.ndarray,
-                      later_items: np.ndarray, later_y: np.ndarray, later_times: np.ndarray) -> np.ndarray:  # fmt: skip
+    def predict_as_of(self, users: np.ndarray, items: np.ndarray, times: np.ndarray | pd.Series, later_users: np.ndarray,
+                      later_items: np.ndarray, later_y: np.ndarray, later_times: np.ndarray | pd.Series) -> np.ndarray:  # fmt: skip
         """predict() as of each pair's time: a user's bias also folds in their `later_*` labels (events after the
         training data) from strictly before that time, Σ residual / (count + reg) over training and later labels alike.
 
@@ -69,6 +69,6 @@ class BiasBaseline:
         total = np.where(known, self.user_bias_[np.maximum(u, 0)], 0.0) * (count + self.reg)
         later_i = pd.Index(self.item_index_).get_indexer(np.asarray(later_items))
         residual = np.asarray(later_y, np.float64) - self.mean_ - np.where(later_i >= 0, self.item_bias_[np.maximum(later_i, 0)], 0.0)
-        folded, extra = sums_before(np.asarray(users), np.asarray(times), np.asarray(later_users), np.asarray(later_times), residual)
+        folded, extra = sums_before(np.asarray(users), times, np.asarray(later_users), later_times, residual)
         out = self.mean_ + np.where(i >= 0, self.item_bias_[np.maximum(i, 0)], 0.0) + (total + folded) / (count + extra + self.reg)
         return np.clip(out, *self.clip) if self.clip is not None else out

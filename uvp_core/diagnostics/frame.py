@@ -163,9 +163,9 @@ def _baseline(evalset: EvaluationSet, dataset: Dataset, train_user: np.ndarray, 
             if evalset.task == "regression" and evalset.cutoff is not None and pair_times is not None:
                 later = label_events(dataset.events, evalset.target)
                 later = later.loc[(later["timestamp"] >= evalset.cutoff).to_numpy()]
-                return model.predict_as_of(pair_user, pair_item, pair_times.to_numpy(), users.get_indexer(later["user_id"].astype(str)),
+                return model.predict_as_of(pair_user, pair_item, pair_times, users.get_indexer(later["user_id"].astype(str)),
                                            items.get_indexer(later["item_id"].astype(str)), pd.to_numeric(later[role]).to_numpy(np.float64),
-                                           later["timestamp"].to_numpy())  # fmt: skip
+                                           later["timestamp"])  # fmt: skip  (Series: their datetime dtype converts fast)
             return model.predict(pair_user, pair_item)
     labels = train_labels(evalset)  # event types (collapsed per pair first), or positives-only labels
     if not len(labels):
