@@ -158,7 +158,12 @@ edit_kind = st.radio("Edit", edit_kinds, horizontal=True, key="uvp.cohort_edit")
 if not categories:
     st.caption("\"One more event in a category\" needs a category column in the items table; this dataset has none.")
 BY_SEGMENT = "the segment and attribute below"
-saved_cohorts = {c.name: c for c in cohorts.CohortStore(ws.root).list() if whatif.user_level(c)}
+all_saved = cohorts.CohortStore(ws.root).list()
+saved_cohorts = {c.name: c for c in all_saved if whatif.user_level(c)}
+if skipped := [c.name for c in all_saved if c.name not in saved_cohorts]:
+    st.caption(f"Saved cohort{'s' if len(skipped) > 1 else ''} not offered here: {app_state.plain_markdown(', '.join(skipped))}. An edit applies to users, so "
+               "only cohorts whose every filter is on a user attribute (user.…) can be used; a dataset without a users table "
+               "has none.")  # fmt: skip
 with st.form("cohort"):
     saved_choice = st.selectbox("Users", [BY_SEGMENT, *saved_cohorts], key="uvp.cohort_saved",
                                 format_func=lambda n: n if n == BY_SEGMENT else f"saved cohort: {n} ({saved_cohorts[n].describe()})",

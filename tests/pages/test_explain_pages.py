@@ -396,6 +396,7 @@ def test_what_if_runs_on_a_cohort_saved_on_the_segments_page(registered, rating_
     at.radio(key="uvp.cohort_edit").set_value("drop the last N events").run()
     users = at.selectbox(key="uvp.cohort_saved")
     assert [o.split(" (")[0] for o in users.options] == ["the segment and attribute below", "saved cohort: northerners"]
+    assert any(c.value.startswith("Saved cohort not offered here: kitchen buyers.") for c in at.caption)  # and why
     users.set_value("northerners")
     next(b for b in at.button if b.label == "Run the cohort what-if").click().run()
     assert not at.exception, at.exception
