@@ -168,6 +168,7 @@ def validation_metric_name(target: str) -> str:
 
 
 AFTER_EPOCHS = ("calibrating", "refitting", "done", "saving")  # phases after the last epoch: the bar stays full (it fell to 0)
+NARRATED = ("preparing", "calibrating", "refitting", "saving")  # phases whose message says what they do (no steps to count)
 
 
 def progress_fraction(progress: dict[str, Any], max_epochs: int | None) -> float:
@@ -211,6 +212,6 @@ def progress_text(progress: dict[str, Any], status: str = "") -> str:
         parts.append(f"validation {progress['val_metric']:.4f}")
     if progress.get("eta_seconds") is not None and not stopped:
         parts.append(f"about {progress['eta_seconds']:.0f}s left")
-    if progress.get("phase") in ("preparing", *AFTER_EPOCHS) and progress.get("message") and progress.get("phase") != "done":
-        parts.append(str(progress["message"]))  # what the steps after the epochs are doing
+    if progress.get("phase") in NARRATED and progress.get("message"):
+        parts.append(str(progress["message"]))
     return " · ".join(parts)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from uvp_core.model.examples import sums_before
+from uvp_core.model.examples import user_bias_as_of
 
 
 @dataclass
@@ -66,9 +66,9 @@ class BiasBaseline:
         i = pd.Index(self.item_index_).get_indexer(np.asarray(items))
         known = u >= 0
         count = np.where(known, self.user_count_[np.maximum(u, 0)], 0).astype(np.float64)
-        total = np.where(known, self.user_bias_[np.maximum(u, 0)], 0.0) * (count + self.reg)
+        user_bias = np.where(known, self.user_bias_[np.maximum(u, 0)], 0.0)
         later_i = pd.Index(self.item_index_).get_indexer(np.asarray(later_items))
         residual = np.asarray(later_y, np.float64) - self.mean_ - np.where(later_i >= 0, self.item_bias_[np.maximum(later_i, 0)], 0.0)
-        folded, extra = sums_before(np.asarray(users), times, np.asarray(later_users), later_times, residual)
-        out = self.mean_ + np.where(i >= 0, self.item_bias_[np.maximum(i, 0)], 0.0) + (total + folded) / (count + extra + self.reg)
+        user_bias = user_bias_as_of(user_bias, count, self.reg, np.asarray(users), times, np.asarray(later_users), later_times, residual)
+        out = self.mean_ + np.where(i >= 0, self.item_bias_[np.maximum(i, 0)], 0.0) + user_bias
         return np.clip(out, *self.clip) if self.clip is not None else out

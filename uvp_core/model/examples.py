@@ -404,8 +404,16 @@ def bias_baseline(
         return mu + user_bias + item_bias
     count = np.where(pu >= 0, np.bincount(u, minlength=len(ui))[np.maximum(pu, 0)], 0).astype(np.float64)
     stamps = pd.to_datetime(np.asarray(times), unit="ms", utc=True) if np.issubdtype(np.asarray(times).dtype, np.integer) else times
-    folded, extra = sums_before(np.asarray(users), stamps, np.asarray(users), stamps, np.asarray(y, np.float64) - mu - item_bias)
-    return mu + item_bias + (user_bias * (count + reg) + folded) / (count + extra + reg)
+    residuals = np.asarray(y, np.float64) - mu - item_bias
+    return mu + item_bias + user_bias_as_of(user_bias, count, reg, np.asarray(users), stamps, np.asarray(users), stamps, residuals)
+
+
+def user_bias_as_of(user_bias: np.ndarray, count: np.ndarray, reg: float, users: np.ndarray, times: np.ndarray | pd.Series,
+                    later_users: np.ndarray, later_times: np.ndarray | pd.Series, residuals: np.ndarray) -> np.ndarray:  # fmt: skip
+    """Each pair's user bias with the user's later residuals from strictly before its time folded in: Σ residual /
+    (count + reg) over the `count` training labels (whose fit gave `user_bias`) and those later ones alike."""
+    folded, extra = sums_before(users, times, later_users, later_times, residuals)
+    return (user_bias * (count + reg) + folded) / (count + extra + reg)
 
 
 def sums_before(users: np.ndarray, times: np.ndarray | pd.Series, later_users: np.ndarray, later_times: np.ndarray | pd.Series,

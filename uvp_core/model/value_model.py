@@ -362,8 +362,9 @@ class ValueModel:
             for i, kind, ts in zip(recent["item_id"], space.kind_names(recent), recent["timestamp"], strict=True)
         ]
         history, reserve = self.split_history(window, item_id)
-        found = fields_by_id(dataset.items, "item_id", {h.item_id for h in [*history, *reserve]}, space.item_columns)
-        fields = {h.item_id: found.get(h.item_id, {}) for h in [*history, *reserve]}  # {} for an item the items table lacks
+        listed = {h.item_id for h in [*history, *reserve]}
+        found = fields_by_id(dataset.items, "item_id", listed, space.item_columns)
+        fields = {i: found.get(i, {}) for i in listed}  # {} for an item the items table lacks
         now = time if time is not None else (events["timestamp"].max() if len(events) else None)
         return PairInputs(
             profile=row_fields(dataset.users, "user_id", user_id, space.user_columns),

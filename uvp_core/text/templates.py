@@ -268,11 +268,7 @@ def row_fields(frame: pd.DataFrame | None, key: str, value: str, columns: Sequen
     match = frame.loc[frame[key] == value]
     if match.empty:
         return {}
-    record = match.iloc[0].to_dict()
-    if columns is not None:
-        record = {c: record[c] for c in columns if c in record}
-    record.pop(key, None)
-    return record
+    return _fields(match.iloc[0].to_dict(), key, columns)
 
 
 def fields_by_id(frame: pd.DataFrame | None, key: str, ids: Collection[str], columns: Sequence[str]) -> dict[str, dict]:
@@ -280,13 +276,15 @@ def fields_by_id(frame: pd.DataFrame | None, key: str, ids: Collection[str], col
     if frame is None or key not in frame.columns:
         return {}
     rows = frame.loc[frame[key].isin(set(ids))].drop_duplicates(key, keep="first")
-    out = {}
-    for position in range(len(rows)):
-        record = rows.iloc[position].to_dict()
-        fields = {c: record[c] for c in columns if c in record}
-        fields.pop(key, None)
-        out[str(record[key])] = fields
-    return out
+    records = (rows.iloc[position].to_dict() for position in range(len(rows)))
+    return {str(record[key]): _fields(record, key, columns) for record in records}
+
+
+def _fields(record: dict, key: str, columns: Sequence[str] | None) -> dict:
+    """A row's fields: the chosen columns (all when None), without the id column."""
+    fields = {c: record[c] for c in columns if c in record} if columns is not None else dict(record)
+    fields.pop(key, None)
+    return fields
 
 
 def history_frame(events: pd.DataFrame, user_id: str, time: pd.Timestamp | None, k: int) -> pd.DataFrame:
