@@ -226,12 +226,22 @@ def _warm_up() -> None:
 
 @st.cache_resource(max_entries=2, show_spinner="Loading model…")
 def load_model(root: str, model_id: str):
-    """A registered model, loaded with all checks and warmed up (read-only; shared by sessions)."""
+    """A registered model, loaded with all checks (read-only; shared by sessions); its warm-up starts in a thread."""
     from uvp_core.model import load_model as load
 
     model = load(_workspace(root).model_dir(model_id))
-    model.warm_up()  # encoder kernels set up here, under the load spinner, not in the first explanation
+    # The encoder's kernels are set up in the background (~5 s on 2 cores), not in the first explanation: scoring the
+    # training texts needs none (their embeddings are saved with the model), and an encode waits for one length at most.
+    threading.Thread(target=_warm_model, args=(model,), name=f"uvp-warm-up-{model_id}", daemon=True).start()
     return model
+
+
+def _warm_model(model) -> None:
+    """A loaded model's warm-up (a background thread's work): a failure only costs the first explanation time."""
+    try:
+        model.warm_up()
+    except Exception as exc:  # noqa: BLE001 - the page that encodes next meets and reports any real problem
+        log.info("warming up a model failed: %s", exc)
 
 
 class _BackgroundThreadsQuiet(logging.Filter):
@@ -251,7 +261,7 @@ _preload_lock = threading.Lock()
 
 
 def preload_model(ws: Workspace, model_id: str | None) -> threading.Thread | None:
-    """Load a model into load_model's cache in a background thread (tracing the encoder takes ~10 s on 2 cores), so
+    """Load a model into load_model's cache in a background thread (checks and loading take ~2 s on 2 cores), so
     the page that needs it next finds it ready; a page asking meanwhile waits for this load instead of repeating it."""
     if not model_id:
         return None

@@ -25,18 +25,116 @@ def saved(rating_model, tmp_path):
     return rating_model.save(tmp_path / "model")
 
 
-def test_save_load_gives_identical_predictions(rating_model, rating_dataset, saved):
+@pytest.fixture()
+def encoded_texts(monkeypatch) -> list[str]:
+    """Every text the encoder runs from now on (cache misses only)."""
+    from uvp_core.model.encoder import TextEncoder
+
+    seen: list[str] = []
+    original = TextEncoder._encode_canonical
+
+    def counting(self, texts, progress=None):
+        seen.extend(texts)
+        return original(self, texts, progress)
+
+    monkeypatch.setattr(TextEncoder, "_encode_canonical", counting)
+    return seen
+
+
+def test_save_load_gives_identical_predictions_without_encoding_the_training_texts(
+    rating_model, rating_dataset, saved, encoded_texts
+):
     expected = rating_model.predict(rating_dataset, _pairs(rating_dataset))
-    clear_embedding_cache()  # the loaded model re-encodes its texts from scratch
+    clear_embedding_cache()  # a new process: only the embeddings saved with the model are known
     loaded = load_model(saved)
     assert np.array_equal(loaded.predict(rating_dataset, _pairs(rating_dataset)), expected)
+    assert encoded_texts == []  # every text the pairs need was saved with the model
     assert loaded.target == "rating" and loaded.config == rating_model.config
     assert loaded.metrics_ == pytest.approx(rating_model.metrics_)
 
 
+def test_re_encoding_the_texts_gives_identical_predictions(rating_model, rating_dataset, saved, encoded_texts, monkeypatch):
+    from uvp_core.model.encoder import TextEncoder
+
+    expected = rating_model.predict(rating_dataset, _pairs(rating_dataset))
+    monkeypatch.setattr(TextEncoder, "remember", lambda self, stored: 0)  # as a model saved without its embeddings
+    clear_embedding_cache()
+    loaded = load_model(saved)
+    assert np.array_equal(loaded.predict(rating_dataset, _pairs(rating_dataset)), expected)
+    assert encoded_texts  # encoded again, to the same numbers
+
+
+def test_saved_embeddings_cover_the_catalogue_and_the_profiles(rating_model, rating_dataset, saved):
+    from uvp_core.model.features import _all_items
+
+    stored = load_model(saved).stored_embeddings_
+    keys = {k.tobytes() for k in stored.keys}
+    items = rating_model.item_texts(rating_dataset, list(_all_items(rating_dataset)))
+    profiles = list(rating_model.context(rating_dataset).profiles.texts)
+    assert set(rating_model.encoder_.cache_keys(items + profiles)) <= keys
+    assert stored.cache_id == rating_model.encoder_.cache_id and stored.vectors.shape == (len(keys), rating_model.encoder_.dim)
+    assert np.array_equal(stored.vectors, rating_model.encoder_.encode(_unique(items + profiles)).numpy()[_order(stored, rating_model, items + profiles)])
+    meta = json.loads((saved / "uvp_model.json").read_text())
+    assert meta["encoder"]["stored_embeddings"] == len(keys) and "embeddings.safetensors" in meta["files"]
+    assert f"its {len(keys):,} training texts are saved with it" in (saved / "README.md").read_text()
+
+
+def _unique(texts: list[str]) -> list[str]:
+    return list(dict.fromkeys(texts))
+
+
+def _order(stored, model, texts: list[str]) -> list[int]:
+    """Positions in _unique(texts) of the stored keys, in stored order."""
+    position = {k: j for j, k in enumerate(model.encoder_.cache_keys(_unique(texts)))}
+    return [position[k.tobytes()] for k in stored.keys]
+
+
+def test_embeddings_of_another_encoder_are_not_used(rating_model, saved, encoded_texts):
+    from uvp_core.model.encoder import StoredEmbeddings
+
+    stored = load_model(saved).stored_embeddings_
+    other = StoredEmbeddings("another encoder|float32|128", stored.keys, stored.vectors + 1.0)
+    clear_embedding_cache()
+    assert rating_model.encoder_.remember(other) == 0
+    assert rating_model.encoder_.remember(stored) == len(stored)
+
+
+def test_refuses_embeddings_of_the_wrong_width(saved):
+    import hashlib
+
+    from uvp_core.model.persistence import meta_checksum
+
+    tensors = load_file(str(saved / "embeddings.safetensors"))
+    tensors["vectors"] = tensors["vectors"][:, :3].contiguous()
+    save_file(tensors, str(saved / "embeddings.safetensors"), metadata={"format": "uvp-value-model", "cache_id": "x"})
+    meta = json.loads((saved / "uvp_model.json").read_text())
+    meta["files"]["embeddings.safetensors"] = hashlib.sha256((saved / "embeddings.safetensors").read_bytes()).hexdigest()
+    meta["meta_sha256"] = meta_checksum(meta)
+    (saved / "uvp_model.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelLoadError, match="embeddings.safetensors holds keys") as info:
+        load_model(saved)
+    assert "float32[n, " in str(info.value)
+
+
+def test_model_saved_without_embeddings_loads(rating_model, rating_dataset, saved):
+
+    from uvp_core.model.persistence import meta_checksum
+
+    (saved / "embeddings.safetensors").unlink()  # as older UVP versions saved models, and as models trained on a GPU are saved
+    meta = json.loads((saved / "uvp_model.json").read_text())
+    del meta["files"]["embeddings.safetensors"], meta["encoder"]["stored_embeddings"]
+    meta["meta_sha256"] = meta_checksum(meta)
+    (saved / "uvp_model.json").write_text(json.dumps(meta))
+    clear_embedding_cache()
+    loaded = load_model(saved)
+    assert loaded.stored_embeddings_ is None
+    expected = rating_model.predict(rating_dataset, _pairs(rating_dataset))
+    assert np.array_equal(loaded.predict(rating_dataset, _pairs(rating_dataset)), expected)
+
+
 def test_model_folder_contents(saved):
     names = {p.relative_to(saved).as_posix() for p in saved.rglob("*") if p.is_file()}
-    assert {"model.safetensors", "uvp_model.json", "vocab.json", "README.md"} <= names
+    assert {"model.safetensors", "uvp_model.json", "vocab.json", "README.md", "embeddings.safetensors"} <= names
     assert any(n.startswith("tokenizer/") for n in names) and not any(n.startswith("encoder/") for n in names)
     meta = json.loads((saved / "uvp_model.json").read_text())
     assert meta["format_version"] == 1 and meta["templates"]["version"]

@@ -84,7 +84,9 @@ def model_card(meta: dict) -> str:
         "## How it works",
         "",
         f"- Text encoder: {encoder_text}; {encoder['dim']}-dimensional mean-pooled embeddings, "
-        f"{encoder['max_tokens']} tokens max.",
+        f"{encoder['max_tokens']} tokens max."
+        + (f" The embeddings of its {encoder['stored_embeddings']:,} training texts are saved with it "
+           "(`embeddings.safetensors`), so loading it does not encode them again." if encoder.get("stored_embeddings") else ""),
         f"- Reads: the user's profile text, their {features['history_k']} most recent events before the prediction "
         "time (item text + event kind + recency), and the candidate item's text; plus user/item biases and ID "
         "embeddings learned from events, and numeric features (history length, item popularity, price).",

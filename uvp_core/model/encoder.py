@@ -2,7 +2,9 @@
 
 Folders are refused (ModelLoadError naming the file) when a config asks for custom code (`auto_map`)
 or the weights exist only as pickles (`pytorch_model.bin` and friends). Embeddings are cached in
-memory by sha256(encoder id + text), so each distinct text is encoded once per process.
+memory by sha256(encoder id + text), so each distinct text is encoded once per process. A saved model
+carries its training texts' embeddings (StoredEmbeddings), which loading puts back into the cache, so a
+new process scores those texts without encoding them again.
 
 Encoding runs in canonical fixed-shape batches (ENCODE_BATCH rows, padded to a length bucket), so a
 text's embedding does not depend on which other texts share its batch: bf16 kernels give slightly
@@ -23,6 +25,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 
@@ -44,6 +47,8 @@ ENCODE_BATCH = 32  # rows per canonical encoding batch (fixed, see module docstr
 LENGTH_BUCKETS = (16, 32, 64, 128, 256, 512)  # canonical padded lengths
 TRACE_ON_CPU = True  # run canonical CPU batches through a traced, frozen copy (falls back to eager if tracing fails)
 MAX_CACHE_ENTRIES = 400_000  # ~600 MB at 384 dims; oldest entries are dropped beyond this
+MAX_STORED_TEXTS = 200_000  # embeddings saved with a model at most (~300 MB at 384 dims)
+KEY_BYTES = 32  # a cache key: sha256 digest
 
 _hash_cache: dict[tuple[str, int, int], str] = {}
 _embedding_cache: dict[bytes, np.ndarray] = {}
@@ -185,6 +190,18 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.Abst
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=dtype)
+
+
+@dataclass(frozen=True)
+class StoredEmbeddings:
+    """Embeddings saved with a model: cache keys [n, KEY_BYTES] uint8 and vectors [n, dim] float32 of one encoder."""
+
+    cache_id: str  # TextEncoder.cache_id of the encoder that computed them
+    keys: np.ndarray
+    vectors: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.keys)
 
 
 def clear_embedding_cache() -> None:
@@ -350,8 +367,7 @@ class TextEncoder:
         self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None
     ) -> torch.Tensor:
         """Embeddings [len(texts), dim] (float32, CPU); each distinct text is encoded once per process."""
-        prefix = self.cache_id + "\n"
-        keys = [hashlib.sha256((prefix + t).encode("utf-8")).digest() for t in texts]
+        keys = self.cache_keys(texts)
         with _lock:
             missing = {k: t for k, t in zip(keys, texts, strict=True) if k not in _embedding_cache}
             if missing:
@@ -363,6 +379,26 @@ class TextEncoder:
                 for key in list(islice(_embedding_cache, overflow)):
                     del _embedding_cache[key]
         return torch.from_numpy(result)
+
+    def cache_keys(self, texts: Sequence[str]) -> list[bytes]:
+        """The cache key of each text: sha256 of this encoder's cache id and the text."""
+        prefix = self.cache_id + "\n"
+        return [hashlib.sha256((prefix + t).encode("utf-8")).digest() for t in texts]
+
+    def snapshot(self, texts: Sequence[str]) -> StoredEmbeddings:
+        """The embeddings of up to MAX_STORED_TEXTS distinct texts (encoding those not cached), to save with a model."""
+        texts = list(dict.fromkeys(texts))[:MAX_STORED_TEXTS]
+        keys = np.frombuffer(b"".join(self.cache_keys(texts)), dtype=np.uint8).reshape(-1, KEY_BYTES)
+        return StoredEmbeddings(self.cache_id, keys.copy(), self.encode(texts).numpy().reshape(len(texts), self.dim))
+
+    def remember(self, stored: StoredEmbeddings) -> int:
+        """Put saved embeddings into the cache where they come from this encoder (same cache id); how many."""
+        if stored.cache_id != self.cache_id or not len(stored):
+            return 0
+        with _lock:
+            for key, vector in zip(stored.keys, stored.vectors, strict=True):
+                _embedding_cache.setdefault(key.tobytes(), vector)
+        return len(stored)
 
     def _encode_canonical(
         self, texts: list[str], progress: Callable[[int, int], None] | None = None
@@ -403,18 +439,21 @@ class TextEncoder:
         return out  # type: ignore[return-value]
 
     def warm_up(self) -> float:
-        """Run one batch at every padded length once (kernel set-up), so a first real encode is quick; seconds taken."""
+        """Run one batch at every padded length once (kernel set-up), so a first real encode is quick; seconds taken.
+
+        The lock is taken per length, so an encode() from another thread (often all cache hits) waits for one
+        length's set-up at most, not for all of them."""
         started = time.perf_counter()
         buckets = [b for b in LENGTH_BUCKETS if b < self.max_tokens] + [self.max_tokens]
-        was_training = self.model.training
-        self.model.eval()
-        model = self.inference_model()
-        try:
-            with _lock, torch.inference_mode(), governed_threads(device=self.device, probe=True):
-                for bucket in buckets:
-                    self._canonical([self._empty_ids] * ENCODE_BATCH, bucket, model)
-        finally:
-            self.model.train(was_training)
+        for bucket in buckets:
+            with _lock:
+                was_training = self.model.training
+                self.model.eval()
+                try:
+                    with torch.inference_mode(), governed_threads(device=self.device, probe=True):
+                        self._canonical([self._empty_ids] * ENCODE_BATCH, bucket, self.inference_model())
+                finally:
+                    self.model.train(was_training)
         return time.perf_counter() - started
 
     def trainable_copy(self) -> TextEncoder:

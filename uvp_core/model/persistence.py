@@ -6,6 +6,9 @@ A model folder holds:
   vocab.json          the feature space: user/item ID vocabularies, item popularity, event kinds, columns
   tokenizer/          the encoder's tokenizer files
   encoder/            the fine-tuned encoder (save_pretrained, safetensors) - only for mode "finetune"
+  embeddings.safetensors  the training texts' embeddings as the CPU encoder made them (cache keys and vectors),
+                      put back into the encoder's cache on loading, so a new process does not encode them again
+                      (optional: models trained on a GPU, or saved before, have none)
   uvp_model.json      format version, library versions, encoder origin + sha256, templates (version and
                       rules), target/task, data fingerprint, training config, metrics, calibration, and
                       the sha256 of every other file (so truncation or tampering is detected), and
@@ -25,13 +28,16 @@ import shutil
 from pathlib import Path, PurePosixPath
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from uvp_core.atomic import fsync_tree, staging_name
 from uvp_core.model.encoder import (
     CONFIGS_WITH_CODE,
     DEFAULT_ENCODER_SHA256,
+    KEY_BYTES,
     PICKLE_SUFFIXES,
+    StoredEmbeddings,
     TextEncoder,
     check_encoder_dir,
     default_encoder_dir,
@@ -51,6 +57,7 @@ VOCAB_FILE = "vocab.json"
 CARD_FILE = "README.md"
 TOKENIZER_DIR = "tokenizer"
 ENCODER_DIR = "encoder"
+EMBEDDINGS_FILE = "embeddings.safetensors"
 PICKLE_NAMES = ("training_args.bin", "optimizer.pt", "scheduler.pt", "rng_state.pth")
 CHECKPOINT_TENSORS = "checkpoint.safetensors"
 CHECKPOINT_META = "checkpoint.json"
@@ -254,6 +261,11 @@ def _write_folder(model, folder: Path) -> None:
         model.encoder_.model.save_pretrained(str(folder / ENCODER_DIR))  # transformers 5: always safetensors
         encoder_info["weights_id"] = model.encoder_.weights_id
         encoder_info["sha256"] = weights_sha256(folder / ENCODER_DIR)
+    stored = model.stored_embeddings_
+    if stored is not None and len(stored):
+        vectors = {"keys": torch.from_numpy(stored.keys), "vectors": torch.from_numpy(stored.vectors)}
+        save_file(vectors, str(folder / EMBEDDINGS_FILE), metadata={"format": FORMAT, "cache_id": stored.cache_id})
+        encoder_info["stored_embeddings"] = len(stored)
     files = {
         str(p.relative_to(folder)): _sha256(p) for p in sorted(folder.rglob("*")) if p.is_file() and p.name != META_FILE
     }
@@ -296,6 +308,20 @@ def _write_folder(model, folder: Path) -> None:
 
 
 # --- loading ----------------------------------------------------------------------------------
+
+
+def read_embeddings(folder: Path, meta: dict, dim: int) -> StoredEmbeddings | None:
+    """The saved training texts' embeddings (None when the model has none), checked for shape."""
+    if EMBEDDINGS_FILE not in meta["files"]:
+        return None
+    path = folder / EMBEDDINGS_FILE
+    with safe_open(str(path), framework="pt") as handle:
+        cache_id = (handle.metadata() or {}).get("cache_id", "")
+        keys, vectors = handle.get_tensor("keys").numpy(), handle.get_tensor("vectors").numpy()
+    if keys.dtype != "uint8" or vectors.dtype != "float32" or keys.shape != (len(vectors), KEY_BYTES) or vectors.shape[1:] != (dim,):
+        raise ValueError(f"{path} holds keys {keys.dtype}{list(keys.shape)} and vectors {vectors.dtype}{list(vectors.shape)}; "
+                         f"expected uint8[n, {KEY_BYTES}] and float32[n, {dim}]")  # fmt: skip
+    return StoredEmbeddings(cache_id, keys, vectors)
 
 
 def read_meta(folder: Path) -> dict:
@@ -431,10 +457,13 @@ def load_model(path: str | Path, *, encoder_dir: str | Path | None = None):
         wrong = [k for k, v in validated.items() if k not in own or own[k].shape != v.shape]
         if wrong:
             raise ValueError(f"{VALIDATED_PREFIX}* tensors that the head does not have: {', '.join(sorted(wrong))}")
+        stored = read_embeddings(folder, meta, encoder.dim)
     except ModelLoadError:
         raise
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise ModelLoadError(f"{folder / META_FILE} or {folder / HEAD_FILE} does not match this UVP: {exc}", folder) from exc
+    if stored is not None:
+        encoder.remember(stored)  # a new process scores the training texts without encoding them again
     return ValueModel(
         config=config,
         target=meta["target"],
@@ -451,6 +480,7 @@ def load_model(path: str | Path, *, encoder_dir: str | Path | None = None):
         encoder_origin={k: meta["encoder"][k] for k in ("origin", "origin_sha256", "is_default")},
         meta=meta,
         validated=validated or None,
+        stored_embeddings=stored,
     )
 
 

@@ -535,6 +535,7 @@ def train(
         for parameter in encoder.model.parameters():
             parameter.requires_grad_(False)
         encoder.refresh_weights_id()
+    prep.context.items.rows(prep.context.item_index)  # the whole catalogue, so the saved embeddings cover every item
     tables = Tables(prep, encoder, "frozen", torch.device("cpu"), on_encode)  # cached unless fine-tuned
     report("calibrating", message="Validation metrics and calibration")
     fold_in = choose_fold_prior(head.cpu(), tables, prep, config) if head.fold_in else {}
@@ -547,6 +548,8 @@ def train(
     }
     model = _finish(prep, config, head.cpu(), encoder, tables, state, origin)
     model.metrics_.update(fold_in)
+    if encoder.device.type == "cpu":  # a loaded model encodes on the CPU: embeddings made elsewhere would not be its own
+        model.stored_embeddings_ = encoder.snapshot(prep.context.items.texts + prep.context.profiles.texts)
     if config.refit_biases and prep.task == "regression" and len(prep.val_y):  # after the validation metrics
         model.validated_ = {k: v.detach().clone() for k, v in head.state_dict().items() if k in VALIDATED_KEYS}
         report("refitting", message="Refitting the user and item biases on the training and validation ratings")

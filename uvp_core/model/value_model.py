@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 from uvp_core.model.config import TrainConfig
-from uvp_core.model.encoder import TextEncoder
+from uvp_core.model.encoder import StoredEmbeddings, TextEncoder
 from uvp_core.model.features import (
     NAT_MS,
     Context,
@@ -149,6 +149,7 @@ class ValueModel:
         encoder_origin: dict,
         meta: dict | None = None,
         validated: dict[str, torch.Tensor] | None = None,
+        stored_embeddings: StoredEmbeddings | None = None,
     ):
         self.config = config
         self.target = target
@@ -165,6 +166,7 @@ class ValueModel:
         self.encoder_origin_ = encoder_origin  # origin folder, its weights' sha256, is_default
         self.meta_ = meta or {}
         self.validated_ = validated  # the head's biases (and fold-in prior) before training.refit_biases, or None
+        self.stored_embeddings_ = stored_embeddings  # the training texts' embeddings, saved with the model (or None)
         self._contexts: OrderedDict[str, Context] = OrderedDict()
         self._lock = threading.RLock()  # contexts grow lazily; serialise scoring calls from UI threads
 
