@@ -67,6 +67,8 @@ st.plotly_chart(figures.metric_by_segment(table, metric, title=f"{metric} by seg
                                           x_title=segments.segment_name(column)), key="segment-chart")  # fmt: skip
 if min_rows > 1:
     st.caption(f"Faded bars: segments with fewer than {min_rows} rows (the minimum to trust), whose intervals are wide.")
+if (overlap := segments.overlap_note(frame, column)):
+    st.caption(overlap)
 app_state.table(table)
 app_state.csv_download(table, "segments.csv", "dl-segments")
 
@@ -84,6 +86,8 @@ st.plotly_chart(figures.two_way_heatmap(two_way, value, x_title=segments.segment
 if (thin := int((two_way["n"] < min_rows).sum())):
     st.caption(f"{thin:,} of {len(two_way):,} cells have fewer than {min_rows} rows (the minimum to trust a segment, above) and are "
                "left blank; the table below still lists them.")  # fmt: skip
+if (overlap := segments.overlap_note(frame, second)) and second != column:
+    st.caption(overlap)
 with st.expander("Two-way table"):
     app_state.table(two_way)
     app_state.csv_download(two_way, "two_way.csv", "dl-two-way")

@@ -186,3 +186,51 @@ def test_batched_segment_tables_equal_one_at_a_time() -> None:
     batched = S.segment_tables(frame, specs, "regression", boot)
     for spec in specs:
         pd.testing.assert_frame_equal(batched[spec.column], S.segment_table(frame, spec, "regression", boot))
+
+
+def _genre_frame() -> pd.DataFrame:
+    """Six pairs; item.category lists genres joined by '|' in some rows (as MovieLens genres)."""
+    return pd.DataFrame({
+        "user.region": ["N", "N", "S", "S", "N", "S"],
+        "item.category": ["Crime|Thriller", "Drama", "Thriller", "Crime| Drama", None, "Drama|Crime"],
+        "y": [4.0, 3.0, 5.0, 2.0, 4.0, 3.0],
+        "prediction": [3.5, 3.0, 4.0, 3.0, 4.0, 3.5],
+    })  # fmt: skip
+
+
+def test_a_column_listing_several_values_is_cut_by_single_value() -> None:
+    frame = _genre_frame()
+    assert S.lists_values(frame["item.category"]) and not S.lists_values(frame["user.region"])
+    rows, values = S.split_values(frame["item.category"])
+    pairs = sorted((int(r), None if pd.isna(v) else v) for r, v in zip(rows, values, strict=True))
+    assert pairs == [(0, "Crime"), (0, "Thriller"), (1, "Drama"), (2, "Thriller"), (3, "Crime"), (3, "Drama"), (4, None),
+                     (5, "Crime"), (5, "Drama")]  # fmt: skip
+    table = S.segment_table(frame, S.SegmentSpec("item.category", min_count=1), "regression", boot=None).set_index("segment")
+    assert table["n"].to_dict() == {"Crime": 3, "Drama": 3, "Thriller": 2, "missing": 1}
+    crime = frame.iloc[[0, 3, 5]]  # every row listing Crime, and only those
+    assert table.loc["Crime", "rmse"] == pytest.approx(math.sqrt(((crime["y"] - crime["prediction"]) ** 2).mean()))
+    note = S.overlap_note(frame, "item.category")
+    assert note.startswith("item.category lists several values in 3 of 6 rows") and "overlap" in note
+    assert S.overlap_note(frame, "user.region") is None
+
+
+def test_every_view_cuts_a_listing_column_the_same_way() -> None:
+    from uvp_core.diagnostics.compare import compare_models
+
+    frame = _genre_frame()
+    genre, region = S.SegmentSpec("item.category", min_count=1), S.SegmentSpec("user.region", min_count=1)
+    two_way = S.two_way_table(frame, region, genre, "regression").set_index(["row_segment", "column_segment"])
+    assert two_way.loc[("N", "Crime"), "n"] == 1 and two_way.loc[("S", "Crime"), "n"] == 2 and two_way.loc[("S", "Drama"), "n"] == 2
+    assert two_way["n"].sum() == 9  # one row per (pair, genre)
+    distribution = S.prediction_distribution(frame, genre)
+    assert sorted(distribution.loc[distribution["segment"] == "Crime", "prediction"]) == [3.0, 3.5, 3.5]
+    tables = S.segment_tables(frame, [genre, region], "regression", boot=None, min_rows=1)
+    assert list(tables) == ["item.category", "user.region"] and tables["item.category"]["n"].sum() == 9
+    assert tables["user.region"]["n"].sum() == 6
+    weakest = S.weakest_segments(frame, [region, genre], "regression", boot=None, min_rows=1, top=20)
+    by_cut = weakest.set_index(["column", "segment"])["value"]
+    segment = S.segment_table(frame, genre, "regression", boot=None).set_index("segment")["rmse"]
+    assert by_cut.loc[("item.category", "Crime")] == pytest.approx(segment["Crime"])
+    compared = compare_models(frame.assign(prediction_b=frame["y"]), "regression", [genre], boot=None)
+    crime = compared.loc[(compared["column"] == "item.category") & (compared["segment"] == "Crime") & (compared["metric"] == "rmse")]
+    assert int(crime["n"].iloc[0]) == 3 and float(crime["a"].iloc[0]) == pytest.approx(segment["Crime"])

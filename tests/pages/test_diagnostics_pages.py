@@ -201,6 +201,27 @@ def test_segments_page_opens_a_date_column_on_its_default_period(workspace, rati
     assert set(table["segment"].astype(str)) <= {str(y) for y in range(2019, 2024)}
 
 
+def test_segments_page_cuts_a_column_listing_several_values_by_single_value(workspace, rating_dataset) -> None:
+    """MovieLens lists genres as "Crime|Thriller": a walk-through found Segments cutting by every combination while
+    What-if offered single categories. Each pair now counts in each category its item lists, and the page says so."""
+    from dataclasses import replace
+
+    ws, _, ids = workspace
+    items = rating_dataset.items.copy()
+    items["category"] = np.where(np.arange(len(items)) % 2 == 0, items["category"] + "|Gift", items["category"])
+    dataset_id = ws.save_dataset(replace(rating_dataset, items=items, name="ratings with listed categories")).id
+    at = open_page("pages/3_Segments.py", dataset_id, ids[0])
+    assert not at.exception, at.exception
+    at.selectbox(key="uvp.seg_column").set_value("item.category").run()
+    assert not at.exception, at.exception
+    table = next(f for f in frames(at) if "segment" in f.columns and "trusted" in f.columns)
+    singles = set(items["category"].str.split("|").explode())
+    assert "Gift" in set(table["segment"]) and set(table["segment"]) <= singles | {"other", "missing"}
+    evalset = evaluation_set.holdout(rating_dataset, "rating")
+    assert table["n"].sum() > len(evalset.pairs)  # a pair of a "…|Gift" item counts twice
+    assert any("lists several values in" in c.value and "overlap" in c.value for c in at.caption)
+
+
 def test_segments_page_keeps_segment_by_in_the_url_and_names_the_weakest_segments_in_words(workspace) -> None:
     """A walk-through found a reload resetting "Segment by" (the Explain page keeps its choices in the URL), and the
     weakest-segments view naming segments by their internal names ("history_bucket", "clearly_worse")."""

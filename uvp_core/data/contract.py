@@ -43,6 +43,12 @@ LABEL_ROLES: tuple[str, ...] = ("rating", "event_type", "label")
 EVENT_TYPE_ORDER: tuple[str, ...] = ("view", "click", "cart", "purchase")
 
 TIMESTAMP_DTYPE = "datetime64[ms, UTC]"
+LIST_SEPARATOR = "|"  # an attribute listing several values joins them with it (MovieLens genres "Crime|Thriller", tags)
+
+
+def listed_values(value: str) -> list[str]:
+    """The values an attribute lists ("Crime|Thriller" -> ["Crime", "Thriller"]; blanks dropped)."""
+    return [v.strip() for v in str(value).split(LIST_SEPARATOR) if v.strip()]
 
 Severity = Literal["error", "warning"]
 

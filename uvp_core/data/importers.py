@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from uvp_core.data.contract import LABEL_ROLES, REQUIRED_ROLES, TABLES, Severity, ValidationIssue
+from uvp_core.data.contract import LABEL_ROLES, LIST_SEPARATOR, REQUIRED_ROLES, TABLES, Severity, ValidationIssue
 from uvp_core.data.mapping import (
     TableColumns,
     detect_roles,
@@ -316,9 +316,9 @@ def _ml100k_items(raw: RawTable, genres: Sequence[str]) -> RawTable:
     flags = frame.iloc[:, len(ML100K_ITEM_COLUMNS) :]
     joined = pd.Series("", index=frame.index, dtype="str")
     for column, genre in zip(flags.columns, genres, strict=True):
-        joined = joined + (flags[column].str.strip() == "1").map({True: genre + "|", False: ""}).astype("str")
+        joined = joined + (flags[column].str.strip() == "1").map({True: genre + LIST_SEPARATOR, False: ""}).astype("str")
     out = frame.iloc[:, : len(ML100K_ITEM_COLUMNS)].copy()
-    out.insert(2, "category", joined.str.rstrip("|").replace("", np.nan))
+    out.insert(2, "category", joined.str.rstrip(LIST_SEPARATOR).replace("", np.nan))
     return RawTable(file=raw.file, frame=out, row_numbers=raw.row_numbers, fmt=raw.fmt, nested=raw.nested)
 
 
@@ -378,7 +378,7 @@ def _attach_tags(items: RawTable, tags: RawTable, ctx: _Context, issues: list[Va
         return items
     pairs = pd.DataFrame({"item_id": to_id(tags.frame[tag_item]), "tag": tags.frame[tag_text]}).dropna()
     pairs = pairs.drop_duplicates()
-    joined = pairs.groupby("item_id", sort=False)["tag"].agg("|".join)
+    joined = pairs.groupby("item_id", sort=False)["tag"].agg(LIST_SEPARATOR.join)
     keys = to_id(items.frame[item_column])
     frame = items.frame.copy()
     name = "tags" if "tags" not in frame.columns else "tags_joined"

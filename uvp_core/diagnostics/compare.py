@@ -20,7 +20,7 @@ from uvp_core.diagnostics.metrics import (
     metric_difference,
     metric_names,
 )
-from uvp_core.diagnostics.segments import SegmentSpec, segment_labels
+from uvp_core.diagnostics.segments import SegmentSpec, labelled
 
 
 def paired_frame(frame_a: pd.DataFrame, frame_b: pd.DataFrame) -> pd.DataFrame:
@@ -45,8 +45,7 @@ def compare_models(
     overall.insert(1, "segment", "all")
     parts = [overall]
     for spec in specs:
-        labelled = frame.assign(segment=segment_labels(frame, spec))
-        table = metric_difference(labelled, "segment", task, a="prediction", b="prediction_b", boot=boot)
+        table = metric_difference(labelled(frame, spec), "segment", task, a="prediction", b="prediction_b", boot=boot)
         table.insert(0, "column", spec.column)
         table["segment"] = table["segment"].astype(str)
         parts.append(table)

@@ -6,6 +6,9 @@
   bins are [low, high) except the last, which is closed.
 - Dates are grouped by period: month, quarter or year (chosen from the span when not given).
 - Derived segments (computed in `frame.evaluation_frame`) are ordered categories already.
+- A categorical attribute that lists several values in a row, joined by '|' (MovieLens genres
+  "Crime|Thriller"), is cut by single value: the row counts in each value it lists, so such segments
+  overlap and their counts add up to more than the rows (`labelled`, `overlap_note`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from uvp_core.data.contract import LIST_SEPARATOR, listed_values
 from uvp_core.diagnostics.metrics import (
     DEFAULT_BOOTSTRAP,
     ERROR_METRIC,
@@ -166,8 +170,58 @@ def date_segment(series: pd.Series, period: str | None = None) -> pd.Categorical
     return pd.Categorical.from_codes(codes, categories=categories, ordered=True)
 
 
+def lists_values(series: pd.Series) -> bool:
+    """Whether a categorical column lists several values in some row, joined by LIST_SEPARATOR ("Crime|Thriller")."""
+    if segment_kind(series) != "categorical" or pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
+        return False
+    distinct = pd.Series(pd.unique(series.dropna()), dtype=object).astype(str)  # the distinct values only: quick on 1M rows
+    return bool(distinct.str.contains(LIST_SEPARATOR, regex=False).any())
+
+
+def split_values(series: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """(row positions, values): a row once per value it lists ("Crime|Thriller": Crime, Thriller), missing once as NA."""
+    codes, uniques = pd.factorize(series.astype("string"))
+    lists = [listed_values(u) or [pd.NA] for u in uniques.astype(str)] + [[pd.NA]]  # the last: missing (code -1)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(-1, len(uniques) + 1))  # rows of code c: order[bounds[c+1]:bounds[c+2]]
+    rows, values = [], []
+    for code in range(-1, len(uniques)):
+        at = order[bounds[code + 1] : bounds[code + 2]]
+        if len(at):
+            listed = lists[code]
+            rows.append(np.repeat(at, len(listed)))
+            values.append(np.tile(np.asarray(listed, dtype=object), len(at)))
+    if not rows:
+        return np.zeros(0, np.int64), pd.Series([], dtype="string")
+    return np.concatenate(rows), pd.Series(np.concatenate(values), dtype="string")
+
+
+def labelled(frame: pd.DataFrame, spec: SegmentSpec, name: str = "segment") -> pd.DataFrame:
+    """The frame with each row's segment in column `name`; a row that lists several values (lists_values) is there once
+    per value, so its segments overlap."""
+    if spec.column not in frame.columns:
+        raise KeyError(f"The evaluation frame has no column {spec.column!r}")
+    if not lists_values(frame[spec.column]):
+        return frame.assign(**{name: segment_labels(frame, spec)})
+    rows, values = split_values(frame[spec.column])
+    out = frame.iloc[rows].copy()
+    out[name] = categorical_segment(values, spec.min_count, spec.max_levels)
+    return out
+
+
+def overlap_note(frame: pd.DataFrame, column: str) -> str | None:
+    """A sentence saying that a column's segments overlap (it lists several values in some rows), else None."""
+    if column not in frame.columns or not lists_values(frame[column]):
+        return None
+    several = frame[column].astype("string").str.contains(LIST_SEPARATOR, regex=False).fillna(False)
+    return (f"{segment_name(column)} lists several values in {int(several.sum()):,} of {len(frame):,} rows (joined by "
+            f"'{LIST_SEPARATOR}'): such a row counts in each value it lists, so these segments overlap and their counts "
+            "add up to more than the rows.")  # fmt: skip
+
+
 def segment_labels(frame: pd.DataFrame, spec: SegmentSpec) -> pd.Series:
-    """The segment of each row of the frame, as an ordered categorical series named 'segment'."""
+    """The segment of each row of the frame, as an ordered categorical series named 'segment' (a column that lists
+    several values in a row is cut as it is here: see `labelled` for single values)."""
     if spec.column not in frame.columns:
         raise KeyError(f"The evaluation frame has no column {spec.column!r}")
     series = frame[spec.column]
@@ -192,27 +246,27 @@ def _finish_segment_table(table: pd.DataFrame, min_rows: int) -> pd.DataFrame:
 
 def segment_table(frame: pd.DataFrame, spec: SegmentSpec, task: str, boot: Bootstrap | None = DEFAULT_BOOTSTRAP, *, min_rows: int = 30) -> pd.DataFrame:
     """Metrics per segment with intervals: segment, n, trusted (n ≥ min_rows), mean values, metrics."""
-    table = group_metrics(frame.assign(segment=segment_labels(frame, spec)), "segment", task, boot=boot)
+    table = group_metrics(labelled(frame, spec), "segment", task, boot=boot)
     return _finish_segment_table(table, min_rows)
 
 
 def segment_tables(
     frame: pd.DataFrame, specs: Sequence[SegmentSpec], task: str, boot: Bootstrap | None = DEFAULT_BOOTSTRAP, *, min_rows: int = 30
 ) -> dict[str, pd.DataFrame]:
-    """segment_table for every spec (by column), all in one bootstrap pass."""
-    labelled = frame.assign(**{f"__segment_{i}": segment_labels(frame, spec) for i, spec in enumerate(specs)})
-    tables = group_metrics_many(labelled, [(f"__segment_{i}", "prediction") for i in range(len(specs))], task, boot=boot)
-    return {
-        spec.column: _finish_segment_table(table.rename(columns={f"__segment_{i}": "segment"}), min_rows)
-        for i, (spec, table) in enumerate(zip(specs, tables, strict=True))
-    }
+    """segment_table for every spec (by column): all in one bootstrap pass, but columns listing several values each on their own."""
+    single = [spec for spec in specs if not lists_values(frame[spec.column])]
+    cut = frame.assign(**{f"__segment_{i}": segment_labels(frame, spec) for i, spec in enumerate(single)})
+    tables = group_metrics_many(cut, [(f"__segment_{i}", "prediction") for i in range(len(single))], task, boot=boot) if single else []
+    out = {spec.column: _finish_segment_table(table.rename(columns={f"__segment_{i}": "segment"}), min_rows)
+           for i, (spec, table) in enumerate(zip(single, tables, strict=True))}  # fmt: skip
+    return {spec.column: out.get(spec.column) if spec in single else segment_table(frame, spec, task, boot, min_rows=min_rows) for spec in specs}
 
 
 def two_way_table(frame: pd.DataFrame, rows: SegmentSpec, columns: SegmentSpec, task: str, value: str | None = None) -> pd.DataFrame:
     """Segment × segment point values: row_segment, column_segment, n, value (error metric or a mean)."""
     value = value or ERROR_METRIC[task]
-    labelled = frame.assign(row_segment=segment_labels(frame, rows), column_segment=segment_labels(frame, columns))
-    table = group_metrics(labelled, ["row_segment", "column_segment"], task, boot=None)
+    cut = labelled(labelled(frame, rows, "row_segment"), columns, "column_segment")
+    table = group_metrics(cut, ["row_segment", "column_segment"], task, boot=None)
     out = table[["row_segment", "column_segment", "n"]].copy()
     out["value"] = table[value]
     out["row_segment"] = out["row_segment"].astype(str)
@@ -222,10 +276,10 @@ def two_way_table(frame: pd.DataFrame, rows: SegmentSpec, columns: SegmentSpec, 
 
 def prediction_distribution(frame: pd.DataFrame, spec: SegmentSpec, max_rows: int = 20_000, seed: int = 0) -> pd.DataFrame:
     """segment, prediction, y for at most `max_rows` rows (a seeded sample), for box/violin plots."""
-    labelled = pd.DataFrame({"segment": segment_labels(frame, spec), "prediction": frame["prediction"], "y": frame["y"]})
-    if len(labelled) > max_rows:
-        labelled = labelled.sample(max_rows, random_state=seed)
-    return labelled.reset_index(drop=True)
+    cut = labelled(frame[list(dict.fromkeys([spec.column, "prediction", "y"]))], spec)[["segment", "prediction", "y"]]
+    if len(cut) > max_rows:
+        cut = cut.sample(max_rows, random_state=seed)
+    return cut.reset_index(drop=True)
 
 
 WEAKEST_COLUMNS = ["column", "segment", "n", "value", "low", "high", "overall", "relative", "clearly_worse", "metric"]
@@ -280,13 +334,20 @@ def weakest_segments(
         tables = {spec.column: segment_table(frame, spec, task, boot) for spec in specs}
         overall = float(group_metrics(frame, None, task, boot=None, metrics=[metric])[metric].iloc[0])
         return rank_weakest(tables, overall, metric, min_rows=min_rows, top=top)
-    labels = [pd.Categorical(segment_labels(frame, spec)) for spec in specs]
-    groupings = [(np.asarray(lab.codes, np.int64), len(lab.categories)) for lab in labels]
     y, p = frame["y"].to_numpy(np.float64), frame["prediction"].to_numpy(np.float64)
     overall = mean_metric_by_groupings(y, p, [(np.zeros(len(frame), np.int64), 1)], metric, None)[0]["value"].iloc[0]
-    results = mean_metric_by_groupings(y, p, groupings, metric, boot)
+    single = [spec for spec in specs if not lists_values(frame[spec.column])]
+    cuts = [(single, y, p, [pd.Categorical(segment_labels(frame, spec)) for spec in single])]  # one bootstrap pass
+    for spec in specs:  # a column listing several values: its own pass, over a row per value
+        if spec not in single:
+            cut = labelled(frame, spec)
+            cuts.append(([spec], cut["y"].to_numpy(np.float64), cut["prediction"].to_numpy(np.float64), [pd.Categorical(cut["segment"])]))
     tables = {}
-    for spec, lab, table in zip(specs, labels, results, strict=True):
-        table = table.rename(columns={"value": metric, "low": f"{metric}_low", "high": f"{metric}_high"})
-        tables[spec.column] = table.assign(segment=[str(c) for c in lab.categories])
+    for cut_specs, cut_y, cut_p, labels in cuts:
+        groupings = [(np.asarray(lab.codes, np.int64), len(lab.categories)) for lab in labels]
+        results = mean_metric_by_groupings(cut_y, cut_p, groupings, metric, boot) if groupings else []
+        for spec, lab, table in zip(cut_specs, labels, results, strict=True):
+            table = table.rename(columns={"value": metric, "low": f"{metric}_low", "high": f"{metric}_high"})
+            tables[spec.column] = table.assign(segment=[str(c) for c in lab.categories])
+    tables = {spec.column: tables[spec.column] for spec in specs}  # in the order of the specs
     return rank_weakest(tables, float(overall), metric, min_rows=min_rows, top=top)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import shap
 
+from uvp_core.data.contract import listed_values
 from uvp_core.diagnostics.cohorts import Cohort, cohort_mask
 from uvp_core.explain.features import Background, copy_inputs, used_history
 from uvp_core.explain.shap_explain import ExplainConfig, explain_inputs
@@ -163,13 +164,9 @@ def add_event(dataset, item_id: str, kind: str, days_before: float = 0.0, column
     return AddEvent(item_id, kind, tuple(fields.items()), days_before)
 
 
-CATEGORY_SEPARATOR = "|"  # items of several categories list them joined (MovieLens genres: "Crime|Thriller")
-
-
 def _item_categories(items: pd.DataFrame) -> pd.Series:
     """Each item's single categories, as a list ("Crime|Thriller" -> ["Crime", "Thriller"]; no category: no row)."""
-    listed = items["category"].dropna().astype(str).str.split(CATEGORY_SEPARATOR, regex=False)
-    return listed.apply(lambda values: [v.strip() for v in values if v.strip()])
+    return items["category"].dropna().astype(str).apply(listed_values)
 
 
 def category_values(items: pd.DataFrame | None) -> list[str]:
