@@ -93,7 +93,7 @@ with st.expander("Two-way table"):
     app_state.csv_download(two_way, "two_way.csv", "dl-two-way")
 shape = st.radio("Distribution of predicted values", ("box", "violin"), horizontal=True, key="uvp.seg_shape")
 distribution = app_state.memo(choice, "distribution", (spec,), lambda: segments.prediction_distribution(frame, spec))
-st.plotly_chart(figures.prediction_distribution(distribution, shape), key="distribution")
+st.plotly_chart(figures.prediction_distribution(distribution, shape, x_title=segments.segment_name(column)), key="distribution")
 
 # --- weakest segments -----------------------------------------------------------------------------------
 st.header("Weakest segments")

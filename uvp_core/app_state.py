@@ -368,9 +368,12 @@ class PageEvaluation:
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def model_trained_on(root: str, model_id: str, dataset_id: str) -> bool:
-    """Whether a registered model was trained on exactly this stored dataset (same data fingerprint)."""
-    model = load_model(root, model_id)
-    return getattr(model, "data_fingerprint_", None) == _workspace(root).get_dataset_record(dataset_id).fingerprint
+    """Whether a registered model was trained on exactly this stored dataset (same data fingerprint); reads only its
+    uvp_model.json (loading the model here held a page blank, with no spinner, while a preload loaded it)."""
+    from uvp_core.model.persistence import read_meta
+
+    fingerprint = read_meta(_workspace(root).model_dir(model_id)).get("data_fingerprint")
+    return fingerprint == _workspace(root).get_dataset_record(dataset_id).fingerprint
 
 
 def source_labels(trained_on: bool) -> dict[str, str]:

@@ -131,7 +131,7 @@ def two_way_heatmap(table: pd.DataFrame, value_name: str, *, x_title: str = "col
 
 
 @literal_text
-def prediction_distribution(table: pd.DataFrame, kind: str = "box") -> go.Figure:
+def prediction_distribution(table: pd.DataFrame, kind: str = "box", x_title: str = "segment") -> go.Figure:
     """Box or violin plot of predicted values per segment (from segments.prediction_distribution)."""
     segments = table["segment"]
     present = set(segments.astype(str))
@@ -142,7 +142,7 @@ def prediction_distribution(table: pd.DataFrame, kind: str = "box") -> go.Figure
     else:
         fig = px.box(data, x="segment", y="prediction", points=False, category_orders={"segment": order})
     fig.update_layout(**LAYOUT, title="Predicted value per segment")
-    fig.update_xaxes(type="category", title="segment")
+    fig.update_xaxes(type="category", title=x_title)
     return fig
 
 

@@ -21,6 +21,7 @@ def frame() -> pd.DataFrame:
         "new_user": [True, False, False, True, False],
         "history_bucket": count_bucket([0, 1, 5, 60, 3]),
         "item.title": ["Blue Mug", "Red Lamp", "blue chair", "Pot", "Mug stand"],
+        "item.category": ["Horror|Thriller", "Horror", "Drama", None, "Crime|Thriller"],  # lists genres, as MovieLens
         "y": [1.0, 2.0, 3.0, 4.0, 5.0],
         "prediction": [1.0, 3.0, 3.0, 4.0, 8.0],
     })  # fmt: skip
@@ -38,6 +39,11 @@ def frame() -> pd.DataFrame:
         ("history_bucket", "in", "0, 4–5", [True, False, True, False, False]),
         ("user.region", "not in", "West", [False, False, True, True, False]),
         ("item.title", "contains", "mug", [True, False, False, False, True]),
+        ("item.category", "==", "Horror", [True, True, False, False, False]),  # one listed value, as Segments counts
+        ("item.category", "==", "Crime|Thriller", [False, False, False, False, True]),  # or the whole value
+        ("item.category", "!=", "Thriller", [False, True, True, True, False]),
+        ("item.category", "in", "Drama, Crime", [False, False, True, False, True]),
+        ("item.category", "not in", "Horror", [False, False, True, True, True]),
     ],
 )
 def test_filters(column: str, op: str, value: str, expected: list[bool]) -> None:

@@ -129,3 +129,18 @@ def test_overall_tiles_say_how_the_model_compares_with_the_baseline() -> None:
     assert tiles["bias"]["color"] == "off"
     alone = overall_tiles(overall.iloc[:1].drop(columns="model"), ["auc"])
     assert alone == [{"metric": "auc", "value": 0.7416, "delta": None, "color": "normal"}]
+
+
+def test_report_names_the_columns_whose_segments_overlap(rating_dataset) -> None:
+    """A column listing several values ("Kitchen|Gift") is cut by single value; the JSON and HTML reports say so."""
+    items = rating_dataset.items.assign(category=np.where(np.arange(len(rating_dataset.items)) % 2 == 0,
+                                                          rating_dataset.items["category"] + "|Gift", rating_dataset.items["category"]))  # fmt: skip
+    dataset = replace(rating_dataset, items=items)
+    evalset = evaluation_set.holdout(dataset, "rating")
+    evaluation = scoring.run_evaluation(StandInScorer("rating", "regression"), dataset, evalset, FAST, name="stand-in")
+    data = json.loads(json.dumps(evaluation.report.to_dict(), allow_nan=False))
+    note = data["meta"]["overlapping_segments"]["item.category"]
+    assert "lists several values in" in note and list(data["meta"]["overlapping_segments"]) == ["item.category"]
+    gift = {row["segment"]: row for row in data["segments"]["item.category"]}["Gift"]
+    assert gift["n"] == evaluation.frame["item.category"].str.contains("|Gift", regex=False).sum()
+    assert html.escape(note) in render_html(evaluation.report)

@@ -111,3 +111,31 @@ def test_a_model_that_does_not_trace_encodes_eager(tiny_bert_dir, monkeypatch, c
     assert vectors.shape == (2, 32) and torch.allclose(vectors.norm(dim=1), torch.ones(2), atol=1e-5)
     if encoder.precision is not None:
         assert "tracing at" in caplog.text and all(runner is None for runner in encoder._traced.values())
+
+
+def test_cached_texts_are_returned_while_another_thread_holds_the_encoder(tiny_bert_dir):
+    """A model's warm-up (tracing, seconds) holds the encoder lock; a page scoring texts that are all cached, as a loaded
+    model's saved training texts are, must not wait for it (a browser audit saw 5 s of such waiting)."""
+    import threading
+
+    encoder = load_encoder(tiny_bert_dir)
+    expected = encoder.encode(["blue mug", "red lamp"])
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with encoder_module._lock:
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(10)
+    try:
+        result: list = []
+        reader = threading.Thread(target=lambda: result.append(encoder.encode(["red lamp", "blue mug"])))
+        reader.start()
+        reader.join(10)
+        assert not reader.is_alive() and torch.equal(result[0], expected[[1, 0]])
+    finally:
+        release.set()
+        holder.join()

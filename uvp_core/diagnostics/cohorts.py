@@ -1,7 +1,8 @@
 """Cohorts: named AND-combinations of filters on the evaluation frame, saved in the workspace.
 
 A filter is `column op value` on any column of the evaluation frame (user.region == West,
-history_length >= 5, item.price < 20, popularity_bucket in head,torso). Cohorts are stored as one JSON
+history_length >= 5, item.price < 20, popularity_bucket in head,torso; item.category == Horror also matches
+"Horror|Thriller", as Segments counts it). Cohorts are stored as one JSON
 file each under `<workspace>/cohorts/`, written atomically; the file name is derived from the cohort
 name (a slug plus a hash), never the name itself.
 """
@@ -18,7 +19,9 @@ import numpy as np
 import pandas as pd
 
 from uvp_core.atomic import atomic_write_text
+from uvp_core.data.contract import listed_values
 from uvp_core.diagnostics.metrics import DEFAULT_BOOTSTRAP, Bootstrap, split_difference
+from uvp_core.diagnostics.segments import lists_values
 
 OPERATORS: tuple[str, ...] = ("==", "!=", "<", "<=", ">", ">=", "in", "not in", "contains")
 MAX_NAME = 80
@@ -86,12 +89,24 @@ def _typed(series: pd.Series, text: str) -> object:
     return text
 
 
+def _listed_match(series: pd.Series, wanted: set[str]) -> np.ndarray:
+    """Rows whose value, or one of the values it lists ("Crime|Thriller"), is wanted (missing: no)."""
+    codes, uniques = pd.factorize(series.astype("string"))
+    hit = np.array([str(u) in wanted or bool(wanted & set(listed_values(u))) for u in uniques] + [False], dtype=bool)
+    return hit[codes]  # code -1 (missing) takes the last entry
+
+
 def filter_mask(frame: pd.DataFrame, condition: CohortFilter) -> np.ndarray:
-    """Rows matching one filter (missing values never match, except for != and not in)."""
+    """Rows matching one filter (missing values never match, except for != and not in). On a column that lists several
+    values in a row ("Crime|Thriller"), ==, !=, in and not in test each listed value, as Segments cuts such a column."""
     if condition.column not in frame.columns:
         raise KeyError(f"No column {condition.column!r} to filter on")
     series = frame[condition.column]
     op = condition.op
+    if op in ("==", "!=", "in", "not in") and lists_values(series):
+        wanted = {part.strip() for part in condition.value.split(",")} if op.endswith("in") else {condition.value.strip()}
+        hit = _listed_match(series, wanted - {""})
+        return ~hit if op in ("!=", "not in") else hit
     if op in ("in", "not in"):
         wanted = [_typed(series, part.strip()) for part in condition.value.split(",") if part.strip()]
         values = series.astype(str) if isinstance(series.dtype, pd.CategoricalDtype) else series

@@ -119,6 +119,8 @@ def render_html(report: EvaluationReport) -> str:
     segment_parts = []
     for column, table in report.segments.items():
         segment_parts.append(f"<h3>{html.escape(column)}</h3>")
+        if (overlap := meta.get("overlapping_segments", {}).get(column)):
+            segment_parts.append(_note(overlap))
         segment_parts.append(figure(figures.metric_by_segment(table, metric)))
         segment_parts.append(table_html(table))
     body.append(_section("Segments", *segment_parts))

@@ -368,6 +368,10 @@ class TextEncoder:
     ) -> torch.Tensor:
         """Embeddings [len(texts), dim] (float32, CPU); each distinct text is encoded once per process."""
         keys = self.cache_keys(texts)
+        # Every text cached: no lock (a warm-up or another thread's encode can hold it for seconds; a dict read is atomic).
+        found = [_embedding_cache.get(k) for k in keys]
+        if keys and all(v is not None for v in found):
+            return torch.from_numpy(np.stack(found))
         with _lock:
             missing = {k: t for k, t in zip(keys, texts, strict=True) if k not in _embedding_cache}
             if missing:
@@ -441,8 +445,7 @@ class TextEncoder:
     def warm_up(self) -> float:
         """Run one batch at every padded length once (kernel set-up), so a first real encode is quick; seconds taken.
 
-        The lock is taken per length, so an encode() from another thread (often all cache hits) waits for one
-        length's set-up at most, not for all of them."""
+        It holds the lock one length at a time; an encode() whose texts are all cached never waits for it."""
         started = time.perf_counter()
         buckets = [b for b in LENGTH_BUCKETS if b < self.max_tokens] + [self.max_tokens]
         for bucket in buckets:
