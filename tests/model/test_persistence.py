@@ -219,7 +219,7 @@ def test_refuses_changed_frozen_encoder(rating_dataset, tiny_bert_dir, tmp_path)
     assert "model.safetensors" in str(info.value)
 
 
-def test_finetuned_model_round_trip_without_the_original_encoder(rating_dataset, tiny_bert_dir, tmp_path):
+def test_finetuned_model_round_trip_without_the_original_encoder(rating_dataset, tiny_bert_dir, tmp_path, encoded_texts):
     origin = tmp_path / "origin"
     shutil.copytree(tiny_bert_dir, origin)
     config = TrainConfig(mode="finetune", finetune_epochs=1, finetune_batch_size=32, max_samples=128)
@@ -228,8 +228,11 @@ def test_finetuned_model_round_trip_without_the_original_encoder(rating_dataset,
     shutil.rmtree(origin)  # a fine-tuned model folder is self-contained
     assert (folder / "encoder" / "model.safetensors").is_file() and (folder / "encoder" / "config.json").is_file()
     expected = model.predict(rating_dataset, _pairs(rating_dataset))
+    clear_embedding_cache()
+    encoded_texts.clear()
     loaded = load_model(folder)
     assert loaded.fine_tuned and np.array_equal(loaded.predict(rating_dataset, _pairs(rating_dataset)), expected)
+    assert encoded_texts == []  # the tuned encoder's embeddings were saved with it (trained on the CPU)
     assert not any(p.requires_grad for p in loaded.encoder_.model.parameters())
 
 
