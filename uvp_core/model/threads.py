@@ -24,6 +24,9 @@ except ImportError:  # pragma: no cover - psutil is a pinned requirement
 
 
 PROBE_SECONDS = 0.03  # how long a governed block first measures the machine before choosing threads
+PROBE_REUSE_SECONDS = 0.5  # a probe this recent decides for the next block too (a token explanation encodes ~50 times
+#                            a second; probing each time doubled its encoding time)
+_last_probe: list[tuple[float, int]] = []  # [(monotonic time, thread count)] of the latest probe, in any thread
 
 
 def _cores() -> int:
@@ -70,13 +73,19 @@ class ThreadGovernor:
         return torch.get_num_threads()
 
     def probe(self, seconds: float = PROBE_SECONDS) -> int:
-        """Measure the other processes' CPU use over a short wait and set the thread count from it."""
+        """Measure the other processes' CPU use over a short wait and set the thread count from it (or take the count
+        of a probe less than PROBE_REUSE_SECONDS old: the machine's load does not change that fast)."""
         if self._process is None:
+            return torch.get_num_threads()
+        if _last_probe and time.monotonic() - _last_probe[-1][0] < PROBE_REUSE_SECONDS:
+            torch.set_num_threads(max(1, min(self.limit, _last_probe[-1][1])))
             return torch.get_num_threads()
         time.sleep(seconds)
         interval, self.min_interval = self.min_interval, 0.0
         try:
-            return self.adjust()
+            count = self.adjust()
+            _last_probe[:] = [(time.monotonic(), count)]
+            return count
         finally:
             self.min_interval = interval
 
