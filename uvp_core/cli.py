@@ -267,7 +267,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     """Score two models on the same pairs; write overall and per-segment differences (A − B) with intervals (JSON)."""
     from uvp_core.atomic import atomic_write_text
-    from uvp_core.diagnostics import compare, evaluation_set, metrics, report, scoring
+    from uvp_core.diagnostics import compare, evaluation_set, metrics, report, scoring, segments
 
     if len(args.model) != 2:
         print("error: give --model exactly twice (model A, then model B)", file=sys.stderr)
@@ -302,7 +302,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         "a": {"path": str(args.model[0]), "target": model_a.target, "task": model_a.task},
         "b": {"path": str(args.model[1]), "target": model_b.target, "task": model_b.task},
     }
-    atomic_write_text(args.out, json.dumps(compare.comparison_record(table, evalset, models, boot), indent=2, ensure_ascii=False))
+    record = compare.comparison_record(table, evalset, models, boot, segments.overlap_notes(paired, specs))
+    atomic_write_text(args.out, json.dumps(record, indent=2, ensure_ascii=False))
     overall = table.loc[table["column"] == "overall"].set_index("metric")
     shown = {m: {"a": float(overall.at[m, "a"]), "b": float(overall.at[m, "b"]), "difference": float(overall.at[m, "difference"])}
              for m in metrics.metric_names(model_a.task)}  # fmt: skip

@@ -99,3 +99,9 @@ def test_store_round_trip_with_unsafe_names(tmp_path) -> None:
     (tmp_path / "cohorts" / "broken.json").write_text("{not json")
     assert [c.name for c in store.list()] == [odd.name]
     assert not list((tmp_path / "cohorts").glob(".staging-*"))
+
+
+def test_common_values_of_a_listing_column_are_single_values() -> None:
+    """The hint shown when a cohort matches nothing names values that == can match (Horror, not Horror|Thriller)."""
+    assert C.common_values(frame(), "item.category")[:2] == ["Horror", "Thriller"]
+    assert C.common_values(frame(), "user.region")[0] == "West" and C.common_values(frame(), "no.such") == []

@@ -88,6 +88,7 @@ def test_compare_two_models_on_their_held_out_events(tmp_path: Path, tiny_bert_d
     assert west["n"] == mask.sum()
     assert west["difference"] == pytest.approx(rmse(pred_a, mask) - rmse(pred_b, mask), rel=1e-6, abs=1e-9)
     assert record["meta"]["difference"].startswith("model A − model B")
+    assert record["meta"]["overlapping_segments"] == {}  # the sample lists one category per item
 
 
 def test_compare_usage_errors(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ import pandas as pd
 from uvp_core.atomic import atomic_write_text
 from uvp_core.data.contract import listed_values
 from uvp_core.diagnostics.metrics import DEFAULT_BOOTSTRAP, Bootstrap, split_difference
-from uvp_core.diagnostics.segments import lists_values
+from uvp_core.diagnostics.segments import lists_values, split_values
 
 OPERATORS: tuple[str, ...] = ("==", "!=", "<", "<=", ">", ">=", "in", "not in", "contains")
 MAX_NAME = 80
@@ -144,8 +144,14 @@ def cohort_mask(frame: pd.DataFrame, cohort: Cohort) -> np.ndarray:
 
 
 def common_values(frame: pd.DataFrame, column: str, n: int = 8) -> list[str]:
-    """The `n` most common values of a column, as text (to suggest what a filter can match)."""
-    return [str(v) for v in frame[column].dropna().value_counts().head(n).index] if column in frame.columns else []
+    """The `n` most common values of a column, as text (to suggest what a filter can match); single values of a column
+    that lists several in a row, as ==, in and Segments read it."""
+    if column not in frame.columns:
+        return []
+    values = frame[column].dropna()
+    if lists_values(values):
+        values = split_values(values)[1].dropna()
+    return [str(v) for v in values.value_counts().head(n).index]
 
 
 def cohort_vs_rest(frame: pd.DataFrame, cohort: Cohort, task: str, boot: Bootstrap | None = DEFAULT_BOOTSTRAP) -> pd.DataFrame:

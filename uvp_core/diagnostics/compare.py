@@ -65,9 +65,11 @@ def difference_meaning(task: str) -> str:
 
 
 def comparison_record(
-    comparison: pd.DataFrame, evalset: EvaluationSet, models: dict[str, dict[str, Any]], boot: Bootstrap | None = DEFAULT_BOOTSTRAP
+    comparison: pd.DataFrame, evalset: EvaluationSet, models: dict[str, dict[str, Any]], boot: Bootstrap | None = DEFAULT_BOOTSTRAP,
+    overlapping: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The comparison as JSON-ready data: meta, `overall` rows and `segments` rows per column (as the CLI writes it)."""
+    """The comparison as JSON-ready data: meta, `overall` rows and `segments` rows per column (as the CLI writes it);
+    `overlapping`: the columns cut by single value, whose segments overlap (segments.overlap_note), by column."""
     from uvp_core.diagnostics.report import _jsonable
 
     rows = comparison.drop(columns="column")
@@ -80,5 +82,6 @@ def comparison_record(
         "evaluation_set": {"source": evalset.source, "note": evalset.note, "pairs": int(len(evalset.pairs)), "cutoff": evalset.cutoff},
         "bootstrap": None if boot is None else {"resamples": boot.resamples, "seed": boot.seed, "level": boot.level,
                                                  "method": "paired Poisson weights"},
+        "overlapping_segments": overlapping or {},
     }  # fmt: skip
     return _jsonable({"meta": meta, "overall": overall, "segments": by_column})

@@ -253,7 +253,7 @@ def build_report(
             "new_user": "absent from the training events (before the cutoff)",
             "baseline": "global mean + user bias + item bias, ridge-shrunk, fitted on the training events' labels",
         },
-        "overlapping_segments": {spec.column: note for spec in specs if (note := segments.overlap_note(frame, spec.column))},
+        "overlapping_segments": segments.overlap_notes(frame, specs),
     }
     segment_tables = segments.segment_tables(frame, specs, task, boot, min_rows=config.min_rows)
     overall = overall_table(frame, task, boot)

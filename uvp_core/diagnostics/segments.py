@@ -219,6 +219,11 @@ def overlap_note(frame: pd.DataFrame, column: str) -> str | None:
             "add up to more than the rows.")  # fmt: skip
 
 
+def overlap_notes(frame: pd.DataFrame, specs: Sequence[SegmentSpec]) -> dict[str, str]:
+    """overlap_note of each spec's column that has one, by column (for the reports' meta)."""
+    return {spec.column: note for spec in specs if (note := overlap_note(frame, spec.column))}
+
+
 def segment_labels(frame: pd.DataFrame, spec: SegmentSpec) -> pd.Series:
     """The segment of each row of the frame, as an ordered categorical series named 'segment' (a column that lists
     several values in a row is cut as it is here: see `labelled` for single values)."""
