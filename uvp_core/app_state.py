@@ -231,7 +231,7 @@ def load_model(root: str, model_id: str):
 
     model = load(_workspace(root).model_dir(model_id))
     # The encoder's kernels are set up in the background (~5 s on 2 cores), not in the first explanation: scoring the
-    # training texts needs none (their embeddings are saved with the model), and an encode waits for one length at most.
+    # training texts needs none (their embeddings are saved with the model; an encode of cached texts takes no lock).
     threading.Thread(target=_warm_model, args=(model,), name=f"uvp-warm-up-{model_id}", daemon=True).start()
     return model
 
