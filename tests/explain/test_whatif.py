@@ -246,7 +246,7 @@ def test_cohort_categories_are_single_genres_of_multi_genre_items() -> None:
     items = pd.DataFrame({"item_id": ["a", "b", "c"], "category": ["Crime|Thriller", "Comedy", "Thriller|Comedy"], "title": ["A", "B", "C"]})
     events = pd.DataFrame({"user_id": ["u", "u", "v"], "item_id": ["c", "c", "a"],
                            "timestamp": pd.to_datetime([1, 2, 3], unit="D", utc=True), "rating": [4.0, 5.0, 3.0]})  # fmt: skip
-    assert whatif.category_values(items) == ["Comedy", "Crime", "Thriller"]
+    assert whatif.category_values(items) == ["Comedy", "Thriller", "Crime"]  # by the items listing them, then by name
     dataset = Dataset(events=events, items=items, users=None, name="genres")
     assert whatif.add_event_in_category(dataset, "Thriller", "rated 5").item_id == "c"  # the most popular Thriller item
     assert whatif.add_event_in_category(dataset, "Crime", "rated 5").item_id == "a"

@@ -170,10 +170,12 @@ def _item_categories(items: pd.DataFrame) -> pd.Series:
 
 
 def category_values(items: pd.DataFrame | None) -> list[str]:
-    """The single categories of a catalogue, sorted ("Crime|Thriller" counts as Crime and Thriller)."""
+    """The single categories of a catalogue, the most common first, then by name ("Crime|Thriller" counts as Crime and
+    Thriller): the picker opens on the largest, not on MovieLens's "(no genres listed)", which sorts first by name."""
     if items is None or "category" not in items:
         return []
-    return sorted({c for values in _item_categories(items) for c in values})
+    counts = pd.Series([c for values in _item_categories(items) for c in set(values)], dtype=object).value_counts()
+    return sorted(counts.index.astype(str), key=lambda c: (-counts[c], c))
 
 
 def add_event_in_category(dataset, category: str, kind: str, columns: Sequence[str] | None = None) -> AddEvent:
