@@ -72,6 +72,8 @@ def test_fold_in_adds_the_shrunk_mean_kind_value_for_unknown_users_only(rating_m
     head.ratings_via_fold_in = False  # the fold-in arithmetic alone (rated_kind is zeroed below)
     head.crosses = False  # (the cross terms group rating kinds by rated_kind too)
     head.fold_prior.fill_(5.0)
+    assert head.fold_all_events  # a trained model counts every earlier event (checked below); first the events read alone
+    head.fold_all_events = False
     prior = float(head.fold_prior)
     context = rating_model.context(rating_dataset)
     events = rating_dataset.events
@@ -98,6 +100,19 @@ def test_fold_in_adds_the_shrunk_mean_kind_value_for_unknown_users_only(rating_m
     residual = -(item_bias * mask).sum(1) / (mask.sum(1) + prior)
     assert torch.allclose(without - no_residual, residual, atol=1e-5) and residual.abs().max() > 0
     assert torch.equal(known_with, known_without)  # known users have their own bias row instead
+    # fold_all_events: a user with n earlier events, k of them read, gets the mean of those read x n / (n + prior)
+    head.fold_all_events = True
+    with torch.no_grad():
+        all_with = head(items, profiles, cold)
+        head.kind_value.weight.zero_()
+        all_without = head(items, profiles, cold)
+        head.kind_value.weight.copy_(saved)
+    read = mask.sum(1)
+    n = torch.maximum(x.n_before, read)
+    assert (n > read).any() and (n == read).any()  # both cases occur in these rows
+    scale = torch.where(n > read, n / (read.clamp(min=1) * (n + prior)), 1 / (read + prior))
+    assert torch.allclose(all_with - all_without, (saved[x.hist_kind, 0] * mask).sum(1) * scale, atol=1e-5)
+    assert torch.equal(all_with[n == read], with_fold_in[n == read])  # the events read are all there are: as before
 
 
 def test_an_unknown_users_rating_values_reach_the_score_through_the_fold_in_only(rating_model, rating_dataset):

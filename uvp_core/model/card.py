@@ -98,7 +98,8 @@ def model_card(meta: dict) -> str:
           if meta.get("head", {}).get("crosses") and features.get("one_hot") else []),  # fmt: skip
         *([f"- Item words read as indicators, crossed with each profile value: {', '.join(md(w) for w in features['item_words'])}."]
           if features.get("item_words") else []),  # fmt: skip
-        *([_fold_in_line(float(meta["head"].get("fold_prior", 5.0)))] if meta.get("head", {}).get("fold_in") else []),
+        *([_fold_in_line(float(meta["head"].get("fold_prior", 5.0)), bool(meta["head"].get("fold_all_events")))]
+          if meta.get("head", {}).get("fold_in") else []),  # fmt: skip
         *_curve_prior_line(meta.get("metrics", {})),
         f"- Templates: version {_code(meta['templates']['version'])} (rules in `uvp_model.json`).",
         "",
@@ -163,14 +164,16 @@ _FUNNEL_CROSS = (" An event counts at its own kind and at the funnel steps befor
                  "and a cart; a rating also a purchase).")
 
 
-def _fold_in_line(prior: float) -> str:
+def _fold_in_line(prior: float, all_events: bool = False) -> str:
     """The model card's line on how a user unseen in training is folded in."""
     if prior >= NO_FOLD_IN:  # training found that no fold-in predicts new users best
         return ("- A user unseen in training gets no folded-in bias: on known users shown as new, the model predicted "
                 "their later ratings best without one.")
+    every = (" Every earlier event counts, at the mean of the events read, so a user with hundreds of ratings is not shrunk "
+             "as a newcomer; the training curves' validation counted only the events read.") if all_events else ""
     return (f"- A user unseen in training gets a bias folded in from how they rated so far, shrunk for short histories "
             f"(as if {prior:g} more average ratings had been seen; chosen on how well known users' first ratings predict "
-            "their later ones).")
+            f"their later ones).{every}")
 
 
 def _curve_prior_line(metrics: dict) -> list[str]:

@@ -412,6 +412,7 @@ class Context:
         item_codes = space.item_codes(item_ids)
         numeric = numeric_features(n_before, space.item_popularity(item_codes), self.price(item_ids))
         return Inputs.build(
+            n_before=n_before,
             user=space.user_codes(user_ids),
             item=item_codes,
             profile_row=self.profiles.rows(user_ids),
@@ -619,19 +620,23 @@ class Inputs:
     hist_mask: torch.Tensor  # [n, K] True where a history event is present
     numeric: torch.Tensor  # [n, F] standardised numeric features
     hist_item: torch.Tensor  # [n, K] item ID codes of history events (0 = unknown item or empty slot)
+    n_before: torch.Tensor  # [n] float: the user's events before the prediction time, read or not (the fold-in counts them)
 
     @classmethod
     def build(
-        cls, *, hist_age: np.ndarray, hist_mask: np.ndarray, numeric: np.ndarray, **codes: np.ndarray
+        cls, *, hist_age: np.ndarray, hist_mask: np.ndarray, numeric: np.ndarray, n_before: np.ndarray | None = None,
+        **codes: np.ndarray,
     ) -> Inputs:
-        """Tensors from numpy arrays; recency features from ages in days."""
+        """Tensors from numpy arrays; recency features from ages in days; n_before defaults to the events read."""
         k = hist_mask.shape[1]
+        n_before = np.asarray(hist_mask, bool).sum(1) if n_before is None else n_before
         slot = np.broadcast_to((k - 1 - np.arange(k)) / max(k, 1), hist_mask.shape)
         feat = np.stack([np.log1p(np.clip(hist_age, 0, None)), slot], axis=-1) * hist_mask[..., None]
         codes.setdefault("hist_item", np.zeros(hist_mask.shape, np.int64))  # unknown items: no residual fold-in
         tensors = {name: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.long) for name, a in codes.items()}
         return cls(
             numeric=torch.as_tensor(numeric, dtype=torch.float32),
+            n_before=torch.as_tensor(np.asarray(n_before, np.float32)),
             hist_feat=torch.as_tensor(feat, dtype=torch.float32),
             hist_mask=torch.as_tensor(hist_mask, dtype=torch.bool),
             **tensors,

@@ -289,7 +289,9 @@ def _drop_ids(x: Inputs, p: float, generator: torch.Generator, space: FeatureSpa
         hist_feat = torch.where(cold.unsqueeze(-1), feat, hist_feat)
         hist_item = torch.where(cold, items, hist_item)
     numeric[:, 0] = torch.where(keep_user, numeric[:, 0], _history_length(mask, space))
-    return replace(x, numeric=numeric, hist_mask=mask, hist_row=hist_row, hist_kind=hist_kind, hist_feat=hist_feat, hist_item=hist_item)
+    n_before = torch.where(keep_user, x.n_before, mask.sum(1).to(x.n_before.dtype))
+    return replace(x, numeric=numeric, n_before=n_before, hist_mask=mask, hist_row=hist_row, hist_kind=hist_kind,
+                   hist_feat=hist_feat, hist_item=hist_item)  # fmt: skip
 
 
 def _history_length(mask: torch.Tensor, space: FeatureSpace) -> torch.Tensor:
@@ -538,6 +540,7 @@ def train(
     prep.context.items.rows(prep.context.item_index)  # the whole catalogue, so the saved embeddings cover every item
     tables = Tables(prep, encoder, "frozen", torch.device("cpu"), on_encode)  # cached unless fine-tuned
     report("calibrating", message="Validation metrics and calibration")
+    head.fold_all_events = head.fold_in  # from here on (prior choice, metrics, scoring) the fold-in counts every earlier event
     fold_in = choose_fold_prior(head.cpu(), tables, prep, config) if head.fold_in else {}
     if fold_in:  # which prior scored which validation figures (the curves', the metrics'): the card says why they differ
         fold_in |= {"fold_prior_during_training": prep.fold_prior, "fold_prior_of_validation_metrics": fold_in["fold_prior"]}
@@ -716,7 +719,7 @@ def as_new_users(x: Inputs, first: FirstEvents, space: FeatureSpace, visible: in
     numeric = x.numeric.clone()
     numeric[:, 0] = _history_length(mask, space)
     return replace(x, user=torch.zeros_like(x.user), hist_row=hist_row, hist_kind=hist_kind, hist_feat=hist_feat,
-                   hist_mask=mask, hist_item=hist_item, numeric=numeric)  # fmt: skip
+                   hist_mask=mask, hist_item=hist_item, numeric=numeric, n_before=mask.sum(1).to(x.n_before.dtype))  # fmt: skip
 
 
 def choose_fold_prior(head: ValueHead, tables: Tables, prep: Prepared, config: TrainConfig, min_rows: int = 50,

@@ -452,6 +452,7 @@ class ValueModel:
             hist_age=hist_age,
             hist_mask=hist_mask,
             numeric=space.standardize(numeric_features(n_before, popularity, price)),
+            n_before=n_before,
         )
         item_table = with_extras(self.encoder_.encode([t for t, _ in item_texts]), _blocks(item_texts, space.item_width))
         profile_table = with_extras(self.encoder_.encode([t for t, _ in profile_texts]), _blocks(profile_texts, space.user_width))
