@@ -372,8 +372,8 @@ def model_trained_on(root: str, model_id: str, dataset_id: str) -> bool:
     uvp_model.json (loading the model here held a page blank, with no spinner, while a preload loaded it)."""
     from uvp_core.model.persistence import read_meta
 
-    fingerprint = read_meta(_workspace(root).model_dir(model_id)).get("data_fingerprint")
-    return fingerprint == _workspace(root).get_dataset_record(dataset_id).fingerprint
+    ws = _workspace(root)
+    return read_meta(ws.model_dir(model_id)).get("data_fingerprint") == ws.get_dataset_record(dataset_id).fingerprint
 
 
 def source_labels(trained_on: bool) -> dict[str, str]:

@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 
 from uvp_core.atomic import atomic_write_text
-from uvp_core.data.contract import listed_values
 from uvp_core.diagnostics.metrics import DEFAULT_BOOTSTRAP, Bootstrap, split_difference
 from uvp_core.diagnostics.segments import lists_values, split_values
 
@@ -91,9 +90,10 @@ def _typed(series: pd.Series, text: str) -> object:
 
 def _listed_match(series: pd.Series, wanted: set[str]) -> np.ndarray:
     """Rows whose value, or one of the values it lists ("Crime|Thriller"), is wanted (missing: no)."""
-    codes, uniques = pd.factorize(series.astype("string"))
-    hit = np.array([str(u) in wanted or bool(wanted & set(listed_values(u))) for u in uniques] + [False], dtype=bool)
-    return hit[codes]  # code -1 (missing) takes the last entry
+    hit = series.astype("string").isin(wanted).fillna(False).to_numpy(dtype=bool, copy=True)
+    rows, values = split_values(series)
+    hit[rows[values.isin(wanted).fillna(False).to_numpy(dtype=bool)]] = True
+    return hit
 
 
 def filter_mask(frame: pd.DataFrame, condition: CohortFilter) -> np.ndarray:
