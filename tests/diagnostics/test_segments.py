@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from uvp_core import diagnostic_figures as figures
 from uvp_core.diagnostics import frame as F
 from uvp_core.diagnostics import segments as S
 from uvp_core.diagnostics.cold_start import COUNT_LABELS, count_bucket
@@ -108,6 +109,19 @@ def test_segment_table_two_way_and_distribution_by_hand() -> None:
     assert mean.set_index(["row_segment", "column_segment"]).loc[("N", "x"), "value"] == pytest.approx(2.0)
     dist = S.prediction_distribution(frame, S.SegmentSpec("user.region", min_count=1), max_rows=4)
     assert len(dist) == 4 and set(dist.columns) == {"segment", "prediction", "y"}
+
+
+def test_two_way_view_keeps_the_column_segments_in_their_order() -> None:
+    """A browser audit: the heatmap's columns came in first-seen order ("no history … 1 year or more, 1–4 weeks")
+    when the first row segment had no pairs in a middle band."""
+    bands = pd.CategoricalDtype(["no history", "under 1 week", "1–4 weeks", "1 year or more"], ordered=True)
+    frame = pd.DataFrame({"user.region": ["N", "N", "S", "S", "T"], "tenure": ["under 1 week", "1 year or more"] * 2 + ["1–4 weeks"],
+                          "y": [1.0] * 5, "prediction": [1.5] * 5}).astype({"tenure": bands})  # fmt: skip
+    table = S.two_way_table(frame, S.SegmentSpec("user.region", min_count=1), S.SegmentSpec("tenure"), "regression")
+    assert list(dict.fromkeys(table["column_segment"].astype(str)))[-1] == "1–4 weeks"  # the case the audit met
+    fig = figures.two_way_heatmap(table, "rmse")
+    assert list(fig.data[0].x) == ["under 1 week", "1–4 weeks", "1 year or more"]
+    assert sorted(fig.data[0].y) == ["N", "S", "T"]
 
 
 def test_weakest_segments_rank_by_relative_error_and_respect_min_rows() -> None:

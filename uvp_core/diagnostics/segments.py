@@ -268,15 +268,25 @@ def segment_tables(
 
 
 def two_way_table(frame: pd.DataFrame, rows: SegmentSpec, columns: SegmentSpec, task: str, value: str | None = None) -> pd.DataFrame:
-    """Segment × segment point values: row_segment, column_segment, n, value (error metric or a mean)."""
+    """Segment × segment point values: row_segment, column_segment (text, in segment order), n, value (error metric or a mean)."""
     value = value or ERROR_METRIC[task]
     cut = labelled(labelled(frame, rows, "row_segment"), columns, "column_segment")
     table = group_metrics(cut, ["row_segment", "column_segment"], task, boot=None)
     out = table[["row_segment", "column_segment", "n"]].copy()
     out["value"] = table[value]
-    out["row_segment"] = out["row_segment"].astype(str)
-    out["column_segment"] = out["column_segment"].astype(str)
+    out["row_segment"] = _as_text_in_order(out["row_segment"])
+    out["column_segment"] = _as_text_in_order(out["column_segment"])
     return out
+
+
+def _as_text_in_order(labels: pd.Series) -> pd.Series:
+    """Segment labels as text, still in the segments' own order (a categorical of the labels present)."""
+    text = labels.astype(str)
+    if not isinstance(labels.dtype, pd.CategoricalDtype):
+        return text
+    present = set(text)
+    order = [str(c) for c in labels.cat.categories if str(c) in present]
+    return text.astype(pd.CategoricalDtype(list(dict.fromkeys(order)), ordered=True))
 
 
 def prediction_distribution(frame: pd.DataFrame, spec: SegmentSpec, max_rows: int = 20_000, seed: int = 0) -> pd.DataFrame:
