@@ -165,6 +165,9 @@ else:
         fresh = st.session_state.pop(app_state.JUST_TRAINED, None) == st.session_state[app_state.ACTIVE_MODEL]
         st.success(("Your run has finished; its model is now the one every page uses: " if fresh else "Active model: ")
                    + app_state.plain_markdown(model_labels.get(st.session_state[app_state.ACTIVE_MODEL], "?")))  # fmt: skip
+    comparison = model_registry.versus_baseline(next(m for m in models if m.id == chosen))
+    if comparison is not None and round(comparison[0], 4) < 0:
+        st.warning(comparison[1])
     with st.expander("Model card", expanded=True):
         card = model_registry.model_card_markdown(ws, chosen)  # names from the data are escaped: shown literally
         if card is None:

@@ -127,6 +127,13 @@ def model_card_markdown(ws: Workspace, model_id: str) -> str | None:
     return "\n".join("###" + line if line.startswith("#") else line for line in card.splitlines())  # headings fit a panel
 
 
+def versus_baseline(record: ModelRecord) -> tuple[float, str] | None:
+    """A registered model's validation metric against its baseline's: (how far ahead, negative when behind; a sentence)."""
+    from uvp_core.model.card import versus_baseline as compare
+
+    return compare(record.metrics)
+
+
 def model_label(record: ModelRecord, dated: bool = True) -> str:
     """How a registry model is named in pickers: 'name · target · [created ·] id'."""
     return " · ".join([record.name, record.target, *([record.created_at] if dated else []), record.id])

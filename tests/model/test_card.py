@@ -71,3 +71,19 @@ def test_the_card_says_why_the_curves_best_validation_differs_from_its_metrics(r
     assert "use the prior chosen after training (15)" in card
     meta["metrics"]["fold_prior_of_validation_metrics"] = 10.0
     assert "curves' best value" not in model_card(meta)
+
+
+def test_the_card_says_whether_the_model_beats_its_baseline(rating_model, tmp_path) -> None:
+    """A browser audit (Amazon reviews, no item text): validation RMSE 0.9219 against the bias baseline's 0.9181, and
+    nothing on the Model page said so."""
+    from uvp_core.model.card import versus_baseline
+
+    meta = json.loads((rating_model.save(tmp_path / "model") / "uvp_model.json").read_text())
+    meta["metrics"] |= {"val_rmse": 0.9219, "baseline_rmse": 0.9181}
+    gain, sentence = versus_baseline(meta["metrics"])
+    assert gain == pytest.approx(-0.0038) and "**0.0038 worse**" in sentence
+    assert f"- {sentence}" in model_card(meta).split("## Validation metrics")[1].split("## Training")[0]
+    assert versus_baseline({"val_rmse": 0.80, "baseline_rmse": 0.85})[1].endswith("0.0500 better.")
+    auc = versus_baseline({"val_auc": 0.70, "baseline_auc": 0.75, "baseline": "item popularity"})
+    assert auc[0] == pytest.approx(-0.05) and "AUC 0.7000 against 0.7500 for the baseline (item popularity)" in auc[1]
+    assert versus_baseline({"val_rmse": 0.8}) is None

@@ -101,6 +101,8 @@ def test_deleting_a_model_asks_first(workspace_root: Path, rating_dataset, ratin
     registry = next(d.value for d in at.dataframe if "id" in d.value.columns)
     assert list(registry.columns[:3]) == ["name", "target", "mode"] and registry.columns[3].startswith("val_")
     assert any("cannot be undone" in w.value for w in at.warning)  # inside the "Delete this model…" popover
+    gain, sentence = model_registry.versus_baseline(ws.list_models()[0])
+    assert gain < 0 and any(w.value == sentence for w in at.warning)  # the tiny fixture model trails its bias baseline
     assert [m.id for m in ws.list_models()] == [model_id]  # nothing deleted by opening the page
     at.button(key=f"uvp.delete_model.{model_id}").click().run()
     assert not at.exception, at.exception

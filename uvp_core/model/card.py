@@ -53,6 +53,19 @@ def _metric_lines(metrics: dict, section: str | None) -> list[str]:
     return lines
 
 
+def versus_baseline(metrics: dict) -> tuple[float, str] | None:
+    """How far the validation metric is ahead of the baseline's on the same examples (negative: behind), in a sentence."""
+    for ours, theirs, name, higher_is_better in (("val_rmse", "baseline_rmse", "RMSE", False), ("val_auc", "baseline_auc", "AUC", True)):
+        a, b = metrics.get(ours), metrics.get(theirs)
+        if isinstance(a, int | float) and isinstance(b, int | float):
+            gain = float(a) - float(b) if higher_is_better else float(b) - float(a)
+            baseline = md(str(metrics.get("baseline", "baseline")))
+            verdict = (f"{gain:.4f} better" if round(gain, 4) > 0 else "no better" if round(gain, 4) == 0 else
+                       f"**{-gain:.4f} worse**: on this data the text and ID factors add nothing to the baseline")  # fmt: skip
+            return gain, f"Validation {name} {float(a):.4f} against {float(b):.4f} for the baseline ({baseline}) on the same validation rows: {verdict}."
+    return None
+
+
 def model_card(meta: dict) -> str:
     """Markdown describing what the model predicts, its data, metrics, how to load it and its limits.
 
@@ -117,6 +130,7 @@ def model_card(meta: dict) -> str:
         "## Validation metrics",
         "",
         *_metric_lines(meta["metrics"], "quality"),
+        *([f"- {comparison[1]}"] if (comparison := versus_baseline(meta["metrics"])) else []),
         *(["- These come from the validation period's training examples (its purchases or positives, non-converting "
            "events and sampled items); the diagnostics pages score that period's events against their own candidates, "
            "so their AUC and log loss differ."] if task == "binary" else []),
@@ -183,5 +197,5 @@ def _curve_prior_line(metrics: dict) -> list[str]:
         return []
     chosen_text = "no fold-in" if float(chosen) >= NO_FOLD_IN else f"{float(chosen):g}"
     return [f"- The training curves' validation scored users unseen in training with the fold-in prior of a bias-only fit "
-            f"({float(during):g}); the validation metrics above use the prior chosen after training ({chosen_text}), so the "
+            f"({float(during):g}); the validation metrics (below) use the prior chosen after training ({chosen_text}), so the "
             "curves' best value and those metrics differ."]  # fmt: skip
