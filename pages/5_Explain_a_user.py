@@ -97,6 +97,8 @@ st.text(f"base value {float(exp.base_values):.4f} + contributions {float(exp.val
 st.plotly_chart(figures.waterfall(exp, top=12, x_title=figures.output_title(model)), key="waterfall")
 if (cap := capped_at(model, exp.prediction)) is not None:
     st.caption(CAPPED_NOTE.format(cap=cap))
+if shared := whatif.shared_credit_note(model, exp):
+    st.caption(shared)
 contributions = contributions_frame(exp)
 st.dataframe(contributions, hide_index=True, key="contributions", column_config=app_state.four_decimals(contributions))
 left, right = st.columns(2)

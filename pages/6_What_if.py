@@ -141,6 +141,8 @@ c.metric("Edits", len(edits))
 exp = result.explanation
 st.text(f"base value {float(exp.base_values):.4f} + contributions {float(exp.values.sum()):+.4f} = {exp.prediction:.4f}")
 st.plotly_chart(figures.waterfall(exp, top=12, title="Why the edited prediction", x_title=figures.output_title(model)), key="whatif_waterfall")
+if shared := whatif.shared_credit_note(model, exp):
+    st.caption(shared)
 contributions = contributions_frame(exp)
 st.dataframe(contributions, hide_index=True, key="whatif_contributions", column_config=app_state.four_decimals(contributions))
 record = pair_record(exp, user_id, item_id, model.target, background=attribute_background, item_fields=item_background,

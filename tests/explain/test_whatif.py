@@ -274,3 +274,20 @@ def test_a_basket_split_by_the_history_window_is_noted() -> None:
 ])  # fmt: skip
 def test_activity_note_names_the_segment_rule(events, expected) -> None:
     assert whatif.activity_note(events) == expected
+
+
+def test_a_known_users_history_credit_is_explained_as_shared_with_the_user_id(rating_model, rating_dataset) -> None:
+    """A browser audit: a known user's 2-star rating got −0.10 in the waterfall, yet removing it in What-if moved
+    nothing. With the ID masked, the fold-in reads the user's bias from the history; the page now says so."""
+    from dataclasses import replace
+
+    from uvp_core.explain import explain_inputs
+
+    assert rating_model.head_.fold_in
+    background = background_for(rating_model, rating_dataset)
+    inputs = rating_model.pair_inputs(rating_dataset, "u001", "i005")
+    known = explain_inputs(rating_model, inputs, background, ExplainConfig(permutations=2))
+    assert known.known_user and any(g == "history" and v for g, v in zip(known.groups, known.values, strict=True))
+    assert "share credit with the user ID" in whatif.shared_credit_note(rating_model, known)
+    new = explain_inputs(rating_model, replace(inputs, user_id="someone-new"), background, ExplainConfig(permutations=2))
+    assert not new.known_user and whatif.shared_credit_note(rating_model, new) is None

@@ -413,6 +413,20 @@ def cold_user_note(table: pd.DataFrame, user_id: str) -> str | None:
     return None
 
 
+def shared_credit_note(model, exp: shap.Explanation) -> str | None:
+    """Why a known user's history events get credit that What-if edits do not reproduce: with the user ID masked, the
+    model reads the user's bias from the history, as for a new user (None: no fold-in, a new user, or no event credited)."""
+    if not getattr(getattr(model, "head_", None), "fold_in", False) or not getattr(exp, "known_user", False):
+        return None
+    if not any(feature.group == "history" and value for feature, value in zip(exp.features, exp.values, strict=True)):
+        return None
+    return ("This user was in the training data, so the model has learned their user bias, which already holds what their "
+            "past events say. With the user ID masked, the model reads that bias from the history instead, as it does for "
+            "a new user, so the history events share credit with the user ID. With the ID known, adding or removing an "
+            "event (What-if) moves the prediction only through what the model reads of the events themselves (their items "
+            "and kinds), which can be much less than the event's contribution here.")  # fmt: skip
+
+
 def same_time_note(events: pd.DataFrame, inputs: PairInputs, history_k: int, late: Collection[str] = ()) -> str | None:
     """A note when the oldest event read shares its time with events not read (a basket of one invoice): which of
     them are read one by one then follows the order of the data, not time (None otherwise)."""
