@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from uvp_core import app_state
@@ -106,14 +105,12 @@ app_state.table(ranks, where=left)
 lists = app_state.memo(choice, "lists", rank_key, lambda: ranking.top_k_lists(candidates, k))
 extra = app_state.memo(choice, "beyond", rank_key, lambda: ranking.beyond_accuracy(lists, evalset.train_events, long_tail.catalogue_items(dataset)))
 app_state.csv_download(ranks, "ranking.csv", "dl-ranking")
-app_state.table(pd.DataFrame([{"metric": name, "value": value, "meaning": ranking.BEYOND_ACCURACY_HELP.get(name, "")}
-                              for name, value in extra.items()]))  # fmt: skip  (full width: the meanings are long)
+app_state.metric_table(extra, ranking.BEYOND_ACCURACY_HELP)  # full width: the meanings are long
 exposure = long_tail.exposure_table(lists, popularity)
 left, right = st.columns(2)
 left.plotly_chart(figures.exposure_shares(exposure), key="exposure")
 app_state.table(exposure, where=left)
 bias_users = app_state.memo(choice, "popularity-bias", (*rank_key, cuts), lambda: long_tail.user_popularity_bias(lists, evalset.train_events, popularity))
 right.plotly_chart(figures.popularity_bias(bias_users), key="popularity-bias")
-app_state.table(pd.DataFrame([{"metric": name, "value": value, "meaning": long_tail.POPULARITY_BIAS_HELP.get(name, "")}
-                              for name, value in long_tail.popularity_bias_summary(bias_users).items()]))  # fmt: skip
+app_state.metric_table(long_tail.popularity_bias_summary(bias_users), long_tail.POPULARITY_BIAS_HELP)
 app_state.csv_download(bias_users, "popularity_bias_users.csv", "dl-bias")

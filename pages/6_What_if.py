@@ -136,7 +136,7 @@ if edits:
 a, b, c = st.columns(3)
 a.metric("Prediction before", f"{result.before:.4f}")
 b.metric("Prediction after the edits", f"{result.after:.4f}",
-         delta=f"{result.delta:+.4f}" if round(result.delta, 4) else None)  # no arrow for no change
+         delta=f"{result.delta:+.4f}" if round(result.delta, 4) else None, delta_color="off")  # a move, not good or bad; no arrow for no change
 c.metric("Edits", len(edits))
 exp = result.explanation
 st.text(f"base value {float(exp.base_values):.4f} + contributions {float(exp.values.sum()):+.4f} = {exp.prediction:.4f}")
@@ -227,7 +227,7 @@ if kept and kept[0] == (model_id, dataset_id):  # kept while other widgets chang
     summary = cohort.summary()
     a, b, c = st.columns(3)
     a.metric("Mean before", f"{summary['mean_before']:.4f}")
-    b.metric("Mean after", f"{summary['mean_after']:.4f}", delta=f"{cohort.mean_shift:+.4f}")
+    b.metric("Mean after", f"{summary['mean_after']:.4f}", delta=f"{cohort.mean_shift:+.4f}", delta_color="off")  # not red for lower
     c.metric(f"{cohort.level:.0%} bootstrap interval of the shift",
              f"[{cohort.ci_low:+.4f}, {cohort.ci_high:+.4f}]" if len(cohort.frame) > 1 else "none for one user")
     left, right = st.columns(2)

@@ -13,7 +13,9 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -689,6 +691,20 @@ def four_decimals(frame: pd.DataFrame) -> dict:
 def table(frame: pd.DataFrame, where=st, **kwargs) -> None:
     """st.dataframe (or a column's) without the index, float columns at 4 decimals like the tiles (four_decimals)."""
     where.dataframe(frame, hide_index=True, column_config=four_decimals(frame), **kwargs)
+
+
+def metric_table(values: Mapping[str, Any], meanings: Mapping[str, str], where=st) -> None:
+    """A metric · value · meaning table: counts as whole numbers, other numbers at 4 decimals (in one float column the
+    counts read "183.0000")."""
+    def shown(value: Any) -> str:
+        if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.integer | np.floating):
+            return str(value)
+        if isinstance(value, int | np.integer):
+            return f"{int(value):,}"
+        return "n/a" if not np.isfinite(value) else f"{float(value):.4f}"
+
+    rows = [{"metric": name, "value": shown(value), "meaning": meanings.get(name, "")} for name, value in values.items()]
+    table(pd.DataFrame(rows, columns=["metric", "value", "meaning"]), where=where)
 
 
 def csv_download(table: pd.DataFrame, name: str, key: str) -> None:

@@ -16,7 +16,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 
 from uvp_core.diagnostics.segments import segment_name
-from uvp_core.figures import LAYOUT
+from uvp_core.figures import LAYOUT, log_ticks
 from uvp_core.plot_text import literal_text
 
 MODEL_COLOURS = {"value model": "#1f77b4", "bias baseline": "#ff7f0e"}
@@ -207,7 +207,9 @@ def popularity_curve(table: pd.DataFrame) -> go.Figure:
                              hovertemplate="top %{x} items: %{y:.1%} of interactions<extra></extra>"))  # fmt: skip
     fig.update_layout(
         **LAYOUT, title="Popularity curve: head, torso and tail", xaxis_title="item rank",
-        yaxis={"title": "training interactions", "type": "log"},
+        yaxis={"title": "training interactions", **(log_ticks(0.5, max(float(table["interactions"].max()), 1.0),
+                                                              zero_at=0.5 if (table["interactions"] <= 0).any() else None)
+                                                     if len(table) else {"type": "log"})},  # 0: drawn at 0.5, labelled 0
         yaxis2={"title": "cumulative share", "overlaying": "y", "side": "right", "tickformat": ".0%", "range": [0, 1],
                 "tickvals": [0, 0.25, 0.5, 0.75, 1], "showgrid": False},  # round shares, not the log axis's grid
         legend={"orientation": "h", "y": -0.3},
@@ -246,8 +248,9 @@ def popularity_bias(per_user: pd.DataFrame) -> go.Figure:
     ))  # fmt: skip
     fig.update_layout(**LAYOUT, title="Popularity bias per user", xaxis_title="mean popularity consumed (training interactions)",
                       yaxis_title="popularity recommended", legend={"orientation": "h", "y": -0.3})  # fmt: skip
-    fig.update_xaxes(type="log", dtick=1)  # ticks at powers of ten only (1, 10, 100, …)
-    fig.update_yaxes(type="log", dtick=1)
+    ticks = log_ticks(low, top) if len(data) else {"type": "log"}  # the same ticks on both axes
+    fig.update_xaxes(**ticks)
+    fig.update_yaxes(**ticks)
     return fig
 
 

@@ -6,6 +6,8 @@ still reads markup in those, so every builder is wrapped in plot_text.literal_te
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
@@ -13,6 +15,25 @@ import plotly.graph_objects as go
 from uvp_core.plot_text import literal_text
 
 LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "height": 320}
+
+
+def log_ticks(low: float, high: float, zero_at: float | None = None) -> dict:
+    """A log axis's tickvals and ticktext: 1-2-5 steps written out in full (powers of ten only beyond three decades);
+    zero_at: where 0 values are drawn (a log axis has no 0), labelled 0. Plotly's own minor labels read "2 1 5"."""
+    low, high = max(float(low), 1e-9), max(float(high), float(low), 1e-9)
+    decades = math.log10(high) - math.log10(low)
+    values: list[float] = []
+    for steps in ((1,) if decades > 3 else (1, 2, 5), tuple(range(1, 10))):  # too few ticks in a narrow range: every digit
+        values = [s * 10.0**e for e in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1) for s in steps
+                  if low / 1.001 <= s * 10.0**e <= high * 1.001]  # fmt: skip
+        if len(values) >= 2:
+            break
+    else:  # no two round values inside: the ends themselves
+        values = sorted({float(f"{low:.3g}"), float(f"{high:.3g}")})
+    if zero_at is not None:
+        values = [zero_at, *(v for v in values if v > zero_at * 1.001)]
+    text = ["0" if v == zero_at else f"{v:,.0f}" if v >= 1 and v == round(v) else f"{v:,.3g}" for v in values]
+    return {"type": "log", "tickvals": values, "ticktext": text}
 
 
 @literal_text
@@ -58,7 +79,7 @@ def popularity_curve(table: pd.DataFrame) -> go.Figure:
         **LAYOUT,
         title="Item popularity (long tail)",
         xaxis_title="item rank",
-        yaxis={"title": "events", "type": "log"},
+        yaxis={"title": "events", **log_ticks(table["events"].min(), table["events"].max())} if len(table) else {"title": "events", "type": "log"},
         yaxis2={"title": "cumulative share", "overlaying": "y", "side": "right", "tickformat": ".0%", "range": [0, 1],
                 "tickvals": [0, 0.25, 0.5, 0.75, 1], "showgrid": False},  # round shares, not the log axis's grid
         legend={"orientation": "h", "y": -0.25},

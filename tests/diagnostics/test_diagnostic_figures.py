@@ -75,3 +75,16 @@ def test_two_way_heatmap_leaves_cells_under_the_minimum_rows_blank() -> None:
     z = np.asarray(figures.two_way_heatmap(table, "rmse", min_rows=30).data[0].z, dtype=float)
     assert z[0, 0] == 0.9 and np.isnan(z[0, 1]) and z[1, 0] == 1.1  # b × y: no rows at all, blank too
     assert np.isnan(z[1, 1]) and not np.isnan(np.asarray(figures.two_way_heatmap(table, "rmse").data[0].z, dtype=float)[0, 1])
+
+
+def test_log_axes_write_their_ticks_out_and_label_zero() -> None:
+    """Two browser audits read the popularity axes' minor labels as "2 1 5" (5 meaning 0.5, where never-bought items
+    are drawn) and saw a single "100" tick on the popularity-bias scatter."""
+    table = pd.DataFrame({"rank": [1, 2, 3], "item_id": ["a", "b", "c"], "interactions": [300, 20, 0],
+                          "bucket": ["head", "torso", "tail"], "cumulative_share": [0.9, 1.0, 1.0]})  # fmt: skip
+    axis = figures.popularity_curve(table).layout.yaxis
+    assert axis.type == "log" and list(axis.ticktext) == ["0", "1", "2", "5", "10", "20", "50", "100", "200"]
+    assert axis.tickvals[0] == 0.5 and min(min(t.y) for t in figures.popularity_curve(table).data[:3]) == 0.5
+    per_user = pd.DataFrame({"user_id": ["u1", "u2"], "consumed_popularity": [12.0, 40.0], "recommended_popularity": [15.0, 55.0]})
+    fig = figures.popularity_bias(per_user)
+    assert list(fig.layout.xaxis.ticktext) == list(fig.layout.yaxis.ticktext) == ["20", "50"]

@@ -128,6 +128,9 @@ def test_cold_start_page_curves_long_tail_and_top_k(workspace, rating_dataset) -
     ranks = next(f for f in tables if "metric" in f.columns and "hr@10" in set(f["metric"]))
     assert ranks["value"].between(0, 1).all()
     assert any("exposure_share" in f.columns for f in tables)
+    beyond = next(f for f in tables if "metric" in f.columns and "catalogue_items" in set(f["metric"])).set_index("metric")["value"]
+    assert beyond["catalogue_items"] == f"{rating_dataset.items['item_id'].nunique():,}"  # a count: not "40.0000"
+    assert beyond["coverage"].count(".") == 1 and len(beyond["coverage"].split(".")[1]) == 4
     for element in at.dataframe:  # float columns read to 4 decimals, like the tiles (not 3.357142857142857)
         floats = [c for c in element.value.columns if pd.api.types.is_float_dtype(element.value[c])]
         config = json.loads(element.proto.columns or "{}")
