@@ -101,8 +101,9 @@ def runs_panel() -> None:
             st.text(f"Run {run['id']} · {run['params'].get('name', '')} · {status}")
             st.progress(model_registry.progress_fraction(progress, model_registry.run_epochs(run["params"])), text=model_registry.progress_text(progress, status))
             if progress.get("history"):
-                st.plotly_chart(figures.training_curves(pd.DataFrame(progress["history"]), model_registry.validation_metric_name(
-                    run["params"].get("target", ""))), key=f"curve-{run['id']}")  # fmt: skip
+                target = run["params"].get("target", "")
+                st.plotly_chart(figures.training_curves(pd.DataFrame(progress["history"]), model_registry.validation_metric_name(target),
+                                                        same_units=model_registry.loss_in_metric_units(target)), key=f"curve-{run['id']}")  # fmt: skip
             if run.get("error"):
                 st.error(app_state.plain_markdown(run["error"]))
             if status in ("queued", "running"):
@@ -130,8 +131,9 @@ if finished:
         run_labels = {r["id"]: f"{r['id']} · {r['params'].get('name', '')} · finished {r.get('finished_at') or ''}" for r in finished}
         finished_id = st.selectbox("Run", list(run_labels), format_func=run_labels.get, key=app_state.FINISHED_RUN)
         finished_run = next(r for r in finished if r["id"] == finished_id)
-        metric_name = model_registry.validation_metric_name(finished_run["params"].get("target", ""))
-        st.plotly_chart(figures.training_curves(pd.DataFrame(finished_run["progress"]["history"]), metric_name), key="finished-curve")
+        target = finished_run["params"].get("target", "")
+        st.plotly_chart(figures.training_curves(pd.DataFrame(finished_run["progress"]["history"]), model_registry.validation_metric_name(target),
+                                                same_units=model_registry.loss_in_metric_units(target)), key="finished-curve")  # fmt: skip
 
 # --- registry ----------------------------------------------------------------------------------
 st.header("Registry")

@@ -97,18 +97,26 @@ def history_lengths(table: pd.DataFrame) -> go.Figure:
 
 
 @literal_text
-def training_curves(history: pd.DataFrame, metric_name: str = "validation metric") -> go.Figure:
-    """Training loss and validation metric per epoch (columns epoch, loss, val_metric); both lower is better."""
+def training_curves(history: pd.DataFrame, metric_name: str = "validation metric", *, same_units: bool = False) -> go.Figure:
+    """Training loss and validation metric per epoch (columns epoch, loss, val_metric); both lower is better. same_units:
+    one y axis for both (log loss and log loss), else two. The best validation epoch, the one training keeps, is marked."""
     fig = go.Figure()
     if "loss" in history.columns:
         fig.add_trace(go.Scatter(x=history["epoch"], y=history["loss"], name="training loss", mode="lines+markers"))
-    fig.add_trace(
-        go.Scatter(x=history["epoch"], y=history["val_metric"], name=metric_name, mode="lines+markers", yaxis="y2")
-    )
-    fig.update_layout(
-        **LAYOUT, title="Training curves", xaxis={"title": "epoch", "dtick": 1}, yaxis_title="loss",  # whole epochs
-        yaxis2={"title": f"{metric_name} (lower is better)", "overlaying": "y", "side": "right"}, legend={"orientation": "h", "y": -0.3},
-    )
+    val_axis = "y" if same_units else "y2"
+    fig.add_trace(go.Scatter(x=history["epoch"], y=history["val_metric"], name=metric_name, mode="lines+markers", yaxis=val_axis))
+    scores = pd.to_numeric(history["val_metric"], errors="coerce")
+    if scores.notna().any():
+        best = scores.idxmin()
+        fig.add_trace(go.Scatter(
+            x=[history["epoch"].loc[best]], y=[scores.loc[best]], name="best epoch (kept)", mode="markers", yaxis=val_axis,
+            marker={"symbol": "star", "size": 14, "color": "gold", "line": {"color": "black", "width": 1}},
+            hovertemplate=f"epoch %{{x}}: best {metric_name} %{{y:.4f}}<extra></extra>",
+        ))  # fmt: skip
+    axes = ({"yaxis_title": f"loss and {metric_name} (lower is better)"} if same_units else
+            {"yaxis_title": "training loss", "yaxis2": {"title": f"{metric_name} (lower is better)", "overlaying": "y", "side": "right"}})  # fmt: skip
+    fig.update_layout(**LAYOUT, title="Training curves", xaxis={"title": "epoch", "dtick": 1},  # whole epochs
+                      legend={"orientation": "h", "y": -0.3}, **axes)  # fmt: skip
     if len(history) < 2:  # one point: autorange would centre it on an axis running below zero
-        fig.update_layout(yaxis_rangemode="tozero", yaxis2_rangemode="tozero")
+        fig.update_layout(yaxis_rangemode="tozero", **({} if same_units else {"yaxis2_rangemode": "tozero"}))
     return fig

@@ -174,6 +174,12 @@ def validation_metric_name(target: str) -> str:
     return "validation RMSE" if target == "rating" else "validation log loss"
 
 
+def loss_in_metric_units(target: str) -> bool:
+    """Whether a run's training loss and validation metric share units (log loss, binary targets; ratings: MSE of
+    standardised labels against RMSE in stars), so its curves can share one axis."""
+    return target != "rating"
+
+
 AFTER_EPOCHS = ("calibrating", "refitting", "done", "saving")  # phases after the last epoch: the bar stays full (it fell to 0)
 NARRATED = ("preparing", "calibrating", "refitting", "saving")  # phases whose message says what they do (no steps to count)
 
