@@ -381,6 +381,28 @@ def test_transactions_with_non_numeric_quantity_is_an_error() -> None:
     assert result.dataset is None
 
 
+def test_transaction_log_problems_name_the_files_columns() -> None:
+    """A browser audit: a bad InvoiceDate was reported in "column timestamp", a column the file does not have, and the
+    duplicate-event warning listed user_id, item_id, timestamp, event_type."""
+    text = RETAIL.replace("536370,85123A,WHITE HANGING HEART,3,2010-12-05 10:00:00", "536370,85123A,WHITE HANGING HEART,3,not-a-date")
+    result = load_uploads({"retail.csv": text.encode()})
+    issue = one_issue(result, "unparseable_timestamp")
+    assert (issue.column, issue.rows, issue.example) == ("InvoiceDate", (9,), "not-a-date") and result.dataset is None
+    duplicate = one_issue(load_uploads({"retail.csv": RETAIL.encode()}), "duplicate_event")
+    assert duplicate.message.endswith("with the same CustomerID, StockCode, InvoiceDate (kept).")
+
+
+def test_a_transaction_log_without_its_customer_column_says_so() -> None:
+    """A browser audit: without CustomerID the file was read as an events table, and the errors asked for 'user_id'
+    (synonyms userid, user, uid, reviewerid) and for a label column, which a transaction log never needs."""
+    text = "\n".join(",".join(c for i, c in enumerate(line.split(",")) if i != 6) for line in RETAIL.splitlines())
+    result = load_uploads({"retail.csv": text.encode()})
+    assert result.dataset is None and rules_of(result) == {"missing_required_column"}
+    issue = one_issue(result, "missing_required_column")
+    assert issue.column == "user_id" and issue.message.startswith("The transaction log needs a customer column (user_id)")
+    assert "synonyms include customerid, customer" in issue.message
+
+
 def test_transactions_real_uci_online_retail() -> None:
     folder = shared_dataset("uci-online-retail")
     result = load_path(folder)

@@ -31,6 +31,7 @@ from uvp_core.data.mapping import (
     normalize_name,
     resolve_table,
     split_explicit,
+    transaction_synonyms,
 )
 from uvp_core.data.readers import DATA_EXTENSIONS, RawTable, ReadOutcome, Source, read_table
 from uvp_core.data.validate import Bundle, Numbers, TablePlan, to_id, to_numbers
@@ -434,15 +435,20 @@ def _explicit_for_transactions(
     return {role: column for role, column in merged.items() if role in _TRANSACTION_ROLES}
 
 
+TRANSACTION_SIGNS: tuple[str, ...] = ("item_id", "timestamp", "quantity", "price")  # enough to read a file as a log
+TRANSACTION_WORDS = {"user_id": "customer", "item_id": "product", "timestamp": "date", "quantity": "quantity", "price": "unit price"}
+
+
 def looks_like_transactions(raw: RawTable, explicit: Mapping[str, str]) -> bool:
-    """A transaction log: customer, product, date, quantity and unit price columns, and no label column."""
+    """A transaction log: product, date, quantity and unit price columns (the customer may be missing: the import
+    then says so) and no label column."""
     columns = list(map(str, raw.frame.columns))
     if any(key.split(".")[-1] in LABEL_ROLES for key in explicit):
         return False
     if set(LABEL_ROLES) & set(detect_roles("events", columns)):
         return False
     roles = detect_transaction_roles(columns, _explicit_for_transactions(raw, explicit, None))
-    return all(role in roles for role in TRANSACTION_REQUIRED)
+    return all(role in roles for role in TRANSACTION_SIGNS)
 
 
 def _mode_by(keys: pd.Series, values: pd.Series) -> pd.Series:
@@ -531,9 +537,11 @@ def import_transactions(raw: RawTable, ctx: _Context, name: str) -> Bundle:
     roles = detect_transaction_roles(columns, _explicit_for_transactions(raw, ctx.explicit, bundle.issues))
     missing = [r for r in TRANSACTION_REQUIRED if r not in roles]
     for role in missing:
+        examples = ", ".join(transaction_synonyms(role)[:4])
         bundle.issues.append(_error(raw.file, "missing_required_column",
-                                    f"The transaction log needs the column {role!r}; map one with {role}=COLUMN.",
-                                    column=role))  # fmt: skip
+                                    f"The transaction log needs a {TRANSACTION_WORDS[role]} column ({role}); none of the columns "
+                                    f"({', '.join(columns)}) matches it (synonyms include {examples}). Rename a column or "
+                                    f"map one with {role}=COLUMN.", column=role))  # fmt: skip
     if missing:
         bundle.unreadable.update({"events", "items", "users"})
         return bundle

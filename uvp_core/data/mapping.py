@@ -112,17 +112,24 @@ def detect_roles(
     return result
 
 
+def _transaction_roles() -> dict[str, tuple[str, ...]]:
+    """Role -> the column names (normalised) a transaction log's role is recognised by, in priority order."""
+    return {"user_id": _USER_ID, "item_id": _ITEM_ID, "timestamp": SYNONYMS["events"]["timestamp"],
+            "quantity": SYNONYMS["events"]["quantity"], **TRANSACTION_SYNONYMS}  # fmt: skip
+
+
+def transaction_synonyms(role: str) -> tuple[str, ...]:
+    """The names a transaction log's role is recognised by, retail ones first (customerid before userid): for messages."""
+    names = _transaction_roles().get(role, ())
+    retail = tuple(n for n in names if n.startswith(("customer", "stock", "product", "invoice")))
+    return (*retail, *(n for n in names if n not in retail))
+
+
 def detect_transaction_roles(columns: Sequence[str], explicit: Mapping[str, str]) -> dict[str, str]:
     """Role -> column for a transaction log: user_id, item_id, timestamp, quantity, price, invoice, title, country."""
     used = set(explicit.values())
     result = dict(explicit)
-    wanted: dict[str, tuple[str, ...]] = {
-        "user_id": _USER_ID,
-        "item_id": _ITEM_ID,
-        "timestamp": SYNONYMS["events"]["timestamp"],
-        "quantity": SYNONYMS["events"]["quantity"],
-        **TRANSACTION_SYNONYMS,
-    }
+    wanted = _transaction_roles()
     for role, synonyms in wanted.items():
         if role in result:
             continue

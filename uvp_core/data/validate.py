@@ -24,7 +24,7 @@ import io
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -287,7 +287,7 @@ def _missing_required(table: str, raw: RawTable, mapping: Mapping[str, str], iss
     for role in REQUIRED_ROLES[table]:
         if role not in mapping:
             ok = False
-            examples = ", ".join(SYNONYMS[table][role][:4])
+            examples = ", ".join(SYNONYMS[table][role][:6])
             issues.append(
                 ValidationIssue(
                     severity="error",
@@ -623,10 +623,13 @@ def _check_references(
     )
 
 
-def _duplicate_events(events: pd.DataFrame, raw: RawTable, issues: _Issues) -> None:
+def _duplicate_events(events: pd.DataFrame, raw: RawTable, issues: _Issues, shown: Mapping[str, str]) -> None:
+    """A warning for events that repeat an earlier one (the same user, item, time and kind), naming the file's columns
+    (shown: role -> source column; a role the file has no column for, such as a transaction log's kind, is left out)."""
     keys = [c for c in ("user_id", "item_id", "timestamp", "event_type") if c in events.columns]
     complete = events[keys[:3]].notna().all(axis=1).to_numpy()
     duplicated = events.duplicated(subset=keys, keep="first").to_numpy() & complete
+    names = [shown[k] for k in keys if k in shown]
     issues.add(
         _rows_issue(
             "duplicate_event",
@@ -634,10 +637,19 @@ def _duplicate_events(events: pd.DataFrame, raw: RawTable, issues: _Issues) -> N
             None,
             duplicated,
             None,
-            "{n} event(s) repeat an earlier event with the same " + ", ".join(keys) + " (kept).",
+            "{n} event(s) repeat an earlier event with the same " + ", ".join(names) + " (kept).",
             severity="warning",
         )
     )
+
+
+def _name_source_columns(issues: _Issues, start: int, used: Mapping[str, str], shown: Mapping[str, str]) -> None:
+    """Issues from `start` on that name a column the importer built (a transaction log's "timestamp") name the file's
+    column instead ("InvoiceDate"): used and shown map each role to the frame's column and the file's."""
+    source = {used[role]: shown[role] for role in used if role in shown and shown[role] != used[role]}
+    for i in range(start, len(issues)):
+        if issues[i].column in source:
+            issues[i] = replace(issues[i], column=source[issues[i].column])
 
 
 def _sort_events(events: pd.DataFrame) -> pd.DataFrame:
@@ -824,20 +836,26 @@ def build_dataset(
     tables: dict[str, pd.DataFrame | None] = {}
     plans = bundle.tables
     if "events" in plans:
+        start = len(issues)
         tables["events"] = canonical_events(plans["events"].raw, used["events"], issues, now)
+        _name_source_columns(issues, start, used["events"], shown["events"])
     for table in ("items", "users"):
         if table in plans:
+            start = len(issues)
             tables[table] = canonical_entities(table, plans[table].raw, used[table], issues)
+            _name_source_columns(issues, start, used[table], shown[table])
     events = tables.get("events")
     if events is not None:
         raw = plans["events"].raw
+        start = len(issues)
         for table, role in (("items", "item_id"), ("users", "user_id")):
             other = tables.get(table)
             if other is not None:
                 _check_references(
                     events, raw, used["events"][role], role, other[role], plans[table].raw.file, issues
                 )
-        _duplicate_events(events, raw, issues)
+        _duplicate_events(events, raw, issues, shown["events"])
+        _name_source_columns(issues, start, used["events"], shown["events"])
         if events.empty and not any(i.severity == "error" for i in issues):
             issues.add(ValidationIssue("error", raw.file, None, "no_events", "No events are left to store: every row "
                                        "was dropped (see the warnings above for why). Check the file or its column mapping."))  # fmt: skip
