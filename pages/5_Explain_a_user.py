@@ -18,7 +18,7 @@ from uvp_core.explain import (
     tokens,
     whatif,
 )
-from uvp_core.explain.features import GROUP_LABELS
+from uvp_core.explain.features import GROUP_LABELS, uniform_sample_note
 
 app_state.ensure_navigation()  # a link opened on a fresh server: run through app.py
 
@@ -86,6 +86,8 @@ if item_id not in ranked and whatif.has_events(dataset, user_id, item_id):
 st.header("Why this prediction")
 attributes = app_state.background_picker()
 item_fields = app_state.item_background_picker()
+if uniform := uniform_sample_note(app_state.explain_background(root, model_id, dataset_id, attributes, item_fields)):
+    st.caption(app_state.plain_markdown(uniform))
 history = app_state.history_unit_picker()
 exp = app_state.pair_explanation(root, model_id, dataset_id, user_id, item_id, attributes, history, item_fields)
 a, b, c = st.columns(3)

@@ -10,6 +10,7 @@ import streamlit as st
 from uvp_core import app_state, export
 from uvp_core.diagnostics import cohorts
 from uvp_core.explain import ExplainConfig, contributions_frame, figures, pair_record, whatif
+from uvp_core.explain.features import uniform_sample_note
 
 app_state.ensure_navigation()  # a link opened on a fresh server: run through app.py
 
@@ -22,6 +23,8 @@ root, model_id, dataset_id = context.root, context.model_id, context.dataset_id
 model, dataset, users = context.model, context.dataset, context.users
 attribute_background, item_background = app_state.background_picker(), app_state.item_background_picker()
 background = app_state.explain_background(root, model_id, dataset_id, attribute_background, item_background)
+if uniform := uniform_sample_note(background):
+    st.caption(app_state.plain_markdown(uniform))
 history = app_state.history_unit_picker()
 catalogue = whatif.catalogue(dataset)
 

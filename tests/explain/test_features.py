@@ -99,3 +99,15 @@ def test_absent_attribute_background(rating_model, rating_dataset):
     features = pair_features(inputs, rating_model.history_k)
     keep = np.array([f.group != "profile" for f in features])
     assert masked_inputs(inputs, features, keep, background).profile == {}
+
+
+def test_a_population_sample_of_one_value_is_noted() -> None:
+    """A browser audit: on Online Retail (92% of customers in the UK) "a sample of 8 users" changed nothing, since the
+    eight were all UK customers, and nothing said why."""
+    from uvp_core.explain.features import ABSENT, Background, uniform_sample_note
+
+    uk = Background(profiles=tuple({"country": "United Kingdom", "tier": t, "age": ABSENT} for t in ("basic", "premium")))
+    note = uniform_sample_note(uk)
+    assert note.startswith("All 2 sampled users have country = United Kingdom:") and "tier" not in note and "age" not in note
+    mixed = Background(profiles=({"country": "United Kingdom"}, {"country": "France"}))
+    assert uniform_sample_note(mixed) is None and uniform_sample_note(Background(profile={"country": "France"})) is None

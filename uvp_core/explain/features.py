@@ -146,6 +146,21 @@ def background_for(model, dataset, attributes: str = "mode", size: int = POPULAT
     return Background(profile=profile, item=item, profiles=profiles)
 
 
+def uniform_sample_note(background: Background) -> str | None:
+    """A note when every sampled user of a population background shares an attribute's value (92% of one country:
+    eight draws are often all of it); there the sample masks that attribute as the most common value does."""
+    if not background.profiles:
+        return None
+    first = background.profiles[0]
+    same = {c: v for c, v in first.items() if v is not ABSENT and all(repr(p.get(c)) == repr(v) for p in background.profiles)}
+    if not same:
+        return None
+    listed = ", ".join(f"{attribute_name(c)} = {format_value(v)}" for c, v in same.items())
+    return (f"All {len(background.profiles)} sampled users have {listed}: against this sample a masked "
+            f"{'attribute takes that value' if len(same) == 1 else 'attribute of these takes its value'}, as under the most "
+            "common value, so a user with that value gets no credit for it.")  # fmt: skip
+
+
 def event_label(event: HistoryEvent, fields: dict, now: pd.Timestamp | None) -> str:
     """A history event in words: 'purchased Blue Ceramic Mug, 3 days before'."""
     kind = str(event.kind)
