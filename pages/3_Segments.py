@@ -70,6 +70,8 @@ if min_rows > 1:
 if (overlap := segments.overlap_note(frame, column)):
     st.caption(overlap)
 app_state.table(table)
+if task == "binary":
+    st.caption(report.ECE_NOISE_NOTE)
 app_state.csv_download(table, "segments.csv", "dl-segments")
 
 # --- two-way view and distributions -------------------------------------------------------------------
@@ -152,6 +154,8 @@ if saved_cohorts:
             difference = app_state.memo(choice, "cohort", (cohort,), lambda: cohorts.cohort_vs_rest(frame, cohort, task, boot))
             st.plotly_chart(figures.differences(difference, label="metric", title="Cohort − rest, with 95% intervals"), key="cohort-diff")
             app_state.table(difference)
+            if task == "binary":
+                st.caption(report.ECE_NOISE_NOTE)
             app_state.csv_download(difference, "cohort_vs_rest.csv", "dl-cohort")
     except (ValueError, KeyError, TypeError) as exc:
         st.error("This cohort cannot be compared on this evaluation set:")

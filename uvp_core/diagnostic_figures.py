@@ -63,6 +63,13 @@ def metric_by_segment(table: pd.DataFrame, metric: str, *, segment: str = "segme
             hovertemplate="%{x}<br>%{y:.4g}<br>n = %{customdata[0]:,}%{customdata[1]}<extra></extra>",
             marker={"color": MODEL_COLOURS.get(str(name)), "opacity": np.where(trusted, 1.0, 0.3)},
         ))  # fmt: skip
+    if metric == "ece" and "ece_noise" in table.columns:  # ECE is biased upward on small segments: show chance's share
+        noise = table.drop_duplicates(segment)
+        fig.add_trace(go.Scatter(
+            x=noise[segment].astype(str), y=noise["ece_noise"], name="ECE of a calibrated model (chance alone)", mode="markers",
+            marker={"symbol": "line-ew-open", "size": 28, "color": "black", "line": {"width": 2}},
+            hovertemplate="%{x}<br>a perfectly calibrated model: %{y:.4f} from chance alone<extra></extra>",
+        ))  # fmt: skip
     fig.update_layout(**LAYOUT, title=title, barmode="group", yaxis_title=metric, legend={"orientation": "h", "y": -0.3})
     fig.update_xaxes(type="category", title=x_title)
     return fig

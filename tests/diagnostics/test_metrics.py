@@ -149,3 +149,20 @@ def test_every_interval_holds_its_own_estimate() -> None:
     for metric in M.metric_names("binary"):
         if np.isfinite(row[f"{metric}_low"]):
             assert row[f"{metric}_low"] <= row[metric] <= row[f"{metric}_high"], metric
+
+
+def test_ece_noise_is_what_chance_alone_gives_a_calibrated_model() -> None:
+    """A browser audit: a 220-row cohort's ECE (0.05) read as clearly worse than the rest's (0.008), though a
+    perfectly calibrated model scores about that much on 220 rows from chance alone."""
+    rng = np.random.default_rng(0)
+    for n in (220, 5000):
+        p = rng.beta(2, 2, n)
+        simulated = np.mean([M.ece((rng.random(n) < p).astype(float), p) for _ in range(300)])
+        assert M.ece_noise(p)[0] == pytest.approx(simulated, rel=0.06)
+    frame = pd.DataFrame({"g": ["small"] * 220 + ["large"] * 5000, "prediction": rng.beta(2, 2, 5220)})
+    frame["y"] = (rng.random(len(frame)) < frame["prediction"]).astype(float)
+    table = M.group_metrics(frame, "g", "binary", boot=None).set_index("g")
+    assert table.loc["small", "ece_noise"] > 3 * table.loc["large", "ece_noise"]
+    split = M.split_difference(frame, (frame["g"] == "small").to_numpy(), "binary", boot=None).set_index("metric")
+    assert split.loc["ece_noise", "inside"] == pytest.approx(table.loc["small", "ece_noise"])
+    assert list(split.index).index("ece_noise") == list(split.index).index("ece") + 1

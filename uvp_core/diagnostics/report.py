@@ -27,6 +27,9 @@ from uvp_core.diagnostics.metrics import (
     reliability_curve,
 )
 
+ECE_NOISE_NOTE = ("ece_noise: the ECE a perfectly calibrated model would show on the same rows and predictions, from chance "
+                  "alone. ECE grows as a group shrinks (about 0.04 on 220 rows), so read a segment's ECE against its "
+                  "ece_noise, not against a larger group's ECE.")
 MODELS = {"value model": "prediction", "bias baseline": "baseline"}
 REPORT_VERSION = 1
 CURVE_POINTS = 400  # popularity-curve points kept in the JSON report
