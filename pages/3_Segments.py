@@ -112,7 +112,7 @@ app_state.csv_download(weakest, "weakest_segments.csv", "dl-weakest")
 st.header("Cohorts")
 store = cohorts.CohortStore(ws.root)
 filterable = [c for c in frame.columns if c not in ("y", "prediction", "baseline", "error")]
-with st.form("cohort"):
+with st.form("cohort", enter_to_submit=False):  # Enter in a value box must not save a half-filled cohort
     st.write("Combine up to three filters (AND). Lists for `in` are comma-separated.")
     conditions = []
     for row in range(3):

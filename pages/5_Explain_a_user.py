@@ -97,6 +97,9 @@ c.metric("Sum of contributions", f"{float(exp.values.sum()):+.4f}")
 st.text(f"base value {float(exp.base_values):.4f} + contributions {float(exp.values.sum()):+.4f} = {exp.prediction:.4f} "
         f"({exp.algorithm} SHAP over {len(exp.values)} features, {exp.evaluations:,} model evaluations)")  # fmt: skip
 st.plotly_chart(figures.waterfall(exp, top=12, x_title=figures.output_title(model)), key="waterfall")
+if not exp.known_user:
+    st.caption(f"{app_state.plain_markdown(user_id)} was not in the model's training data: the model has no learned bias for "
+               "this user and predicts from their profile, history and the item alone, as for a new user.")  # fmt: skip
 if (cap := capped_at(model, exp.prediction)) is not None:
     st.caption(CAPPED_NOTE.format(cap=cap))
 if shared := whatif.shared_credit_note(model, exp):
@@ -176,5 +179,7 @@ if kept and kept[0] == (model_id, dataset_id, int(n_users)):
     st.dataframe(kept[1].assign(group=kept[1]["group"].map(GROUP_LABELS).fillna(kept[1]["group"])), hide_index=True,
                  key="group_table")  # the chart's group names  # fmt: skip
     st.plotly_chart(figures.group_importance(kept[1]), key="group_figure")
+    if missing := whatif.segments_left_out(users, kept[1]["segment"]):
+        st.caption(app_state.plain_markdown(missing))
 elif kept:
     st.caption("The last result was for another model, dataset or sample size: compute it again.")

@@ -169,7 +169,7 @@ if skipped := [c.name for c in all_saved if c.name not in saved_cohorts]:
     st.caption(f"Saved cohort{'s' if len(skipped) > 1 else ''} not offered here: {app_state.plain_markdown(', '.join(skipped))}. An edit applies to users, so "
                "only cohorts whose every filter is on a user attribute (user.…) can be used; a dataset without a users table "
                "has none.")  # fmt: skip
-with st.form("cohort"):
+with st.form("cohort", enter_to_submit=False):  # Enter in a value box must not save a half-filled cohort
     saved_choice = st.selectbox("Users", [BY_SEGMENT, *saved_cohorts], key="uvp.cohort_saved",
                                 format_func=lambda n: n if n == BY_SEGMENT else f"saved cohort: {n} ({saved_cohorts[n].describe()})",
                                 help="Cohorts saved on the Segments page are offered when every filter is on a user attribute.")  # fmt: skip

@@ -291,3 +291,11 @@ def test_a_known_users_history_credit_is_explained_as_shared_with_the_user_id(ra
     assert "share credit with the user ID" in whatif.shared_credit_note(rating_model, known)
     new = explain_inputs(rating_model, replace(inputs, user_id="someone-new"), background, ExplainConfig(permutations=2))
     assert not new.known_user and whatif.shared_credit_note(rating_model, new) is None
+
+
+def test_a_group_importance_sample_without_new_users_says_so() -> None:
+    """A browser audit: the caption promised bars for new and active users, but the 20 sampled users were all active."""
+    users = pd.DataFrame({"user_id": ["a", "b", "c"], "segment": ["active", "active", "new"]})
+    assert whatif.segments_left_out(users, pd.Series(["all", "active"])) == (
+        "No new user (1 of the 3 users are new) fell in this sample, so that segment has no bars: raise the sample size to include some.")
+    assert whatif.segments_left_out(users, pd.Series(["all", "active", "new"])) is None

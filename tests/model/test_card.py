@@ -87,3 +87,20 @@ def test_the_card_says_whether_the_model_beats_its_baseline(rating_model, tmp_pa
     auc = versus_baseline({"val_auc": 0.70, "baseline_auc": 0.75, "baseline": "item popularity"})
     assert auc[0] == pytest.approx(-0.05) and "AUC 0.7000 against 0.7500 for the baseline (item popularity)" in auc[1]
     assert versus_baseline({"val_rmse": 0.8}) is None
+
+
+def test_the_card_names_the_event_columns_the_model_does_not_read(rating_model, tmp_path) -> None:
+    """A browser audit: Amazon's reviews were mapped to review_text on the Data page, and nothing said the model never
+    reads them."""
+    from uvp_core.model import load_model
+    from uvp_core.model.training import unread_event_columns
+
+    assert unread_event_columns(["user_id", "item_id", "timestamp", "rating", "review_text", "helpful"]) == ["review_text", "helpful"]
+    folder = rating_model.save(tmp_path / "model")
+    meta = json.loads((folder / "uvp_model.json").read_text())
+    assert meta["unread_event_columns"] == rating_model.meta_["unread_event_columns"]
+    meta["unread_event_columns"] = ["review_text", "helpful"]
+    card = model_card(meta)
+    assert "- Event columns in the data that the model does not read: review\\_text, helpful (it reads" in card
+    assert "would show the model the answer" in card
+    assert load_model(folder).save(tmp_path / "again").joinpath("uvp_model.json").read_text().count("unread_event_columns") == 1

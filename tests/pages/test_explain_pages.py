@@ -220,6 +220,7 @@ def test_a_user_without_events_is_found_and_explained_as_a_cold_user(registered,
     assert at.selectbox(key=app_state.EXPLAIN_USER).value == "u900"
     assert any(i.value.startswith("u900 has no events in this dataset") for i in at.info)
     assert at.dataframe[1].value.empty and len(at.dataframe[2].value)  # no history; top items from the profile
+    assert any(c.value.startswith("u900 was not in the model's training data") for c in at.caption)
     base, total, prediction = _sum_line(at)
     assert abs(base + total - prediction) < 2e-4
     at.text_input(key="uvp.explain_query").input("north 25-34").run()  # every word must match

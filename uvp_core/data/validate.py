@@ -544,7 +544,8 @@ def canonical_events(
                 mapping[labels[0]],
                 ~covered & ~invalid,
                 None,
-                "{n} row(s) have no label value (" + ", ".join(mapping[r] for r in labels) + " all empty).",
+                "{n} row(s) have no label value (" + (f"{mapping[labels[0]]} is empty" if len(labels) == 1 else
+                ", ".join(mapping[r] for r in labels) + " are all empty") + ").",
             )
         )
     for role in ("revenue", "quantity"):

@@ -413,6 +413,16 @@ def cold_user_note(table: pd.DataFrame, user_id: str) -> str | None:
     return None
 
 
+def segments_left_out(users: pd.DataFrame, sampled: pd.Series) -> str | None:
+    """A note naming the user segments (user_table's new / active) that a group-importance sample missed (None: all in)."""
+    missing = [s for s in pd.unique(users["segment"].astype(str)) if s not in set(sampled.astype(str))]
+    if not missing:
+        return None
+    counts = users["segment"].astype(str).value_counts()
+    listed = " and no ".join(f"{s} user ({counts[s]:,} of the {len(users):,} users are {s})" for s in missing)
+    return f"No {listed} fell in this sample, so that segment has no bars: raise the sample size to include some."
+
+
 def shared_credit_note(model, exp: shap.Explanation) -> str | None:
     """Why a known user's history events get credit that What-if edits do not reproduce: with the user ID masked, the
     model reads the user's bias from the history, as for a new user (None: no fold-in, a new user, or no event credited)."""

@@ -123,6 +123,10 @@ def model_card(meta: dict) -> str:
         f"{', '.join(map(md, features['kinds'][:20]))}{' …' if len(features['kinds']) > 20 else ''}",
         f"- User attributes used: {', '.join(map(md, features['user_columns'])) or 'none'}; item columns used: "
         f"{', '.join(map(md, features['item_columns'])) or 'none'}",
+        *([f"- Event columns in the data that the model does not read: {', '.join(map(md, meta['unread_event_columns']))} "
+           "(it reads each event's user, item, time and kind or rating"
+           + ("; a review is written with its rating, so reading it would show the model the answer"
+              if "review_text" in meta["unread_event_columns"] else "") + ")."] if meta.get("unread_event_columns") else []),  # fmt: skip
         f"- Validation: the most recent {config['val_fraction']:.0%} of examples by time."
         + (" After early stopping, the user and item biases were refitted on training and validation ratings together;"
            " the validation metrics below are from before that refit." if "biases_refit_rows" in meta["metrics"] else ""),

@@ -298,6 +298,7 @@ def _write_folder(model, folder: Path) -> None:
         "data_fingerprint": model.data_fingerprint_,
         "data_name": model.meta_.get("data_name", ""),
         "events_fingerprint": model.meta_.get("events_fingerprint", ""),  # models saved before it: "" (unknown)
+        "unread_event_columns": list(model.meta_.get("unread_event_columns", [])),  # for the card
         "config": model.config.to_dict(),
         "label_stats": model.label_stats_,
         "calibration": model.calibration_,

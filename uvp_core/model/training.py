@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from uvp_core.data.contract import LABEL_ROLES
 from uvp_core.model.config import Progress, TrainConfig
 from uvp_core.model.encoder import (
     DEFAULT_ENCODER_SHA256,
@@ -335,6 +336,12 @@ def _maybe_autocast(device: torch.device, mode: str):
     return contextlib.nullcontext()
 
 
+def unread_event_columns(columns) -> list[str]:
+    """Event columns the model does not read (it reads the user, item, time and label roles: not review texts,
+    revenue or other columns), for the model card."""
+    return [str(c) for c in columns if c not in ("user_id", "item_id", "timestamp", *LABEL_ROLES)]
+
+
 def val_metric(task: str, raw: np.ndarray, y: np.ndarray, stats: dict) -> float:
     """Early-stopping metric: RMSE in label units (regression) or log loss (binary, uncalibrated)."""
     if not len(y):
@@ -561,6 +568,7 @@ def train(
             report("refitting", message="Choosing the fold-in prior for the refitted biases")
             model.metrics_.update(choose_fold_prior(head, tables, prep, config))
     model.meta_["data_name"] = getattr(dataset, "name", "")
+    model.meta_["unread_event_columns"] = unread_event_columns(dataset.events.columns)
     model.meta_["events_fingerprint"] = dataset.events_fingerprint()  # diagnostics: which evaluation events it saw
     model.metrics_["train_seconds"] = round(time.monotonic() - started, 2)
     report("done", epoch=state.epoch, val_metric=state.best_metric, message="Training finished")
