@@ -65,12 +65,14 @@ def test_re_encoding_the_texts_gives_identical_predictions(rating_model, rating_
 
 
 def test_saved_embeddings_cover_the_catalogue_and_the_profiles(rating_model, rating_dataset, saved):
-    from uvp_core.model.features import _all_items
+    from uvp_core.model.features import Context, _all_items
 
     stored = load_model(saved).stored_embeddings_
     keys = {k.tobytes() for k in stored.keys}
     items = rating_model.item_texts(rating_dataset, list(_all_items(rating_dataset)))
-    profiles = list(rating_model.context(rating_dataset).profiles.texts)
+    context = Context(rating_dataset, rating_model.space_)  # not the model's cached one: other tests score other users in it
+    context.profiles.rows(sorted(set(rating_dataset.events["user_id"]) | set(rating_dataset.users["user_id"])))
+    profiles = list(context.profiles.texts)  # every user's (the table fills on first use: alone, this test saw none)
     assert set(rating_model.encoder_.cache_keys(items + profiles)) <= keys
     assert stored.cache_id == rating_model.encoder_.cache_id and stored.vectors.shape == (len(keys), rating_model.encoder_.dim)
     assert np.array_equal(stored.vectors, rating_model.encoder_.encode(_unique(items + profiles)).numpy()[_order(stored, rating_model, items + profiles)])
