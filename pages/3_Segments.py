@@ -69,6 +69,8 @@ if min_rows > 1:
     st.caption(f"Faded bars: segments with fewer than {min_rows} rows (the minimum to trust), whose intervals are wide.")
 if (overlap := segments.overlap_note(frame, column)):
     st.caption(overlap)
+if (other := segments.other_note(frame, spec)):
+    st.caption(app_state.plain_markdown(other))
 app_state.table(table)
 if task == "binary":
     st.caption(report.ECE_NOISE_NOTE)

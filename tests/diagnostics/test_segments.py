@@ -248,3 +248,14 @@ def test_every_view_cuts_a_listing_column_the_same_way() -> None:
     compared = compare_models(frame.assign(prediction_b=frame["y"]), "regression", [genre], boot=None)
     crime = compared.loc[(compared["column"] == "item.category") & (compared["segment"] == "Crime") & (compared["metric"] == "rmse")]
     assert int(crime["n"].iloc[0]) == 3 and float(crime["a"].iloc[0]) == pytest.approx(segment["Crime"])
+
+
+def test_the_other_segment_says_which_values_it_holds() -> None:
+    """A browser audit: "other" (12 rows, AUC 1.0000) on Online Retail's countries, and nothing said which countries."""
+    frame = pd.DataFrame({"user.country": ["UK"] * 40 + ["France"] * 31 + ["Japan"] * 7 + ["Channel Islands"] * 5 + [None] * 2})
+    note = S.other_note(frame, S.SegmentSpec("user.country"))
+    assert note == '"other" holds 2 values with fewer than 30 rows each or beyond the 20 most common (rows in brackets): Japan (7), Channel Islands (5).'
+    table = S.labelled(frame, S.SegmentSpec("user.country"))
+    assert (table["segment"] == "other").sum() == 12
+    assert S.other_note(frame, S.SegmentSpec("user.country", min_count=5)) is None
+    assert S.other_note(frame, S.SegmentSpec("user.country", max_levels=1)).startswith('"other" holds 3 values')

@@ -284,6 +284,8 @@ def model_holdout(model: Any, dataset: Dataset, fraction: float = DEFAULT_HOLDOU
     note = (
         f"held-out: events from {_format_time(cutoff)} on, not seen in training (the model's own validation period, "
         f"its latest {share} of examples; used only to pick the stopping epoch{' and calibrate' if model.task == 'binary' else ''})"
+        + ("; the calibration was fitted on these events, so the reliability curve, ECE and log loss here are not an "
+           "independent test of it" if model.task == "binary" else "")
     )
     return noting_refit(_holdout_at(dataset, target, cutoff, "validation period", note), dataset, model)
 

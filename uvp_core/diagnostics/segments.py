@@ -112,6 +112,23 @@ def categorical_segment(series: pd.Series, min_count: int = 30, max_levels: int 
     return pd.Categorical.from_codes(lookup[codes], categories=categories, ordered=True)
 
 
+def other_note(frame: pd.DataFrame, spec: SegmentSpec, shown: int = 10) -> str | None:
+    """Which values the "other" segment of a categorical column holds, with their rows (None when it holds none)."""
+    series = frame[spec.column]
+    if segment_kind(series) != "categorical":
+        return None
+    values = split_values(series)[1] if lists_values(series) else series
+    counts = values.astype("string").value_counts()
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))  # as categorical_segment ranks them
+    kept = {value for value, n in [(v, n) for v, n in ranked if n >= spec.min_count][: spec.max_levels]}
+    folded = [(value, n) for value, n in ranked if value not in kept]
+    if not folded:
+        return None
+    listed = ", ".join(f"{value} ({n:,})" for value, n in folded[:shown]) + (f" and {len(folded) - shown:,} more" if len(folded) > shown else "")
+    return (f'"{OTHER}" holds {len(folded):,} value{"s" if len(folded) > 1 else ""} with fewer than {spec.min_count:,} rows each '
+            f"or beyond the {spec.max_levels} most common (rows in brackets): {listed}.")
+
+
 def _number(value: float) -> str:
     """A compact number for bin labels."""
     return f"{value:.4g}"
