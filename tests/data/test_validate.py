@@ -236,11 +236,30 @@ def test_unparseable_timestamps() -> None:
     issue = one_issue(result, "unparseable_timestamp")
     assert (issue.column, issue.rows, issue.n_rows, issue.example) == (
         "timestamp",
-        (2, 3, 4),
-        3,
-        "01/02/2020",
+        (3, 4),
+        2,
+        "yesterday",
     )
     assert "ISO 8601" in issue.message
+    ambiguous = one_issue(result, "ambiguous_date")  # 1 February or 2 January: nothing in the column tells
+    assert (ambiguous.rows, ambiguous.example, ambiguous.severity) == ((2,), "01/02/2020", "error")
+
+
+def test_slash_dates_are_read_in_the_order_the_column_tells() -> None:
+    """A browser audit: "12/1/2010 8:26", as most copies of UCI Online Retail write dates, was refused on every row."""
+    us = to_timestamps(pd.Series(["12/1/2010 8:26", "12/13/2010 17:05:09", "1/2/11", "2020-01-03T00:00:00Z"], dtype="str"), NOW)
+    assert us.slash_order == "month/day" and not us.unparseable.any() and not us.ambiguous.any()
+    assert list(us.values) == [pd.Timestamp(t, tz="UTC") for t in ("2010-12-01 08:26", "2010-12-13 17:05:09", "2011-01-02", "2020-01-03")]
+    eu = to_timestamps(pd.Series(["13/01/2011", "01/12/2010 08:26"], dtype="str"), NOW)
+    assert eu.slash_order == "day/month" and list(eu.values) == [pd.Timestamp("2011-01-13", tz="UTC"), pd.Timestamp("2010-12-01 08:26", tz="UTC")]
+    both = to_timestamps(pd.Series(["13/01/2011", "01/13/2011"], dtype="str"), NOW)  # no order fits both
+    assert both.unparseable.all() and both.slash_order == ""
+    bad = to_timestamps(pd.Series(["12/31/2010", "2/30/2011"], dtype="str"), NOW)  # no 30 February
+    assert list(bad.unparseable) == [False, True]
+    result = load_events("u1,i1,12/13/2010 10:00,4", "u2,i2,12/1/2010 8:26,4")
+    warning = one_issue(result, "slash_dates")
+    assert warning.severity == "warning" and warning.n_rows == 2 and "read as month/day/year" in warning.message
+    assert result.dataset.events["timestamp"].min() == pd.Timestamp("2010-12-01 08:26", tz="UTC")
 
 
 def test_out_of_range_timestamps() -> None:

@@ -206,6 +206,33 @@ class _Times:
     unparseable: np.ndarray
     out_of_range: np.ndarray
     unit: str
+    slash_order: str = ""  # "month/day" or "day/month": how D/M/Y-style dates were read ("" when there were none)
+    ambiguous: np.ndarray | None = None  # slash dates whose order the column cannot tell (no part above 12)
+
+
+SLASH_DATE = r"^(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$"  # 12/1/2010 8:26, 13/01/2011
+
+
+def _slash_dates(text: pd.Series) -> tuple[pd.Series, np.ndarray, str]:
+    """Dates written 12/1/2010 8:26 (month first) or 13/01/2011 (day first), the order told by the column: a first
+    part above 12 means day/month, a second part above 12 month/day. (times, ambiguous mask, order or "")."""
+    parts = text.str.extract(SLASH_DATE)
+    matched = parts[0].notna().to_numpy()
+    empty = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ms, UTC]")
+    if not matched.any():
+        return empty, np.zeros(len(text), bool), ""
+    first, second = pd.to_numeric(parts[0]), pd.to_numeric(parts[1])
+    day_first, month_first = bool((first > 12).any()), bool((second > 12).any())
+    if day_first == month_first:  # no part above 12 (either order fits), or both (no order fits)
+        return empty, matched & (not day_first), ""
+    month, day = (second, first) if day_first else (first, second)
+    year = pd.to_numeric(parts[2])
+    year = year.where(parts[2].str.len() == 4, np.where(year < 70, 2000 + year, 1900 + year))
+    iso = (year.astype("Int64").astype(str) + "-" + month.astype("Int64").astype(str).str.zfill(2) + "-"
+           + day.astype("Int64").astype(str).str.zfill(2) + "T" + parts[3].fillna("0").str.zfill(2) + ":"
+           + parts[4].fillna("00") + ":" + parts[5].fillna("00"))  # fmt: skip
+    times = pd.to_datetime(iso.where(matched), format="%Y-%m-%dT%H:%M:%S", utc=True, errors="coerce").dt.as_unit("ms")
+    return times, np.zeros(len(text), bool), "day/month" if day_first else "month/day"
 
 
 def _epoch(values: np.ndarray, max_ms: float) -> tuple[np.ndarray, np.ndarray, str]:
@@ -228,10 +255,11 @@ def _in_range(ts: pd.Series, max_ts: pd.Timestamp) -> tuple[pd.Series, np.ndarra
 
 
 def to_timestamps(series: pd.Series, now: pd.Timestamp | None = None) -> _Times:
-    """Parse Unix s/ms/us/ns or ISO 8601 into datetime64[ms, UTC], with masks of bad cells.
+    """Parse Unix s/ms/us/ns, ISO 8601 or slash dates into datetime64[ms, UTC], with masks of bad cells.
 
     Numbers are epoch values (their unit set by the column's median magnitude, EPOCH_UNITS); other
-    text is read as ISO 8601, so a column may mix both. Naive datetimes are taken as UTC.
+    text is read as ISO 8601, so a column may mix both; text that is not ISO may be a slash date (12/1/2010 8:26),
+    month or day first as the column tells (_slash_dates). Naive datetimes are taken as UTC.
     """
     now = now or pd.Timestamp.now(tz="UTC")
     max_ts = now + pd.Timedelta(days=1)
@@ -252,11 +280,16 @@ def to_timestamps(series: pd.Series, now: pd.Timestamp | None = None) -> _Times:
         return _Times(epoch.astype(TIMESTAMP_DTYPE), missing, np.zeros(n, bool), out_of_range, unit)
     text = _text_values(series).str.strip().where(rest)
     iso = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce").dt.as_unit("ms")
-    unparseable = rest & iso.isna().to_numpy()
+    failed = rest & iso.isna().to_numpy()
+    slash, ambiguous, order = _slash_dates(text[failed]) if failed.any() else (iso[:0], np.zeros(0, bool), "")
+    iso.loc[slash.dropna().index] = slash.dropna()
+    ambiguous, positions = np.zeros(n, bool), np.flatnonzero(failed)[ambiguous]  # back to the column's rows
+    ambiguous[positions] = True
+    unparseable = rest & iso.isna().to_numpy() & ~ambiguous
     iso, iso_out = _in_range(iso, max_ts)
     ts = epoch.where(numeric, iso)
     unit = "iso" if not numeric.any() else "mixed"
-    return _Times(ts.astype(TIMESTAMP_DTYPE), missing, unparseable, out_of_range | iso_out, unit)
+    return _Times(ts.astype(TIMESTAMP_DTYPE), missing, unparseable, out_of_range | iso_out, unit, order, ambiguous)
 
 
 # --- table canonicalisation -------------------------------------------------------------------
@@ -458,10 +491,36 @@ def _timestamps(raw: RawTable, column: str, issues: _Issues, now: pd.Timestamp |
             column,
             times.unparseable,
             values,
-            "{n} row(s) have a timestamp that cannot be read; use Unix seconds (or milliseconds, microseconds, nanoseconds) or "
-            "ISO 8601 (e.g. 2024-05-01T13:45:00Z).",
+            "{n} row(s) have a timestamp that cannot be read; use Unix seconds (or milliseconds, microseconds, nanoseconds), "
+            "ISO 8601 (e.g. 2024-05-01T13:45:00Z) or a month/day/year or day/month/year date (e.g. 12/1/2010 8:26).",
         )
     )
+    if times.ambiguous is not None:
+        issues.add(
+            _rows_issue(
+                "ambiguous_date",
+                raw,
+                column,
+                times.ambiguous,
+                values,
+                "{n} row(s) have a date such as 03/04/2011 that could be month/day or day/month: no date in the column has "
+                "a part above 12 to tell. Write the dates as ISO 8601 (2011-04-03 or 2011-03-04).",
+            )
+        )
+    if times.slash_order:
+        read = times.values.notna().to_numpy() & ~times.missing & _text_values(values).str.contains("/", regex=False).fillna(False).to_numpy()
+        issues.add(
+            _rows_issue(
+                "slash_dates",
+                raw,
+                column,
+                read,
+                values,
+                f"{{n}} date(s) were read as {times.slash_order}/year: in this column a "
+                f"{'first' if times.slash_order == 'day/month' else 'second'} part above 12 can only be a day.",
+                severity="warning",
+            )
+        )
     issues.add(
         _rows_issue(
             "timestamp_out_of_range",
