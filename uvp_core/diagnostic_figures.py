@@ -199,6 +199,15 @@ def differences(table: pd.DataFrame, *, label: str = "segment", title: str = "Di
     return fig
 
 
+def _interaction_ticks(interactions: pd.Series) -> dict:
+    """A log axis for training interaction counts: items with none are drawn at 0.5 and that tick is labelled 0."""
+    if not len(interactions):
+        return {"type": "log"}
+    zeros = bool((interactions <= 0).any())
+    low = 0.5 if zeros else float(interactions.min())
+    return log_ticks(low, max(float(interactions.max()), 1.0), zero_at=0.5 if zeros else None)
+
+
 @literal_text
 def popularity_curve(table: pd.DataFrame) -> go.Figure:
     """Interactions per item by rank (log scale), coloured by head / torso / tail, cumulative share on a second axis."""
@@ -214,9 +223,7 @@ def popularity_curve(table: pd.DataFrame) -> go.Figure:
                              hovertemplate="top %{x} items: %{y:.1%} of interactions<extra></extra>"))  # fmt: skip
     fig.update_layout(
         **LAYOUT, title="Popularity curve: head, torso and tail", xaxis_title="item rank",
-        yaxis={"title": "training interactions", **(log_ticks(0.5, max(float(table["interactions"].max()), 1.0),
-                                                              zero_at=0.5 if (table["interactions"] <= 0).any() else None)
-                                                     if len(table) else {"type": "log"})},  # 0: drawn at 0.5, labelled 0
+        yaxis={"title": "training interactions", **_interaction_ticks(table["interactions"])},
         yaxis2={"title": "cumulative share", "overlaying": "y", "side": "right", "tickformat": ".0%", "range": [0, 1],
                 "tickvals": [0, 0.25, 0.5, 0.75, 1], "showgrid": False},  # round shares, not the log axis's grid
         legend={"orientation": "h", "y": -0.3},
