@@ -15,6 +15,7 @@ only when --out is given. Needs /work/shared/data (read-only).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -102,6 +103,18 @@ def load(name: str, quick: bool) -> tuple[Dataset, dict]:
             f"{limit} of {n_users} users (seed {SEED}); {len(dataset.events)} of {n_events} events"
         )
     return dataset, info
+
+
+@functools.lru_cache(maxsize=4)
+def user_tags(name: str) -> pd.DataFrame | None:
+    """A dataset's user tags (user_id, item_id, tag, timestamp) when its items table joins them (MovieLens tags.csv),
+    so that each split's item texts hold only the tags visible in it (splits.visible_tags); else None."""
+    path = DATA_ROOT / SOURCES[name].folder / "tags.csv"
+    if not path.exists():
+        return None
+    raw = pd.read_csv(path, dtype={"userId": str, "movieId": str, "tag": str})
+    return pd.DataFrame({"user_id": raw["userId"].str.strip(), "item_id": raw["movieId"].str.strip(), "tag": raw["tag"],
+                         "timestamp": pd.to_datetime(raw["timestamp"], unit="s", utc=True)}).dropna(subset=["tag"])  # fmt: skip
 
 
 def _pairs(test: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -250,7 +263,7 @@ def evaluate(name: str, dataset: Dataset, split_name: str, quick: bool) -> dict:
     """All methods on one dataset x split."""
     target = SOURCES[name].target
     tick = time.monotonic()
-    split = make_split(dataset, split_name, target, seed=SEED, negatives=NEGATIVES)
+    split = make_split(dataset, split_name, target, seed=SEED, negatives=NEGATIVES, tags=user_tags(name))
     entry: dict = {
         "dataset": name,
         "split": split_name,

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from uvp_core.data.contract import Dataset
+from uvp_core.data.contract import LIST_SEPARATOR, Dataset
 from uvp_core.model.examples import first_seen
 from uvp_core.model.features import to_ms
 
@@ -221,17 +221,48 @@ def purchase_test(
     return out.astype({"timestamp": test["timestamp"].dtype})
 
 
+def visible_tags(tags: pd.DataFrame, parts: EventSplit) -> pd.DataFrame:
+    """The user tags (user_id, item_id, tag, timestamp) a model may read in a split's item texts: none written by a
+    test pair's user on that item (a tag is that user's verdict), none on a held-out new item (a new item has no tags
+    yet), none after the time split's cutoff, and none by a held-out new user after their visible events."""
+    pair = tags["user_id"] + "\x1f" + tags["item_id"]
+    test = parts.test["user_id"].astype(str) + "\x1f" + parts.test["item_id"].astype(str)
+    keep = ~pair.isin(set(test))
+    if parts.name == "new_items":
+        keep &= ~tags["item_id"].isin(set(parts.held_out))
+    if parts.name == "time" and len(parts.test):
+        keep &= tags["timestamp"] < parts.test["timestamp"].min()
+    if parts.name == "new_users" and len(parts.context):
+        last = parts.context.assign(user_id=parts.context["user_id"].astype(str)).groupby("user_id")["timestamp"].max()
+        seen_until = tags["user_id"].map(last)
+        keep &= seen_until.isna() | (tags["timestamp"] <= seen_until)
+    return tags.loc[keep]
+
+
+def with_tags(items: pd.DataFrame, tags: pd.DataFrame, column: str = "tags") -> pd.DataFrame:
+    """The items table with its tags column rebuilt from these tags (distinct per item, first-seen order)."""
+    joined = tags.drop_duplicates(["item_id", "tag"]).groupby("item_id", sort=False)["tag"].agg(LIST_SEPARATOR.join)
+    out = items.copy()
+    out[column] = out["item_id"].astype(str).map(joined).astype("str")
+    return out
+
+
 def make_split(
-    dataset: Dataset, name: str, target: str = "rating", *, seed: int = 0, negatives: int = 1
-) -> Split:
+    dataset: Dataset, name: str, target: str = "rating", *, seed: int = 0, negatives: int = 1,
+    tags: pd.DataFrame | None = None,
+) -> Split:  # fmt: skip
     """Train/context Datasets and the labelled test frame for one split of a dataset.
 
     target "rating": labels are ratings. target "purchase": binary; negatives are drawn from the whole
     catalogue, except on new_items, where they are drawn from the held-out items (so that an item's mere
-    novelty does not separate positives from negatives).
+    novelty does not separate positives from negatives). tags: the user tags behind the items table's tags column
+    (MovieLens), rebuilt from those visible in this split (visible_tags).
     """
     events = dataset.events
     parts = split_events(events, name, seed)
+    if tags is not None and dataset.items is not None and "tags" in dataset.items.columns:
+        dataset = Dataset(events=events, items=with_tags(dataset.items, visible_tags(tags, parts)), users=dataset.users,
+                          name=dataset.name, source_format=dataset.source_format)  # fmt: skip
     if target == "rating":
         test = rating_test(parts)
     else:

@@ -82,7 +82,8 @@ else:
             [{"table": t, "role": r, "column": c} for t, roles in result.mapping.items() for r, c in roles.items()],
             hide_index=True,
         )
-        st.caption(f"Read as {layout_name(result.layout)}.")
+        st.caption(f"Read as {layout_name(result.layout)}." + (f" Not used (this layout has no table for them): "
+                   f"{app_state.plain_markdown(', '.join(result.skipped))}." if result.skipped else ""))  # fmt: skip
         st.subheader("Validation report")
         report = result.report
         if report.issues:

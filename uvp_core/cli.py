@@ -66,6 +66,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(
         f"OK: layout {result.layout}; {len(events):,} events, {events['user_id'].nunique():,} users and "
         f"{events['item_id'].nunique():,} items with events; {len(result.report.warnings)} warning(s)."
+        + (f" Not used (this layout has no table for them): {', '.join(result.skipped)}." if result.skipped else "")
     )
     return 0
 

@@ -16,6 +16,7 @@ from benchmarks.splits import (
     split_events,
     subsample_users,
     time_split,
+    visible_tags,
 )
 from uvp_core.data.contract import Dataset
 
@@ -227,3 +228,26 @@ def test_purchase_negatives_existed_at_the_positives_time():
     early = neg.loc[neg["user_id"] != "late", "item_id"]
     assert len(early) == 40 and set(early) == {"SHELF"}  # NEW first sold on day 30; NEVER-SOLD never
     assert set(neg.loc[neg["user_id"] == "late", "item_id"]) <= {"OLD", "SHELF"}
+
+
+def test_item_texts_hold_only_the_tags_visible_in_the_split():
+    """A browser audit: MovieLens tags written by the user of a test rating (or after the time cutoff) were in the
+    item texts, so the model read that user's verdict ("boring", "masterpiece") on the item it predicted."""
+    events = events_frame()
+    test_row = events.iloc[0]
+    tags = pd.DataFrame({"user_id": [test_row["user_id"], "u1", "u2"], "item_id": [test_row["item_id"], "i3", "i4"],
+                         "tag": ["boring", "classic", "late"],
+                         "timestamp": pd.to_datetime(["2020-01-01", "2020-01-02", "2035-01-01"], utc=True)})  # fmt: skip
+    items = dataset(events).items.assign(tags="x")
+    for name in ("random", "time", "new_users", "new_items"):
+        parts = split_events(events, name, 0)
+        shown = visible_tags(tags, parts)
+        test_pairs = set(zip(parts.test["user_id"], parts.test["item_id"], strict=True))
+        assert not any((u, i) in test_pairs for u, i in zip(shown["user_id"], shown["item_id"], strict=True)), name
+        if name == "time":
+            assert (shown["timestamp"] < parts.test["timestamp"].min()).all() and "late" not in set(shown["tag"])
+        if name == "new_items":
+            assert not set(shown["item_id"]) & set(parts.held_out)
+        split = make_split(Dataset(events=events, items=items, name="tiny"), name, tags=tags)
+        texts = split.train.items.set_index("item_id")["tags"]
+        assert set(texts.dropna()) <= set(shown["tag"]) and split.context.items is split.train.items

@@ -161,9 +161,10 @@ def test_a_folder_keeps_reading_with_a_warning_for_a_file_that_fits_no_table(tmp
 def test_uploaded_movielens_with_an_unknown_file_is_refused() -> None:
     ratings = b"userId,movieId,rating,timestamp\n1,1,4.0,964982703\n"
     movies = b"movieId,title,genres\n1,Toy Story (1995),Animation\n"
-    ok = load_uploads({"ratings.csv": ratings, "movies.csv": movies, "links.csv": b"movieId,imdbId\n1,1\n"})
+    ok = load_uploads({"ratings.csv": ratings, "movies.csv": movies, "links.csv": b"movieId,imdbId\n1,1\n", "README.txt": b"MovieLens"})
     assert_ok(ok)
     assert ok.layout == "movielens" and ok.report.issues == ()
+    assert sorted(ok.skipped) == ["README.txt", "links.csv"]  # said, not refused (a browser audit: they vanished silently)
     extra = load_uploads({"ratings.csv": ratings, "movies.csv": movies, "my_items.csv": movies})
     assert one_issue(extra, "ignored_file").severity == "error" and extra.dataset is None
     named = load_uploads({"ratings.csv": ratings, "items.csv": movies})  # a table name: tables by name or columns
@@ -256,7 +257,7 @@ def test_movielens_latest_fixture_with_tags(tmp_path) -> None:
     (folder / "links.csv").write_text("movieId,imdbId,tmdbId\n1,0114709,862\n")
     result = load_path(folder)
     assert_ok(result)
-    assert result.layout == "movielens" and result.report.issues == ()
+    assert result.layout == "movielens" and result.report.issues == () and result.skipped == ("links.csv",)
     items = result.dataset.items.set_index("item_id")
     assert items.loc["1", "tags"] == "pixar|fun"
     assert items.loc["3", "title"] == "Grumpier Old Men, The (1995)"

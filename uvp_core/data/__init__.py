@@ -78,6 +78,7 @@ class LoadResult:
     report: ValidationReport
     mapping: dict[str, dict[str, str]]  # table -> {role: source column} actually used
     layout: str  # detected source_format
+    skipped: tuple[str, ...] = ()  # files given but not read by this layout (a README, MovieLens links.csv)
 
     def raise_for_errors(self) -> Dataset:
         """The dataset, or DataValidationError carrying the report when there are errors."""
@@ -109,7 +110,7 @@ def _load(sources: list, *, name: str, generic: str, mapping: dict[str, str], en
     dataset, report, used = build_dataset(bundle, mapping)
     if not report.ok:
         log.info("%s: %d error(s), %d warning(s)", name, len(report.errors), len(report.warnings))
-    return LoadResult(dataset=dataset, report=report, mapping=used, layout=bundle.layout)
+    return LoadResult(dataset=dataset, report=report, mapping=used, layout=bundle.layout, skipped=tuple(bundle.skipped))
 
 
 def load_path(

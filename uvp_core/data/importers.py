@@ -163,10 +163,11 @@ def _ignored(
     bundle: Bundle, sources: Sequence[Source], used: set[str], strict: bool, known: str, quiet: frozenset[str] = frozenset()
 ) -> None:
     for source in sources:
-        if source.name in used or not is_data_file(source):
+        if source.name in used:
             continue
-        if source.stem in quiet or _metadata(source):
+        if not is_data_file(source) or source.stem in quiet or _metadata(source):
             log.info("%s: not used by the %s layout", source.name, bundle.layout)
+            bundle.skipped.append(source.name)
             continue
         bundle.issues.append(_unused(strict, source.name, "ignored_file", f"The file is none of the {known}."))
 
@@ -247,7 +248,7 @@ def _by_columns(
 
 def import_folder(sources: Sequence[Source], ctx: _Context, layout: str, name: str) -> Bundle:
     """events.*, items.*, users.* by name (any supported format); other data files by their columns."""
-    bundle = Bundle(layout=layout, name=name)
+    bundle = Bundle(layout=layout, name=name, skipped=[s.name for s in sources if not is_data_file(s)])
     data = [s for s in sources if is_data_file(s)]
     stems = _by_stem(data)
     chosen: dict[str, tuple[Source, ReadOutcome | None]] = {}

@@ -80,6 +80,7 @@ class Bundle:
     issues: list[ValidationIssue] = field(default_factory=list)
     unreadable: set[str] = field(default_factory=set)  # tables whose file could not be read
     mapping_checked: bool = False  # the importer already applied and checked the explicit mapping
+    skipped: list[str] = field(default_factory=list)  # files present but not read by this layout (README.txt, links.csv)
 
 
 # --- issue helpers ----------------------------------------------------------------------------
