@@ -119,7 +119,7 @@ def runs_panel() -> None:
                     st.rerun(scope="fragment")
             elif status in RESUMABLE:  # from its last checkpoint
                 if st.button("Resume", key=f"resume-{run['id']}"):
-                    jobs.resume(ws, run["id"])
+                    jobs.resume(ws, run["id"], owner=app_state.session_owner())  # after a restart its starter is gone
                     st.rerun(scope="fragment")
 
 

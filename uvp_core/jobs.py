@@ -58,12 +58,13 @@ def request_cancel(ws: Workspace, run_id: str) -> None:
         ws.update_run(run_id, status="cancelling")
 
 
-def resume(ws: Workspace, run_id: str, *, start_worker: bool = True) -> None:
-    """Queue an interrupted or failed run again; training resumes from its last checkpoint."""
+def resume(ws: Workspace, run_id: str, *, owner: str | None = None, start_worker: bool = True) -> None:
+    """Queue an interrupted or failed run again; training resumes from its last checkpoint. owner: whoever resumes it
+    owns it from then on (its model becomes theirs when it finishes; the session that started it may be gone)."""
     run = ws.get_run(run_id)
     if run["status"] not in model_registry.STOPPED_STATUSES:
         raise ValueError(f"Run {run_id} is {run['status']}; only interrupted, failed or cancelled runs resume")
-    ws.update_run(run_id, status="queued", error=None, finished_at=None)
+    ws.update_run(run_id, status="queued", error=None, finished_at=None, **({"owner": owner} if owner is not None else {}))
     if start_worker:
         ensure_worker(ws)
 

@@ -405,7 +405,7 @@ class Workspace:
 
     def update_run(self, run_id: str, **fields: Any) -> None:
         """Set some of a run's fields (status, progress, error, result...); dicts are stored as JSON."""
-        allowed = {"status", "progress", "error", "result", "finished_at", "heartbeat_at", "worker_pid", "started_at"}
+        allowed = {"status", "progress", "error", "result", "finished_at", "heartbeat_at", "worker_pid", "started_at", "owner"}
         unknown = set(fields) - allowed
         if unknown:
             raise ValueError(f"Unknown run fields: {sorted(unknown)}")

@@ -9,7 +9,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from uvp_core import app_state, model_registry
+from uvp_core import app_state, jobs, model_registry
 from uvp_core.model import load_model
 from uvp_core.workspace import Workspace
 
@@ -156,7 +156,7 @@ def test_loading_the_same_folder_twice_registers_it_once(workspace_root: Path, t
     assert at.session_state[app_state.ACTIVE_MODEL] == Workspace(workspace_root).list_models()[0].id
 
 
-def test_a_cancelled_run_stays_in_view_and_can_resume(workspace_root: Path) -> None:
+def test_a_cancelled_run_stays_in_view_and_can_resume(workspace_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A cancelled run vanished from the panel with no confirmation, and could not be resumed from the page."""
     ws = Workspace(workspace_root)
     run_id = ws.create_run("train", {"dataset_id": "d", "name": "my run", "epochs": 5}, "someone")
@@ -165,6 +165,12 @@ def test_a_cancelled_run_stays_in_view_and_can_resume(workspace_root: Path) -> N
     assert not at.exception, at.exception
     assert any(t.value == f"Run {run_id} · my run · cancelled" for t in at.text)
     assert any(b.key == f"resume-{run_id}" for b in at.button)
+    monkeypatch.setattr(jobs, "ensure_worker", lambda ws: None)  # no worker: the test reads the queued run
+    at.button(key=f"resume-{run_id}").click().run()
+    assert all('st.rerun(scope="fragment")' in "".join(e.stack_trace) for e in at.exception), at.exception  # AppTest: see below
+    # a browser audit: resumed after a restart, a run stayed its dead starter's, so its model never became the resumer's
+    run = ws.get_run(run_id)
+    assert run["status"] == "queued" and run["owner"] not in ("", "someone")  # this (AppTest's) session owns it now
 
 
 def test_another_sessions_run_is_cancelled_only_when_confirmed(workspace_root: Path) -> None:
