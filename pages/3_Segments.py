@@ -176,8 +176,9 @@ if not models:
 else:
     labels = {m.id: f"{m.name} · {m.created_at} · {m.id}" for m in models}
     other_id = st.selectbox("Second model (B)", list(labels), format_func=labels.get, key="uvp.compare_model")
-    if st.button("Compare", key="uvp.compare_run") or st.session_state.get("uvp.compare_shown") == other_id:
-        st.session_state["uvp.compare_shown"] = other_id
+    shown_for = (other_id, choice.model_id, choice.dataset_id, choice.test_hash)  # another evaluation set waits for a click:
+    if st.button("Compare", key="uvp.compare_run") or st.session_state.get("uvp.compare_shown") == shown_for:  # 33 s on 100k
+        st.session_state["uvp.compare_shown"] = shown_for
         try:
             paired = app_state.comparison(choice, other_id)
             if paired.evalset.note != page.evalset.note:

@@ -112,6 +112,11 @@ def test_segments_page_overall_segments_cohort_and_two_models(workspace, rating_
     chart = next(c for c in at.get("plotly_chart") if c.proto.id.endswith("compare-diff") or "Model A" in c.proto.spec)
     assert segments.DERIVED_SEGMENTS["history_bucket"] in chart.proto.spec and "history_bucket =" not in chart.proto.spec
     assert not any("<script>" in md.value for md in at.markdown)
+    # another evaluation set waits for a click (a browser audit: 33 s of rescoring both models on 100k events, unasked)
+    at.radio(key=app_state.EVAL_SOURCE).set_value(app_state.ALL_EVENTS).run()
+    assert not at.exception and not any("difference" in f.columns and "column" in f.columns for f in frames(at))
+    at.button(key="uvp.compare_run").click().run()
+    assert any("difference" in f.columns and "column" in f.columns for f in frames(at))
 
 
 def test_cold_start_page_curves_long_tail_and_top_k(workspace, rating_dataset) -> None:
