@@ -257,7 +257,10 @@ def test_movielens_latest_fixture_with_tags(tmp_path) -> None:
     (folder / "links.csv").write_text("movieId,imdbId,tmdbId\n1,0114709,862\n")
     result = load_path(folder)
     assert_ok(result)
-    assert result.layout == "movielens" and result.report.issues == () and result.skipped == ("links.csv",)
+    assert result.layout == "movielens" and rules_of(result) == {"undated_tags"} and result.skipped == ("links.csv",)
+    undated = one_issue(result, "undated_tags")  # a browser audit: tags written in the held-out period were read silently
+    assert (undated.file, undated.column, undated.severity) == ("tags.csv", "timestamp", "warning")
+    assert undated.message.startswith("Its 4 tags (written 2015-10-24 to 2015-10-24) join each movie's text whatever their date")
     items = result.dataset.items.set_index("item_id")
     assert items.loc["1", "tags"] == "pixar|fun"
     assert items.loc["3", "title"] == "Grumpier Old Men, The (1995)"
@@ -270,7 +273,7 @@ def test_movielens_latest_real() -> None:
     folder = shared_dataset("movielens-latest-small")
     result = load_path(folder)
     assert_ok(result)
-    assert result.layout == "movielens" and result.report.issues == ()
+    assert result.layout == "movielens" and rules_of(result) == {"undated_tags"}
     events, items = result.dataset.events, result.dataset.items
     assert len(events) == 100_836
     assert events["user_id"].nunique() == 610 and events["item_id"].nunique() == 9_724

@@ -364,6 +364,19 @@ def _items_id_column(raw: RawTable, explicit: Mapping[str, str]) -> str | None:
     return resolve_table("items", columns, per_table.get("items", {})).get("item_id")
 
 
+def _undated_tags(tags: RawTable, n: int) -> ValidationIssue:
+    """The warning that tags join the item texts whatever their date (so a held-out period's tags are read too)."""
+    column = next((c for c in map(str, tags.frame.columns) if normalize_name(c) in ("timestamp", "time", "date")), None)
+    span = ""
+    if column is not None:
+        times = pd.to_datetime(pd.to_numeric(tags.frame[column], errors="coerce"), unit="s", utc=True, errors="coerce").dropna()
+        span = f" (written {times.min():%Y-%m-%d} to {times.max():%Y-%m-%d})" if len(times) else ""
+    return _warning(tags.file, "undated_tags",
+                    f"Its {n:,} tags{span} join each movie's text whatever their date, so a model also reads tags written "
+                    "after the events it predicts: where users tagged movies they rated in a held-out period, its figures "
+                    "there are slightly optimistic.", column=column)  # fmt: skip
+
+
 def _attach_tags(items: RawTable, tags: RawTable, ctx: _Context, issues: list[ValidationIssue]) -> RawTable:
     item_column = _items_id_column(items, ctx.explicit)
     columns = list(map(str, tags.frame.columns))
@@ -379,6 +392,7 @@ def _attach_tags(items: RawTable, tags: RawTable, ctx: _Context, issues: list[Va
         )
         return items
     pairs = pd.DataFrame({"item_id": to_id(tags.frame[tag_item]), "tag": tags.frame[tag_text]}).dropna()
+    issues.append(_undated_tags(tags, len(pairs)))
     pairs = pairs.drop_duplicates()
     joined = pairs.groupby("item_id", sort=False)["tag"].agg(LIST_SEPARATOR.join)
     keys = to_id(items.frame[item_column])
