@@ -23,6 +23,7 @@ def test_worker_runs_queue_in_order_and_registers_models(
     assert len(runs[first]["progress"]["history"]) >= 1
     model_ids = {runs[first]["result"]["model_id"], runs[second]["result"]["model_id"]}
     assert {m.id for m in ws.list_models()} == model_ids
+    assert not (ws.run_dir(first) / "checkpoint").exists()  # a browser audit: every finished run kept 2-4 MB of checkpoint
     assert all(ws.model_dir(m).is_dir() for m in model_ids)
 
 

@@ -169,6 +169,7 @@ def run_worker(ws: Workspace, *, idle_exit_s: float = IDLE_EXIT_S) -> int:
 def execute_training_run(ws: Workspace, run: dict[str, Any]) -> None:
     """Train one claimed run, reporting progress; record success, cancellation or failure."""
     from uvp_core.model import Progress, TrainConfig, TrainingCancelled, train  # heavy import, only in the worker
+    from uvp_core.model.persistence import remove_checkpoint
 
     run_id, params = run["id"], dict(run["params"])
     last_write, last_phase = [0.0], [None]
@@ -203,6 +204,7 @@ def execute_training_run(ws: Workspace, run: dict[str, Any]) -> None:
         model_id = model_registry.save_to_registry(ws, model, name=params.get("name") or f"{params.get('target', 'model')} model",
                                     dataset_id=params["dataset_id"])
         ws.update_run(run_id, status="succeeded", finished_at=utc_now(), result={"model_id": model_id})
+        remove_checkpoint(ws.run_dir(run_id) / "checkpoint")  # the model is saved: nothing left to resume (2-4 MB a run)
     except TrainingCancelled:
         ws.update_run(run_id, status="cancelled", finished_at=utc_now())
     except Exception as exc:  # the run fails, the worker goes on with the next one
