@@ -139,6 +139,8 @@ if st.session_state.get(app_state.TOKEN_REQUEST) == (model_id, dataset_id, user_
             f"= {words.prediction:.4f} (all tokens masked → this text)")  # fmt: skip
     st.caption("This base value is the prediction with every word of this one text masked and the rest of the input as "
                "it is, so it differs from the base value above, where every feature is masked.")  # fmt: skip
+    if unmasked := tokens.unmasked_note(model, field):
+        st.caption(app_state.plain_markdown(unmasked))
     table = tokens.word_frame(words)  # a word's tokens ("62", ".", "94") summed: SHAP values add up
     st.plotly_chart(figures.token_bars(table, top=20, unit="words"), key="token_bars")
     st.dataframe(table, hide_index=True, key="token_table", column_config=app_state.four_decimals(table))

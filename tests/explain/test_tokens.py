@@ -60,3 +60,16 @@ def test_word_frame_joins_a_words_tokens_and_keeps_the_sums(rating_model, pair):
     assert words["contribution"].sum() == pytest.approx(float(np.sum(exp.values)), abs=1e-9)
     assert not any(any(c.isspace() for c in w.strip()) for w in words["token"])  # one word each
     assert "Lamp " in list(words["token"]) and "62.94 " in list(words["token"])  # tokens of "62.94" joined
+
+
+def test_the_item_indicators_the_word_view_leaves_unmasked_are_named(rating_model) -> None:
+    """A browser audit: the description got +0.556 in the waterfall, but masking every word of it moved the prediction
+    +0.05: the "eco" indicator (crossed with region) is read from the item's fields, which the word view leaves as is."""
+    from uvp_core.explain.tokens import unmasked_note
+
+    space = rating_model.space_
+    assert space.item_levels or space.item_words
+    note = unmasked_note(rating_model, "item")
+    assert note.startswith("This view masks only the words the encoder reads.")
+    assert all(column in note for column in space.item_levels) and all(word in note for word in space.item_words)
+    assert unmasked_note(rating_model, "profile") is None

@@ -47,6 +47,20 @@ def explain_tokens(model, inputs: PairInputs, field: str = "item", max_evals: in
     return result
 
 
+def unmasked_note(model, field: str) -> str | None:
+    """What a token drill-down of the item text leaves as it is: the model's item indicators (category and word
+    one-hots, price), read from the item's fields rather than from the text (None for the profile, or none of them)."""
+    space = getattr(model, "space_", None)
+    if field != "item" or space is None or not (space.item_levels or space.item_words):
+        return None
+    words = f"the words {', '.join(space.item_words)} as indicators" if space.item_words else ""
+    levels = f"the values of {', '.join(space.item_levels)} as indicators" if space.item_levels else ""
+    read = " and ".join(p for p in (levels, words) if p)
+    return (f"This view masks only the words the encoder reads. The model also reads {read}, from the item's fields, "
+            "and those stay as they are here: an effect that runs through them (say, a word crossed with the user's "
+            "region) shows in the feature-level explanation above, not in these word values.")
+
+
 SPECIAL_TOKENS = ("[start]", "[end]")  # how the tokenizer's empty first and last tokens (BERT's [CLS], [SEP]) are shown
 
 
