@@ -121,7 +121,8 @@ with tabs[4]:
     text = st.text_input("New value", value=str(inputs.item.get(field, "")), key=f"uvp.whatif_field_value.{field}.{box_round}")
     if st.button("Apply item field", key="uvp.whatif_apply_field"):
         try:
-            add_edit(whatif.SetItemField(field, whatif.parse_value(text, inputs.item.get(field), f"item {field}")))
+            add_edit(whatif.SetItemField(field, whatif.parse_value(text, inputs.item.get(field), f"item {field}",
+                                                                   non_negative=field == "price")))  # the contract's rule
         except ValueError as exc:
             st.error(app_state.plain_markdown(str(exc)))
 if st.button("Reset", key="uvp.whatif_reset"):
@@ -131,6 +132,10 @@ if st.button("Reset", key="uvp.whatif_reset"):
 
 result = whatif.what_if(model, inputs, edits, background, config=ExplainConfig(history=history))
 st.dataframe(pd.DataFrame({"edit": [e.describe() for e in edits]}), hide_index=True, key="edits")
+for edit in edits:  # a price of 1e9 predicted 5.0 without a word
+    if isinstance(edit, whatif.SetItemField) and dataset.items is not None and edit.name in dataset.items.columns:
+        if note := whatif.outside_range_note(dataset.items[edit.name], edit.value, f"item {edit.name}"):
+            st.caption(app_state.plain_markdown(note))
 if edits:
     link = app_state.whatif_link() or ""
     st.caption("The edits are kept in this page's link: a reload, or the link sent to a colleague with the same workspace, reopens them."

@@ -97,6 +97,14 @@ def test_edits_refuse_blank_values_and_text_for_numbers(rating_dataset):
     """A review found a price of "abc" accepted (the model then read "item price = abc") and a cohort set to a blank tier."""
     with pytest.raises(ValueError, match="item price must be a number: 'abc'"):
         whatif.parse_value("abc", 9.99, "item price")
+    # a browser audit: a price of -5 was applied without a word, and 1e9 predicted 5.0 as if it were a price
+    with pytest.raises(ValueError, match="item price must be 0 or more"):
+        whatif.parse_value("-5", 9.99, "item price", non_negative=True)
+    with pytest.raises(ValueError, match="finite"):
+        whatif.parse_value("inf", 9.99, "item price")
+    prices = pd.Series([4.99, 448.99])
+    assert whatif.outside_range_note(prices, 1e9, "item price").startswith("item price 1e+09 lies outside the data's range (4.99 to 448.99)")
+    assert whatif.outside_range_note(prices, 20.0, "item price") is None and whatif.outside_range_note(prices, "x", "t") is None
     with pytest.raises(ValueError, match="region: give a value"):
         whatif.set_attribute("region", "  ")
     table = whatif.user_table(rating_dataset)

@@ -518,17 +518,32 @@ def saved_cohort_users(table: pd.DataFrame, cohort: Cohort, max_users: int = 100
     return chosen["user_id"].astype(str).tolist()
 
 
-def parse_value(text: str, like: Any, name: str = "The value") -> Any:
+def parse_value(text: str, like: Any, name: str = "The value", *, non_negative: bool = False) -> Any:
     """A typed value for an edit: a number when the field it replaces is numeric (else the text as is); refuses a
-    blank value, and text that is not a number in place of one (a price of "abc" used to be read as text)."""
+    blank value, text that is not a finite number in place of one (a price of "abc" used to be read as text), and with
+    non_negative a number below 0 (the data contract's rule for a price)."""
     if not str(text).strip():
         raise ValueError(f"{name}: give a value (the box is empty).")
     if isinstance(like, int | float | np.integer | np.floating) and not isinstance(like, bool):
         try:
-            return float(text)
+            value = float(text)
         except ValueError:
             raise ValueError(f"{name} must be a number: {text!r} is not one.") from None
+        if not np.isfinite(value):
+            raise ValueError(f"{name} must be a finite number: {text!r} is not one.")
+        if non_negative and value < 0:
+            raise ValueError(f"{name} must be 0 or more (as in the data): {text!r} is below 0.")
+        return value
     return text
+
+
+def outside_range_note(values: pd.Series, value: Any, name: str) -> str | None:
+    """A note when a number set by an edit lies outside the range the data holds (the model never saw such a value)."""
+    numbers = pd.to_numeric(values, errors="coerce").dropna()
+    if not isinstance(value, float) or not len(numbers) or numbers.min() <= value <= numbers.max():
+        return None
+    return (f"{name} {value:g} lies outside the data's range ({numbers.min():g} to {numbers.max():g}): the model never "
+            "saw such a value, so read the prediction as an extrapolation.")
 
 
 NO_USERS_NOTE = (
