@@ -58,12 +58,14 @@ def test_explain_command_writes_additive_json(tmp_path: Path, rating_model, rati
     assert abs(events["base_value"] + sum(c["value"] for c in events["contributions"]) - events["prediction"]) < 1e-4
 
     many = tmp_path / "pairs.csv"  # one process for many pairs: a call each paid imports, loading and shap's compile
-    many.write_text("user_id,item_id\nu001,i005\nu002,i003\nNEWUSER,i001\n")
+    many.write_text("user_id,item_id,timestamp\nu001,i005,\nu002,i003,\nNEWUSER,i001,\nu001,i005,2020-01-05T00:00:00Z\n")
     batch = tmp_path / "batch.json"
     code = main(["explain", "--model", str(model_dir), "--data", str(data), "--pairs", str(many), "--out", str(batch), "--permutations", "2"])
     assert code == 0
     records = json.loads(batch.read_text())["explanations"]
-    assert [(r["user_id"], r["item_id"]) for r in records] == [("u001", "i005"), ("u002", "i003"), ("NEWUSER", "i001")]
+    assert [(r["user_id"], r["item_id"]) for r in records] == [("u001", "i005"), ("u002", "i003"), ("NEWUSER", "i001"), ("u001", "i005")]
+    # a browser audit: one pair at two times gave two records told apart by nothing; each now says when it predicts
+    assert records[0]["time"] == record["time"] and records[3]["time"] == "2020-01-05T00:00:00+00:00"
     assert records[0]["prediction"] == record["prediction"] and records[0]["contributions"] == record["contributions"]
     for r in records:
         assert abs(r["base_value"] + sum(c["value"] for c in r["contributions"]) - r["prediction"]) < 1e-4

@@ -78,7 +78,7 @@ def explain_inputs(model, inputs: PairInputs, background: Background, config: Ex
     names = [feat.name for feat in features]
     if m == 0:
         prediction = float(f(np.ones((1, 0)))[0])
-        return _explanation(np.zeros(0), prediction, features, prediction, started, "none", f, known_user)
+        return _explanation(np.zeros(0), prediction, features, prediction, started, "none", f, known_user, inputs.time)
     masker = shap.maskers.Independent(np.zeros((1, m)), max_samples=1)
     x = np.ones((1, m))
     if m <= config.exact_max:
@@ -92,7 +92,7 @@ def explain_inputs(model, inputs: PairInputs, background: Background, config: Ex
     base = float(np.ravel(result.base_values)[0])
     full = np.ones(m, dtype=bool).tobytes()
     prediction = float(table[full]) if algorithm == "permutation" and full in table else float(f(x)[0])
-    return _explanation(values, base, features, prediction, started, algorithm, f, known_user)
+    return _explanation(values, base, features, prediction, started, algorithm, f, known_user, inputs.time)
 
 
 def warm_up() -> float:
@@ -156,7 +156,7 @@ def _batched_permutation(f: CoalitionModel, masker, x: np.ndarray, names: list[s
 NOISE = 1e-12  # |SHAP| below this is floating-point noise, set to 0 (the sum still matches the prediction far within 1e-9)
 
 
-def _explanation(values, base, features, prediction, started, algorithm, f, known_user) -> shap.Explanation:
+def _explanation(values, base, features, prediction, started, algorithm, f, known_user, time=None) -> shap.Explanation:
     """Package values and feature metadata as a shap.Explanation (extra attributes: groups, features, known_user, ...)."""
     values = np.where(np.abs(values) < NOISE, 0.0, values)  # exact arithmetic leaves ~1e-17 on features that change nothing
     exp = shap.Explanation(
@@ -172,6 +172,7 @@ def _explanation(values, base, features, prediction, started, algorithm, f, know
     exp.algorithm = algorithm
     exp.evaluations = f.evaluations
     exp.known_user = known_user  # the model learned this user's bias in training
+    exp.time = None if time is None else pd.Timestamp(time)  # the prediction time: the history is the events before it
     return exp
 
 
@@ -210,8 +211,10 @@ def contributions_frame(exp: shap.Explanation) -> pd.DataFrame:
 
 
 def explanation_record(exp: shap.Explanation) -> dict:
-    """JSON-ready: prediction, base_value and contributions (feature, group, value) that add up."""
+    """JSON-ready: the prediction time, prediction, base_value and contributions (feature, group, value) that add up."""
+    time = getattr(exp, "time", None)
     return {
+        "time": None if time is None else pd.Timestamp(time).isoformat(),  # two times of one pair are two predictions
         "prediction": float(exp.prediction),
         "base_value": float(exp.base_values),
         "algorithm": exp.algorithm,
