@@ -41,8 +41,7 @@ if found.empty:
             "value or word.")  # fmt: skip
     st.stop()
 user_ids = found["user_id"].tolist()
-if st.session_state.get(app_state.EXPLAIN_USER) not in user_ids:
-    st.session_state[app_state.EXPLAIN_USER] = user_ids[0]
+app_state.pick_listed_user(users["user_id"].tolist(), user_ids)
 user_id = st.selectbox("User", user_ids, key=app_state.EXPLAIN_USER)
 if cold := whatif.cold_user_note(users, user_id):
     st.info(app_state.plain_markdown(cold))

@@ -33,8 +33,7 @@ OTHER_VALUE = "Another value…"
 # --- one user ----------------------------------------------------------------------------------------
 st.header("One user")
 user_ids = users["user_id"].tolist()
-if st.session_state.get(app_state.EXPLAIN_USER) not in user_ids:
-    st.session_state[app_state.EXPLAIN_USER] = user_ids[0]
+app_state.pick_listed_user(users["user_id"].tolist(), user_ids)
 left, right = st.columns(2)
 user_id = left.selectbox("User", user_ids, key=app_state.EXPLAIN_USER)
 if cold := whatif.cold_user_note(users, user_id):

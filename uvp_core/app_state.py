@@ -537,6 +537,18 @@ GROUP_TABLE = "uvp.explain_group_table"  # ((model, dataset, sample size), table
 COHORT_RESULT = "uvp.whatif_cohort_result"  # ((model, dataset), description, CohortWhatIf) of the last cohort what-if
 
 
+def pick_listed_user(all_users: Sequence[str], listed: list[str]) -> None:
+    """Before the User picker: a user not listed gives way to the first listed one, with a warning when the user is
+    in no row of the dataset (a link from another dataset, or a typo: it opened another user silently)."""
+    wanted = st.session_state.get(EXPLAIN_USER)
+    if wanted in listed:
+        return
+    if wanted and wanted not in set(all_users):
+        st.warning(plain_markdown(f"User {wanted} is not in this dataset (a link from another dataset, or a typo): "
+                                  f"showing {listed[0]} instead."))  # fmt: skip
+    st.session_state[EXPLAIN_USER] = listed[0]
+
+
 def default_explain_item(user_id: str, candidates: list[str]) -> None:
     """Before the Item to explain picker: another user's pick, or an item not among the candidates, gives way to
     the user's top item (a pick made for this user, or named in a link, stays)."""

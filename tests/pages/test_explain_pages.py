@@ -340,6 +340,8 @@ def test_a_stale_url_falls_back_to_the_defaults(registered) -> None:
     assert not at.exception, at.exception
     assert at.session_state[app_state.ACTIVE_DATASET] == dataset_id and at.session_state[app_state.ACTIVE_MODEL] == model_id
     assert at.selectbox(key=app_state.EXPLAIN_USER).value != "nobody"
+    shown = [w.value.replace("\\", "") for w in at.warning]  # a browser audit: the link opened another user, silently
+    assert any(w.startswith("User nobody is not in this dataset") for w in shown), shown
 
 
 def test_pickers_prefer_a_model_of_the_active_dataset_and_warn_about_another(registered, rating_dataset) -> None:
