@@ -485,7 +485,9 @@ NOTES = [
     "Splits (benchmarks/splits.py, seed 0): random 80/20 of events; time: events at or after the 80th-percentile "
     "time are test; new_users: 15% of users (among those with more than 5 events) held out, their first 5 events "
     "by time are visible history, the rest test, prediction time at least 1 ms after the last visible event; "
-    "new_items: 10% of items held out entirely (catalogue rows kept).",
+    "new_items: 10% of items held out entirely (catalogue rows kept). MovieLens item texts hold only the user tags "
+    "visible in the split (since session 18, splits.visible_tags): none by a test rating's user on that movie, none on a "
+    "held-out item, none after the time cutoff, none by a held-out user after their visible events.",
     "Ratings: user+item bias (reg 5, 15 alternating iterations) folds held-out users in from their visible "
     "events; surprise SVD tuned over n_factors {20,100} x reg_all {0.02,0.1} x lr_all {0.005,0.01} x n_epochs "
     "{20,40} on a random 10% of train, refitted on all train; unknown users/items fall back as surprise does "
