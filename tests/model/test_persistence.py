@@ -327,3 +327,13 @@ def test_refuses_validated_biases_that_do_not_fit_the_head(saved):
     (saved / "uvp_model.json").write_text(json.dumps(meta))
     with pytest.raises(ModelLoadError, match="validated"):
         load_model(saved)
+
+
+def test_the_weights_are_readable_like_the_folders_other_files(saved):
+    """A CLI audit: model.safetensors and embeddings.safetensors were 0600 (safetensors' own writer), the rest 0644,
+    so another account sharing the workspace could read the card but not load the model."""
+    import stat
+
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in saved.rglob("*") if p.is_file()}
+    assert modes["model.safetensors"] == modes["vocab.json"] == modes["uvp_model.json"]
+    assert modes.get("embeddings.safetensors", modes["vocab.json"]) == modes["vocab.json"]

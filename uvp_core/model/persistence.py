@@ -25,6 +25,7 @@ import json
 import math
 import os
 import shutil
+import stat
 from pathlib import Path, PurePosixPath
 
 import torch
@@ -266,6 +267,9 @@ def _write_folder(model, folder: Path) -> None:
         vectors = {"keys": torch.from_numpy(stored.keys), "vectors": torch.from_numpy(stored.vectors)}
         save_file(vectors, str(folder / EMBEDDINGS_FILE), metadata={"format": FORMAT, "cache_id": stored.cache_id})
         encoder_info["stored_embeddings"] = len(stored)
+    mode = stat.S_IMODE((folder / VOCAB_FILE).stat().st_mode)  # safetensors writes 0600; the folder's other files follow the umask
+    for weights in folder.rglob("*.safetensors"):
+        weights.chmod(mode)
     files = {
         str(p.relative_to(folder)): _sha256(p) for p in sorted(folder.rglob("*")) if p.is_file() and p.name != META_FILE
     }
