@@ -87,6 +87,7 @@ def test_train_predict_recommend_round_trip(tmp_path: Path, tiny_bert_dir: Path)
                 "--out", str(tmp_path / "deeper" / "none-out.csv"))  # fmt: skip
     assert empty.returncode == 0, empty.stderr
     assert (tmp_path / "deeper" / "none-out.csv").read_text().strip() == "user_id,item_id,prediction"
+    assert "has a header and no pairs" in empty.stderr  # a CLI audit: "Wrote 0 predictions" and nothing else
 
 
 def test_predict_refuses_a_pickle_model(tmp_path: Path) -> None:

@@ -176,6 +176,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     _writable(args.out)
     pairs = read_pairs(args.pairs, args.encoding)  # the pairs file's problems first: it is quick to read
+    if pairs.empty:  # a header alone is a valid request, but likely not the one meant
+        print(f"note: {args.pairs} has a header and no pairs; {args.out} gets the header alone.", file=sys.stderr)
     result = _load(args)
     if result.dataset is None:
         return 1
