@@ -205,6 +205,8 @@ if run:
     chosen, in_cohort = pick(), len(pick(max_users=len(users)))
     if not chosen:
         st.info("No user in this cohort.")
+        if saved_choice == BY_SEGMENT and attribute != "(any)":  # values match exactly, case included ("germany")
+            st.text(f"{attribute}: values here include {', '.join(cohorts.common_values(users, attribute))}")
         st.stop()
     if edit_kind == EDIT_KINDS[0]:
         edit = whatif.add_event_in_category(dataset, category, event_kind, model.space_.item_columns)

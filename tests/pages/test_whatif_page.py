@@ -216,6 +216,12 @@ def test_a_price_that_is_not_a_number_is_refused(page: AppTest) -> None:
     at.button(key="uvp.whatif_apply_field").click().run()
     assert not at.exception, at.exception
     assert any("price must be a number" in e.value for e in at.error) and _metrics(at)[2] == "0"
+    value_box(at.text_input, "uvp.whatif_field_value.price").input("-5")  # a browser audit: applied without a word
+    at.button(key="uvp.whatif_apply_field").click().run()
+    assert any("price must be 0 or more" in e.value for e in at.error) and _metrics(at)[2] == "0"
+    value_box(at.text_input, "uvp.whatif_field_value.price").input("1000000000")  # accepted, with a note
+    at.button(key="uvp.whatif_apply_field").click().run()
+    assert _metrics(at)[2] == "1" and any("lies outside the data's range" in c.value for c in at.caption)
 
 
 def test_an_edit_that_changes_nothing_is_not_recorded(page: AppTest) -> None:
@@ -249,3 +255,8 @@ def test_cohort_what_if_without_item_categories_offers_no_category_edit(tmp_path
     frame = next(d.value for d in at.dataframe if "delta" in d.value.columns)
     assert f"{attribute.value} before" in frame.columns and len(frame) == rating_dataset.users["user_id"].nunique()
     assert any(t.value.startswith("Edit: set ") and f"all users: {len(frame)} users" in t.value for t in at.text)
+    at.selectbox(key="uvp.cohort_attr").set_value(attribute.value)  # a value no user has ("germany"): say which they have
+    at.text_input(key="uvp.cohort_attr_value").input("no such " + str(rating_dataset.users[attribute.value].iloc[0]))
+    next(b for b in at.button if b.label == "Run the cohort what-if").click().run()
+    assert any(i.value == "No user in this cohort." for i in at.info)
+    assert any(t.value.startswith(f"{attribute.value}: values here include ") for t in at.text)
