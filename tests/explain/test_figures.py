@@ -29,7 +29,7 @@ def test_waterfall_top_and_rest_add_up(rating_model, rating_dataset):
     fig = figures.waterfall(exp, top=5)
     assert isinstance(fig, go.Figure) and len(fig.data[0].y) == 8
     lo, hi = fig.layout.xaxis.range  # zoomed to the steps: every running total inside, with some margin
-    totals = float(exp.base_values) + np.cumsum([0.0, *table["contribution"]])
+    totals = float(exp.base_values) + np.cumsum([0.0, *table["contribution"].iloc[::-1]])  # in the order the bars are drawn
     assert lo < totals.min() and totals.max() < hi and hi - lo < 2 * (totals.max() - totals.min()) + 1e-2
     inputs = rating_model.pair_inputs(rating_dataset, "u001", "i005")
     timeline = figures.history_timeline(exp, inputs)

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from uvp_core.model.features import MAX_LEVELS, MAX_WORDS, fit_levels, fit_words, one_hot, word_hot
+from uvp_core.text.templates import PRICE_BANDS, price_band
 
 
 def test_fit_levels_takes_short_categorical_columns_only():
@@ -191,15 +192,20 @@ def test_the_word_budget_grows_with_the_training_ratings():
 
 def test_a_rating_model_with_profile_attributes_reads_item_words_and_a_binary_one_does_not(rating_model, rating_dataset):
     space = rating_model.space_
-    assert space.item_words and space.item_width == sum(map(len, space.item_levels.values())) + len(space.item_words)
+    assert space.item_words and space.price_bands and space.indicator_width == len(space.item_words) + len(PRICE_BANDS)
+    assert space.item_width == sum(map(len, space.item_levels.values())) + space.indicator_width
     head = rating_model.head_
-    assert head.crosses and head.item_match == head.item_extra - len(space.item_words)
+    assert head.crosses and head.item_match == head.item_extra - space.indicator_width
     fields = rating_dataset.items.iloc[0].to_dict()
     hot = space.item_hot([fields])[0]
-    assert hot[head.item_match :].tolist() == word_hot([fields], space.item_words)[0].tolist()
+    words = len(space.item_words)
+    assert hot[head.item_match : head.item_match + words].tolist() == word_hot([fields], space.item_words)[0].tolist()
+    band = price_band(float(fields["price"]), space.template.price_edges)  # then the price band, one of four
+    assert hot[head.item_match + words :].tolist() == [float(b == band) for b in PRICE_BANDS]
     from uvp_core.model.examples import build_examples, fit_space
 
     examples = build_examples(rating_dataset.events, "rating", 1, 0, None)
     every = np.ones(len(examples.times), bool)
     assert fit_space(rating_dataset, examples, every, None, 5, "rating").item_words == space.item_words
     assert fit_space(rating_dataset, examples, every, None, 5, "label").item_words == []  # binary heads have no crosses
+    assert not fit_space(rating_dataset, examples, every, None, 5, "label").price_bands

@@ -111,6 +111,9 @@ def model_card(meta: dict) -> str:
           if meta.get("head", {}).get("crosses") and features.get("one_hot") else []),  # fmt: skip
         *([f"- Item words read as indicators, crossed with each profile value: {', '.join(md(w) for w in features['item_words'])}."]
           if features.get("item_words") else []),  # fmt: skip
+        *(["- The candidate's price band (the catalogue's four quartile bands) read as indicators, crossed with each profile "
+           "value: a step from one band to the next, where the price itself can only draw a slope."]
+          if features.get("price_bands") else []),  # fmt: skip
         *([_fold_in_line(float(meta["head"].get("fold_prior", 5.0)), bool(meta["head"].get("fold_all_events")))]
           if meta.get("head", {}).get("fold_in") else []),  # fmt: skip
         *_curve_prior_line(meta.get("metrics", {})),

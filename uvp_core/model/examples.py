@@ -241,6 +241,7 @@ def fit_space(dataset, examples: Examples, train: np.ndarray, cutoff: int | None
         item_levels=fit_levels(dataset.items, item_columns),
         # words: for the profile x word crosses, which only rating models have (training.build_head)
         item_words=fit_words(dataset.items, word_budget(int(np.sum(train)))) if user_levels and target == "rating" else [],
+        price_bands=bool(user_levels) and target == "rating" and bool(template.price_edges),  # for the same crosses
         template=template,
         target_kinds=target_kinds,
         late_kinds=fit_late_kinds(names, target_kinds) if target == "rating" else [],

@@ -18,11 +18,13 @@ import torch
 
 from uvp_core.data.contract import EVENT_TYPE_ORDER
 from uvp_core.text.templates import (
+    PRICE_BANDS,
     TemplateContext,
     field_records,
     format_number,
     format_value,
     is_missing,
+    price_band,
     render_item,
     render_profile,
 )
@@ -73,6 +75,10 @@ class FeatureSpace:
     #   presence follows the item one-hot block (fit_words): a profile attribute x word cross ("eco" for West
     #   users) is learnable from a few thousand ratings where the same effect inside a sentence embedding is not.
     #   Empty (models saved before this, or no levelled profile attribute to cross with) = none.
+    price_bands: bool = False  # the candidate's price band (the template's quartile bands) as indicators after the words:
+    #   a profile attribute x band cross learns a step ("premium members value premium-priced items") that the linear
+    #   attribute x log-price cross could only draw as a slope, so it also marked premium members down on cheap items.
+    #   False (models saved before this, or no price edges) = none.
     late_kinds: list[str] = field(default_factory=list)  # kinds read only in the history slots the others leave free:
     #   views, the lowest-intent events, which crowd a heavy user's purchases out of the most recent history_k
     #   (fit_late_kinds; rating models). Empty (models saved before this, or no such kind) = by time only.
@@ -92,14 +98,23 @@ class FeatureSpace:
 
     @property
     def item_width(self) -> int:
-        """Width of the item one-hot block (levelled columns, then words)."""
-        return sum(len(v) for v in self.item_levels.values()) + len(self.item_words)
+        """Width of the item one-hot block (levelled columns, then words, then price bands)."""
+        return sum(len(v) for v in self.item_levels.values()) + self.indicator_width
+
+    @property
+    def indicator_width(self) -> int:
+        """Width of the block's indicators after the levelled columns (words, price bands): crossed with the profile,
+        not matched against the history."""
+        return len(self.item_words) + (len(PRICE_BANDS) if self.price_bands else 0)
 
     def item_hot(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray | None:
-        """[n, item_width] item one-hot block of item field records (levelled values, then words); None if empty."""
+        """[n, item_width] item one-hot block of item field records (levelled values, words, price bands); None if empty."""
         if not self.item_width:
             return None
-        return np.concatenate([one_hot(records, self.item_levels), word_hot(records, self.item_words)], axis=1)
+        blocks = [one_hot(records, self.item_levels), word_hot(records, self.item_words)]
+        if self.price_bands:
+            blocks.append(band_hot(records, self.template.price_edges))
+        return np.concatenate(blocks, axis=1)
 
     def user_codes(self, user_ids: Sequence[str] | np.ndarray) -> np.ndarray:
         """ID codes (0 = unknown) for user ids."""
@@ -257,6 +272,17 @@ def word_hot(records: Sequence[Mapping[str, Any]], words: Sequence[str]) -> np.n
         for r, record in enumerate(records):
             for word in item_words(record) & position.keys():
                 out[r, position[word]] = 1.0
+    return out
+
+
+def band_hot(records: Sequence[Mapping[str, Any]], edges: Sequence[float]) -> np.ndarray:
+    """[n, len(PRICE_BANDS)] float32: 1 in the band of the record's price (the template's; none when it has no price)."""
+    out = np.zeros((len(records), len(PRICE_BANDS)), dtype=np.float32)
+    for r, record in enumerate(records):
+        price = pd.to_numeric(record.get("price"), errors="coerce") if "price" in record else np.nan
+        band = price_band(float(price), edges) if price is not None and np.isfinite(price) else None
+        if band is not None:
+            out[r, PRICE_BANDS.index(band)] = 1.0
     return out
 
 

@@ -290,6 +290,7 @@ def _write_folder(model, folder: Path) -> None:
             "item_columns": model.space_.item_columns,
             "one_hot": {column: len(values) for column, values in {**model.space_.user_levels, **model.space_.item_levels}.items()},
             "item_words": list(model.space_.item_words),
+            "price_bands": model.space_.price_bands,
             "late_kinds": list(model.late_kinds),
             "history_k": model.space_.template.history_k,
         },
@@ -450,7 +451,7 @@ def load_model(path: str | Path, *, encoder_dir: str | Path | None = None):
             item_extra=space.item_width,
             user_extra=space.user_width,
             crosses=bool(meta["head"].get("crosses", False)),  # models saved before the cross terms have none
-            item_words=len(space.item_words),  # models saved before the word indicators have none
+            item_words=space.indicator_width,  # models saved before the word indicators (and price bands) have none
             match_funnel=bool(meta["head"].get("match_funnel", False)),  # models saved before count each event at its kind only
             match_all_ratings=bool(meta["head"].get("match_all_ratings", False)),  # before: an unknown user's rating, unknown kind
             fold_all_events=bool(meta["head"].get("fold_all_events", False)),  # before: the events read only

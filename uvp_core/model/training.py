@@ -390,8 +390,8 @@ def build_head(prep: Prepared, text_dim: int, config: TrainConfig) -> ValueHead:
         # cost Online Retail random 0.863 -> 0.857 AUC (country x price and x item text over-fit), so they are off there,
         # and for heads that would need more than MAX_CROSS_COLUMNS weights
         crosses=prep.task == "regression" and cross_width(len(prep.space.kinds), prep.train_x.numeric.shape[1], prep.space.item_width,
-                                                          prep.space.user_width, len(prep.space.item_words)) <= MAX_CROSS_COLUMNS,  # fmt: skip
-        item_words=len(prep.space.item_words),
+                                                          prep.space.user_width, prep.space.indicator_width) <= MAX_CROSS_COLUMNS,  # fmt: skip
+        item_words=prep.space.indicator_width,
         match_funnel=True,
         match_all_ratings=True,
     )
