@@ -178,7 +178,7 @@ with st.form("cohort", enter_to_submit=False):  # Enter in a value box must not 
                                 format_func=lambda n: n if n == BY_SEGMENT else f"saved cohort: {n} ({saved_cohorts[n].describe()})",
                                 help="Cohorts saved on the Segments page are offered when every filter is on a user attribute.")  # fmt: skip
     a, b, c = st.columns(3)
-    segment = a.selectbox("Segment", whatif.SEGMENTS, key="uvp.cohort_segment")
+    segment = a.selectbox("Segment", whatif.SEGMENTS, format_func=partial(whatif.segment_label, users), key="uvp.cohort_segment")
     attributes = ["(any)", *[col for col in users.columns if col not in ("user_id", "events", "segment")]]
     attribute = b.selectbox("and attribute", attributes, key="uvp.cohort_attr")
     attr_value = c.text_input("equals", key="uvp.cohort_attr_value")

@@ -307,3 +307,10 @@ def test_a_group_importance_sample_without_new_users_says_so() -> None:
     assert whatif.segments_left_out(users, pd.Series(["all", "active"])) == (
         "No new user (1 of the 3 users are new) fell in this sample, so that segment has no bars: raise the sample size to include some.")
     assert whatif.segments_left_out(users, pd.Series(["all", "active", "new"])) is None
+
+
+def test_cohort_segments_are_offered_with_their_user_counts() -> None:
+    """A browser audit picked "new users" on MovieLens, where every user has 20 ratings, and got "No user in this cohort"."""
+    users = pd.DataFrame({"user_id": ["a", "b", "c"], "segment": ["active", "active", "active"]})
+    assert whatif.segment_label(users, whatif.SEGMENTS[1]) == "new users (at most 5 events) · 0 users"
+    assert whatif.segment_label(users, whatif.SEGMENTS[2]) == "active users (more than 5 events) · 3 users"

@@ -491,6 +491,13 @@ def cohort_users(table: pd.DataFrame, segment: str = SEGMENTS[0], attribute: str
     return chosen["user_id"].astype(str).tolist()
 
 
+def segment_label(table: pd.DataFrame, segment: str) -> str:
+    """A cohort segment's name with how many users it holds ("new users (at most 5 events) · 0 users" on MovieLens,
+    where every user has 20 ratings: picking it used to end in "No user in this cohort")."""
+    n = len(cohort_users(table, segment, max_users=len(table)))
+    return f"{segment} · {n:,} user{'' if n == 1 else 's'}"
+
+
 def with_value_before(result: CohortWhatIf, users: pd.DataFrame, attribute: str) -> CohortWhatIf:
     """The result with each user's value of `attribute` before the edit as a column (an attribute edit leaves users who
     already had the new value unchanged: this tells them apart)."""
