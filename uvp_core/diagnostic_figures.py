@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
-from uvp_core.diagnostics.segments import segment_name
+from uvp_core.diagnostics.segments import segment_name, segment_order
 from uvp_core.figures import LAYOUT, log_ticks
 from uvp_core.plot_text import literal_text
 
@@ -121,7 +121,7 @@ def two_way_heatmap(table: pd.DataFrame, value_name: str, *, x_title: str = "col
     min_rows rows are left blank (one rating in a cell set the colour scale's top)."""
     values = table.pivot(index="row_segment", columns="column_segment", values="value")
     counts = table.pivot(index="row_segment", columns="column_segment", values="n").reindex_like(values)
-    rows, cols = _segment_order(table["row_segment"]), _segment_order(table["column_segment"])
+    rows, cols = segment_order(table["row_segment"]), segment_order(table["column_segment"])
     values, counts = values.reindex(index=rows, columns=cols), counts.reindex(index=rows, columns=cols)
     z = values.to_numpy(dtype=float, copy=True)  # (a pivot of a cached table can be read-only)
     z[counts.fillna(0).to_numpy(dtype=float) < min_rows] = np.nan
@@ -136,19 +136,11 @@ def two_way_heatmap(table: pd.DataFrame, value_name: str, *, x_title: str = "col
     return fig
 
 
-def _segment_order(labels: pd.Series) -> list[str]:
-    """Segment labels in their categories' order when they have one (bins, tenure bands), else as first seen."""
-    present = set(labels.astype(str))
-    if isinstance(labels.dtype, pd.CategoricalDtype):
-        return [str(c) for c in labels.cat.categories if str(c) in present]
-    return list(dict.fromkeys(labels.astype(str)))
-
-
 @literal_text
 def prediction_distribution(table: pd.DataFrame, kind: str = "box", x_title: str = "segment") -> go.Figure:
     """Box or violin plot of predicted values per segment (from segments.prediction_distribution)."""
     segments = table["segment"]
-    order = _segment_order(segments) if isinstance(segments.dtype, pd.CategoricalDtype) else sorted(set(segments.astype(str)))
+    order = segment_order(segments) if isinstance(segments.dtype, pd.CategoricalDtype) else sorted(set(segments.astype(str)))
     data = table.assign(segment=segments.astype(str))
     if kind == "violin":
         fig = px.violin(data, x="segment", y="prediction", box=True, points=False, category_orders={"segment": order})

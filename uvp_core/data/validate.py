@@ -283,7 +283,8 @@ def to_timestamps(series: pd.Series, now: pd.Timestamp | None = None) -> _Times:
     iso = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce").dt.as_unit("ms")
     failed = rest & iso.isna().to_numpy()
     slash, ambiguous, order = _slash_dates(text[failed]) if failed.any() else (iso[:0], np.zeros(0, bool), "")
-    iso.loc[slash.dropna().index] = slash.dropna()
+    read = slash.dropna()
+    iso.loc[read.index] = read
     ambiguous, positions = np.zeros(n, bool), np.flatnonzero(failed)[ambiguous]  # back to the column's rows
     ambiguous[positions] = True
     unparseable = rest & iso.isna().to_numpy() & ~ambiguous

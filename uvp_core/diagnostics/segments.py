@@ -118,10 +118,9 @@ def other_note(frame: pd.DataFrame, spec: SegmentSpec, shown: int = 10) -> str |
     if segment_kind(series) != "categorical":
         return None
     values = split_values(series)[1] if lists_values(series) else series
-    counts = values.astype("string").value_counts()
-    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))  # as categorical_segment ranks them
-    kept = {value for value, n in [(v, n) for v, n in ranked if n >= spec.min_count][: spec.max_levels]}
-    folded = [(value, n) for value, n in ranked if value not in kept]
+    cut = categorical_segment(values, spec.min_count, spec.max_levels)  # the segments themselves: no second ranking rule
+    counts = values[np.asarray(cut == OTHER)].astype("string").value_counts()
+    folded = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
     if not folded:
         return None
     listed = ", ".join(f"{value} ({n:,})" for value, n in folded[:shown]) + (f" and {len(folded) - shown:,} more" if len(folded) > shown else "")
@@ -296,14 +295,21 @@ def two_way_table(frame: pd.DataFrame, rows: SegmentSpec, columns: SegmentSpec, 
     return out
 
 
+def segment_order(labels: pd.Series) -> list[str]:
+    """The segment labels present, as text, in their categories' order when they have one (bins, tenure bands), else
+    as first seen."""
+    present = set(labels.astype(str))
+    if isinstance(labels.dtype, pd.CategoricalDtype):
+        return list(dict.fromkeys(str(c) for c in labels.cat.categories if str(c) in present))
+    return list(dict.fromkeys(labels.astype(str)))
+
+
 def _as_text_in_order(labels: pd.Series) -> pd.Series:
     """Segment labels as text, still in the segments' own order (a categorical of the labels present)."""
     text = labels.astype(str)
     if not isinstance(labels.dtype, pd.CategoricalDtype):
         return text
-    present = set(text)
-    order = [str(c) for c in labels.cat.categories if str(c) in present]
-    return text.astype(pd.CategoricalDtype(list(dict.fromkeys(order)), ordered=True))
+    return text.astype(pd.CategoricalDtype(segment_order(labels), ordered=True))
 
 
 def prediction_distribution(frame: pd.DataFrame, spec: SegmentSpec, max_rows: int = 20_000, seed: int = 0) -> pd.DataFrame:

@@ -279,8 +279,8 @@ def band_hot(records: Sequence[Mapping[str, Any]], edges: Sequence[float]) -> np
     """[n, len(PRICE_BANDS)] float32: 1 in the band of the record's price (the template's; none when it has no price)."""
     out = np.zeros((len(records), len(PRICE_BANDS)), dtype=np.float32)
     for r, record in enumerate(records):
-        price = pd.to_numeric(record.get("price"), errors="coerce") if "price" in record else np.nan
-        band = price_band(float(price), edges) if price is not None and np.isfinite(price) else None
+        price = float(pd.to_numeric(record.get("price"), errors="coerce"))  # NaN when missing or not a number
+        band = price_band(price, edges) if np.isfinite(price) else None
         if band is not None:
             out[r, PRICE_BANDS.index(band)] = 1.0
     return out
