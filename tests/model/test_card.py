@@ -46,6 +46,9 @@ def test_validation_metrics_section_holds_quality_only(rating_model, tmp_path) -
     assert "batch_size" not in card  # shown once, on the Mode line
     words = rating_model.space_.item_words
     assert words and f"- Item words read as indicators, crossed with each profile value: {', '.join(words)}." in card
+    assert "the price's slope is crossed within the top band only." in card  # top_band_slope
+    meta["head"].pop("top_band_slope")  # a model saved before it
+    assert "the price itself can only draw a slope." in model_card(meta) and "top band only" not in model_card(meta)
 
 
 def test_no_fold_in_reads_as_none_not_as_its_sentinel(rating_model, tmp_path) -> None:

@@ -204,3 +204,26 @@ def test_cv_sparse_strength_chooses_sparse_for_a_sparse_effect_and_reports_each_
     assert strength > 0
     same, _ = cv_sparse_strength(design, u, i, y, 60, 40, penalty)
     assert same == strength  # seeded folds
+
+
+def test_with_top_band_slope_the_profile_crosses_read_the_log_price_in_the_top_price_band_only():
+    """Heads whose item block ends with the price bands: a profile value x log price weight would otherwise draw a
+    step at the top band as a slope through every price (the sample's premium members marked down on a 9.99 mug)."""
+    item_hot = torch.tensor([[1.0, 0, 0, 0], [0, 1, 0, 1]])  # one attribute (A/B), then two bands: row 1 in the top band
+    head = ValueHead(text_dim=4, n_users=2, n_items=4, n_kinds=N_KINDS, n_numeric=N_NUMERIC, hidden=8, item_extra=4, user_extra=2,
+                     crosses=True, item_words=2, top_band_slope=True)  # fmt: skip
+    numeric = torch.tensor([[1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 5.0, 4.0]])  # NUMERIC_FEATURES order: ..., log_price, price_missing
+    x = Inputs.build(user=np.array([1, 1]), item=np.array([1, 2]), profile_row=np.array([1, 1]), item_row=np.array([0, 1]),
+                     hist_row=np.zeros((2, 1), int), hist_kind=np.zeros((2, 1), int), hist_age=np.zeros((2, 1)),
+                     hist_mask=np.zeros((2, 1), bool), numeric=numeric.numpy())  # fmt: skip
+    targets = head.attribute_targets(item_hot, x)
+    assert targets[0, 4:].tolist() == [1.0, 2.0, 0.0, 0.0]  # below the top band: no price slope, and a missing price is not crossed
+    assert targets[1, 4:].tolist() == [1.0, 2.0, 5.0, 0.0]  # in the top band: the log price
+    design = head.cross_design(item_hot, PROFILE_HOT, x)[:, : head.n_cross_attr].view(2, 2, -1)
+    assert torch.equal(design[:, 1], targets) and design[:, 0].abs().sum() == 0  # profile value 2 x those targets
+    with torch.no_grad():
+        head.cross.normal_()
+    content = head._cross_term(torch.zeros(2, 8), item_hot, PROFILE_HOT, x)
+    assert torch.allclose(content, head.cross_design(item_hot, PROFILE_HOT, x) @ head.cross)  # the fast path reads the same
+    head.top_band_slope = False  # models saved before it: every numeric feature, at every price
+    assert torch.equal(head.attribute_targets(item_hot, x)[:, 4:], numeric)

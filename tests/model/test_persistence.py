@@ -337,3 +337,12 @@ def test_the_weights_are_readable_like_the_folders_other_files(saved):
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in saved.rglob("*") if p.is_file()}
     assert modes["model.safetensors"] == modes["vocab.json"] == modes["uvp_model.json"]
     assert modes.get("embeddings.safetensors", modes["vocab.json"]) == modes["vocab.json"]
+
+
+def test_model_saved_before_the_top_band_slope_crosses_the_log_price_at_every_price(rating_model, rating_dataset, saved):
+    """Models saved before it read a profile value x log price slope through every price, and keep doing so."""
+    assert rating_model.head_.top_band_slope and load_model(saved).head_.top_band_slope  # the fixture's items have prices
+    assert _as_older_model(saved, [], ["top_band_slope"]) == {"top_band_slope": True}
+    loaded = load_model(saved)
+    assert loaded.head_.top_band_slope is False
+    assert np.isfinite(loaded.predict(rating_dataset, _pairs(rating_dataset))).all()

@@ -112,7 +112,8 @@ def model_card(meta: dict) -> str:
         *([f"- Item words read as indicators, crossed with each profile value: {', '.join(md(w) for w in features['item_words'])}."]
           if features.get("item_words") else []),  # fmt: skip
         *(["- The candidate's price band (the catalogue's four quartile bands) read as indicators, crossed with each profile "
-           "value: a step from one band to the next, where the price itself can only draw a slope."]
+           "value: a step from one band to the next, where the price itself can only draw a slope"
+           + ("; the price's slope is crossed within the top band only." if meta["head"].get("top_band_slope") else ".")]
           if features.get("price_bands") else []),  # fmt: skip
         *([_fold_in_line(float(meta["head"].get("fold_prior", 5.0)), bool(meta["head"].get("fold_all_events")))]
           if meta.get("head", {}).get("fold_in") else []),  # fmt: skip

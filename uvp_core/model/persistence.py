@@ -296,7 +296,7 @@ def _write_folder(model, folder: Path) -> None:
         },
         "head": {"hidden_dim": model.head_.hidden, "n_numeric": model.head_.user_tower[0].in_features - 3 * model.head_.hidden,
                  "fold_in": model.head_.fold_in, "crosses": model.head_.crosses, "match_funnel": model.head_.match_funnel,
-                 "match_all_ratings": model.head_.match_all_ratings,
+                 "match_all_ratings": model.head_.match_all_ratings, "top_band_slope": model.head_.top_band_slope,
                  **({"fold_prior": float(model.head_.fold_prior), "ratings_via_fold_in": model.head_.ratings_via_fold_in,
                      "fold_all_events": model.head_.fold_all_events}
                     if model.head_.fold_in else {})},
@@ -455,6 +455,7 @@ def load_model(path: str | Path, *, encoder_dir: str | Path | None = None):
             match_funnel=bool(meta["head"].get("match_funnel", False)),  # models saved before count each event at its kind only
             match_all_ratings=bool(meta["head"].get("match_all_ratings", False)),  # before: an unknown user's rating, unknown kind
             fold_all_events=bool(meta["head"].get("fold_all_events", False)),  # before: the events read only
+            top_band_slope=bool(meta["head"].get("top_band_slope", False)),  # before session 19: a slope through every price
         )
         state = load_file(str(folder / HEAD_FILE))
         validated = {k[len(VALIDATED_PREFIX) :]: state.pop(k) for k in [k for k in state if k.startswith(VALIDATED_PREFIX)]}

@@ -394,6 +394,7 @@ def build_head(prep: Prepared, text_dim: int, config: TrainConfig) -> ValueHead:
         item_words=prep.space.indicator_width,
         match_funnel=True,
         match_all_ratings=True,
+        top_band_slope=prep.space.price_bands,
     )
     if head.match_funnel:
         head.kind_depth.copy_(torch.as_tensor(prep.space.kind_depths()))
