@@ -378,8 +378,8 @@ def test_transactions_fixture() -> None:
 
 
 def test_service_lines_of_a_transaction_log_are_dropped_and_named() -> None:
-    """Postage, fees, discounts and manual adjustments are charges, not products: Online Retail's POSTAGE was bought by
-    73% of the customers abroad, so a model kept it near the top of their recommendations."""
+    """Postage, fees, discounts and manual adjustments are charges, not products: Online Retail's POSTAGE is on the
+    invoices of 73% of the customers abroad, so it read as one of the most popular products."""
     extra = ("536371,POST,POSTAGE,1,2010-12-05 10:00:00,18.0,13047.0,France\n"
              "536371,23099,FRENCH CARRIAGE LANTERN,1,2010-12-05 10:00:00,4.95,13047.0,France\n"
              "536372,BANK CHARGES,Bank Charges,1,2010-12-06 10:00:00,15.0,17850.0,United Kingdom\n"
