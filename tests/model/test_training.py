@@ -175,9 +175,15 @@ def test_cancel_then_resume_equals_uninterrupted(binary_dataset, tiny_bert_dir, 
         train(binary_dataset, config, encoder_dir=tiny_bert_dir, should_stop=stop_in_epoch_three, checkpoint_dir=checkpoints)
     assert info.value.epoch == 3
     assert {p.name for p in checkpoints.iterdir()} == {"checkpoint.safetensors", "checkpoint.json"}
+    from uvp_core.model.persistence import load_checkpoint
+
+    before = load_checkpoint(checkpoints)[2]["seconds"]  # the cancelled run's seconds up to its epoch-2 checkpoint
     resumed = train(binary_dataset, config, encoder_dir=tiny_bert_dir, checkpoint_dir=checkpoints)
     assert np.array_equal(resumed.predict(binary_dataset, pairs), reference)
     assert [h["epoch"] for h in resumed.history_] == [1, 2, 3, 4]
+    # the card's training seconds count the epochs before the checkpoint too (they counted only the resumed process's)
+    assert before > 0 and resumed.metrics_["train_seconds_before_resume"] == round(before, 2)
+    assert resumed.metrics_["train_seconds"] > before
 
 
 def test_events_only_dataset_with_one_timestamp(tiny_bert_dir):

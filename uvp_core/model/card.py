@@ -32,6 +32,7 @@ METRIC_LABELS = {  # metrics_ key -> what the card calls it, by section; keys no
         "biases_refit_rows": "biases refitted after early stopping on (training + validation ratings)",
         "biases_refit_penalty": "penalty of that refit (5-fold cross-validation)",
         "train_seconds": "training seconds",
+        "train_seconds_before_resume": "of which before the checkpoint the run resumed from",
     },
 }
 SHOWN_ELSEWHERE = {"batch_size"}  # on the card's "Mode ..." line

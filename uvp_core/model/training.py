@@ -17,7 +17,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -533,9 +533,9 @@ def train(
             init_biases(head, prep)
         head = head.to(device)
         optimizer = build_optimizer(head, encoder if finetune else None, config)
-        state = _TrainState()
+        state = _TrainState(started=started)
         if checkpoint_dir is not None:
-            state = _resume(checkpoint_dir, prep, config, head, encoder if finetune else None, optimizer) or state
+            state = _resume(checkpoint_dir, prep, config, head, encoder if finetune else None, optimizer, started) or state
         _loop(prep, config, head, encoder if finetune else None, tables, optimizer, state, device, report, stop, checkpoint_dir)
         head.load_state_dict(state.best_head)
         if finetune and state.best_encoder is not None:
@@ -571,7 +571,9 @@ def train(
     model.meta_["data_name"] = getattr(dataset, "name", "")
     model.meta_["unread_event_columns"] = unread_event_columns(dataset.events.columns)
     model.meta_["events_fingerprint"] = dataset.events_fingerprint()  # diagnostics: which evaluation events it saw
-    model.metrics_["train_seconds"] = round(time.monotonic() - started, 2)
+    model.metrics_["train_seconds"] = round(state.seconds(), 2)  # a resumed run counts the time before its checkpoint too
+    if state.seconds_before:
+        model.metrics_["train_seconds_before_resume"] = round(state.seconds_before, 2)
     report("done", epoch=state.epoch, val_metric=state.best_metric, message="Training finished")
     return model
 
@@ -588,6 +590,12 @@ class _TrainState:
     history: list | None = None
     best_head: dict | None = None
     best_encoder: dict | None = None
+    seconds_before: float = 0.0  # training seconds of earlier processes, up to the checkpoint this run resumed from
+    started: float = field(default_factory=time.monotonic)  # this process's start (not saved)
+
+    def seconds(self) -> float:
+        """Training seconds so far: this process's and those of the runs it resumed (up to their checkpoint)."""
+        return self.seconds_before + time.monotonic() - self.started
 
 
 def _loop(prep, config, head, encoder, tables, optimizer, state, device, report, stop, checkpoint_dir) -> None:
@@ -684,11 +692,12 @@ def _save(checkpoint_dir, prep, config, head, encoder, optimizer, state: _TrainS
         "bad_epochs": state.bad_epochs,
         "stopped": state.stopped,
         "history": state.history,
+        "seconds": state.seconds(),
     }
     save_checkpoint(checkpoint_dir, tensors, optimizer.state_dict(), meta)
 
 
-def _resume(checkpoint_dir, prep, config, head, encoder, optimizer) -> _TrainState | None:
+def _resume(checkpoint_dir, prep, config, head, encoder, optimizer, started: float) -> _TrainState | None:
     """Load a matching checkpoint into head/encoder/optimizer; None when there is none or it doesn't match."""
     loaded = load_checkpoint(checkpoint_dir)
     if loaded is None:
@@ -713,6 +722,8 @@ def _resume(checkpoint_dir, prep, config, head, encoder, optimizer) -> _TrainSta
         history=meta["history"],
         best_head=_section(tensors, "best_head."),
         best_encoder=_section(tensors, "best_encoder.") if encoder is not None else None,
+        seconds_before=float(meta.get("seconds", 0.0)),  # checkpoints written before it carry none
+        started=started,
     )
 
 
