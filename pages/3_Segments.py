@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from uvp_core import app_state
+from uvp_core import app_state, model_registry
 from uvp_core import diagnostic_figures as figures
 from uvp_core.diagnostics import cohorts, compare, metrics, report, segments
 
@@ -170,11 +170,11 @@ else:
 
 # --- two models -----------------------------------------------------------------------------------------------
 st.header("Compare two models")
-models = [m for m in ws.list_models() if m.id != choice.model_id and m.target == page.model.target]
-if not models:
+labels = model_registry.comparison_choices(ws.list_models(), ws.get_model_record(choice.model_id), choice.dataset_id,
+                                          {d.id: d.name for d in ws.list_datasets()})  # fmt: skip
+if not labels:
     st.info("Another registered model with the same target is needed for a comparison.")
 else:
-    labels = {m.id: f"{m.name} · {m.created_at} · {m.id}" for m in models}
     other_id = st.selectbox("Second model (B)", list(labels), format_func=labels.get, key="uvp.compare_model")
     shown_for = (other_id, choice.model_id, choice.dataset_id, choice.test_hash)  # another evaluation set waits for a click:
     if st.button("Compare", key="uvp.compare_run") or st.session_state.get("uvp.compare_shown") == shown_for:  # 33 s on 100k

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -137,6 +138,21 @@ def versus_baseline(record: ModelRecord) -> tuple[float, str] | None:
 def model_label(record: ModelRecord, dated: bool = True) -> str:
     """How a registry model is named in pickers: 'name · target · [created ·] id'."""
     return " · ".join([record.name, record.target, *([record.created_at] if dated else []), record.id])
+
+
+def comparison_choices(models: list[ModelRecord], model: ModelRecord, dataset_id: str, dataset_names: Mapping[str, str]) -> dict[str, str]:
+    """Models `model` can be compared with on dataset_id's evaluation set (same target, not itself) -> label: those
+    trained on that dataset first, the others labelled with the dataset they were trained on (whose users and items
+    may all be new to them)."""
+    others = [m for m in models if m.id != model.id and m.target == model.target]
+    others.sort(key=lambda m: m.dataset_id != dataset_id)  # stable: newest first within each group
+    def origin(m: ModelRecord) -> str:
+        if m.dataset_id == dataset_id:
+            return ""
+        name = dataset_names.get(m.dataset_id or "")
+        return f" · trained on another dataset ({name})" if name else " · trained on data not in this workspace"
+
+    return {m.id: f"{m.name} · {m.created_at} · {m.id}{origin(m)}" for m in others}
 
 
 def models_frame(models: list[ModelRecord]) -> pd.DataFrame:
