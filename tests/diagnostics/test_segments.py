@@ -259,3 +259,19 @@ def test_the_other_segment_says_which_values_it_holds() -> None:
     assert (table["segment"] == "other").sum() == 12
     assert S.other_note(frame, S.SegmentSpec("user.country", min_count=5)) is None
     assert S.other_note(frame, S.SegmentSpec("user.country", max_levels=1)).startswith('"other" holds 3 values')
+
+
+def test_weakest_segments_name_a_set_of_pairs_once() -> None:
+    """Users with no history are history length 0, tenure "no history" and new users alike: the same pairs took three of
+    the fifteen places."""
+    tables = {"history_bucket": pd.DataFrame({"segment": ["0", "1"], "n": [50, 60], "rmse": [1.3, 1.1]}),
+              "tenure": pd.DataFrame({"segment": ["no history", "1 year or more"], "n": [50, 70], "rmse": [1.3, 1.0]}),
+              "new_vs_returning": pd.DataFrame({"segment": ["new"], "n": [50], "rmse": [1.3]}),
+              "user.region": pd.DataFrame({"segment": ["North"], "n": [49], "rmse": [1.3]})}  # fmt: skip
+    ranked = S.rank_weakest(tables, 1.0, "rmse", min_rows=30)
+    assert list(zip(ranked["column"], ranked["segment"], strict=True)) == [
+        ("history_bucket", "0"), ("user.region", "North"), ("history_bucket", "1"), ("tenure", "1 year or more")]
+    assert ranked["same_pairs_as"].iloc[0] == (f"{S.DERIVED_SEGMENTS['tenure']} = no history; "
+                                               f"{S.DERIVED_SEGMENTS['new_vs_returning']} = new")  # fmt: skip
+    assert (ranked["same_pairs_as"].iloc[1:] == "").all()  # another n: other pairs, whatever the value
+    assert "the same pairs as" in S.weakest_display(ranked).columns

@@ -39,7 +39,8 @@ DERIVED_SEGMENTS: dict[str, str] = {
     "popularity_bucket": "item popularity bucket (head / torso / tail)",
     "new_vs_returning": "new vs returning user",
 }
-WEAKEST_HEADERS = {"column": "segment by", "relative": "relative to overall", "clearly_worse": "clearly worse"}  # display names
+WEAKEST_HEADERS = {"column": "segment by", "relative": "relative to overall", "clearly_worse": "clearly worse",
+                   "same_pairs_as": "the same pairs as"}  # display names
 TEXT_COLUMNS = frozenset({"title", "description", "review_text", "name"})
 MAX_TEXT_LENGTH = 40  # text attributes longer than this on average are free text, not segments
 NUMERIC_AS_CATEGORY = 10  # numeric attributes with at most this many distinct values are treated as categories
@@ -320,7 +321,7 @@ def prediction_distribution(frame: pd.DataFrame, spec: SegmentSpec, max_rows: in
     return cut.reset_index(drop=True)
 
 
-WEAKEST_COLUMNS = ["column", "segment", "n", "value", "low", "high", "overall", "relative", "clearly_worse", "metric"]
+WEAKEST_COLUMNS = ["column", "segment", "n", "value", "low", "high", "overall", "relative", "clearly_worse", "metric", "same_pairs_as"]
 
 
 def rank_weakest(tables: Mapping[str, pd.DataFrame], overall: float, metric: str, *, min_rows: int = 30, top: int = 15) -> pd.DataFrame:
@@ -342,8 +343,23 @@ def rank_weakest(tables: Mapping[str, pd.DataFrame], overall: float, metric: str
     ranked["metric"] = metric
     # the whole 95% interval on the worse side of overall: not a noisy small segment that happens to rank high
     ranked["clearly_worse"] = ranked["high"] < overall if metric in HIGHER_IS_BETTER else ranked["low"] > overall
-    ranked = ranked.sort_values("relative", ascending=metric in HIGHER_IS_BETTER, kind="stable", na_position="last").head(top)
-    return ranked[WEAKEST_COLUMNS].reset_index(drop=True)
+    ranked = ranked.sort_values("relative", ascending=metric in HIGHER_IS_BETTER, kind="stable", na_position="last")
+    return _merge_same_pairs(ranked).head(top)[WEAKEST_COLUMNS].reset_index(drop=True)
+
+
+def _merge_same_pairs(ranked: pd.DataFrame) -> pd.DataFrame:
+    """One row per set of pairs: segments of other columns with the same n and metric value are the same pairs (users
+    with no history are also tenure "no history" and activity 0), named in the first one's same_pairs_as."""
+    key = list(zip(ranked["n"], ranked["value"].round(12), strict=True))
+    first = ~pd.Series(key, index=ranked.index).duplicated().to_numpy()
+    names = (ranked["column"].astype(str).map(segment_name) + " = " + ranked["segment"].astype(str)).to_numpy()
+    also: dict[tuple, list[str]] = {}
+    for k, name, keep in zip(key, names, first, strict=True):
+        if not keep:
+            also.setdefault(k, []).append(name)
+    out = ranked.loc[first].copy()
+    out["same_pairs_as"] = ["; ".join(also.get(k, [])) for k, keep in zip(key, first, strict=True) if keep]
+    return out
 
 
 def weakest_display(table: pd.DataFrame) -> pd.DataFrame:
