@@ -80,15 +80,16 @@ SOURCES: dict[str, Source] = {
 }
 
 
-def load(name: str, quick: bool) -> tuple[Dataset, dict]:
-    """The canonical Dataset for a benchmark name (subsampled as configured) and a description of it."""
+def load(name: str, quick: bool, user_seed: int = SEED) -> tuple[Dataset, dict]:
+    """The canonical Dataset for a benchmark name (subsampled as configured, users drawn with user_seed) and a
+    description of it."""
     source = SOURCES[name]
     tick = time.monotonic()
     dataset = load_path(DATA_ROOT / source.folder).raise_for_errors()
     n_events, n_users = len(dataset.events), dataset.events["user_id"].nunique()
     limit = source.quick_users if quick else source.max_users
     if limit is not None:
-        dataset = subsample_users(dataset, limit, seed=SEED)
+        dataset = subsample_users(dataset, limit, seed=user_seed)
     info = {
         "folder": source.folder,
         "target": source.target,
@@ -100,7 +101,7 @@ def load(name: str, quick: bool) -> tuple[Dataset, dict]:
     }
     if limit is not None and limit < n_users:
         info["subsample"] = (
-            f"{limit} of {n_users} users (seed {SEED}); {len(dataset.events)} of {n_events} events"
+            f"{limit} of {n_users} users (seed {user_seed}); {len(dataset.events)} of {n_events} events"
         )
     return dataset, info
 
@@ -548,6 +549,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-timing", action="store_true", help="skip the full-MovieLens training timing")
     parser.add_argument("--timing-only", action="store_true", help="only the full-MovieLens training timing")
     parser.add_argument("--render", action="store_true", help="only rewrite <out>.md from <out>.json")
+    parser.add_argument("--user-seed", type=int, default=SEED,
+                        help=f"seed of the user subsample of a dataset benchmarked on some of its users (Online Retail: "
+                             f"{RETAIL_USERS}); default {SEED}")  # fmt: skip
     args = parser.parse_args(argv)
     if args.render:
         out = args.out if args.out is not None else DEFAULT_OUT
@@ -565,7 +569,7 @@ def main(argv: list[str] | None = None) -> int:
     datasets: dict[str, dict] = {}
     timing = None
     for name in args.datasets:
-        dataset, info = load(name, args.quick)
+        dataset, info = load(name, args.quick, args.user_seed)
         if not args.timing_only:
             datasets[name] = info
             tick = time.monotonic()
