@@ -184,3 +184,24 @@ def test_the_encoding_choice_reads_a_cp1252_upload(workspace_root: Path) -> None
     stored = [r for r in Workspace(workspace_root).list_datasets() if r.n_events == 3]
     assert len(stored) == 1
     assert "déjà vu" in Workspace(workspace_root).load_dataset(stored[0].id).events["review_text"].tolist()
+
+
+def test_a_transaction_log_upload_names_the_service_lines_it_drops(workspace_root: Path) -> None:
+    """An invoice log's POSTAGE and Bank Charges lines are charges, not products: the page says which were dropped."""
+    log = (b"InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+           b"536365,85123A,WHITE HANGING HEART,6,2010-12-01 08:26:00,2.55,17850,United Kingdom\n"
+           b"536365,POST,POSTAGE,1,2010-12-01 08:26:00,18.00,17850,United Kingdom\n"
+           b"536366,23099,FRENCH CARRIAGE LANTERN,2,2010-12-02 09:00:00,4.95,12583,France\n"
+           b"536366,BANK CHARGES,Bank Charges,1,2010-12-02 09:00:00,15.00,12583,France\n")  # fmt: skip
+    at = page("pages/1_Data.py").run()
+    at.radio(key="uvp.data_source").set_value("Upload files").run()
+    at.file_uploader(key="uvp.uploader").set_value([("online_retail.csv", log, "text/csv")]).run()
+    assert not at.exception and any("Valid" in s.value for s in at.success)
+    report = next(df.value for df in at.dataframe if "rule" in df.columns)
+    row = report.loc[report["rule"] == "dropped_service_line"].iloc[0]
+    full = next(t.value for t in at.text if "(dropped_service_line)" in t.value)
+    assert row["message"] in full and "POST 'POSTAGE' (1)" in full and "BANK CHARGES 'Bank Charges' (1)" in full
+    at.button[0].click().run()
+    stored = Workspace(workspace_root).list_datasets()[0]
+    items = set(Workspace(workspace_root).load_dataset(stored.id).items["item_id"])
+    assert items == {"85123A", "23099"}  # the lantern is a product; postage and bank charges are not
