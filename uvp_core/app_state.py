@@ -534,7 +534,7 @@ WHATIF_ROUND = "uvp.whatif_round"  # counts the (user, item) pairs opened on Wha
 WHATIF_VERSION = "uvp.whatif_version"  # counts the edit lists What-if has shown: part of its history pickers' keys
 WHATIF_REMOVE, WHATIF_MOVE_FROM, WHATIF_MOVE_TO = "uvp.whatif_remove", "uvp.whatif_move_from", "uvp.whatif_move_to"  # their stems
 GROUP_TABLE = "uvp.explain_group_table"  # ((model, dataset, sample size), table) of the last group importance
-COHORT_RESULT = "uvp.whatif_cohort_result"  # ((model, dataset), description, CohortWhatIf) of the last cohort what-if
+COHORT_RESULT = "uvp.whatif_cohort_result"  # ((model, dataset), description, CohortWhatIf, caution or None) of the last cohort what-if
 
 
 def pick_listed_user(all_users: Sequence[str], listed: list[str]) -> None:

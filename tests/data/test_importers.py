@@ -395,6 +395,13 @@ def test_service_lines_of_a_transaction_log_are_dropped_and_named() -> None:
     assert len(result.dataset.events) == 6
 
 
+def test_many_kinds_of_service_line_are_named_five_and_counted() -> None:
+    names = ["POSTAGE", "CARRIAGE", "Manual", "Discount", "AMAZON FEE", "Bank Charges", "PACKING CHARGE", "SAMPLES", "Adjust bad debt"]
+    lines = "".join(f"5364{j:02d},S{j},{name},1,2010-12-0{1 + j % 5} 10:00:00,{j + 1}.0,13047.0,France\n" for j, name in enumerate(names))
+    issue = one_issue(load_uploads({"online_retail.csv": (RETAIL + lines).encode()}), "dropped_service_line")
+    assert issue.n_rows == 9 and issue.message.count("' (1)") == 5 and "; 4 more kinds." in issue.message
+
+
 def test_service_lines_are_descriptions_of_service_words_only() -> None:
     from uvp_core.data.importers import service_lines
 
@@ -445,6 +452,7 @@ def test_transactions_real_uci_online_retail() -> None:
     dataset = result.dataset
     service = one_issue(result, "dropped_service_line")  # POSTAGE, Manual, CARRIAGE, ...: charges, not products
     assert service.n_rows == 1_637 and "POST 'POSTAGE' (1,099); M 'Manual' (284); C2 'CARRIAGE' (133)" in service.message
+    assert "PACKING CHARGE" in service.message and "more kinds" not in service.message  # seven kinds: all named
     assert len(dataset.events) == 397_884 - 1_637
     assert dataset.events["user_id"].nunique() == 4_334 and len(dataset.users) == 4_334  # 4 customers bought only postage
     assert dataset.events["item_id"].nunique() == 3_658 and len(dataset.items) == 3_658

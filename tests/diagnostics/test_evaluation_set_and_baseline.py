@@ -38,6 +38,16 @@ def test_holdout_takes_the_latest_label_events_and_trains_on_what_came_before() 
         E.holdout(ratings_dataset(), "rating", fraction=1.5)
 
 
+def test_holdout_on_a_dataset_without_the_target_says_so() -> None:
+    """An audit: a rating model on a purchase log read "Too few events carry a 'rating' label", though none did."""
+    unrated = Dataset(events=ratings_dataset().events.drop(columns=["rating"]).assign(event_type="purchase"))
+    with pytest.raises(ValueError, match="This dataset has no event with a 'rating' label, so a rating model cannot be"):
+        E.holdout(unrated, "rating")
+    one = ratings_dataset().events.assign(rating=[5.0] + [np.nan] * 11)
+    with pytest.raises(ValueError, match="Only one event carries a 'rating' label"):
+        E.holdout(Dataset(events=one), "rating")
+
+
 def test_event_types_collapse_per_pair_for_a_binary_target() -> None:
     rows = pd.DataFrame({
         "user_id": ["u1", "u1", "u1", "u2", "u2"],

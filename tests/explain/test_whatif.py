@@ -131,6 +131,14 @@ def test_attribute_values_lists_a_categorical_attributes_values_only() -> None:
     assert whatif.attribute_values(users, "note", limit=2) == []  # too many to list
 
 
+def test_a_cohort_edit_to_a_value_the_data_never_has_is_explained() -> None:
+    users = pd.DataFrame({"user_id": ["a", "b", "c"], "tier": ["basic", "plus", "basic"], "age": [31, 40, 22]})
+    note = whatif.unseen_value_note(users, "tier", "gold")
+    assert note.startswith("gold is not a value of tier in this dataset (basic, plus): the model has never seen it.")
+    assert "removing the users' tier" in note
+    assert whatif.unseen_value_note(users, "tier", "plus") is None and whatif.unseen_value_note(users, "age", 99) is None
+
+
 def test_an_event_pushed_out_of_the_window_is_counted_not_listed() -> None:
     from uvp_core.model import HistoryEvent, PairInputs
 

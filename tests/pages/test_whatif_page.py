@@ -255,6 +255,11 @@ def test_cohort_what_if_without_item_categories_offers_no_category_edit(tmp_path
     frame = next(d.value for d in at.dataframe if "delta" in d.value.columns)
     assert f"{attribute.value} before" in frame.columns and len(frame) == rating_dataset.users["user_id"].nunique()
     assert any(t.value.startswith("Edit: set ") and f"all users: {len(frame)} users" in t.value for t in at.text)
+    assert not at.warning  # a value of the data: no caution
+    at.text_input(key="uvp.cohort_set_value").input("gold")  # a value the model never saw (an audit's +0.75 read as real)
+    next(b for b in at.button if b.label == "Run the cohort what-if").click().run()
+    assert any(w.value.startswith(f"gold is not a value of {attribute.value} in this dataset") and "removing" in w.value
+               for w in at.warning)  # fmt: skip
     at.selectbox(key="uvp.cohort_attr").set_value(attribute.value)  # a value no user has ("germany"): say which they have
     at.text_input(key="uvp.cohort_attr_value").input("no such " + str(rating_dataset.users[attribute.value].iloc[0]))
     next(b for b in at.button if b.label == "Run the cohort what-if").click().run()

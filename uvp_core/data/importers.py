@@ -527,14 +527,16 @@ def service_lines(descriptions: pd.Series) -> np.ndarray:
 
 
 def _service_warning(raw: RawTable, roles: Mapping[str, str], mask: np.ndarray) -> ValidationIssue | None:
-    """The dropped service lines, named by item and description with their row counts (the five most frequent)."""
+    """The dropped service lines, named by item and description with their row counts (all of up to eight kinds; else
+    the five most frequent and how many more)."""
     if not mask.any():
         return None
     lines = pd.DataFrame({"item": _text(raw.frame[roles["item_id"]])[mask].str.strip(),
                           "title": _text(raw.frame[roles["title"]])[mask].str.strip()})  # fmt: skip
     counts = lines.value_counts(sort=True)
-    named = "; ".join(f"{item} {title!r} ({n:,})" for (item, title), n in counts.head(5).items())
-    more = f"; {len(counts) - 5:,} more" if len(counts) > 5 else ""
+    shown = counts if len(counts) <= 8 else counts.head(5)  # an audit: "...; 2 more" hid two that fitted
+    named = "; ".join(f"{item} {title!r} ({n:,})" for (item, title), n in shown.items())
+    more = f"; {len(counts) - len(shown):,} more kinds" if len(counts) > len(shown) else ""
     return _rows_warning(raw, "dropped_service_line", roles["title"], mask,
                          "{n} row(s) are service lines, not products, and were dropped: " + named + more + ". A charge, "
                          "a fee or an adjustment is not an item a customer values; left in, it reads as a popular product.")  # fmt: skip

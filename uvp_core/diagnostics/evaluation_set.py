@@ -210,8 +210,11 @@ def holdout(dataset: Dataset, target: str, fraction: float = DEFAULT_HOLDOUT) ->
     if not 0.0 < fraction < 1.0:
         raise ValueError("The holdout fraction must be between 0 and 1.")
     labelled = label_events(dataset.events, target)
+    if not len(labelled):  # an audit: a rating model on a purchase log read "too few events carry a 'rating' label"
+        raise ValueError(f"This dataset has no event with a {target!r} label, so a {target} model cannot be evaluated on "
+                         "it: choose a dataset that has them, such as the one the model was trained on.")  # fmt: skip
     if len(labelled) < 2:
-        raise ValueError(f"Too few events carry a {target!r} label to hold some out.")
+        raise ValueError(f"Only one event carries a {target!r} label: too few to hold some out.")
     times = np.sort(labelled["timestamp"].to_numpy())
     cutoff = pd.Timestamp(times[min(len(times) - 1, int(len(times) * (1.0 - fraction)))])
     note = f"time holdout: the latest {fraction:.0%} of {target!r} label events, from {_format_time(cutoff)} on"

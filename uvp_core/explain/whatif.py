@@ -573,6 +573,16 @@ def attribute_values(users: pd.DataFrame, name: str, limit: int = 200) -> list[s
     return sorted(values) if len(values) <= limit else []
 
 
+def unseen_value_note(users: pd.DataFrame, name: str, value: Any) -> str | None:
+    """What a cohort edit to a value the attribute never takes in the data measures (None for a known value)."""
+    known = attribute_values(users, name)
+    if not known or str(value) in known:
+        return None
+    return (f"{value} is not a value of {name} in this dataset ({', '.join(known[:8])}{', ...' if len(known) > 8 else ''}): "
+            "the model has never seen it. Its indicators read it as a missing value (only the profile text still carries "
+            f"the word), so this shift mostly shows the effect of removing the users' {name}, not of a new value.")
+
+
 def catalogue(dataset, first: Sequence[str] = ()) -> list[str]:
     """The items a pair can take as its candidate: the items table's, else those in the events (sorted); `first`
     (say, the user's top predicted items) ahead of the rest."""
