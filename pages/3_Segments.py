@@ -108,6 +108,8 @@ st.text(f"Largest {weakest['metric'].iloc[0] if len(weakest) else error_metric} 
 if len(weakest):
     st.plotly_chart(figures.weakest_segments(weakest), key="weakest")
 app_state.table(segments.weakest_display(weakest))
+for line in segments.same_pairs_lines(weakest):  # in full: a table cell cuts the long derived-segment names off
+    st.text(line)
 app_state.csv_download(weakest, "weakest_segments.csv", "dl-weakest")
 
 # --- cohorts ------------------------------------------------------------------------------------------------

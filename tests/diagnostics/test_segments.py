@@ -275,3 +275,5 @@ def test_weakest_segments_name_a_set_of_pairs_once() -> None:
                                                f"{S.DERIVED_SEGMENTS['new_vs_returning']} = new")  # fmt: skip
     assert (ranked["same_pairs_as"].iloc[1:] == "").all()  # another n: other pairs, whatever the value
     assert "the same pairs as" in S.weakest_display(ranked).columns
+    assert S.same_pairs_lines(ranked) == [f"{S.DERIVED_SEGMENTS['history_bucket']} = 0 is the same pairs as "
+                                          f"{ranked['same_pairs_as'].iloc[0]}."]  # fmt: skip

@@ -362,6 +362,14 @@ def _merge_same_pairs(ranked: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def same_pairs_lines(table: pd.DataFrame) -> list[str]:
+    """'<segment> is the same pairs as <others>' for each weakest-segments row that stands for several segments."""
+    if "same_pairs_as" not in table.columns:
+        return []
+    rows = table.loc[table["same_pairs_as"].astype(str) != ""]
+    return [f"{segment_name(str(r.column))} = {r.segment} is the same pairs as {r.same_pairs_as}." for r in rows.itertuples()]
+
+
 def weakest_display(table: pd.DataFrame) -> pd.DataFrame:
     """A weakest_segments table for display: segment columns and headers named in words, as the pickers name them."""
     return table.assign(column=table["column"].astype(str).map(segment_name)).rename(columns=WEAKEST_HEADERS)
