@@ -172,8 +172,8 @@ else:
 
 # --- two models -----------------------------------------------------------------------------------------------
 st.header("Compare two models")
-labels = model_registry.comparison_choices(ws.list_models(), ws.get_model_record(choice.model_id), choice.dataset_id,
-                                          {d.id: d.name for d in ws.list_datasets()})  # fmt: skip
+record_a, dataset_names = ws.get_model_record(choice.model_id), {d.id: d.name for d in ws.list_datasets()}
+labels = model_registry.comparison_choices(ws.list_models(), record_a, choice.dataset_id, dataset_names)
 if not labels:
     st.info("Another registered model with the same target is needed for a comparison.")
 else:
@@ -186,7 +186,8 @@ else:
             if paired.evalset.note != page.evalset.note:
                 st.text(f"Both models are scored on one set — {paired.evalset.note}")
             comparison = app_state.memo(choice, "compare", (other_id, spec), lambda: compare.compare_models(paired.frame, task, [spec], boot))
-            st.text(f"A = {page.model.name} ({choice.model_id}); B = {labels[other_id]}. Differences are A − B with paired "
+            st.text(f"A = {model_registry.comparison_label(record_a, choice.dataset_id, dataset_names)}; B = {labels[other_id]}. "
+                    "Differences are A − B with paired "
                     f"bootstrap 95% intervals; {compare.difference_meaning(task)}.")  # fmt: skip
             shown = comparison.loc[comparison["metric"] == metric].assign(label=lambda t: t["column"].map(segments.segment_name) + " = " + t["segment"])
             st.plotly_chart(figures.differences(shown, label="label", title=f"Model A − model B: {metric}, with 95% intervals",

@@ -21,3 +21,12 @@ def test_comparison_choices_offer_models_of_the_evaluated_dataset_first_and_name
     assert choices["m5"].endswith(" · trained on another dataset (Amazon reviews)")
     assert choices["m3"].endswith(" · trained on data not in this workspace")
     assert choices["m1"].endswith(" · trained on data not in this workspace")  # its dataset was deleted
+
+
+def test_both_models_of_a_comparison_are_named_alike() -> None:
+    """An audit: "A = sample_data (m...)" against "B = name · created · id"."""
+    from uvp_core.model_registry import comparison_label
+
+    a = _record("m9", "ml")
+    assert comparison_label(a, "ml", {}) == "model m9 · 2026-12-07T10:00:00Z · m9"
+    assert comparison_label(a, "amazon", {"ml": "MovieLens"}).endswith(" · m9 · trained on another dataset (MovieLens)")

@@ -140,19 +140,22 @@ def model_label(record: ModelRecord, dated: bool = True) -> str:
     return " · ".join([record.name, record.target, *([record.created_at] if dated else []), record.id])
 
 
+def comparison_label(record: ModelRecord, dataset_id: str, dataset_names: Mapping[str, str]) -> str:
+    """'name · created · id' of a model in a comparison on dataset_id's evaluation set, with the data it was trained
+    on when that is another dataset (whose users and items may all be new to it)."""
+    label = f"{record.name} · {record.created_at} · {record.id}"
+    if record.dataset_id == dataset_id:
+        return label
+    name = dataset_names.get(record.dataset_id or "")
+    return label + (f" · trained on another dataset ({name})" if name else " · trained on data not in this workspace")
+
+
 def comparison_choices(models: list[ModelRecord], model: ModelRecord, dataset_id: str, dataset_names: Mapping[str, str]) -> dict[str, str]:
-    """Models `model` can be compared with on dataset_id's evaluation set (same target, not itself) -> label: those
-    trained on that dataset first, the others labelled with the dataset they were trained on (whose users and items
-    may all be new to them)."""
+    """Models `model` can be compared with on dataset_id's evaluation set (same target, not itself) -> comparison_label;
+    those trained on that dataset first."""
     others = [m for m in models if m.id != model.id and m.target == model.target]
     others.sort(key=lambda m: m.dataset_id != dataset_id)  # stable: newest first within each group
-    def origin(m: ModelRecord) -> str:
-        if m.dataset_id == dataset_id:
-            return ""
-        name = dataset_names.get(m.dataset_id or "")
-        return f" · trained on another dataset ({name})" if name else " · trained on data not in this workspace"
-
-    return {m.id: f"{m.name} · {m.created_at} · {m.id}{origin(m)}" for m in others}
+    return {m.id: comparison_label(m, dataset_id, dataset_names) for m in others}
 
 
 def models_frame(models: list[ModelRecord]) -> pd.DataFrame:

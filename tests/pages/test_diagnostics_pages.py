@@ -101,6 +101,7 @@ def test_segments_page_overall_segments_cohort_and_two_models(workspace, rating_
     at.selectbox(key="uvp.compare_model").set_value(ids[0])
     at.button(key="uvp.compare_run").click().run()
     assert not at.exception
+    assert any(t.value.startswith("A = ") and t.value.count(" · ") >= 4 for t in at.text)  # both named name · created · id
     comparison = next(f for f in frames(at) if "difference" in f.columns and "column" in f.columns)
     overall_rmse = comparison.loc[(comparison["column"] == "overall") & (comparison["metric"] == "rmse")].iloc[0]
     other = two_models[0].as_validated().predict(rating_dataset, evalset.pairs)
