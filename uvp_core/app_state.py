@@ -123,12 +123,14 @@ def validation_table(frame: pd.DataFrame) -> None:
 
 
 def model_labels(ws: Workspace, *, dated: bool = True) -> dict[str, str] | None:
-    """Registry model id -> 'name · target · [created ·] id', or None (with a note) when the registry is empty."""
+    """Registry model id -> 'name · target · [created ·] id', and the data it was trained on when that is not the
+    active dataset; None (with a note) when the registry is empty."""
     models = ws.list_models()
     if not models:
         st.info("No models in the registry yet: train or load one on the Model page.")
         return None
-    return {m.id: model_registry.model_label(m, dated) for m in models}
+    active, names = active_dataset_id(), {d.id: d.name for d in ws.list_datasets()}
+    return {m.id: model_registry.model_label(m, dated) + model_registry.other_data_note(m, active, names) for m in models}
 
 
 @st.cache_data(

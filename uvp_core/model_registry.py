@@ -140,14 +140,18 @@ def model_label(record: ModelRecord, dated: bool = True) -> str:
     return " · ".join([record.name, record.target, *([record.created_at] if dated else []), record.id])
 
 
-def comparison_label(record: ModelRecord, dataset_id: str, dataset_names: Mapping[str, str]) -> str:
-    """'name · created · id' of a model in a comparison on dataset_id's evaluation set, with the data it was trained
-    on when that is another dataset (whose users and items may all be new to it)."""
-    label = f"{record.name} · {record.created_at} · {record.id}"
+def other_data_note(record: ModelRecord, dataset_id: str, dataset_names: Mapping[str, str]) -> str:
+    """' · trained on another dataset (name)' for a model trained on other data than dataset_id ('' when it is not),
+    whose users and items may all be new to it."""
     if record.dataset_id == dataset_id:
-        return label
+        return ""
     name = dataset_names.get(record.dataset_id or "")
-    return label + (f" · trained on another dataset ({name})" if name else " · trained on data not in this workspace")
+    return f" · trained on another dataset ({name})" if name else " · trained on data not in this workspace"
+
+
+def comparison_label(record: ModelRecord, dataset_id: str, dataset_names: Mapping[str, str]) -> str:
+    """'name · created · id' of a model in a comparison on dataset_id's evaluation set, and other_data_note."""
+    return f"{record.name} · {record.created_at} · {record.id}{other_data_note(record, dataset_id, dataset_names)}"
 
 
 def comparison_choices(models: list[ModelRecord], model: ModelRecord, dataset_id: str, dataset_names: Mapping[str, str]) -> dict[str, str]:

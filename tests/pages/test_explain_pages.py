@@ -358,6 +358,9 @@ def test_pickers_prefer_a_model_of_the_active_dataset_and_warn_about_another(reg
     at.run()
     assert not at.exception, at.exception
     assert at.selectbox(key="uvp.explain_model").value == model_id and not at.warning
+    options = at.selectbox(key="uvp.explain_model").options  # an audit: the picker did not say which models are of other data
+    assert sum(o.endswith(" · trained on another dataset (half of the ratings)") for o in options) == 1
+    assert sum("trained on another dataset" in o for o in options) == 1
     at = AppTest.from_file(str(REPO / "pages/5_Explain_a_user.py"), default_timeout=120)
     at.session_state[app_state.ACTIVE_DATASET] = other_id
     at.session_state[app_state.ACTIVE_MODEL] = model_id  # trained on the full ratings, explained on half of them
