@@ -32,9 +32,10 @@ dataset_id = st.selectbox(
 )
 record = ws.get_dataset_record(dataset_id)
 targets = model_registry.target_choices(app_state.load_dataset(root, dataset_id))
+app_state.target_for_dataset(dataset_id, targets)
 with st.form("train"):
     left, right = st.columns(2)
-    target = left.selectbox("Target", targets, key="uvp.train_target", help="rating: regression on the value column; an event type or label: binary")
+    target = left.selectbox("Target", targets, key=app_state.TRAIN_TARGET, help="rating: regression on the value column; an event type or label: binary")
     mode = right.selectbox(
         "Mode", ("frozen", "finetune"),
         help="frozen: the encoder is fixed and texts are encoded once (minutes on a CPU). "

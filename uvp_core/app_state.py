@@ -585,6 +585,19 @@ def count_whatif_version() -> None:
     st.session_state[WHATIF_VERSION] = st.session_state.get(WHATIF_VERSION, 0) + 1
 
 
+TRAIN_TARGET = "uvp.train_target"  # the Model page's Target picker
+TRAIN_TARGET_DATASET = "uvp.train_target_dataset"  # the dataset that picker was last drawn for
+
+
+def target_for_dataset(dataset_id: str, targets: Sequence[str]) -> None:
+    """Start the Target picker at the dataset's default (its first target) when the dataset changed: a browser audit
+    switched from a purchase log back to the rating sample and kept "purchase"."""
+    if st.session_state.get(TRAIN_TARGET_DATASET) != dataset_id:
+        st.session_state[TRAIN_TARGET_DATASET] = dataset_id
+        if targets:
+            st.session_state[TRAIN_TARGET] = targets[0]
+
+
 def forget_widgets(*prefixes: str) -> None:
     """Drop the state of widgets whose keys start with a prefix, so they start again from their default value."""
     for key in [k for k in st.session_state if isinstance(k, str) and k.startswith(prefixes)]:

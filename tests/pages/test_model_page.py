@@ -187,3 +187,19 @@ def test_another_sessions_run_is_cancelled_only_when_confirmed(workspace_root: P
     # the page then redraws its panel with st.rerun(scope="fragment"); AppTest runs a fragment's button click as a full
     # run, where Streamlit refuses that scope (a browser runs the fragment alone), so that is the one exception here
     assert all('st.rerun(scope="fragment")' in "".join(e.stack_trace) for e in at.exception), at.exception
+
+
+def test_the_target_picker_starts_at_the_new_datasets_default_when_the_dataset_changes(workspace_root: Path, binary_dataset) -> None:
+    """A browser audit switched from a purchase log back to the rating sample and the Target picker kept "purchase"."""
+    at = AppTest.from_file(str(REPO / "pages/2_Model.py"), default_timeout=120).run()
+    sample_id = at.selectbox(key="uvp.train_dataset").value
+    assert at.selectbox(key=app_state.TRAIN_TARGET).value == "rating"
+    shop_id = Workspace(workspace_root).save_dataset(binary_dataset).id
+    at.run()
+    at.selectbox(key="uvp.train_dataset").set_value(shop_id).run()
+    assert not at.exception and at.selectbox(key=app_state.TRAIN_TARGET).value == "purchase"  # the shop's first target
+    at.session_state[app_state.TRAIN_TARGET] = "click"  # as a submitted form leaves it
+    at.run()
+    assert at.selectbox(key=app_state.TRAIN_TARGET).value == "click"  # a rerun on the same dataset keeps the choice
+    at.selectbox(key="uvp.train_dataset").set_value(sample_id).run()
+    assert at.selectbox(key=app_state.TRAIN_TARGET).value == "rating"
