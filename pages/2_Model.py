@@ -72,6 +72,13 @@ RESUMABLE = model_registry.STOPPED_STATUSES  # runs jobs.resume queues again
 
 
 @st.fragment(run_every=2.0)
+def run_curves(run: dict):
+    """A run's training and validation curves, on one axis where its loss and metric share units."""
+    target = run["params"].get("target", "")
+    return figures.training_curves(pd.DataFrame(run["progress"]["history"]), model_registry.validation_metric_name(target),
+                                   same_units=model_registry.loss_in_metric_units(target))  # fmt: skip
+
+
 def runs_panel() -> None:
     """Live status of the training runs: progress, curves, cancel and resume."""
     jobs.mark_interrupted_runs(ws)
@@ -102,9 +109,7 @@ def runs_panel() -> None:
             st.text(f"Run {run['id']} · {run['params'].get('name', '')} · {status}")
             st.progress(model_registry.progress_fraction(progress, model_registry.run_epochs(run["params"])), text=model_registry.progress_text(progress, status))
             if progress.get("history"):
-                target = run["params"].get("target", "")
-                st.plotly_chart(figures.training_curves(pd.DataFrame(progress["history"]), model_registry.validation_metric_name(target),
-                                                        same_units=model_registry.loss_in_metric_units(target)), key=f"curve-{run['id']}")  # fmt: skip
+                st.plotly_chart(run_curves(run), key=f"curve-{run['id']}")
             if run.get("error"):
                 st.error(app_state.plain_markdown(run["error"]))
             if status in ("queued", "running"):
@@ -132,9 +137,7 @@ if finished:
         run_labels = {r["id"]: f"{r['id']} · {r['params'].get('name', '')} · finished {r.get('finished_at') or ''}" for r in finished}
         finished_id = st.selectbox("Run", list(run_labels), format_func=run_labels.get, key=app_state.FINISHED_RUN)
         finished_run = next(r for r in finished if r["id"] == finished_id)
-        target = finished_run["params"].get("target", "")
-        st.plotly_chart(figures.training_curves(pd.DataFrame(finished_run["progress"]["history"]), model_registry.validation_metric_name(target),
-                                                same_units=model_registry.loss_in_metric_units(target)), key="finished-curve")  # fmt: skip
+        st.plotly_chart(run_curves(finished_run), key="finished-curve")
 
 # --- registry ----------------------------------------------------------------------------------
 st.header("Registry")
