@@ -83,3 +83,27 @@ def test_first_events_stop_at_the_events_before_the_row():
     row, kind, feat, mask, _ = first.history(torch.tensor([5]), 4)
     assert mask.tolist() == [[False, False, True, True]]
     assert row.tolist() == [[0, 0, 3, 4]] and kind.tolist() == [[0, 0, 3, 4]]
+
+
+def test_dropped_ids_count_only_the_repeats_a_cold_row_could_show():
+    """A new user's earlier purchases of the candidate are those among its visible events; a new item has none."""
+    n, k = 400, 8
+    rng = np.random.default_rng(1)
+    space = FeatureSpace(["u"], ["i"], [3], ["purchase", "view"], target_kinds=["purchase"], repeat_kinds=["purchase"])
+    hist_row = np.where(np.arange(k) % 2 == 0, 1, 2)[None, :].repeat(n, 0)  # slots 0, 2, 4, 6: the candidate (row 1)
+    hist_kind = np.where(np.arange(k) < 4, 2, 1)[None, :].repeat(n, 0)  # older four viewed, latest four purchased
+    raw = numeric_features(np.full(n, 30), rng.integers(1, 50, n), np.full(n, np.nan), np.full(n, 6))
+    space.numeric_mean, space.numeric_std = raw.mean(0).tolist(), (raw.std(0) + 1.0).tolist()
+    x = Inputs.build(
+        user=np.ones(n, np.int64), item=np.ones(n, np.int64), profile_row=np.zeros(n, np.int64), item_row=np.ones(n, np.int64),
+        hist_row=hist_row, hist_kind=hist_kind, hist_age=np.ones((n, k)), hist_mask=np.ones((n, k), bool),
+        numeric=space.standardize(raw),
+    )  # fmt: skip
+    out = _drop_ids(x, 0.5, torch.Generator().manual_seed(0), space, cold_history=5)
+    got = np.expm1(out.numeric.numpy()[:, -1] * space.numeric_std[-1] + space.numeric_mean[-1])
+    cold_item, cold_user = (out.item == 0).numpy(), (out.user == 0).numpy()
+    shown = ((out.hist_row.numpy() == 1) & out.hist_mask.numpy() & (out.hist_kind.numpy() == 1)).sum(1)
+    np.testing.assert_allclose(got[cold_item], 0.0, atol=1e-4)
+    np.testing.assert_allclose(got[~cold_item & ~cold_user], 6.0, atol=1e-4)  # all earlier purchases, read or not
+    np.testing.assert_allclose(got[~cold_item & cold_user], shown[~cold_item & cold_user], atol=1e-4)
+    assert {0, 1, 2} <= set(shown[~cold_item & cold_user].tolist())

@@ -21,8 +21,9 @@ Masking a feature means the model really reads the input without it, through `Va
 - history event   -> (history="event") the event is removed from the history;
 - earlier events  -> (users with more events than the model reads one by one) the count of the others (older, or
                      of a late kind such as views: FeatureSpace.late_kinds)
-                     leaves the history length; without this feature that count would sit in the base
-                     value, which would then differ between users;
+                     leaves the history length (and, for a binary model, the count of the outcome on the
+                     candidate leaves that feature: PairInputs.repeats); without this feature that count would
+                     sit in the base value, which would then differ between users;
 - item field      -> the background value: the most common value for categorical fields, the median
                      for numeric ones (price), left out of the text for free-form fields (title,
                      description); or (item_fields="absent") every categorical field left out;
@@ -35,7 +36,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -208,10 +209,11 @@ def _history_features(inputs: PairInputs, used: list[int], history: str) -> list
 
 
 def pair_features(inputs: PairInputs, history_k: int, *, known_user: bool = True, known_item: bool = True,
-                  history: str = "item", late: Collection[str] = ()) -> list[Feature]:  # fmt: skip
+                  history: str = "item", late: Collection[str] = (), repeat: Collection[str] = ()) -> list[Feature]:  # fmt: skip
     """The interpretable features of one pair: attributes, the history read (most recent first; one feature per
     item, or per event with history="event"; late: see used_history), item fields, IDs (an ID the model never
-    saw in training is named so: it has no learned bias)."""
+    saw in training is named so: it has no learned bias). repeat: the model's repeat kinds (FeatureSpace.repeat_kinds),
+    whose events on the candidate among the earlier ones the "earlier events" feature names."""
     if history not in HISTORY_UNITS:
         raise ValueError(f"history must be one of {HISTORY_UNITS}, not {history!r}")
     out = [
@@ -224,7 +226,11 @@ def pair_features(inputs: PairInputs, history_k: int, *, known_user: bool = True
         n = int(inputs.n_earlier)
         events = f"event{'' if n == 1 else 's'}"
         what = f"{n:,} {events} not read one by one (older ones, and {' and '.join(late)}s; " if late else f"{n:,} earlier {events} ("
-        out.append(Feature(f"{what}only their number is read: history length)", "history", "earlier", "n_earlier", str(n)))
+        read = used_history(inputs, history_k, late)
+        unread = replace(inputs, history=[e for j, e in enumerate(inputs.history) if j not in set(read)])
+        again = unread.repeats(repeat) if repeat else 0
+        on_item = f"; {again:,} of them on this item, and that number is read too" if again else ""
+        out.append(Feature(f"{what}only their number is read: history length{on_item})", "history", "earlier", "n_earlier", str(n)))
     for k, v in inputs.item.items():
         if k != "item_id" and not is_missing(v):
             out.append(Feature(f"item {attribute_name(k)} = {_short(format_value(v))}", "item", "item_field", k, format_value(v)))
@@ -261,6 +267,7 @@ def masked_inputs(inputs: PairInputs, features: Sequence[Feature], keep: np.ndar
     drop_events: set[int] = set()
     drop_items: set[str] = set()
     user_id, item_id, n_earlier = inputs.user_id, inputs.item_id, inputs.n_earlier
+    reserve, earlier_repeats = inputs.reserve, inputs.earlier_repeats  # read only in the repeat count (PairInputs.repeats)
     for feature, kept in zip(features, keep, strict=True):
         if kept:
             continue
@@ -273,7 +280,7 @@ def masked_inputs(inputs: PairInputs, features: Sequence[Feature], keep: np.ndar
         elif feature.kind == "event":
             drop_events.add(int(feature.key))
         elif feature.kind == "earlier":
-            n_earlier = 0
+            n_earlier, reserve, earlier_repeats = 0, [], 0
         elif feature.kind == "user_id":
             user_id = None
         elif feature.kind == "item_id":
@@ -284,6 +291,9 @@ def masked_inputs(inputs: PairInputs, features: Sequence[Feature], keep: np.ndar
         n_earlier=n_earlier,
         item_popularity=None if item_id is None else inputs.item_popularity,
         history_fields=inputs.history_fields,
+        reserve=list(reserve),
+        earlier_repeats=earlier_repeats,
+        repeat_of=inputs.repeat_of if inputs.repeat_of is not None else inputs.item_id,
     )
 
 

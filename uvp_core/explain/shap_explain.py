@@ -72,7 +72,7 @@ def explain_inputs(model, inputs: PairInputs, background: Background, config: Ex
     known_user = space is None or inputs.user_id is None or bool(space.user_codes([inputs.user_id])[0])
     known_item = space is None or inputs.item_id is None or bool(space.item_codes([inputs.item_id])[0])
     features = pair_features(inputs, model.history_k, known_user=known_user, known_item=known_item, history=config.history,
-                             late=model.late_kinds)  # fmt: skip
+                             late=model.late_kinds, repeat=space.repeat_kinds if space is not None else ())  # fmt: skip
     m = len(features)
     f = CoalitionModel(model, inputs, features, background)
     names = [feat.name for feat in features]

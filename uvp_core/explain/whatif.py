@@ -346,6 +346,8 @@ def cohort_inputs(model, dataset, pairs: pd.DataFrame) -> list[PairInputs]:
     mine = events.loc[events["user_id"].isin(set(user_ids))].sort_values("timestamp", kind="stable")
     kinds = pd.Series(space.kind_names(mine), index=mine.index)
     counts = mine["user_id"].value_counts()
+    counted = mine.loc[kinds.isin(space.repeat_kinds).to_numpy()]  # repeat kinds: "bought this item before" (PairInputs.repeats)
+    repeats = {(str(u), str(i)): int(n) for (u, i), n in counted.groupby(["user_id", "item_id"], observed=True).size().items()}
     window = space.history_window
     recent = mine.groupby("user_id", sort=False, observed=True).tail(window) if k else mine.iloc[:0]
     histories: dict[str, list[HistoryEvent]] = {}
@@ -357,10 +359,12 @@ def cohort_inputs(model, dataset, pairs: pd.DataFrame) -> list[PairInputs]:
     out = []
     for user_id, item_id in zip(user_ids, item_ids, strict=True):
         history, reserve = model.split_history(histories.get(user_id, []), item_id)
+        shown = sum(1 for e in [*history, *reserve] if e.item_id == item_id and e.kind in space.repeat_kinds)
         out.append(PairInputs(
             profile=dict(user_fields.get(user_id, {})), history=history, item=dict(item_fields.get(item_id, {})),
             user_id=user_id, item_id=item_id, time=now, n_earlier=max(0, int(counts.get(user_id, 0)) - len(history)),
             history_fields={e.item_id: dict(item_fields.get(e.item_id, {})) for e in [*history, *reserve]}, reserve=reserve,
+            earlier_repeats=max(0, repeats.get((user_id, item_id), 0) - shown),
         ))  # fmt: skip
     return out
 

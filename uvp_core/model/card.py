@@ -104,6 +104,9 @@ def model_card(meta: dict) -> str:
         f"- Reads: the user's profile text, their {features['history_k']} most recent events before the prediction "
         "time (item text + event kind + recency), and the candidate item's text; plus user/item biases and ID "
         "embeddings learned from events, and numeric features (history length, item popularity, price).",
+        *([f"- Also a numeric feature: how many times the user had the outcome ({', '.join(map(md, features['repeat_kinds']))}) "
+           "on the candidate item before (all their earlier events, not only those read one by one)."]
+          if features.get("repeat_kinds") else []),  # fmt: skip
         *([f"- Events of kind {', '.join(map(md, features['late_kinds']))} fill only the history places that the user's other "
            "events leave free."] if features.get("late_kinds") else []),  # fmt: skip
         f"- Categorical attributes also read as one-hot next to their text: "

@@ -245,7 +245,15 @@ def fit_space(dataset, examples: Examples, train: np.ndarray, cutoff: int | None
         template=template,
         target_kinds=target_kinds,
         late_kinds=fit_late_kinds(names, target_kinds) if target == "rating" else [],
+        repeat_kinds=repeat_kinds(target, names),
     )
+
+
+def repeat_kinds(target: str, kinds: Sequence[str]) -> list[str]:
+    """The kinds counted as a binary model's earlier events on the candidate (FeatureSpace.repeat_kinds): the
+    positive outcome's ("bought this item before"); none for ratings, whose models read a pair once."""
+    positive = "label 1" if target == "label" else target
+    return [positive] if target and target != "rating" and positive in kinds else []
 
 
 def ridge_biases(

@@ -292,6 +292,7 @@ def _write_folder(model, folder: Path) -> None:
             "item_words": list(model.space_.item_words),
             "price_bands": model.space_.price_bands,
             "late_kinds": list(model.late_kinds),
+            "repeat_kinds": list(model.space_.repeat_kinds),
             "history_k": model.space_.template.history_k,
         },
         "head": {"hidden_dim": model.head_.hidden, "n_numeric": model.head_.user_tower[0].in_features - 3 * model.head_.hidden,

@@ -258,7 +258,9 @@ def _drop_ids(x: Inputs, p: float, generator: torch.Generator, space: FeatureSpa
     """Swap each user and item ID for the unknown row (0) with probability p, making the row look cold.
 
     With a `space` (whose numeric_mean/std standardised x.numeric), a dropped item also gets the popularity
-    an unseen item has at prediction time (0), and a dropped user keeps only a random 0..cold_history
+    an unseen item has at prediction time (0) and no earlier outcomes of the user on it (FeatureSpace.repeat_kinds;
+    with them, Online Retail's new-items AUC fell 0.662 -> 0.644, mean of three customer samples), and a dropped
+    user keeps only a random 0..cold_history
     history events (with the matching history length), as a new user with a few visible events has: with
     `first` (the rows' FirstEvents), a `first_share` of them keep their *earliest* events, which is what a
     new user's history is; the others (and all, without `first`) their most recent ones. Otherwise the
@@ -290,6 +292,9 @@ def _drop_ids(x: Inputs, p: float, generator: torch.Generator, space: FeatureSpa
         hist_feat = torch.where(cold.unsqueeze(-1), feat, hist_feat)
         hist_item = torch.where(cold, items, hist_item)
     numeric[:, 0] = torch.where(keep_user, numeric[:, 0], _history_length(mask, space))
+    if space.repeat_kinds:  # a new user's repeats are those its visible events show; a new item has none
+        numeric[:, -1] = torch.where(keep_user, numeric[:, -1], _visible_repeats(x, mask, hist_row, hist_kind, space))
+        numeric[:, -1] = torch.where(keep_item, numeric[:, -1], (0.0 - mean[-1]) / std[-1])
     n_before = torch.where(keep_user, x.n_before, mask.sum(1).to(x.n_before.dtype))
     return replace(x, numeric=numeric, n_before=n_before, hist_mask=mask, hist_row=hist_row, hist_kind=hist_kind,
                    hist_feat=hist_feat, hist_item=hist_item)  # fmt: skip
@@ -300,6 +305,16 @@ def _history_length(mask: torch.Tensor, space: FeatureSpace) -> torch.Tensor:
     mean = torch.as_tensor(space.numeric_mean[0], dtype=torch.float32)
     std = torch.as_tensor(space.numeric_std[0], dtype=torch.float32)
     return (torch.log1p(mask.sum(1).float()) - mean) / std
+
+
+def _visible_repeats(x: Inputs, mask: torch.Tensor, hist_row: torch.Tensor, hist_kind: torch.Tensor, space: FeatureSpace) -> torch.Tensor:
+    """The standardised repeat feature (FeatureSpace.repeat_kinds, the last numeric one) counted in a history with this
+    mask only: a new user's earlier events on the candidate are those it shows."""
+    counted = torch.as_tensor(space.repeat_kind_codes(np.arange(len(space.kinds) + 1)))
+    same = mask & (hist_row == x.item_row[:, None]) & counted[hist_kind]
+    mean = torch.as_tensor(space.numeric_mean[-1], dtype=torch.float32)
+    std = torch.as_tensor(space.numeric_std[-1], dtype=torch.float32)
+    return (torch.log1p(same.sum(1).float()) - mean) / std
 
 
 def _loss(task: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -738,6 +753,8 @@ def as_new_users(x: Inputs, first: FirstEvents, space: FeatureSpace, visible: in
     hist_row, hist_kind, hist_feat, mask, hist_item = first.history(torch.full((len(x),), visible, dtype=torch.long), k)
     numeric = x.numeric.clone()
     numeric[:, 0] = _history_length(mask, space)
+    if space.repeat_kinds:
+        numeric[:, -1] = _visible_repeats(x, mask, hist_row, hist_kind, space)
     return replace(x, user=torch.zeros_like(x.user), hist_row=hist_row, hist_kind=hist_kind, hist_feat=hist_feat,
                    hist_mask=mask, hist_item=hist_item, numeric=numeric, n_before=mask.sum(1).to(x.n_before.dtype))  # fmt: skip
 

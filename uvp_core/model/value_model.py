@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,7 +125,16 @@ class PairInputs:
     profile_text: str | None = None  # the profile text exactly as the encoder reads it (None -> from `profile`)
     reserve: list[HistoryEvent] = field(default_factory=list)  # events of the window not read (older, or views with no
     # free slot), oldest first, counted in n_earlier: a what-if removal lets them in as deleting an event from the data
-    # would (explain.whatif.within_window); scoring never reads them
+    # would (explain.whatif.within_window); scoring reads them only in the repeat count (FeatureSpace.repeat_kinds)
+    earlier_repeats: int = 0  # events of the repeat kinds on the candidate item older than those listed (history, reserve)
+    repeat_of: str | None = None  # the item whose listed events count as repeats (None -> item_id; kept when an
+    #   explanation masks the item ID, which hides the item's learned terms, not which item the user bought before)
+
+    def repeats(self, kinds: Collection[str]) -> int:
+        """The user's earlier events of these kinds on the candidate item: those listed, then the older ones."""
+        item = self.repeat_of if self.repeat_of is not None else self.item_id
+        listed = sum(1 for e in [*self.history, *self.reserve] if e.item_id == item and e.kind in kinds)
+        return listed + self.earlier_repeats if item is not None else 0
 
 
 class ValueModel:
@@ -368,6 +377,9 @@ class ValueModel:
         found = fields_by_id(dataset.items, "item_id", listed, space.item_columns)
         fields = {i: found.get(i, {}) for i in listed}  # {} for an item the items table lacks
         now = time if time is not None else (events["timestamp"].max() if len(events) else None)
+        repeats = int((before["item_id"].astype(str).eq(str(item_id)) & pd.Series(space.kind_names(before), index=before.index)
+                       .isin(space.repeat_kinds)).sum()) if space.repeat_kinds else 0  # fmt: skip
+        shown = sum(1 for e in [*history, *reserve] if e.item_id == str(item_id) and e.kind in space.repeat_kinds)
         return PairInputs(
             profile=row_fields(dataset.users, "user_id", user_id, space.user_columns),
             history=history,
@@ -378,6 +390,7 @@ class ValueModel:
             n_earlier=max(0, len(before) - len(history)),
             history_fields=fields,
             reserve=reserve,
+            earlier_repeats=max(0, repeats - shown),
         )
 
     def _score_inputs(self, rows: Sequence[PairInputs]) -> np.ndarray:
@@ -408,6 +421,7 @@ class ValueModel:
         hist_mask = np.zeros((n, k), bool)
         n_before = np.zeros(n)
         price = np.full(n, np.nan)
+        repeats = np.array([row.repeats(space.repeat_kinds) for row in rows]) if space.repeat_kinds else None
         kind_slots: list[tuple[int, int]] = []
         kind_names: list[str] = []
         slot_items: list[str] = []
@@ -451,7 +465,7 @@ class ValueModel:
             hist_item=hist_item,
             hist_age=hist_age,
             hist_mask=hist_mask,
-            numeric=space.standardize(numeric_features(n_before, popularity, price)),
+            numeric=space.standardize(numeric_features(n_before, popularity, price, repeats)),
             n_before=n_before,
         )
         item_table = with_extras(self.encoder_.encode([t for t, _ in item_texts]), _blocks(item_texts, space.item_width))
