@@ -78,7 +78,10 @@ def test_explanations_name_and_mask_the_earlier_repeats(short_model, binary_data
     row = next(r for r in inputs if r.earlier_repeats > 0)
     features = pair_features(row, model.history_k, repeat=model.space_.repeat_kinds)
     earlier = [f for f in features if f.kind == "earlier"]
-    assert len(earlier) == 1 and "on this item" in earlier[0].name
+    unread = row.earlier_repeats + sum(1 for e in row.reserve if e.item_id == row.item_id and e.kind == "purchase")
+    assert len(earlier) == 1 and f"; {unread} of them on this item" in earlier[0].name
+    read = sum(1 for e in row.history if e.item_id == row.item_id and e.kind == "purchase")
+    assert (f"({row.repeats(['purchase'])} with those read one by one)" in earlier[0].name) == (read > 0)
     background = Background(profile={}, item={})
     keep = np.ones(len(features), dtype=bool)
     assert masked_inputs(row, features, keep, background).repeats(["purchase"]) == row.repeats(["purchase"])

@@ -175,6 +175,7 @@ def test_an_item_the_user_already_rated_can_be_explained(registered, rating_data
     events = rating_dataset.events
     rated = str(events.loc[events["user_id"].astype(str) == user_id, "item_id"].iloc[0])
     assert rated not in set(at.dataframe[2].value["item_id"].astype(str))  # not among the top predicted items
+    assert any(c.value.startswith("Items the user has already interacted with are left out") for c in at.caption)  # and it says so
     at.selectbox(key=app_state.EXPLAIN_ITEM).set_value(rated).run()
     assert not at.exception, at.exception
     base, total, prediction = _sum_line(at)

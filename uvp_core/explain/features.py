@@ -228,8 +228,9 @@ def pair_features(inputs: PairInputs, history_k: int, *, known_user: bool = True
         what = f"{n:,} {events} not read one by one (older ones, and {' and '.join(late)}s; " if late else f"{n:,} earlier {events} ("
         read = used_history(inputs, history_k, late)
         unread = replace(inputs, history=[e for j, e in enumerate(inputs.history) if j not in set(read)])
-        again = unread.repeats(repeat) if repeat else 0
-        on_item = f"; {again:,} of them on this item, and that number is read too" if again else ""
+        again, total = (unread.repeats(repeat), inputs.repeats(repeat)) if repeat else (0, 0)
+        also = f" ({total:,} with those read one by one)" if total > again else ""
+        on_item = f"; {again:,} of them on this item{also}, and that number is read too" if again else ""
         out.append(Feature(f"{what}only their number is read: history length{on_item})", "history", "earlier", "n_earlier", str(n)))
     for k, v in inputs.item.items():
         if k != "item_id" and not is_missing(v):
