@@ -43,6 +43,8 @@ if found.empty:
 user_ids = found["user_id"].tolist()
 app_state.pick_listed_user(users["user_id"].tolist(), user_ids)
 user_id = st.selectbox("User", user_ids, key=app_state.EXPLAIN_USER)
+if listed := whatif.listed_note(found, len(users), query):
+    st.caption(listed)
 if cold := whatif.cold_user_note(users, user_id):
     st.info(app_state.plain_markdown(cold))
 left, right = st.columns([1, 2])

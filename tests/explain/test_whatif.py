@@ -77,6 +77,16 @@ def test_user_search_needs_every_term_and_matches_whole_attribute_values() -> No
     assert whatif.search_users(table, "u001 north")["user_id"].tolist() == ["U00104"]
 
 
+def test_a_cut_user_list_says_so() -> None:
+    """A browser audit typed a user id into the Explain page's User list, found nothing, and was not told to search."""
+    table = pd.DataFrame({"user_id": [f"u{i:03d}" for i in range(10)], "events": range(10), "tier": ["basic"] * 9 + ["plus"]})
+    found = whatif.search_users(table, "", limit=4)
+    assert whatif.listed_note(found, len(table), "", limit=4) == "The User list holds the first 4 of 10 users; search above to reach the others."
+    assert "users matching this search" in whatif.listed_note(whatif.search_users(table, "basic", limit=4), len(table), "basic", limit=4)
+    assert whatif.listed_note(whatif.search_users(table, "plus", limit=4), len(table), "plus", limit=4) is None  # all it could
+    assert whatif.listed_note(whatif.search_users(table, "", limit=10), len(table), "", limit=10) is None
+
+
 def test_users_without_events_are_listed_as_cold_users(rating_dataset) -> None:
     """A walk-through found a user of the users table without events unsearchable ("No user matches this search")."""
     from dataclasses import replace

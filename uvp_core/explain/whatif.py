@@ -463,7 +463,10 @@ def _word_pattern(term: str) -> str:
     return rf"(?<!\w){re.escape(term)}(?!\w)"
 
 
-def search_users(table: pd.DataFrame, query: str, limit: int = 200, keep: str | None = None) -> pd.DataFrame:
+SEARCH_LIMIT = 200  # users a search lists at most (the Explain page's user picker)
+
+
+def search_users(table: pd.DataFrame, query: str, limit: int = SEARCH_LIMIT, keep: str | None = None) -> pd.DataFrame:
     """Users matching every whitespace-separated term of the query (case-insensitive): a term matches the user id
     as a substring, or any attribute value as a whole value or word; at most `limit`. With no query, `keep` (the
     user already chosen, e.g. from a link) is listed first even when it is not among the first `limit`."""
@@ -478,6 +481,14 @@ def search_users(table: pd.DataFrame, query: str, limit: int = 200, keep: str | 
         pattern = _word_pattern(term)
         mask &= ids.str.contains(term, regex=False) | values.apply(lambda c, p=pattern: c.str.contains(p, regex=True)).any(axis=1)
     return table.loc[mask].head(limit)
+
+
+def listed_note(found: pd.DataFrame, n_users: int, query: str, limit: int = SEARCH_LIMIT) -> str | None:
+    """A note when a search_users list is cut at `limit` (None when it holds every user it could)."""
+    if len(found) < limit or n_users <= len(found):
+        return None
+    which = "of the users matching this search" if query.strip() else f"of {n_users:,} users"
+    return f"The User list holds the first {len(found):,} {which}; search above to reach the others."
 
 
 def cohort_users(table: pd.DataFrame, segment: str = SEGMENTS[0], attribute: str | None = None, value: Any = None,
