@@ -20,7 +20,8 @@ METRIC_LABELS = {  # metrics_ key -> what the card calls it, by section; keys no
     },
     "examples": {
         "n_train": "training examples", "n_validation": "validation examples",
-        "n_sampled_negatives": "sampled negatives", "n_cold_users_validation": "validation examples of users unseen in training",
+        "n_sampled_negatives": "sampled negatives", "n_event_negatives": "negatives from the events (no later positive of the pair)",
+        "n_cold_users_validation": "validation examples of users unseen in training",
         "n_cold_items_validation": "validation examples of items unseen in training",
         "validation_split": "validation split", "validation_cutoff": "validation period starts",
     },
@@ -181,6 +182,12 @@ def model_card(meta: dict) -> str:
             "- Negatives include sampled items the user never interacted with "
             f"({config['negatives_per_positive']} per positive), so probabilities are relative to that mix."
         )
+        if meta["metrics"].get("n_event_negatives") == 0:  # a log of positives only (models saved before: no count)
+            lines.append(
+                "- Every negative is a sampled item: no event in the data says that a user did *not* take an item, so "
+                "an item the user already had the outcome on reads as nearly certain, however often they really come "
+                "back to it."
+            )
     return "\n".join(lines) + "\n"
 
 

@@ -134,6 +134,7 @@ def prepare(dataset, config: TrainConfig, device: torch.device) -> Prepared:
             "train": len(tr),
             "validation": len(va),
             "sampled_negatives": int(examples.sampled.sum()),
+            "event_negatives": int(((examples.y == 0) & ~examples.sampled).sum()) if task == "binary" else 0,
             "cold_users_validation": int((space.user_codes(va.users) == 0).sum()),
             "cold_items_validation": int((space.item_codes(va.items) == 0).sum()),
         },
