@@ -145,6 +145,8 @@ a.metric("Prediction before", f"{result.before:.4f}")
 b.metric("Prediction after the edits", f"{result.after:.4f}",
          delta=f"{result.delta:+.4f}" if round(result.delta, 4) else None, delta_color="off")  # a move, not good or bad; no arrow for no change
 c.metric("Edits", len(edits))
+if edits and (edge := whatif.edge_note(model.task, result.before, result.after)):
+    st.caption(edge)
 exp = result.explanation
 st.text(f"base value {float(exp.base_values):.4f} + contributions {float(exp.values.sum()):+.4f} = {exp.prediction:.4f}")
 st.plotly_chart(figures.waterfall(exp, top=12, title="Why the edited prediction", x_title=figures.output_title(model)), key="whatif_waterfall")

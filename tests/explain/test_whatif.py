@@ -332,3 +332,12 @@ def test_cohort_segments_are_offered_with_their_user_counts() -> None:
     users = pd.DataFrame({"user_id": ["a", "b", "c"], "segment": ["active", "active", "active"]})
     assert whatif.segment_label(users, whatif.SEGMENTS[1]) == "new users (at most 5 events) · 0 users"
     assert whatif.segment_label(users, whatif.SEGMENTS[2]) == "active users (more than 5 events) · 3 users"
+
+
+def test_a_what_if_at_the_edge_of_the_probability_scale_says_so() -> None:
+    """A browser audit added purchases to a pair predicted 0.9999 and saw nothing move, with nothing said."""
+    assert "edge of the probability scale" in whatif.edge_note("binary", 0.99991, 0.99994)
+    assert whatif.edge_note("binary", 0.00002, 0.00004) is not None
+    assert whatif.edge_note("binary", 0.9861, 0.9999) is None  # a change that shows
+    assert whatif.edge_note("binary", 0.70, 0.70) is None  # no change, but not at the edge
+    assert whatif.edge_note("regression", 5.0, 5.0) is None

@@ -598,6 +598,20 @@ def unseen_value_note(users: pd.DataFrame, name: str, value: Any) -> str | None:
             f"the word), so this shift mostly shows the effect of removing the users' {name}, not of a new value.")
 
 
+EDGE = 5e-4  # a probability this close to 0 or 1 shows as 0.0000 / 0.9999+ at four decimals
+
+
+def edge_note(task: str, before: float, after: float) -> str | None:
+    """A note when a binary what-if's prediction sits at the edge of the probability scale before and after, so its
+    shown change is 0 (None otherwise)."""
+    if task != "binary" or f"{before:.4f}" != f"{after:.4f}":  # as the page shows them
+        return None
+    if min(before, after) >= 1 - EDGE or max(before, after) <= EDGE:
+        return ("Both predictions are at the edge of the probability scale: the model is already nearly certain for "
+                "this pair, and what this edit changes, if anything, is smaller than four decimals show.")
+    return None
+
+
 def catalogue(dataset, first: Sequence[str] = ()) -> list[str]:
     """The items a pair can take as its candidate: the items table's, else those in the events (sorted); `first`
     (say, the user's top predicted items) ahead of the rest."""
