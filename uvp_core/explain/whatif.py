@@ -22,6 +22,7 @@ from uvp_core.diagnostics.cohorts import Cohort, cohort_mask
 from uvp_core.explain.features import Background, copy_inputs, used_history
 from uvp_core.explain.shap_explain import ExplainConfig, explain_inputs
 from uvp_core.model import HistoryEvent, PairInputs
+from uvp_core.model.value_model import count_on
 from uvp_core.text.templates import fields_by_id, row_fields
 
 
@@ -359,7 +360,7 @@ def cohort_inputs(model, dataset, pairs: pd.DataFrame) -> list[PairInputs]:
     out = []
     for user_id, item_id in zip(user_ids, item_ids, strict=True):
         history, reserve = model.split_history(histories.get(user_id, []), item_id)
-        shown = sum(1 for e in [*history, *reserve] if e.item_id == item_id and e.kind in space.repeat_kinds)
+        shown = count_on(item_id, [*history, *reserve], space.repeat_kinds)
         out.append(PairInputs(
             profile=dict(user_fields.get(user_id, {})), history=history, item=dict(item_fields.get(item_id, {})),
             user_id=user_id, item_id=item_id, time=now, n_earlier=max(0, int(counts.get(user_id, 0)) - len(history)),

@@ -261,8 +261,8 @@ def _drop_ids(x: Inputs, p: float, generator: torch.Generator, space: FeatureSpa
     With a `space` (whose numeric_mean/std standardised x.numeric), a dropped item also gets the popularity
     an unseen item has at prediction time (0) and no earlier outcomes of the user on it (FeatureSpace.repeat_kinds;
     with them, Online Retail's new-items AUC fell 0.662 -> 0.644, mean of three customer samples), and a dropped
-    user keeps only a random 0..cold_history
-    history events (with the matching history length), as a new user with a few visible events has: with
+    user keeps only a random 0..cold_history history events (with the matching history length) and the repeats among
+    them, as a new user with a few visible events has: with
     `first` (the rows' FirstEvents), a `first_share` of them keep their *earliest* events, which is what a
     new user's history is; the others (and all, without `first`) their most recent ones. Otherwise the
     unknown rows only ever train on popular items and long histories, unlike real cold rows. (Earliest

@@ -133,8 +133,12 @@ class PairInputs:
     def repeats(self, kinds: Collection[str]) -> int:
         """The user's earlier events of these kinds on the candidate item: those listed, then the older ones."""
         item = self.repeat_of if self.repeat_of is not None else self.item_id
-        listed = sum(1 for e in [*self.history, *self.reserve] if e.item_id == item and e.kind in kinds)
-        return listed + self.earlier_repeats if item is not None else 0
+        return count_on(item, [*self.history, *self.reserve], kinds) + self.earlier_repeats if item is not None else 0
+
+
+def count_on(item_id: str | None, events: Sequence[HistoryEvent], kinds: Collection[str]) -> int:
+    """How many of these events are of one of `kinds` on item_id."""
+    return sum(1 for e in events if e.item_id == item_id and e.kind in kinds)
 
 
 class ValueModel:
@@ -379,7 +383,7 @@ class ValueModel:
         now = time if time is not None else (events["timestamp"].max() if len(events) else None)
         repeats = int((before["item_id"].astype(str).eq(str(item_id)) & pd.Series(space.kind_names(before), index=before.index)
                        .isin(space.repeat_kinds)).sum()) if space.repeat_kinds else 0  # fmt: skip
-        shown = sum(1 for e in [*history, *reserve] if e.item_id == str(item_id) and e.kind in space.repeat_kinds)
+        shown = count_on(str(item_id), [*history, *reserve], space.repeat_kinds)
         return PairInputs(
             profile=row_fields(dataset.users, "user_id", user_id, space.user_columns),
             history=history,
@@ -518,4 +522,4 @@ def _timestamp(value) -> pd.Timestamp | None:
     return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).as_unit("ms")
 
 
-__all__ = ["HistoryEvent", "PairInputs", "ValueModel", "apply_calibration", "calibrate", "sigmoid", "NAT_MS"]
+__all__ = ["HistoryEvent", "PairInputs", "ValueModel", "count_on", "apply_calibration", "calibrate", "sigmoid", "NAT_MS"]
