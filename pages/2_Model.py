@@ -71,7 +71,6 @@ if submitted:
 RESUMABLE = model_registry.STOPPED_STATUSES  # runs jobs.resume queues again
 
 
-@st.fragment(run_every=2.0)
 def run_curves(run: dict):
     """A run's training and validation curves, on one axis where its loss and metric share units."""
     target = run["params"].get("target", "")
@@ -79,6 +78,7 @@ def run_curves(run: dict):
                                    same_units=model_registry.loss_in_metric_units(target))  # fmt: skip
 
 
+@st.fragment(run_every=2.0)  # the panel redraws itself while runs train; the rest of the page stays put
 def runs_panel() -> None:
     """Live status of the training runs: progress, curves, cancel and resume."""
     jobs.mark_interrupted_runs(ws)

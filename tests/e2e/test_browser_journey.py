@@ -142,6 +142,8 @@ def test_browser_journey(app_server, browser_page, tiny_bert_dir, tmp_path):
     check("04-model-queued")
     runs = page.locator('[data-testid="stDataFrame"]').first
     expect(runs).to_be_visible()
+    # the runs panel redraws itself (a fragment run every 2 s) and the page once the run succeeds: no click, no reload
+    expect(page.get_by_role("button", name="Use this model")).to_be_visible(timeout=120_000)
     deadline = time.monotonic() + 150
     while page.get_by_role("button", name="Use this model").count() == 0:  # the registry shows on a full rerun
         assert time.monotonic() < deadline, "the model did not reach the registry in 150 s"
