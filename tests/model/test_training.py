@@ -247,6 +247,45 @@ def test_centred_isotonic_calibration_does_not_tie_whole_steps() -> None:
     assert np.max(np.abs(centred - 1 / (1 + np.exp(-grid)))) < 0.08  # still calibrated: close to the true probability
 
 
+@pytest.mark.parametrize("n", [400, 5000])  # Platt below 1,000 rows, centred isotonic above
+def test_weighted_calibration_reads_one_sampled_negative_per_positive(n) -> None:
+    """Three copies of every negative, each weighted 1/3, calibrate as the 1:1 rows do; unweighted they read lower."""
+    from uvp_core.model.value_model import apply_calibration, calibrate
+
+    rng = np.random.default_rng(0)
+    raw = rng.normal(0, 2, n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-raw))).astype(float)
+    tripled_raw = np.r_[raw, raw[y == 0], raw[y == 0]]
+    tripled_y = np.r_[y, y[y == 0], y[y == 0]]
+    weight = np.where(tripled_y == 0, 1 / 3, 1.0)
+    grid = np.linspace(-3, 3, 61)
+    one_to_one = apply_calibration(calibrate(raw, y), grid)
+    weighted = apply_calibration(calibrate(tripled_raw, tripled_y, weight), grid)
+    unweighted = apply_calibration(calibrate(tripled_raw, tripled_y), grid)
+    assert np.max(np.abs(weighted - one_to_one)) < 1e-3
+    assert np.mean(one_to_one - unweighted) > 0.1
+
+
+def test_more_sampled_negatives_keep_probabilities_relative_to_one_per_positive(binary_dataset, tiny_bert_dir, tmp_path):
+    """negatives_per_positive=3: validation weighs each sampled negative 1/3 (calibration and metrics), the card says so."""
+    import torch
+
+    from uvp_core.model.training import prepare
+
+    config = TrainConfig(epochs=2, batch_size=64, target="purchase", negatives_per_positive=3)
+    prep = prepare(binary_dataset, config, torch.device("cpu"))
+    sampled = prep.n_examples["sampled_negatives"]
+    assert sampled > 0 and prep.val_weight is not None
+    y = prep.val_y.numpy()
+    assert set(np.unique(prep.val_weight)) == {1 / 3, 1.0} and np.all(prep.val_weight[y == 1] == 1.0)
+    assert prepare(binary_dataset, TrainConfig(target="purchase"), torch.device("cpu")).val_weight is None  # 1: unweighted
+    model = train(binary_dataset, config, encoder_dir=tiny_bert_dir)
+    assert model.calibration_["sampled_weight"] == pytest.approx(1 / 3)
+    assert model.metrics_["val_base_rate"] == pytest.approx(np.average(y, weights=prep.val_weight))
+    card = (model.save(tmp_path / "model") / "README.md").read_text()
+    assert "3 per positive in training; calibration counts each as 1/3" in card
+
+
 def test_head_starts_at_the_ridge_bias_model(rating_dataset):
     """bias_init: user and item biases start at regularised mean residuals, unknown rows at zero, the cross
     terms at their ridge fit, the rest of the content part at zero."""

@@ -178,9 +178,13 @@ def model_card(meta: dict) -> str:
         "- Texts longer than the token limit are cut; descriptions are cut first.",
     ]
     if task == "binary":
+        per_positive = config["negatives_per_positive"]
         lines.append(
             "- Negatives include sampled items the user never interacted with "
-            f"({config['negatives_per_positive']} per positive), so probabilities are relative to that mix."
+            + (f"({per_positive} per positive), so probabilities are relative to that mix."
+               if not meta["calibration"].get("sampled_weight") else
+               f"({per_positive} per positive in training; calibration counts each as 1/{per_positive}), so probabilities "
+               "are relative to one sampled item per positive.")
         )
         if meta["metrics"].get("n_event_negatives") == 0:  # a log of positives only (models saved before: no count)
             lines.append(

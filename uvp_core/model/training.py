@@ -82,6 +82,8 @@ class Prepared:
     n_examples: dict  # counts for the model card
     fingerprint: str
     validation_cutoff_ms: int | None = None  # where the time-based validation period starts (None: random split)
+    val_weight: np.ndarray | None = None  # per validation row (binary): 1 / negatives_per_positive on sampled negatives,
+    #   so calibration and validation metrics read one sampled item per positive, whatever training samples (None: 1)
     fold_prior: float = FOLD_IN_PRIOR  # pseudo-events of an unknown user's fold-in (regression; examples.fold_in_prior)
 
 
@@ -128,8 +130,9 @@ def prepare(dataset, config: TrainConfig, device: torch.device) -> Prepared:
         val_y=torch.as_tensor(va.y, dtype=torch.float32),
         label_stats=stats,
         validation_cutoff_ms=cutoff,
+        val_weight=sampled_weight(va.sampled, config.negatives_per_positive) if task == "binary" and config.negatives_per_positive > 1 else None,
         fold_prior=fold_prior,
-        baseline=_baseline(task, tr, va, space),
+        baseline=_baseline(task, tr, va, space, config.negatives_per_positive),
         n_examples={
             "train": len(tr),
             "validation": len(va),
@@ -157,7 +160,12 @@ def _cap(examples: Examples, limit: int, seed: int) -> Examples:
     return examples.subset(keep)
 
 
-def _baseline(task: str, tr: Examples, va: Examples, space: FeatureSpace) -> dict:
+def sampled_weight(sampled: np.ndarray, per_positive: int) -> np.ndarray:
+    """Row weights that count each sampled negative as 1 / per_positive: the mix of one sampled item per positive."""
+    return np.where(sampled, 1.0 / max(per_positive, 1), 1.0)
+
+
+def _baseline(task: str, tr: Examples, va: Examples, space: FeatureSpace, per_positive: int = 1) -> dict:
     """Validation metrics of a simple baseline: user+item biases (rating) or item popularity (binary)."""
     if not len(va):
         return {}
@@ -167,14 +175,14 @@ def _baseline(task: str, tr: Examples, va: Examples, space: FeatureSpace) -> dic
         pred = np.clip(pred, tr.y.min(), tr.y.max())
         return {"baseline_rmse": float(np.sqrt(np.mean((pred - va.y) ** 2))), "baseline": "user+item bias"}
     popularity = space.item_popularity(space.item_codes(va.items))
-    return {"baseline_auc": _auc(va.y, popularity), "baseline": "item popularity"}
+    return {"baseline_auc": _auc(va.y, popularity, sampled_weight(va.sampled, per_positive)), "baseline": "item popularity"}
 
 
-def _auc(y: np.ndarray, score: np.ndarray) -> float | None:
-    """ROC AUC, or None when only one class is present."""
+def _auc(y: np.ndarray, score: np.ndarray, weight: np.ndarray | None = None) -> float | None:
+    """ROC AUC (rows weighted by `weight`, default 1), or None when only one class is present."""
     from sklearn.metrics import roc_auc_score
 
-    return float(roc_auc_score(y, score)) if 0 < np.sum(y) < len(y) else None
+    return float(roc_auc_score(y, score, sample_weight=weight)) if 0 < np.sum(y) < len(y) else None
 
 
 # --- text tables ----------------------------------------------------------------------------
@@ -358,15 +366,15 @@ def unread_event_columns(columns) -> list[str]:
     return [str(c) for c in columns if c not in ("user_id", "item_id", "timestamp", *LABEL_ROLES)]
 
 
-def val_metric(task: str, raw: np.ndarray, y: np.ndarray, stats: dict) -> float:
-    """Early-stopping metric: RMSE in label units (regression) or log loss (binary, uncalibrated)."""
+def val_metric(task: str, raw: np.ndarray, y: np.ndarray, stats: dict, weight: np.ndarray | None = None) -> float:
+    """Early-stopping metric: RMSE in label units (regression) or log loss (binary, uncalibrated; rows weighted)."""
     if not len(y):
         return float("nan")
     if task == "regression":
         pred = np.clip(stats["mean"] + stats["std"] * raw, stats["min"], stats["max"])
         return float(np.sqrt(np.mean((pred - y) ** 2)))
     p = np.clip(sigmoid(raw), 1e-7, 1 - 1e-7)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+    return float(-np.average(y * np.log(p) + (1 - y) * np.log(1 - p), weights=weight))
 
 
 class Reporter:
@@ -661,7 +669,7 @@ def _loop(prep, config, head, encoder, tables, optimizer, state, device, report,
                 eta_seconds=remaining * float(np.mean(step_times[-50:])), message=f"Epoch {epoch}/{config.n_epochs}",
             )  # val_metric only on the end-of-epoch report
         report("validating", epoch=epoch, message=f"Validating epoch {epoch}")
-        metric = val_metric(task, raw_scores(head, tables, prep.val_x, device), prep.val_y.numpy(), prep.label_stats)
+        metric = val_metric(task, raw_scores(head, tables, prep.val_x, device), prep.val_y.numpy(), prep.label_stats, prep.val_weight)
         state.history.append({"epoch": epoch, "train_loss": total_loss / steps, "val_metric": metric})
         log.info("epoch %d: train loss %.4f, validation %.4f", epoch, total_loss / steps, metric)
         if metric < state.best_metric or math.isnan(state.best_metric) or not len(prep.val_y):
@@ -840,16 +848,19 @@ def _finish(prep, config, head, encoder, tables, state, origin: dict) -> ValueMo
             metrics["val_rmse"] = float(np.sqrt(np.mean((pred - y) ** 2)))
             metrics["val_mae"] = float(np.mean(np.abs(pred - y)))
     else:
-        calibration = calibrate(raw, y)
+        w = prep.val_weight if prep.val_weight is not None else np.ones_like(y)
+        calibration = calibrate(raw, y, w)
+        if config.negatives_per_positive > 1:  # the card says which mix the probabilities are relative to
+            calibration["sampled_weight"] = 1.0 / config.negatives_per_positive
         from uvp_core.model.value_model import apply_calibration
 
         p = np.clip(apply_calibration(calibration, raw), 1e-7, 1 - 1e-7)
         if len(y):
-            metrics["val_auc"] = _auc(y, raw)
-            metrics["val_logloss"] = float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
-            metrics["val_logloss_uncalibrated"] = val_metric("binary", raw, y, prep.label_stats)
-            metrics["val_brier"] = float(np.mean((p - y) ** 2))
-            metrics["val_base_rate"] = float(y.mean())
+            metrics["val_auc"] = _auc(y, raw, w)
+            metrics["val_logloss"] = float(-np.average(y * np.log(p) + (1 - y) * np.log(1 - p), weights=w))
+            metrics["val_logloss_uncalibrated"] = val_metric("binary", raw, y, prep.label_stats, w)
+            metrics["val_brier"] = float(np.average((p - y) ** 2, weights=w))
+            metrics["val_base_rate"] = float(np.average(y, weights=w))
     return ValueModel(
         config=config,
         target=prep.target,

@@ -57,30 +57,33 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return np.exp(-np.logaddexp(0.0, -x))
 
 
-def calibrate(raw: np.ndarray, y: np.ndarray) -> dict:
-    """Fit probability calibration on validation logits: centred isotonic (>= 1000 rows, both classes) or Platt."""
+def calibrate(raw: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> dict:
+    """Fit probability calibration on validation logits (rows weighted by `weight`, default 1): centred isotonic
+    (>= 1000 rows, both classes) or Platt."""
     raw, y = np.asarray(raw, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    w = np.ones_like(y) if weight is None else np.asarray(weight, dtype=np.float64)
     if len(y) < 2 or y.min() == y.max():
         return {"method": "none"}
     if len(y) >= 1000 and min(y.sum(), len(y) - y.sum()) >= 50:
-        x, p = centred_isotonic(raw, y)
+        x, p = centred_isotonic(raw, y, w)
         return {"method": "isotonic", "centred": True, "x": x.tolist(), "y": p.tolist()}
     from sklearn.linear_model import LogisticRegression
 
-    platt = LogisticRegression(C=1e4).fit(raw[:, None], y)
+    platt = LogisticRegression(C=1e4).fit(raw[:, None], y, sample_weight=w)
     return {"method": "platt", "a": float(platt.coef_[0, 0]), "b": float(platt.intercept_[0])}
 
 
-def centred_isotonic(raw: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Isotonic regression's steps as points at each step's mean logit, to interpolate between (centred isotonic
-    regression): a strictly increasing map, so predictions no longer tie across whole steps."""
+def centred_isotonic(raw: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Isotonic regression's steps as points at each step's (weighted) mean logit, to interpolate between (centred
+    isotonic regression): a strictly increasing map, so predictions no longer tie across whole steps."""
     from sklearn.isotonic import IsotonicRegression
 
     order = np.argsort(raw, kind="stable")
     xs = raw[order]
-    fitted = IsotonicRegression(y_min=1e-4, y_max=1 - 1e-4, out_of_bounds="clip").fit(xs, y[order]).predict(xs)
+    ws = np.ones_like(xs) if weight is None else np.asarray(weight, dtype=np.float64)[order]
+    fitted = IsotonicRegression(y_min=1e-4, y_max=1 - 1e-4, out_of_bounds="clip").fit(xs, y[order], sample_weight=ws).predict(xs)
     starts = np.r_[0, np.flatnonzero(np.diff(fitted) != 0) + 1]  # one step per run of equal fitted values
-    centres = np.add.reduceat(xs, starts) / np.diff(np.r_[starts, len(xs)])
+    centres = np.add.reduceat(xs * ws, starts) / np.add.reduceat(ws, starts)
     return centres, fitted[starts]
 
 
