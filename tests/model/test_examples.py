@@ -85,3 +85,19 @@ def test_sampled_negatives_are_items_that_existed_at_the_positives_time():
     late = [item for item, user in zip(drawn, users_of, strict=True) if user == "late-buyer"]
     assert early == ["LISTED"] * 120  # NEW did not exist yet (first sold on day 50); OLD they bought; UNSOLD never
     assert len(late) == 3 and set(late) <= {"OLD", "LISTED"}  # on day 50 OLD exists and the late buyer never had it
+
+
+def test_a_log_of_positives_only_samples_three_negatives_per_positive_by_default(binary_dataset):
+    """None: three sampled items per positive where every negative is sampled (a purchase log), one where events are
+    negatives too; a configured number is kept either way."""
+    from uvp_core.model.examples import build_examples, sampled_per_positive
+
+    universe = binary_dataset.items["item_id"].to_numpy(dtype=object)
+    events = binary_dataset.events
+    purchases = events[events["event_type"] == "purchase"].reset_index(drop=True)
+    funnel = build_examples(events, "purchase", None, 0, universe)
+    log = build_examples(purchases, "purchase", None, 0, universe)
+    assert sampled_per_positive(None, funnel) == 1 and sampled_per_positive(None, log) == 3
+    assert log.sampled.sum() > 2 * (log.y == 1).sum() > 0 and funnel.sampled.sum() <= (funnel.y == 1).sum()  # (a user who
+    #   bought most of the 30 items leaves fewer than 3 to draw)
+    assert sampled_per_positive(2, log) == sampled_per_positive(2, funnel) == 2

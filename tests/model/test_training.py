@@ -278,7 +278,7 @@ def test_more_sampled_negatives_keep_probabilities_relative_to_one_per_positive(
     assert sampled > 0 and prep.val_weight is not None
     y = prep.val_y.numpy()
     assert set(np.unique(prep.val_weight)) == {1 / 3, 1.0} and np.all(prep.val_weight[y == 1] == 1.0)
-    assert prepare(binary_dataset, TrainConfig(target="purchase"), torch.device("cpu")).val_weight is None  # 1: unweighted
+    assert prepare(binary_dataset, replace(config, negatives_per_positive=1), torch.device("cpu")).val_weight is None
     model = train(binary_dataset, config, encoder_dir=tiny_bert_dir)
     assert model.calibration_["sampled_weight"] == pytest.approx(1 / 3)
     assert model.metrics_["val_base_rate"] == pytest.approx(np.average(y, weights=prep.val_weight))

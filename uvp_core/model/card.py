@@ -20,7 +20,8 @@ METRIC_LABELS = {  # metrics_ key -> what the card calls it, by section; keys no
     },
     "examples": {
         "n_train": "training examples", "n_validation": "validation examples",
-        "n_sampled_negatives": "sampled negatives", "n_event_negatives": "negatives from the events (no later positive of the pair)",
+        "n_sampled_negatives": "sampled negatives", "n_sampled_per_positive": "sampled negatives per positive",
+        "n_event_negatives": "negatives from the events (no later positive of the pair)",
         "n_cold_users_validation": "validation examples of users unseen in training",
         "n_cold_items_validation": "validation examples of items unseen in training",
         "validation_split": "validation split", "validation_cutoff": "validation period starts",
@@ -178,7 +179,7 @@ def model_card(meta: dict) -> str:
         "- Texts longer than the token limit are cut; descriptions are cut first.",
     ]
     if task == "binary":
-        per_positive = config["negatives_per_positive"]
+        per_positive = meta["metrics"].get("n_sampled_per_positive", config["negatives_per_positive"])
         lines.append(
             "- Negatives include sampled items the user never interacted with "
             + (f"({per_positive} per positive), so probabilities are relative to that mix."

@@ -38,7 +38,8 @@ class TrainConfig:
     bias_init: bool = True  # ratings: start at a ridge user+item bias model of the labels (content output at zero)
     refit_biases: bool = True  # ratings: after early stopping, the validation ratings also move the user/item biases
     #                            (training.refit_biases); the reported validation metrics are from before
-    negatives_per_positive: int = 1  # binary targets: sampled non-interacted items per positive event
+    negatives_per_positive: int | None = None  # binary targets: sampled non-interacted items per positive event (each
+    #   counted as 1/n in calibration); None: 3 in a log of positives only, else 1 (examples.sampled_per_positive)
     val_fraction: float = 0.1  # the most recent share of examples (by time) held out for validation
     patience: int = 6  # epochs without validation improvement before stopping early (small validation sets are noisy)
     seed: int = 0  # seeds negative sampling, initialisation, batch order and dropout

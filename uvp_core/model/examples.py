@@ -84,9 +84,24 @@ def resolve_target(events: pd.DataFrame, target: str) -> tuple[str, str]:
     return target, "binary"
 
 
-def build_examples(events: pd.DataFrame, target: str, negatives: int, seed: int, universe: np.ndarray) -> Examples:
+POSITIVES_ONLY_SAMPLED = 3  # sampled items per positive in a log of positives only (sampled_per_positive)
+
+
+def sampled_per_positive(configured: int | None, examples: Examples) -> int:
+    """Sampled items per positive: as configured, or (None) 3 where no event is a negative, else 1.
+
+    In a log of positives only (a purchase log) every negative is a sampled item, in training and in the diagnostics,
+    and three per positive rank them better than one (Online Retail, all four splits); where events are negatives too
+    (views that did not convert), the held-out pairs have no sampled items, and one per positive ranks those better
+    (the bundled sample). docs/BENCHMARKS.md, session 21."""
+    if configured is not None:
+        return configured
+    return POSITIVES_ONLY_SAMPLED if not np.any((examples.y == 0) & ~examples.sampled) else 1
+
+
+def build_examples(events: pd.DataFrame, target: str, negatives: int | None, seed: int, universe: np.ndarray) -> Examples:
     """Examples for a target: rated events, or positives + non-converting events (no later positive of the pair) +
-    sampled items."""
+    sampled items (`negatives` per positive; None: sampled_per_positive's default)."""
     users = events["user_id"].to_numpy(dtype=object)
     items = events["item_id"].to_numpy(dtype=object)
     times = to_ms(events["timestamp"])
@@ -110,7 +125,8 @@ def build_examples(events: pd.DataFrame, target: str, negatives: int, seed: int,
     keep = positive | negative
     y = positive[keep].astype(np.float32)
     base = Examples(users[keep], items[keep], times[keep], y, np.zeros(keep.sum(), bool))
-    sampled = sample_negatives(users, items, base.subset(base.y == 1), negatives, seed, universe, first_seen(items, times, universe))
+    per_positive = sampled_per_positive(negatives, base)
+    sampled = sample_negatives(users, items, base.subset(base.y == 1), per_positive, seed, universe, first_seen(items, times, universe))
     return Examples(*(np.concatenate([a, b]) for a, b in zip(vars(base).values(), vars(sampled).values(), strict=True)))
 
 

@@ -47,6 +47,7 @@ from uvp_core.model.examples import (
     fold_in_prior,
     resolve_target,
     ridge_biases,
+    sampled_per_positive,
     time_split,
 )
 from uvp_core.model.features import Context, FeatureSpace, FirstEvents, Inputs, with_extras
@@ -82,8 +83,10 @@ class Prepared:
     n_examples: dict  # counts for the model card
     fingerprint: str
     validation_cutoff_ms: int | None = None  # where the time-based validation period starts (None: random split)
-    val_weight: np.ndarray | None = None  # per validation row (binary): 1 / negatives_per_positive on sampled negatives,
-    #   so calibration and validation metrics read one sampled item per positive, whatever training samples (None: 1)
+    per_positive: int = 1  # sampled negatives per positive (binary; examples.sampled_per_positive)
+    val_weight: np.ndarray | None = None  # per validation row (binary): 1 / per_positive on sampled negatives,
+    #   so calibration and the reported validation metrics read one sampled item per positive, whatever training
+    #   samples (None: all 1); early stopping reads the rows unweighted
     fold_prior: float = FOLD_IN_PRIOR  # pseudo-events of an unknown user's fold-in (regression; examples.fold_in_prior)
 
 
@@ -92,6 +95,7 @@ def prepare(dataset, config: TrainConfig, device: torch.device) -> Prepared:
     target, task = resolve_target(dataset.events, config.target)
     context_items = _catalogue(dataset)
     examples = build_examples(dataset.events, target, config.negatives_per_positive, config.seed, context_items)
+    per_positive = sampled_per_positive(config.negatives_per_positive, examples) if task == "binary" else 0
     train, cutoff = time_split(examples.times, config.val_fraction, config.seed)
     space = fit_space(dataset, examples, train, cutoff, config.history_k, target)
     tr, va = examples.subset(train), examples.subset(~train)
@@ -130,13 +134,15 @@ def prepare(dataset, config: TrainConfig, device: torch.device) -> Prepared:
         val_y=torch.as_tensor(va.y, dtype=torch.float32),
         label_stats=stats,
         validation_cutoff_ms=cutoff,
-        val_weight=sampled_weight(va.sampled, config.negatives_per_positive) if task == "binary" and config.negatives_per_positive > 1 else None,
+        per_positive=per_positive,
+        val_weight=sampled_weight(va.sampled, per_positive) if per_positive > 1 else None,
         fold_prior=fold_prior,
-        baseline=_baseline(task, tr, va, space, config.negatives_per_positive),
+        baseline=_baseline(task, tr, va, space, per_positive),
         n_examples={
             "train": len(tr),
             "validation": len(va),
             "sampled_negatives": int(examples.sampled.sum()),
+            **({"sampled_per_positive": per_positive} if task == "binary" else {}),
             "event_negatives": int(((examples.y == 0) & ~examples.sampled).sum()) if task == "binary" else 0,
             "cold_users_validation": int((space.user_codes(va.users) == 0).sum()),
             "cold_items_validation": int((space.item_codes(va.items) == 0).sum()),
@@ -669,7 +675,10 @@ def _loop(prep, config, head, encoder, tables, optimizer, state, device, report,
                 eta_seconds=remaining * float(np.mean(step_times[-50:])), message=f"Epoch {epoch}/{config.n_epochs}",
             )  # val_metric only on the end-of-epoch report
         report("validating", epoch=epoch, message=f"Validating epoch {epoch}")
-        metric = val_metric(task, raw_scores(head, tables, prep.val_x, device), prep.val_y.numpy(), prep.label_stats, prep.val_weight)
+        # Early stopping reads the training mix, unweighted (as the training loss, which shares its curve): the logits
+        # are not yet calibrated, and their offset on a 1:1 mix (Prepared.val_weight) would stop training early
+        # (Online Retail: epoch 4 instead of 12, validation AUC 0.882 instead of 0.887; docs/BENCHMARKS.md).
+        metric = val_metric(task, raw_scores(head, tables, prep.val_x, device), prep.val_y.numpy(), prep.label_stats)
         state.history.append({"epoch": epoch, "train_loss": total_loss / steps, "val_metric": metric})
         log.info("epoch %d: train loss %.4f, validation %.4f", epoch, total_loss / steps, metric)
         if metric < state.best_metric or math.isnan(state.best_metric) or not len(prep.val_y):
@@ -850,8 +859,8 @@ def _finish(prep, config, head, encoder, tables, state, origin: dict) -> ValueMo
     else:
         w = prep.val_weight if prep.val_weight is not None else np.ones_like(y)
         calibration = calibrate(raw, y, w)
-        if config.negatives_per_positive > 1:  # the card says which mix the probabilities are relative to
-            calibration["sampled_weight"] = 1.0 / config.negatives_per_positive
+        if prep.per_positive > 1:  # the card says which mix the probabilities are relative to
+            calibration["sampled_weight"] = 1.0 / prep.per_positive
         from uvp_core.model.value_model import apply_calibration
 
         p = np.clip(apply_calibration(calibration, raw), 1e-7, 1 - 1e-7)
