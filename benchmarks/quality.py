@@ -50,7 +50,7 @@ log = logging.getLogger("quality")
 DATA_ROOT = Path("/work/shared/data")
 DEFAULT_OUT = Path("benchmarks/results/quality")
 SEED = 0
-NEGATIVES = 1  # sampled test negatives per positive (purchase target), the model's training ratio
+NEGATIVES = 1  # sampled test negatives per positive (purchase target): the mix a purchase model's probabilities are calibrated to (training samples 3, each counted as 1/3)
 RETAIL_USERS = (
     1000  # Online Retail customers kept (seeded, ~100k events, like MovieLens): UVP trains 4x per run
 )

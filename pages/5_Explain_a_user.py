@@ -70,6 +70,8 @@ k = st.slider("How many", 3, 30, 10, key="uvp.explain_k")
 top = app_state.top_items(root, model_id, dataset_id, user_id, k)
 app_state.table(top)
 st.caption("Items the user has already interacted with are left out of this list; the item picker below lists them too.")
+if scale := figures.probability_note(model):
+    st.caption(app_state.plain_markdown(scale))
 cap = capped_at(model, float(top["score"].max())) if len(top) else None
 if cap is not None and (top["score"] == cap).sum() > 1:
     st.caption(f"Predictions are capped at the end of the rating scale ({cap:g}); the items shown at {cap:g} are ranked "

@@ -145,6 +145,8 @@ a.metric("Prediction before", f"{result.before:.4f}")
 b.metric("Prediction after the edits", f"{result.after:.4f}",
          delta=f"{result.delta:+.4f}" if round(result.delta, 4) else None, delta_color="off")  # a move, not good or bad; no arrow for no change
 c.metric("Edits", len(edits))
+if scale := figures.probability_note(model):
+    st.caption(app_state.plain_markdown(scale))
 if edits and (edge := whatif.edge_note(model.task, result.before, result.after)):
     st.caption(edge)
 exp = result.explanation

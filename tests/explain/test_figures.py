@@ -67,3 +67,17 @@ def test_group_and_cohort_figures(rating_model, rating_dataset):
     lo, hi = deltas.layout.xaxis.range  # every bar, the zero line and the interval inside, off the edges
     assert lo < min(0.0, result.frame["delta"].min(), result.ci_low) and hi > max(0.0, result.frame["delta"].max(), result.ci_high)
     assert deltas.layout.shapes[1].x0 == pytest.approx(result.mean_shift)  # the mean shift line (after the interval band)
+
+
+def test_probability_note_says_what_a_binary_models_probabilities_are_relative_to(purchase_model, rating_model):
+    """An audit read a purchase-log model's 0.95 as a 95% chance of purchase: the pages now say what the scale is."""
+    from types import SimpleNamespace
+
+    from uvp_core.explain.figures import probability_note
+
+    assert probability_note(rating_model) is None
+    funnel = probability_note(purchase_model)  # views and clicks are negatives too
+    assert "the non-converting events and one sampled item the user never interacted with per purchase" in funnel
+    log = SimpleNamespace(task="binary", target="purchase", metrics_={"n_sampled_negatives": 30, "n_event_negatives": 0})
+    assert probability_note(log).startswith("Probabilities are calibrated to a mix of one sampled item")
+    assert probability_note(SimpleNamespace(task="binary", target="label", metrics_={"n_sampled_negatives": 0})) is None

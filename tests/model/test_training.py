@@ -284,6 +284,7 @@ def test_more_sampled_negatives_keep_probabilities_relative_to_one_per_positive(
     assert model.metrics_["val_base_rate"] == pytest.approx(np.average(y, weights=prep.val_weight))
     card = (model.save(tmp_path / "model") / "README.md").read_text()
     assert "3 per positive in training; calibration counts each as 1/3" in card
+    assert "Each of the 3 sampled items per positive counts as 1/3 in these metrics" in card
 
 
 def test_head_starts_at_the_ridge_bias_model(rating_dataset):

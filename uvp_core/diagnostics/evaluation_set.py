@@ -32,7 +32,7 @@ the same way training treats a converting pair.
 Positives only (a purchase log, where every event is a purchase): a binary set whose pairs are all
 positives gets, per positive, one sampled item the user never interacted with anywhere in the dataset,
 at the positive's time, as a negative (`with_sampled_negatives`) — as training samples its negatives, and the
-mix (one per positive) that a binary model's probabilities are calibrated to, however many training samples.
+mix (one per positive) that a model trained on a log of positives only is calibrated to, however many it samples.
 Without them AUC is undefined and a baseline predicting "always 1" looks perfect. They are appended
 after the observed pairs (`EvaluationSet.observed_pairs` leaves them out) and the note says so.
 """
@@ -171,7 +171,7 @@ def negatives_note(evalset: EvaluationSet) -> str:
     if not evalset.sampled_negatives:
         return ""
     return (f"; every event is a positive, so {evalset.sampled_negatives:,} sampled items the users never interacted with "
-            f"were added as negatives ({NEGATIVES_PER_POSITIVE} per positive, the mix the model's probabilities are calibrated to)")  # fmt: skip
+            f"were added as negatives ({NEGATIVES_PER_POSITIVE} per positive: the mix a model trained on a log of positives only is calibrated to)")  # fmt: skip
 
 
 def label_events(events: pd.DataFrame, target: str) -> pd.DataFrame:

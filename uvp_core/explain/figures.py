@@ -47,6 +47,19 @@ def output_title(model) -> str:
     return f"predicted {model.target}" if model.task == "regression" else f"predicted probability of {model.target}"
 
 
+def probability_note(model) -> str | None:
+    """For a binary model, what its probabilities are relative to (the calibration's mix of negatives); None otherwise."""
+    if model.task != "binary":
+        return None
+    metrics = getattr(model, "metrics_", {}) or {}
+    if not metrics.get("n_sampled_negatives"):
+        return None
+    events = "" if metrics.get("n_event_negatives") == 0 else "the non-converting events and "
+    return (f"Probabilities are calibrated to a mix of {events}one sampled item the user never interacted with per "
+            f"{model.target} (the model card says how): compare them across users and items; they are not the chance "
+            f"that any one item shown is a {model.target}.")
+
+
 @literal_text
 def waterfall(exp: shap.Explanation, top: int = 10, title: str = "Why this prediction", x_title: str = "model output") -> go.Figure:
     """Horizontal waterfall: base value, the top contributions (rest summed), the prediction; zoomed to the steps."""

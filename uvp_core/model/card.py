@@ -20,8 +20,9 @@ METRIC_LABELS = {  # metrics_ key -> what the card calls it, by section; keys no
     },
     "examples": {
         "n_train": "training examples", "n_validation": "validation examples",
-        "n_sampled_negatives": "sampled negatives", "n_sampled_per_positive": "sampled negatives per positive",
-        "n_event_negatives": "negatives from the events (no later positive of the pair)",
+        "n_sampled_negatives": "sampled negatives (training and validation examples)",
+        "n_sampled_per_positive": "sampled negatives per positive",
+        "n_event_negatives": "negatives from the events, training and validation (no later positive of the pair)",
         "n_cold_users_validation": "validation examples of users unseen in training",
         "n_cold_items_validation": "validation examples of items unseen in training",
         "validation_split": "validation split", "validation_cutoff": "validation period starts",
@@ -148,6 +149,8 @@ def model_card(meta: dict) -> str:
         *(["- These come from the validation period's training examples (its purchases or positives, non-converting "
            "events and sampled items); the diagnostics pages score that period's events against their own candidates, "
            "so their AUC and log loss differ."] if task == "binary" else []),
+        *([_weighted_line(meta["metrics"].get("n_sampled_per_positive", config["negatives_per_positive"]))]
+          if meta["calibration"].get("sampled_weight") else []),
         "",
         "## Training",
         "",
@@ -200,6 +203,13 @@ _CROSS_LINE = ("- Cross terms on those one-hot values: profile value x item valu
                "whether one of the history events read is on an item sharing the candidate's value.")
 _FUNNEL_CROSS = (" An event counts at its own kind and at the funnel steps before it (a purchase is also a view, a click "
                  "and a cart; a rating also a purchase).")
+
+
+def _weighted_line(per_positive) -> str:
+    """What the validation metrics of a model with several sampled items per positive are computed on."""
+    return (f"- Each of the {per_positive} sampled items per positive counts as 1/{per_positive} in these metrics, as in "
+            "the calibration, except the log loss before calibration, which is on the training mix (unweighted), as the "
+            "training curves' validation log loss.")
 
 
 def _fold_in_line(prior: float, all_events: bool = False) -> str:

@@ -372,15 +372,15 @@ def unread_event_columns(columns) -> list[str]:
     return [str(c) for c in columns if c not in ("user_id", "item_id", "timestamp", *LABEL_ROLES)]
 
 
-def val_metric(task: str, raw: np.ndarray, y: np.ndarray, stats: dict, weight: np.ndarray | None = None) -> float:
-    """Early-stopping metric: RMSE in label units (regression) or log loss (binary, uncalibrated; rows weighted)."""
+def val_metric(task: str, raw: np.ndarray, y: np.ndarray, stats: dict) -> float:
+    """Early-stopping metric: RMSE in label units (regression) or log loss (binary, uncalibrated, on the training mix)."""
     if not len(y):
         return float("nan")
     if task == "regression":
         pred = np.clip(stats["mean"] + stats["std"] * raw, stats["min"], stats["max"])
         return float(np.sqrt(np.mean((pred - y) ** 2)))
     p = np.clip(sigmoid(raw), 1e-7, 1 - 1e-7)
-    return float(-np.average(y * np.log(p) + (1 - y) * np.log(1 - p), weights=weight))
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
 
 class Reporter:
@@ -867,7 +867,8 @@ def _finish(prep, config, head, encoder, tables, state, origin: dict) -> ValueMo
         if len(y):
             metrics["val_auc"] = _auc(y, raw, w)
             metrics["val_logloss"] = float(-np.average(y * np.log(p) + (1 - y) * np.log(1 - p), weights=w))
-            metrics["val_logloss_uncalibrated"] = val_metric("binary", raw, y, prep.label_stats, w)
+            metrics["val_logloss_uncalibrated"] = val_metric("binary", raw, y, prep.label_stats)  # the training mix, as the
+            #   curves' validation log loss: the uncalibrated logits on the weighted mix read as a coin flip (0.69)
             metrics["val_brier"] = float(np.average((p - y) ** 2, weights=w))
             metrics["val_base_rate"] = float(np.average(y, weights=w))
     return ValueModel(
