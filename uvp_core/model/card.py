@@ -80,6 +80,7 @@ def model_card(meta: dict) -> str:
     config = meta["config"]
     encoder = meta["encoder"]
     features = meta["features"]
+    per_positive = meta["metrics"].get("n_sampled_per_positive", config["negatives_per_positive"])  # binary targets
     what = (
         f"the **{target}** a user would give an item (regression, in the data's units, clipped to "
         f"{meta['label_stats']['min']:g}-{meta['label_stats']['max']:g})"
@@ -149,8 +150,7 @@ def model_card(meta: dict) -> str:
         *(["- These come from the validation period's training examples (its purchases or positives, non-converting "
            "events and sampled items); the diagnostics pages score that period's events against their own candidates, "
            "so their AUC and log loss differ."] if task == "binary" else []),
-        *([_weighted_line(meta["metrics"].get("n_sampled_per_positive", config["negatives_per_positive"]))]
-          if meta["calibration"].get("sampled_weight") else []),
+        *([_weighted_line(per_positive)] if meta["calibration"].get("sampled_weight") else []),
         "",
         "## Training",
         "",
@@ -182,7 +182,6 @@ def model_card(meta: dict) -> str:
         "- Texts longer than the token limit are cut; descriptions are cut first.",
     ]
     if task == "binary":
-        per_positive = meta["metrics"].get("n_sampled_per_positive", config["negatives_per_positive"])
         lines.append(
             "- Negatives include sampled items the user never interacted with "
             + (f"({per_positive} per positive), so probabilities are relative to that mix."
@@ -205,7 +204,7 @@ _FUNNEL_CROSS = (" An event counts at its own kind and at the funnel steps befor
                  "and a cart; a rating also a purchase).")
 
 
-def _weighted_line(per_positive) -> str:
+def _weighted_line(per_positive: int) -> str:
     """What the validation metrics of a model with several sampled items per positive are computed on."""
     return (f"- Each of the {per_positive} sampled items per positive counts as 1/{per_positive} in these metrics, as in "
             "the calibration, except the log loss before calibration, which is on the training mix (unweighted), as the "

@@ -102,6 +102,7 @@ def prepare(dataset, config: TrainConfig, device: torch.device) -> Prepared:
     if config.mode == "finetune" and device.type == "cpu":
         tr = _cap(tr, config.max_samples, config.seed)
         va = _cap(va, max(200, config.max_samples // 4), config.seed + 1)
+    val_weight = sampled_weight(va.sampled, per_positive) if per_positive > 1 else None
     context = Context(dataset, space)
     train_x = context.inputs(tr.users, tr.items, tr.times)
     mean = train_x.numeric.mean(0).double()
@@ -135,9 +136,9 @@ def prepare(dataset, config: TrainConfig, device: torch.device) -> Prepared:
         label_stats=stats,
         validation_cutoff_ms=cutoff,
         per_positive=per_positive,
-        val_weight=sampled_weight(va.sampled, per_positive) if per_positive > 1 else None,
+        val_weight=val_weight,
         fold_prior=fold_prior,
-        baseline=_baseline(task, tr, va, space, per_positive),
+        baseline=_baseline(task, tr, va, space, val_weight),
         n_examples={
             "train": len(tr),
             "validation": len(va),
@@ -168,11 +169,12 @@ def _cap(examples: Examples, limit: int, seed: int) -> Examples:
 
 def sampled_weight(sampled: np.ndarray, per_positive: int) -> np.ndarray:
     """Row weights that count each sampled negative as 1 / per_positive: the mix of one sampled item per positive."""
-    return np.where(sampled, 1.0 / max(per_positive, 1), 1.0)
+    return np.where(sampled, 1.0 / per_positive, 1.0)
 
 
-def _baseline(task: str, tr: Examples, va: Examples, space: FeatureSpace, per_positive: int = 1) -> dict:
-    """Validation metrics of a simple baseline: user+item biases (rating) or item popularity (binary)."""
+def _baseline(task: str, tr: Examples, va: Examples, space: FeatureSpace, val_weight: np.ndarray | None = None) -> dict:
+    """Validation metrics of a simple baseline: user+item biases (rating) or item popularity (binary; validation rows
+    weighted by val_weight, as the model's)."""
     if not len(va):
         return {}
     if task == "regression":
@@ -181,7 +183,7 @@ def _baseline(task: str, tr: Examples, va: Examples, space: FeatureSpace, per_po
         pred = np.clip(pred, tr.y.min(), tr.y.max())
         return {"baseline_rmse": float(np.sqrt(np.mean((pred - va.y) ** 2))), "baseline": "user+item bias"}
     popularity = space.item_popularity(space.item_codes(va.items))
-    return {"baseline_auc": _auc(va.y, popularity, sampled_weight(va.sampled, per_positive)), "baseline": "item popularity"}
+    return {"baseline_auc": _auc(va.y, popularity, val_weight), "baseline": "item popularity"}
 
 
 def _auc(y: np.ndarray, score: np.ndarray, weight: np.ndarray | None = None) -> float | None:
@@ -857,7 +859,7 @@ def _finish(prep, config, head, encoder, tables, state, origin: dict) -> ValueMo
             metrics["val_rmse"] = float(np.sqrt(np.mean((pred - y) ** 2)))
             metrics["val_mae"] = float(np.mean(np.abs(pred - y)))
     else:
-        w = prep.val_weight if prep.val_weight is not None else np.ones_like(y)
+        w = prep.val_weight  # None: every row counts 1
         calibration = calibrate(raw, y, w)
         if prep.per_positive > 1:  # the card says which mix the probabilities are relative to
             calibration["sampled_weight"] = 1.0 / prep.per_positive
