@@ -95,8 +95,7 @@ def runs_panel() -> None:
             if run["id"] in succeeded - seen and model_id:
                 app_state.preload_model(ws, model_id)  # loaded in the background while the analyst reads the results
                 if run.get("owner") == app_state.session_owner():  # the analyst's own new model: every page uses it
-                    app_state.use_model(model_id)
-                    st.session_state[app_state.JUST_TRAINED] = model_id
+                    app_state.use_trained_model(ws, model_id, run["params"].get("dataset_id"))
         app_state.forget_widgets(app_state.FINISHED_RUN)  # the curves picker opens on the newest finished run
         st.rerun()
     st.dataframe(model_registry.runs_frame(runs), hide_index=True)
@@ -171,6 +170,9 @@ else:
         fresh = st.session_state.pop(app_state.JUST_TRAINED, None) == st.session_state[app_state.ACTIVE_MODEL]
         st.success(("Your run has finished; its model is now the one every page uses: " if fresh else "Active model: ")
                    + app_state.plain_markdown(model_labels.get(st.session_state[app_state.ACTIVE_MODEL], "?")))  # fmt: skip
+        if switched := st.session_state.pop(app_state.DATASET_SWITCHED, None):
+            st.info(f"The pages now work on the dataset it was trained on, {app_state.plain_markdown(switched)} "
+                    "(pick another on the Data page).")  # fmt: skip
     comparison = model_registry.versus_baseline(next(m for m in models if m.id == chosen))
     if comparison is not None and round(comparison[0], 4) < 0:
         st.warning(comparison[1])

@@ -301,6 +301,7 @@ def preload_session_model(ws: Workspace) -> None:
 
 MODEL_IMPORTED = "uvp.model_imported_message"  # what the last model-folder import did (shown once, after the rerun)
 JUST_TRAINED = "uvp.just_trained_model_id"  # a model this session's own run has just added (the Model page says so once)
+DATASET_SWITCHED = "uvp.dataset_switched"  # the name of the dataset that run trained on, made active with its model (said once)
 REGISTRY_MODEL = "uvp.registry_model"  # the Model page's registry picker
 REGISTRY_PENDING = "uvp.registry_pending"  # a model made active since the registry picker was drawn (set_registry_picker)
 FINISHED_RUN = "uvp.finished_run"  # the Model page's picker of a finished run's curves
@@ -312,6 +313,17 @@ def use_model(model_id: str) -> None:
     st.session_state[ACTIVE_MODEL] = model_id
     forget_widgets(EXPLAIN_MODEL, EVAL_MODEL)
     st.session_state[REGISTRY_PENDING] = model_id  # the Model page's own picker may be drawn already: set before the next draw
+
+
+def use_trained_model(ws: Workspace, model_id: str, dataset_id: str | None) -> None:
+    """Make this session's own newly trained model active, with the dataset it was trained on when that is another
+    one: the pages then score it on its own data (they had scored a sample model on Online Retail's IDs)."""
+    use_model(model_id)
+    st.session_state[JUST_TRAINED] = model_id
+    if dataset_id and dataset_id != active_dataset_id() and dataset_id in {d.id for d in ws.list_datasets()}:
+        set_active_dataset(dataset_id)
+        forget_widgets(DATA_SOURCE)  # the Data page starts from the new active dataset (its radio had re-set the old one)
+        st.session_state[DATASET_SWITCHED] = ws.get_dataset_record(dataset_id).name
 
 
 def set_registry_picker(ws: Workspace, model_ids: Sequence[str]) -> None:

@@ -36,10 +36,15 @@ def wait_for_run(ws: Workspace, timeout: float = 240.0) -> dict:
 
 
 @pytest.mark.slow
-def test_train_in_background_then_registry_and_card(workspace_root: Path, tiny_bert_dir: Path) -> None:
+def test_train_in_background_then_registry_and_card(workspace_root: Path, tiny_bert_dir: Path, rating_dataset) -> None:
+    other = Workspace(workspace_root).save_dataset(rating_dataset)  # trained on while the bundled sample is active
     at = AppTest.from_file(str(REPO / "pages/2_Model.py"), default_timeout=120).run()
     assert not at.exception
     assert "No models yet" in " ".join(i.value for i in at.info)
+    sample = at.session_state[app_state.ACTIVE_DATASET]
+    assert sample != other.id
+    at.session_state[app_state.DATA_SOURCE] = "Bundled sample"  # as a visit to the Data page leaves it
+    at.selectbox(key="uvp.train_dataset").set_value(other.id).run()
     at.selectbox(key="uvp.train_target").set_value("rating")
     at.text_input(key="uvp.train_encoder").input(str(tiny_bert_dir))
     at.number_input(key="uvp.train_epochs").set_value(2)
@@ -58,6 +63,10 @@ def test_train_in_background_then_registry_and_card(workspace_root: Path, tiny_b
     # the analyst's own new model is the one every page now uses (an older choice used to stay pinned)
     assert at.session_state[app_state.ACTIVE_MODEL] == model_id
     assert any(s.value.startswith("Your run has finished; its model is now the one every page uses") for s in at.success)
+    # with the dataset it was trained on: the pages had scored the new model on the sample's users and items
+    assert at.session_state[app_state.ACTIVE_DATASET] == other.id
+    assert app_state.DATA_SOURCE not in at.session_state  # the Data page starts from it (its radio had set the sample back)
+    assert any(i.value.startswith(f"The pages now work on the dataset it was trained on, {other.name}") for i in at.info)
     assert at.selectbox(key=app_state.FINISHED_RUN).value == run["id"]  # its curves stay viewable after the run
     registry = next(d.value for d in at.dataframe if "val_rmse" in d.value.columns)
     assert model_id in set(registry["id"])
