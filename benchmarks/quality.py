@@ -37,6 +37,8 @@ from benchmarks.baselines import (
     TunedSVD,
     UserItemBias,
     auc,
+    clustered_gain_interval,
+    gain,
     log_loss,
     rmse,
 )
@@ -60,6 +62,8 @@ QUICK_EPOCHS = 3
 COLD_SPLITS = ("new_users", "new_items")
 COLD_MARGIN_RMSE = 0.05  # relative RMSE improvement wanted on cold splits
 COLD_MARGIN_AUC = 0.05  # AUC points (absolute) wanted on cold splits
+RESAMPLES = 1000  # user-bootstrap replicates of each split's UVP-vs-MF interval (baselines.clustered_gain_interval)
+QUICK_RESAMPLES = 50
 TRAIN_SECONDS_GOAL = 120.0  # frozen training on ~100k MovieLens ratings, end to end
 
 
@@ -123,8 +127,9 @@ def _pairs(test: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return test["user_id"].to_numpy(dtype=object), test["item_id"].to_numpy(dtype=object)
 
 
-def rating_baselines(split: Split, quick: bool) -> dict[str, dict]:
-    """Global mean, user+item bias (new users folded in from context) and tuned SVD on a rating split."""
+def rating_baselines(split: Split, quick: bool) -> tuple[dict[str, dict], np.ndarray]:
+    """Global mean, user+item bias (new users folded in from context) and tuned SVD on a rating split; and SVD's
+    test predictions."""
     ev = split.train.events
     users, items, y = (
         ev["user_id"].to_numpy(object),
@@ -148,17 +153,19 @@ def rating_baselines(split: Split, quick: bool) -> dict[str, dict]:
     out["bias"]["fit_seconds"] = round(time.monotonic() - tick, 2)
     tick = time.monotonic()
     svd = TunedSVD(grid=QUICK_SVD_GRID if quick else TunedSVD().grid, seed=SEED).fit(users, items, y)
+    svd_pred = svd.predict(tu, ti)
     out["svd"] = {
-        "rmse": rmse(label, svd.predict(tu, ti)),
+        "rmse": rmse(label, svd_pred),
         "fit_seconds": round(time.monotonic() - tick, 2),
         "best": {k: v for k, v in svd.best.items()},
         "grid_points": len(svd.scores),
     }
-    return out
+    return out, svd_pred
 
 
-def purchase_baselines(split: Split, quick: bool) -> dict[str, dict]:
-    """Item popularity and tuned implicit ALS (new users folded in from context) on a purchase split."""
+def purchase_baselines(split: Split, quick: bool) -> tuple[dict[str, dict], np.ndarray]:
+    """Item popularity and tuned implicit ALS (new users folded in from context) on a purchase split; and ALS's
+    test scores."""
     ev = split.train.events
     users, items = ev["user_id"].to_numpy(object), ev["item_id"].to_numpy(object)
     tu, ti = _pairs(split.test)
@@ -171,18 +178,20 @@ def purchase_baselines(split: Split, quick: bool) -> dict[str, dict]:
     als = TunedALS(grid=QUICK_ALS_GRID if quick else TunedALS().grid, seed=SEED).fit(users, items)
     extra = split.context.events
     als.fold_in(extra["user_id"].to_numpy(object), extra["item_id"].to_numpy(object))
+    als_pred = als.predict(tu, ti)
     out["als"] = {
-        "auc": auc(label, als.predict(tu, ti)),
+        "auc": auc(label, als_pred),
         "fit_seconds": round(time.monotonic() - tick, 2),
         "best": {k: v for k, v in als.best.items()},
         "grid_points": len(als.scores),
         "backend": als.model.backend,
     }
-    return out
+    return out, als_pred
 
 
-def run_uvp(split: Split, target: str, quick: bool) -> dict:
-    """Train UVP (frozen) on the split's train Dataset from an empty embedding cache; score the test pairs."""
+def run_uvp(split: Split, target: str, quick: bool) -> tuple[dict, np.ndarray]:
+    """Train UVP (frozen) on the split's train Dataset from an empty embedding cache; score the test pairs (the
+    results and the predictions)."""
     from uvp_core.model import TrainConfig, clear_embedding_cache, train
 
     config = TrainConfig(
@@ -221,7 +230,7 @@ def run_uvp(split: Split, target: str, quick: bool) -> dict:
         out["auc"] = auc(label, pred)
         out["log_loss"] = log_loss(label, pred)
         out["internal_val_auc"] = model.metrics_.get("val_auc")
-    return out
+    return out, pred
 
 
 class PhaseClock:
@@ -283,16 +292,22 @@ def evaluate(name: str, dataset: Dataset, split_name: str, quick: bool) -> dict:
     log.info(
         "%s/%s: %d train events, %d test rows", name, split_name, entry["n_train_events"], entry["n_test"]
     )
-    methods = rating_baselines(split, quick) if target == "rating" else purchase_baselines(split, quick)
+    methods, mf_pred = rating_baselines(split, quick) if target == "rating" else purchase_baselines(split, quick)
     log.info("%s/%s baselines: %s", name, split_name, {k: v.get(entry["metric"]) for k, v in methods.items()})
+    uvp_pred = None
     try:
-        methods["uvp"] = run_uvp(split, target, quick)
+        methods["uvp"], uvp_pred = run_uvp(split, target, quick)
     except Exception as exc:  # the model is a moving target: record the failure and keep benchmarking
         log.exception("UVP failed on %s/%s", name, split_name)
         methods["uvp"] = {"error": f"{type(exc).__name__}: {exc}"}
     entry["methods"] = methods
     entry["mf_method"] = "svd" if target == "rating" else "als"
     entry.update(improvement(entry))
+    if uvp_pred is not None:
+        low, high = clustered_gain_interval(split.test["label"].to_numpy(float), uvp_pred, mf_pred,
+                                            split.test["user_id"].to_numpy(object), entry["metric"],
+                                            resamples=QUICK_RESAMPLES if quick else RESAMPLES, seed=SEED)  # fmt: skip
+        entry.update(uvp_vs_mf_low=low, uvp_vs_mf_high=high, clear_win=bool(low > 0))
     log.info("%s/%s UVP: %s", name, split_name, methods["uvp"])
     return entry
 
@@ -320,15 +335,11 @@ def improvement(entry: dict) -> dict:
     mf = entry["methods"].get(entry["mf_method"], {}).get(metric)
     if uvp is None or mf is None:
         return {"uvp_vs_mf": None, "beats_mf": False, "meets_cold_margin": None}
-    if metric == "rmse":
-        gain = (mf - uvp) / mf
-        cold = gain >= COLD_MARGIN_RMSE
-    else:
-        gain = uvp - mf
-        cold = gain >= COLD_MARGIN_AUC
+    margin = gain(metric, uvp, mf)
+    cold = margin >= (COLD_MARGIN_RMSE if metric == "rmse" else COLD_MARGIN_AUC)
     return {
-        "uvp_vs_mf": gain,
-        "beats_mf": bool(gain > 0),
+        "uvp_vs_mf": margin,
+        "beats_mf": bool(margin > 0),
         "meets_cold_margin": bool(cold) if entry["split"] in COLD_SPLITS else None,
     }
 
@@ -365,10 +376,21 @@ def goals(entries: list[dict], timing: dict | None) -> dict:
         and len(scored) == len(entries)
         and all(e["beats_mf"] for e in scored),
         "splits_beating_mf": f"{sum(e['beats_mf'] for e in scored)}/{len(entries)}",
+        "splits_beating_mf_clearly": f"{sum(bool(e.get('clear_win')) for e in scored)}/{len(entries)}",
         "cold_margin_every_cold_split": bool(cold) and all(e["meets_cold_margin"] for e in cold),
         "cold_splits_meeting_margin": f"{sum(bool(e['meets_cold_margin']) for e in cold)}/{len(cold)}",
         "movielens_train_under_2_minutes": None if timing is None else timing["meets_goal"],
     }
+
+
+def _gain_cell(entry: dict, unit: str) -> str:
+    """UVP vs MF for a table cell, with its 95% user-bootstrap interval where the entry has one."""
+    if entry["uvp_vs_mf"] is None:
+        return "—"
+    cell = f"{100 * entry['uvp_vs_mf']:+.1f}{unit}"
+    if entry.get("uvp_vs_mf_low") is not None:
+        cell += f" [{100 * entry['uvp_vs_mf_low']:+.1f}, {100 * entry['uvp_vs_mf_high']:+.1f}]"
+    return cell
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:
@@ -416,7 +438,7 @@ def markdown(results: dict) -> str:
         ]
         for e in ratings:
             m = e["methods"]
-            gain = "—" if e["uvp_vs_mf"] is None else f"{100 * e['uvp_vs_mf']:+.1f}%"
+            gain = _gain_cell(e, "%")
             lines.append(
                 f"| {e['dataset']} | {e['split']} | {e['n_test']} | {_fmt(m['global_mean']['rmse'])} "
                 f"| {_fmt(m['bias']['rmse'])} | {_fmt(m['svd']['rmse'])} | {_fmt(m['uvp'].get('rmse'))} | {gain} "
@@ -433,7 +455,7 @@ def markdown(results: dict) -> str:
         ]
         for e in purchases:
             m = e["methods"]
-            gain = "—" if e["uvp_vs_mf"] is None else f"{100 * e['uvp_vs_mf']:+.1f} pts"
+            gain = _gain_cell(e, " pts")
             lines.append(
                 f"| {e['dataset']} | {e['split']} | {e['n_test']} ({e['n_test_positive']}) "
                 f"| {_fmt(m['popularity']['auc'])} | {_fmt(m['als']['auc'])} | {_fmt(m['uvp'].get('auc'))} "
@@ -464,7 +486,8 @@ def markdown(results: dict) -> str:
         "",
         "## Goals",
         "",
-        f"- Beat MF on every split: **{'met' if g['beat_mf_every_split'] else 'missed'}** ({g['splits_beating_mf']} splits).",
+        f"- Beat MF on every split: **{'met' if g['beat_mf_every_split'] else 'missed'}** ({g['splits_beating_mf']} splits; "
+        f"{g.get('splits_beating_mf_clearly', '—')} with the 95% user-bootstrap interval of the gain above 0).",
         f"- ≥5% RMSE / ≥5 AUC points over MF on new-user and new-item splits: "
         f"**{'met' if g['cold_margin_every_cold_split'] else 'missed'}** ({g['cold_splits_meeting_margin']}).",
     ]
@@ -503,7 +526,9 @@ NOTES = [
     "timed end to end from an empty embedding cache (encoding included); predictions by "
     "model.predict(context Dataset, test pairs), whose wall time gives the scoring rate (context preparation "
     "and any new texts' encoding included).",
-    "UVP vs MF: (RMSE_SVD - RMSE_UVP) / RMSE_SVD for ratings; AUC_UVP - AUC_ALS (points) for purchases.",
+    "UVP vs MF: (RMSE_SVD - RMSE_UVP) / RMSE_SVD for ratings; AUC_UVP - AUC_ALS (points) for purchases. In brackets, "
+    "its 95% interval from a paired bootstrap over the test's users (1,000 replicates, Poisson(1) weight per user, seed "
+    "0; baselines.clustered_gain_interval): how far the gain could move with another draw of users like these.",
     "Wall times depend on other work on the shared 2-core machine: each UVP entry records the load average "
     "just before training (load_average_before) and its CPU seconds; metrics are seeded and do not depend on it.",
 ]

@@ -15,6 +15,8 @@ from benchmarks.baselines import (
     UserItemBias,
     als_solve,
     auc,
+    clustered_gain_interval,
+    gain,
     log_loss,
     rmse,
 )
@@ -132,3 +134,30 @@ def test_tuned_als_records_every_grid_point():
     )
     assert len(als.scores) == 2 and als.best in als.scores
     assert als.model is not None and als.model.factors == als.best["factors"]
+
+
+def test_gain_interval_covers_the_gain_and_separates_a_clear_win_from_a_tie():
+    rng = np.random.default_rng(0)
+    users = np.repeat(np.arange(40), 25).astype(object)
+    y = rng.normal(3.5, 1.0, users.size)
+    better, worse = y + rng.normal(0, 0.5, users.size), y + rng.normal(0, 0.9, users.size)
+    low, high = clustered_gain_interval(y, better, worse, users, "rmse", resamples=200)
+    assert 0 < low < gain("rmse", rmse(y, better), rmse(y, worse)) < high
+    low, high = clustered_gain_interval(y, better, better, users, "rmse", resamples=20)
+    assert low == high == 0.0  # the same predictions: no gain on any replicate
+    label = (rng.random(users.size) < 0.5).astype(float)
+    low, high = clustered_gain_interval(label, label + rng.normal(0, 0.8, users.size), rng.normal(0, 1, users.size), users, "auc", resamples=100)
+    assert low > 0.2 and high < 0.6  # an informative score against noise: AUC about 0.8 against 0.5
+
+
+def test_gain_interval_resamples_users_not_rows():
+    """A user's rows share its errors: 10 users with one offset each are 10 draws, not 1,000."""
+    rng = np.random.default_rng(1)
+    users = np.repeat(np.arange(10), 100).astype(object)
+    y = rng.normal(3.5, 1.0, users.size)
+    offset = rng.normal(0, 0.6, 10)[np.repeat(np.arange(10), 100)]
+    mf = y + rng.normal(0, 0.7, users.size)
+    uvp = y + offset + rng.normal(0, 0.5, users.size)
+    by_user = clustered_gain_interval(y, uvp, mf, users, "rmse", resamples=300)
+    by_row = clustered_gain_interval(y, uvp, mf, np.arange(users.size).astype(object), "rmse", resamples=300)
+    assert by_user[1] - by_user[0] > 2 * (by_row[1] - by_row[0])
