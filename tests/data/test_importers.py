@@ -58,6 +58,11 @@ def test_default_upload_name_is_the_file_unless_it_only_names_a_table() -> None:
     assert default_upload_name(["events.csv"], day) == "upload 2024-05-01"
     assert default_upload_name(["Ratings.parquet"], day) == "upload 2024-05-01"
     assert default_upload_name(["events.csv", "items.csv"], day) == "upload 2024-05-01"
+    # a recognised export whose files name only their tables says which export it is
+    assert default_upload_name(["ratings.csv", "movies.csv"], day, layout="movielens") == "MovieLens upload 2024-05-01"
+    assert default_upload_name(["Ratings.parquet"], day, layout="movielens") == "MovieLens upload 2024-05-01"
+    assert default_upload_name(["u.data", "u.item"], day, layout="movielens-100k") == "MovieLens 100k upload 2024-05-01"
+    assert default_upload_name(["events.csv", "items.csv"], day, layout="folder") == "upload 2024-05-01"
 
 
 def test_single_events_file_of_any_name(tmp_path) -> None:
@@ -164,12 +169,14 @@ def test_uploaded_movielens_with_an_unknown_file_is_refused() -> None:
     ok = load_uploads({"ratings.csv": ratings, "movies.csv": movies, "links.csv": b"movieId,imdbId\n1,1\n", "README.txt": b"MovieLens"})
     assert_ok(ok)
     assert ok.layout == "movielens" and ok.report.issues == ()
+    assert ok.dataset.name.startswith("MovieLens upload 20")  # named for the export, not only "upload <date>"
     assert sorted(ok.skipped) == ["README.txt", "links.csv"]  # said, not refused (a browser audit: they vanished silently)
     extra = load_uploads({"ratings.csv": ratings, "movies.csv": movies, "my_items.csv": movies})
     assert one_issue(extra, "ignored_file").severity == "error" and extra.dataset is None
     named = load_uploads({"ratings.csv": ratings, "items.csv": movies})  # a table name: tables by name or columns
     assert_ok(named)
     assert named.layout == "upload" and named.dataset.items["category"].tolist() == ["Animation"]
+    assert named.dataset.name.startswith("upload 20")
 
 
 def test_missing_path_is_reported_not_raised(tmp_path) -> None:

@@ -21,6 +21,7 @@ from uvp_core.data.contract import (
 )
 from uvp_core.data.importers import (
     TABLE_STEMS,
+    detect_layout,
     import_sources,
     is_data_file,
     sources_from_path,
@@ -135,13 +136,19 @@ def load_path(
 _GENERIC_STEMS = frozenset({s for stems in TABLE_STEMS.values() for s in stems} | {"ratings", "data", "u"})
 
 
-def default_upload_name(file_names: list[str], today: dt.date | None = None) -> str:
-    """A single file's name without its extension, unless it only names a table ("events"); else "upload <date>"."""
+EXPORT_NAMES = {"movielens": "MovieLens", "movielens-100k": "MovieLens 100k"}  # layouts whose file names say only the table
+
+
+def default_upload_name(file_names: list[str], today: dt.date | None = None, layout: str | None = None) -> str:
+    """A single file's name without its extension, unless it only names a table ("events"); else "upload <date>",
+    after the export's name where the layout is one (a MovieLens upload of ratings.csv and movies.csv: "MovieLens
+    upload <date>")."""
     if len(file_names) == 1:
         stem = _DATA_SUFFIX.sub("", Path(file_names[0]).name)
         if stem and stem.lower() not in _GENERIC_STEMS:
             return stem
-    return f"upload {today or dt.date.today():%Y-%m-%d}"
+    dated = f"upload {today or dt.date.today():%Y-%m-%d}"
+    return f"{EXPORT_NAMES[layout]} {dated}" if layout in EXPORT_NAMES else dated
 
 
 def load_uploads(
@@ -159,6 +166,7 @@ def load_uploads(
         raise TypeError("files must map file names to bytes")
     sources = sources_from_uploads(files)
     if name is None:
-        name = default_upload_name([s.name for s in sources if is_data_file(s)] or [s.name for s in sources])
+        name = default_upload_name([s.name for s in sources if is_data_file(s)] or [s.name for s in sources],
+                                   layout=detect_layout(sources))
     return _load(sources, name=name or "upload", generic="upload", mapping=explicit, encoding=encoding,
                  delimiter=delimiter, max_file_mb=max_file_mb)  # fmt: skip
