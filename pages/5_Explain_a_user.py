@@ -41,7 +41,7 @@ if found.empty:
             "value or word.")  # fmt: skip
     st.stop()
 user_ids = found["user_id"].tolist()
-app_state.pick_listed_user(users["user_id"].tolist(), user_ids)
+app_state.pick_listed_user(users["user_id"].tolist(), user_ids, dataset_id)
 user_id = st.selectbox("User", user_ids, key=app_state.EXPLAIN_USER)
 if listed := whatif.listed_note(found, len(users), query):
     st.caption(listed)

@@ -33,7 +33,7 @@ OTHER_VALUE = "Another value…"
 # --- one user ----------------------------------------------------------------------------------------
 st.header("One user")
 user_ids = users["user_id"].tolist()
-app_state.pick_listed_user(user_ids, user_ids)  # every user of the table is listed here
+app_state.pick_listed_user(user_ids, user_ids, dataset_id)  # every user of the table is listed here
 left, right = st.columns(2)
 user_id = left.selectbox("User", user_ids, key=app_state.EXPLAIN_USER)
 if cold := whatif.cold_user_note(users, user_id):

@@ -536,6 +536,7 @@ def memo(choice: EvaluationChoice, view: str, params: tuple, compute):
 # fingerprint); cached explanations and tables are read-only.
 EXPLAIN_MODEL = "uvp.explain_model"  # the Explain and What-if pages' model picker
 EXPLAIN_USER = "uvp.explain_user"
+EXPLAIN_USER_DATASET = "uvp.explain_user_dataset"  # the dataset the Explain and What-if pages last listed users of
 EXPLAIN_ITEM = "uvp.explain_item"
 EXPLAIN_ITEM_USER = "uvp.explain_item_user"  # the user the Item to explain was picked for
 EXPLAIN_BACKGROUND = "uvp.explain_background"  # what a masked attribute takes: "mode" | "population" | "absent"
@@ -551,13 +552,16 @@ GROUP_TABLE = "uvp.explain_group_table"  # ((model, dataset, sample size), table
 COHORT_RESULT = "uvp.whatif_cohort_result"  # ((model, dataset), description, CohortWhatIf, caution or None) of the last cohort what-if
 
 
-def pick_listed_user(all_users: Sequence[str], listed: list[str]) -> None:
+def pick_listed_user(all_users: Sequence[str], listed: list[str], dataset_id: str) -> None:
     """Before the User picker: a user not listed gives way to the first listed one, with a warning when the user is
-    in no row of the dataset (a link from another dataset, or a typo: it opened another user silently)."""
+    in no row of the dataset (a link from another dataset, or a typo: it opened another user silently), unless the
+    user was picked on another dataset this session (the analyst changed datasets: nothing to warn about)."""
     wanted = st.session_state.get(EXPLAIN_USER)
+    picked_on = st.session_state.get(EXPLAIN_USER_DATASET)
+    st.session_state[EXPLAIN_USER_DATASET] = dataset_id
     if wanted in listed:
         return
-    if wanted and wanted not in set(all_users):
+    if wanted and wanted not in set(all_users) and picked_on in (None, dataset_id):
         st.warning(plain_markdown(f"User {wanted} is not in this dataset (a link from another dataset, or a typo): "
                                   f"showing {listed[0]} instead."))  # fmt: skip
     st.session_state[EXPLAIN_USER] = listed[0]

@@ -345,6 +345,24 @@ def test_a_stale_url_falls_back_to_the_defaults(registered) -> None:
     assert any(w.startswith("User nobody is not in this dataset") for w in shown), shown
 
 
+def test_a_user_picked_on_another_dataset_gives_way_without_a_warning(registered, rating_dataset) -> None:
+    """A browser audit switched datasets and read "User 1 is not in this dataset (a link from another dataset, or a
+    typo)": the user had been picked on the previous dataset, by the analyst, in this session."""
+    model_id, dataset_id = registered
+    renamed = type(rating_dataset)(
+        events=rating_dataset.events.assign(user_id=("x" + rating_dataset.events["user_id"]).astype("str")),
+        items=rating_dataset.items, users=rating_dataset.users.assign(user_id=("x" + rating_dataset.users["user_id"]).astype("str")),
+        name="renamed users")  # fmt: skip
+    other_id = Workspace(Path(app_state.default_root())).save_dataset(renamed).id
+    at = _open("5_Explain_a_user.py", model_id, dataset_id)
+    at.selectbox(key=app_state.EXPLAIN_USER).set_value("u003").run()
+    at.session_state[app_state.ACTIVE_DATASET] = other_id  # as the Data page, or a finished run on that dataset, sets it
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key=app_state.EXPLAIN_USER).value.startswith("x")
+    assert not any("is not in this dataset" in w.value for w in at.warning)
+
+
 def test_pickers_prefer_a_model_of_the_active_dataset_and_warn_about_another(registered, rating_dataset) -> None:
     model_id, dataset_id = registered
     ws = Workspace(Path(app_state.default_root()))
