@@ -9,7 +9,7 @@ import streamlit as st
 
 from uvp_core import app_state, export
 from uvp_core.diagnostics import cohorts
-from uvp_core.explain import ExplainConfig, contributions_frame, figures, pair_record, whatif
+from uvp_core.explain import ExplainConfig, capped_at, contributions_frame, figures, pair_record, whatif
 from uvp_core.explain.features import uniform_sample_note
 
 app_state.ensure_navigation()  # a link opened on a fresh server: run through app.py
@@ -147,7 +147,7 @@ b.metric("Prediction after the edits", f"{result.after:.4f}",
 c.metric("Edits", len(edits))
 if scale := figures.probability_note(model):
     st.caption(app_state.plain_markdown(scale))
-if edits and (edge := whatif.edge_note(model.task, result.before, result.after)):
+if edits and (edge := whatif.edge_note(model.task, result.before, result.after, capped_at(model, result.after))):
     st.caption(edge)
 exp = result.explanation
 st.text(f"base value {float(exp.base_values):.4f} + contributions {float(exp.values.sum()):+.4f} = {exp.prediction:.4f}")

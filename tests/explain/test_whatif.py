@@ -340,4 +340,9 @@ def test_a_what_if_at_the_edge_of_the_probability_scale_says_so() -> None:
     assert whatif.edge_note("binary", 0.00002, 0.00004) is not None
     assert whatif.edge_note("binary", 0.9861, 0.9999) is None  # a change that shows
     assert whatif.edge_note("binary", 0.70, 0.70) is None  # no change, but not at the edge
-    assert whatif.edge_note("regression", 5.0, 5.0) is None
+    assert whatif.edge_note("regression", 5.0, 5.0) is None  # not said to be capped
+    # a rating model's prediction clipped at the top of its scale before and after (a browser audit: 5.0000 -> 5.0000)
+    assert "end of the rating scale (5)" in whatif.edge_note("regression", 5.0, 5.0, 5.0)
+    assert "end of the rating scale (0.5)" in whatif.edge_note("regression", 0.5, 0.5, 0.5)
+    assert whatif.edge_note("regression", 4.2, 4.2, None) is None  # inside the scale: no change is no change
+    assert whatif.edge_note("regression", 5.0, 4.6, None) is None  # a change that shows

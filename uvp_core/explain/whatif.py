@@ -602,14 +602,19 @@ def unseen_value_note(users: pd.DataFrame, name: str, value: Any) -> str | None:
 EDGE = 5e-4  # a probability this close to 0 or 1 shows as 0.0000 / 0.9999+ at four decimals
 
 
-def edge_note(task: str, before: float, after: float) -> str | None:
-    """A note when a binary what-if's prediction sits at the edge of the probability scale before and after, so its
-    shown change is 0 (None otherwise)."""
-    if task != "binary" or f"{before:.4f}" != f"{after:.4f}":  # as the page shows them
+def edge_note(task: str, before: float, after: float, cap: float | None = None) -> str | None:
+    """A note when a what-if's prediction sits at the edge of its scale before and after, so its shown change is 0:
+    a binary model's probability near 0 or 1, or a rating model's prediction at `cap`, the end of the rating scale
+    where predictions are clipped (shap_explain.capped_at of the prediction after). None otherwise."""
+    if f"{before:.4f}" != f"{after:.4f}":  # as the page shows them
         return None
-    if min(before, after) >= 1 - EDGE or max(before, after) <= EDGE:
+    if task == "binary" and (min(before, after) >= 1 - EDGE or max(before, after) <= EDGE):
         return ("Both predictions are at the edge of the probability scale: the model is already nearly certain for "
                 "this pair, and what this edit changes, if anything, is smaller than four decimals show.")
+    if task == "regression" and cap is not None:
+        return (f"Both predictions are at the end of the rating scale ({cap:g}), where predictions are capped: what this edit "
+                "changes, if anything, stays beyond the cap and does not show. Pick a candidate predicted inside the scale "
+                "to see the edit move it.")
     return None
 
 
