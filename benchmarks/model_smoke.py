@@ -21,6 +21,7 @@ import pandas as pd
 
 from uvp_core.data.contract import Dataset
 from uvp_core.model import TrainConfig, clear_embedding_cache, load_model, train
+from uvp_core.model.config import ENCODING_PHASES
 from uvp_core.model.examples import bias_baseline, time_split
 from uvp_core.model.features import to_ms
 
@@ -85,9 +86,9 @@ def main() -> None:
     marks: dict[str, float] = {"texts": 0, "encode_seconds": 0.0}
 
     def progress(p) -> None:
-        if p.phase == "encoding" and p.step == 0:
+        if p.phase in ENCODING_PHASES and p.step == 0:
             marks["start"] = time.monotonic()
-        elif p.phase == "encoding" and p.step == p.total_steps:
+        elif p.phase in ENCODING_PHASES and p.step == p.total_steps:
             marks["texts"] += p.total_steps
             marks["encode_seconds"] += time.monotonic() - marks["start"]
 

@@ -46,6 +46,7 @@ from benchmarks.common import stamp
 from benchmarks.splits import SPLITS, Split, make_split, subsample_users
 from uvp_core.data import load_path
 from uvp_core.data.contract import Dataset
+from uvp_core.model.config import ENCODING_PHASES
 
 log = logging.getLogger("quality")
 
@@ -247,9 +248,9 @@ class PhaseClock:
         """Record a Progress report."""
         now = time.monotonic()
         self.first.setdefault(progress.phase, now)
-        if progress.phase == "encoding" and progress.step == 0:
+        if progress.phase in ENCODING_PHASES and progress.step == 0:
             self._encoding_since = now
-        elif progress.phase == "encoding" and progress.step == progress.total_steps and self._encoding_since:
+        elif progress.phase in ENCODING_PHASES and progress.step == progress.total_steps and self._encoding_since:
             self.encode_seconds += now - self._encoding_since
             self.texts += progress.total_steps
             self._encoding_since = None

@@ -75,6 +75,15 @@ def test_finetune_progress_counts_its_own_epochs_and_shows_the_estimate() -> Non
     assert model_registry.progress_text(estimate) == "Fine-tuning will take about 42.5 minutes"
 
 
+def test_encoding_the_rest_of_the_catalogue_after_the_epochs_keeps_the_bar_full() -> None:
+    """A browser audit saw the bar fall back to "encoding · step 0/18" after the last epoch, for the catalogue's texts."""
+    from uvp_core import model_registry
+
+    report = {"phase": "catalogue", "step": 0, "total_steps": 18, "message": "Encoding the catalogue's other texts 0/18"}
+    assert model_registry.progress_fraction(report, 3) == 1.0
+    assert model_registry.progress_text(report) == "catalogue · step 0/18 · Encoding the catalogue's other texts 0/18"
+
+
 def test_runs_table_tells_runs_of_one_dataset_apart() -> None:
     """Two default runs with different seeds looked identical in the runs table (same name, no seed column)."""
     from uvp_core import model_registry

@@ -203,8 +203,8 @@ def loss_in_metric_units(target: str) -> bool:
     return target != "rating"
 
 
-AFTER_EPOCHS = ("calibrating", "refitting", "done", "saving")  # phases after the last epoch: the bar stays full (it fell to 0)
-NARRATED = ("preparing", "calibrating", "refitting", "saving")  # phases whose message says what they do (no steps to count)
+AFTER_EPOCHS = ("catalogue", "calibrating", "refitting", "done", "saving")  # phases after the last epoch: the bar stays full (it fell to 0)
+NARRATED = ("preparing", "catalogue", "calibrating", "refitting", "saving")  # phases whose message says what they do
 
 
 def progress_fraction(progress: dict[str, Any], max_epochs: int | None) -> float:

@@ -138,6 +138,23 @@ def test_progress_phases_and_time_estimate(rating_dataset, tiny_bert_dir, monkey
     assert [step for step, _ in encoding] == sorted(step for step, _ in encoding) and encoding[-1][0] == encoding[-1][1]
 
 
+def test_the_catalogue_is_encoded_after_the_epochs_in_a_phase_of_its_own(rating_dataset, tiny_bert_dir, monkeypatch):
+    """Items without events are encoded once training ends (so the saved model scores them); reported as "encoding",
+    that sent the Model page's bar back to 0 after the last epoch."""
+    from uvp_core.model import encoder
+
+    monkeypatch.setattr(encoder, "_embedding_cache", type(encoder._embedding_cache)())
+    extra = pd.DataFrame({"item_id": pd.array(["new1", "new2"], dtype="str"), "title": ["Spare Lamp", "Spare Mug"]})
+    items = pd.concat([rating_dataset.items, extra], ignore_index=True)
+    reports: list[Progress] = []
+    train(replace(rating_dataset, items=items), SMALL, encoder_dir=tiny_bert_dir, progress=reports.append)
+    phases = [r.phase for r in reports]
+    first_epoch = phases.index("training")
+    assert "encoding" not in phases[first_epoch:] and "catalogue" in phases[first_epoch:]
+    catalogue = [r for r in reports if r.phase == "catalogue"]
+    assert catalogue[-1].step == catalogue[-1].total_steps > 0 and phases.index("catalogue") < phases.index("calibrating")
+
+
 def test_one_bar_counts_consecutive_phases_as_one():
     """The encoding bar reached its end on the item texts, then restarted at 0 for the profiles."""
     from uvp_core.model.training import one_bar

@@ -92,11 +92,14 @@ class TrainConfig:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+ENCODING_PHASES = ("encoding", "catalogue")  # Progress phases that encode texts: before the epochs, and the rest of the catalogue after
+
+
 @dataclass(frozen=True)
 class Progress:
     """One progress report from a long run."""
 
-    phase: str  # "preparing" | "estimate" | "encoding" | "training" | "validating" | "calibrating" | "refitting" | "done" | "saving"
+    phase: str  # "preparing" | "estimate" | "encoding" | "training" | "validating" | "catalogue" | "calibrating" | "refitting" | "done" | "saving"
     epoch: int = 0  # 1-based epoch (0 outside training)
     step: int = 0  # step within the phase (steps in the epoch, or texts encoded)
     total_steps: int = 0  # total steps in the phase (0 when unknown)

@@ -577,8 +577,14 @@ def train(
         for parameter in encoder.model.parameters():
             parameter.requires_grad_(False)
         encoder.refresh_weights_id()
+    def on_catalogue(done: int, total: int) -> None:  # its own phase: after the epochs, the bar does not fall back to 0
+        if stop():
+            raise TrainingCancelled(0, 0, checkpoint_dir)
+        report("catalogue", step=done, total_steps=total, force=done in (0, total),
+               message=f"Encoding the catalogue's other texts {done}/{total}, so that the saved model scores every item")
+
     prep.context.items.rows(prep.context.item_index)  # the whole catalogue, so the saved embeddings cover every item
-    tables = Tables(prep, encoder, "frozen", torch.device("cpu"), on_encode)  # cached unless fine-tuned
+    tables = Tables(prep, encoder, "frozen", torch.device("cpu"), on_catalogue)  # cached unless fine-tuned
     report("calibrating", message="Validation metrics and calibration")
     head.fold_all_events = head.fold_in  # from here on (prior choice, metrics, scoring) the fold-in counts every earlier event
     fold_in = choose_fold_prior(head.cpu(), tables, prep, config) if head.fold_in else {}
