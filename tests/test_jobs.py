@@ -79,9 +79,9 @@ def test_encoding_the_rest_of_the_catalogue_after_the_epochs_keeps_the_bar_full(
     """A browser audit saw the bar fall back to "encoding · step 0/18" after the last epoch, for the catalogue's texts."""
     from uvp_core import model_registry
 
-    report = {"phase": "catalogue", "step": 0, "total_steps": 18, "message": "Encoding the catalogue's other texts 0/18"}
+    report = {"phase": "catalogue", "step": 0, "total_steps": 18, "message": "Encoding the rest of the catalogue's texts"}
     assert model_registry.progress_fraction(report, 3) == 1.0
-    assert model_registry.progress_text(report) == "catalogue · step 0/18 · Encoding the catalogue's other texts 0/18"
+    assert model_registry.progress_text(report) == "catalogue · step 0/18 · Encoding the rest of the catalogue's texts"
 
 
 def test_runs_table_tells_runs_of_one_dataset_apart() -> None:

@@ -581,7 +581,7 @@ def train(
         if stop():
             raise TrainingCancelled(0, 0, checkpoint_dir)
         report("catalogue", step=done, total_steps=total, force=done in (0, total),
-               message=f"Encoding the catalogue's other texts {done}/{total}, so that the saved model scores every item")
+               message="Encoding the rest of the catalogue's texts, so that the saved model scores every item")
 
     prep.context.items.rows(prep.context.item_index)  # the whole catalogue, so the saved embeddings cover every item
     tables = Tables(prep, encoder, "frozen", torch.device("cpu"), on_catalogue)  # cached unless fine-tuned
