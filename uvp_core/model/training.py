@@ -577,6 +577,7 @@ def train(
         for parameter in encoder.model.parameters():
             parameter.requires_grad_(False)
         encoder.refresh_weights_id()
+
     def on_catalogue(done: int, total: int) -> None:  # its own phase: after the epochs, the bar does not fall back to 0
         if stop():
             raise TrainingCancelled(0, 0, checkpoint_dir)
