@@ -320,10 +320,13 @@ def use_trained_model(ws: Workspace, model_id: str, dataset_id: str | None) -> N
     one: the pages then score it on its own data (they had scored a sample model on Online Retail's IDs)."""
     use_model(model_id)
     st.session_state[JUST_TRAINED] = model_id
-    if dataset_id and dataset_id != active_dataset_id() and dataset_id in {d.id for d in ws.list_datasets()}:
+    if not dataset_id or dataset_id == active_dataset_id():
+        return
+    record = next((d for d in ws.list_datasets() if d.id == dataset_id), None)  # None: deleted since the run started
+    if record is not None:
         set_active_dataset(dataset_id)
         forget_widgets(DATA_SOURCE)  # the Data page starts from the new active dataset (its radio had re-set the old one)
-        st.session_state[DATASET_SWITCHED] = ws.get_dataset_record(dataset_id).name
+        st.session_state[DATASET_SWITCHED] = record.name
 
 
 def set_registry_picker(ws: Workspace, model_ids: Sequence[str]) -> None:
