@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from uvp_core import app_state
+from uvp_ui import state
 
 st.set_page_config(page_title="UVP · User Value Predictor", layout="wide")
 PAGES = [
@@ -17,13 +17,13 @@ PAGES = [
     st.Page("pages/6_What_if.py", title="What if"),
 ]
 navigation = st.navigation(PAGES)  # first: until it runs, the sidebar lists the pages/ folder (with an "app" entry)
-app_state.start_warm_up()  # once per process, in a thread: shap's imports and compilation hold no page
-ws = app_state.workspace()
-app_state.restore_from_url(ws)  # a reload keeps the dataset, model and user named in the URL
-app_state.show_url_notes()  # ... and says when one of them is gone
-app_state.keep_shared_widgets()  # the user picked on one page is the user on the next
-app_state.preload_session_model(ws)  # in the background: the diagnostics and explain pages find it loaded
+state.start_warm_up()  # once per process, in a thread: shap's imports and compilation hold no page
+ws = state.workspace()
+state.restore_from_url(ws)  # a reload keeps the dataset, model and user named in the URL
+state.show_url_notes()  # ... and says when one of them is gone
+state.keep_shared_widgets()  # the user picked on one page is the user on the next
+state.preload_session_model(ws)  # in the background: the diagnostics and explain pages find it loaded
 try:
     navigation.run()
 finally:
-    app_state.remember_in_url()
+    state.remember_in_url()

@@ -268,7 +268,7 @@ def main() -> int:
     background = background_for(model, dataset)
     pairs = sample_pairs(dataset, args.pairs, args.seed)
 
-    warm_s = warm_up()  # what the app does once per process, in a background thread (app_state.start_warm_up)
+    warm_s = warm_up()  # what the app does once per process, in a background thread (uvp_ui.state.start_warm_up)
     started = time.perf_counter()
     first = explain_inputs(model, model.pair_inputs(dataset, pairs.user_id[0], pairs.item_id[0]), background)
     cold_s = time.perf_counter() - started

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from uvp_core import app_state
+from uvp_ui import state, widgets
 
-app_state.ensure_navigation()  # a link opened on a fresh server: run through app.py
+state.ensure_navigation()  # a link opened on a fresh server: run through app.py
 
 st.title("UVP · User Value Predictor")
 st.write(
@@ -15,15 +15,15 @@ st.write(
     "predictions by segment, read cold-start and long-tail diagnostics, and explain single users."
 )
 
-ws = app_state.workspace()
+ws = state.workspace()
 root = str(ws.root.resolve())
-dataset_id = app_state.active_dataset_id()
+dataset_id = state.active_dataset_id()
 record = ws.get_dataset_record(dataset_id)
-overview = app_state.dataset_summaries(root, dataset_id)["overview"]
+overview = state.dataset_summaries(root, dataset_id)["overview"]
 
 st.subheader("Active dataset")
 st.text(f"{record.name}  ·  id {record.id}  ·  stored {record.created_at}")
-app_state.overview_metrics(overview)
+widgets.overview_metrics(overview)
 
 st.subheader("Where to go next")
 st.page_link("pages/1_Data.py", label="Data: upload, map columns, validate, summarise")
@@ -32,4 +32,4 @@ st.page_link("pages/3_Segments.py", label="Segments: quality by attribute and co
 st.page_link("pages/4_Cold_start_and_long_tail.py", label="Cold start & long tail")
 st.page_link("pages/5_Explain_a_user.py", label="Explain a user: SHAP explanations")
 st.page_link("pages/6_What_if.py", label="What-if: edit a user or a cohort and re-predict")
-st.caption(f"Workspace: {app_state.plain_markdown(str(ws.root.resolve()))} · models stored: {len(ws.list_models())}")
+st.caption(f"Workspace: {state.plain_markdown(str(ws.root.resolve()))} · models stored: {len(ws.list_models())}")

@@ -6,25 +6,26 @@ import dataclasses
 
 import streamlit as st
 
-from uvp_core import app_state, figures, summary
+from uvp_core import figures, summary
 from uvp_core.data import ENCODINGS, layout_name, parse_map_args
 from uvp_core.data.contract import ValidationReport
+from uvp_ui import state, widgets
 
-app_state.ensure_navigation()  # a link opened on a fresh server: run through app.py
+state.ensure_navigation()  # a link opened on a fresh server: run through app.py
 
 st.set_page_config(page_title="UVP · Data", layout="wide")
 st.title("Data")
 
 SOURCES = ("Bundled sample", "Stored dataset", "Upload files")
 AUTO_ENCODING = "UTF-8 (default)"
-ws = app_state.workspace()
-if app_state.DATA_SOURCE not in st.session_state:  # a new visit (or a reload): start from the active dataset
-    st.session_state[app_state.DATA_SOURCE] = SOURCES[0] if app_state.active_is_sample() else SOURCES[1]
-source = st.radio("Dataset source", SOURCES, horizontal=True, key=app_state.DATA_SOURCE)
+ws = state.workspace()
+if state.DATA_SOURCE not in st.session_state:  # a new visit (or a reload): start from the active dataset
+    st.session_state[state.DATA_SOURCE] = SOURCES[0] if state.active_is_sample() else SOURCES[1]
+source = st.radio("Dataset source", SOURCES, horizontal=True, key=state.DATA_SOURCE)
 root = str(ws.root.resolve())
 
 if source == "Bundled sample":
-    app_state.set_active_dataset(app_state.sample_dataset_id())
+    state.set_active_dataset(state.sample_dataset_id())
 
 elif source == "Stored dataset":
     records = ws.list_datasets()
@@ -32,12 +33,12 @@ elif source == "Stored dataset":
         st.info("No datasets stored yet. Upload one, or use the bundled sample.")
     else:
         labels = {r.id: f"{r.name} · {r.n_events:,} events · {r.created_at} · {r.id}" for r in records}
-        current = st.session_state.get(app_state.ACTIVE_DATASET)
+        current = st.session_state.get(state.ACTIVE_DATASET)
         ids = list(labels)
         chosen = st.selectbox(
             "Stored dataset", ids, index=ids.index(current) if current in ids else 0, format_func=labels.get
         )
-        app_state.set_active_dataset(chosen)
+        state.set_active_dataset(chosen)
 
 else:
     st.caption(
@@ -59,16 +60,16 @@ else:
     )
     mapping_text = st.text_area(
         "Column mapping overrides (one `role=column` or `table.role=column` per line)",
-        key=app_state.UPLOAD_MAPPING,
+        key=state.UPLOAD_MAPPING,
         placeholder="item_id=sku\nitems.title=product_name",
     )
     if uploads:
         try:
             mapping = parse_map_args([line.strip() for line in mapping_text.splitlines() if line.strip()])
         except ValueError as exc:
-            st.error(f"Mapping: {app_state.plain_markdown(str(exc))}")
+            st.error(f"Mapping: {state.plain_markdown(str(exc))}")
             st.stop()
-        files, replaced = app_state.latest_uploads(uploads)
+        files, replaced = state.latest_uploads(uploads)
         if replaced:
             st.warning(
                 "These files were uploaded more than once: the latest copy of each is used and the earlier "
@@ -76,18 +77,18 @@ else:
             )
             st.text(", ".join(replaced))
         encoding = None if encoding_choice == AUTO_ENCODING else encoding_choice.strip()
-        result = app_state.validate_uploads(files, mapping, encoding)
+        result = state.validate_uploads(files, mapping, encoding)
         st.subheader("Column mapping")
         st.dataframe(
             [{"table": t, "role": r, "column": c} for t, roles in result.mapping.items() for r, c in roles.items()],
             hide_index=True,
         )
         st.caption(f"Read as {layout_name(result.layout)}." + (f" Not used (this layout has no table for them): "
-                   f"{app_state.plain_markdown(', '.join(result.skipped))}." if result.skipped else ""))  # fmt: skip
+                   f"{state.plain_markdown(', '.join(result.skipped))}." if result.skipped else ""))  # fmt: skip
         st.subheader("Validation report")
         report = result.report
         if report.issues:
-            app_state.validation_table(report.to_frame())
+            widgets.validation_table(report.to_frame())
         if not report.ok:
             st.error(f"{len(report.errors)} error(s): nothing was stored. Fix the files or the mapping and upload again.")
             st.stop()
@@ -97,30 +98,30 @@ else:
             upload_name = st.text_input("Dataset name", value=result.dataset.name, key="uvp.upload_name")
             if st.button("Save to workspace", type="primary"):
                 saved = ws.save_dataset(dataclasses.replace(result.dataset, name=upload_name.strip() or result.dataset.name))
-                st.session_state[app_state.JUST_SAVED] = saved.id
+                st.session_state[state.JUST_SAVED] = saved.id
                 st.rerun()  # redrawn without the name box and the button
         if stored is None:
             st.info("Save the upload to see its summary, train a model on it and explain it.")
             st.stop()  # the summary below would be of another dataset
-        app_state.set_active_dataset(stored.id)
-        how = "Stored as" if st.session_state.get(app_state.JUST_SAVED) == stored.id else "These files are already stored as"
-        st.success(f"{how} dataset {stored.id} ({app_state.plain_markdown(stored.name)}): the active dataset.")
-    elif st.session_state.get(app_state.ACTIVE_DATASET) is None:
+        state.set_active_dataset(stored.id)
+        how = "Stored as" if st.session_state.get(state.JUST_SAVED) == stored.id else "These files are already stored as"
+        st.success(f"{how} dataset {stored.id} ({state.plain_markdown(stored.name)}): the active dataset.")
+    elif st.session_state.get(state.ACTIVE_DATASET) is None:
         st.stop()
 
-dataset_id = st.session_state.get(app_state.ACTIVE_DATASET)
+dataset_id = st.session_state.get(state.ACTIVE_DATASET)
 if dataset_id is None:
     st.stop()
 
-dataset = app_state.load_dataset(root, dataset_id)
-parts = app_state.dataset_summaries(root, dataset_id)
+dataset = state.load_dataset(root, dataset_id)
+parts = state.dataset_summaries(root, dataset_id)
 ov = parts["overview"]
-st.header(f"Summary · {app_state.plain_markdown(dataset.name)}")
-app_state.overview_metrics(ov, density=True)
+st.header(f"Summary · {state.plain_markdown(dataset.name)}")
+widgets.overview_metrics(ov, density=True)
 st.caption(f"From {ov.first_event:%Y-%m-%d} to {ov.last_event:%Y-%m-%d} · dataset id {dataset_id}")
 if dataset.warnings:
     with st.expander(f"{len(dataset.warnings)} validation warning(s)"):
-        app_state.validation_table(ValidationReport(dataset.warnings).to_frame())
+        widgets.validation_table(ValidationReport(dataset.warnings).to_frame())
 
 left, right = st.columns(2)
 left.plotly_chart(figures.events_over_time(parts["over_time"]))

@@ -7,19 +7,20 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from uvp_core import app_state, figures, jobs, model_registry
+from uvp_core import figures, jobs, model_registry
 from uvp_core.model import TrainConfig
+from uvp_ui import state
 
-app_state.ensure_navigation()  # a link opened on a fresh server: run through app.py
+state.ensure_navigation()  # a link opened on a fresh server: run through app.py
 
 TRAIN_DEFAULTS = TrainConfig()
 
 st.set_page_config(page_title="UVP · Model", layout="wide")
 st.title("Model")
 
-ws = app_state.workspace()
+ws = state.workspace()
 root = str(ws.root.resolve())
-active = app_state.active_dataset_id()  # stores the bundled sample on first use, so list it after this
+active = state.active_dataset_id()  # stores the bundled sample on first use, so list it after this
 datasets = ws.list_datasets()
 labels = {r.id: f"{r.name} · {r.n_events:,} events · {r.id}" for r in datasets}
 
@@ -31,11 +32,11 @@ dataset_id = st.selectbox(
     format_func=labels.get, key="uvp.train_dataset",
 )
 record = ws.get_dataset_record(dataset_id)
-targets = model_registry.target_choices(app_state.load_dataset(root, dataset_id))
-app_state.target_for_dataset(dataset_id, targets)
+targets = model_registry.target_choices(state.load_dataset(root, dataset_id))
+state.target_for_dataset(dataset_id, targets)
 with st.form("train"):
     left, right = st.columns(2)
-    target = left.selectbox("Target", targets, key=app_state.TRAIN_TARGET, help="rating: regression on the value column; an event type or label: binary")
+    target = left.selectbox("Target", targets, key=state.TRAIN_TARGET, help="rating: regression on the value column; an event type or label: binary")
     mode = right.selectbox(
         "Mode", ("frozen", "finetune"),
         help="frozen: the encoder is fixed and texts are encoded once (minutes on a CPU). "
@@ -62,10 +63,10 @@ if submitted:
         "encoder_dir": encoder_dir.strip() or None,
     }
     try:
-        run_id = jobs.submit_training(ws, params, owner=app_state.session_owner())
+        run_id = jobs.submit_training(ws, params, owner=state.session_owner())
         st.success(f"Queued run {run_id}. It starts when the worker is free; progress appears below.")
     except (ValueError, KeyError) as exc:
-        st.error(app_state.plain_markdown(str(exc)))
+        st.error(state.plain_markdown(str(exc)))
 
 
 RESUMABLE = model_registry.STOPPED_STATUSES  # runs jobs.resume queues again
@@ -87,16 +88,16 @@ def runs_panel() -> None:
         st.info("No training runs yet.")
         return
     succeeded = {r["id"] for r in runs if r["status"] == "succeeded"}
-    seen = st.session_state.setdefault(app_state.SEEN_SUCCEEDED_RUNS, succeeded)
+    seen = st.session_state.setdefault(state.SEEN_SUCCEEDED_RUNS, succeeded)
     if succeeded - seen:  # a run just put a model in the registry: redraw the whole page
-        st.session_state[app_state.SEEN_SUCCEEDED_RUNS] = succeeded
+        st.session_state[state.SEEN_SUCCEEDED_RUNS] = succeeded
         for run in runs:
             model_id = (run.get("result") or {}).get("model_id")
             if run["id"] in succeeded - seen and model_id:
-                app_state.preload_model(ws, model_id)  # loaded in the background while the analyst reads the results
-                if run.get("owner") == app_state.session_owner():  # the analyst's own new model: every page uses it
-                    app_state.use_trained_model(ws, model_id, run["params"].get("dataset_id"))
-        app_state.forget_widgets(app_state.FINISHED_RUN)  # the curves picker opens on the newest finished run
+                state.preload_model(ws, model_id)  # loaded in the background while the analyst reads the results
+                if run.get("owner") == state.session_owner():  # the analyst's own new model: every page uses it
+                    state.use_trained_model(ws, model_id, run["params"].get("dataset_id"))
+        state.forget_widgets(state.FINISHED_RUN)  # the curves picker opens on the newest finished run
         st.rerun()
     st.dataframe(model_registry.runs_frame(runs), hide_index=True)
     for run in runs[:5]:
@@ -110,9 +111,9 @@ def runs_panel() -> None:
             if progress.get("history"):
                 st.plotly_chart(run_curves(run), key=f"curve-{run['id']}")
             if run.get("error"):
-                st.error(app_state.plain_markdown(run["error"]))
+                st.error(state.plain_markdown(run["error"]))
             if status in ("queued", "running"):
-                if run.get("owner") == app_state.session_owner():
+                if run.get("owner") == state.session_owner():
                     cancel = st.button("Cancel", key=f"cancel-{run['id']}")
                 else:  # runs from several analysts share the queue: another's run is cancelled only when confirmed
                     st.caption("Started in another browser session: another analyst's run, or yours before a reload.")
@@ -124,7 +125,7 @@ def runs_panel() -> None:
                     st.rerun(scope="fragment")
             elif status in RESUMABLE:  # from its last checkpoint
                 if st.button("Resume", key=f"resume-{run['id']}"):
-                    jobs.resume(ws, run["id"], owner=app_state.session_owner())  # after a restart its starter is gone
+                    jobs.resume(ws, run["id"], owner=state.session_owner())  # after a restart its starter is gone
                     st.rerun(scope="fragment")
 
 
@@ -134,14 +135,14 @@ finished = [r for r in ws.list_runs("train", status="succeeded") if r["progress"
 if finished:
     with st.expander("Loss and validation curves of finished runs"):
         run_labels = {r["id"]: f"{r['id']} · {r['params'].get('name', '')} · finished {r.get('finished_at') or ''}" for r in finished}
-        finished_id = st.selectbox("Run", list(run_labels), format_func=run_labels.get, key=app_state.FINISHED_RUN)
+        finished_id = st.selectbox("Run", list(run_labels), format_func=run_labels.get, key=state.FINISHED_RUN)
         finished_run = next(r for r in finished if r["id"] == finished_id)
         st.plotly_chart(run_curves(finished_run), key="finished-curve")
 
 # --- registry ----------------------------------------------------------------------------------
 st.header("Registry")
-if app_state.MODEL_DELETED in st.session_state:
-    st.success(app_state.plain_markdown(st.session_state.pop(app_state.MODEL_DELETED)))
+if state.MODEL_DELETED in st.session_state:
+    st.success(state.plain_markdown(st.session_state.pop(state.MODEL_DELETED)))
 models = ws.list_models()
 if not models:
     st.info("No models yet: train one above or load a model folder below.")
@@ -149,29 +150,29 @@ else:
     st.dataframe(model_registry.models_frame(models), hide_index=True)
     model_labels = {m.id: model_registry.model_label(m) for m in models}
     model_ids = list(model_labels)
-    app_state.set_registry_picker(ws, model_ids)
-    chosen = st.selectbox("Model", model_ids, format_func=model_labels.get, key=app_state.REGISTRY_MODEL)
+    state.set_registry_picker(ws, model_ids)
+    chosen = st.selectbox("Model", model_ids, format_func=model_labels.get, key=state.REGISTRY_MODEL)
     use, delete = st.columns(2)
     if use.button("Use this model", type="primary"):
-        app_state.use_model(chosen)
+        state.use_model(chosen)
     # keyed by the model: after a delete the next model's popover starts closed (one left open took a second click
     # on the same spot as a request to delete the next model too)
     confirm = delete.popover("Delete this model…", key=f"uvp.delete_popover.{chosen}")
-    confirm.warning(f"This removes {app_state.plain_markdown(model_labels[chosen])} and its folder from the workspace. "
+    confirm.warning(f"This removes {state.plain_markdown(model_labels[chosen])} and its folder from the workspace. "
                     "It cannot be undone.")  # fmt: skip
     if confirm.button("Delete permanently", key=f"uvp.delete_model.{chosen}"):
         ws.delete_model(chosen)
-        if st.session_state.get(app_state.ACTIVE_MODEL) == chosen:
-            del st.session_state[app_state.ACTIVE_MODEL]
-        app_state.forget_widgets(app_state.REGISTRY_MODEL)
-        st.session_state[app_state.MODEL_DELETED] = f"Deleted {model_labels[chosen]}."
+        if st.session_state.get(state.ACTIVE_MODEL) == chosen:
+            del st.session_state[state.ACTIVE_MODEL]
+        state.forget_widgets(state.REGISTRY_MODEL)
+        st.session_state[state.MODEL_DELETED] = f"Deleted {model_labels[chosen]}."
         st.rerun()
-    if st.session_state.get(app_state.ACTIVE_MODEL):
-        fresh = st.session_state.pop(app_state.JUST_TRAINED, None) == st.session_state[app_state.ACTIVE_MODEL]
+    if st.session_state.get(state.ACTIVE_MODEL):
+        fresh = st.session_state.pop(state.JUST_TRAINED, None) == st.session_state[state.ACTIVE_MODEL]
         st.success(("Your run has finished; its model is now the one every page uses: " if fresh else "Active model: ")
-                   + app_state.plain_markdown(model_labels.get(st.session_state[app_state.ACTIVE_MODEL], "?")))  # fmt: skip
-        if switched := st.session_state.pop(app_state.DATASET_SWITCHED, None):
-            st.info(f"The pages now work on the dataset it was trained on, {app_state.plain_markdown(switched)} "
+                   + state.plain_markdown(model_labels.get(st.session_state[state.ACTIVE_MODEL], "?")))  # fmt: skip
+        if switched := st.session_state.pop(state.DATASET_SWITCHED, None):
+            st.info(f"The pages now work on the dataset it was trained on, {state.plain_markdown(switched)} "
                     "(pick another on the Data page).")  # fmt: skip
     comparison = model_registry.versus_baseline(next(m for m in models if m.id == chosen))
     if comparison is not None and round(comparison[0], 4) < 0:
@@ -192,10 +193,10 @@ if loaded and folder.strip():
     try:
         known = {m.id for m in models}
         model_id = model_registry.import_model_folder(ws, Path(folder.strip()))
-        app_state.use_model(model_id)
-        st.session_state[app_state.MODEL_IMPORTED] = ("This folder is already in the registry as " if model_id in known else "Added as ") + model_id + "; it is now active."
+        state.use_model(model_id)
+        st.session_state[state.MODEL_IMPORTED] = ("This folder is already in the registry as " if model_id in known else "Added as ") + model_id + "; it is now active."
         st.rerun()  # the registry above lists it
     except (ValueError, FileNotFoundError) as exc:
-        st.error(app_state.plain_markdown(str(exc)))
-if app_state.MODEL_IMPORTED in st.session_state:
-    st.success(app_state.plain_markdown(st.session_state.pop(app_state.MODEL_IMPORTED)))
+        st.error(state.plain_markdown(str(exc)))
+if state.MODEL_IMPORTED in st.session_state:
+    st.success(state.plain_markdown(st.session_state.pop(state.MODEL_IMPORTED)))

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import streamlit as st
 
-from uvp_core import app_state, model_registry
 from uvp_core import diagnostic_figures as figures
+from uvp_core import model_registry
 from uvp_core.diagnostics import cohorts, compare, metrics, report, segments
+from uvp_ui import state, widgets
 
-app_state.ensure_navigation()  # a link opened on a fresh server: run through app.py
+state.ensure_navigation()  # a link opened on a fresh server: run through app.py
 
 st.set_page_config(page_title="UVP · Segments", layout="wide")
 st.title("Segments")
 
-ws = app_state.workspace()
-choice, page = app_state.evaluation_or_stop(ws)
+ws = state.workspace()
+choice, page = state.evaluation_or_stop(ws)
 
 frame, task = page.frame, page.task
 boot = metrics.Bootstrap()
@@ -25,24 +26,24 @@ st.text(f"{len(frame):,} evaluation pairs · target {page.model.target} ({task})
 
 # --- overall -----------------------------------------------------------------------------------------
 st.header("Overall")
-overall = app_state.memo(choice, "overall", (), lambda: report.overall_table(frame, task, boot))
+overall = state.memo(choice, "overall", (), lambda: report.overall_table(frame, task, boot))
 cols = st.columns(len(metric_choices))
 for col, tile in zip(cols, report.overall_tiles(overall, metric_choices), strict=True):
     col.metric(tile["metric"], f"{tile['value']:.4f}", delta=None if tile["delta"] is None else f"{tile['delta']:+.4f} vs bias baseline",
                delta_color=tile["color"], help="value model; the table below has 95% intervals and the bias baseline")  # fmt: skip
-app_state.table(overall)
-app_state.csv_download(overall, "overall.csv", "dl-overall")
+widgets.table(overall)
+widgets.csv_download(overall, "overall.csv", "dl-overall")
 if task == "binary":
-    calibration = app_state.memo(choice, "calibration", (), lambda: report.calibration_table(frame))
+    calibration = state.memo(choice, "calibration", (), lambda: report.calibration_table(frame))
     st.plotly_chart(figures.reliability_curve(calibration), key="reliability")
 
 # --- one segment -------------------------------------------------------------------------------------
 st.header("By segment")
 columns = segments.segment_columns(frame)
-app_state.restore_segment(columns)
+state.restore_segment(columns)
 left, right = st.columns(2)
-column = left.selectbox("Segment by", columns, format_func=segments.segment_name, key=app_state.SEGMENT_COLUMN)
-app_state.keep_segment_in_url(column)
+column = left.selectbox("Segment by", columns, format_func=segments.segment_name, key=state.SEGMENT_COLUMN)
+state.keep_segment_in_url(column)
 metric = right.selectbox("Metric", metric_choices, key="uvp.seg_metric")
 kind = segments.segment_kind(frame[column])
 bins: int | tuple[float, ...] = 4
@@ -62,7 +63,7 @@ elif kind == "date":
                           format_func={"M": "month", "Q": "quarter", "Y": "year"}.get, key=f"uvp.seg_period.{column}")  # fmt: skip
 min_rows = int(st.number_input("Minimum rows to trust a segment", 1, 10_000, 30, key="uvp.seg_min_rows"))
 spec = segments.SegmentSpec(column, bins=bins, period=period, min_count=min_rows)
-table = app_state.memo(choice, "segment", (spec, min_rows), lambda: segments.segment_table(frame, spec, task, boot, min_rows=min_rows))
+table = state.memo(choice, "segment", (spec, min_rows), lambda: segments.segment_table(frame, spec, task, boot, min_rows=min_rows))
 st.plotly_chart(figures.metric_by_segment(table, metric, title=f"{metric} by segment, with 95% intervals",
                                           x_title=segments.segment_name(column)), key="segment-chart")  # fmt: skip
 if min_rows > 1:
@@ -70,11 +71,11 @@ if min_rows > 1:
 if (overlap := segments.overlap_note(frame, column)):
     st.caption(overlap)
 if (other := segments.other_note(frame, spec)):
-    st.caption(app_state.plain_markdown(other))
-app_state.table(table)
+    st.caption(state.plain_markdown(other))
+widgets.table(table)
 if task == "binary":
     st.caption(report.ECE_NOISE_NOTE)
-app_state.csv_download(table, "segments.csv", "dl-segments")
+widgets.csv_download(table, "segments.csv", "dl-segments")
 
 # --- two-way view and distributions -------------------------------------------------------------------
 st.header("Two-way view")
@@ -84,7 +85,7 @@ second = left.selectbox("Against", other_columns, format_func=segments.segment_n
 value = right.selectbox("Value", (error_metric, "mean_prediction", "mean_label", *[m for m in metric_choices if m != error_metric]),
                         key="uvp.seg_value")  # fmt: skip
 second_spec = segments.SegmentSpec(second, min_count=min_rows)
-two_way = app_state.memo(choice, "two-way", (spec, second_spec, value), lambda: segments.two_way_table(frame, spec, second_spec, task, value))
+two_way = state.memo(choice, "two-way", (spec, second_spec, value), lambda: segments.two_way_table(frame, spec, second_spec, task, value))
 st.plotly_chart(figures.two_way_heatmap(two_way, value, x_title=segments.segment_name(second),
                                          y_title=segments.segment_name(column), min_rows=min_rows), key="two-way")  # fmt: skip
 if (thin := int((two_way["n"] < min_rows).sum())):
@@ -93,24 +94,24 @@ if (thin := int((two_way["n"] < min_rows).sum())):
 if (overlap := segments.overlap_note(frame, second)) and second != column:
     st.caption(overlap)
 with st.expander("Two-way table"):
-    app_state.table(two_way)
-    app_state.csv_download(two_way, "two_way.csv", "dl-two-way")
+    widgets.table(two_way)
+    widgets.csv_download(two_way, "two_way.csv", "dl-two-way")
 shape = st.radio("Distribution of predicted values", ("box", "violin"), horizontal=True, key="uvp.seg_shape")
-distribution = app_state.memo(choice, "distribution", (spec,), lambda: segments.prediction_distribution(frame, spec))
+distribution = state.memo(choice, "distribution", (spec,), lambda: segments.prediction_distribution(frame, spec))
 st.plotly_chart(figures.prediction_distribution(distribution, shape, x_title=segments.segment_name(column)), key="distribution")
 
 # --- weakest segments -----------------------------------------------------------------------------------
 st.header("Weakest segments")
 specs = report.default_specs(frame, min_rows)
-weakest = app_state.memo(choice, "weakest", (min_rows,), lambda: segments.weakest_segments(frame, specs, task, boot, min_rows=min_rows))
+weakest = state.memo(choice, "weakest", (min_rows,), lambda: segments.weakest_segments(frame, specs, task, boot, min_rows=min_rows))
 st.text(f"Largest {weakest['metric'].iloc[0] if len(weakest) else error_metric} relative to overall, among segments with at least {min_rows} rows; "
         "clearly worse (solid bars): the whole 95% interval is worse than overall; pale bars may be noise.")  # fmt: skip
 if len(weakest):
     st.plotly_chart(figures.weakest_segments(weakest), key="weakest")
-app_state.table(segments.weakest_display(weakest))
+widgets.table(segments.weakest_display(weakest))
 for line in segments.same_pairs_lines(weakest):  # in full: a table cell cuts the long derived-segment names off
     st.text(line)
-app_state.csv_download(weakest, "weakest_segments.csv", "dl-weakest")
+widgets.csv_download(weakest, "weakest_segments.csv", "dl-weakest")
 
 # --- cohorts ------------------------------------------------------------------------------------------------
 st.header("Cohorts")
@@ -133,7 +134,7 @@ if saved:
         cohort = cohorts.Cohort(cohort_name.strip(), tuple(cohorts.CohortFilter(c, o, v) for c, o, v in conditions))
         matched = int(cohorts.cohort_mask(frame, cohort).sum())
         store.save(cohort)
-        st.session_state["uvp.cohort_chosen"] = cohort.name  # the picker below opens on the new cohort
+        st.session_state[state.COHORT_CHOSEN] = cohort.name  # the picker below opens on the new cohort
         if matched:
             st.success(f"Cohort saved; it matches {matched:,} evaluation pairs.")
         else:
@@ -145,7 +146,7 @@ if saved:
         st.text(str(exc))
 saved_cohorts = {c.name: c for c in store.list()}
 if saved_cohorts:
-    chosen = st.selectbox("Compare a cohort to the rest", list(saved_cohorts), key="uvp.cohort_chosen")
+    chosen = st.selectbox("Compare a cohort to the rest", list(saved_cohorts), key=state.COHORT_CHOSEN)
     cohort = saved_cohorts[chosen]
     st.text(f"Filters: {cohort.describe()}")
     try:
@@ -155,12 +156,12 @@ if saved_cohorts:
         elif inside.all():
             st.info("This cohort matches every pair of this evaluation set, so there is no rest to compare it with.")
         else:
-            difference = app_state.memo(choice, "cohort", (cohort,), lambda: cohorts.cohort_vs_rest(frame, cohort, task, boot))
+            difference = state.memo(choice, "cohort", (cohort,), lambda: cohorts.cohort_vs_rest(frame, cohort, task, boot))
             st.plotly_chart(figures.differences(difference, label="metric", title="Cohort − rest, with 95% intervals"), key="cohort-diff")
-            app_state.table(difference)
+            widgets.table(difference)
             if task == "binary":
                 st.caption(report.ECE_NOISE_NOTE)
-            app_state.csv_download(difference, "cohort_vs_rest.csv", "dl-cohort")
+            widgets.csv_download(difference, "cohort_vs_rest.csv", "dl-cohort")
     except (ValueError, KeyError, TypeError) as exc:
         st.error("This cohort cannot be compared on this evaluation set:")
         st.text(str(exc))
@@ -179,21 +180,21 @@ if not labels:
 else:
     other_id = st.selectbox("Second model (B)", list(labels), format_func=labels.get, key="uvp.compare_model")
     shown_for = (other_id, choice.model_id, choice.dataset_id, choice.test_hash)  # another evaluation set waits for a click:
-    if st.button("Compare", key="uvp.compare_run") or st.session_state.get("uvp.compare_shown") == shown_for:  # 33 s on 100k
-        st.session_state["uvp.compare_shown"] = shown_for
+    if st.button("Compare", key="uvp.compare_run") or st.session_state.get(state.COMPARE_SHOWN) == shown_for:  # 33 s on 100k
+        st.session_state[state.COMPARE_SHOWN] = shown_for
         try:
-            paired = app_state.comparison(choice, other_id)
+            paired = state.comparison(choice, other_id)
             if paired.evalset.note != page.evalset.note:
                 st.text(f"Both models are scored on one set — {paired.evalset.note}")
-            comparison = app_state.memo(choice, "compare", (other_id, spec), lambda: compare.compare_models(paired.frame, task, [spec], boot))
+            comparison = state.memo(choice, "compare", (other_id, spec), lambda: compare.compare_models(paired.frame, task, [spec], boot))
             st.text(f"A = {model_registry.comparison_label(record_a, choice.dataset_id, dataset_names)}; B = {labels[other_id]}. "
                     "Differences are A − B with paired "
                     f"bootstrap 95% intervals; {compare.difference_meaning(task)}.")  # fmt: skip
             shown = comparison.loc[comparison["metric"] == metric].assign(label=lambda t: t["column"].map(segments.segment_name) + " = " + t["segment"])
             st.plotly_chart(figures.differences(shown, label="label", title=f"Model A − model B: {metric}, with 95% intervals",
                                                 x_title=f"{metric} difference (A − B)"), key="compare-diff")  # fmt: skip
-            app_state.table(comparison)
-            app_state.csv_download(comparison, "model_comparison.csv", "dl-compare")
+            widgets.table(comparison)
+            widgets.csv_download(comparison, "model_comparison.csv", "dl-compare")
         except (ValueError, KeyError) as exc:
             st.error("The two models cannot be compared:")
             st.text(str(exc))

@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import streamlit as st
 
-from uvp_core import app_state
 from uvp_core import diagnostic_figures as figures
 from uvp_core.diagnostics import cold_start, long_tail, metrics, ranking, report
+from uvp_ui import state, widgets
 
-app_state.ensure_navigation()  # a link opened on a fresh server: run through app.py
+state.ensure_navigation()  # a link opened on a fresh server: run through app.py
 
 st.set_page_config(page_title="UVP · Cold start & long tail", layout="wide")
 st.title("Cold start & long tail")
 
-ws = app_state.workspace()
+ws = state.workspace()
 root = str(ws.root.resolve())
-choice, page = app_state.evaluation_or_stop(ws)
+choice, page = state.evaluation_or_stop(ws)
 
 frame, task, evalset = page.frame, page.task, page.evalset
 boot = metrics.Bootstrap()
 metric_choices = list(metrics.metric_names(task))
-dataset = app_state.load_dataset(root, choice.dataset_id)
+dataset = state.load_dataset(root, choice.dataset_id)
 
 
 # --- cold start -------------------------------------------------------------------------------------
@@ -30,7 +30,7 @@ st.text(
     "the cutoff. The bias baseline (user + item bias, fitted on the training events) shows what the text buys."
 )
 metric = st.selectbox("Metric", metric_choices, key="uvp.cold_metric")
-curves = app_state.memo(choice, "cold-start", (), lambda: cold_start.cold_start_curves(frame, task, boot))
+curves = state.memo(choice, "cold-start", (), lambda: cold_start.cold_start_curves(frame, task, boot))
 users, items = curves["users"], curves["items"]
 left, right = st.columns(2)
 left.plotly_chart(figures.cold_start_curve(users, metric, bucket="history_bucket", title="Users: by history length",
@@ -39,21 +39,21 @@ right.plotly_chart(figures.cold_start_curve(items, metric, bucket="item_count_bu
                                             x_title="the item's events before the cutoff"), key="cold-items")  # fmt: skip
 for side, table, bucket in ((left, users, "history_bucket"), (right, items, "item_count_bucket")):
     if note := cold_start.undefined_auc_note(table, metric, bucket):
-        side.caption(app_state.plain_markdown(note))
+        side.caption(state.plain_markdown(note))
 st.caption("Hollow markers: buckets with fewer than 30 rows, too few to trust (the count is under each bucket).")
 with st.expander("Tables", expanded=False):
-    app_state.table(users)
-    app_state.csv_download(users, "cold_start_users.csv", "dl-cold-users")
-    app_state.table(items)
-    app_state.csv_download(items, "cold_start_items.csv", "dl-cold-items")
+    widgets.table(users)
+    widgets.csv_download(users, "cold_start_users.csv", "dl-cold-users")
+    widgets.table(items)
+    widgets.csv_download(items, "cold_start_items.csv", "dl-cold-items")
 st.subheader("New users and new items")
 st.caption("Here a new user has no event of any kind before this evaluation set's cutoff, and a new item no event "
            "before it. The model card's \"validation examples of users unseen in training\" counts examples of users "
            "without a training example (for a rating model: without a rating), so it is larger: a user who only browsed "
            "before is returning here but has no ID row in the model.")  # fmt: skip
-new = app_state.memo(choice, "new-entities", (), lambda: cold_start.new_entity_table(frame, task, boot))
-app_state.table(new)
-app_state.csv_download(new, "new_users_items.csv", "dl-new")
+new = state.memo(choice, "new-entities", (), lambda: cold_start.new_entity_table(frame, task, boot))
+widgets.table(new)
+widgets.csv_download(new, "new_users_items.csv", "dl-new")
 
 # --- long tail ----------------------------------------------------------------------------------------
 st.header("Long tail")
@@ -66,21 +66,21 @@ except ValueError as exc:
     st.error("Invalid cut points:")
     st.text(str(exc))
     st.stop()
-popularity = app_state.memo(choice, "popularity", (cuts,), lambda: long_tail.popularity_table(evalset.train_events, long_tail.catalogue_items(dataset), cuts))
+popularity = state.memo(choice, "popularity", (cuts,), lambda: long_tail.popularity_table(evalset.train_events, long_tail.catalogue_items(dataset), cuts))
 bucketed = frame.assign(popularity_bucket=long_tail.item_buckets(frame["item_id"], popularity))
 st.plotly_chart(figures.popularity_curve(report.popularity_curve_points(popularity)), key="popularity")
 st.text(long_tail.describe(cuts))
 sizes = popularity.groupby("bucket", observed=False).agg(items=("item_id", "size"), interactions=("interactions", "sum")).reset_index()
-app_state.table(sizes)
-buckets = app_state.memo(choice, "tail-buckets", (cuts,), lambda: long_tail.bucket_metrics(bucketed, task, boot))
+widgets.table(sizes)
+buckets = state.memo(choice, "tail-buckets", (cuts,), lambda: long_tail.bucket_metrics(bucketed, task, boot))
 st.plotly_chart(figures.metric_by_segment(buckets, metric, segment="popularity_bucket", title="Accuracy per popularity bucket",
                                           x_title="popularity bucket of the evaluated item"), key="bucket-metrics")  # fmt: skip
 if note := cold_start.undefined_auc_note(buckets, metric, "popularity_bucket"):
-    st.caption(app_state.plain_markdown(note))
-app_state.table(buckets)
-app_state.csv_download(buckets, "long_tail_buckets.csv", "dl-buckets")
+    st.caption(state.plain_markdown(note))
+widgets.table(buckets)
+widgets.csv_download(buckets, "long_tail_buckets.csv", "dl-buckets")
 with st.expander("Most popular items"):
-    app_state.table(report.head_items(popularity, dataset.items))
+    widgets.table(report.head_items(popularity, dataset.items))
 
 # --- top-K ------------------------------------------------------------------------------------------------
 st.header("Top-K ranking and exposure")
@@ -90,27 +90,27 @@ mode = b.selectbox("Candidates", ranking.CANDIDATE_MODES, key="uvp.rank_mode",
                    help="full: every item the user never interacted with; sampled: N random ones; auto: full when small")
 negatives = int(c.number_input("Sampled negatives", 10, 1000, 100, key="uvp.rank_negatives"))
 max_users = int(d.number_input("Users (sample)", 10, 5000, 200, key="uvp.rank_users"))
-candidates, info = app_state.candidates(choice, mode, negatives, max_users)
+candidates, info = state.candidates(choice, mode, negatives, max_users)
 if not len(candidates) or not candidates["relevant"].any():
     st.info("No evaluation user has a relevant held-out item, so top-K metrics cannot be computed.")
     st.stop()
 rank_key = (mode, negatives, max_users, k)
-per_user = app_state.memo(choice, "per-user-ranking", rank_key, lambda: ranking.user_ranking_metrics(candidates, k))
-ranks = app_state.memo(choice, "ranking", rank_key, lambda: ranking.ranking_metrics(per_user, k, boot))
+per_user = state.memo(choice, "per-user-ranking", rank_key, lambda: ranking.user_ranking_metrics(candidates, k))
+ranks = state.memo(choice, "ranking", rank_key, lambda: ranking.ranking_metrics(per_user, k, boot))
 st.text(f"Candidate set: {info['mode']} · {info['users']:,} users · {info.get('candidates', 0):,} scored pairs "
         f"(users with a relevant held-out item, at most {max_users:,} sampled)")  # fmt: skip
 left, right = st.columns(2)
 left.plotly_chart(figures.ranking_metrics(ranks), key="ranking")
-app_state.table(ranks, where=left)
-lists = app_state.memo(choice, "lists", rank_key, lambda: ranking.top_k_lists(candidates, k))
-extra = app_state.memo(choice, "beyond", rank_key, lambda: ranking.beyond_accuracy(lists, evalset.train_events, long_tail.catalogue_items(dataset)))
-app_state.csv_download(ranks, "ranking.csv", "dl-ranking")
-app_state.metric_table(extra, ranking.BEYOND_ACCURACY_HELP)  # full width: the meanings are long
+widgets.table(ranks, where=left)
+lists = state.memo(choice, "lists", rank_key, lambda: ranking.top_k_lists(candidates, k))
+extra = state.memo(choice, "beyond", rank_key, lambda: ranking.beyond_accuracy(lists, evalset.train_events, long_tail.catalogue_items(dataset)))
+widgets.csv_download(ranks, "ranking.csv", "dl-ranking")
+widgets.metric_table(extra, ranking.BEYOND_ACCURACY_HELP)  # full width: the meanings are long
 exposure = long_tail.exposure_table(lists, popularity)
 left, right = st.columns(2)
 left.plotly_chart(figures.exposure_shares(exposure), key="exposure")
-app_state.table(exposure, where=left)
-bias_users = app_state.memo(choice, "popularity-bias", (*rank_key, cuts), lambda: long_tail.user_popularity_bias(lists, evalset.train_events, popularity))
+widgets.table(exposure, where=left)
+bias_users = state.memo(choice, "popularity-bias", (*rank_key, cuts), lambda: long_tail.user_popularity_bias(lists, evalset.train_events, popularity))
 right.plotly_chart(figures.popularity_bias(bias_users), key="popularity-bias")
-app_state.metric_table(long_tail.popularity_bias_summary(bias_users), long_tail.POPULARITY_BIAS_HELP)
-app_state.csv_download(bias_users, "popularity_bias_users.csv", "dl-bias")
+widgets.metric_table(long_tail.popularity_bias_summary(bias_users), long_tail.POPULARITY_BIAS_HELP)
+widgets.csv_download(bias_users, "popularity_bias_users.csv", "dl-bias")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from uvp_core import app_state, export
+from uvp_core import export
 from uvp_core.explain import (
     CAPPED_NOTE,
     ExplainConfig,
@@ -19,14 +19,15 @@ from uvp_core.explain import (
     whatif,
 )
 from uvp_core.explain.features import GROUP_LABELS, uniform_sample_note
+from uvp_ui import state, widgets
 
-app_state.ensure_navigation()  # a link opened on a fresh server: run through app.py
+state.ensure_navigation()  # a link opened on a fresh server: run through app.py
 
 st.set_page_config(page_title="UVP · Explain a user", layout="wide")
 st.title("Explain a user")
 
-ws = app_state.workspace()
-context = app_state.explain_context_or_stop(ws)
+ws = state.workspace()
+context = state.explain_context_or_stop(ws)
 root, model_id, dataset_id = context.root, context.model_id, context.dataset_id
 model, dataset, users = context.model, context.dataset, context.users
 
@@ -35,18 +36,18 @@ st.header("User")
 query = st.text_input("Search users by id or attribute", key="uvp.explain_query",
                       help="Words separated by spaces must all match (premium North): each one part of a user id, or a "
                            "whole attribute value or word (male does not match female).")  # fmt: skip
-found = whatif.search_users(users, query, keep=st.session_state.get(app_state.EXPLAIN_USER))  # a linked user stays listed
+found = whatif.search_users(users, query, keep=st.session_state.get(state.EXPLAIN_USER))  # a linked user stays listed
 if found.empty:
     st.info("No user matches every word of this search: each word must be part of a user id, or a whole attribute "
             "value or word.")  # fmt: skip
     st.stop()
 user_ids = found["user_id"].tolist()
-app_state.pick_listed_user(users["user_id"].tolist(), user_ids, dataset_id)
-user_id = st.selectbox("User", user_ids, key=app_state.EXPLAIN_USER)
+state.pick_listed_user(users["user_id"].tolist(), user_ids, dataset_id)
+user_id = st.selectbox("User", user_ids, key=state.EXPLAIN_USER)
 if listed := whatif.listed_note(found, len(users), query):
     st.caption(listed)
 if cold := whatif.cold_user_note(users, user_id):
-    st.info(app_state.plain_markdown(cold))
+    st.info(state.plain_markdown(cold))
 left, right = st.columns([1, 2])
 left.subheader("Profile")
 row = users.loc[users["user_id"] == user_id]
@@ -59,7 +60,7 @@ if model.late_kinds:
     right.caption(f"Views fill only the places the user's other events leave free among the {model.history_k}; "
                   "the others, and older events, count in the history length.")  # fmt: skip
 if same_time := whatif.same_time_note(dataset.events, inputs, model.history_k, model.late_kinds):
-    right.caption(app_state.plain_markdown(same_time))
+    right.caption(state.plain_markdown(same_time))
 if inputs.time is not None:
     right.caption(f"Predicted as of {pd.Timestamp(inputs.time):%Y-%m-%d %H:%M} UTC, the time of the latest event in the data: "
                   "the explanation's \"… days before\" count back from then.")  # fmt: skip
@@ -67,33 +68,33 @@ if inputs.time is not None:
 # --- top items ---------------------------------------------------------------------------------------
 st.header("Top predicted items")
 k = st.slider("How many", 3, 30, 10, key="uvp.explain_k")
-top = app_state.top_items(root, model_id, dataset_id, user_id, k)
-app_state.table(top)
+top = state.top_items(root, model_id, dataset_id, user_id, k)
+widgets.table(top)
 st.caption("Items the user has already interacted with are left out of this list; the item picker below lists them too.")
 if scale := figures.probability_note(model):
-    st.caption(app_state.plain_markdown(scale))
+    st.caption(state.plain_markdown(scale))
 cap = capped_at(model, float(top["score"].max())) if len(top) else None
 if cap is not None and (top["score"] == cap).sum() > 1:
     st.caption(f"Predictions are capped at the end of the rating scale ({cap:g}); the items shown at {cap:g} are ranked "
                "by the model's score before the cap.")  # fmt: skip
 ranked = top["item_id"].astype(str).tolist()
 candidates = whatif.catalogue(dataset, first=ranked)  # also items the user already knows
-app_state.default_explain_item(user_id, candidates)
-item_label = app_state.item_label(root, dataset_id)
+state.default_explain_item(user_id, candidates)
+item_label = state.item_label(root, dataset_id)
 item_id = st.selectbox("Item to explain (top predicted first, then the whole catalogue)", candidates, format_func=item_label,
-                       key=app_state.EXPLAIN_ITEM)  # fmt: skip
+                       key=state.EXPLAIN_ITEM)  # fmt: skip
 if item_id not in ranked and whatif.has_events(dataset, user_id, item_id):
     st.caption("This user already has events on this item; the prediction is as of the latest event in the data, and "
                "the history it reads may hold them.")  # fmt: skip
 
 # --- the explanation ---------------------------------------------------------------------------------
 st.header("Why this prediction")
-attributes = app_state.background_picker()
-item_fields = app_state.item_background_picker()
-if uniform := uniform_sample_note(app_state.explain_background(root, model_id, dataset_id, attributes, item_fields)):
-    st.caption(app_state.plain_markdown(uniform))
-history = app_state.history_unit_picker()
-exp = app_state.pair_explanation(root, model_id, dataset_id, user_id, item_id, attributes, history, item_fields)
+attributes = widgets.background_picker()
+item_fields = widgets.item_background_picker()
+if uniform := uniform_sample_note(state.explain_background(root, model_id, dataset_id, attributes, item_fields)):
+    st.caption(state.plain_markdown(uniform))
+history = widgets.history_unit_picker()
+exp = state.pair_explanation(root, model_id, dataset_id, user_id, item_id, attributes, history, item_fields)
 a, b, c = st.columns(3)
 a.metric("Prediction", f"{exp.prediction:.4f}")
 b.metric("Base value (every feature masked)", f"{float(exp.base_values):.4f}")
@@ -102,21 +103,21 @@ st.text(f"base value {float(exp.base_values):.4f} + contributions {float(exp.val
         f"({exp.algorithm} SHAP over {len(exp.values)} features, {exp.evaluations:,} model evaluations)")  # fmt: skip
 st.plotly_chart(figures.waterfall(exp, top=12, x_title=figures.output_title(model)), key="waterfall")
 if not exp.known_user:
-    st.caption(f"{app_state.plain_markdown(user_id)} was not in the model's training data: the model has no learned bias for "
+    st.caption(f"{state.plain_markdown(user_id)} was not in the model's training data: the model has no learned bias for "
                "this user and predicts from their profile, history and the item alone, as for a new user.")  # fmt: skip
 if (cap := capped_at(model, exp.prediction)) is not None:
     st.caption(CAPPED_NOTE.format(cap=cap))
 if shared := whatif.shared_credit_note(model, exp):
     st.caption(shared)
 contributions = contributions_frame(exp)
-st.dataframe(contributions, hide_index=True, key="contributions", column_config=app_state.four_decimals(contributions))
+st.dataframe(contributions, hide_index=True, key="contributions", column_config=widgets.four_decimals(contributions))
 left, right = st.columns(2)
 with left:  # the JSON `python -m uvp_core explain` writes for the same choices
-    app_state.json_download(pair_record(exp, user_id, item_id, model.target, background=attributes, item_fields=item_fields,
+    widgets.json_download(pair_record(exp, user_id, item_id, model.target, background=attributes, item_fields=item_fields,
                                         history=history), export.file_name("explanation", user_id, item_id, suffix=".json"),
                             "dl-explanation")  # fmt: skip
 with right:
-    app_state.csv_download(contributions, export.file_name("contributions", user_id, item_id, suffix=".csv"), "dl-contributions")
+    widgets.csv_download(contributions, export.file_name("contributions", user_id, item_id, suffix=".csv"), "dl-contributions")
 typical = [name for name, mode in (("a user attribute", attributes == "mode"), ("an item field", item_fields == "mode")) if mode]
 if typical:
     st.caption(f"{' or '.join(typical).capitalize()} whose value is the one it is masked to (the dataset's most common value "
@@ -136,25 +137,25 @@ st.caption("Token-level SHAP (shap's text masker, partition algorithm): each mas
 texts = [f for f in tokens.TEXT_FIELDS if f != "profile" or model.space_.user_columns]  # no users table: no profile to read
 field = st.selectbox("Text", texts, format_func=tokens.TEXT_FIELDS.get, key="uvp.explain_token_field")
 if st.button("Explain the words", key="uvp.explain_tokens"):
-    st.session_state[app_state.TOKEN_REQUEST] = (model_id, dataset_id, user_id, item_id, field)
-if st.session_state.get(app_state.TOKEN_REQUEST) == (model_id, dataset_id, user_id, item_id, field):
-    words = app_state.token_explanation(root, model_id, dataset_id, user_id, item_id, field)
+    st.session_state[state.TOKEN_REQUEST] = (model_id, dataset_id, user_id, item_id, field)
+if st.session_state.get(state.TOKEN_REQUEST) == (model_id, dataset_id, user_id, item_id, field):
+    words = state.token_explanation(root, model_id, dataset_id, user_id, item_id, field)
     st.text(f"base value {float(words.base_values):.4f} + token contributions {float(words.values.sum()):+.4f} "
             f"= {words.prediction:.4f} (all tokens masked → this text)")  # fmt: skip
     st.caption("This base value is the prediction with every word of this one text masked and the rest of the input as "
                "it is, so it differs from the base value above, where every feature is masked.")  # fmt: skip
     if unmasked := tokens.unmasked_note(model, field):
-        st.caption(app_state.plain_markdown(unmasked))
+        st.caption(state.plain_markdown(unmasked))
     table = tokens.word_frame(words)  # a word's tokens ("62", ".", "94") summed: SHAP values add up
     st.plotly_chart(figures.token_bars(table, top=20, unit="words"), key="token_bars")
-    st.dataframe(table, hide_index=True, key="token_table", column_config=app_state.four_decimals(table))
+    st.dataframe(table, hide_index=True, key="token_table", column_config=widgets.four_decimals(table))
 
 # --- compare two items -------------------------------------------------------------------------------
 st.header("Compare two items")
 others = [i for i in candidates if i != item_id]
 if others:
     second = st.selectbox("Second item", others, format_func=item_label, key="uvp.explain_second")
-    other = app_state.pair_explanation(root, model_id, dataset_id, user_id, second, attributes, history, item_fields)
+    other = state.pair_explanation(root, model_id, dataset_id, user_id, second, attributes, history, item_fields)
     st.text(f"first item {item_id}: {exp.prediction:.4f} · second item {second}: {other.prediction:.4f} · "
             f"difference {exp.prediction - other.prediction:+.4f} (the sum of the differences below)")  # fmt: skip
     if cap is not None and capped_at(model, other.prediction) == cap:  # cap: where the first prediction sits (above)
@@ -162,7 +163,7 @@ if others:
                 "features say; the items above are still ranked by the model's score before the cap.")  # fmt: skip
     comparison = compare_explanations(exp, other)
     st.plotly_chart(figures.compare_items(comparison), key="compare")
-    st.dataframe(comparison, hide_index=True, key="compare_table", column_config=app_state.four_decimals(comparison))
+    st.dataframe(comparison, hide_index=True, key="compare_table", column_config=widgets.four_decimals(comparison))
 
 # --- global and by segment ---------------------------------------------------------------------------
 st.header("Global and by segment")
@@ -174,18 +175,18 @@ if st.button("Compute group importance", key="uvp.explain_global"):
     progress = st.progress(0.0, text="Finding each user's top item…")
     tops = []
     for done, user in enumerate(sample["user_id"], start=1):  # half the bar: each user's items are scored first
-        tops.append(app_state.top_items(root, model_id, dataset_id, user, 1)["item_id"].astype(str).iloc[0])
+        tops.append(state.top_items(root, model_id, dataset_id, user, 1)["item_id"].astype(str).iloc[0])
         progress.progress(done / len(sample) / 2, text=f"Found the top item of {done} of {len(sample)} users")
     pairs = pd.DataFrame({"user_id": sample["user_id"].tolist(), "item_id": tops, "segment": sample["segment"].tolist()})
     table = group_importance(model, dataset, pairs, "segment", config=ExplainConfig(permutations=4),
                              progress=lambda done, total: progress.progress(0.5 + done / total / 2, text=f"Explained {done} of {total}"))  # fmt: skip
-    st.session_state[app_state.GROUP_TABLE] = ((model_id, dataset_id, int(n_users)), table)  # kept while other widgets change
-kept = st.session_state.get(app_state.GROUP_TABLE)
+    st.session_state[state.GROUP_TABLE] = ((model_id, dataset_id, int(n_users)), table)  # kept while other widgets change
+kept = st.session_state.get(state.GROUP_TABLE)
 if kept and kept[0] == (model_id, dataset_id, int(n_users)):
     st.dataframe(kept[1].assign(group=kept[1]["group"].map(GROUP_LABELS).fillna(kept[1]["group"])), hide_index=True,
                  key="group_table")  # the chart's group names  # fmt: skip
     st.plotly_chart(figures.group_importance(kept[1]), key="group_figure")
     if missing := whatif.segments_left_out(users, kept[1]["segment"]):
-        st.caption(app_state.plain_markdown(missing))
+        st.caption(state.plain_markdown(missing))
 elif kept:
     st.caption("The last result was for another model, dataset or sample size: compute it again.")

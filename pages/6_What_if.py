@@ -7,25 +7,26 @@ from functools import partial
 import pandas as pd
 import streamlit as st
 
-from uvp_core import app_state, export
+from uvp_core import export
 from uvp_core.diagnostics import cohorts
 from uvp_core.explain import ExplainConfig, capped_at, contributions_frame, figures, pair_record, whatif
 from uvp_core.explain.features import uniform_sample_note
+from uvp_ui import state, widgets
 
-app_state.ensure_navigation()  # a link opened on a fresh server: run through app.py
+state.ensure_navigation()  # a link opened on a fresh server: run through app.py
 
 st.set_page_config(page_title="UVP · What-if", layout="wide")
 st.title("What-if")
 
-ws = app_state.workspace()
-context = app_state.explain_context_or_stop(ws)
+ws = state.workspace()
+context = state.explain_context_or_stop(ws)
 root, model_id, dataset_id = context.root, context.model_id, context.dataset_id
 model, dataset, users = context.model, context.dataset, context.users
-attribute_background, item_background = app_state.background_picker(), app_state.item_background_picker()
-background = app_state.explain_background(root, model_id, dataset_id, attribute_background, item_background)
+attribute_background, item_background = widgets.background_picker(), widgets.item_background_picker()
+background = state.explain_background(root, model_id, dataset_id, attribute_background, item_background)
 if uniform := uniform_sample_note(background):
-    st.caption(app_state.plain_markdown(uniform))
-history = app_state.history_unit_picker()
+    st.caption(state.plain_markdown(uniform))
+history = widgets.history_unit_picker()
 catalogue = whatif.catalogue(dataset)
 
 OTHER_VALUE = "Another value…"
@@ -33,23 +34,23 @@ OTHER_VALUE = "Another value…"
 # --- one user ----------------------------------------------------------------------------------------
 st.header("One user")
 user_ids = users["user_id"].tolist()
-app_state.pick_listed_user(user_ids, user_ids, dataset_id)  # every user of the table is listed here
+state.pick_listed_user(user_ids, user_ids, dataset_id)  # every user of the table is listed here
 left, right = st.columns(2)
-user_id = left.selectbox("User", user_ids, key=app_state.EXPLAIN_USER)
+user_id = left.selectbox("User", user_ids, key=state.EXPLAIN_USER)
 if cold := whatif.cold_user_note(users, user_id):
-    left.caption(app_state.plain_markdown(cold))
-choices = whatif.catalogue(dataset, first=app_state.top_items(root, model_id, dataset_id, user_id, 10)["item_id"].astype(str).tolist())
-item_label = app_state.item_label(root, dataset_id)
-app_state.whatif_restored_item(dataset_id, user_id, choices)  # a reloaded link reopens its item; else the one explained
-item_id = right.selectbox("Candidate item (top predicted first)", choices, format_func=item_label, key=app_state.WHATIF_ITEM)
-if st.session_state.get(app_state.WHATIF_PAIR) != (dataset_id, user_id, item_id):  # a new pair starts without edits
-    st.session_state[app_state.WHATIF_PAIR] = (dataset_id, user_id, item_id)
-    st.session_state[app_state.WHATIF_EDITS] = app_state.whatif_restored(model, dataset, dataset_id, user_id, item_id)  # or a link's
-    st.session_state[app_state.WHATIF_ROUND] = st.session_state.get(app_state.WHATIF_ROUND, 0) + 1
-    app_state.count_whatif_version()
-    app_state.forget_widgets("uvp.whatif_attr_value.", "uvp.whatif_attr_other.", "uvp.whatif_field_value.")  # the old pair's boxes
-box_round = st.session_state[app_state.WHATIF_ROUND]  # in the value boxes' keys: new boxes, holding this pair's values
-edits: list = st.session_state[app_state.WHATIF_EDITS]
+    left.caption(state.plain_markdown(cold))
+choices = whatif.catalogue(dataset, first=state.top_items(root, model_id, dataset_id, user_id, 10)["item_id"].astype(str).tolist())
+item_label = state.item_label(root, dataset_id)
+state.whatif_restored_item(dataset_id, user_id, choices)  # a reloaded link reopens its item; else the one explained
+item_id = right.selectbox("Candidate item (top predicted first)", choices, format_func=item_label, key=state.WHATIF_ITEM)
+if st.session_state.get(state.WHATIF_PAIR) != (dataset_id, user_id, item_id):  # a new pair starts without edits
+    st.session_state[state.WHATIF_PAIR] = (dataset_id, user_id, item_id)
+    st.session_state[state.WHATIF_EDITS] = state.whatif_restored(model, dataset, dataset_id, user_id, item_id)  # or a link's
+    st.session_state[state.WHATIF_ROUND] = st.session_state.get(state.WHATIF_ROUND, 0) + 1
+    state.count_whatif_version()
+    state.forget_widgets("uvp.whatif_attr_value.", "uvp.whatif_attr_other.", "uvp.whatif_field_value.")  # the old pair's boxes
+box_round = st.session_state[state.WHATIF_ROUND]  # in the value boxes' keys: new boxes, holding this pair's values
+edits: list = st.session_state[state.WHATIF_EDITS]
 
 
 def add_edit(edit) -> None:
@@ -58,7 +59,7 @@ def add_edit(edit) -> None:
         st.info(f"Nothing to change: {edit.describe()} leaves the inputs as they are.")
         return
     edits.append(edit)
-    app_state.count_whatif_version()
+    state.count_whatif_version()
     st.rerun()
 
 inputs = model.pair_inputs(dataset, user_id, item_id)
@@ -88,7 +89,7 @@ with tabs[0]:
         try:
             add_edit(whatif.set_attribute(name, value, inputs.profile.get(name)))
         except ValueError as exc:
-            st.error(app_state.plain_markdown(str(exc)))
+            st.error(state.plain_markdown(str(exc)))
 with tabs[1]:
     added = st.selectbox("Catalogue item", catalogue, format_func=item_label, key="uvp.whatif_add_item")
     kind = st.selectbox("Event", model.kinds_, key="uvp.whatif_add_kind")
@@ -98,7 +99,7 @@ with tabs[1]:
 table = whatif.history_table(current, model.history_k, model.late_kinds)
 with tabs[2]:
     if len(table):
-        position = st.selectbox("Event (most recent first)", table["position"].tolist(), key=app_state.history_picker_key(app_state.WHATIF_REMOVE),
+        position = st.selectbox("Event (most recent first)", table["position"].tolist(), key=state.history_picker_key(state.WHATIF_REMOVE),
                                 format_func=lambda j: whatif.event_label(current, j))  # fmt: skip
         if st.button("Remove event", key="uvp.whatif_apply_remove"):
             add_edit(whatif.RemoveEvent(int(position), whatif.event_label(current, int(position))))
@@ -107,9 +108,9 @@ with tabs[3]:
     n = len(order)
     if n > 1:
         places = list(range(n))
-        source = st.selectbox("Event to move", places, index=n - 1, key=app_state.history_picker_key(app_state.WHATIF_MOVE_FROM),
+        source = st.selectbox("Event to move", places, index=n - 1, key=state.history_picker_key(state.WHATIF_MOVE_FROM),
                               format_func=lambda p: f"{p + 1}. {whatif.event_label(current, order[p])}")  # fmt: skip
-        target = st.selectbox("to place (1 = the oldest)", places, index=0, key=app_state.history_picker_key(app_state.WHATIF_MOVE_TO),
+        target = st.selectbox("to place (1 = the oldest)", places, index=0, key=state.history_picker_key(state.WHATIF_MOVE_TO),
                               format_func=lambda p: f"{p + 1}" + (" (the oldest)" if p == 0 else " (the most recent)" if p == n - 1 else ""))  # fmt: skip
         st.caption("The events keep their dates: moving one gives it the date of the place it moves to, and shifts the others.")
         if st.button("Reorder", key="uvp.whatif_apply_move"):
@@ -123,10 +124,10 @@ with tabs[4]:
             add_edit(whatif.SetItemField(field, whatif.parse_value(text, inputs.item.get(field), f"item {field}",
                                                                    non_negative=field == "price")))  # the contract's rule
         except ValueError as exc:
-            st.error(app_state.plain_markdown(str(exc)))
+            st.error(state.plain_markdown(str(exc)))
 if st.button("Reset", key="uvp.whatif_reset"):
     edits.clear()
-    app_state.count_whatif_version()
+    state.count_whatif_version()
     st.rerun()
 
 result = whatif.what_if(model, inputs, edits, background, config=ExplainConfig(history=history))
@@ -134,11 +135,11 @@ st.dataframe(pd.DataFrame({"edit": [e.describe() for e in edits]}), hide_index=T
 for edit in edits:  # a price of 1e9 predicted 5.0 without a word
     if isinstance(edit, whatif.SetItemField) and dataset.items is not None and edit.name in dataset.items.columns:
         if note := whatif.outside_range_note(dataset.items[edit.name], edit.value, f"item {edit.name}"):
-            st.caption(app_state.plain_markdown(note))
+            st.caption(state.plain_markdown(note))
 if edits:
-    link = app_state.whatif_link() or ""
+    link = state.whatif_link() or ""
     st.caption("The edits are kept in this page's link: a reload, or the link sent to a colleague with the same workspace, reopens them."
-               if len(link) <= app_state.WHATIF_URL_MAX else
+               if len(link) <= state.WHATIF_URL_MAX else
                "These edits are too long to keep in this page's link: a reload would lose them.")  # fmt: skip
 a, b, c = st.columns(3)
 a.metric("Prediction before", f"{result.before:.4f}")
@@ -146,7 +147,7 @@ b.metric("Prediction after the edits", f"{result.after:.4f}",
          delta=f"{result.delta:+.4f}" if round(result.delta, 4) else None, delta_color="off")  # a move, not good or bad; no arrow for no change
 c.metric("Edits", len(edits))
 if scale := figures.probability_note(model):
-    st.caption(app_state.plain_markdown(scale))
+    st.caption(state.plain_markdown(scale))
 if edits and (edge := whatif.edge_note(model.task, result.before, result.after, capped_at(model, result.after))):
     st.caption(edge)
 exp = result.explanation
@@ -155,26 +156,26 @@ st.plotly_chart(figures.waterfall(exp, top=12, title="Why the edited prediction"
 if shared := whatif.shared_credit_note(model, exp):
     st.caption(shared)
 contributions = contributions_frame(exp)
-st.dataframe(contributions, hide_index=True, key="whatif_contributions", column_config=app_state.four_decimals(contributions))
+st.dataframe(contributions, hide_index=True, key="whatif_contributions", column_config=widgets.four_decimals(contributions))
 record = pair_record(exp, user_id, item_id, model.target, background=attribute_background, item_fields=item_background,
                      history=history, edits=[e.describe() for e in edits], prediction_before=result.before)  # fmt: skip
-app_state.json_download(record, export.file_name("what_if", user_id, item_id, suffix=".json"), "dl-whatif")
+widgets.json_download(record, export.file_name("what_if", user_id, item_id, suffix=".json"), "dl-whatif")
 
 # --- a cohort ----------------------------------------------------------------------------------------
 st.header("A cohort")
 EDIT_KINDS = ("one more event in a category", "attribute → value", "drop the last N events")
 categories = whatif.category_values(dataset.items)  # single categories, also from "Crime|Thriller"
 edit_kinds = EDIT_KINDS if categories else EDIT_KINDS[1:]  # no item categories in this dataset: nothing to add by category
-if st.session_state.get("uvp.cohort_edit") not in edit_kinds:
-    st.session_state.pop("uvp.cohort_edit", None)
-edit_kind = st.radio("Edit", edit_kinds, horizontal=True, key="uvp.cohort_edit")
+if st.session_state.get(state.COHORT_EDIT) not in edit_kinds:
+    st.session_state.pop(state.COHORT_EDIT, None)
+edit_kind = st.radio("Edit", edit_kinds, horizontal=True, key=state.COHORT_EDIT)
 if not categories:
     st.caption("\"One more event in a category\" needs a category column in the items table; this dataset has none.")
 BY_SEGMENT = "the segment and attribute below"
 all_saved = cohorts.CohortStore(ws.root).list()
 saved_cohorts = {c.name: c for c in all_saved if whatif.user_level(c)}
 if skipped := [c.name for c in all_saved if c.name not in saved_cohorts]:
-    st.caption(f"Saved cohort{'s' if len(skipped) > 1 else ''} not offered here: {app_state.plain_markdown(', '.join(skipped))}. An edit applies to users, so "
+    st.caption(f"Saved cohort{'s' if len(skipped) > 1 else ''} not offered here: {state.plain_markdown(', '.join(skipped))}. An edit applies to users, so "
                "only cohorts whose every filter is on a user attribute (user.…) can be used; a dataset without a users table "
                "has none.")  # fmt: skip
 with st.form("cohort", enter_to_submit=False):  # Enter in a value box must not save a half-filled cohort
@@ -218,7 +219,7 @@ if run:
         try:
             edit = whatif.set_attribute(set_attr, set_value, whatif.typical_value(users, set_attr))
         except ValueError as exc:
-            st.error(app_state.plain_markdown(str(exc)))
+            st.error(state.plain_markdown(str(exc)))
             st.stop()
     else:
         edit = whatif.DropLastEvents(int(drop_n))
@@ -230,8 +231,8 @@ if run:
     if edit_kind == EDIT_KINDS[1]:
         cohort = whatif.with_value_before(cohort, users, set_attr)
         caution = whatif.unseen_value_note(users, set_attr, edit.value)
-    st.session_state[app_state.COHORT_RESULT] = ((model_id, dataset_id), described, cohort, caution)
-kept = st.session_state.get(app_state.COHORT_RESULT)
+    st.session_state[state.COHORT_RESULT] = ((model_id, dataset_id), described, cohort, caution)
+kept = st.session_state.get(state.COHORT_RESULT)
 if kept and kept[0] == (model_id, dataset_id):  # kept while other widgets change
     _, described, cohort, caution = kept
     st.text(described)
@@ -246,5 +247,5 @@ if kept and kept[0] == (model_id, dataset_id):  # kept while other widgets chang
     left, right = st.columns(2)
     left.plotly_chart(figures.cohort_shift(cohort.frame, figures.output_title(model)), key="cohort_shift")
     right.plotly_chart(figures.cohort_deltas(cohort.frame, cohort.ci_low, cohort.ci_high, figures.output_title(model)), key="cohort_deltas")
-    st.dataframe(cohort.frame, hide_index=True, key="cohort_frame", column_config=app_state.four_decimals(cohort.frame))
-    app_state.csv_download(cohort.frame, "cohort_what_if.csv", "dl-cohort-whatif")
+    st.dataframe(cohort.frame, hide_index=True, key="cohort_frame", column_config=widgets.four_decimals(cohort.frame))
+    widgets.csv_download(cohort.frame, "cohort_what_if.csv", "dl-cohort-whatif")

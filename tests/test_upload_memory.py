@@ -1,6 +1,6 @@
 """Memory stays bounded when an analyst uploads large files again and again (issue #6).
 
-Every st.cache_data / st.cache_resource in uvp_core.app_state has an entry limit; the upload cache also
+Every st.cache_data / st.cache_resource in uvp_ui.state has an entry limit; the upload cache also
 has a byte limit and a time-to-live. The Data page keeps no upload bytes or validation results in
 session state: they live only in the bounded validation cache, so a new upload replaces the old one.
 The multi-file uploader keeps every drop of a file: re-uploading events.csv releases the older copies.
@@ -17,16 +17,16 @@ from streamlit.runtime.caching import get_data_cache_stats_provider
 from streamlit.runtime.caching.cache_utils import CachedFunc
 from streamlit.testing.v1 import AppTest
 
-from uvp_core import app_state
+from uvp_ui import state
 
 REPO = Path(__file__).resolve().parents[1]
 UPLOADS = 10
-CACHE_NAME = "uvp_core.app_state.validate_uploads"
+CACHE_NAME = "uvp_ui.state.validate_uploads"
 
 
 def _cached_functions() -> dict[str, CachedFunc]:
-    """Every st.cache_data / st.cache_resource function defined in uvp_core.app_state."""
-    return {name: value for name, value in vars(app_state).items() if isinstance(value, CachedFunc)}
+    """Every st.cache_data / st.cache_resource function defined in uvp_ui.state."""
+    return {name: value for name, value in vars(state).items() if isinstance(value, CachedFunc)}
 
 
 def _events_csv(seed: int, rows: int = 60_000) -> bytes:
@@ -58,34 +58,34 @@ def test_every_app_state_cache_is_bounded() -> None:
     for name in ("validate_uploads", "load_dataset"):  # the ones that hold whole uploaded or stored tables
         info = cached[name]._info
         assert info.max_size_bytes is not None and info.ttl is not None, name
-    assert cached["validate_uploads"]._info.max_entries == app_state.UPLOADS_CACHE_ENTRIES
+    assert cached["validate_uploads"]._info.max_entries == state.UPLOADS_CACHE_ENTRIES
 
 
 def test_validation_cache_keeps_at_most_max_entries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Ten different few-MB uploads: only the newest max_entries results stay cached, the older ones are recomputed."""
-    limit = app_state.UPLOADS_CACHE_ENTRIES
+    limit = state.UPLOADS_CACHE_ENTRIES
     assert limit < UPLOADS
     calls: list[int] = []
-    real = app_state.load_uploads
+    real = state.load_uploads
     monkeypatch.setattr(
-        app_state, "load_uploads", lambda files, mapping, encoding=None: (calls.append(1), real(files, mapping, encoding=encoding))[1]
+        state, "load_uploads", lambda files, mapping, encoding=None: (calls.append(1), real(files, mapping, encoding=encoding))[1]
     )
-    app_state.validate_uploads.clear()
+    state.validate_uploads.clear()
     files = [{"events.csv": _events_csv(seed)} for seed in range(UPLOADS)]
     try:
         for upload in files:
-            assert app_state.validate_uploads(upload, {}).report.ok
+            assert state.validate_uploads(upload, {}).report.ok
         assert len(calls) == UPLOADS
-        entry = len(pickle.dumps(app_state.validate_uploads(files[-1], {}), protocol=pickle.HIGHEST_PROTOCOL))
+        entry = len(pickle.dumps(state.validate_uploads(files[-1], {}), protocol=pickle.HIGHEST_PROTOCOL))
         assert len(calls) == UPLOADS  # the newest upload is served from the cache
         held = _cached_bytes()
         assert 0 < held <= limit * entry * 1.1, (held, entry, limit)
         for upload in reversed(files):  # newest first: the first `limit` hit, the evicted ones are recomputed
-            app_state.validate_uploads(upload, {})
+            state.validate_uploads(upload, {})
         hits = UPLOADS - (len(calls) - UPLOADS)  # re-reads that did not recompute
         assert hits <= limit, f"{hits} of {UPLOADS} older uploads were still cached (max_entries={limit})"
     finally:
-        app_state.validate_uploads.clear()
+        state.validate_uploads.clear()
 
 
 def test_data_page_repeated_uploads_replace_not_accumulate(
@@ -93,10 +93,10 @@ def test_data_page_repeated_uploads_replace_not_accumulate(
 ) -> None:
     """The Data page, uploading a changed few-MB events file ten times: bounded cache, nothing in session state."""
     monkeypatch.setenv("UVP_WORKSPACE", str(tmp_path / "ws"))
-    app_state.validate_uploads.clear()
-    limit = app_state.UPLOADS_CACHE_ENTRIES
+    state.validate_uploads.clear()
+    limit = state.UPLOADS_CACHE_ENTRIES
     at = AppTest.from_file(str(REPO / "pages" / "1_Data.py"), default_timeout=120).run()
-    at.radio(key=app_state.DATA_SOURCE).set_value("Upload files").run()
+    at.radio(key=state.DATA_SOURCE).set_value("Upload files").run()
     sizes = []
     try:
         for seed in range(UPLOADS):
@@ -109,12 +109,12 @@ def test_data_page_repeated_uploads_replace_not_accumulate(
                 first_entry = _cached_bytes()
         held = _cached_bytes()
         assert 0 < first_entry and held <= limit * first_entry * 1.2, (held, first_entry, limit)
-        state = at.session_state.to_dict()
-        big = {k: len(pickle.dumps(v)) for k, v in state.items() if k != "uvp.uploader"}
+        session = at.session_state.to_dict()
+        big = {k: len(pickle.dumps(v)) for k, v in session.items() if k != "uvp.uploader"}
         assert sum(big.values()) < 64_000, big  # ids and widget values only: no bytes, frames or reports
-        assert not [k for k, v in state.items() if k != "uvp.uploader" and isinstance(v, bytes | bytearray)]
+        assert not [k for k, v in session.items() if k != "uvp.uploader" and isinstance(v, bytes | bytearray)]
     finally:
-        app_state.validate_uploads.clear()
+        state.validate_uploads.clear()
 
 
 def _uploader_script() -> None:
@@ -122,11 +122,11 @@ def _uploader_script() -> None:
     import streamlit as st
     from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-    from uvp_core import app_state
+    from uvp_ui import state
 
     uploads = st.file_uploader("Files", accept_multiple_files=True, key="files")
     if uploads:
-        files, replaced = app_state.latest_uploads(uploads)
+        files, replaced = state.latest_uploads(uploads)
         ctx = get_script_run_ctx()
         held = ctx.uploaded_file_mgr.get_files(ctx.session_id, [u.file_id for u in uploads])
         st.text(f"uploads={len(uploads)} held={len(held)} names={sorted(files)} replaced={replaced}")
@@ -153,7 +153,7 @@ def test_data_page_uses_the_latest_of_a_reuploaded_file(
 ) -> None:
     monkeypatch.setenv("UVP_WORKSPACE", str(tmp_path / "ws"))
     at = AppTest.from_file(str(REPO / "pages" / "1_Data.py"), default_timeout=120).run()
-    at.radio(key=app_state.DATA_SOURCE).set_value("Upload files").run()
+    at.radio(key=state.DATA_SOURCE).set_value("Upload files").run()
     broken = b"user_id,item_id\nu1,i1\n"  # no timestamp, no label: invalid
     at.file_uploader(key="uvp.uploader").set_value(
         [("events.csv", broken, "text/csv"), ("events.csv", _events_csv(7, rows=200), "text/csv")]

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from uvp_core import app_state
 from uvp_core.data import load_path
 from uvp_core.workspace import Workspace
+from uvp_ui import state
 
 REPO = Path(__file__).resolve().parents[2]
 EVENTS_CSV = (
@@ -79,7 +79,7 @@ def test_upload_valid_files_then_save(workspace_root: Path) -> None:
     stored = [r for r in Workspace(workspace_root).list_datasets() if r.n_events == 3]
     assert len(stored) == 1 and stored[0].name == "spring shop"
     assert any(h.value == "Summary · spring shop" for h in at.header)
-    assert at.session_state[app_state.ACTIVE_DATASET] == stored[0].id
+    assert at.session_state[state.ACTIVE_DATASET] == stored[0].id
     assert not any(b.label == "Save to workspace" for b in at.button)  # redrawn after the save: no second save
     assert any(s.value.startswith("Stored as dataset") for s in at.success)
     again = page("pages/1_Data.py").run()  # another session uploads the same files

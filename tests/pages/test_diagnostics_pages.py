@@ -11,11 +11,11 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from uvp_core import app_state
 from uvp_core.diagnostics import cohorts, evaluation_set, segments
 from uvp_core.model import TrainConfig, train
 from uvp_core.model_registry import save_to_registry
 from uvp_core.workspace import Workspace
+from uvp_ui import state
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -48,8 +48,8 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rating_dataset, t
 def open_page(path: str, dataset_id: str, model_id: str) -> AppTest:
     """Run a page with the dataset and model active in the session."""
     at = AppTest.from_file(str(REPO / path), default_timeout=120)
-    at.session_state[app_state.ACTIVE_DATASET] = dataset_id
-    at.session_state[app_state.ACTIVE_MODEL] = model_id
+    at.session_state[state.ACTIVE_DATASET] = dataset_id
+    at.session_state[state.ACTIVE_MODEL] = model_id
     return at.run()
 
 
@@ -62,7 +62,7 @@ def test_segments_page_overall_segments_cohort_and_two_models(workspace, rating_
     ws, dataset_id, ids = workspace
     at = open_page("pages/3_Segments.py", dataset_id, ids[1])
     assert not at.exception, at.exception
-    assert at.selectbox(key=app_state.EVAL_MODEL).value == ids[1]  # defaults to the active model
+    assert at.selectbox(key=state.EVAL_MODEL).value == ids[1]  # defaults to the active model
 
     evalset = evaluation_set.holdout(rating_dataset, "rating")
     overall = frames(at)[0]
@@ -114,7 +114,7 @@ def test_segments_page_overall_segments_cohort_and_two_models(workspace, rating_
     assert segments.DERIVED_SEGMENTS["history_bucket"] in chart.proto.spec and "history_bucket =" not in chart.proto.spec
     assert not any("<script>" in md.value for md in at.markdown)
     # another evaluation set waits for a click (a browser audit: 33 s of rescoring both models on 100k events, unasked)
-    at.radio(key=app_state.EVAL_SOURCE).set_value(app_state.ALL_EVENTS).run()
+    at.radio(key=state.EVAL_SOURCE).set_value(state.ALL_EVENTS).run()
     assert not at.exception and not any("difference" in f.columns and "column" in f.columns for f in frames(at))
     at.button(key="uvp.compare_run").click().run()
     assert any("difference" in f.columns and "column" in f.columns for f in frames(at))
@@ -151,18 +151,18 @@ def test_cold_start_page_curves_long_tail_and_top_k(workspace, rating_dataset) -
 def test_upload_a_test_csv_and_refuse_a_bad_one(workspace, rating_dataset) -> None:
     ws, dataset_id, ids = workspace
     at = open_page("pages/3_Segments.py", dataset_id, ids[0])
-    at.radio(key=app_state.EVAL_SOURCE).set_value(app_state.UPLOAD).run()
+    at.radio(key=state.EVAL_SOURCE).set_value(state.UPLOAD).run()
     assert not at.exception
     events = rating_dataset.events.tail(60)
     csv = events[["user_id", "item_id", "timestamp", "rating"]].assign(
         timestamp=events["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     ).to_csv(index=False).encode()
-    at.file_uploader(key=app_state.EVAL_UPLOAD).set_value([("test.csv", csv, "text/csv")]).run()
+    at.file_uploader(key=state.EVAL_UPLOAD).set_value([("test.csv", csv, "text/csv")]).run()
     assert not at.exception
     assert frames(at)[0]["n"].iloc[0] == 60
     notes = [i.value for i in at.info if i.value.startswith("Evaluation set")]  # Markdown-escaped text
     assert len(notes) == 1 and notes[0].startswith("Evaluation set — held\\-out\\: every row of test file test\\.csv is from "), notes
-    at.file_uploader(key=app_state.EVAL_UPLOAD).set_value([("bad.csv", b"user_id,item_id\nu001,i001\n", "text/csv")]).run()
+    at.file_uploader(key=state.EVAL_UPLOAD).set_value([("bad.csv", b"user_id,item_id\nu001,i001\n", "text/csv")]).run()
     assert not at.exception
     assert any("cannot be evaluated" in e.value for e in at.error)
 
@@ -171,8 +171,8 @@ def test_default_set_is_held_out_from_training_and_all_events_says_in_sample(wor
     ws, dataset_id, ids = workspace
     at = open_page("pages/4_Cold_start_and_long_tail.py", dataset_id, ids[0])
     assert not at.exception, at.exception
-    radio = at.radio(key=app_state.EVAL_SOURCE)
-    assert radio.value == app_state.HOLDOUT and radio.format_func(app_state.HOLDOUT) == "Held out: the model's validation period"
+    radio = at.radio(key=state.EVAL_SOURCE)
+    assert radio.value == state.HOLDOUT and radio.format_func(state.HOLDOUT) == "Held out: the model's validation period"
     held = evaluation_set.model_holdout(two_models[0], rating_dataset)
     notes = [i.value for i in at.info if i.value.startswith("Evaluation set")]
     assert len(notes) == 1 and "held" in notes[0] and "not seen in training" in notes[0]
@@ -180,7 +180,7 @@ def test_default_set_is_held_out_from_training_and_all_events_says_in_sample(wor
     assert users.groupby("model")["n"].sum().eq(two_models[0].metrics_["n_validation"]).all()
     assert len(held.pairs) == two_models[0].metrics_["n_validation"]
 
-    radio.set_value(app_state.ALL_EVENTS).run()
+    radio.set_value(state.ALL_EVENTS).run()
     assert not at.exception
     warned = [w.value for w in at.warning if w.value.startswith("Evaluation set")]
     assert len(warned) == 1 and "in\\-sample" in warned[0] and "optimistic" in warned[0]
@@ -253,8 +253,8 @@ def test_segments_page_keeps_segment_by_in_the_url_and_names_the_weakest_segment
     table = next(f for f in frames(reloaded) if "segment" in f.columns and "trusted" in f.columns)
     assert set(table["segment"]) <= {"North", "South", "other"}
     stale = AppTest.from_file(str(REPO / "pages/3_Segments.py"), default_timeout=120)
-    stale.session_state[app_state.ACTIVE_DATASET] = dataset_id
-    stale.session_state[app_state.ACTIVE_MODEL] = ids[0]
+    stale.session_state[state.ACTIVE_DATASET] = dataset_id
+    stale.session_state[state.ACTIVE_MODEL] = ids[0]
     stale.query_params.update({"segment": "user.no_such_column"})  # not a column of this evaluation: the default
     stale.run()
     assert not stale.exception and stale.selectbox(key="uvp.seg_column").value == "history_bucket"

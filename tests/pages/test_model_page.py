@@ -9,9 +9,10 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from uvp_core import app_state, jobs, model_registry
+from uvp_core import jobs, model_registry
 from uvp_core.model import load_model
 from uvp_core.workspace import Workspace
+from uvp_ui import state
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -41,9 +42,9 @@ def test_train_in_background_then_registry_and_card(workspace_root: Path, tiny_b
     at = AppTest.from_file(str(REPO / "pages/2_Model.py"), default_timeout=120).run()
     assert not at.exception
     assert "No models yet" in " ".join(i.value for i in at.info)
-    sample = at.session_state[app_state.ACTIVE_DATASET]
+    sample = at.session_state[state.ACTIVE_DATASET]
     assert sample != other.id
-    at.session_state[app_state.DATA_SOURCE] = "Bundled sample"  # as a visit to the Data page leaves it
+    at.session_state[state.DATA_SOURCE] = "Bundled sample"  # as a visit to the Data page leaves it
     at.selectbox(key="uvp.train_dataset").set_value(other.id).run()
     at.selectbox(key="uvp.train_target").set_value("rating")
     at.text_input(key="uvp.train_encoder").input(str(tiny_bert_dir))
@@ -61,13 +62,13 @@ def test_train_in_background_then_registry_and_card(workspace_root: Path, tiny_b
     at.run()
     assert not at.exception
     # the analyst's own new model is the one every page now uses (an older choice used to stay pinned)
-    assert at.session_state[app_state.ACTIVE_MODEL] == model_id
+    assert at.session_state[state.ACTIVE_MODEL] == model_id
     assert any(s.value.startswith("Your run has finished; its model is now the one every page uses") for s in at.success)
     # with the dataset it was trained on: the pages had scored the new model on the sample's users and items
-    assert at.session_state[app_state.ACTIVE_DATASET] == other.id
-    assert app_state.DATA_SOURCE not in at.session_state  # the Data page starts from it (its radio had set the sample back)
+    assert at.session_state[state.ACTIVE_DATASET] == other.id
+    assert state.DATA_SOURCE not in at.session_state  # the Data page starts from it (its radio had set the sample back)
     assert any(i.value.startswith(f"The pages now work on the dataset it was trained on, {other.name}") for i in at.info)
-    assert at.selectbox(key=app_state.FINISHED_RUN).value == run["id"]  # its curves stay viewable after the run
+    assert at.selectbox(key=state.FINISHED_RUN).value == run["id"]  # its curves stay viewable after the run
     registry = next(d.value for d in at.dataframe if "val_rmse" in d.value.columns)
     assert model_id in set(registry["id"])
     card = next(m.value for m in at.markdown if "UVP value model" in m.value)  # rendered, not shown as source
@@ -127,11 +128,11 @@ def test_after_a_delete_the_next_models_confirmation_starts_afresh(workspace_roo
     first = model_registry.save_to_registry(ws, rating_model, name="first", dataset_id=dataset_id)
     second = model_registry.save_to_registry(ws, rating_model, name="second", dataset_id=dataset_id)
     at = AppTest.from_file(str(REPO / "pages/2_Model.py"), default_timeout=120).run()
-    chosen = at.selectbox(key=app_state.REGISTRY_MODEL).value
+    chosen = at.selectbox(key=state.REGISTRY_MODEL).value
     at.button(key=f"uvp.delete_model.{chosen}").click().run()
     assert not at.exception, at.exception
     left = ({first, second} - {chosen}).pop()
-    assert [m.id for m in ws.list_models()] == [left] and at.selectbox(key=app_state.REGISTRY_MODEL).value == left
+    assert [m.id for m in ws.list_models()] == [left] and at.selectbox(key=state.REGISTRY_MODEL).value == left
     assert not any(b.key == f"uvp.delete_model.{chosen}" for b in at.button)  # the old button is gone
 
 
@@ -141,15 +142,15 @@ def test_the_registry_picker_follows_a_newly_active_model(workspace_root: Path, 
     ws = Workspace(workspace_root)
     first = model_registry.save_to_registry(ws, rating_model, name="first", dataset_id=ws.save_dataset(rating_dataset).id)
     at = AppTest.from_file(str(REPO / "pages/2_Model.py"), default_timeout=120).run()
-    at.selectbox(key=app_state.REGISTRY_MODEL).set_value(first).run()
+    at.selectbox(key=state.REGISTRY_MODEL).set_value(first).run()
     other = load_model(rating_model.save(tmp_path / "saved"))
     with torch.no_grad():
         other.head_.global_bias += 0.1  # another model, so the import adds a new entry
     at.text_input(key="uvp.load_folder").input(str(other.save(tmp_path / "other")))
     next(b for b in at.button if b.label == "Check and add to the registry").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    active = at.session_state[app_state.ACTIVE_MODEL]
-    assert active != first and at.selectbox(key=app_state.REGISTRY_MODEL).value == active
+    active = at.session_state[state.ACTIVE_MODEL]
+    assert active != first and at.selectbox(key=state.REGISTRY_MODEL).value == active
 
 
 def test_loading_the_same_folder_twice_registers_it_once(workspace_root: Path, tmp_path: Path, rating_model) -> None:
@@ -162,7 +163,7 @@ def test_loading_the_same_folder_twice_registers_it_once(workspace_root: Path, t
         assert not at.exception and not at.error, [e.value for e in at.error]
         assert any(s.value.startswith(said) for s in at.success), [s.value for s in at.success]
     assert len(Workspace(workspace_root).list_models()) == 1
-    assert at.session_state[app_state.ACTIVE_MODEL] == Workspace(workspace_root).list_models()[0].id
+    assert at.session_state[state.ACTIVE_MODEL] == Workspace(workspace_root).list_models()[0].id
 
 
 def test_a_cancelled_run_stays_in_view_and_can_resume(workspace_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -202,13 +203,13 @@ def test_the_target_picker_starts_at_the_new_datasets_default_when_the_dataset_c
     """A browser audit switched from a purchase log back to the rating sample and the Target picker kept "purchase"."""
     at = AppTest.from_file(str(REPO / "pages/2_Model.py"), default_timeout=120).run()
     sample_id = at.selectbox(key="uvp.train_dataset").value
-    assert at.selectbox(key=app_state.TRAIN_TARGET).value == "rating"
+    assert at.selectbox(key=state.TRAIN_TARGET).value == "rating"
     shop_id = Workspace(workspace_root).save_dataset(binary_dataset).id
     at.run()
     at.selectbox(key="uvp.train_dataset").set_value(shop_id).run()
-    assert not at.exception and at.selectbox(key=app_state.TRAIN_TARGET).value == "purchase"  # the shop's first target
-    at.session_state[app_state.TRAIN_TARGET] = "click"  # as a submitted form leaves it
+    assert not at.exception and at.selectbox(key=state.TRAIN_TARGET).value == "purchase"  # the shop's first target
+    at.session_state[state.TRAIN_TARGET] = "click"  # as a submitted form leaves it
     at.run()
-    assert at.selectbox(key=app_state.TRAIN_TARGET).value == "click"  # a rerun on the same dataset keeps the choice
+    assert at.selectbox(key=state.TRAIN_TARGET).value == "click"  # a rerun on the same dataset keeps the choice
     at.selectbox(key="uvp.train_dataset").set_value(sample_id).run()
-    assert at.selectbox(key=app_state.TRAIN_TARGET).value == "rating"
+    assert at.selectbox(key=state.TRAIN_TARGET).value == "rating"

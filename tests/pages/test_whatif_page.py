@@ -14,11 +14,12 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from uvp_core import app_state, model_registry
+from uvp_core import model_registry
 from uvp_core.data.contract import Dataset
 from uvp_core.explain import whatif
 from uvp_core.model import TrainConfig, train
 from uvp_core.workspace import Workspace
+from uvp_ui import state
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -52,8 +53,8 @@ def open_page(root: Path, monkeypatch: pytest.MonkeyPatch, dataset: Dataset, mod
     dataset_id = ws.save_dataset(dataset).id
     model_id = model_registry.save_to_registry(ws, model, name=name, dataset_id=dataset_id)
     at = AppTest.from_file(str(REPO / "pages" / "6_What_if.py"), default_timeout=120)
-    at.session_state[app_state.ACTIVE_MODEL] = model_id
-    at.session_state[app_state.ACTIVE_DATASET] = dataset_id
+    at.session_state[state.ACTIVE_MODEL] = model_id
+    at.session_state[state.ACTIVE_DATASET] = dataset_id
     at.run()
     assert not at.exception, at.exception
     return at
@@ -140,7 +141,7 @@ def test_after_an_edit_the_history_pickers_start_afresh_and_remove_what_they_sho
     box.select_index(1).run()
     at.button(key="uvp.whatif_apply_remove").click().run()
     assert not at.exception, at.exception
-    assert _edits(at) == [f"remove history event {at.session_state[app_state.WHATIF_EDITS][0].index} ({picked})"]
+    assert _edits(at) == [f"remove history event {at.session_state[state.WHATIF_EDITS][0].index} ({picked})"]
     fresh = value_box(at.selectbox, "uvp.whatif_remove")
     assert fresh.key != box.key and fresh.index == 0
     assert value_box(at.selectbox, "uvp.whatif_move_from").key.endswith(fresh.key.rsplit(".", 1)[1])
@@ -154,7 +155,7 @@ def test_the_edits_are_kept_in_the_page_link_and_a_reload_reopens_them(page: App
     """A reload used to lose every edit (session state ends with the tab's connection); the edits now live
     in the URL too. AppTest runs app.py (where the URL is written and read) on its first run only."""
     at = page
-    dataset_id, model_id = at.session_state[app_state.ACTIVE_DATASET], at.session_state[app_state.ACTIVE_MODEL]
+    dataset_id, model_id = at.session_state[state.ACTIVE_DATASET], at.session_state[state.ACTIVE_MODEL]
     at.selectbox(key="uvp.whatif_field").set_value("price").run()
     value_box(at.text_input, "uvp.whatif_field_value.price").input("79.0")
     at.button(key="uvp.whatif_apply_field").click().run()
@@ -164,7 +165,7 @@ def test_the_edits_are_kept_in_the_page_link_and_a_reload_reopens_them(page: App
     assert count == "2" and any("kept in this page's link" in c.value for c in at.caption)
 
     writer = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)  # the session's state, written into its URL
-    for key in (app_state.ACTIVE_DATASET, app_state.ACTIVE_MODEL, app_state.WHATIF_PAIR, app_state.WHATIF_EDITS):
+    for key in (state.ACTIVE_DATASET, state.ACTIVE_MODEL, state.WHATIF_PAIR, state.WHATIF_EDITS):
         writer.session_state[key] = at.session_state[key]
     writer.run()
     assert not writer.exception, writer.exception
@@ -182,8 +183,8 @@ def test_the_edits_are_kept_in_the_page_link_and_a_reload_reopens_them(page: App
 
 def test_a_link_whose_edits_no_longer_apply_opens_without_them(page: AppTest) -> None:
     at = page
-    dataset_id, model_id = at.session_state[app_state.ACTIVE_DATASET], at.session_state[app_state.ACTIVE_MODEL]
-    user_id, item_id = at.selectbox(key=app_state.EXPLAIN_USER).value, at.selectbox(key="uvp.whatif_item").value
+    dataset_id, model_id = at.session_state[state.ACTIVE_DATASET], at.session_state[state.ACTIVE_MODEL]
+    user_id, item_id = at.selectbox(key=state.EXPLAIN_USER).value, at.selectbox(key="uvp.whatif_item").value
     stale = {"dataset": dataset_id, "user": user_id, "item": item_id, "edits": [{"op": "move_event", "source": 999, "target": 0}]}
     reloaded = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
     reloaded.query_params.update({"dataset": dataset_id, "model": model_id, "user": user_id, "whatif": json.dumps(stale)})
@@ -197,16 +198,16 @@ def test_a_link_whose_edits_no_longer_apply_opens_without_them(page: AppTest) ->
 def test_the_item_explained_on_the_explain_page_opens_here(tmp_path, monkeypatch, no_users_dataset, no_users_model) -> None:
     """Going from Explain to What-if used to drop the explained item (the picker opened on the user's top item)."""
     first = open_page(tmp_path / "ws", monkeypatch, no_users_dataset, no_users_model, "no users")
-    user_id = first.selectbox(key=app_state.EXPLAIN_USER).value
-    item_id = next(i for i in no_users_dataset.items["item_id"].astype(str) if i != first.selectbox(key=app_state.WHATIF_ITEM).value)
+    user_id = first.selectbox(key=state.EXPLAIN_USER).value
+    item_id = next(i for i in no_users_dataset.items["item_id"].astype(str) if i != first.selectbox(key=state.WHATIF_ITEM).value)
     at = AppTest.from_file(str(REPO / "pages" / "6_What_if.py"), default_timeout=120)
-    for key in (app_state.ACTIVE_MODEL, app_state.ACTIVE_DATASET):
+    for key in (state.ACTIVE_MODEL, state.ACTIVE_DATASET):
         at.session_state[key] = first.session_state[key]
-    at.session_state[app_state.EXPLAIN_USER] = at.session_state[app_state.EXPLAIN_ITEM_USER] = user_id
-    at.session_state[app_state.EXPLAIN_ITEM] = item_id
+    at.session_state[state.EXPLAIN_USER] = at.session_state[state.EXPLAIN_ITEM_USER] = user_id
+    at.session_state[state.EXPLAIN_ITEM] = item_id
     at.run()
     assert not at.exception, at.exception
-    assert at.selectbox(key=app_state.WHATIF_ITEM).value == item_id
+    assert at.selectbox(key=state.WHATIF_ITEM).value == item_id
 
 
 def test_a_price_that_is_not_a_number_is_refused(page: AppTest) -> None:

@@ -1,7 +1,7 @@
 """The only place the diagnostics call a model: score the evaluation pairs and the top-K candidates.
 
 `run_evaluation` is the whole evaluation: score -> evaluation frame -> candidates -> report. The CLI calls
-it; the pages call its steps through cached wrappers (uvp_core.app_state) and then the same report
+it; the pages call its steps through cached wrappers (uvp_ui.state) and then the same report
 functions view by view.
 """
 
