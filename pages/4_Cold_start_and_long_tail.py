@@ -70,8 +70,7 @@ popularity = state.memo(choice, "popularity", (cuts,), lambda: long_tail.popular
 bucketed = frame.assign(popularity_bucket=long_tail.item_buckets(frame["item_id"], popularity))
 st.plotly_chart(figures.popularity_curve(report.popularity_curve_points(popularity)), key="popularity")
 st.text(long_tail.describe(cuts))
-sizes = popularity.groupby("bucket", observed=False).agg(items=("item_id", "size"), interactions=("interactions", "sum")).reset_index()
-widgets.table(sizes)
+widgets.table(long_tail.bucket_sizes(popularity))
 buckets = state.memo(choice, "tail-buckets", (cuts,), lambda: long_tail.bucket_metrics(bucketed, task, boot))
 st.plotly_chart(figures.metric_by_segment(buckets, metric, segment="popularity_bucket", title="Accuracy per popularity bucket",
                                           x_title="popularity bucket of the evaluated item"), key="bucket-metrics")  # fmt: skip

@@ -171,13 +171,9 @@ st.caption("Mean |SHAP| by feature group over a sample of users and each one's t
            f"(at most {whatif.NEW_USER_EVENTS} events) and active ones.")  # fmt: skip
 n_users = st.number_input("Users in the sample", 4, 200, 20, key="uvp.explain_sample")
 if st.button("Compute group importance", key="uvp.explain_global"):
-    sample = users.sample(min(int(n_users), len(users)), random_state=0)
     progress = st.progress(0.0, text="Finding each user's top item…")
-    tops = []
-    for done, user in enumerate(sample["user_id"], start=1):  # half the bar: each user's items are scored first
-        tops.append(state.top_items(root, model_id, dataset_id, user, 1)["item_id"].astype(str).iloc[0])
-        progress.progress(done / len(sample) / 2, text=f"Found the top item of {done} of {len(sample)} users")
-    pairs = pd.DataFrame({"user_id": sample["user_id"].tolist(), "item_id": tops, "segment": sample["segment"].tolist()})
+    pairs = whatif.top_item_pairs(users, int(n_users), lambda user: state.top_items(root, model_id, dataset_id, user, 1)["item_id"].astype(str).iloc[0],
+                                  progress=lambda done, total: progress.progress(done / total / 2, text=f"Found the top item of {done} of {total} users"))  # fmt: skip
     table = group_importance(model, dataset, pairs, "segment", config=ExplainConfig(permutations=4),
                              progress=lambda done, total: progress.progress(0.5 + done / total / 2, text=f"Explained {done} of {total}"))  # fmt: skip
     st.session_state[state.GROUP_TABLE] = ((model_id, dataset_id, int(n_users)), table)  # kept while other widgets change

@@ -29,6 +29,9 @@ def test_popularity_buckets_follow_the_documented_definition() -> None:
     wider = L.popularity_table(train_events(), None, L.TailCuts(head=0.6, tail=0.05))
     assert wider["bucket"].astype(str).tolist() == ["head", "head", "torso", "torso", "tail"]
     assert list(L.item_buckets(pd.Series(["b", "zzz"]), table)) == ["torso", "tail"]
+    sizes = L.bucket_sizes(wider)
+    assert sizes["bucket"].astype(str).tolist() == ["head", "torso", "tail"]
+    assert sizes["items"].tolist() == [2, 2, 1] and sizes["interactions"].tolist() == [80, 15, 5]
     with pytest.raises(ValueError):
         L.TailCuts(head=0.7, tail=0.5)
 

@@ -327,6 +327,17 @@ def test_a_group_importance_sample_without_new_users_says_so() -> None:
     assert whatif.segments_left_out(users, pd.Series(["all", "active", "new"])) is None
 
 
+def test_the_group_importance_sample_pairs_each_sampled_user_with_their_top_item() -> None:
+    users = pd.DataFrame({"user_id": [f"u{i}" for i in range(10)], "segment": ["new"] * 3 + ["active"] * 7})
+    seen = []
+    pairs = whatif.top_item_pairs(users, 4, lambda user: "top-of-" + user, progress=lambda done, total: seen.append((done, total)))
+    assert len(pairs) == 4 and pairs["user_id"].is_unique and seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert (pairs["item_id"] == "top-of-" + pairs["user_id"]).all()
+    assert pairs.set_index("user_id")["segment"].to_dict() == users.set_index("user_id").loc[pairs["user_id"], "segment"].to_dict()
+    assert pairs.equals(whatif.top_item_pairs(users, 4, lambda user: "top-of-" + user))  # seeded: the same sample again
+    assert len(whatif.top_item_pairs(users, 50, str)) == 10  # at most every user
+
+
 def test_cohort_segments_are_offered_with_their_user_counts() -> None:
     """A browser audit picked "new users" on MovieLens, where every user has 20 ratings, and got "No user in this cohort"."""
     users = pd.DataFrame({"user_id": ["a", "b", "c"], "segment": ["active", "active", "active"]})

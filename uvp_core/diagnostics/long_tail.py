@@ -85,6 +85,11 @@ def popularity_table(train_events: pd.DataFrame, catalogue: np.ndarray | None = 
     return table
 
 
+def bucket_sizes(table: pd.DataFrame) -> pd.DataFrame:
+    """Items and interactions in each popularity bucket of a popularity_table (every bucket listed, empty ones as 0)."""
+    return table.groupby("bucket", observed=False).agg(items=("item_id", "size"), interactions=("interactions", "sum")).reset_index()
+
+
 def item_buckets(item_ids: pd.Series | np.ndarray, table: pd.DataFrame) -> pd.Categorical:
     """The popularity bucket of each item id (items not in the table: tail)."""
     index = pd.Index(table["item_id"].to_numpy(dtype=object))

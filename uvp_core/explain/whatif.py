@@ -9,7 +9,7 @@ reports how the distribution of predicted value moves (mean shift with a bootstr
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -416,6 +416,18 @@ def cold_user_note(table: pd.DataFrame, user_id: str) -> str | None:
         return (f"{user_id} has no events in this dataset: a cold user. The model predicts them from their profile "
                 "and the candidate item alone, so the history is empty and the explanation credits no history.")  # fmt: skip
     return None
+
+
+def top_item_pairs(users: pd.DataFrame, n: int, top_item: Callable[[str], str],
+                   progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:  # fmt: skip
+    """A seeded sample of n users (user_table rows) with each one's top item and segment: what group_importance explains."""
+    sample = users.sample(min(int(n), len(users)), random_state=0)
+    tops = []
+    for done, user in enumerate(sample["user_id"], start=1):
+        tops.append(str(top_item(str(user))))
+        if progress is not None:
+            progress(done, len(sample))
+    return pd.DataFrame({"user_id": sample["user_id"].tolist(), "item_id": tops, "segment": sample["segment"].tolist()})
 
 
 def segments_left_out(users: pd.DataFrame, sampled: pd.Series) -> str | None:
