@@ -46,6 +46,32 @@ def test_cancel_queued_and_running(ws_with_data, tiny_bert_dir: Path, train_para
     assert ws.list_models() == []
 
 
+def test_a_cancel_after_the_last_epoch_keeps_the_trained_model(ws_with_data, tiny_bert_dir: Path, train_params, monkeypatch) -> None:
+    """A browser audit cancelled while the run was calibrating, after all its epochs: the finished model was thrown
+    away and Resume redid the whole run. A cancel that comes once the epochs are done now keeps the model."""
+    from uvp_core import model as model_package
+    from uvp_core import model_registry
+
+    ws, dataset_id = ws_with_data
+    run_id = jobs.submit_training(ws, train_params(dataset_id, tiny_bert_dir), start_worker=False)
+    run = ws.claim_next_run(worker_pid=1)
+    real_train = model_package.train
+
+    def train_then_cancel(*args, **kwargs):
+        trained = real_train(*args, **kwargs)
+        jobs.request_cancel(ws, run_id)  # the analyst clicks Cancel while the run calibrates and saves
+        return trained
+
+    monkeypatch.setattr(model_package, "train", train_then_cancel)
+    jobs.execute_training_run(ws, run)
+    finished = ws.get_run(run_id)
+    assert finished["status"] == "succeeded" and finished["result"]["note"] == jobs.LATE_CANCEL_NOTE
+    assert [m.id for m in ws.list_models()] == [finished["result"]["model_id"]]
+    assert model_registry.runs_frame([finished]).loc[0, "note"] == jobs.LATE_CANCEL_NOTE
+    last = finished["progress"]
+    assert not model_registry.can_cancel(last) and model_registry.can_cancel({"phase": "training"})
+
+
 def test_dead_worker_marks_run_interrupted_and_resume_requeues(
     ws_with_data, tiny_bert_dir: Path, train_params
 ) -> None:

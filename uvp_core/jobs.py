@@ -32,6 +32,7 @@ from uvp_core.workspace import Workspace, utc_now
 log = logging.getLogger(__name__)
 
 ACTIVE_STATUSES = ("queued", "running", "cancelling")
+LATE_CANCEL_NOTE = "Cancel came after training had finished: the trained model was kept and saved to the registry."
 PROGRESS_INTERVAL_S = 0.5
 IDLE_EXIT_S = 20.0
 WORKER_START_S = 120.0  # a spawned worker takes its lock well within this (imports, then the lock)
@@ -197,13 +198,13 @@ def execute_training_run(ws: Workspace, run: dict[str, Any]) -> None:
             dataset, config, encoder_dir=params.get("encoder_dir"), progress=report,
             should_stop=should_stop, checkpoint_dir=ws.run_dir(run_id) / "checkpoint",
         )
-        if should_stop():
-            ws.update_run(run_id, status="cancelled", finished_at=utc_now())
-            return
         report(Progress(phase="saving", message="Saving the model to the registry"))
         model_id = model_registry.save_to_registry(ws, model, name=params.get("name") or f"{params.get('target', 'model')} model",
                                     dataset_id=params["dataset_id"])
-        ws.update_run(run_id, status="succeeded", finished_at=utc_now(), result={"model_id": model_id})
+        result: dict[str, Any] = {"model_id": model_id}
+        if should_stop():  # a cancel that came after the last epoch: the model was already trained, so it is kept
+            result["note"] = LATE_CANCEL_NOTE
+        ws.update_run(run_id, status="succeeded", finished_at=utc_now(), result=result)
         remove_checkpoint(ws.run_dir(run_id) / "checkpoint")  # the model is saved: nothing left to resume (2-4 MB a run)
     except TrainingCancelled:
         ws.update_run(run_id, status="cancelled", finished_at=utc_now())

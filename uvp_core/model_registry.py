@@ -176,7 +176,7 @@ def models_frame(models: list[ModelRecord]) -> pd.DataFrame:
 
 
 def runs_frame(runs: list[dict[str, Any]]) -> pd.DataFrame:
-    """Training runs as a table: run, name, status, target, mode, seed, max epochs, epochs run, dataset, created, finished, model."""
+    """Training runs as a table: run, name, status, target, mode, seed, max epochs, epochs run, dataset, created, finished, model, note."""
     return pd.DataFrame(
         [
             {
@@ -185,7 +185,7 @@ def runs_frame(runs: list[dict[str, Any]]) -> pd.DataFrame:
                 "seed": r["params"].get("seed", 0), "max epochs": run_epochs(r["params"]),  # runs of one dataset differ here
                 "epochs run": len((r.get("progress") or {}).get("history") or []),  # early stopping ends most runs before the maximum
                 "dataset": r["params"].get("dataset_id", ""), "created": r["created_at"], "finished": r.get("finished_at") or "",
-                "model": (r.get("result") or {}).get("model_id", ""),
+                "model": (r.get("result") or {}).get("model_id", ""), "note": (r.get("result") or {}).get("note", ""),
             }
             for r in runs
         ]
@@ -204,7 +204,7 @@ def loss_in_metric_units(target: str) -> bool:
 
 
 AFTER_EPOCHS = ("catalogue", "calibrating", "refitting", "done", "saving")  # phases after the last epoch: the bar stays full (it fell to 0)
-NARRATED = ("preparing", "catalogue", "calibrating", "refitting", "saving")  # phases whose message says what they do
+NARRATED = ("preparing", "catalogue", "calibrating", "refitting", "done", "saving")  # phases whose message says what they do
 
 
 def progress_fraction(progress: dict[str, Any], max_epochs: int | None) -> float:
@@ -228,6 +228,11 @@ def run_epochs(params: dict[str, Any]) -> int:
 
 
 STOPPED_STATUSES = ("cancelled", "interrupted", "failed")  # runs jobs.resume queues again; their last report is where they stopped
+
+
+def can_cancel(progress: dict[str, Any]) -> bool:
+    """Whether cancelling a running run still stops it: not after its last epoch (the trained model is then kept)."""
+    return progress.get("phase") not in AFTER_EPOCHS
 
 
 def progress_text(progress: dict[str, Any], status: str = "") -> str:
