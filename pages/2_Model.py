@@ -38,18 +38,19 @@ with st.form("train"):
     left, right = st.columns(2)
     target = left.selectbox("Target", targets, key=state.TRAIN_TARGET, help="rating: regression on the value column; an event type or label: binary")
     mode = right.selectbox(
-        "Mode", ("frozen", "finetune"),
+        "Mode", ("frozen", "finetune"), key=state.setting("uvp.train_mode"),
         help="frozen: the encoder is fixed and texts are encoded once (minutes on a CPU). "
         "finetune: the encoder trains too (for a GPU; on a CPU it is capped to a sample).",
     )
     encoder_dir = st.text_input("Encoder folder", value=model_registry.default_encoder_text(), key="uvp.train_encoder",
                                 help="Any local Hugging Face BERT-family folder with safetensors weights.")
     a, b, c, d = st.columns(4)
-    epochs = a.number_input("Max epochs", 1, 200, 30, key="uvp.train_epochs")
-    learning_rate = b.number_input("Learning rate", 1e-5, 1e-1, 2e-3, format="%.4f")
-    history_k = c.number_input("History events read", 1, 100, 20)
-    seed = d.number_input("Seed", 0, 2**31 - 1, 0)
-    name = st.text_input("Model name", placeholder=f"{record.name} (the dataset's name when left empty)",
+    epochs = a.number_input("Max epochs", 1, 200, key=state.setting("uvp.train_epochs"))
+    learning_rate = b.number_input("Learning rate", 1e-5, 1e-1, step=1e-5, format="%.1e", key=state.setting("uvp.train_lr"),
+                                   help="2e-3 suits the frozen head; fine-tuning an encoder usually wants 1e-5 to 5e-5.")
+    history_k = c.number_input("History events read", 1, 100, key=state.setting("uvp.train_history"))
+    seed = d.number_input("Seed", 0, 2**31 - 1, key=state.setting("uvp.train_seed"))
+    name = st.text_input("Model name", key=state.setting("uvp.train_name"), placeholder=f"{record.name} (the dataset's name when left empty)",
                          help="Pickers show it with the target and the model id.")
     st.caption(f"finetune on a CPU is capped to {TRAIN_DEFAULTS.max_samples:,} training examples and "
                f"{TRAIN_DEFAULTS.finetune_epochs} epochs (Max epochs applies to frozen); the run first times a few steps and "
@@ -112,7 +113,9 @@ def runs_panel() -> None:
                 st.plotly_chart(run_curves(run), key=f"curve-{run['id']}")
             if run.get("error"):
                 st.error(state.plain_markdown(run["error"]))
-            if status in ("queued", "running"):
+            if status in ("running", "cancelling") and not model_registry.can_cancel(progress):
+                st.caption("Training has finished its epochs: the model is being finished and saved, and is kept even if cancelled now.")
+            elif status in ("queued", "running"):
                 if run.get("owner") == state.session_owner():
                     cancel = st.button("Cancel", key=f"cancel-{run['id']}")
                 else:  # runs from several analysts share the queue: another's run is cancelled only when confirmed

@@ -42,16 +42,16 @@ st.header("By segment")
 columns = segments.segment_columns(frame)
 state.restore_segment(columns)
 left, right = st.columns(2)
-column = left.selectbox("Segment by", columns, format_func=segments.segment_name, key=state.SEGMENT_COLUMN)
+column = left.selectbox("Segment by", columns, format_func=segments.segment_name, key=state.setting(state.SEGMENT_COLUMN))
 state.keep_segment_in_url(column)
-metric = right.selectbox("Metric", metric_choices, key="uvp.seg_metric")
+metric = right.selectbox("Metric", metric_choices, key=state.setting("uvp.seg_metric"))
 kind = segments.segment_kind(frame[column])
 bins: int | tuple[float, ...] = 4
 period = None
 if kind == "numeric":
     a, b = st.columns(2)
-    bins = int(a.number_input("Quantile bins", 1, 20, 4, key="uvp.seg_bins"))
-    edges_text = b.text_input("…or bin edges (comma-separated numbers)", key="uvp.seg_edges")
+    bins = int(a.number_input("Quantile bins", 1, 20, key=state.setting("uvp.seg_bins")))
+    edges_text = b.text_input("…or bin edges (comma-separated numbers)", key=state.setting("uvp.seg_edges"))
     if edges_text.strip():
         try:
             bins = tuple(float(x) for x in edges_text.split(",") if x.strip())
@@ -61,7 +61,7 @@ elif kind == "date":
     periods = ("M", "Q", "Y")  # opens on the column's default period (months up to two years of span), per column
     period = st.selectbox("Period", periods, index=periods.index(segments.default_period(frame[column])),
                           format_func={"M": "month", "Q": "quarter", "Y": "year"}.get, key=f"uvp.seg_period.{column}")  # fmt: skip
-min_rows = int(st.number_input("Minimum rows to trust a segment", 1, 10_000, 30, key="uvp.seg_min_rows"))
+min_rows = int(st.number_input("Minimum rows to trust a segment", 1, 10_000, key=state.setting("uvp.seg_min_rows")))
 spec = segments.SegmentSpec(column, bins=bins, period=period, min_count=min_rows)
 table = state.memo(choice, "segment", (spec, min_rows), lambda: segments.segment_table(frame, spec, task, boot, min_rows=min_rows))
 st.plotly_chart(figures.metric_by_segment(table, metric, title=f"{metric} by segment, with 95% intervals",
@@ -81,9 +81,9 @@ widgets.csv_download(table, "segments.csv", "dl-segments")
 st.header("Two-way view")
 left, right = st.columns(2)
 other_columns = [c for c in columns if c != column] or columns
-second = left.selectbox("Against", other_columns, format_func=segments.segment_name, key="uvp.seg_second")
+second = left.selectbox("Against", other_columns, format_func=segments.segment_name, key=state.setting("uvp.seg_second"))
 value = right.selectbox("Value", (error_metric, "mean_prediction", "mean_label", *[m for m in metric_choices if m != error_metric]),
-                        key="uvp.seg_value")  # fmt: skip
+                        key=state.setting("uvp.seg_value"))  # fmt: skip
 second_spec = segments.SegmentSpec(second, min_count=min_rows)
 two_way = state.memo(choice, "two-way", (spec, second_spec, value), lambda: segments.two_way_table(frame, spec, second_spec, task, value))
 st.plotly_chart(figures.two_way_heatmap(two_way, value, x_title=segments.segment_name(second),
@@ -96,7 +96,7 @@ if (overlap := segments.overlap_note(frame, second)) and second != column:
 with st.expander("Two-way table"):
     widgets.table(two_way)
     widgets.csv_download(two_way, "two_way.csv", "dl-two-way")
-shape = st.radio("Distribution of predicted values", ("box", "violin"), horizontal=True, key="uvp.seg_shape")
+shape = st.radio("Distribution of predicted values", ("box", "violin"), horizontal=True, key=state.setting("uvp.seg_shape"))
 distribution = state.memo(choice, "distribution", (spec,), lambda: segments.prediction_distribution(frame, spec))
 st.plotly_chart(figures.prediction_distribution(distribution, shape, x_title=segments.segment_name(column)), key="distribution")
 

@@ -29,7 +29,7 @@ st.text(
     "History length = the user's events before the prediction time; item training count = the item's events before "
     "the cutoff. The bias baseline (user + item bias, fitted on the training events) shows what the text buys."
 )
-metric = st.selectbox("Metric", metric_choices, key="uvp.cold_metric")
+metric = st.selectbox("Metric", metric_choices, key=state.setting("uvp.cold_metric"))
 curves = state.memo(choice, "cold-start", (), lambda: cold_start.cold_start_curves(frame, task, boot))
 users, items = curves["users"], curves["items"]
 left, right = st.columns(2)
@@ -58,8 +58,8 @@ widgets.csv_download(new, "new_users_items.csv", "dl-new")
 # --- long tail ----------------------------------------------------------------------------------------
 st.header("Long tail")
 left, right = st.columns(2)
-head = left.number_input("Head: share of interactions held by the most popular items", 0.01, 0.99, 0.2, 0.05, key="uvp.tail_head")
-tail = right.number_input("Tail: share of interactions held by the least popular items", 0.0, 0.99, 0.2, 0.05, key="uvp.tail_tail")
+head = left.number_input("Head: share of interactions held by the most popular items", 0.01, 0.99, step=0.05, key=state.setting("uvp.tail_head"))
+tail = right.number_input("Tail: share of interactions held by the least popular items", 0.0, 0.99, step=0.05, key=state.setting("uvp.tail_tail"))
 try:
     cuts = long_tail.TailCuts(head=float(head), tail=float(tail))
 except ValueError as exc:
@@ -84,11 +84,11 @@ with st.expander("Most popular items"):
 # --- top-K ------------------------------------------------------------------------------------------------
 st.header("Top-K ranking and exposure")
 a, b, c, d = st.columns(4)
-k = int(a.number_input("K", 1, 100, 10, key="uvp.rank_k"))
-mode = b.selectbox("Candidates", ranking.CANDIDATE_MODES, key="uvp.rank_mode",
+k = int(a.number_input("K", 1, 100, key=state.setting("uvp.rank_k")))
+mode = b.selectbox("Candidates", ranking.CANDIDATE_MODES, key=state.setting("uvp.rank_mode"),
                    help="full: every item the user never interacted with; sampled: N random ones; auto: full when small")
-negatives = int(c.number_input("Sampled negatives", 10, 1000, 100, key="uvp.rank_negatives"))
-max_users = int(d.number_input("Users (sample)", 10, 5000, 200, key="uvp.rank_users"))
+negatives = int(c.number_input("Sampled negatives", 10, 1000, key=state.setting("uvp.rank_negatives")))
+max_users = int(d.number_input("Users (sample)", 10, 5000, key=state.setting("uvp.rank_users")))
 candidates, info = state.candidates(choice, mode, negatives, max_users)
 if not len(candidates) or not candidates["relevant"].any():
     st.info("No evaluation user has a relevant held-out item, so top-K metrics cannot be computed.")

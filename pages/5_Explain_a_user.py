@@ -67,7 +67,7 @@ if inputs.time is not None:
 
 # --- top items ---------------------------------------------------------------------------------------
 st.header("Top predicted items")
-k = st.slider("How many", 3, 30, 10, key="uvp.explain_k")
+k = st.slider("How many", 3, 30, key=state.setting("uvp.explain_k"))
 top = state.top_items(root, model_id, dataset_id, user_id, k)
 widgets.table(top)
 st.caption("Items the user has already interacted with are left out of this list; the item picker below lists them too.")
@@ -169,7 +169,7 @@ if others:
 st.header("Global and by segment")
 st.caption("Mean |SHAP| by feature group over a sample of users and each one's top item, overall and for new users "
            f"(at most {whatif.NEW_USER_EVENTS} events) and active ones.")  # fmt: skip
-n_users = st.number_input("Users in the sample", 4, 200, 20, key="uvp.explain_sample")
+n_users = st.number_input("Users in the sample", 4, 200, key=state.setting("uvp.explain_sample"))
 if st.button("Compute group importance", key="uvp.explain_global"):
     progress = st.progress(0.0, text="Finding each user's top item…")
     pairs = whatif.top_item_pairs(users, int(n_users), lambda user: state.top_items(root, model_id, dataset_id, user, 1)["item_id"].astype(str).iloc[0],

@@ -168,7 +168,7 @@ categories = whatif.category_values(dataset.items)  # single categories, also fr
 edit_kinds = EDIT_KINDS if categories else EDIT_KINDS[1:]  # no item categories in this dataset: nothing to add by category
 if st.session_state.get(state.COHORT_EDIT) not in edit_kinds:
     st.session_state.pop(state.COHORT_EDIT, None)
-edit_kind = st.radio("Edit", edit_kinds, horizontal=True, key=state.COHORT_EDIT)
+edit_kind = st.radio("Edit", edit_kinds, horizontal=True, key=state.setting(state.COHORT_EDIT))
 if not categories:
     st.caption("\"One more event in a category\" needs a category column in the items table; this dataset has none.")
 BY_SEGMENT = "the segment and attribute below"
@@ -179,28 +179,28 @@ if skipped := [c.name for c in all_saved if c.name not in saved_cohorts]:
                "only cohorts whose every filter is on a user attribute (user.…) can be used; a dataset without a users table "
                "has none.")  # fmt: skip
 with st.form("cohort", enter_to_submit=False):  # Enter in a value box must not save a half-filled cohort
-    saved_choice = st.selectbox("Users", [BY_SEGMENT, *saved_cohorts], key="uvp.cohort_saved",
+    saved_choice = st.selectbox("Users", [BY_SEGMENT, *saved_cohorts], key=state.setting("uvp.cohort_saved"),
                                 format_func=lambda n: n if n == BY_SEGMENT else f"saved cohort: {n} ({saved_cohorts[n].describe()})",
                                 help="Cohorts saved on the Segments page are offered when every filter is on a user attribute.")  # fmt: skip
     a, b, c = st.columns(3)
-    segment = a.selectbox("Segment", whatif.SEGMENTS, format_func=partial(whatif.segment_label, users), key="uvp.cohort_segment")
+    segment = a.selectbox("Segment", whatif.SEGMENTS, format_func=partial(whatif.segment_label, users), key=state.setting("uvp.cohort_segment"))
     attributes = ["(any)", *[col for col in users.columns if col not in ("user_id", "events", "segment")]]
-    attribute = b.selectbox("and attribute", attributes, key="uvp.cohort_attr")
-    attr_value = c.text_input("equals", key="uvp.cohort_attr_value")
+    attribute = b.selectbox("and attribute", attributes, key=state.setting("uvp.cohort_attr"))
+    attr_value = c.text_input("equals", key=state.setting("uvp.cohort_attr_value"))
     cohort_item = st.selectbox("Candidate item for every user", catalogue, format_func=item_label, key="uvp.cohort_item")
     a, b = st.columns(2)
     if edit_kind == EDIT_KINDS[0]:
-        category = a.selectbox("Category", categories, key="uvp.cohort_category")
+        category = a.selectbox("Category", categories, key=state.setting("uvp.cohort_category"))
         event_kind = b.selectbox("Event", model.kinds_, index=len(model.kinds_) - 1, key="uvp.cohort_kind")
     elif edit_kind == EDIT_KINDS[1]:
         if attribute_names:
-            set_attr = a.selectbox("Attribute", attribute_names, key="uvp.cohort_set_attr")
+            set_attr = a.selectbox("Attribute", attribute_names, key=state.setting("uvp.cohort_set_attr"))
         else:
             set_attr = a.text_input("Attribute name", key="uvp.cohort_set_attr_name", placeholder="region",
                                     help=whatif.NO_USERS_NOTE)  # fmt: skip
-        set_value = b.text_input("Value", key="uvp.cohort_set_value")
+        set_value = b.text_input("Value", key=state.setting("uvp.cohort_set_value"))
     else:
-        drop_n = a.number_input("N", 1, 50, 3, key="uvp.cohort_drop")
+        drop_n = a.number_input("N", 1, 50, key=state.setting("uvp.cohort_drop"))
     run = st.form_submit_button("Run the cohort what-if", type="primary")
 if run:
     if saved_choice == BY_SEGMENT:

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -739,10 +740,35 @@ def ensure_navigation() -> None:
         st.rerun()
 
 
+# An analysis setting a page keeps while the analyst visits other pages (a browser audit set Segment by, Metric and
+# Minimum rows, went to Data and back, and found all three reset): widget key -> its default (None: the first option).
+# Its widget takes no value argument: the default is set here, once, by setting().
+PAGE_SETTINGS: dict[str, Any] = {
+    SEGMENT_COLUMN: None, "uvp.seg_metric": None, "uvp.seg_bins": 4, "uvp.seg_edges": "", "uvp.seg_min_rows": 30,
+    "uvp.seg_second": None, "uvp.seg_value": None, "uvp.seg_shape": None,
+    "uvp.cold_metric": None, "uvp.tail_head": 0.2, "uvp.tail_tail": 0.2,
+    "uvp.rank_k": 10, "uvp.rank_mode": None, "uvp.rank_negatives": 100, "uvp.rank_users": 200,
+    "uvp.explain_k": 10, "uvp.explain_sample": 20,
+    "uvp.cohort_saved": None, "uvp.cohort_segment": None, "uvp.cohort_attr": None, "uvp.cohort_attr_value": "",
+    COHORT_EDIT: None, "uvp.cohort_drop": 3, "uvp.cohort_category": None, "uvp.cohort_set_attr": None, "uvp.cohort_set_value": "",
+    "uvp.train_mode": None, "uvp.train_epochs": 30, "uvp.train_lr": 2e-3, "uvp.train_history": 20, "uvp.train_seed": 0,
+    "uvp.train_name": "",
+}  # fmt: skip
+
+
+def setting(key: str) -> str:
+    """The key of a PAGE_SETTINGS widget, its default put in session state on first use (KeyError: not registered)."""
+    default = PAGE_SETTINGS[key]
+    if default is not None:
+        st.session_state.setdefault(key, default)
+    return key
+
+
 def keep_shared_widgets() -> None:
-    """Before a page runs: re-assign the shared widgets' values, so a page without them does not drop them
-    (Streamlit forgets a widget's state when a run does not draw it) and the next page opens on the same user."""
-    for key in SHARED_WIDGETS:
+    """Before a page runs: re-assign the shared widgets' and page settings' values, so a page without them does not
+    drop them (Streamlit forgets a widget's state when a run does not draw it) and the next page opens on the same
+    user, and a page visited again on the same settings."""
+    for key in (*SHARED_WIDGETS, *PAGE_SETTINGS):
         if key in st.session_state:
             st.session_state[key] = st.session_state[key]
 

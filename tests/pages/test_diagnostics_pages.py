@@ -252,6 +252,13 @@ def test_segments_page_keeps_segment_by_in_the_url_and_names_the_weakest_segment
     assert reloaded.selectbox(key="uvp.seg_column").value == "user.region"
     table = next(f for f in frames(reloaded) if "segment" in f.columns and "trusted" in f.columns)
     assert set(table["segment"]) <= {"North", "South", "other"}
+    reloaded.selectbox(key="uvp.seg_metric").set_value("mae").run()  # a browser audit: these reset after a visit to Data
+    reloaded.number_input(key="uvp.seg_min_rows").set_value(20).run()
+    reloaded.switch_page("pages/1_Data.py").run()
+    reloaded.switch_page("pages/3_Segments.py").run()
+    assert not reloaded.exception, reloaded.exception
+    assert reloaded.selectbox(key="uvp.seg_column").value == "user.region" and reloaded.query_params.get("segment") == "user.region"
+    assert reloaded.selectbox(key="uvp.seg_metric").value == "mae" and reloaded.number_input(key="uvp.seg_min_rows").value == 20
     stale = AppTest.from_file(str(REPO / "pages/3_Segments.py"), default_timeout=120)
     stale.session_state[state.ACTIVE_DATASET] = dataset_id
     stale.session_state[state.ACTIVE_MODEL] = ids[0]
