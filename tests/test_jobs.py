@@ -110,6 +110,21 @@ def test_encoding_the_rest_of_the_catalogue_after_the_epochs_keeps_the_bar_full(
     assert model_registry.progress_text(report) == "catalogue · step 0/18 · Encoding the rest of the catalogue's texts"
 
 
+def test_encoding_reports_an_estimate_of_its_time_left(monkeypatch) -> None:
+    """A browser audit watched 80 s of "encoding · step 538/2019" with no time left shown (epochs showed one)."""
+    from uvp_core import model_registry
+    from uvp_core.model import training
+
+    clock = iter([100.0, 110.0, 130.0])
+    monkeypatch.setattr(training.time, "monotonic", lambda: next(clock))
+    eta = training.PhaseEta()
+    assert eta(0, 400) is None  # the clock starts
+    assert eta(100, 400) == 30.0  # 10 s for 100 texts: 300 left
+    assert eta(400, 400) == 0.0
+    report = {"phase": "encoding", "step": 100, "total_steps": 400, "eta_seconds": 30.0, "message": "Encoding texts 100/400"}
+    assert model_registry.progress_text(report) == "encoding · step 100/400 · about 30s of encoding left"
+
+
 def test_runs_table_tells_runs_of_one_dataset_apart() -> None:
     """Two default runs with different seeds looked identical in the runs table (same name, no seed column)."""
     from uvp_core import model_registry

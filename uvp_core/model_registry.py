@@ -252,7 +252,8 @@ def progress_text(progress: dict[str, Any], status: str = "") -> str:
     if progress.get("val_metric") is not None:
         parts.append(f"validation {progress['val_metric']:.4f}")
     if progress.get("eta_seconds") is not None and not stopped:
-        parts.append(f"about {progress['eta_seconds']:.0f}s left")
+        encoding = progress.get("phase") in ("encoding", "catalogue")  # model.config.ENCODING_PHASES (not imported: torch)
+        parts.append(f"about {progress['eta_seconds']:.0f}s of encoding left" if encoding else f"about {progress['eta_seconds']:.0f}s left")
     if progress.get("phase") in NARRATED and progress.get("message"):
         parts.append(str(progress["message"]))
     return " · ".join(parts)

@@ -385,6 +385,21 @@ def val_metric(task: str, raw: np.ndarray, y: np.ndarray, stats: dict) -> float:
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
 
+class PhaseEta:
+    """Seconds left in a counted phase (encoding), from its rate so far; None before the first batch is done."""
+
+    def __init__(self) -> None:
+        self.started: float | None = None
+
+    def __call__(self, done: int, total: int) -> float | None:
+        """The estimate after `done` of `total` (the clock starts, or starts again, at a call with done 0)."""
+        now = time.monotonic()
+        if self.started is None or done <= 0:  # each encode() counts from 0: a run encodes items, then profiles
+            self.started = now
+            return None
+        return (now - self.started) / done * max(total - done, 0)
+
+
 class Reporter:
     """Forwards Progress to a callback, at most ~4 times a second for step updates."""
 
@@ -550,10 +565,13 @@ def train(
         eta = _estimate(prep, encoder, config, device)
         report("estimate", eta_seconds=eta, message=f"Fine-tuning will take about {eta / 60:.1f} minutes")
 
+    encode_eta = PhaseEta()
+
     def on_encode(done: int, total: int) -> None:
         if stop():
             raise TrainingCancelled(0, 0, checkpoint_dir)
-        report("encoding", step=done, total_steps=total, force=done in (0, total), message=f"Encoding texts {done}/{total}")
+        report("encoding", step=done, total_steps=total, force=done in (0, total), eta_seconds=encode_eta(done, total),
+               message=f"Encoding texts {done}/{total}")
 
     tables = Tables(prep, encoder, config.mode, device, on_encode)
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
@@ -578,10 +596,12 @@ def train(
             parameter.requires_grad_(False)
         encoder.refresh_weights_id()
 
+    catalogue_eta = PhaseEta()
+
     def on_catalogue(done: int, total: int) -> None:  # its own phase: after the epochs, the bar does not fall back to 0
         if stop():
             raise TrainingCancelled(0, 0, checkpoint_dir)
-        report("catalogue", step=done, total_steps=total, force=done in (0, total),
+        report("catalogue", step=done, total_steps=total, force=done in (0, total), eta_seconds=catalogue_eta(done, total),
                message="Encoding the rest of the catalogue's texts, so that the saved model scores every item")
 
     prep.context.items.rows(prep.context.item_index)  # the whole catalogue, so the saved embeddings cover every item
