@@ -77,7 +77,8 @@ def run_curves(run: dict):
     """A run's training and validation curves, on one axis where its loss and metric share units."""
     target = run["params"].get("target", "")
     return figures.training_curves(pd.DataFrame(run["progress"]["history"]), model_registry.validation_metric_name(target),
-                                   same_units=model_registry.loss_in_metric_units(target))  # fmt: skip
+                                   same_units=model_registry.loss_in_metric_units(target),
+                                   loss_name=model_registry.training_loss_name(target))  # fmt: skip
 
 
 @st.fragment(run_every=2.0)  # the panel redraws itself while runs train; the rest of the page stays put

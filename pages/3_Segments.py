@@ -149,13 +149,18 @@ if saved_cohorts:
     chosen = st.selectbox("Compare a cohort to the rest", list(saved_cohorts), key=state.COHORT_CHOSEN)
     cohort = saved_cohorts[chosen]
     st.text(f"Filters: {cohort.describe()}")
+    unusable = cohorts.missing_columns_note(frame, cohort)
     try:
-        inside = cohorts.cohort_mask(frame, cohort)
-        if not inside.any():
+        inside = None if unusable else cohorts.cohort_mask(frame, cohort)
+        if inside is None:
+            st.info(state.plain_markdown(unusable))
+        elif not inside.any():
             st.info("This cohort matches no pair of this evaluation set, so there is nothing to compare.")
         elif inside.all():
             st.info("This cohort matches every pair of this evaluation set, so there is no rest to compare it with.")
         else:
+            if small := cohorts.small_cohort_note(int(inside.sum()), min_rows):
+                st.warning(small)
             difference = state.memo(choice, "cohort", (cohort,), lambda: cohorts.cohort_vs_rest(frame, cohort, task, boot))
             st.plotly_chart(figures.differences(difference, label="metric", title="Cohort − rest, with 95% intervals"), key="cohort-diff")
             widgets.table(difference)
@@ -193,7 +198,7 @@ else:
             shown = comparison.loc[comparison["metric"] == metric].assign(label=lambda t: t["column"].map(segments.segment_name) + " = " + t["segment"])
             st.plotly_chart(figures.differences(shown, label="label", title=f"Model A − model B: {metric}, with 95% intervals",
                                                 x_title=f"{metric} difference (A − B)"), key="compare-diff")  # fmt: skip
-            widgets.table(comparison)
+            widgets.table(comparison.assign(column=comparison["column"].map(segments.segment_name)))  # as the chart names them
             widgets.csv_download(comparison, "model_comparison.csv", "dl-compare")
         except (ValueError, KeyError) as exc:
             st.error("The two models cannot be compared:")

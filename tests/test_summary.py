@@ -68,6 +68,9 @@ def test_history_length_buckets(tiny: Dataset) -> None:
 
 def test_figures_build_from_summaries(tiny: Dataset) -> None:
     assert figures.events_over_time(summary.events_over_time(tiny.events)).data
+    weekly = pd.Series(pd.to_datetime(["2024-01-01", "2024-01-08", "2024-01-15"]))
+    assert figures.period_name(weekly) == "week" and figures.period_name(weekly.iloc[:1]) == "day"
+    assert figures.period_name(pd.Series(pd.to_datetime(["2024-01-01", "2024-02-01", "2024-03-01"]))) == "month"
     ratings = figures.label_distribution(summary.label_distribution(tiny.events, "rating"), "rating")
     assert list(ratings.data[0].x) == ["4"]  # a rating reads 4 on the axis, not 4.0
     assert len(figures.popularity_curve(summary.item_popularity(tiny.events)).data) == 2
@@ -94,3 +97,6 @@ def test_training_curves_name_their_validation_metric() -> None:
     fig = figures.training_curves(history, model_registry.validation_metric_name("rating"))
     assert fig.data[1].name == "validation RMSE" and fig.layout.yaxis2.title.text == "validation RMSE (lower is better)"
     assert model_registry.validation_metric_name("purchase") == "validation log loss"
+    named = figures.training_curves(history, "validation RMSE", loss_name=model_registry.training_loss_name("rating"))
+    assert named.layout.yaxis.title.text == "training loss (MSE of standardised ratings)"  # a browser audit: in what units?
+    assert named.layout.yaxis.tickformat == named.layout.yaxis2.tickformat == ".4g"  # the ticks read 0.82728, 0.82898

@@ -16,7 +16,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 
 from uvp_core.diagnostics.segments import segment_name, segment_order
-from uvp_core.figures import LAYOUT, log_ticks
+from uvp_core.figures import LAYOUT, LEGEND_BELOW, log_ticks
 from uvp_core.plot_text import literal_text
 
 MODEL_COLOURS = {"value model": "#1f77b4", "bias baseline": "#ff7f0e"}
@@ -70,7 +70,7 @@ def metric_by_segment(table: pd.DataFrame, metric: str, *, segment: str = "segme
             marker={"symbol": "line-ew-open", "size": 28, "color": "black", "line": {"width": 2}},
             hovertemplate="%{x}<br>a perfectly calibrated model: %{y:.4f} from chance alone<extra></extra>",
         ))  # fmt: skip
-    fig.update_layout(**LAYOUT, title=title, barmode="group", yaxis_title=metric, legend={"orientation": "h", "y": -0.3})
+    fig.update_layout(**LAYOUT, title=title, barmode="group", yaxis_title=metric, legend=LEGEND_BELOW)
     fig.update_xaxes(type="category", title=x_title)
     return fig
 
@@ -90,7 +90,7 @@ def cold_start_curve(table: pd.DataFrame, metric: str, *, bucket: str, title: st
             line={"color": MODEL_COLOURS.get(str(name))},
             marker={"symbol": np.where(few, "circle-open", "circle"), "size": np.where(few, 10, 7)},
         ))  # fmt: skip
-    fig.update_layout(**LAYOUT, title=title, yaxis_title=metric, legend={"orientation": "h", "y": -0.3})
+    fig.update_layout(**LAYOUT, title=title, yaxis_title=metric, legend=LEGEND_BELOW)
     counts = table.drop_duplicates(bucket)
     labels = counts[bucket].astype(str).tolist()
     fig.update_xaxes(type="category", title=x_title, tickmode="array", tickvals=labels,
@@ -108,7 +108,7 @@ def reliability_curve(table: pd.DataFrame) -> go.Figure:
         customdata=np.column_stack([table["n"]]), hovertemplate="predicted %{x:.3f}<br>observed %{y:.3f}<br>n = %{customdata[0]:,}<extra></extra>",
     ))  # fmt: skip
     fig.update_layout(**LAYOUT, title="Reliability curve", xaxis_title="mean predicted probability", yaxis_title="observed rate",
-                      legend={"orientation": "h", "y": -0.3})  # fmt: skip
+                      legend=LEGEND_BELOW)  # fmt: skip
     fig.update_xaxes(range=[0, 1])
     fig.update_yaxes(range=[0, 1])
     return fig
@@ -218,7 +218,7 @@ def popularity_curve(table: pd.DataFrame) -> go.Figure:
         yaxis={"title": "training interactions", **_interaction_ticks(table["interactions"])},
         yaxis2={"title": "cumulative share", "overlaying": "y", "side": "right", "tickformat": ".0%", "range": [0, 1],
                 "tickvals": [0, 0.25, 0.5, 0.75, 1], "showgrid": False},  # round shares, not the log axis's grid
-        legend={"orientation": "h", "y": -0.3},
+        legend=LEGEND_BELOW,
     )  # fmt: skip
     return fig
 
@@ -232,7 +232,7 @@ def exposure_shares(table: pd.DataFrame) -> go.Figure:
     long["share"] = long["share"].map(names)
     fig = px.bar(long, x="bucket", y="value", color="share", barmode="group")
     fig.update_layout(**LAYOUT, title="Exposure in top-K lists vs interactions", yaxis_tickformat=".0%", yaxis_title="share",
-                      legend={"orientation": "h", "y": -0.3, "title": None})  # fmt: skip
+                      legend={**LEGEND_BELOW, "title": None})  # fmt: skip
     fig.update_xaxes(type="category", title="popularity bucket")
     return fig
 
@@ -253,7 +253,7 @@ def popularity_bias(per_user: pd.DataFrame) -> go.Figure:
         hovertemplate="user %{customdata[0]}<br>consumed %{x:.1f}<br>recommended %{y:.1f}<extra></extra>",
     ))  # fmt: skip
     fig.update_layout(**LAYOUT, title="Popularity bias per user", xaxis_title="mean popularity consumed (training interactions)",
-                      yaxis_title="popularity recommended", legend={"orientation": "h", "y": -0.3})  # fmt: skip
+                      yaxis_title="mean popularity recommended (training interactions)", legend=LEGEND_BELOW)  # fmt: skip
     ticks = log_ticks(low, top) if len(data) else {"type": "log"}  # the same ticks on both axes
     fig.update_xaxes(**ticks)
     fig.update_yaxes(**ticks)

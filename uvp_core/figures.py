@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 from uvp_core.plot_text import literal_text
 
 LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "height": 320}
+LEGEND_BELOW = {"orientation": "h", "y": -0.3, "yanchor": "top"}  # under the x axis title (anchored at its bottom it sat on the title)
 
 
 def log_ticks(low: float, high: float, zero_at: float | None = None) -> dict:
@@ -38,10 +39,18 @@ def log_ticks(low: float, high: float, zero_at: float | None = None) -> dict:
 
 @literal_text
 def events_over_time(table: pd.DataFrame) -> go.Figure:
-    """Stacked event counts per period (from summary.events_over_time)."""
+    """Stacked event counts per period (from summary.events_over_time), the x axis named by the period's length."""
     fig = px.bar(table, x="period", y="events", color="series", title="Events over time")
     fig.update_layout(**LAYOUT, legend_title_text="", bargap=0.05)
+    fig.update_xaxes(title=f"{period_name(table['period'])} (the first and the last can be partial)")
     return fig
+
+
+def period_name(periods: pd.Series) -> str:
+    """What one bar of events_over_time spans, from the gaps between period starts: day, week or month."""
+    gaps = pd.Series(pd.to_datetime(periods).drop_duplicates().sort_values()).diff().dropna()
+    days = gaps.min().days if len(gaps) else 1
+    return "day" if days < 7 else "week" if days < 28 else "month"
 
 
 @literal_text
@@ -82,7 +91,7 @@ def popularity_curve(table: pd.DataFrame) -> go.Figure:
         yaxis={"title": "events", **log_ticks(table["events"].min(), table["events"].max())} if len(table) else {"title": "events", "type": "log"},
         yaxis2={"title": "cumulative share", "overlaying": "y", "side": "right", "tickformat": ".0%", "range": [0, 1],
                 "tickvals": [0, 0.25, 0.5, 0.75, 1], "showgrid": False},  # round shares, not the log axis's grid
-        legend={"orientation": "h", "y": -0.25},
+        legend=LEGEND_BELOW,
     )
     return fig
 
@@ -97,7 +106,8 @@ def history_lengths(table: pd.DataFrame) -> go.Figure:
 
 
 @literal_text
-def training_curves(history: pd.DataFrame, metric_name: str = "validation metric", *, same_units: bool = False) -> go.Figure:
+def training_curves(history: pd.DataFrame, metric_name: str = "validation metric", *, same_units: bool = False,
+                    loss_name: str = "training loss") -> go.Figure:  # fmt: skip
     """Training loss and validation metric per epoch (columns epoch, loss, val_metric); both lower is better. same_units:
     one y axis for both (log loss and log loss), else two. The best validation epoch, the one training keeps, is marked."""
     fig = go.Figure()
@@ -113,10 +123,11 @@ def training_curves(history: pd.DataFrame, metric_name: str = "validation metric
             marker={"symbol": "star", "size": 14, "color": "gold", "line": {"color": "black", "width": 1}},
             hovertemplate=f"epoch %{{x}}: best {metric_name} %{{y:.4f}}<extra></extra>",
         ))  # fmt: skip
-    axes = ({"yaxis_title": f"loss and {metric_name} (lower is better)"} if same_units else
-            {"yaxis_title": "training loss", "yaxis2": {"title": f"{metric_name} (lower is better)", "overlaying": "y", "side": "right"}})  # fmt: skip
+    axes = ({"yaxis": {"title": f"loss and {metric_name} (lower is better)", "tickformat": ".4g"}} if same_units else
+            {"yaxis": {"title": loss_name, "tickformat": ".4g"},  # 4 figures: the ticks read 0.82728, 0.82898
+             "yaxis2": {"title": f"{metric_name} (lower is better)", "overlaying": "y", "side": "right", "tickformat": ".4g"}})  # fmt: skip
     fig.update_layout(**LAYOUT, title="Training curves", xaxis={"title": "epoch", "dtick": 1},  # whole epochs
-                      legend={"orientation": "h", "y": -0.3}, **axes)  # fmt: skip
+                      legend=LEGEND_BELOW, **axes)  # fmt: skip
     if len(history) < 2:  # one point: autorange would centre it on an axis running below zero
         fig.update_layout(yaxis_rangemode="tozero", **({} if same_units else {"yaxis2_rangemode": "tozero"}))
     return fig

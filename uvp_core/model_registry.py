@@ -197,6 +197,11 @@ def validation_metric_name(target: str) -> str:
     return "validation RMSE" if target == "rating" else "validation log loss"
 
 
+def training_loss_name(target: str) -> str:
+    """What a run's training loss measures (training.py): MSE of standardised ratings, or log loss for binary targets."""
+    return "training loss (MSE of standardised ratings)" if target == "rating" else "training loss (log loss)"
+
+
 def loss_in_metric_units(target: str) -> bool:
     """Whether a run's training loss and validation metric share units (log loss, binary targets; ratings: MSE of
     standardised labels against RMSE in stars), so its curves can share one axis."""

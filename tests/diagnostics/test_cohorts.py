@@ -67,6 +67,20 @@ def test_cohort_is_the_and_of_its_filters_and_rejects_bad_input() -> None:
             C.filter_mask(frame(), C.CohortFilter(column, ">", "abc"))
 
 
+def test_a_cohort_naming_a_column_this_evaluation_lacks_says_so() -> None:
+    """A browser audit: a cohort saved on the sample showed a red error quoting "No column 'user.region' to filter on"
+    on another dataset's Segments page."""
+    cohort = C.Cohort("north", (C.CohortFilter("user.region", "==", "North"),))
+    assert "user.region, which this evaluation set does not have" in C.missing_columns_note(pd.DataFrame({"y": [1.0]}), cohort)
+    assert C.missing_columns_note(pd.DataFrame({"user.region": ["North"]}), cohort) is None
+
+
+def test_a_cohort_smaller_than_the_trust_threshold_is_flagged() -> None:
+    """A browser audit compared a 10-row cohort with 380 rows and saw no caution (segments fade below 30 rows)."""
+    assert "only 10 evaluation rows, fewer than the 30" in C.small_cohort_note(10, 30)
+    assert C.small_cohort_note(30, 30) is None
+
+
 def test_cohort_vs_rest_by_hand() -> None:
     cohort = C.Cohort("West", (C.CohortFilter("user.region", "==", "West"),))
     table = C.cohort_vs_rest(frame(), cohort, "regression").set_index("metric")

@@ -143,6 +143,24 @@ def cohort_mask(frame: pd.DataFrame, cohort: Cohort) -> np.ndarray:
     return mask
 
 
+def missing_columns_note(frame: pd.DataFrame, cohort: Cohort) -> str | None:
+    """Why a saved cohort cannot filter this evaluation set (a column it names is not here; cohorts are shared by every
+    dataset in the workspace), or None when every column is here."""
+    missing = sorted({c.column for c in cohort.filters} - set(frame.columns))
+    if not missing:
+        return None
+    return (f"This cohort filters on {', '.join(missing)}, which this evaluation set does not have: it was probably "
+            "saved on another dataset (cohorts are shared by every dataset in the workspace).")  # fmt: skip
+
+
+def small_cohort_note(n_rows: int, min_rows: int) -> str | None:
+    """A caution when a cohort has fewer evaluation rows than the segments' trust threshold (None otherwise)."""
+    if n_rows >= min_rows:
+        return None
+    return (f"This cohort has only {n_rows:,} evaluation rows, fewer than the {min_rows:,} needed to trust a segment: "
+            "its metrics are noisy, so read the intervals before the differences.")  # fmt: skip
+
+
 def common_values(frame: pd.DataFrame, column: str, n: int = 8) -> list[str]:
     """The `n` most common values of a column, as text (to suggest what a filter can match); single values of a column
     that lists several in a row, as ==, in and Segments read it."""
