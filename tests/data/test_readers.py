@@ -6,6 +6,7 @@ import gzip
 import io
 import tracemalloc
 import zlib
+from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
@@ -239,9 +240,67 @@ def test_ragged_row_numbers_count_records_with_quoted_newlines() -> None:
 def test_unterminated_quote_is_reported_and_nothing_is_stored() -> None:
     """A quote left open in a row joins the following lines into it: that row is reported, with its number."""
     result = load_events("u1,i1,1600000000,4", 'u2,"i2,1600000001,5', "u3,i3,1600000002,3")
-    issue = one_issue(result, "ragged_rows")
-    assert issue.file == "events.csv" and issue.rows == (2,)
+    issue = one_issue(result, "unclosed_quote")
+    assert (issue.file, issue.column, issue.rows) == ("events.csv", "item_id", (2,))
+    assert rules_of(result) == {"unclosed_quote"}
     assert result.dataset is None
+
+
+QUOTED_EVENTS = (
+    "u1,i1,2024-01-01T00:00:00Z,4,nice",
+    'u1,i2,2024-01-02T00:00:00Z,3,"unclosed quote here',
+    "u2,i1,2024-01-03T00:00:00Z,5,good",
+    "u2,i3,2024-01-04T00:00:00Z,2,bad",
+    "u3,i2,2024-01-05T00:00:00Z,1,meh",
+)
+QUOTED_ITEMS = b"item_id,title\ni1,One\ni2,Two\ni3,Three\n"
+
+
+def test_unclosed_quote_in_the_last_column_is_refused_naming_file_column_and_row(tmp_path: Path) -> None:
+    """The fast reader takes the rest of the file into the open value and sees nothing wrong; the load must refuse."""
+    files = {"events.csv": events_csv(*QUOTED_EVENTS, header=EVENTS_HEADER_TEXT), "items.csv": QUOTED_ITEMS}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    for result in (load_uploads(files), load_path(tmp_path)):
+        issue = one_issue(result, "unclosed_quote")
+        assert (issue.file, issue.column, issue.rows) == ("events.csv", "review_text", (2,))
+        assert "Row 2 opens a quote" in issue.message and "swallowing 3 line(s)" in issue.message
+        assert issue.example == 'u1,i2,2024-01-02T00:00:00Z,3,"unclosed quote here'
+        assert rules_of(result) == {"unclosed_quote"} and result.dataset is None
+
+
+def test_unclosed_quote_in_items_is_reported_in_items_not_as_unknown_items() -> None:
+    events = events_csv("u1,i1,1600000000,4", "u1,i2,1600000001,3", "u2,i3,1600000002,5")
+    items = b'item_id,title\ni1,One\ni2,"Two\ni3,Three\n'
+    result = load_uploads({"events.csv": events, "items.csv": items})
+    issue = one_issue(result, "unclosed_quote")
+    assert (issue.file, issue.column, issue.rows) == ("items.csv", "title", (2,))
+    assert rules_of(result) == {"unclosed_quote"} and result.dataset is None
+
+
+@pytest.mark.parametrize("end", ["\n", ""])
+def test_unclosed_quote_on_the_last_line_is_refused(end: str) -> None:
+    data = (EVENTS_HEADER_TEXT + '\nu1,i1,1600000000,4,ok\nu2,i2,1600000001,5,"no end' + end).encode()
+    result = load_uploads({"events.csv": data})
+    issue = one_issue(result, "unclosed_quote")
+    assert issue.rows == (2,) and "swallowing 0 line(s)" in issue.message
+
+
+def test_unclosed_quote_and_other_ragged_rows_are_both_reported() -> None:
+    result = load_events("u1,i1,1600000000,4", "u2,i2", 'u3,"i3,1600000002,3', "u4,i4,1600000003,2")
+    assert one_issue(result, "ragged_rows").rows == (2,)
+    assert one_issue(result, "unclosed_quote").rows == (3,)
+    assert result.dataset is None
+
+
+@pytest.mark.parametrize("end", ["\n", "", "\r\n"])
+def test_closed_multi_line_quoted_text_imports_even_as_the_last_value(end: str) -> None:
+    rows = ['u1,i1,1600000000,4,"first\nsecond, with ""quotes"""', 'u2,i2,1600000001,5,"one\ntwo\nthree"']
+    data = (EVENTS_HEADER_TEXT + "\n" + "\n".join(rows) + end).encode()
+    result = load_uploads({"events.csv": data})
+    assert_ok(result)
+    events = result.dataset.events
+    assert list(events["review_text"]) == ['first\nsecond, with "quotes"', "one\ntwo\nthree"]
 
 
 def test_a_10_mb_cell_is_an_error_naming_file_column_and_row() -> None:

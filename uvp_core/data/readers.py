@@ -6,8 +6,8 @@ the raw table into the canonical form.
 
 Checks made here: size limit (also on the decompressed size, while streaming gzip), empty file,
 binary content, text encoding (UTF-8 with or without BOM only, unless an encoding is given),
-delimiter detection and wrong forced delimiter, ragged rows, duplicate header names, unreadable
-Parquet/JSON, and Parquet files whose uncompressed size exceeds the limit.
+delimiter detection and wrong forced delimiter, ragged rows, a quote left open to the end of the file,
+duplicate header names, unreadable Parquet/JSON, and Parquet files whose uncompressed size exceeds the limit.
 """
 
 from __future__ import annotations
@@ -520,8 +520,8 @@ def _unique_names(names: list[str], file: str, issues: list[ValidationIssue]) ->
 
 def _scan_ragged(
     text: str, delimiter: str, quoting: bool, width: int, header: bool
-) -> tuple[np.ndarray, list[int], list[tuple[int, str]]]:
-    """Exact re-scan, used only after the fast reader saw bad rows: good rows, bad rows, one example."""
+) -> tuple[np.ndarray, list[int], list[tuple[int, str]], tuple[int, list[str]]]:
+    """Exact re-scan, used only after the fast reader saw bad rows: good rows, bad rows, one example, last record."""
     reader = csv.reader(
         io.StringIO(text, newline=""),
         delimiter=delimiter,
@@ -532,6 +532,7 @@ def _scan_ragged(
     bad: list[int] = []
     examples: list[tuple[int, str]] = []
     row = 0
+    last: list[str] = []
     skip_header = header
     for record in reader:
         if not record:
@@ -540,13 +541,56 @@ def _scan_ragged(
             skip_header = False
             continue
         row += 1
+        last = record
         if len(record) == width:
             good.append(row)
         else:
             bad.append(row)
             if not examples:
                 examples.append((len(record), delimiter.join(record)))
-    return np.asarray(good, dtype=np.int64), bad, examples
+    return np.asarray(good, dtype=np.int64), bad, examples, (row, last)
+
+
+def _runs_to_end(data: bytes, value: str | None) -> bool:
+    """Whether the last field `value` is a quote never closed: the file ends with its opening quote and text."""
+    return bool(value) and data.endswith(b'"' + value.replace('"', '""').encode("utf-8"))  # type: ignore[union-attr]
+
+
+def _unclosed_quote(
+    file: str, columns: Sequence[str], delimiter: str, row: int, record: Sequence[str]
+) -> ValidationIssue:
+    """The error for a quote opened in the last field of data row `row` and left open to the end of the file."""
+    value = record[-1]
+    column = columns[len(record) - 1] if len(record) <= len(columns) else None
+    where = f"in column {column!r} " if column else ""
+    swallowed = value.rstrip("\r\n").count("\n")
+    return _error(
+        file,
+        "unclosed_quote",
+        f"Row {row} opens a quote {where}that is never closed: it runs to the end of the file, swallowing "
+        f"{swallowed:,} line(s) into that value. Close the quote (a quote inside a quoted value is written twice: \"\").",
+        column=column,
+        rows=(row,),
+        n_rows=1,
+        example=_clip(delimiter.join([*record[:-1], '"' + value.split("\n", 1)[0].rstrip("\r")])),
+    )
+
+
+def _ragged(
+    file: str, width: int, bad: list[int], bad_rows: list[int], examples: list[tuple[int, str]]
+) -> ValidationIssue:
+    """The error for rows whose field count differs from the header's."""
+    n_bad = len(bad) or len(bad_rows)
+    got = examples[0][0] if examples else bad_rows[0]
+    return _error(
+        file,
+        "ragged_rows",
+        f"{n_bad:,} row(s) have a different number of fields than the header ({width}); the first "
+        f"such row has {got}. Check quoting and delimiters in those rows.",
+        rows=tuple(bad[:10]),
+        n_rows=n_bad,
+        example=_clip(examples[0][1]) if examples else "",
+    )
 
 
 _EXCEL_SEP = re.compile(rb"sep=([^\r\n])\r?\n")  # a first line "sep=;" (written by Excel) names the delimiter
@@ -612,26 +656,24 @@ def _read_csv(
         ) from None
     table = table.rename_columns(columns)
     row_numbers = np.arange(1, table.num_rows + 1, dtype=np.int64)
+    if quoting and not bad_rows and table.num_rows and _runs_to_end(data, table.column(width - 1)[-1].as_py()):
+        last = table.slice(table.num_rows - 1).to_pylist()[0]
+        return ReadOutcome(None, [*issues, _unclosed_quote(file, columns, delimiter, table.num_rows, [v or "" for v in last.values()])])
     if bad_rows:
         text = data.decode("utf-8", errors="replace")
-        good, bad, examples = _scan_ragged(text, delimiter, quoting, width, header)
+        good, bad, examples, (last_row, last_record) = _scan_ragged(text, delimiter, quoting, width, header)
+        if quoting and last_record and _runs_to_end(data, last_record[-1]):
+            issues.append(_unclosed_quote(file, columns, delimiter, last_row, last_record))
+            if last_row in bad:
+                bad.remove(last_row)
+            if not bad:  # the open quote was the only bad row: nothing else to report
+                return ReadOutcome(None, issues)
+            return ReadOutcome(None, [*issues, _ragged(file, width, bad, bad_rows, examples)])
         if len(good) == table.num_rows:
             row_numbers = good
         else:  # the two parsers disagree; keep fast-reader numbering
             log.warning("%s: ragged-row re-scan disagrees with the fast reader", file)
-        n_bad = len(bad) or len(bad_rows)
-        got = examples[0][0] if examples else bad_rows[0]
-        issues.append(
-            _error(
-                file,
-                "ragged_rows",
-                f"{n_bad:,} row(s) have a different number of fields than the header ({width}); the first "
-                f"such row has {got}. Check quoting and delimiters in those rows.",
-                rows=tuple(bad[:10]),
-                n_rows=n_bad,
-                example=_clip(examples[0][1]) if examples else "",
-            )
-        )
+        issues.append(_ragged(file, width, bad, bad_rows, examples))
     if table.num_rows == 0 and not bad_rows:
         raise _Stop(_error(file, "empty_file", "The file has a header but no data rows."))
     log.debug("%s: read %d rows x %d columns (delimiter %r)", file, table.num_rows, width, delimiter)
