@@ -84,6 +84,16 @@ def test_corrupt_gzip_is_a_parse_error() -> None:
     assert issue.file == "events.csv.gz" and "truncated" in issue.message
 
 
+@pytest.mark.parametrize("keep", [2, 10, 30])
+def test_gzip_cut_before_any_data_comes_out_is_truncated_not_empty(keep: int) -> None:
+    data = gzip.compress(events_csv(*[f"u{i},i{i * 7 % 13},{1600000000 + i},{i % 5 + 1}" for i in range(1000)]))
+    assert zlib.decompressobj(wbits=31).decompress(data[:keep]) == b""  # the cut leaves nothing to read
+    result = load_uploads({"events.csv.gz": data[:keep]})
+    issue = one_issue(result, "parse_error")
+    assert issue.file == "events.csv.gz" and "truncated" in issue.message
+    assert rules_of(result) == {"parse_error"}
+
+
 def test_parquet_and_jsonl_files() -> None:
     table = pa.table(
         {

@@ -215,7 +215,7 @@ def _gunzip_limited(chunks: Iterable[bytes], limit: int, file: str) -> bytes:
         tail = decomp.flush()
     except zlib.error as exc:
         raise _Stop(_error(file, "parse_error", f"The file is not a valid gzip file ({exc}).")) from None
-    if not decomp.eof and total + len(tail) > 0:
+    if not decomp.eof:  # also when nothing came out yet: a cut inside the header or the first block
         raise _Stop(_error(file, "parse_error", "The gzip file is truncated (it ends before its data does)."))
     total += len(tail)
     if total > limit:
