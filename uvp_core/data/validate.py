@@ -538,7 +538,9 @@ def _timestamps(raw: RawTable, column: str, issues: _Issues, now: pd.Timestamp |
 
 def _rating_outliers(raw: RawTable, column: str, values: np.ndarray) -> ValidationIssue | None:
     """A warning for ratings far outside the rest (beyond 3 interquartile ranges, at least 3 units, of the middle
-    half): kept, but one 999 among 1-5 stars stretches the rating scale the model and charts use."""
+    half), or at or below 0 when fewer than 2% are (a 0 or -1 sentinel under a positive scale such as 1-5, which
+    the reach above misses as scales stop at their low end): kept, but one 999 or -1 among 1-5 stars stretches the
+    rating scale the model and charts use."""
     finite = values[np.isfinite(values)]
     if len(finite) < 4:
         return None
@@ -546,6 +548,8 @@ def _rating_outliers(raw: RawTable, column: str, values: np.ndarray) -> Validati
     reach = 3 * max(high - low, 1.0)
     with np.errstate(invalid="ignore"):
         far = (values < low - reach) | (values > high + reach)
+        if low > 0 and np.count_nonzero(finite <= 0) <= 0.02 * len(finite):
+            far |= values <= 0
     return _rows_issue(
         "rating_outlier", raw, column, far, pd.Series(values, index=raw.frame.index),
         f"{{n}} rating(s) lie far outside the rest (the middle half is {low:g} to {high:g}): kept, but the rating "
