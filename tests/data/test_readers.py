@@ -189,6 +189,7 @@ def test_cp1252_is_an_error_naming_the_encoding_and_the_row() -> None:
     issue = one_issue(result, "non_utf8_encoding")
     assert result.dataset is None
     assert issue.rows == (3,) and issue.file == "events.csv"
+    assert "in data row 3 (line 4 of the file, counting the header)" in issue.message  # not "row(s) 3 ... line 4"
     assert "cp1252" in issue.message and "UTF-8" in issue.message and "encoding=" in issue.message
     assert "choose cp1252 under Encoding on the Data page" in issue.message  # the page offers the choice too
     assert issue.example == 'u3,i3,1600000000,4,"Très bon café, déjà goûté"'
@@ -220,6 +221,7 @@ def test_explicit_encoding_that_does_not_fit_is_an_error() -> None:
     result = load_uploads({"events.csv": data}, encoding="ascii")
     issue = one_issue(result, "encoding_error")
     assert issue.rows == (1,)
+    assert "in data row 1 (line 2 of the file, counting the header)" in issue.message
 
 
 # --- ragged rows ------------------------------------------------------------------------------

@@ -329,6 +329,13 @@ def _line_at(data: bytes, offset: int) -> tuple[int, bytes]:
     return line_no, data[begin : end if end >= 0 else len(data)]
 
 
+def _place(line_no: int, row: int) -> str:
+    """Where a byte is, as data row (header excluded, as the report's rows count) and file line."""
+    if row > 0:
+        return f"in data row {row:,} (line {line_no:,} of the file, counting the header)"
+    return f"on line {line_no:,}, the header"
+
+
 def _how_to_read(codec: str) -> str:
     """Where to choose an encoding: the Data page, the command line, Python."""
     return (
@@ -354,8 +361,8 @@ def to_utf8(data: bytes, file: str, encoding: str | None, has_header: bool = Tru
                     _error(
                         file,
                         "encoding_error",
-                        f"The file cannot be decoded as {encoding} (byte 0x{data[exc.start]:02x} at line "
-                        f"{line_no}); check the encoding.",
+                        f"The file cannot be decoded as {encoding} (byte 0x{data[exc.start]:02x} "
+                        f"{_place(line_no, row)}); check the encoding.",
                         rows=(row,) if row > 0 else (),
                         n_rows=1 if row > 0 else 0,
                         example=_clip(line.decode(codec, errors="replace")),
@@ -402,7 +409,7 @@ def to_utf8(data: bytes, file: str, encoding: str | None, has_header: bool = Tru
         _error(
             file,
             "non_utf8_encoding",
-            f"The file is not UTF-8 (byte 0x{data[bad]:02x} on line {line_no}); it looks like {guess}. "
+            f"The file is not UTF-8 (byte 0x{data[bad]:02x} {_place(line_no, row)}); it looks like {guess}. "
             f"Re-save it as UTF-8, or read it as {guess}: " + _how_to_read(guess),
             rows=(row,) if row > 0 else (),
             n_rows=1 if row > 0 else 0,
