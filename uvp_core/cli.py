@@ -438,7 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict = sub.add_parser("predict", help="score user_id,item_id pairs; the users' known history is --data")
     _add_data_args(predict)
     predict.add_argument("--model", required=True, type=Path, help="a saved model folder")
-    predict.add_argument("--pairs", required=True, type=Path, help="CSV with user_id,item_id[,timestamp]")
+    predict.add_argument("--pairs", required=True, type=Path, help="CSV (or JSON Lines, Parquet; gzip allowed) with user_id,item_id[,timestamp]")
     predict.add_argument("--out", required=True, type=Path, help="CSV to write: user_id,item_id,prediction")
     predict.set_defaults(func=cmd_predict)
 

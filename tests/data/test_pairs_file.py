@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
+import io
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from uvp_core.data.validate import PairsFileError, read_pairs_csv
@@ -26,3 +30,22 @@ def test_a_missing_file_is_named_without_an_os_error(tmp_path: Path) -> None:
         read_pairs_csv(tmp_path / "nope.csv", "nope.csv", "user_id,item_id")
     with pytest.raises(PairsFileError, match="is a folder"):
         read_pairs_csv(tmp_path, "here", "user_id,item_id")
+
+
+def test_gzip_json_lines_and_parquet_pairs_read_as_data_files_do() -> None:
+    """An audit: a .csv.gz pairs file was "not UTF-8 text (byte 0x8b on line 1)" and a JSON Lines one "had the header
+    {"user_id":...}", though the README says pairs files are read like data files."""
+    text = b"userId,movieId\nu1,0042\n"
+    assert read_pairs_csv(gzip.compress(text), "p.csv.gz", "user_id,item_id")[1].values.tolist() == [["u1", "0042"]]
+    lines = b'{"user_id": "u1", "item_id": "0042"}\n{"user_id": 17850, "item_id": 7}\n'
+    assert pairs(lines) == [["u1", "0042"], ["17850", "7"]]
+    sink = io.BytesIO()
+    pq.write_table(pa.table({"user_id": ["u1"], "item_id": [5]}), sink)
+    assert read_pairs_csv(sink.getvalue(), "p.parquet", "user_id,item_id")[1].values.tolist() == [["u1", "5"]]
+
+
+def test_a_cut_gzip_or_a_bad_json_line_in_pairs_is_named_plainly() -> None:
+    with pytest.raises(PairsFileError, match=r"p\.csv\.gz: The gzip file is truncated"):
+        read_pairs_csv(gzip.compress(b"user_id,item_id\n" + b"u1,i1\n" * 100)[:30], "p.csv.gz", "user_id,item_id")
+    with pytest.raises(PairsFileError, match=r"p\.jsonl: 1 line\(s\) are not JSON objects"):
+        read_pairs_csv(b'{"user_id": "u1", "item_id": "i1"}\n{"user_id": "u2",\n', "p.jsonl", "user_id,item_id")

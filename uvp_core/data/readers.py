@@ -237,6 +237,14 @@ def load_bytes(source: Source, limit: int) -> bytes:
     return source.path.read_bytes()
 
 
+def decompressed_bytes(source: Source, max_bytes: int) -> bytes | ValidationIssue:
+    """The file's bytes (gunzipped when gzip), or the issue that stops reading it: too large, truncated or corrupt."""
+    try:
+        return load_bytes(source, max_bytes)
+    except _Stop as stop:
+        return stop.issue
+
+
 def _read_head(source: Source, n: int) -> bytes:
     assert source.path is not None
     with source.path.open("rb") as handle:

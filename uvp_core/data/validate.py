@@ -42,7 +42,7 @@ from uvp_core.data.contract import (
     ValidationReport,
 )
 from uvp_core.data.mapping import SYNONYMS, TableColumns, detect_roles, resolve_table, split_explicit
-from uvp_core.data.readers import RawTable
+from uvp_core.data.readers import RawTable, Source, decompressed_bytes, read_table, resolve_max_bytes, sniff_format
 
 log = logging.getLogger(__name__)
 
@@ -764,27 +764,21 @@ def _pairs_table(source: str | Path | bytes, label: str, needs: str, encoding: s
     """The CSV as a frame of text (empty cells ""), refusing a file it cannot read as a table.
 
     Like a data file: an Excel "sep=;" first line names the delimiter, else a header without commas may be
-    split by ";", tab or "|"; synonym headers (userId, movieId, stars, ...) are read as the contract's names."""
+    split by ";", tab or "|"; synonym headers (userId, movieId, stars, ...) are read as the contract's names; gzip,
+    JSON Lines and Parquet are read by the data readers."""
+    file = Source(label, data=source) if isinstance(source, bytes) else Source(label, path=Path(source))
     try:
-        raw = source if isinstance(source, bytes) else Path(source).read_bytes()
+        raw = decompressed_bytes(file, resolve_max_bytes())
     except FileNotFoundError:
         raise PairsFileError(f"{label}: no such file") from None
     except IsADirectoryError:
         raise PairsFileError(f"{label}: is a folder, not a CSV file") from None
-    try:
-        text = raw.decode(encoding or "utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise PairsFileError(f"{label}: not {encoding or 'UTF-8'} text (byte 0x{raw[exc.start]:02x} on line {line}); "
-                             "save it as UTF-8, or pass --encoding") from None  # fmt: skip
-    text, delimiter = _pairs_delimiter(text)
-    try:
-        records = [r for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter) if r]
-    except csv.Error as exc:
-        raise PairsFileError(f"{label}: not a readable CSV file ({exc})") from None
-    if not records:
-        raise PairsFileError(f"{label}: the file is empty (it needs a header line and rows: {needs})")
-    header, body = [c.strip() for c in records[0]], records[1:]
+    if not isinstance(raw, bytes):
+        raise PairsFileError(f"{label}: {raw.message}")
+    if raw and sniff_format(file, raw) != "csv":
+        header, body = _pairs_records(file, label, encoding)
+    else:
+        header, body = _pairs_csv_records(raw, label, needs, encoding)
     detected = detect_roles("events", header)
     header = _pair_roles(header, detected)
     problems = []
@@ -798,6 +792,34 @@ def _pairs_table(source: str | Path | bytes, label: str, needs: str, encoding: s
     if problems:
         raise PairsFileError(f"{label}: " + "; ".join(problems) + f" (needs {needs})")
     return pd.DataFrame(body, columns=header, dtype=str)
+
+
+def _pairs_csv_records(raw: bytes, label: str, needs: str, encoding: str | None) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of a delimited pairs file's bytes; PairsFileError when it is not text or not CSV."""
+    try:
+        text = raw.decode(encoding or "utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise PairsFileError(f"{label}: not {encoding or 'UTF-8'} text (byte 0x{raw[exc.start]:02x} on line {line}); "
+                             "save it as UTF-8, or pass --encoding") from None  # fmt: skip
+    text, delimiter = _pairs_delimiter(text)
+    try:
+        records = [r for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter) if r]
+    except csv.Error as exc:
+        raise PairsFileError(f"{label}: not a readable CSV file ({exc})") from None
+    if not records:
+        raise PairsFileError(f"{label}: the file is empty (it needs a header line and rows: {needs})")
+    return [c.strip() for c in records[0]], records[1:]
+
+
+def _pairs_records(file: Source, label: str, encoding: str | None) -> tuple[list[str], list[list[str]]]:
+    """(header, rows as text, "" when empty) of a JSON Lines or Parquet pairs file, read as a data file is."""
+    outcome = read_table(file, max_bytes=resolve_max_bytes(), encoding=encoding)
+    errors = [i.message for i in outcome.issues if i.severity == "error"]
+    if errors or outcome.table is None:
+        raise PairsFileError(f"{label}: " + "; ".join(errors or ["the file could not be read"]))
+    frame = outcome.table.frame
+    return [str(c) for c in frame.columns], frame.astype("string").fillna("").to_numpy(dtype=object).tolist()
 
 
 PAIR_ROLES = ("user_id", "item_id", "timestamp", "rating", "label", "event_type")  # the columns a pairs or test file may hold
