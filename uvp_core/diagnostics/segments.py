@@ -35,7 +35,7 @@ DERIVED_SEGMENTS: dict[str, str] = {
     "history_bucket": "history length (user events before the prediction time)",
     "tenure": "tenure (time since the user's first event)",
     "activity": "activity (user events in the 30 days before)",
-    "item_count_bucket": "item training count",
+    "item_count_bucket": "item training count (the item's events before the training cutoff)",
     "popularity_bucket": "item popularity bucket (head / torso / tail)",
     "new_vs_returning": "new vs returning user",
 }
