@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -139,3 +140,81 @@ def test_cached_texts_are_returned_while_another_thread_holds_the_encoder(tiny_b
     finally:
         release.set()
         holder.join()
+
+
+def _copy(folder, target):
+    shutil.copytree(folder, target)
+    return target
+
+
+def test_refuses_truncated_weights_naming_the_file(tiny_bert_dir, tmp_path):
+    target = _copy(tiny_bert_dir, tmp_path / "truncated")
+    weights = target / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:5])
+    with pytest.raises(ModelLoadError, match="model.safetensors") as info:
+        load_encoder(target)
+    assert len(str(info.value).splitlines()) == 1
+
+
+def test_refuses_folder_without_tokenizer_vocabulary(tiny_bert_dir, tmp_path):
+    target = _copy(tiny_bert_dir, tmp_path / "no-tokenizer")
+    for name in ("tokenizer.json", "vocab.txt"):
+        (target / name).unlink(missing_ok=True)
+    with pytest.raises(ModelLoadError, match="no tokenizer vocabulary"):
+        load_encoder(target)
+
+
+def test_refuses_tokenizer_far_smaller_than_the_model_vocabulary(tiny_bert_dir, tmp_path):
+    target = _copy(tiny_bert_dir, tmp_path / "tiny-vocab")
+    (target / "tokenizer.json").unlink(missing_ok=True)
+    (target / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n", encoding="utf-8")
+    with pytest.raises(ModelLoadError, match="knows 5 tokens"):
+        load_encoder(target)
+
+
+def test_refuses_config_of_another_architecture(tiny_bert_dir, tmp_path):
+    target = _copy(tiny_bert_dir, tmp_path / "gpt2-config")
+    config = json.loads((target / "config.json").read_text())
+    config["model_type"] = "gpt2"
+    config.pop("architectures", None)
+    (target / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError, match="do not fit") as info:
+        load_encoder(target)
+    assert str(target) in str(info.value)
+
+
+def test_other_bert_family_folders_load(tmp_path, tiny_bert_dir):
+    from transformers import DistilBertConfig, DistilBertModel
+
+    target = tmp_path / "tiny-distilbert"
+    target.mkdir()
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json"):
+        if (tiny_bert_dir / name).is_file():
+            shutil.copy(tiny_bert_dir / name, target / name)
+    vocab = len((tiny_bert_dir / "vocab.txt").read_text().splitlines())
+    config = DistilBertConfig(vocab_size=vocab, dim=32, n_layers=1, n_heads=2, hidden_dim=64, max_position_embeddings=128)
+    DistilBertModel(config).save_pretrained(target)
+    assert load_encoder(target).encode(["blue mug"]).shape == (1, 32)
+
+
+def test_cache_id_covers_tokenizer_and_config(tiny_bert_dir, tmp_path):
+    target = _copy(tiny_bert_dir, tmp_path / "shuffled-vocab")
+    (target / "tokenizer.json").unlink(missing_ok=True)
+    words = (target / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    (target / "vocab.txt").write_text("\n".join(words[:5] + words[5:][::-1]) + "\n", encoding="utf-8")  # same size, other ids
+    real = load_encoder(tiny_bert_dir)
+    clear_embedding_cache()
+    expected = real.encode(["blue ceramic mug"])[0]
+    clear_embedding_cache()
+    other = load_encoder(target)
+    assert other.weights_id == real.weights_id and other.cache_id != real.cache_id
+    other.encode(["blue ceramic mug"])
+    assert torch.equal(real.encode(["blue ceramic mug"])[0], expected)
+
+
+def test_default_means_default_weights_and_default_files(tiny_bert_dir, tmp_path, monkeypatch):
+    encoder = load_encoder(tiny_bert_dir)
+    monkeypatch.setattr(encoder_module, "DEFAULT_ENCODER_SHA256", encoder.weights_id)
+    assert not encoder_module.is_default_encoder(encoder)
+    monkeypatch.setattr(encoder_module, "DEFAULT_ENCODER_FILES_SHA256", encoder.files_id)
+    assert encoder_module.is_default_encoder(encoder)

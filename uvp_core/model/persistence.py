@@ -35,7 +35,6 @@ from safetensors.torch import load_file, save_file
 from uvp_core.atomic import fsync_tree, staging_name
 from uvp_core.model.encoder import (
     CONFIGS_WITH_CODE,
-    DEFAULT_ENCODER_SHA256,
     KEY_BYTES,
     PICKLE_SUFFIXES,
     StoredEmbeddings,
@@ -253,11 +252,15 @@ def _write_folder(model, folder: Path) -> None:
         "mode": model.config.mode,
         "origin": model.encoder_origin_["origin"],
         "origin_sha256": model.encoder_origin_["origin_sha256"],
-        "is_default": model.encoder_origin_["origin_sha256"] == DEFAULT_ENCODER_SHA256,
+        "is_default": bool(model.encoder_origin_.get("is_default")),
         "dim": model.encoder_.dim,
         "max_tokens": model.encoder_.max_tokens,
         "precision": model.encoder_.cache_id.split("|")[1],
     }
+    if model.encoder_origin_.get("files_sha256"):  # models saved before it have none (their origin's files are not checked)
+        encoder_info["files_sha256"] = model.encoder_origin_["files_sha256"]
+    if model.encoder_.files_id:
+        encoder_info["files_id"] = model.encoder_.files_id  # part of the stored embeddings' cache id
     if model.fine_tuned:
         model.encoder_.model.save_pretrained(str(folder / ENCODER_DIR))  # transformers 5: always safetensors
         encoder_info["weights_id"] = model.encoder_.weights_id
@@ -406,7 +409,8 @@ def _load_encoder(folder: Path, meta: dict, encoder_dir: str | Path | None) -> T
         model.eval()
         for parameter in model.parameters():
             parameter.requires_grad_(False)
-        tuned = TextEncoder(model, tokenizer, origin=str(encoder_path), weights_id="", max_tokens=max_tokens)
+        tuned = TextEncoder(model, tokenizer, origin=str(encoder_path), weights_id="", max_tokens=max_tokens,
+                            files_id=info.get("files_id", ""))  # tokenizer/ is hash-checked: the files it was trained with
         if tuned.refresh_weights_id() != info.get("weights_id"):
             raise ModelLoadError(f"{encoder_path} weights differ from those recorded in {META_FILE}.", encoder_path)
         return tuned
@@ -422,7 +426,8 @@ def _load_encoder(folder: Path, meta: dict, encoder_dir: str | Path | None) -> T
             "encoder_dir= pointing to a copy with the same weights.",
             info["origin"],
         )
-    return load_encoder(origin, expected_sha256=info["origin_sha256"], max_tokens=max_tokens, device="cpu")
+    return load_encoder(origin, expected_sha256=info["origin_sha256"], max_tokens=max_tokens, device="cpu",
+                        expected_files_sha256=info.get("files_sha256"))  # fmt: skip
 
 
 def load_model(path: str | Path, *, encoder_dir: str | Path | None = None):
@@ -487,7 +492,7 @@ def load_model(path: str | Path, *, encoder_dir: str | Path | None = None):
         history=meta.get("history", []),
         data_fingerprint=meta["data_fingerprint"],
         fine_tuned=meta["encoder"]["mode"] == "finetune",
-        encoder_origin={k: meta["encoder"][k] for k in ("origin", "origin_sha256", "is_default")},
+        encoder_origin={k: meta["encoder"][k] for k in ("origin", "origin_sha256", "is_default", "files_sha256") if k in meta["encoder"]},
         meta=meta,
         validated=validated or None,
         stored_embeddings=stored,

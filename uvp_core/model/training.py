@@ -27,9 +27,9 @@ import torch
 from uvp_core.data.contract import LABEL_ROLES
 from uvp_core.model.config import Progress, TrainConfig
 from uvp_core.model.encoder import (
-    DEFAULT_ENCODER_SHA256,
     TextEncoder,
     autocast_dtype,
+    is_default_encoder,
     load_encoder,
     resolve_device,
 )
@@ -614,7 +614,8 @@ def train(
     origin = {
         "origin": base_encoder.origin,
         "origin_sha256": base_encoder.weights_id,
-        "is_default": base_encoder.weights_id == DEFAULT_ENCODER_SHA256,
+        "files_sha256": base_encoder.files_id,  # its tokenizer files and config.json
+        "is_default": is_default_encoder(base_encoder),  # weights, tokenizer and config all the bundled default's
     }
     model = _finish(prep, config, head.cpu(), encoder, tables, state, origin)
     model.metrics_.update(fold_in)
