@@ -346,3 +346,35 @@ def test_model_saved_before_the_top_band_slope_crosses_the_log_price_at_every_pr
     loaded = load_model(saved)
     assert loaded.head_.top_band_slope is False
     assert np.isfinite(loaded.predict(rating_dataset, _pairs(rating_dataset))).all()
+
+
+def test_model_with_embeddings_of_the_older_cache_id_loads_and_re_encodes(rating_model, rating_dataset, saved, encoded_texts):
+    """Models saved before the cache id covered the tokenizer files carry embeddings keyed by the older id: re-encoded, not refused."""
+    import hashlib
+
+    from uvp_core.model.persistence import meta_checksum
+
+    expected = rating_model.predict(rating_dataset, _pairs(rating_dataset))
+    tensors = load_file(str(saved / "embeddings.safetensors"))
+    older_id = rating_model.encoder_.cache_id.rsplit("|", 1)[0]  # weights|precision|max_tokens
+    save_file(tensors, str(saved / "embeddings.safetensors"), metadata={"format": "uvp-value-model", "cache_id": older_id})
+    meta = json.loads((saved / "uvp_model.json").read_text())
+    meta["files"]["embeddings.safetensors"] = hashlib.sha256((saved / "embeddings.safetensors").read_bytes()).hexdigest()
+    del meta["encoder"]["files_sha256"], meta["encoder"]["files_id"]
+    meta["meta_sha256"] = meta_checksum(meta)
+    (saved / "uvp_model.json").write_text(json.dumps(meta))
+    clear_embedding_cache()
+    loaded = load_model(saved)
+    assert np.array_equal(loaded.predict(rating_dataset, _pairs(rating_dataset)), expected)
+    assert encoded_texts  # the stale-keyed vectors were not used
+
+
+def test_refuses_frozen_encoder_whose_tokenizer_changed(rating_dataset, tiny_bert_dir, tmp_path):
+    encoder = tmp_path / "encoder-copy"
+    shutil.copytree(tiny_bert_dir, encoder)
+    folder = train(rating_dataset, TrainConfig(epochs=1, batch_size=128), encoder_dir=encoder).save(tmp_path / "model")
+    assert json.loads((folder / "uvp_model.json").read_text())["encoder"]["is_default"] is False
+    config = json.loads((encoder / "tokenizer_config.json").read_text())
+    (encoder / "tokenizer_config.json").write_text(json.dumps({**config, "do_lower_case": False}))
+    with pytest.raises(ModelLoadError, match="tokenizer files or config.json"):
+        load_model(folder)
