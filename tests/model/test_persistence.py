@@ -139,7 +139,7 @@ def test_model_folder_contents(saved):
     assert {"model.safetensors", "uvp_model.json", "vocab.json", "README.md", "embeddings.safetensors"} <= names
     assert any(n.startswith("tokenizer/") for n in names) and not any(n.startswith("encoder/") for n in names)
     meta = json.loads((saved / "uvp_model.json").read_text())
-    assert meta["format_version"] == 1 and meta["templates"]["version"]
+    assert meta["format_version"] == 2 and meta["templates"]["version"]
     assert meta["encoder"]["mode"] == "frozen" and len(meta["encoder"]["origin_sha256"]) == 64
     assert {"torch", "transformers", "uvp"} <= set(meta["libraries"])
     card = (saved / "README.md").read_text()
@@ -250,7 +250,8 @@ def _as_older_model(saved, drop_tensors: list[str], drop_head_keys: list[str]) -
     meta = json.loads((saved / "uvp_model.json").read_text())
     meta["files"]["model.safetensors"] = hashlib.sha256((saved / "model.safetensors").read_bytes()).hexdigest()
     dropped = {key: meta["head"].pop(key) for key in drop_head_keys}
-    meta.pop("meta_sha256")  # older UVPs wrote no checksum of uvp_model.json itself
+    meta.pop("meta_sha256")  # older UVPs wrote no checksum of uvp_model.json itself (format version 1)
+    meta["format_version"] = 1
     (saved / "uvp_model.json").write_text(json.dumps(meta))
     return dropped
 
@@ -302,8 +303,35 @@ def test_refuses_an_edited_model_description(saved, rating_dataset):
     meta_path.write_text(json.dumps(edited, indent=2))
     with pytest.raises(ModelLoadError, match="was changed after the model was saved"):
         load_model(saved)
-    meta_path.write_text(json.dumps({k: v for k, v in meta.items() if k != "meta_sha256"}))  # saved before the checksum
+    older = {k: v for k, v in meta.items() if k != "meta_sha256"}
+    meta_path.write_text(json.dumps(older))  # a version 2 folder must carry its checksum
+    with pytest.raises(ModelLoadError, match="has no meta_sha256"):
+        load_model(saved)
+    meta_path.write_text(json.dumps({**older, "format_version": 1}))  # saved before the checksum (format version 1)
     assert load_model(saved).predict(rating_dataset, _pairs(rating_dataset)).shape == (40,)
+
+
+def test_refuses_a_half_written_model_folder(rating_model, tmp_path):
+    """A save killed after uvp_model.json but before the model card and checksum leaves a staging folder that must not load."""
+    from uvp_core.model.persistence import _write_folder
+
+    half = tmp_path / "half"
+    half.mkdir()
+    _write_folder(rating_model, half)
+    with pytest.raises(ModelLoadError, match="has no meta_sha256"):
+        load_model(half)
+
+
+def test_refuses_a_model_folder_without_its_card(saved):
+    from uvp_core.model.persistence import meta_checksum
+
+    meta = json.loads((saved / "uvp_model.json").read_text())
+    del meta["files"]["README.md"]
+    meta["meta_sha256"] = meta_checksum(meta)
+    (saved / "uvp_model.json").write_text(json.dumps(meta))
+    (saved / "README.md").unlink()
+    with pytest.raises(ModelLoadError, match="model card README.md"):
+        load_model(saved)
 
 
 def test_model_saved_before_the_bias_refit_loads_without_a_validated_state(rating_model, rating_dataset, saved):

@@ -48,8 +48,9 @@ from uvp_core.model.encoder import (
 from uvp_core.model.errors import ModelLoadError
 
 FORMAT = "uvp-value-model"
-FORMAT_VERSION = 1
-SUPPORTED_VERSIONS = (1,)
+FORMAT_VERSION = 2  # 2: meta_sha256 and the model card are required (a folder without them is half-written or edited)
+SUPPORTED_VERSIONS = (1, 2)
+SEALED_SINCE = 2  # the first format version whose folders must carry meta_sha256 and README.md
 META_FILE = "uvp_model.json"
 HEAD_FILE = "model.safetensors"
 VALIDATED_PREFIX = "validated."  # in HEAD_FILE: the biases before their refit (ValueModel.as_validated)
@@ -86,7 +87,7 @@ def _write_json(path: Path, data: dict) -> None:
     path.write_text(text + "\n", encoding="utf-8")
 
 
-META_CHECKSUM = "meta_sha256"  # uvp_model.json's checksum of its own content (models saved before it have none)
+META_CHECKSUM = "meta_sha256"  # uvp_model.json's checksum of its own content (version 1 models may have none)
 
 
 def meta_checksum(meta: dict) -> str:
@@ -352,6 +353,9 @@ def read_meta(folder: Path) -> dict:
             f"{', '.join(map(str, SUPPORTED_VERSIONS))}. Retrain the model or upgrade UVP.",
             path,
         )
+    if META_CHECKSUM not in meta and meta["format_version"] >= SEALED_SINCE:
+        raise ModelLoadError(f"{path} has no {META_CHECKSUM}: the model folder was not completely written (a save that "
+                             "was interrupted) or the checksum was removed by hand. Save or train the model again.", path)  # fmt: skip
     if META_CHECKSUM in meta and meta[META_CHECKSUM] != meta_checksum(meta):
         raise ModelLoadError(f"{path} was changed after the model was saved (its {META_CHECKSUM} does not match its "
                              "content): the settings and statistics it holds can no longer be trusted. Use an "
@@ -382,6 +386,9 @@ def _check_files(folder: Path, meta: dict) -> None:
     files = meta.get("files")
     if not isinstance(files, dict) or HEAD_FILE not in files or VOCAB_FILE not in files:
         raise ModelLoadError(f"{folder / META_FILE} does not list the model files.", folder / META_FILE)
+    if CARD_FILE not in files and meta["format_version"] >= SEALED_SINCE:
+        raise ModelLoadError(f"{folder / META_FILE} does not list the model card {CARD_FILE}: the model folder was not "
+                             "completely written. Save or train the model again.", folder / META_FILE)  # fmt: skip
     for name, expected in files.items():
         path = listed_file(folder, name)
         if not path.is_file():
