@@ -406,3 +406,39 @@ def test_refuses_frozen_encoder_whose_tokenizer_changed(rating_dataset, tiny_ber
     (encoder / "tokenizer_config.json").write_text(json.dumps({**config, "do_lower_case": False}))
     with pytest.raises(ModelLoadError, match="tokenizer files or config.json"):
         load_model(folder)
+
+
+def test_a_checkpoint_write_killed_before_its_json_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
+    import torch
+
+    from uvp_core.model import persistence
+
+    optimizer = {"state": {}, "param_groups": [{"lr": 0.1, "params": [0]}]}
+    persistence.save_checkpoint(tmp_path, {"w": torch.ones(3)}, optimizer, {"epoch": 1})
+
+    def killed(path, text):
+        raise KeyboardInterrupt  # the process dies after the new tensors are in place, before checkpoint.json
+
+    monkeypatch.setattr(persistence, "atomic_write_text", killed)
+    with pytest.raises(KeyboardInterrupt):
+        persistence.save_checkpoint(tmp_path, {"w": torch.zeros(3)}, optimizer, {"epoch": 2})
+    tensors, _, meta = persistence.load_checkpoint(tmp_path)
+    assert meta["epoch"] == 1 and torch.equal(tensors["w"], torch.ones(3))
+    monkeypatch.undo()
+    persistence.save_checkpoint(tmp_path, {"w": torch.zeros(3)}, optimizer, {"epoch": 2})
+    assert persistence.load_checkpoint(tmp_path)[2]["epoch"] == 2
+    assert len(list(tmp_path.glob("*.safetensors"))) == 1
+    persistence.remove_checkpoint(tmp_path)
+    assert not tmp_path.exists()
+
+
+def test_an_older_mismatched_checkpoint_pair_starts_afresh(tmp_path, caplog):
+    import torch
+
+    from uvp_core.model import persistence
+
+    save_file({"w": torch.ones(3)}, str(tmp_path / "checkpoint.safetensors"))  # an older UVP's fixed name, another epoch's tensors
+    (tmp_path / "checkpoint.json").write_text(json.dumps({"format": "uvp-checkpoint-1", "tensors_sha256": "0" * 64, "epoch": 2}))
+    with caplog.at_level("WARNING"):
+        assert persistence.load_checkpoint(tmp_path) is None
+    assert "checkpoint.safetensors is missing or does not match" in caplog.text and "starts afresh" in caplog.text

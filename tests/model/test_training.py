@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -191,8 +192,10 @@ def test_cancel_then_resume_equals_uninterrupted(binary_dataset, tiny_bert_dir, 
     with pytest.raises(TrainingCancelled) as info:
         train(binary_dataset, config, encoder_dir=tiny_bert_dir, should_stop=stop_in_epoch_three, checkpoint_dir=checkpoints)
     assert info.value.epoch == 3
-    assert {p.name for p in checkpoints.iterdir()} == {"checkpoint.safetensors", "checkpoint.json"}
     from uvp_core.model.persistence import load_checkpoint
+
+    tensors_file = json.loads((checkpoints / "checkpoint.json").read_text())["tensors_file"]
+    assert {p.name for p in checkpoints.iterdir()} == {tensors_file, "checkpoint.json"}  # the older epochs' tensors are gone
 
     before = load_checkpoint(checkpoints)[2]["seconds"]  # the cancelled run's seconds up to its epoch-2 checkpoint
     resumed = train(binary_dataset, config, encoder_dir=tiny_bert_dir, checkpoint_dir=checkpoints)
@@ -201,6 +204,21 @@ def test_cancel_then_resume_equals_uninterrupted(binary_dataset, tiny_bert_dir, 
     # the card's training seconds count the epochs before the checkpoint too (they counted only the resumed process's)
     assert before > 0 and resumed.metrics_["train_seconds_before_resume"] == round(before, 2)
     assert resumed.metrics_["train_seconds"] > before
+
+
+def test_a_checkpoint_whose_tensors_do_not_match_starts_afresh(binary_dataset, tiny_bert_dir, tmp_path, caplog):
+    """A kill between the tensors and checkpoint.json (older UVPs) left a pair that made every rerun fail: it starts afresh."""
+    config = TrainConfig(epochs=2, batch_size=64, patience=10, target="purchase")
+    pairs = _pairs(binary_dataset)
+    checkpoints = tmp_path / "ckpt"
+    reference = train(binary_dataset, config, encoder_dir=tiny_bert_dir, checkpoint_dir=checkpoints)
+    record = json.loads((checkpoints / "checkpoint.json").read_text())
+    (checkpoints / record["tensors_file"]).write_bytes(b"the tensors of another epoch")
+    with caplog.at_level("WARNING"):
+        again = train(binary_dataset, config, encoder_dir=tiny_bert_dir, checkpoint_dir=checkpoints)
+    assert "does not match" in caplog.text and "starts afresh" in caplog.text
+    assert [h["epoch"] for h in again.history_] == [1, 2]
+    assert np.array_equal(again.predict(binary_dataset, pairs), reference.predict(binary_dataset, pairs))
 
 
 def test_events_only_dataset_with_one_timestamp(tiny_bert_dir):

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import math
 import os
 import shutil
@@ -32,7 +33,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from uvp_core.atomic import fsync_tree, staging_name
+from uvp_core.atomic import atomic_write_text, clean_staging, fsync_dir, fsync_tree, staging_name
 from uvp_core.model.encoder import (
     CONFIGS_WITH_CODE,
     KEY_BYTES,
@@ -46,6 +47,8 @@ from uvp_core.model.encoder import (
     weights_sha256,
 )
 from uvp_core.model.errors import ModelLoadError
+
+log = logging.getLogger(__name__)
 
 FORMAT = "uvp-value-model"
 FORMAT_VERSION = 2  # 2: meta_sha256 and the model card are required (a folder without them is half-written or edited)
@@ -63,6 +66,7 @@ PICKLE_NAMES = ("training_args.bin", "optimizer.pt", "scheduler.pt", "rng_state.
 CHECKPOINT_TENSORS = "checkpoint.safetensors"
 CHECKPOINT_META = "checkpoint.json"
 CHECKPOINT_FORMAT = "uvp-checkpoint-1"
+CHECKPOINT_PREFIX = "checkpoint-"  # + the first 16 hex digits of the tensors' sha256 + .safetensors
 
 
 # --- small helpers ----------------------------------------------------------------------------
@@ -81,10 +85,14 @@ def _json_safe(value):
     return value
 
 
+def _json_text(data: dict) -> str:
+    """Pretty strict JSON text."""
+    return json.dumps(_json_safe(data), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
 def _write_json(path: Path, data: dict) -> None:
     """Pretty strict JSON, UTF-8."""
-    text = json.dumps(_json_safe(data), indent=2, ensure_ascii=False, allow_nan=False)
-    path.write_text(text + "\n", encoding="utf-8")
+    path.write_text(_json_text(data), encoding="utf-8")
 
 
 META_CHECKSUM = "meta_sha256"  # uvp_model.json's checksum of its own content (version 1 models may have none)
@@ -522,13 +530,26 @@ def save_checkpoint(folder: Path, tensors: dict, optimizer_state: dict, meta: di
                 tensors[f"optimizer.{pid}.{name}"] = value
             else:
                 optimizer_meta["state"][str(pid)][name] = value
+    # The tensors file is named by its hash and checkpoint.json (written atomically, last) names it: a kill at any
+    # point leaves the previous pair or the new one, never a json whose tensors are missing or different.
     tmp_tensors = folder / f".{CHECKPOINT_TENSORS}.tmp"
     save_file(_tensors_for_file(tensors), str(tmp_tensors))
-    record = {"format": CHECKPOINT_FORMAT, **meta, "optimizer": optimizer_meta, "tensors_sha256": _sha256(tmp_tensors)}
-    os.replace(tmp_tensors, folder / CHECKPOINT_TENSORS)
-    tmp_meta = folder / f".{CHECKPOINT_META}.tmp"
-    _write_json(tmp_meta, record)
-    os.replace(tmp_meta, folder / CHECKPOINT_META)
+    with tmp_tensors.open("rb") as handle:
+        os.fsync(handle.fileno())
+    sha = _sha256(tmp_tensors)
+    name = f"{CHECKPOINT_PREFIX}{sha[:16]}.safetensors"
+    os.replace(tmp_tensors, folder / name)
+    fsync_dir(folder)
+    record = {"format": CHECKPOINT_FORMAT, **meta, "optimizer": optimizer_meta, "tensors_file": name, "tensors_sha256": sha}
+    atomic_write_text(folder / CHECKPOINT_META, _json_text(record))
+    for old in _checkpoint_tensor_files(folder):
+        if old.name != name:
+            old.unlink(missing_ok=True)
+
+
+def _checkpoint_tensor_files(folder: Path) -> list[Path]:
+    """The tensors files of checkpoints in folder (this format's hash-named ones and the older fixed name)."""
+    return sorted(folder.glob(f"{CHECKPOINT_PREFIX}*.safetensors")) + [p for p in [folder / CHECKPOINT_TENSORS] if p.is_file()]
 
 
 def has_checkpoint(folder: Path) -> bool:
@@ -541,14 +562,17 @@ def remove_checkpoint(folder: Path) -> None:
     folder = Path(folder)
     for name in (CHECKPOINT_META, CHECKPOINT_TENSORS, f".{CHECKPOINT_META}.tmp", f".{CHECKPOINT_TENSORS}.tmp"):
         (folder / name).unlink(missing_ok=True)
+    for path in _checkpoint_tensor_files(folder) if folder.is_dir() else []:
+        path.unlink(missing_ok=True)
+    clean_staging(folder)  # a killed writer's staged checkpoint.json
     with contextlib.suppress(OSError):
         folder.rmdir()
 
 
 def load_checkpoint(folder: Path) -> tuple[dict, dict, dict] | None:
-    """(tensors, optimizer state, meta) of the checkpoint in folder, or None when there is none."""
+    """(tensors, optimizer state, meta) of the checkpoint in folder, or None when there is none or its tensors don't match."""
     folder = Path(folder)
-    meta_path, tensor_path = folder / CHECKPOINT_META, folder / CHECKPOINT_TENSORS
+    meta_path = folder / CHECKPOINT_META
     if not meta_path.is_file():
         return None
     refuse_unsafe_files(folder)
@@ -558,8 +582,13 @@ def load_checkpoint(folder: Path) -> tuple[dict, dict, dict] | None:
         raise ModelLoadError(f"{meta_path} is not readable JSON: {exc}", meta_path) from exc
     if meta.get("format") != CHECKPOINT_FORMAT:
         raise ModelLoadError(f"{meta_path} is not a UVP checkpoint.", meta_path)
-    if not tensor_path.is_file() or _sha256(tensor_path) != meta.get("tensors_sha256"):
-        raise ModelLoadError(f"{tensor_path} is missing or does not match {meta_path}.", tensor_path)
+    name = meta.get("tensors_file", CHECKPOINT_TENSORS)  # checkpoints written before hash-named tensors use the fixed name
+    tensor_path = folder / str(name)
+    if (not isinstance(name, str) or "/" in name or "\\" in name or not name.endswith(".safetensors")
+            or not tensor_path.is_file() or _sha256(tensor_path) != meta.get("tensors_sha256")):  # fmt: skip
+        log.warning("%s is missing or does not match %s (a run killed while writing it); training starts afresh.",
+                    tensor_path, meta_path)  # fmt: skip
+        return None
     tensors = load_file(str(tensor_path))
     optimizer_meta = meta.pop("optimizer")
     state: dict = {}
