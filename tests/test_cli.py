@@ -208,3 +208,43 @@ def test_an_interrupted_train_resumes_from_its_checkpoint(monkeypatch, tmp_path:
 
     dataset = load_path(SAMPLE).dataset
     assert (load_model(out).predict(dataset, pairs) == load_model(tmp_path / "whole").predict(dataset, pairs)).all()
+
+
+def test_data_that_cannot_train_exits_1_naming_the_data(tmp_path: Path, tiny_bert_dir: Path, capsys) -> None:
+    """A third CLI audit: these data problems exited 2 (usage) without naming the data."""
+    from uvp_core import cli as C
+
+    one_row = tmp_path / "one-row"
+    one_row.mkdir()
+    (one_row / "events.csv").write_text("user_id,item_id,timestamp,rating\nu1,i1,2024-01-01T00:00:00Z,4\n")
+    views = tmp_path / "views"
+    views.mkdir()
+    (views / "events.csv").write_text("user_id,item_id,timestamp,event_type\nu1,i1,2024-01-01,view\nu1,i2,2024-01-02,view\n"
+                                      "u2,i1,2024-01-03,view\n")  # fmt: skip
+    for data, target, message in ((one_row, "auto", "Need at least 2 training examples"), (views, "auto", "No target found"),
+                                  (views, "rating", "needs a rating column")):  # fmt: skip
+        code = C.main(["train", "--data", str(data), "--target", target, "--out", str(tmp_path / "m"), "--encoder", str(tiny_bert_dir)])
+        err = capsys.readouterr().err
+        assert code == 1 and message in err and str(data) in err, (target, err)
+
+
+def test_output_paths_under_a_file_are_refused_before_any_work(tmp_path: Path, monkeypatch, capsys) -> None:
+    """train --out out/m1/README.md/sub trained fully, then failed with [Errno 17]; predict/explain scored everything first."""
+    import uvp_core.model
+    from uvp_core import cli as C
+
+    monkeypatch.setattr(uvp_core.model, "train", lambda *a, **k: pytest.fail("trained before checking --out"))
+    (tmp_path / "file.md").write_text("a file")
+    under = tmp_path / "file.md" / "sub"
+    code = C.main(["train", "--data", str(SAMPLE), "--out", str(under), "--epochs", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "file.md is a file, not a folder" in err and "Errno" not in err and len(err.strip().splitlines()) == 1
+    code = C.main(["train", "--data", str(SAMPLE), "--out", str(tmp_path / "m"), "--checkpoint", str(under / "ck")])
+    assert code == 2 and "--checkpoint" in capsys.readouterr().err
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("user_id,item_id\nU00042,000001\n")
+    out = str(under / "out.json")
+    for argv in (["predict", "--pairs", str(pairs)], ["explain", "--user", "U00042", "--item", "000001"]):
+        code = C.main([*argv, "--model", str(tmp_path / "no-model"), "--data", str(SAMPLE), "--out", out])
+        err = capsys.readouterr().err
+        assert code == 2 and "is a file, not a folder" in err, (argv, err)

@@ -10,6 +10,7 @@ import argparse
 import codecs
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -122,9 +123,13 @@ def checkpoint_folder(args: argparse.Namespace) -> Path:
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a value model on all events in --data and save it to --out (resuming from a matching checkpoint)."""
     from uvp_core.model import ModelLoadError, TrainConfig, train
+    from uvp_core.model.errors import TrainingDataError
     from uvp_core.model.persistence import check_save_target, has_checkpoint, remove_checkpoint
 
     check_save_target(args.out)  # before minutes of training, not after
+    _folder_can_be_made(Path(args.out).expanduser().absolute().parent, "--out", args.out)  # the model is staged beside it
+    if args.checkpoint is not None:
+        _folder_can_be_made(Path(args.checkpoint), "--checkpoint")
     result = _load(args)
     if result.dataset is None:
         return 1
@@ -139,6 +144,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         model = train(result.dataset, config, encoder_dir=args.encoder, progress=ConsoleProgress(), checkpoint_dir=checkpoint)
     except ModelLoadError as exc:  # the --encoder folder was refused: like a refused model
         raise ModelRefused(str(exc)) from exc
+    except TrainingDataError as exc:  # no target, too few examples: invalid data, named
+        print(f"error: {args.data}: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"interrupted: run the same command again to resume from the last finished epoch (checkpoint: {checkpoint})",
               file=sys.stderr)  # fmt: skip
@@ -191,9 +199,23 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _writable(path: Path, option: str = "--out") -> None:
-    """Refuse an output path that is a folder before any work is done (missing parent folders are created on writing)."""
+    """Refuse an output file path that is a folder, or whose parent cannot be a writable folder, before any work is done."""
     if Path(path).is_dir():
         raise IsADirectoryError(f"{option} {path} is a folder; give a file name")
+    _folder_can_be_made(Path(path).expanduser().absolute().parent, option, path)
+
+
+def _folder_can_be_made(folder: Path, option: str, given: Path | None = None) -> None:
+    """Refuse (usage error) a folder that is a file or lies under one, or whose nearest existing folder is not writable."""
+    given = folder if given is None else given
+    folder = Path(folder).expanduser().absolute()
+    existing = folder
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise NotADirectoryError(f"{option} {given}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(f"{option} {given}: the folder {existing} is not writable")
 
 
 def _note_coverage(model, dataset) -> None:

@@ -13,6 +13,10 @@ class ModelLoadError(ValueError):
         super().__init__(message)
 
 
+class TrainingDataError(ValueError):
+    """The data cannot train a model (no target, too few examples); the message says why."""
+
+
 class TrainingCancelled(RuntimeError):
     """Training stopped because `should_stop()` returned True; resume from `checkpoint_dir`."""
 

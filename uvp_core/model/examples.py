@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from uvp_core.model.errors import TrainingDataError
 from uvp_core.model.features import (
     MAX_WORDS,
     FeatureSpace,
@@ -69,18 +70,18 @@ def resolve_target(events: pd.DataFrame, target: str) -> tuple[str, str]:
                 return name, "binary"
         if has_label:
             return "label", "binary"
-        raise ValueError("No target found: the events have no rating, no label and no purchase/click events.")
+        raise TrainingDataError("No target found: the events have no rating, no label and no purchase/click events.")
     if target == "rating":
         if not has_rating:
-            raise ValueError("Target 'rating' needs a rating column with values in the events.")
+            raise TrainingDataError("Target 'rating' needs a rating column with values in the events.")
         return "rating", "regression"
     if target == "label":
         if not has_label:
-            raise ValueError("Target 'label' needs a label column with 0/1 values in the events.")
+            raise TrainingDataError("Target 'label' needs a label column with 0/1 values in the events.")
         return "label", "binary"
     if target not in types:
         known = ", ".join(sorted(types)) or "none"
-        raise ValueError(f"Target {target!r} is not an event type in the data (event types: {known}).")
+        raise TrainingDataError(f"Target {target!r} is not an event type in the data (event types: {known}).")
     return target, "binary"
 
 
@@ -191,7 +192,7 @@ def time_split(times: np.ndarray, val_fraction: float, seed: int) -> tuple[np.nd
     """
     n = len(times)
     if n < 2:
-        raise ValueError("Need at least 2 training examples.")
+        raise TrainingDataError("Need at least 2 training examples.")
     cutoff = int(np.sort(times)[min(n - 1, int(n * (1.0 - val_fraction)))])
     train = times < cutoff
     if train.sum() >= max(1, n // 2) and (~train).sum() >= 1:
