@@ -248,3 +248,16 @@ def test_output_paths_under_a_file_are_refused_before_any_work(tmp_path: Path, m
         code = C.main([*argv, "--model", str(tmp_path / "no-model"), "--data", str(SAMPLE), "--out", out])
         err = capsys.readouterr().err
         assert code == 2 and "is a file, not a folder" in err, (argv, err)
+
+
+def test_an_empty_model_path_says_no_model_folder_was_given(tmp_path: Path, capsys) -> None:
+    """--model "" meant the current folder and was refused for a symbolic link found there."""
+    from uvp_core import cli as C
+    from uvp_core.model import ModelLoadError, load_model
+
+    with pytest.raises(SystemExit) as info:
+        C.main(["predict", "--model", "", "--data", str(SAMPLE), "--pairs", "p.csv", "--out", str(tmp_path / "o.csv")])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "no model folder given" in err and "symbolic link" not in err
+    with pytest.raises(ModelLoadError, match="No model folder given"):
+        load_model("")

@@ -28,6 +28,13 @@ COVERAGE_NOTE_BELOW = 0.05  # _note_coverage: a share of the data's items known 
 Command = Callable[[argparse.Namespace], int]
 
 
+def _model_folder(text: str) -> Path:
+    """An argparse type for --model: a path, refusing an empty one (Path('') would mean the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("no model folder given (the path is empty)")
+    return Path(text)
+
+
 def _add_data_args(parser: argparse.ArgumentParser) -> None:
     """--data, --map and --encoding, shared by every command that reads a dataset."""
     parser.add_argument("--data", required=True, type=Path, help="a dataset folder or file")
@@ -459,21 +466,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = sub.add_parser("predict", help="score user_id,item_id pairs; the users' known history is --data")
     _add_data_args(predict)
-    predict.add_argument("--model", required=True, type=Path, help="a saved model folder")
+    predict.add_argument("--model", required=True, type=_model_folder, help="a saved model folder")
     predict.add_argument("--pairs", required=True, type=Path, help="CSV (or JSON Lines, Parquet; gzip allowed) with user_id,item_id[,timestamp]")
     predict.add_argument("--out", required=True, type=Path, help="CSV to write: user_id,item_id,prediction")
     predict.set_defaults(func=cmd_predict)
 
     recommend = sub.add_parser("recommend", help="top-K items for a user")
     _add_data_args(recommend)
-    recommend.add_argument("--model", required=True, type=Path, help="a saved model folder")
+    recommend.add_argument("--model", required=True, type=_model_folder, help="a saved model folder")
     recommend.add_argument("--user", required=True, help="the user ID (their history is their events in --data)")
     recommend.add_argument("--k", type=int, default=10, help="how many items to list (default: 10)")
     recommend.set_defaults(func=cmd_recommend)
 
     evaluate = sub.add_parser("evaluate", help="score a held-out set and write the evaluation report (JSON, optional HTML)")
     _add_data_args(evaluate)
-    evaluate.add_argument("--model", required=True, type=Path, help="a saved model folder")
+    evaluate.add_argument("--model", required=True, type=_model_folder, help="a saved model folder")
     evaluate.add_argument("--test", type=Path, default=None,
                           help="CSV user_id,item_id[,timestamp] + the label (rating, label or event_type); default: a time holdout of --data")
     evaluate.add_argument("--out", required=True, type=Path, help="the JSON report to write")
@@ -494,7 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     comp = sub.add_parser("compare", help="two models on the same pairs: overall and per-segment differences with intervals (JSON)")
     _add_data_args(comp)
-    comp.add_argument("--model", required=True, type=Path, action="append", help="a saved model folder; give it twice (A, then B)")
+    comp.add_argument("--model", required=True, type=_model_folder, action="append", help="a saved model folder; give it twice (A, then B)")
     comp.add_argument("--test", type=Path, default=None,
                       help="CSV user_id,item_id[,timestamp] + the label; default: events neither model trained on (see evaluate)")
     comp.add_argument("--out", required=True, type=Path, help="the JSON file to write")
@@ -511,7 +518,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.set_defaults(func=cmd_worker)
     explain = sub.add_parser("explain", help="explain a (user, item) prediction, or every pair of --pairs, with SHAP values; write JSON")
     _add_data_args(explain)
-    explain.add_argument("--model", required=True, type=Path, help="a saved model folder")
+    explain.add_argument("--model", required=True, type=_model_folder, help="a saved model folder")
     explain.add_argument("--user", default=None, help="the user (with --item); or use --pairs")
     explain.add_argument("--item", default=None, help="the candidate item (with --user)")
     explain.add_argument("--pairs", type=Path, default=None,

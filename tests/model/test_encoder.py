@@ -218,3 +218,12 @@ def test_default_means_default_weights_and_default_files(tiny_bert_dir, tmp_path
     assert not encoder_module.is_default_encoder(encoder)
     monkeypatch.setattr(encoder_module, "DEFAULT_ENCODER_FILES_SHA256", encoder.files_id)
     assert encoder_module.is_default_encoder(encoder)
+
+
+def test_refusal_names_the_custom_code_key_found(tiny_bert_dir, tmp_path):
+    target = _copy(tiny_bert_dir, tmp_path / "trust-remote-code")
+    config = json.loads((target / "config.json").read_text())
+    (target / "config.json").write_text(json.dumps({**config, "trust_remote_code": True}))
+    with pytest.raises(ModelLoadError, match="'trust_remote_code'") as info:
+        check_encoder_dir(target)
+    assert "auto_map" not in str(info.value)

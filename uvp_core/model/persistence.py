@@ -195,8 +195,15 @@ def listed_file(folder: Path, name: str) -> Path:
     return path
 
 
+def _refuse_empty(path: str | Path) -> None:
+    """Refuse an empty path (Path('') would silently mean the current folder)."""
+    if isinstance(path, str) and not path.strip():
+        raise ModelLoadError("No model folder given (the path is empty).")
+
+
 def check_model_folder(path: str | Path) -> dict:
     """Every file-level check of a model folder, without loading it; returns its uvp_model.json."""
+    _refuse_empty(path)
     folder = Path(path).expanduser().resolve()
     if not folder.is_dir():
         what = "is a file, not a model folder" if folder.exists() else "does not exist"
@@ -452,6 +459,7 @@ def load_model(path: str | Path, *, encoder_dir: str | Path | None = None):
     from uvp_core.model.network import FOLD_IN_PRIOR, ValueHead
     from uvp_core.model.value_model import ValueModel
 
+    _refuse_empty(path)
     folder = Path(path).expanduser().resolve()
     meta = check_model_folder(folder)
     try:
