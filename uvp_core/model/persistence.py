@@ -12,9 +12,12 @@ A model folder holds:
   uvp_model.json      format version, library versions, encoder origin + sha256, templates (version and
                       rules), target/task, data fingerprint, training config, metrics, calibration, and
                       the sha256 of every other file (so truncation or tampering is detected), and
-                      meta_sha256, a checksum of its own content (an edit by hand is refused too)
-  README.md           the model card
+                      meta_sha256, a checksum of its own content (an edit by hand is refused too; required from
+                      format version 2, so a half-written folder is refused; version 1 folders may lack it)
+  README.md           the model card (required from format version 2)
 Writes are atomic: everything goes to a temporary folder beside the target, which is then renamed.
+A training checkpoint is checkpoint-<sha256 prefix>.safetensors plus checkpoint.json naming it, written last
+and atomically; a checkpoint whose tensors are missing or differ is ignored (training starts afresh).
 """
 
 from __future__ import annotations
