@@ -451,23 +451,21 @@ def test_a_nul_character_is_reported_by_row_and_column_wherever_it_is() -> None:
         assert issue.rows in ((1,), (5001,))
 
 
-def test_ratings_far_outside_the_rest_get_a_warning() -> None:
-    """A 999 among 1-5 stars passed silently, and the model's rating scale stretched to it."""
-    rows = [f"u{n},i{n % 9},{1600000000 + n},{1 + n % 5}" for n in range(200)]
-    result = load_events(*rows, "u1,i1,1600009999,999", "u2,i2,1600009999,-7")
+FIVE_STARS = [f"u{n},i{n % 9},{1600000000 + n},{1 + n % 5}" for n in range(200)]
+
+
+@pytest.mark.parametrize("low, high", [("999", "-7"), ("-1", "0")])
+def test_ratings_far_outside_the_rest_get_a_warning(low: str, high: str) -> None:
+    """A 999 among 1-5 stars passed silently, and the model's rating scale stretched to it; an audit then found -1 and 0
+    (the sentinels the warning itself names) passing silently while 300 and 99 were warned about."""
+    result = load_events(*FIVE_STARS, f"u1,i1,1600009999,{low}", f"u2,i2,1600009999,{high}")
     assert_ok(result)
     issue = one_issue(result, "rating_outlier")
     assert (issue.severity, issue.column, issue.rows, issue.n_rows) == ("warning", "rating", (201, 202), 2)
-    assert not issues_of(load_events(*rows), "rating_outlier")  # 1 and 5 stars are not outliers
 
 
-def test_a_0_or_minus_1_under_a_1_to_5_scale_gets_the_outlier_warning() -> None:
-    """An audit: 300 and 99 were warned about but -1 and 0 (the sentinels the warning itself names) passed silently."""
-    rows = [f"u{n},i{n % 9},{1600000000 + n},{1 + n % 5}" for n in range(200)]
-    result = load_events(*rows, "u1,i1,1600009999,-1", "u2,i2,1600009999,0")
-    assert_ok(result)
-    issue = one_issue(result, "rating_outlier")
-    assert (issue.severity, issue.column, issue.rows, issue.n_rows) == ("warning", "rating", (201, 202), 2)
+def test_scales_that_start_at_0_or_half_a_star_get_no_outlier_warning() -> None:
+    assert not issues_of(load_events(*FIVE_STARS), "rating_outlier")  # 1 and 5 stars are not outliers
     zero_to_five = [f"u{n},i{n % 9},{1600000000 + n},{n % 6}" for n in range(200)]  # 0 is a step of this scale
     assert not issues_of(load_events(*zero_to_five), "rating_outlier")
     half_stars = [f"u{n},i{n % 9},{1600000000 + n},{0.5 + n % 10 / 2}" for n in range(200)]
