@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # uvp_core (benchmarks/common.py records the bf16 support)
 from common import stamp  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
