@@ -634,8 +634,9 @@ def train(
     model.metrics_["train_seconds"] = round(state.seconds(), 2)  # a resumed run counts the time before its checkpoint too
     if state.seconds_before:
         model.metrics_["train_seconds_before_resume"] = round(state.seconds_before, 2)
-    report("done", epoch=state.best_epoch or state.epoch, val_metric=state.best_metric,  # the epoch whose weights are kept
-           message=f"Training finished after {state.epoch} epochs; the weights of epoch {state.best_epoch or state.epoch} are kept")
+    kept = state.best_epoch or state.epoch  # the epoch whose weights the model keeps
+    report("done", epoch=kept, val_metric=state.best_metric,
+           message=f"Training finished after {state.epoch} epochs; the weights of epoch {kept} are kept")
     return model
 
 
