@@ -150,6 +150,30 @@ def test_training_picks_the_fold_in_prior_on_known_users_shown_as_new(rating_mod
     assert metrics["fold_prior_source"].startswith(("the trained model on", "bias-only fit"))
 
 
+def test_prior_scores_are_raw_scores_under_each_prior_to_the_last_bit(rating_model, rating_dataset):
+    """choose_fold_prior scores every candidate prior from one pass (prior_scores): the same numbers as raw_scores."""
+    import copy
+
+    import torch
+
+    from uvp_core.model.training import NO_FOLD_IN, Tables, as_new_users, prepare, prior_scores, raw_scores
+
+    head = copy.deepcopy(rating_model.head_)
+    prep = prepare(rating_dataset, rating_model.config, torch.device("cpu"))
+    tables = Tables(prep, rating_model.encoder_, "frozen", torch.device("cpu"))
+    rows = torch.nonzero(prep.train_x.user > 0).squeeze(1)[:300]
+    known = prep.train_x.take(rows)
+    shown_new = as_new_users(known, prep.train_first.take(rows), prep.space, 5)
+    for fold_all in (False, True):
+        head.fold_all_events = fold_all
+        for x in (known, shown_new):
+            by_prior = prior_scores(head, tables, x, (3.0, 20.0, NO_FOLD_IN))
+            for prior, scores in by_prior.items():
+                head.fold_prior.fill_(prior)
+                assert np.array_equal(scores, raw_scores(head, tables, x, torch.device("cpu")))
+            assert not np.array_equal(by_prior[3.0], by_prior[NO_FOLD_IN]) or x is known  # the prior moves new users
+
+
 def test_as_new_users_keeps_only_the_first_events_and_forgets_the_user(rating_dataset):
     import torch
 

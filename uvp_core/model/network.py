@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -123,12 +123,21 @@ class ValueHead(nn.Module):
 
     def forward(self, items: torch.Tensor, profiles: torch.Tensor, x: Inputs) -> torch.Tensor:
         """Raw scores [B] (normalised rating units, or logits) given item/profile text-embedding tables."""
+        return self.score(*self._projected(items, profiles, x))
+
+    def _projected(self, items: torch.Tensor, profiles: torch.Tensor, x: Inputs) -> tuple[torch.Tensor, torch.Tensor, Inputs]:
+        """The projected rows the batch reads, each text once, and x re-indexed into them (score's arguments)."""
         rows = torch.cat([x.item_row, x.hist_row.reshape(-1)])
         unique, inverse = torch.unique(rows, return_inverse=True)
         batch = len(x.item_row)
         profile_rows, profile_inverse = torch.unique(x.profile_row, return_inverse=True)
         x = replace(x, item_row=inverse[:batch], hist_row=inverse[batch:].view_as(x.hist_row), profile_row=profile_inverse)
-        return self.score(self.project_items(items[unique]), self.project_profiles(profiles[profile_rows]), x)  # each text once
+        picked_items, picked_profiles = items.index_select(0, unique), profiles.index_select(0, profile_rows)  # (faster than [ ])
+        return self.project_items(picked_items), self.project_profiles(picked_profiles), x  # each text once
+
+    def forward_parts(self, items: torch.Tensor, profiles: torch.Tensor, x: Inputs) -> ScoreParts:
+        """forward's scores before the fold-in prior is applied (ScoreParts.scores(prior) gives them for any prior)."""
+        return self.score_parts(*self._projected(items, profiles, x))
 
     def project_items(self, items: torch.Tensor) -> torch.Tensor:
         """Projected item rows for `score` (with crosses, the rows' one-hot attributes follow the projection)."""
@@ -271,6 +280,10 @@ class ValueHead(nn.Module):
 
     def score(self, items: torch.Tensor, profiles: torch.Tensor, x: Inputs) -> torch.Tensor:
         """Raw scores [B] from projected item and profile tables (project_items, project_profiles)."""
+        return self.score_parts(items, profiles, x).scores(self.fold_prior if self.fold_in else None)
+
+    def score_parts(self, items: torch.Tensor, profiles: torch.Tensor, x: Inputs) -> ScoreParts:
+        """score's terms before the fold-in prior is applied (the prior scales an unknown user's fold-in only)."""
         if self.crosses:
             items, item_hot = items[:, : self.hidden], items[:, self.hidden :]
             profiles, profile_hot = profiles[:, : self.hidden], profiles[:, self.hidden :]
@@ -292,15 +305,36 @@ class ValueHead(nn.Module):
         if self.crosses:
             content = content + self._cross_term(candidate, item_hot, profile_hot, x)
         ids = (self.user_id(x.user) * self.item_id(x.item)).sum(-1)
-        biases = self.user_bias(x.user).squeeze(-1) + self.item_bias(x.item).squeeze(-1)
+        parts = ScoreParts(content + ids, self.user_bias(x.user).squeeze(-1) + self.item_bias(x.item).squeeze(-1), self.global_bias)
         if self.fold_in:
             known = (x.hist_item > 0) * self.rated_kind[x.hist_kind]  # a rating counts by how far it is from what the item usually gets
             values = self.kind_value(x.hist_kind).squeeze(-1) - known * self.item_bias(x.hist_item).squeeze(-1).detach()
-            read = mask.sum(1).to(values.dtype)
-            total = (values * mask).sum(1)
-            values = total / (read + self.fold_prior)
+            parts.read = mask.sum(1).to(values.dtype)
+            parts.total = (values * mask).sum(1)
             if self.fold_all_events:  # the events not read count too, at the mean of those read
-                earlier = torch.maximum(x.n_before.to(values.dtype), read)
-                values = torch.where(earlier > read, total / read.clamp(min=1.0) * earlier / (earlier + self.fold_prior), values)
-            biases = biases + values * (x.user == 0)
-        return content + ids + biases + self.global_bias
+                parts.earlier = torch.maximum(x.n_before.to(values.dtype), parts.read)
+            parts.unknown = x.user == 0
+        return parts
+
+
+@dataclass
+class ScoreParts:
+    """A batch's score terms before the fold-in prior: scores(prior) gives ValueHead.score's result for that prior."""
+
+    base: torch.Tensor  # content + ID factors
+    biases: torch.Tensor  # user + item bias
+    global_bias: torch.Tensor
+    read: torch.Tensor | None = None  # fold-in: history events read, their summed values, events before (fold_all_events)
+    total: torch.Tensor | None = None
+    earlier: torch.Tensor | None = None
+    unknown: torch.Tensor | None = None  # rows whose user is unknown (the fold-in applies to them only)
+
+    def scores(self, prior: torch.Tensor | None) -> torch.Tensor:
+        """Raw scores [B] with this fold-in prior (None: the head has no fold-in)."""
+        biases = self.biases
+        if self.total is not None:
+            values = self.total / (self.read + prior)
+            if self.earlier is not None:  # the events not read count too, at the mean of those read
+                values = torch.where(self.earlier > self.read, self.total / self.read.clamp(min=1.0) * self.earlier / (self.earlier + prior), values)
+            biases = biases + values * self.unknown
+        return self.base + biases + self.global_bias

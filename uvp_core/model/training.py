@@ -16,7 +16,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -359,6 +359,22 @@ def raw_scores(head: ValueHead, tables: Tables, x: Inputs, device: torch.device)
             items, profiles, batch = tables(x.take(slice(start, start + EVAL_BATCH)).to(device))
             outs.append(head(items, profiles, batch).float().cpu())
     return torch.cat(outs).numpy().astype(np.float64) if outs else np.zeros(0)
+
+
+def prior_scores(head: ValueHead, tables: Tables, x: Inputs, priors: Sequence[float]) -> dict[float, np.ndarray]:
+    """raw_scores of x (on the CPU) under each fold-in prior; the prior-free terms are computed once per batch.
+
+    The head's fold_prior is left at the last prior."""
+    head.eval()
+    outs: dict[float, list[torch.Tensor]] = {prior: [] for prior in priors}
+    with torch.inference_mode(), _maybe_autocast(torch.device("cpu"), tables.mode):
+        for start in range(0, len(x), EVAL_BATCH):
+            items, profiles, batch = tables(x.take(slice(start, start + EVAL_BATCH)))
+            parts = head.forward_parts(items, profiles, batch)
+            for prior in priors:
+                head.fold_prior.fill_(prior)  # as raw_scores would read it, so the scores are its to the last bit
+                outs[prior].append(parts.scores(head.fold_prior).float())
+    return {prior: torch.cat(out).numpy().astype(np.float64) if out else np.zeros(0) for prior, out in outs.items()}
 
 
 def _maybe_autocast(device: torch.device, mode: str):
@@ -831,9 +847,8 @@ def choose_fold_prior(head: ValueHead, tables: Tables, prep: Prepared, config: T
     stats = prep.label_stats
     y = (stats["mean"] + stats["std"] * prep.train_y[rows].double()).numpy()
     errors = {}
-    for prior in (*FOLD_IN_PRIORS, NO_FOLD_IN):
-        head.fold_prior.fill_(prior)
-        pred = np.clip(stats["mean"] + stats["std"] * raw_scores(head, tables, sim, torch.device("cpu")), stats["min"], stats["max"])
+    for prior, raw in prior_scores(head, tables, sim, (*FOLD_IN_PRIORS, NO_FOLD_IN)).items():
+        pred = np.clip(stats["mean"] + stats["std"] * raw, stats["min"], stats["max"])
         errors[prior] = float(np.sqrt(np.mean((pred - y) ** 2)))
     best = min(errors, key=errors.get)
     head.fold_prior.fill_(best)
