@@ -128,12 +128,14 @@ with st.form("cohort", enter_to_submit=False):  # Enter in a value box must not 
         if col_name != "—":
             conditions.append((col_name, op, text))
     cohort_name = st.text_input("Cohort name", key="uvp.cohort_name")
+    replace_saved = st.checkbox("Replace a saved cohort of the same name", key="uvp.cohort_replace")
     saved = st.form_submit_button("Save cohort")
+dataset_names = {d.id: d.name for d in ws.list_datasets()}
 if saved:
     try:
         cohort = cohorts.Cohort(cohort_name.strip(), tuple(cohorts.CohortFilter(c, o, v) for c, o, v in conditions))
         matched = int(cohorts.cohort_mask(frame, cohort).sum())
-        store.save(cohort)
+        store.save(cohort, dataset=dataset_names.get(choice.dataset_id, ""), replace=replace_saved)
         st.session_state[state.COHORT_CHOSEN] = cohort.name  # the picker below opens on the new cohort
         if matched:
             st.success(f"Cohort saved; it matches {matched:,} evaluation pairs.")
@@ -148,7 +150,7 @@ saved_cohorts = {c.name: c for c in store.list()}
 if saved_cohorts:
     chosen = st.selectbox("Compare a cohort to the rest", list(saved_cohorts), key=state.COHORT_CHOSEN)
     cohort = saved_cohorts[chosen]
-    st.text(f"Filters: {cohort.describe()}")
+    st.text(f"Filters: {cohort.describe()}; saved{store.origin(chosen) or ' earlier'}")
     unusable = cohorts.missing_columns_note(frame, cohort)
     try:
         inside = None if unusable else cohorts.cohort_mask(frame, cohort)
@@ -170,15 +172,17 @@ if saved_cohorts:
     except (ValueError, KeyError, TypeError) as exc:
         st.error("This cohort cannot be compared on this evaluation set:")
         st.text(str(exc))
-    if st.button("Delete this cohort", key="uvp.cohort_delete"):
+    confirmed = st.checkbox("Yes, delete this cohort for everyone using this workspace", key=state.cohort_delete_key(chosen))
+    if st.button("Delete this cohort", key="uvp.cohort_delete", disabled=not confirmed):
         store.delete(chosen)
+        st.session_state.pop(state.cohort_delete_key(chosen), None)  # saved again later, it asks again
         st.rerun()
 else:
     st.info("No saved cohorts yet.")
 
 # --- two models -----------------------------------------------------------------------------------------------
 st.header("Compare two models")
-record_a, dataset_names = ws.get_model_record(choice.model_id), {d.id: d.name for d in ws.list_datasets()}
+record_a = ws.get_model_record(choice.model_id)
 labels = model_registry.comparison_choices(ws.list_models(), record_a, choice.dataset_id, dataset_names)
 if not labels:
     st.info("Another registered model with the same target is needed for a comparison.")

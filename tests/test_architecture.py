@@ -49,9 +49,9 @@ def test_uvp_core_never_imports_streamlit_or_the_dashboard() -> None:
 
 
 def test_streamlit_caches_live_only_in_the_state_module() -> None:
-    cached = [p.name for p in DASHBOARD if p != STATE and ("cache_data" in p.read_text() or "cache_resource" in p.read_text())]
+    cached = [p.name for p in DASHBOARD if p != STATE and ("cache_data" in p.read_text(encoding="utf-8") or "cache_resource" in p.read_text(encoding="utf-8"))]
     assert not cached
-    assert "st.cache_resource" in STATE.read_text() and "st.cache_data" in STATE.read_text()
+    assert "st.cache_resource" in STATE.read_text(encoding="utf-8") and "st.cache_data" in STATE.read_text(encoding="utf-8")
 
 
 def test_pages_read_session_state_through_named_keys() -> None:

@@ -718,6 +718,13 @@ COMPARE_SHOWN = "uvp.compare_shown"  # the evaluation the Segments page last com
 URL_CHOICES = {EXPLAIN_BACKGROUND: "background", EXPLAIN_ITEM_BACKGROUND: "item_background", EXPLAIN_HISTORY: "history"}  # radios
 URL_RESTORED = "uvp.url_restored"
 URL_NOTES = "uvp.url_notes"  # the datasets and models a link named that this workspace does not hold (shown once)
+
+
+def cohort_delete_key(name: str) -> str:
+    """The Segments page's delete confirmation for one cohort (its own key: a tick never carries to another cohort)."""
+    return f"uvp.cohort_delete_confirm.{name}"
+
+
 WHATIF_PARAM = "whatif"  # the What-if page's pair and edits: {"dataset", "user", "item", "edits": whatif.edit_records}
 WHATIF_PAIR = "uvp.whatif_pair"  # (dataset, user, item) the What-if edits belong to
 WHATIF_FROM_URL = "uvp.whatif_from_url"  # the pair and edits a reloaded link carried, until the What-if page takes them

@@ -105,7 +105,7 @@ def test_store_round_trip_with_unsafe_names(tmp_path) -> None:
     assert json.loads(path.read_text())["name"] == odd.name
     assert [c.name for c in store.list()] == [odd.name, "Buyers"]  # by name
     assert store.get("Buyers") == plain
-    store.save(C.Cohort("Buyers", (C.CohortFilter("item.price", ">", "20"),)))  # replace
+    store.save(C.Cohort("Buyers", (C.CohortFilter("item.price", ">", "20"),)), replace=True)
     assert store.get("Buyers").filters[0].value == "20" and len(store.list()) == 2
     store.delete("Buyers")
     with pytest.raises(KeyError):
@@ -119,3 +119,19 @@ def test_common_values_of_a_listing_column_are_single_values() -> None:
     """The hint shown when a cohort matches nothing names values that == can match (Horror, not Horror|Thriller)."""
     assert C.common_values(frame(), "item.category")[:2] == ["Horror", "Thriller"]
     assert C.common_values(frame(), "user.region")[0] == "West" and C.common_values(frame(), "no.such") == []
+
+
+def test_saving_over_another_cohorts_name_is_refused_unless_replacing(tmp_path) -> None:
+    """Cohorts are shared by the workspace: a name already taken by other filters is not silently overwritten."""
+    store = C.CohortStore(tmp_path)
+    west = C.Cohort("Target", (C.CohortFilter("user.region", "==", "West"),))
+    store.save(west, dataset="shop events")
+    assert store.origin("Target").startswith(" (on dataset 'shop events', at 20") and store.origin("Target").endswith(" UTC)")
+    store.save(west, dataset="another")  # the same filters again: nothing to lose
+    east = C.Cohort("Target", (C.CohortFilter("user.region", "==", "East"),))
+    with pytest.raises(C.CohortExists, match=r"'Target' is already saved \(on dataset 'another'.*user.region == West.*Replace"):
+        store.save(east, dataset="mine")
+    assert store.get("Target") == west
+    store.save(east, dataset="mine", replace=True)
+    assert store.get("Target") == east and "'mine'" in store.origin("Target")
+    assert store.origin("never saved") == ""

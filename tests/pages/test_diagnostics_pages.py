@@ -98,6 +98,22 @@ def test_segments_page_overall_segments_cohort_and_two_models(workspace, rating_
     assert any(t.value.startswith("user.region: ") and "North" in t.value for t in at.text)
     assert at.selectbox(key="uvp.cohort_chosen").value == "lower-case north"  # the picker opens on the new cohort
 
+    at.text_input(key="uvp.cohort_value0").input("South")  # another analyst's name: refused, theirs kept
+    at.text_input(key="uvp.cohort_name").input("Northerners")
+    next(b for b in at.button if b.label == "Save cohort").click().run()
+    assert any("already saved" in t.value and "user.region == North" in t.value for t in at.text) and at.error
+    assert cohorts.CohortStore(ws.root).get("Northerners").filters[0].value == "North"
+    at.checkbox(key="uvp.cohort_replace").check()
+    next(b for b in at.button if b.label == "Save cohort").click().run()
+    assert cohorts.CohortStore(ws.root).get("Northerners").filters[0].value == "South" and not at.error
+    assert any(t.value.startswith("Filters: user.region == South; saved (on dataset ") for t in at.text)
+    delete = at.button(key="uvp.cohort_delete")
+    assert delete.disabled  # deleting takes a tick first
+    at.checkbox(key=state.cohort_delete_key("Northerners")).check().run()
+    at.button(key="uvp.cohort_delete").click().run()
+    assert [c.name for c in cohorts.CohortStore(ws.root).list()] == ["lower-case north"]
+    assert at.button(key="uvp.cohort_delete").disabled  # the next cohort asks again
+
     at.selectbox(key="uvp.compare_model").set_value(ids[0])
     at.button(key="uvp.compare_run").click().run()
     assert not at.exception

@@ -4,7 +4,8 @@ A filter is `column op value` on any column of the evaluation frame (user.region
 history_length >= 5, item.price < 20, popularity_bucket in head,torso; item.category == Horror also matches
 "Horror|Thriller", as Segments counts it). Cohorts are stored as one JSON
 file each under `<workspace>/cohorts/`, written atomically; the file name is derived from the cohort
-name (a slug plus a hash), never the name itself.
+name (a slug plus a hash), never the name itself. The workspace's analysts share them: a file also records
+the dataset a cohort was saved on and when, and a name taken by other filters is overwritten only when asked.
 """
 
 from __future__ import annotations
@@ -186,6 +187,10 @@ def cohort_vs_rest(frame: pd.DataFrame, cohort: Cohort, task: str, boot: Bootstr
 # --- the cohort store ---------------------------------------------------------------------------------
 
 
+class CohortExists(ValueError):
+    """Saving would overwrite another cohort of the same name."""
+
+
 class CohortStore:
     """Named cohorts of one workspace: one JSON file per cohort under <root>/cohorts/."""
 
@@ -197,11 +202,33 @@ class CohortStore:
         slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "cohort"
         return self.folder / f"{slug}-{hashlib.sha256(name.encode()).hexdigest()[:10]}.json"
 
-    def save(self, cohort: Cohort) -> Path:
-        """Write (or replace) a cohort atomically."""
+    def save(self, cohort: Cohort, *, dataset: str = "", replace: bool = False) -> Path:
+        """Write a cohort atomically, noting the dataset it was saved on; CohortExists where another cohort has its
+        name, unless `replace` (the same filters again are simply saved)."""
         target = self.path(cohort.name)
-        atomic_write_text(target, json.dumps(cohort.to_dict(), indent=2, ensure_ascii=False))
+        if not replace and target.exists():
+            try:
+                saved = self.get(cohort.name)
+            except (ValueError, KeyError, TypeError):  # unreadable: not listed, so nothing shown is lost
+                saved = None
+            if saved is not None and saved != cohort:
+                raise CohortExists(
+                    f"A cohort named {cohort.name!r} is already saved{self.origin(cohort.name)}, with other filters: "
+                    f"{saved.describe()}. Choose another name, or tick 'Replace' to overwrite it."
+                )
+        stamp = pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%d %H:%M UTC")
+        atomic_write_text(target, json.dumps({**cohort.to_dict(), "saved_on": dataset, "saved_at": stamp}, indent=2, ensure_ascii=False))
         return target
+
+    def origin(self, name: str) -> str:
+        """" (on dataset D, at T)" for a saved cohort, from what its file records ("" when it records nothing)."""
+        try:
+            data = json.loads(self.path(name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return ""
+        where = f"on dataset {data['saved_on']!r}" if data.get("saved_on") else ""
+        when = f"at {data['saved_at']}" if data.get("saved_at") else ""
+        return f" ({', '.join(p for p in (where, when) if p)})" if where or when else ""
 
     def list(self) -> list[Cohort]:
         """All saved cohorts, by name (unreadable files are skipped)."""
