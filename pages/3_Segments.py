@@ -66,8 +66,8 @@ spec = segments.SegmentSpec(column, bins=bins, period=period, min_count=min_rows
 table = state.memo(choice, "segment", (spec, min_rows), lambda: segments.segment_table(frame, spec, task, boot, min_rows=min_rows))
 st.plotly_chart(figures.metric_by_segment(table, metric, title=f"{metric} by segment, with 95% intervals",
                                           x_title=segments.segment_name(column)), key="segment-chart")  # fmt: skip
-if min_rows > 1:
-    st.caption(f"Faded bars: segments with fewer than {min_rows} rows (the minimum to trust), whose intervals are wide.")
+if min_rows > 1 or task == "binary":
+    st.caption(f"Faded bars: segments with {segments.trust_rule(min_rows, task)}, too few to trust; their intervals are wide.")
 if (overlap := segments.overlap_note(frame, column)):
     st.caption(overlap)
 if (other := segments.other_note(frame, spec)):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from uvp_core import diagnostic_figures as figures
-from uvp_core.diagnostics import cold_start, long_tail, metrics, ranking, report
+from uvp_core.diagnostics import cold_start, long_tail, metrics, ranking, report, segments
 from uvp_ui import state, widgets
 
 state.ensure_navigation()  # a link opened on a fresh server: run through app.py
@@ -40,7 +40,7 @@ right.plotly_chart(figures.cold_start_curve(items, metric, bucket="item_count_bu
 for side, table, bucket in ((left, users, "history_bucket"), (right, items, "item_count_bucket")):
     if note := cold_start.undefined_auc_note(table, metric, bucket):
         side.caption(state.plain_markdown(note))
-st.caption("Hollow markers: buckets with fewer than 30 rows, too few to trust (the count is under each bucket).")
+st.caption(f"Hollow markers: buckets with {segments.trust_rule(30, task)}, too few to trust (the count is under each bucket).")
 with st.expander("Tables", expanded=False):
     widgets.table(users)
     widgets.csv_download(users, "cold_start_users.csv", "dl-cold-users")

@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
-from uvp_core.diagnostics.segments import segment_name, segment_order
+from uvp_core.diagnostics.segments import segment_name, segment_order, trust_notes
 from uvp_core.figures import LAYOUT, LEGEND_BELOW, log_ticks
 from uvp_core.plot_text import literal_text
 
@@ -48,6 +48,9 @@ def _errors(table: pd.DataFrame, metric: str) -> dict:
     }  # fmt: skip
 
 
+_TOO_SMALL = {False: " · too few rows to trust", True: " · too few rows, positives or negatives to trust"}  # binary tables have AUC
+
+
 @literal_text
 def metric_by_segment(table: pd.DataFrame, metric: str, *, segment: str = "segment", title: str = "Metric by segment",
                       x_title: str = "segment") -> go.Figure:  # fmt: skip
@@ -59,7 +62,7 @@ def metric_by_segment(table: pd.DataFrame, metric: str, *, segment: str = "segme
         trusted = part["trusted"].to_numpy(dtype=bool) if "trusted" in part.columns else np.ones(len(part), bool)
         fig.add_trace(go.Bar(
             x=part[segment].astype(str), y=part[metric], name=str(name), error_y=_errors(part, metric),
-            customdata=_hover_columns(part["n"], np.where(trusted, "", " · too few rows to trust")),
+            customdata=_hover_columns(part["n"], np.where(trusted, "", _TOO_SMALL["auc" in part.columns])),
             hovertemplate="%{x}<br>%{y:.4g}<br>n = %{customdata[0]:,}%{customdata[1]}<extra></extra>",
             marker={"color": MODEL_COLOURS.get(str(name)), "opacity": np.where(trusted, 1.0, 0.3)},
         ))  # fmt: skip
@@ -79,13 +82,15 @@ def metric_by_segment(table: pd.DataFrame, metric: str, *, segment: str = "segme
 def cold_start_curve(table: pd.DataFrame, metric: str, *, bucket: str, title: str, x_title: str = "bucket",
                      min_rows: int = 30) -> go.Figure:  # fmt: skip
     """One line per model of a metric against history-length or item-count buckets, with intervals; counts under the
-    buckets; buckets with fewer than `min_rows` rows drawn as hollow markers (too few to trust)."""
+    buckets; buckets too small to trust (segments.trust_notes: fewer than `min_rows` rows; binary: too few positives or
+    negatives) drawn as hollow markers."""
     fig = go.Figure()
     for name, part in table.groupby("model", sort=False):
-        few = part["n"].to_numpy() < min_rows
+        notes = trust_notes(part, min_rows)
+        few = notes != ""
         fig.add_trace(go.Scatter(
             x=part[bucket].astype(str), y=part[metric], name=str(name), mode="lines+markers", error_y=_errors(part, metric),
-            customdata=_hover_columns(part["n"], np.where(few, " · too few rows to trust", "")),
+            customdata=_hover_columns(part["n"], np.where(few, np.char.add(" · ", notes.astype(str)), "")),
             hovertemplate="bucket %{x}<br>%{y:.4g}<br>n = %{customdata[0]:,}%{customdata[1]}<extra></extra>",
             line={"color": MODEL_COLOURS.get(str(name))},
             marker={"symbol": np.where(few, "circle-open", "circle"), "size": np.where(few, 10, 7)},

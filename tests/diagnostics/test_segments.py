@@ -277,3 +277,20 @@ def test_weakest_segments_name_a_set_of_pairs_once() -> None:
     assert "the same pairs as" in S.weakest_display(ranked).columns
     assert S.same_pairs_lines(ranked) == [f"{S.DERIVED_SEGMENTS['history_bucket']} = 0 is the same pairs as "
                                           f"{ranked['same_pairs_as'].iloc[0]}."]  # fmt: skip
+
+
+def test_a_binary_segment_needs_enough_positives_and_negatives_to_be_trusted() -> None:
+    """131 rows with 3 purchases: enough rows, but an AUC or calibration from 3 positives is noise (audit, session 24)."""
+    rng = np.random.default_rng(0)
+    y = np.r_[np.ones(3), np.zeros(128), np.ones(60), np.zeros(71), np.ones(140), np.zeros(9)]
+    frame = pd.DataFrame({"user.region": ["few buyers"] * 131 + ["balanced"] * 131 + ["few non-buyers"] * 149,
+                          "y": y, "prediction": rng.uniform(0.05, 0.95, len(y))})  # fmt: skip
+    table = S.segment_table(frame, S.SegmentSpec("user.region", min_count=1), "binary", Bootstrap(resamples=20), min_rows=30)
+    assert table.set_index("segment")["trusted"].to_dict() == {"balanced": True, "few buyers": False, "few non-buyers": False}
+    notes = S.trust_notes(table.set_index("segment").loc[["few buyers", "balanced"]].reset_index(), 30)
+    assert notes[0].startswith(f"fewer than {S.MIN_CLASS_ROWS} positives or negatives") and notes[1] == ""
+    assert S.trust_notes(table, 200).tolist() == ["too few rows to trust"] * 3  # rows first
+    weakest = S.rank_weakest({"user.region": table}, 0.5, "auc", min_rows=30)
+    assert weakest["segment"].tolist() == ["balanced"]  # only trusted segments are ranked
+    assert S.trust_rule(30, "binary") == "fewer than 30 rows or fewer than 10 positives or negatives"
+    assert S.trust_rule(30, "regression") == "fewer than 30 rows"

@@ -259,15 +259,35 @@ def segment_labels(frame: pd.DataFrame, spec: SegmentSpec) -> pd.Series:
     return pd.Series(values, index=frame.index, name="segment")
 
 
+MIN_CLASS_ROWS = 10  # binary targets: a segment's AUC and calibration are trusted only with this many positives and negatives
+
+
+def trust_notes(table: pd.DataFrame, min_rows: int) -> np.ndarray:
+    """Per row of a metrics table, why it is too small to trust ("" when it is not): fewer than min_rows rows, or (a
+    binary table, with AUC) fewer than MIN_CLASS_ROWS positives or negatives, which AUC and calibration both need."""
+    n = table["n"].to_numpy(dtype=float)
+    notes = np.where(n < min_rows, "too few rows to trust", "")
+    if "auc" in table.columns and "mean_label" in table.columns:
+        positives = np.rint(n * table["mean_label"].to_numpy(dtype=float))
+        few = np.minimum(positives, n - positives) < MIN_CLASS_ROWS
+        notes = np.where((notes == "") & few, f"fewer than {MIN_CLASS_ROWS} positives or negatives: too few to trust", notes)
+    return notes
+
+
+def trust_rule(min_rows: int, task: str) -> str:
+    """trust_notes' rule in words, for a caption: "fewer than N rows" (binary: "… or fewer than 10 positives or negatives")."""
+    return f"fewer than {min_rows} rows" + (f" or fewer than {MIN_CLASS_ROWS} positives or negatives" if task == "binary" else "")
+
+
 def _finish_segment_table(table: pd.DataFrame, min_rows: int) -> pd.DataFrame:
     """A group_metrics table by 'segment' with the trusted flag and segments as text."""
-    table.insert(2, "trusted", table["n"] >= min_rows)
+    table.insert(2, "trusted", trust_notes(table, min_rows) == "")
     table["segment"] = table["segment"].astype(str)
     return table
 
 
 def segment_table(frame: pd.DataFrame, spec: SegmentSpec, task: str, boot: Bootstrap | None = DEFAULT_BOOTSTRAP, *, min_rows: int = 30) -> pd.DataFrame:
-    """Metrics per segment with intervals: segment, n, trusted (n ≥ min_rows), mean values, metrics."""
+    """Metrics per segment with intervals: segment, n, trusted (trust_notes), mean values, metrics."""
     table = group_metrics(labelled(frame, spec), "segment", task, boot=boot)
     return _finish_segment_table(table, min_rows)
 
@@ -328,7 +348,7 @@ def rank_weakest(tables: Mapping[str, pd.DataFrame], overall: float, metric: str
     """The `top` segments of per-column segment tables with the worst metric relative to overall (n ≥ min_rows)."""
     parts = []
     for column, table in tables.items():
-        chosen = table.loc[table["n"] >= min_rows]
+        chosen = table.loc[trust_notes(table, min_rows) == ""]
         part = pd.DataFrame({"column": column, "segment": chosen["segment"].astype(str).to_numpy(), "n": chosen["n"].to_numpy(),
                              "value": chosen[metric].to_numpy(dtype=float)})  # fmt: skip
         part["low"] = chosen[f"{metric}_low"].to_numpy(dtype=float) if f"{metric}_low" in chosen.columns else np.nan
