@@ -6,6 +6,8 @@ computed here by hand, so a drift between the model's split and the diagnostics'
 
 from __future__ import annotations
 
+import copy
+
 from dataclasses import replace
 from types import SimpleNamespace
 
@@ -62,6 +64,14 @@ def test_purchase_model_default_set_starts_where_its_validation_examples_start(
         most = 2 * (purchase & side).sum() + (~converting & side).sum()
         assert most - dropped <= count <= most  # the split this cutoff makes is training's split
     assert set(evalset.pairs["y"]) == {0.0, 1.0} and (evalset.pairs["timestamp"] >= evalset.cutoff).all()
+    # Its calibration mix held sampled items these pairs do not: the note says so, once, on every model-aware source.
+    assert "the calibration was fitted on these events and on sampled items" in evalset.note
+    assert evalset.note.count("its probabilities are relative to its training mix, which adds 1 sampled item the user") == 1
+    for other in (E.model_fraction_holdout(purchase_model, binary_dataset, 0.2), E.all_events_for([purchase_model], binary_dataset)):
+        assert other.note.count("its probabilities are relative to its training mix") == 1
+    rating_like = copy.copy(purchase_model)
+    rating_like.metrics_ = {**purchase_model.metrics_, "n_event_negatives": 0}  # a log of positives only: one mix
+    assert E.calibration_mix_note(rating_like) == ""
 
 
 def test_another_dataset_gets_a_time_holdout_that_says_so(rating_model, rating_dataset) -> None:
