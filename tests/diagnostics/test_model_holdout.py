@@ -7,7 +7,6 @@ computed here by hand, so a drift between the model's split and the diagnostics'
 from __future__ import annotations
 
 import copy
-
 from dataclasses import replace
 from types import SimpleNamespace
 
