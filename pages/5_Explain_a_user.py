@@ -124,9 +124,9 @@ if typical:
                "or median) gets exactly 0: against a typical profile and item, the typical value changes nothing. Choose "
                "another background above (\"a sample of 8 users\", or \"left out\") to credit it.")  # fmt: skip
 left, right = st.columns(2)
-left.plotly_chart(figures.history_timeline(exp, model.pair_inputs(dataset, user_id, item_id)), key="timeline")
+left.plotly_chart(figures.history_timeline(exp, model.pair_inputs(dataset, user_id, item_id), figures.output_title(model)), key="timeline")
 if (exp.groups == "item").any():
-    right.plotly_chart(figures.item_fields(exp), key="item_fields")
+    right.plotly_chart(figures.item_fields(exp, figures.output_title(model)), key="item_fields")
 else:
     right.caption("The candidate item has no fields to explain: this dataset has no items table.")
 

@@ -32,7 +32,9 @@ def test_waterfall_top_and_rest_add_up(rating_model, rating_dataset):
     totals = float(exp.base_values) + np.cumsum([0.0, *table["contribution"].iloc[::-1]])  # in the order the bars are drawn
     assert lo < totals.min() and totals.max() < hi and hi - lo < 2 * (totals.max() - totals.min()) + 1e-2
     inputs = rating_model.pair_inputs(rating_dataset, "u001", "i005")
-    timeline = figures.history_timeline(exp, inputs)
+    timeline = figures.history_timeline(exp, inputs, "predicted rating")
+    assert timeline.layout.yaxis.title.text == "SHAP" and timeline.layout.title.text.endswith("SHAP, in predicted rating")
+    assert figures.item_fields(exp, "predicted rating").layout.xaxis.title.text == "SHAP, in predicted rating"  # units named
     assert len(timeline.data[0].x) == sum(f.kind == "item_events" for f in exp.features) > 0  # an item at its latest event
     assert timeline.layout.xaxis.range is None  # spread over days: plotly's own range
     moment = pd.Timestamp("2024-03-01 12:07", tz="UTC")  # every event at one moment (one invoice of a purchase log)
@@ -62,7 +64,8 @@ def test_group_and_cohort_figures(rating_model, rating_dataset):
     result = whatif.cohort_what_if(rating_model, rating_dataset, pairs, whatif.DropLastEvents(1))
     fig = figures.cohort_shift(result.frame)
     assert len(fig.data) == 2 and np.isfinite(result.mean_shift)
-    deltas = figures.cohort_deltas(result.frame, result.ci_low, result.ci_high)
+    deltas = figures.cohort_deltas(result.frame, result.ci_low, result.ci_high, "predicted rating")
+    assert deltas.layout.xaxis.title.text == "change in predicted rating (after − before)"  # the unit, not only "after - before"
     assert list(deltas.data[0].x) == list(result.frame["delta"])
     lo, hi = deltas.layout.xaxis.range  # every bar, the zero line and the interval inside, off the edges
     assert lo < min(0.0, result.frame["delta"].min(), result.ci_low) and hi > max(0.0, result.frame["delta"].max(), result.ci_high)

@@ -88,8 +88,9 @@ def waterfall(exp: shap.Explanation, top: int = 10, title: str = "Why this predi
 
 
 @literal_text
-def history_timeline(exp: shap.Explanation, inputs: PairInputs) -> go.Figure:
-    """The user's history the model reads, over time, coloured by contribution (an item at its latest event)."""
+def history_timeline(exp: shap.Explanation, inputs: PairInputs, unit: str = "prediction") -> go.Figure:
+    """The user's history the model reads, over time, coloured by contribution (an item at its latest event); `unit`:
+    what the contributions are measured in (output_title)."""
     rows = []
     for f, v in zip(exp.features, exp.values, strict=True):
         if f.kind == "event":
@@ -103,8 +104,10 @@ def history_timeline(exp: shap.Explanation, inputs: PairInputs) -> go.Figure:
     bound = float(table["contribution"].abs().max()) if len(table) else 1.0
     fig = px.scatter(
         table, x="time", y="contribution", color="contribution", hover_data={"event": True, "item_id": True},
-        color_continuous_scale="RdBu", range_color=(-bound or -1, bound or 1), title="History timeline",
+        color_continuous_scale="RdBu", range_color=(-bound or -1, bound or 1), title=f"History timeline: SHAP, in {unit}",
     )
+    fig.update_yaxes(title="SHAP")  # short titles: the chart shares the page's width with another (a long one was cut off)
+    fig.update_layout(coloraxis_colorbar={"title": {"text": "SHAP"}})
     fig.update_traces(marker={"size": 12, "line": {"width": 1, "color": "#333"}})
     fig.add_hline(y=0, line_dash="dot", line_color="#888")
     fig.update_layout(height=320, **LAYOUT)
@@ -115,15 +118,16 @@ def history_timeline(exp: shap.Explanation, inputs: PairInputs) -> go.Figure:
 
 
 @literal_text
-def item_fields(exp: shap.Explanation) -> go.Figure:
-    """Contribution of each field of the candidate item, named as the waterfall names it, with its value in the hover."""
+def item_fields(exp: shap.Explanation, unit: str = "prediction") -> go.Figure:
+    """Contribution of each field of the candidate item, named as the waterfall names it, with its value in the hover;
+    `unit`: what the contributions are measured in (output_title)."""
     rows = [(f"item {attribute_name(str(f.key))}", f.value, float(v)) for f, v in zip(exp.features, exp.values, strict=True) if f.group == "item"]
     table = pd.DataFrame(rows, columns=["field", "value", "contribution"])
     fig = go.Figure(go.Bar(x=table["contribution"], y=table["field"], orientation="h", customdata=table["value"],
                            marker_color=np.where(table["contribution"] >= 0, "#54A24B", "#E45756"),
                            hovertemplate="%{y} = %{customdata}<br>%{x:+.4f}<extra></extra>"))  # fmt: skip
     fig.update_layout(title="Candidate item fields", height=120 + 30 * max(1, len(table)), **LAYOUT)
-    fig.update_xaxes(title="contribution")
+    fig.update_xaxes(title=f"SHAP, in {unit}")
     fig.update_yaxes(type="category")
     return fig
 
@@ -192,11 +196,11 @@ def cohort_deltas(frame: pd.DataFrame, low: float, high: float, x_title: str = "
     fig.add_vrect(x0=low, x1=high, fillcolor="#EF553B", opacity=0.15, line_width=0)
     fig.add_vline(x=float(frame["delta"].mean()), line_dash="dash", line_color="#EF553B")
     fig.add_vline(x=0.0, line_color="#888")
-    fig.update_layout(height=340, xaxis_title=f"change in {x_title}", **LAYOUT)
+    fig.update_layout(height=340, **LAYOUT)
     values = np.concatenate([frame["delta"].to_numpy(dtype=float), [0.0, low, high]])
     values = values[np.isfinite(values)]
     lo, hi = float(values.min()), float(values.max())
     pad = 0.08 * (hi - lo) or 1e-3  # the outermost bars and the zero line clear of the edges
-    fig.update_xaxes(title="after - before", range=[lo - pad, hi + pad])
+    fig.update_xaxes(title=f"change in {x_title} (after − before)", range=[lo - pad, hi + pad])  # one title: this one wins
     fig.update_yaxes(title="users")
     return fig
