@@ -244,6 +244,8 @@ if kept and kept[0] == (model_id, dataset_id):  # kept while other widgets chang
     b.metric("Mean after", f"{summary['mean_after']:.4f}", delta=f"{cohort.mean_shift:+.4f}", delta_color="off")  # not red for lower
     c.metric(f"{cohort.level:.0%} bootstrap interval of the shift",
              f"[{cohort.ci_low:+.4f}, {cohort.ci_high:+.4f}]" if len(cohort.frame) > 1 else "none for one user")
+    st.caption("The interval resamples the users: it says how precisely this model's mean shift over such users is known, "
+               "not how sure the model is of the effect it learned, nor that the edit would cause it.")
     left, right = st.columns(2)
     left.plotly_chart(figures.cohort_shift(cohort.frame, figures.output_title(model)), key="cohort_shift")
     right.plotly_chart(figures.cohort_deltas(cohort.frame, cohort.ci_low, cohort.ci_high, figures.output_title(model)), key="cohort_deltas")
