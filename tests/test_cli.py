@@ -123,7 +123,7 @@ def test_bad_pairs_and_options_are_refused_before_any_work(tmp_path: Path) -> No
     taken = cli("train", "--data", str(SAMPLE), "--out", str(tmp_path / "taken.txt"), "--epochs", "1")
     assert taken.returncode == 2 and "refusing to replace it" in taken.stderr and "epoch" not in taken.stderr
     for option, value, message in (("--permutations", "0", "--permutations must be at least 1"), ("--time", "garbage", "not an ISO 8601 time")):
-        refused = cli("explain", "--model", str(tmp_path), "--data", str(SAMPLE), "--user", "U00042", "--item", "000001",
+        refused = cli("explain", "--model", str(tmp_path / "no-model"), "--data", str(SAMPLE), "--user", "U00042", "--item", "000001",
                       "--out", str(tmp_path / "e.json"), option, value)  # fmt: skip
         assert refused.returncode == 2 and message in refused.stderr, refused.stderr
 
@@ -261,3 +261,63 @@ def test_an_empty_model_path_says_no_model_folder_was_given(tmp_path: Path, caps
     assert info.value.code == 2 and "no model folder given" in err and "symbolic link" not in err
     with pytest.raises(ModelLoadError, match="No model folder given"):
         load_model("")
+
+
+def test_outputs_that_would_overwrite_an_input_are_refused_before_any_work(tmp_path: Path, monkeypatch, capsys) -> None:
+    """A CLI audit: predict --out into the model folder broke the model for good; --out on the data's users.csv replaced
+    it; --checkpoint equal to --out trained for minutes and then failed on every rerun; an unknown --encoding gave a
+    traceback in predict."""
+    import shutil
+
+    import uvp_core.model
+    from uvp_core import cli as C
+
+    monkeypatch.setattr(uvp_core.model, "train", lambda *a, **k: pytest.fail("trained before checking the paths"))
+    data = tmp_path / "data"
+    shutil.copytree(SAMPLE, data)
+    users_before = (data / "users.csv").read_bytes()
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "README.md").write_text("a model card")
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("user_id,item_id\nU00042,000001\n")
+    common = ["--model", str(model), "--data", str(data)]
+    for argv, out, named in ((["predict", "--pairs", str(pairs)], model / "README.md", "a file of --model"),
+                             (["predict", "--pairs", str(pairs)], data / "users.csv", "a file of --data"),
+                             (["predict", "--pairs", str(pairs)], pairs, "--pairs"),
+                             (["explain", "--pairs", str(pairs)], model / "new.json", "write into --model")):  # fmt: skip
+        code = C.main([*argv, *common, "--out", str(out)])
+        err = capsys.readouterr().err
+        assert code == 2 and f"would {'' if 'write' in named else 'overwrite '}{named}" in err, (argv, out, err)
+    assert (data / "users.csv").read_bytes() == users_before and (model / "README.md").read_text() == "a model card"
+    code = C.main(["evaluate", *common, "--out", str(tmp_path / "r.html"), "--html", str(tmp_path / "r.html")])
+    assert code == 2 and "name the same file" in capsys.readouterr().err
+    for checkpoint in (tmp_path / "m", tmp_path / "m" / "ck"):
+        code = C.main(["train", "--data", str(data), "--out", str(tmp_path / "m"), "--checkpoint", str(checkpoint)])
+        assert code == 2 and "must be separate folders" in capsys.readouterr().err
+    code = C.main(["predict", "--pairs", str(pairs), *common, "--out", str(tmp_path / "o.csv"), "--encoding", "nope"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--encoding 'nope'" in err and "Traceback" not in err
+
+
+def test_ids_on_the_command_line_are_read_as_ids_in_files_are() -> None:
+    """recommend --user " U01802" or --item 037711.0 named a stranger; files trim spaces and drop a whole number's .0."""
+    from uvp_core import cli as C
+
+    assert C._id_option(" U01802 ", "--user") == "U01802" and C._id_option("037711.0", "--item") == "037711"
+    assert C._id_option("007", "--item") == "007" and C._id_option(None, "--item") is None  # leading zeros kept
+    with pytest.raises(ValueError, match="--user is empty"):
+        C._id_option("  ", "--user")
+
+
+def test_recommend_for_a_user_who_has_seen_every_item_keeps_its_columns(rating_model, rating_dataset) -> None:
+    import dataclasses
+
+    events = rating_dataset.events
+    items = pd.Index(events["item_id"].unique())
+    if rating_dataset.items is not None:
+        items = items.union(rating_dataset.items["item_id"])
+    extra = pd.DataFrame({"user_id": "u001", "item_id": items, "timestamp": events["timestamp"].max(), "rating": 3.0})
+    seen_all = dataclasses.replace(rating_dataset, events=pd.concat([events, extra.astype(events.dtypes.to_dict())], ignore_index=True))
+    top = rating_model.recommend(seen_all, "u001", k=5)
+    assert top.empty and list(top.columns) == list(rating_model.recommend(rating_dataset, "u002", k=5).columns)

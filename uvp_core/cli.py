@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from uvp_core.data import LoadResult, load_path, parse_map_args
-from uvp_core.data.validate import PairsFileError, read_pairs_csv
+from uvp_core.data.validate import PairsFileError, read_pairs_csv, to_id
 from uvp_core.workspace import Workspace
 
 log = logging.getLogger("uvp_core")
@@ -137,6 +137,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     _folder_can_be_made(Path(args.out).expanduser().absolute().parent, "--out", args.out)  # the model is staged beside it
     if args.checkpoint is not None:
         _folder_can_be_made(Path(args.checkpoint), "--checkpoint")
+        out, checkpoint = (Path(p).expanduser().resolve() for p in (args.out, args.checkpoint))
+        if out.is_relative_to(checkpoint) or checkpoint.is_relative_to(out):  # the save would then refuse a non-empty folder,
+            raise ValueError(f"--checkpoint {args.checkpoint} and --out {args.out} must be separate folders (neither inside "
+                             "the other): the model is saved to --out once training ends")  # after the whole run  # fmt: skip
     result = _load(args)
     if result.dataset is None:
         return 1
@@ -168,6 +172,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def read_pairs(path: Path, encoding: str | None = None) -> pd.DataFrame:
     """A pairs CSV (user_id,item_id[,timestamp]) with ids as text; PairsFileError names the problem."""
+    _check_encoding(encoding)  # a usage error, not a traceback from the reader
     return read_pairs_csv(path, str(path), "user_id,item_id[,timestamp]", encoding)[1]
 
 
@@ -189,7 +194,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     """Score user/item pairs; write user_id,item_id,prediction in input order."""
     from uvp_core.atomic import atomic_write_text
 
-    _writable(args.out)
+    _writable(args.out, "--out", args)
     pairs = read_pairs(args.pairs, args.encoding)  # the pairs file's problems first: it is quick to read
     if pairs.empty:  # a header alone is a valid request, but likely not the one meant
         print(f"note: {args.pairs} has a header and no pairs; {args.out} gets the header alone.", file=sys.stderr)
@@ -205,11 +210,23 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _writable(path: Path, option: str = "--out") -> None:
-    """Refuse an output file path that is a folder, or whose parent cannot be a writable folder, before any work is done."""
+def _writable(path: Path, option: str, args: argparse.Namespace) -> None:
+    """Refuse an output file path that is a folder, whose parent cannot be a writable folder, or that would overwrite
+    one of the command's inputs (an input file, a file of the --data folder, anything in a --model folder), before any
+    work is done."""
     if Path(path).is_dir():
         raise IsADirectoryError(f"{option} {path} is a folder; give a file name")
     _folder_can_be_made(Path(path).expanduser().absolute().parent, option, path)
+    target = Path(path).expanduser().resolve()
+    for name in ("data", "pairs", "test", "model"):
+        value = getattr(args, name, None)
+        for given in value if isinstance(value, list) else [value]:
+            source = None if given is None else Path(given).expanduser().resolve()
+            if source is None or not (target == source or (name == "model" and target.is_relative_to(source))
+                                      or (name == "data" and source.is_dir() and target.is_relative_to(source) and target.exists())):  # fmt: skip
+                continue
+            what = f"overwrite {'a file of ' if target != source else ''}--{name}" if target.exists() else f"write into --{name}"
+            raise ValueError(f"{option} {path} would {what} {given}, which this command reads; write it elsewhere")
 
 
 def _folder_can_be_made(folder: Path, option: str, given: Path | None = None) -> None:
@@ -234,6 +251,16 @@ def _note_coverage(model, dataset) -> None:
               "data? Unknown items are scored from their text and attributes alone.", file=sys.stderr)  # fmt: skip
 
 
+def _id_option(value: str | None, option: str) -> str | None:
+    """An ID given on the command line, read as IDs in files are (validate.to_id: spaces trimmed, 17850.0 -> 17850)."""
+    if value is None:
+        return None
+    cleaned = to_id(pd.Series([value], dtype=object)).iloc[0]
+    if pd.isna(cleaned):
+        raise ValueError(f"{option} is empty")
+    return str(cleaned)
+
+
 def _at_least_one(value: int, option: str) -> None:
     """A usage error unless a count option is at least 1."""
     if value < 1:
@@ -243,6 +270,7 @@ def _at_least_one(value: int, option: str) -> None:
 def cmd_recommend(args: argparse.Namespace) -> int:
     """Print the top-K items for one user as CSV."""
     _at_least_one(args.k, "--k")
+    args.user = _id_option(args.user, "--user")
     result = _load(args)
     if result.dataset is None:
         return 1
@@ -252,6 +280,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         print(f"note: user {args.user!r} has no events in --data: the list comes from their profile (if any) and the items alone",
               file=sys.stderr)  # fmt: skip
     top = model.recommend(result.dataset, args.user, k=args.k)
+    if top.empty:
+        print(f"note: user {args.user!r} has events on every item of --data: nothing is left to recommend", file=sys.stderr)
     top.to_csv(sys.stdout, index=False)
     return 0
 
@@ -266,9 +296,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         _at_least_one(value, option)
     if args.test is not None and args.holdout is not None:
         raise ValueError("give --test or --holdout, not both")
-    _writable(args.out, "--out")
+    _writable(args.out, "--out", args)
     if args.html is not None:
-        _writable(args.html, "--html")
+        _writable(args.html, "--html", args)
+        if Path(args.html).expanduser().resolve() == Path(args.out).expanduser().resolve():
+            raise ValueError("--html and --out name the same file; give each its own")
     result = _load(args)
     if result.dataset is None:
         return 1
@@ -304,7 +336,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if len(args.model) != 2:
         print("error: give --model exactly twice (model A, then model B)", file=sys.stderr)
         return 2
-    _writable(args.out, "--out")
+    _writable(args.out, "--out", args)
     result = _load(args)
     if result.dataset is None:
         return 1
@@ -362,9 +394,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from uvp_core.explain import ExplainConfig, background_for, explain_pair, pair_record
 
     _at_least_one(args.permutations, "--permutations")
+    args.user, args.item = _id_option(args.user, "--user"), _id_option(args.item, "--item")
     if (args.pairs is None) == (args.user is None or args.item is None):
         raise ValueError("give --user and --item, or --pairs PAIRS.csv (user_id,item_id[,timestamp]) to explain many pairs")
-    _writable(args.out, "--out")
+    _writable(args.out, "--out", args)
     when = None if args.time is None else _prediction_time(args.time)
     if args.pairs is not None:
         pairs = read_pairs(args.pairs, args.encoding)

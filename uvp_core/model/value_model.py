@@ -287,14 +287,15 @@ class ValueModel:
         if exclude_seen:
             seen = dataset.events.loc[dataset.events["user_id"] == user_id, "item_id"].unique()
             candidates = candidates[~pd.Index(candidates).isin(seen)]
-        if not len(candidates):
-            return pd.DataFrame({"item_id": [], "score": [], "rank": []})
-        pairs = pd.DataFrame({"user_id": user_id, "item_id": candidates})
-        x = context.inputs(pairs["user_id"].to_numpy(dtype=object), candidates, None)
-        raw = self._raw(context.items.encode(self.encoder_), context.profiles.encode(self.encoder_), x, context.projected)
-        scores = self._transform(raw)
-        order = np.lexsort((candidates.astype(str), -raw, -scores))[:k]  # score, then raw logit, then id
-        out = pd.DataFrame({"item_id": candidates[order], "score": scores[order], "rank": np.arange(1, len(order) + 1)})
+        if len(candidates):
+            pairs = pd.DataFrame({"user_id": user_id, "item_id": candidates})
+            x = context.inputs(pairs["user_id"].to_numpy(dtype=object), candidates, None)
+            raw = self._raw(context.items.encode(self.encoder_), context.profiles.encode(self.encoder_), x, context.projected)
+            scores = self._transform(raw)
+            order = np.lexsort((candidates.astype(str), -raw, -scores))[:k]  # score, then raw logit, then id
+            out = pd.DataFrame({"item_id": candidates[order], "score": scores[order], "rank": np.arange(1, len(order) + 1)})
+        else:  # every item seen: no rows, the same columns
+            out = pd.DataFrame({"item_id": pd.Series([], dtype=object), "score": pd.Series([], dtype=float), "rank": pd.Series([], dtype=int)})
         if dataset.items is not None:
             extra = [c for c in ("title", "category") if c in dataset.items.columns]
             if extra:
