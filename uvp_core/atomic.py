@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -131,13 +132,15 @@ def staged_dir(target: Path, *, replace: bool = False) -> Iterator[Path]:
             shutil.rmtree(stage, ignore_errors=True)
 
 
-def clean_staging(folder: Path) -> list[Path]:
-    """Remove staged leftovers of dead writers directly inside `folder`; return what went."""
+def clean_staging(folder: Path, name: str | None = None) -> list[Path]:
+    """Remove staged leftovers of dead writers directly inside `folder` (only those staged for `name`, when given);
+    return what went."""
     removed: list[Path] = []
     if not Path(folder).is_dir():
         return removed
     for entry in Path(folder).iterdir():
-        if entry.name.startswith(STAGING_PREFIX) and not _writer_alive(entry.name):
+        mine = name is None or re.fullmatch(rf"{re.escape(STAGING_PREFIX)}\d+-[0-9a-f]{{32}}-(old-)?{re.escape(name)}", entry.name)
+        if mine and entry.name.startswith(STAGING_PREFIX) and not _writer_alive(entry.name):
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry, ignore_errors=True)
             else:

@@ -442,3 +442,22 @@ def test_an_older_mismatched_checkpoint_pair_starts_afresh(tmp_path, caplog):
     with caplog.at_level("WARNING"):
         assert persistence.load_checkpoint(tmp_path) is None
     assert "checkpoint.safetensors is missing or does not match" in caplog.text and "starts afresh" in caplog.text
+
+
+def test_a_save_removes_what_a_killed_save_of_the_same_folder_left(rating_model, tmp_path) -> None:
+    """A CLI audit: a save killed mid-write left a hidden ~4 MB .staging-… folder beside --out, and later saves kept it."""
+    import subprocess
+    import sys
+
+    from uvp_core.atomic import STAGING_PREFIX
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    pid = int(dead.stdout)  # a process that has exited: its staged files are leftovers
+    leftover = tmp_path / f"{STAGING_PREFIX}{pid}-{'a' * 32}-model"
+    old_copy = tmp_path / f"{STAGING_PREFIX}{pid}-{'b' * 32}-old-model"
+    other = tmp_path / f"{STAGING_PREFIX}{pid}-{'c' * 32}-another-model"  # another folder's: not this save's to remove
+    for folder in (leftover, old_copy, other):
+        folder.mkdir()
+        (folder / "head.safetensors").write_bytes(b"x" * 1000)
+    rating_model.save(tmp_path / "model")
+    assert not leftover.exists() and not old_copy.exists() and other.exists()

@@ -256,6 +256,7 @@ def save_model(model, path: str | Path) -> Path:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    clean_staging(target.parent, target.name)  # a killed earlier save of this folder left its staged copy (MBs) beside it
     return target
 
 
