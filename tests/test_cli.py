@@ -321,3 +321,19 @@ def test_recommend_for_a_user_who_has_seen_every_item_keeps_its_columns(rating_m
     seen_all = dataclasses.replace(rating_dataset, events=pd.concat([events, extra.astype(events.dtypes.to_dict())], ignore_index=True))
     top = rating_model.recommend(seen_all, "u001", k=5)
     assert top.empty and list(top.columns) == list(rating_model.recommend(rating_dataset, "u002", k=5).columns)
+
+
+def test_an_ambiguous_slash_date_is_refused_as_time_and_in_pairs(tmp_path: Path) -> None:
+    """An audit: explain --time 1/2/2025 silently used the latest time, and predict --pairs with 1/2/2025 scored the
+    pair with the whole history (exit 0, no message)."""
+    from uvp_core.cli import _prediction_time
+
+    no_model = str(tmp_path / "no-model")
+    when = cli("explain", "--model", no_model, "--data", str(SAMPLE), "--user", "U00042", "--item", "000001",
+               "--out", str(tmp_path / "e.json"), "--time", "1/2/2025")  # fmt: skip
+    assert when.returncode == 2 and "could be month/day or day/month" in when.stderr and "ISO 8601" in when.stderr, when.stderr
+    assert _prediction_time("13/1/2025") == pd.Timestamp("2025-01-13", tz="UTC")  # a part above 12 tells the order
+    (tmp_path / "p.csv").write_text("user_id,item_id,timestamp\nU00042,000001,1/2/2025\n")
+    pairs = cli("predict", "--model", no_model, "--data", str(SAMPLE), "--pairs", str(tmp_path / "p.csv"),
+                "--out", str(tmp_path / "o.csv"))  # fmt: skip
+    assert pairs.returncode == 1 and "could be month/day or day/month" in pairs.stderr and "row(s) 1" in pairs.stderr, pairs.stderr

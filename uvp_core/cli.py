@@ -428,13 +428,16 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _prediction_time(text: str) -> pd.Timestamp:
-    """--time read by the data contract's own timestamp rule (validate.to_timestamps: ISO 8601 or Unix time, 1990-01-01
-    to a day from now), as a UTC timestamp; ValueError otherwise."""
+    """--time read by the data contract's own timestamp rule (validate.to_timestamps: ISO 8601, Unix time or a slash
+    date with a part above 12, 1990-01-01 to a day from now), as a UTC timestamp; ValueError otherwise."""
     from uvp_core.data.validate import to_timestamps
 
     times = to_timestamps(pd.Series([text]))
     if times.missing[0] or times.unparseable[0]:
         raise ValueError(f"--time {text!r} is not an ISO 8601 time (e.g. 2025-01-31 or 2025-01-31T12:00:00Z)")
+    if times.ambiguous is not None and times.ambiguous[0]:
+        raise ValueError(f"--time {text!r} could be month/day or day/month (no part is above 12 to tell); write it as "
+                         "ISO 8601 (e.g. 2025-01-02)")  # fmt: skip
     if times.out_of_range[0]:
         raise ValueError(f"--time {text!r} is outside 1990-01-01 to a day from now, the range the data's timestamps must keep to")
     return pd.Timestamp(times.values.iloc[0])

@@ -49,3 +49,13 @@ def test_a_cut_gzip_or_a_bad_json_line_in_pairs_is_named_plainly() -> None:
         read_pairs_csv(gzip.compress(b"user_id,item_id\n" + b"u1,i1\n" * 100)[:30], "p.csv.gz", "user_id,item_id")
     with pytest.raises(PairsFileError, match=r"p\.jsonl: 1 line\(s\) are not JSON objects"):
         read_pairs_csv(b'{"user_id": "u1", "item_id": "i1"}\n{"user_id": "u2",\n', "p.jsonl", "user_id,item_id")
+
+
+def test_ambiguous_slash_dates_in_pairs_are_refused_not_dropped() -> None:
+    """An audit: a pairs timestamp 1/2/2025 became empty, so evaluate --test scored the pair with the user's whole
+    history (leakage), exit 0 and no message; a column whose parts tell the order still reads."""
+    with pytest.raises(PairsFileError, match=r"p\.csv: column timestamp .*month/day or day/month.* row\(s\) 1, 2.*ISO 8601"):
+        read_pairs_csv(b"user_id,item_id,timestamp\nu1,i1,1/2/2025\nu2,i2,3/4/2025\n", "p.csv", "user_id,item_id")
+    read = read_pairs_csv(b"user_id,item_id,timestamp\nu1,i1,13/01/2025\nu2,i2,1/2/2025\n", "p.csv", "user_id,item_id")[1]
+    assert read["timestamp"].dt.strftime("%Y-%m-%d").tolist() == ["2025-01-13", "2025-02-01"]  # day/month, told by 13
+

@@ -211,6 +211,8 @@ class _Times:
     ambiguous: np.ndarray | None = None  # slash dates whose order the column cannot tell (no part above 12)
 
 
+AMBIGUOUS_WHY = "no date in the column has a part above 12 to tell"  # why a slash date is refused, as pairs files say
+AMBIGUOUS_FIX = "write them as ISO 8601 (e.g. 2025-01-02)"
 SLASH_DATE = r"^(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$"  # 12/1/2010 8:26, 13/01/2011
 
 
@@ -865,6 +867,9 @@ def read_pairs_csv(source: str | Path | bytes, label: str, needs: str, encoding:
         if bad:
             problems.append(f"column timestamp has unreadable or out-of-range values (ISO 8601 or Unix seconds/ms/us/ns, "
                             f"1990 to tomorrow) in row(s) {_row_list(bad)}")  # fmt: skip
+        if times.ambiguous is not None and times.ambiguous.any():
+            problems.append(f"column timestamp has slash dates that could be month/day or day/month ({AMBIGUOUS_WHY}) in "
+                            f"row(s) {_row_list((times.ambiguous.nonzero()[0] + 1).tolist())}; {AMBIGUOUS_FIX}")  # fmt: skip
         pairs["timestamp"] = times.values
     for column in (c for c in numeric if c in frame.columns):
         text = frame[column].astype("string").str.strip()
