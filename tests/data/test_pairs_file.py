@@ -59,3 +59,10 @@ def test_ambiguous_slash_dates_in_pairs_are_refused_not_dropped() -> None:
     read = read_pairs_csv(b"user_id,item_id,timestamp\nu1,i1,13/01/2025\nu2,i2,1/2/2025\n", "p.csv", "user_id,item_id")[1]
     assert read["timestamp"].dt.strftime("%Y-%m-%d").tolist() == ["2025-01-13", "2025-02-01"]  # day/month, told by 13
 
+
+@pytest.mark.parametrize("encoding", [None, "utf-8", "UTF8", "utf_8"])
+def test_a_bom_is_stripped_under_any_spelling_of_utf8(encoding: str | None) -> None:
+    """An audit: with --encoding utf-8 the BOM stuck to the first header name: "missing column(s) user_id"."""
+    data = "user_id,item_id\nu1,café\n".encode("utf-8-sig")
+    assert read_pairs_csv(data, "p.csv", "user_id,item_id", encoding)[1].values.tolist() == [["u1", "café"]]
+

@@ -19,6 +19,7 @@ Conversions (all vectorised):
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import logging
@@ -799,7 +800,7 @@ def _pairs_table(source: str | Path | bytes, label: str, needs: str, encoding: s
 def _pairs_csv_records(raw: bytes, label: str, needs: str, encoding: str | None) -> tuple[list[str], list[list[str]]]:
     """(header, rows) of a delimited pairs file's bytes; PairsFileError when it is not text or not CSV."""
     try:
-        text = raw.decode(encoding or "utf-8-sig")
+        text = raw.decode(_pairs_codec(encoding))
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise PairsFileError(f"{label}: not {encoding or 'UTF-8'} text (byte 0x{raw[exc.start]:02x} on line {line}); "
@@ -812,6 +813,11 @@ def _pairs_csv_records(raw: bytes, label: str, needs: str, encoding: str | None)
     if not records:
         raise PairsFileError(f"{label}: the file is empty (it needs a header line and rows: {needs})")
     return [c.strip() for c in records[0]], records[1:]
+
+
+def _pairs_codec(encoding: str | None) -> str:
+    """The codec to decode a pairs file with: UTF-8 in any spelling (or none given) drops a leading BOM, as data files do."""
+    return "utf-8-sig" if encoding is None or codecs.lookup(encoding).name == "utf-8" else encoding
 
 
 def _pairs_records(file: Source, label: str, encoding: str | None) -> tuple[list[str], list[list[str]]]:
