@@ -66,3 +66,14 @@ def test_a_bom_is_stripped_under_any_spelling_of_utf8(encoding: str | None) -> N
     data = "user_id,item_id\nu1,café\n".encode("utf-8-sig")
     assert read_pairs_csv(data, "p.csv", "user_id,item_id", encoding)[1].values.tolist() == [["u1", "café"]]
 
+
+def test_row_numbers_after_blank_lines_name_the_row_in_the_file() -> None:
+    """An audit: blank lines were dropped before rows were counted, so an error after one named the wrong row."""
+    data = b"user_id,item_id\nu1,i1\n\n\nu2,\nu3,i3,extra\n"
+    with pytest.raises(PairsFileError) as refused:
+        read_pairs_csv(data, "p.csv", "user_id,item_id")
+    assert "row(s) 5 have a different number of fields" in str(refused.value)
+    assert "blank lines included" in str(refused.value)
+    with pytest.raises(PairsFileError, match=r"item_id is empty in row\(s\) 4\b"):
+        read_pairs_csv(b"user_id,item_id\nu1,i1\n\n\nu2,\n", "p.csv", "user_id,item_id")
+    assert pairs(b"user_id,item_id\n\nu1,i1\n\nu2,i2\n\n") == [["u1", "i1"], ["u2", "i2"]]  # blank lines are skipped

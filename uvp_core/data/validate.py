@@ -763,8 +763,12 @@ def _row_list(rows: Sequence[int]) -> str:
     return shown + (f" and {len(rows) - 10:,} more" if len(rows) > 10 else "")
 
 
-def _pairs_table(source: str | Path | bytes, label: str, needs: str, encoding: str | None) -> pd.DataFrame:
-    """The CSV as a frame of text (empty cells ""), refusing a file it cannot read as a table.
+ROWS_COUNTED = "rows count from 1 after the header, blank lines included"  # how pairs-file messages number rows
+
+
+def _pairs_table(source: str | Path | bytes, label: str, needs: str, encoding: str | None) -> tuple[pd.DataFrame, np.ndarray]:
+    """(the CSV as a frame of text (empty cells ""), each frame row's row number in the file), refusing a file it
+    cannot read as a table; blank lines are skipped but counted, so the numbers find the rows (ROWS_COUNTED).
 
     Like a data file: an Excel "sep=;" first line names the delimiter, else a header without commas may be
     split by ";", tab or "|"; synonym headers (userId, movieId, stars, ...) are read as the contract's names; gzip,
@@ -788,17 +792,20 @@ def _pairs_table(source: str | Path | bytes, label: str, needs: str, encoding: s
     twice = sorted({c for c in header if header.count(c) > 1})
     if twice:
         problems.append(f"column(s) {', '.join(twice)} appear more than once in the header")
-    ragged = [n for n, r in enumerate(body, start=1) if len(r) != len(header)]
+    numbers = np.array([n for n, r in enumerate(body, start=1) if r], dtype=np.int64)
+    body = [r for r in body if r]
+    ragged = [int(n) for n, r in zip(numbers, body, strict=True) if len(r) != len(header)]
     if ragged:
         problems.append(f"row(s) {_row_list(ragged)} have a different number of fields than the header ({len(header)}), "
-                        "so the columns would shift; check the delimiter and quoting")  # fmt: skip
+                        f"so the columns would shift; check the delimiter and quoting ({ROWS_COUNTED})")  # fmt: skip
     if problems:
         raise PairsFileError(f"{label}: " + "; ".join(problems) + f" (needs {needs})")
-    return pd.DataFrame(body, columns=header, dtype=str)
+    return pd.DataFrame(body, columns=header, dtype=str), numbers
 
 
 def _pairs_csv_records(raw: bytes, label: str, needs: str, encoding: str | None) -> tuple[list[str], list[list[str]]]:
-    """(header, rows) of a delimited pairs file's bytes; PairsFileError when it is not text or not CSV."""
+    """(header, rows) of a delimited pairs file's bytes, a blank line after the header kept as an empty row so rows
+    keep their place; PairsFileError when it is not text or not CSV."""
     try:
         text = raw.decode(_pairs_codec(encoding))
     except UnicodeDecodeError as exc:
@@ -807,12 +814,13 @@ def _pairs_csv_records(raw: bytes, label: str, needs: str, encoding: str | None)
                              "save it as UTF-8, or pass --encoding") from None  # fmt: skip
     text, delimiter = _pairs_delimiter(text)
     try:
-        records = [r for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter) if r]
+        records = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     except csv.Error as exc:
         raise PairsFileError(f"{label}: not a readable CSV file ({exc})") from None
-    if not records:
+    start = next((n for n, r in enumerate(records) if r), None)  # blank lines above the header are not rows
+    if start is None:
         raise PairsFileError(f"{label}: the file is empty (it needs a header line and rows: {needs})")
-    return [c.strip() for c in records[0]], records[1:]
+    return [c.strip() for c in records[start]], records[start + 1 :]
 
 
 def _pairs_codec(encoding: str | None) -> str:
@@ -854,9 +862,9 @@ def _pair_roles(header: list[str], detected: Mapping[str, str]) -> list[str]:
 def read_pairs_csv(source: str | Path | bytes, label: str, needs: str, encoding: str | None = None,
                    numeric: Sequence[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
     """(the CSV as text, its user_id, item_id[, timestamp] pairs) from a path or bytes; PairsFileError names the
-    file (`label`), the columns and every bad row (rows count from 1 after the header); `needs` says what it should hold;
+    file (`label`), the columns and every bad row (ROWS_COUNTED); `needs` says what it should hold;
     `numeric` columns, where present, must hold numbers (an empty cell is allowed)."""
-    frame = _pairs_table(source, label, needs, encoding)
+    frame, numbers = _pairs_table(source, label, needs, encoding)
     missing = [c for c in ("user_id", "item_id") if c not in frame.columns]
     if missing:
         raise PairsFileError(f"{label}: missing column(s) {', '.join(missing)} (needs {needs}; the header has "
@@ -864,26 +872,26 @@ def read_pairs_csv(source: str | Path | bytes, label: str, needs: str, encoding:
     pairs = pd.DataFrame({"user_id": to_id(frame["user_id"]), "item_id": to_id(frame["item_id"])})
     problems = []
     for column in ("user_id", "item_id"):
-        empty = (pairs[column].isna().to_numpy().nonzero()[0] + 1).tolist()
+        empty = numbers[pairs[column].isna().to_numpy()].tolist()
         if empty:
             problems.append(f"column {column} is empty in row(s) {_row_list(empty)}")
     if "timestamp" in frame.columns:
         times = to_timestamps(frame["timestamp"])
-        bad = ((times.unparseable | times.out_of_range).nonzero()[0] + 1).tolist()
+        bad = numbers[times.unparseable | times.out_of_range].tolist()
         if bad:
             problems.append(f"column timestamp has unreadable or out-of-range values (ISO 8601 or Unix seconds/ms/us/ns, "
                             f"1990 to tomorrow) in row(s) {_row_list(bad)}")  # fmt: skip
         if times.ambiguous is not None and times.ambiguous.any():
             problems.append(f"column timestamp has slash dates that could be month/day or day/month ({AMBIGUOUS_WHY}) in "
-                            f"row(s) {_row_list((times.ambiguous.nonzero()[0] + 1).tolist())}; {AMBIGUOUS_FIX}")  # fmt: skip
+                            f"row(s) {_row_list(numbers[times.ambiguous].tolist())}; {AMBIGUOUS_FIX}")  # fmt: skip
         pairs["timestamp"] = times.values
     for column in (c for c in numeric if c in frame.columns):
         text = frame[column].astype("string").str.strip()
         bad = (text.fillna("").ne("") & pd.to_numeric(text, errors="coerce").isna()).to_numpy(dtype=bool)
         if bad.any():
-            problems.append(f"column {column} is not a number in row(s) {_row_list((bad.nonzero()[0] + 1).tolist())}")
+            problems.append(f"column {column} is not a number in row(s) {_row_list(numbers[bad].tolist())}")
     if problems:
-        raise PairsFileError(f"{label}: " + "; ".join(problems))
+        raise PairsFileError(f"{label}: " + "; ".join(problems) + f" ({ROWS_COUNTED})")
     return frame, pairs
 
 
