@@ -797,9 +797,10 @@ def _pairs_table(source: str | Path | bytes, label: str, needs: str, encoding: s
     ragged = [int(n) for n, r in zip(numbers, body, strict=True) if len(r) != len(header)]
     if ragged:
         problems.append(f"row(s) {_row_list(ragged)} have a different number of fields than the header ({len(header)}), "
-                        f"so the columns would shift; check the delimiter and quoting ({ROWS_COUNTED})")  # fmt: skip
+                        "so the columns would shift; check the delimiter and quoting")  # fmt: skip
     if problems:
-        raise PairsFileError(f"{label}: " + "; ".join(problems) + f" (needs {needs})")
+        counted = f"; {ROWS_COUNTED}" if ragged else ""
+        raise PairsFileError(f"{label}: " + "; ".join(problems) + f" (needs {needs}{counted})")
     return pd.DataFrame(body, columns=header, dtype=str), numbers
 
 
