@@ -198,10 +198,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     pairs = read_pairs(args.pairs, args.encoding)  # the pairs file's problems first: it is quick to read
     if pairs.empty:  # a header alone is a valid request, but likely not the one meant
         print(f"note: {args.pairs} has a header and no pairs; {args.out} gets the header alone.", file=sys.stderr)
+    model = _load_model(args.model)  # a refused model folder is named in seconds, not after the data has loaded
     result = _load(args)
     if result.dataset is None:
         return 1
-    model = _load_model(args.model)
     _note_coverage(model, result.dataset)
     _note_unknown(result.dataset, list(zip(pairs["user_id"], pairs["item_id"], strict=True)), "scored")
     out = pairs[["user_id", "item_id"]].assign(prediction=model.predict(result.dataset, pairs))
@@ -271,10 +271,10 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     """Print the top-K items for one user as CSV."""
     _at_least_one(args.k, "--k")
     args.user = _id_option(args.user, "--user")
+    model = _load_model(args.model)  # a refused model folder is named in seconds, not after the data has loaded
     result = _load(args)
     if result.dataset is None:
         return 1
-    model = _load_model(args.model)
     _note_coverage(model, result.dataset)
     if not (result.dataset.events["user_id"] == args.user).any():
         print(f"note: user {args.user!r} has no events in --data: the list comes from their profile (if any) and the items alone",
@@ -296,15 +296,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         _at_least_one(value, option)
     if args.test is not None and args.holdout is not None:
         raise ValueError("give --test or --holdout, not both")
+    if args.holdout is not None and not 0 < args.holdout < 1:
+        raise ValueError(f"--holdout must be a share between 0 and 1 (e.g. 0.1 for the latest 10%), got {args.holdout}")
     _writable(args.out, "--out", args)
     if args.html is not None:
         _writable(args.html, "--html", args)
         if Path(args.html).expanduser().resolve() == Path(args.out).expanduser().resolve():
             raise ValueError("--html and --out name the same file; give each its own")
+    model = _load_model(args.model)  # a refused model folder is named in seconds, not after the data has loaded
     result = _load(args)
     if result.dataset is None:
         return 1
-    model = _load_model(args.model)
     _note_coverage(model, result.dataset)
     if args.test is not None:
         evalset = evaluation_set.annotate_test_set(evaluation_set.read_test_set(args.test, result.dataset, model.target, encoding=args.encoding), model, result.dataset)
@@ -337,12 +339,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print("error: give --model exactly twice (model A, then model B)", file=sys.stderr)
         return 2
     _writable(args.out, "--out", args)
+    model_a, model_b = (_load_model(path) for path in args.model)  # refused folders first: loading data can take a minute
     result = _load(args)
     if result.dataset is None:
         return 1
     dataset = result.dataset
     _check_segments(args.segment, dataset)  # before minutes of scoring
-    model_a, model_b = (_load_model(path) for path in args.model)
     for model in (model_a, model_b):
         _note_coverage(model, dataset)
     if model_a.target != model_b.target:
@@ -405,10 +407,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
         wanted = list(zip(pairs["user_id"], pairs["item_id"], times, strict=True))
     else:
         wanted = [(args.user, args.item, when)]
+    model = _load_model(args.model)  # a refused model folder is named in seconds, not after the data has loaded
     result = _load(args)
     if result.dataset is None:
         return 1
-    model = _load_model(args.model)
     _note_coverage(model, result.dataset)
     _note_unknown(result.dataset, wanted)
     config = ExplainConfig(permutations=args.permutations, seed=args.seed, history=args.history)

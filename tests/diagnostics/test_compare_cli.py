@@ -40,6 +40,9 @@ def test_compare_two_models_on_their_held_out_events(tmp_path: Path, tiny_bert_d
                 "--segment", "user.region", "--bootstrap", "100")  # fmt: skip
     assert child.returncode == 0, child.stderr
     assert "evaluation set: held-out: events from" in child.stderr
+    planet = cli("compare", "--model", str(dirs[0]), "--model", str(dirs[1]), "--data", str(SAMPLE), "--out", str(tmp_path / "c.json"),
+                 "--segment", "user.planet")  # fmt: skip
+    assert planet.returncode == 2 and "user.planet" in planet.stderr and "user.region" in planet.stderr  # before any scoring
     record = json.loads(out.read_text(encoding="utf-8"))
     summary = json.loads(child.stdout.strip().splitlines()[-1])
 
