@@ -221,12 +221,19 @@ def _writable(path: Path, option: str, args: argparse.Namespace) -> None:
     for name in ("data", "pairs", "test", "model"):
         value = getattr(args, name, None)
         for given in value if isinstance(value, list) else [value]:
-            source = None if given is None else Path(given).expanduser().resolve()
-            if source is None or not (target == source or (name == "model" and target.is_relative_to(source))
-                                      or (name == "data" and source.is_dir() and target.is_relative_to(source) and target.exists())):  # fmt: skip
-                continue
-            what = f"overwrite {'a file of ' if target != source else ''}--{name}" if target.exists() else f"write into --{name}"
-            raise ValueError(f"{option} {path} would {what} {given}, which this command reads; write it elsewhere")
+            if given is not None and _changes_input(target, name, source := Path(given).expanduser().resolve()):
+                what = f"overwrite {'a file of ' if target != source else ''}--{name}" if target.exists() else f"write into --{name}"
+                raise ValueError(f"{option} {path} would {what} {given}, which this command reads; write it elsewhere")
+
+
+def _changes_input(target: Path, name: str, source: Path) -> bool:
+    """Whether writing `target` changes the input --name `source`: the file itself, an existing file of a --data folder,
+    or anything in a --model folder (a stray file there, or a replaced one, gets the model refused)."""
+    if target == source:
+        return True
+    if name == "model":
+        return target.is_relative_to(source)
+    return name == "data" and source.is_dir() and target.is_relative_to(source) and target.exists()
 
 
 def _folder_can_be_made(folder: Path, option: str, given: Path | None = None) -> None:

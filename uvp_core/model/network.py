@@ -132,7 +132,7 @@ class ValueHead(nn.Module):
         batch = len(x.item_row)
         profile_rows, profile_inverse = torch.unique(x.profile_row, return_inverse=True)
         x = replace(x, item_row=inverse[:batch], hist_row=inverse[batch:].view_as(x.hist_row), profile_row=profile_inverse)
-        picked_items, picked_profiles = items.index_select(0, unique), profiles.index_select(0, profile_rows)  # (faster than [ ])
+        picked_items, picked_profiles = items.index_select(0, unique), profiles.index_select(0, profile_rows)  # a copy, as [ ] is, but faster
         return self.project_items(picked_items), self.project_profiles(picked_profiles), x  # each text once
 
     def forward_parts(self, items: torch.Tensor, profiles: torch.Tensor, x: Inputs) -> ScoreParts:

@@ -362,9 +362,8 @@ def raw_scores(head: ValueHead, tables: Tables, x: Inputs, device: torch.device)
 
 
 def prior_scores(head: ValueHead, tables: Tables, x: Inputs, priors: Sequence[float]) -> dict[float, np.ndarray]:
-    """raw_scores of x (on the CPU) under each fold-in prior; the prior-free terms are computed once per batch.
-
-    The head's fold_prior is left at the last prior."""
+    """raw_scores of x (on the CPU, frozen tables) under each fold-in prior of a fold-in head; the prior-free terms are
+    computed once per batch. The head's fold_prior is left at the last prior."""
     head.eval()
     outs: dict[float, list[torch.Tensor]] = {prior: [] for prior in priors}
     with torch.inference_mode(), _maybe_autocast(torch.device("cpu"), tables.mode):
