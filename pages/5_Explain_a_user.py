@@ -156,7 +156,7 @@ others = [i for i in candidates if i != item_id]
 if others:
     second = st.selectbox("Second item", others, format_func=item_label, key="uvp.explain_second")
     other = state.pair_explanation(root, model_id, dataset_id, user_id, second, attributes, history, item_fields)
-    st.text(f"first item {item_id}: {exp.prediction:.4f} · second item {second}: {other.prediction:.4f} · "
+    st.text(f"first item {item_label(item_id)}: {exp.prediction:.4f} · second item {item_label(second)}: {other.prediction:.4f} · "
             f"difference {exp.prediction - other.prediction:+.4f} (the sum of the differences below)")  # fmt: skip
     if cap is not None and capped_at(model, other.prediction) == cap:  # cap: where the first prediction sits (above)
         st.info("Both predictions are capped at the same end of the rating scale, so the difference is 0 whatever the "
