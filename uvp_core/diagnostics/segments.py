@@ -345,7 +345,7 @@ WEAKEST_COLUMNS = ["column", "segment", "n", "value", "low", "high", "overall", 
 
 
 def rank_weakest(tables: Mapping[str, pd.DataFrame], overall: float, metric: str, *, min_rows: int = 30, top: int = 15) -> pd.DataFrame:
-    """The `top` segments of per-column segment tables with the worst metric relative to overall (n ≥ min_rows)."""
+    """The `top` segments of per-column segment tables with the worst metric relative to overall (trusted ones only: trust_notes)."""
     parts = []
     for column, table in tables.items():
         chosen = table.loc[trust_notes(table, min_rows) == ""]
@@ -405,7 +405,7 @@ def weakest_segments(
     top: int = 15,
     metric: str | None = None,
 ) -> pd.DataFrame:
-    """Segments with the worst error relative to overall (n ≥ min_rows), with 95% intervals.
+    """Segments with the worst error relative to overall (trusted ones only: trust_notes), with 95% intervals.
 
     Columns: column, segment, n, value, low, high, overall, relative (value / overall), clearly_worse (the whole
     interval on the worse side of overall), metric. Every

@@ -348,31 +348,32 @@ def _id_penalty(head: ValueHead, x: Inputs) -> torch.Tensor:
     return terms.mean()
 
 
-def raw_scores(head: ValueHead, tables: Tables, x: Inputs, device: torch.device) -> np.ndarray:
-    """Head outputs for all rows of x, in eval mode and large batches."""
+def _eval_batches(head: ValueHead, tables: Tables, x: Inputs, device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor, Inputs]]:
+    """(items, profiles, batch) of x in EVAL_BATCH slices on the device, the head (and a fine-tuned encoder) in eval
+    mode, without gradients: what raw_scores and prior_scores score."""
     head.eval()
     if tables.mode == "finetune":
         tables.encoder.model.eval()
-    outs = []
     with torch.inference_mode(), _maybe_autocast(device, tables.mode):
         for start in range(0, len(x), EVAL_BATCH):
-            items, profiles, batch = tables(x.take(slice(start, start + EVAL_BATCH)).to(device))
-            outs.append(head(items, profiles, batch).float().cpu())
+            yield tables(x.take(slice(start, start + EVAL_BATCH)).to(device))
+
+
+def raw_scores(head: ValueHead, tables: Tables, x: Inputs, device: torch.device) -> np.ndarray:
+    """Head outputs for all rows of x, in eval mode and large batches."""
+    outs = [head(items, profiles, batch).float().cpu() for items, profiles, batch in _eval_batches(head, tables, x, device)]
     return torch.cat(outs).numpy().astype(np.float64) if outs else np.zeros(0)
 
 
 def prior_scores(head: ValueHead, tables: Tables, x: Inputs, priors: Sequence[float]) -> dict[float, np.ndarray]:
-    """raw_scores of x (on the CPU, frozen tables) under each fold-in prior of a fold-in head; the prior-free terms are
-    computed once per batch. The head's fold_prior is left at the last prior."""
-    head.eval()
+    """raw_scores of x (on the CPU) under each fold-in prior of a fold-in head; the prior-free terms are computed once
+    per batch. The head's fold_prior is left at the last prior."""
     outs: dict[float, list[torch.Tensor]] = {prior: [] for prior in priors}
-    with torch.inference_mode(), _maybe_autocast(torch.device("cpu"), tables.mode):
-        for start in range(0, len(x), EVAL_BATCH):
-            items, profiles, batch = tables(x.take(slice(start, start + EVAL_BATCH)))
-            parts = head.forward_parts(items, profiles, batch)
-            for prior in priors:
-                head.fold_prior.fill_(prior)  # as raw_scores would read it, so the scores are its to the last bit
-                outs[prior].append(parts.scores(head.fold_prior).float())
+    for items, profiles, batch in _eval_batches(head, tables, x, torch.device("cpu")):
+        parts = head.forward_parts(items, profiles, batch)
+        for prior in priors:
+            head.fold_prior.fill_(prior)  # as raw_scores would read it, so the scores are its to the last bit
+            outs[prior].append(parts.scores(head.fold_prior).float())
     return {prior: torch.cat(out).numpy().astype(np.float64) if out else np.zeros(0) for prior, out in outs.items()}
 
 
